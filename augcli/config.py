@@ -1,0 +1,89 @@
+"""The frozen configuration of one ``expand`` run (built by the CLI or by Python callers)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .imageio import DEFAULT_MAX_PIXELS, FORMATS
+from .pipeline import Pipeline
+
+ON_EXISTS = ("error", "skip", "overwrite")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    input_dir: Path
+    output_dir: Path
+    pipeline: Pipeline = field(default_factory=Pipeline)
+    copies: int = 1
+    prefix: str = ""
+    format: str = "same"
+    quality: int = 95
+    resize: tuple[int, int] | None = None
+    include_originals: bool = False
+    seed: int | None = None
+    workers: int = 0  # 0 = all CPUs
+    on_exists: str = "error"
+    dry_run: bool = False
+    manifest: Path | None = None  # None: OUTPUT_DIR/manifest.jsonl
+    write_manifest: bool = True
+    exif_transpose: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    background: tuple[int, int, int] = (255, 255, 255)
+    strict: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_dir", Path(self.input_dir))
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        if self.manifest is not None:
+            object.__setattr__(self, "manifest", Path(self.manifest))
+        if self.copies < 0:
+            raise ValueError(f"copies must be >= 0, not {self.copies}")
+        if self.format != "same" and self.format not in FORMATS:
+            raise ValueError(f"format must be 'same' or one of {', '.join(FORMATS)}, not {self.format!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be between 1 and 100, not {self.quality}")
+        if self.on_exists not in ON_EXISTS:
+            raise ValueError(f"on_exists must be one of {', '.join(ON_EXISTS)}, not {self.on_exists!r}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, not {self.workers}")
+        if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 1):
+            raise ValueError(f"resize must be two positive integers (width, height), not {self.resize!r}")
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
+
+    @property
+    def manifest_path(self) -> Path | None:
+        if not self.write_manifest:
+            return None
+        return self.manifest if self.manifest is not None else self.output_dir / "manifest.jsonl"
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+    def describe(self) -> dict[str, Any]:
+        """Every setting as JSON-ready values (recorded in the manifest's first line)."""
+        return {
+            "input_dir": str(self.input_dir),
+            "output_dir": str(self.output_dir),
+            "pipeline": self.pipeline.describe(),
+            "copies": self.copies,
+            "prefix": self.prefix,
+            "format": self.format,
+            "quality": self.quality,
+            "resize": list(self.resize) if self.resize else None,
+            "include_originals": self.include_originals,
+            "workers": self.effective_workers,
+            "on_exists": self.on_exists,
+            "exif_transpose": self.exif_transpose,
+            "max_pixels": self.max_pixels,
+            "background": list(self.background),
+            "strict": self.strict,
+        }

@@ -1,0 +1,123 @@
+"""3x3 homogeneous matrices in augcli's coordinate convention.
+
+Every matrix maps OUTPUT pixel coordinates to INPUT pixel coordinates (the direction a resampler
+needs), with x = column, y = row, and pixel centres at integers: pixel (0, 0) covers [-0.5, 0.5]^2.
+The centre of a w x h image is therefore ((w - 1) / 2, (h - 1) / 2).
+
+Composition: if op A is applied to the image first and op B after it, the mapping from B's output to
+A's input is ``A_matrix @ B_matrix``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Size = tuple[int, int]  # (width, height)
+
+
+def identity() -> np.ndarray:
+    return np.eye(3)
+
+
+def translation(tx: float, ty: float) -> np.ndarray:
+    m = np.eye(3)
+    m[0, 2] = tx
+    m[1, 2] = ty
+    return m
+
+
+def centre(size: Size) -> tuple[float, float]:
+    return ((size[0] - 1) / 2.0, (size[1] - 1) / 2.0)
+
+
+def about_centre(linear: np.ndarray, size: Size) -> np.ndarray:
+    """Conjugate a linear 3x3 map so that it acts about the image centre."""
+    cx, cy = centre(size)
+    return translation(cx, cy) @ linear @ translation(-cx, -cy)
+
+
+def rotation(angle_deg: float, size: Size) -> np.ndarray:
+    """Content turns ``angle_deg`` counter-clockwise on screen (y points down) about the centre."""
+    a = math.radians(angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    # Forward (input -> output) on a y-down screen is [[c, s], [-s, c]]; we need its inverse.
+    lin = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return about_centre(lin, size)
+
+
+def shift(dx: float, dy: float) -> np.ndarray:
+    """Content moves by (+dx, +dy) pixels: right and down for positive values."""
+    return translation(-dx, -dy)
+
+
+def shear(angle_deg: float, size: Size) -> np.ndarray:
+    """Keras' shear: input_x = cos(s) * x, input_y = y - sin(s) * x (about the centre)."""
+    a = math.radians(angle_deg)
+    lin = np.array([[math.cos(a), 0.0, 0.0], [-math.sin(a), 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return about_centre(lin, size)
+
+
+def zoom(zx: float, zy: float, size: Size) -> np.ndarray:
+    """Keras' zoom: input = z * output about the centre, so z < 1 enlarges the content."""
+    return about_centre(np.diag([zx, zy, 1.0]), size)
+
+
+def hflip(size: Size) -> np.ndarray:
+    return np.array([[-1.0, 0.0, size[0] - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def vflip(size: Size) -> np.ndarray:
+    return np.array([[1.0, 0.0, 0.0], [0.0, -1.0, size[1] - 1.0], [0.0, 0.0, 1.0]])
+
+
+def rot90(k: int, size: Size) -> tuple[np.ndarray, Size]:
+    """``k`` counter-clockwise quarter turns, exactly as ``numpy.rot90``; returns (matrix, new size)."""
+    w, h = size
+    k %= 4
+    if k == 0:
+        return identity(), (w, h)
+    if k == 1:  # out(x, y) = in(w - 1 - y, x)
+        return np.array([[0.0, -1.0, w - 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), (h, w)
+    if k == 2:
+        return np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0], [0.0, 0.0, 1.0]]), (w, h)
+    # k == 3: out(x, y) = in(y, h - 1 - x)
+    return np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, h - 1.0], [0.0, 0.0, 1.0]]), (h, w)
+
+
+def box_to_canvas(box: tuple[float, float, float, float], out_size: Size) -> np.ndarray:
+    """Map an output canvas onto the input rectangle ``box = (left, top, width, height)`` given in
+    pixel-edge units (so a box of the whole w x h image is (0, 0, w, h)): a crop resized to out_size."""
+    left, top, bw, bh = box
+    sx, sy = bw / out_size[0], bh / out_size[1]
+    # centre-coordinate u = left + (x + 0.5) * sx - 0.5
+    return np.array([[sx, 0.0, left + 0.5 * sx - 0.5], [0.0, sy, top + 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+
+
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 projective matrix taking the four points ``src`` (4x2) onto ``dst`` (4x2)."""
+    rows = []
+    rhs = []
+    for (x, y), (u, v) in zip(src, dst):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs.extend([u, v])
+    h = np.linalg.solve(np.array(rows, dtype=float), np.array(rhs, dtype=float))
+    return np.append(h, 1.0).reshape(3, 3)
+
+
+def apply_points(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Map an (n, 2) array of points through a 3x3 matrix (projective divide included)."""
+    pts = np.asarray(pts, dtype=float)
+    hom = np.c_[pts, np.ones(len(pts))] @ matrix.T
+    return hom[:, :2] / hom[:, 2:3]
+
+
+def is_affine(matrix: np.ndarray) -> bool:
+    return bool(np.allclose(matrix[2], [0.0, 0.0, 1.0], atol=1e-12))
+
+
+def as_list(matrix: np.ndarray, rows: int = 2) -> list[list[float]]:
+    """JSON-ready rows of a matrix (2x3 for affine maps, 3x3 for projective ones)."""
+    return [[float(v) for v in row] for row in matrix[:rows]]

@@ -1,0 +1,229 @@
+"""Reading sources and writing outputs: mode policy, EXIF, size limits, encoders, atomic writes."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import secrets
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from .errors import InputError
+
+# Extension (lower case, with dot) -> the Pillow format we save as; "same" keeps these.
+FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
+_SAVE_FORMAT_FOR_EXT = {
+    ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg",
+    ".png": "png", ".webp": "webp", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff",
+}
+# Candidate inputs, by extension (case-insensitive). Content decides in the end.
+IMAGE_EXTENSIONS = frozenset(
+    [*_SAVE_FORMAT_FOR_EXT, ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".dib"]
+)
+DEFAULT_MAX_PIXELS = 100_000_000
+LOSSY = ("jpeg", "webp")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    exif_transpose: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    resize: tuple[int, int] | None = None  # (width, height)
+
+
+def output_format(source: Path | str, fmt: str) -> tuple[str, str]:
+    """(Pillow format name, extension) an output of ``source`` is written in, for ``--format``.
+    ``same`` keeps JPEG/PNG/WebP/BMP/TIFF (and the source's spelling of the extension); any other
+    source format (GIF, PNM, ...) is written as PNG."""
+    if fmt == "same":
+        ext = Path(source).suffix
+        name = _SAVE_FORMAT_FOR_EXT.get(ext.lower())
+        return (name, ext) if name else ("png", ".png")
+    return fmt, FORMATS[fmt]
+
+
+def _check_regular(path: Path) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("not a regular file")
+
+
+def normalise_mode(image: Image.Image) -> Image.Image:
+    """Bring any Pillow mode into one of the working modes L, LA, RGB, RGBA, I;16, I, F.
+
+    1 -> L; P -> RGBA when it has transparency, else RGB; PA -> RGBA; CMYK/YCbCr/LAB/HSV -> RGB;
+    La/RGBa/RGBX -> LA/RGBA/RGB; I;16B/I;16L/I;16N -> I;16. Everything else is kept.
+    """
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if mode in ("PA", "RGBa", "RGBX"):
+        return image.convert("RGBA" if mode != "RGBX" else "RGB")
+    if mode == "La":
+        return image.convert("LA")
+    if mode.startswith("I;16"):
+        return image.convert("I").convert("I;16") if mode != "I;16" else image
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        return image.convert("RGB")
+    return image.convert("RGBA" if "A" in mode else "RGB")
+
+
+def load_image(path: Path, options: LoadOptions) -> Image.Image:
+    """Decode ``path`` (first frame) into a working mode. Raises InputError with a short reason."""
+    _check_regular(path)
+    try:
+        with open(path, "rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(fh)
+            w, h = im.size
+            if w * h > options.max_pixels:
+                raise InputError(f"too large: {w * h} pixels > limit {options.max_pixels}")
+            if options.resize and im.format == "JPEG":
+                # let libjpeg decode at 1/2, 1/4 or 1/8 scale when we shrink anyway (exact DCT scaling)
+                tw, th = options.resize
+                im.draft(im.mode, (tw, th)) if not _swaps(im, options) else im.draft(im.mode, (th, tw))
+            im.load()
+            if options.exif_transpose:
+                im = ImageOps.exif_transpose(im)
+            im = normalise_mode(im)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"too large: {exc}") from None
+    except Image.UnidentifiedImageError:
+        raise InputError("cannot identify image file") from None
+    except OSError as exc:
+        msg = str(exc)
+        if "truncated" in msg:
+            raise InputError(f"truncated image ({msg})") from None
+        raise InputError(f"cannot decode: {msg}") from None
+    except (ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"cannot decode: {type(exc).__name__}: {exc}") from None
+    if options.resize and im.size != tuple(options.resize):
+        im = im.resize(tuple(options.resize), Image.Resampling.BILINEAR, reducing_gap=None)
+    return im
+
+
+def _swaps(im: Image.Image, options: LoadOptions) -> bool:
+    if not options.exif_transpose:
+        return False
+    try:
+        return im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except Exception:  # a broken EXIF block must not stop the decode
+        return False
+
+
+def source_size(path: Path, options: LoadOptions) -> tuple[int, int]:
+    """The (width, height) of ``path`` as load_image would give it, read from the header only."""
+    if options.resize:
+        return tuple(options.resize)  # type: ignore[return-value]
+    _check_regular(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w) if _swaps(im, options) else (w, h)
+    except Exception as exc:
+        raise InputError(f"cannot identify image file ({exc})") from None
+
+
+def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Composite an image with alpha over an opaque background colour."""
+    colour_mode = "RGB" if image.mode == "RGBA" else "L"
+    bg = background if colour_mode == "RGB" else round(sum(background) / 3)
+    base = Image.new(colour_mode, image.size, bg)
+    base.paste(image.convert(colour_mode), mask=image.getchannel("A"))
+    return base
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I"):
+        return image.point(lambda v: v / 257.0, "F").convert("L") if image.mode == "I" else \
+            image.convert("I").point(lambda v: v / 257.0, "F").convert("L")
+    if image.mode == "F":
+        return image.convert("L")
+    return image
+
+
+def prepare_for_format(image: Image.Image, fmt: str, background: tuple[int, int, int]) -> Image.Image:
+    """Convert to a mode ``fmt`` can hold, by the documented rules:
+    - JPEG / BMP: no alpha -> composite on ``background``; 16-bit and float -> 8-bit (/257);
+    - PNG: keeps L, LA, RGB, RGBA and 16-bit I;16; I is clipped to 16 bits; F -> 8-bit;
+    - WebP: 8-bit RGB / RGBA (grey is expanded, 16-bit reduced);
+    - TIFF: keeps every working mode.
+    """
+    mode = image.mode
+    if fmt == "tiff":
+        return image
+    if fmt == "png":
+        if mode == "I":
+            return image.point(lambda v: min(max(v, 0), 65535)).convert("I;16")
+        if mode == "F":
+            return _to_8bit(image)
+        return image
+    image = _to_8bit(image)
+    if fmt in ("jpeg", "bmp"):
+        return _flatten(image, background) if image.mode in ("RGBA", "LA") else image
+    if fmt == "webp":
+        if image.mode == "LA":
+            return image.convert("RGBA")
+        return image.convert("RGB") if image.mode == "L" else image
+    return image
+
+
+def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
+    """Encode to bytes. No EXIF is written, so no stale orientation tag survives."""
+    buf = io.BytesIO()
+    kwargs: dict = {}
+    if fmt == "jpeg":
+        kwargs = {"quality": quality}
+    elif fmt == "webp":
+        kwargs = {"quality": quality, "method": 4}
+    elif fmt == "png":
+        kwargs = {"compress_level": 6}
+    elif fmt == "tiff":
+        kwargs = {"compression": "tiff_adobe_deflate"}
+    image.save(buf, format=fmt.upper(), **kwargs)
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> bool:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so no
+    reader ever sees a partial file under ``path``. Without ``overwrite``, an existing ``path``
+    (perhaps created by a concurrent run) is left alone and False is returned."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+        if overwrite:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # atomic create-if-absent
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                raise
+            if path.exists():  # filesystem without hard links: best effort
+                return False
+            os.replace(tmp, path)
+            return True
+        return True
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass

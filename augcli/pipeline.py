@@ -1,0 +1,109 @@
+"""A pipeline: ops in canonical order, planned (random draws) separately from applied (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from . import functional as F
+from . import geometry as G
+from .ops import OPS, ORDER, Op, from_record
+
+Step = dict[str, Any]  # {"op": name, "applied": bool, **params}
+
+
+@dataclass(frozen=True)
+class WarpSettings:
+    fill_mode: str = "nearest"
+    cval: float = 0.0
+    interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.fill_mode not in F.FILL_MODES:
+            raise ValueError(f"fill mode must be one of {', '.join(F.FILL_MODES)}, not {self.fill_mode!r}")
+        if self.interpolation not in F.INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(F.INTERPOLATIONS)}, not {self.interpolation!r}")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """``ops`` are kept in the registry's canonical order; at most one op of each name."""
+
+    ops: tuple[Op, ...] = ()
+    warp: WarpSettings = WarpSettings()
+
+    def __post_init__(self) -> None:
+        names = [op.name for op in self.ops]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each op may appear once, got {names}")
+        object.__setattr__(self, "ops", tuple(sorted(self.ops, key=lambda op: ORDER[op.name])))
+
+    # -- planning -------------------------------------------------------------------------------
+
+    def plan(self, rng_for: Callable[[str], np.random.Generator], size: G.Size) -> list[Step]:
+        """Draw every op's decision and params. ``rng_for(op_name)`` gives each op its own stream,
+        so adding an op never changes what another op draws."""
+        steps: list[Step] = []
+        for op in self.ops:
+            rng = rng_for(op.name)
+            applied = bool(rng.random() < op.p)
+            params = op.sample(rng, size) if applied else {}
+            steps.append({"op": op.name, "applied": applied, **params})
+            if applied and op.geometric:
+                size = op.matrix(params, size)[1]
+        return steps
+
+    # -- applying -------------------------------------------------------------------------------
+
+    def _op(self, name: str) -> Op:
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise KeyError(f"the plan names op {name!r}, which this pipeline does not have")
+
+    def geometry(self, plan: Sequence[Step], size: G.Size) -> tuple[np.ndarray, G.Size]:
+        """The complete output -> input mapping of a plan's geometric steps and the output size."""
+        m = G.identity()
+        for step in plan:
+            op = self._op(step["op"])
+            if op.geometric and step["applied"]:
+                m_op, size = op.matrix(_params(step), size)
+                m = m @ m_op
+        return m, size
+
+    def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
+        """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
+        m, out_size = self.geometry(plan, image.size)
+        out = F.warp(image, m, out_size, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
+                     interpolation=self.warp.interpolation)
+        for step in plan:
+            op = self._op(step["op"])
+            if not op.geometric and step["applied"]:
+                out = op.apply(out, _params(step))  # type: ignore[attr-defined]
+        return out
+
+    # -- records --------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ops": [{"op": op.name, **op.options()} for op in self.ops],
+            "fill_mode": self.warp.fill_mode,
+            "cval": self.warp.cval,
+            "interpolation": self.warp.interpolation,
+        }
+
+    @classmethod
+    def from_description(cls, desc: Mapping[str, Any]) -> "Pipeline":
+        ops = tuple(from_record(d["op"], {k: v for k, v in d.items() if k != "op"}) for d in desc["ops"])
+        return cls(ops, WarpSettings(desc["fill_mode"], desc["cval"], desc["interpolation"]))
+
+
+def _params(step: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in step.items() if k not in ("op", "applied")}
+
+
+def op_names() -> Iterable[str]:
+    return OPS.keys()

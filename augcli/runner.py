@@ -1,0 +1,428 @@
+"""The runner: discovery, output names, the worker pool, atomic writes, the manifest, progress.
+
+Work is cut per *source*: a source is decoded once and all its copies are made from it. Sources
+are handed to worker processes in small chunks through a bounded window, and results are consumed
+in sorted source order, so the manifest streams out already sorted and memory does not grow with
+the size of the dataset.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import sys
+import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from . import __version__
+from . import geometry as G
+from .config import RunConfig
+from .errors import AugcliError, InputError, UsageError
+from .imageio import (IMAGE_EXTENSIONS, LoadOptions, encode, load_image, output_format,
+                      prepare_for_format, source_size, write_atomic)
+from .seeding import new_root_seed, rng_for, stable_key
+
+IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
+FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
+
+
+class FatalWriteError(AugcliError):
+    """The output cannot be written at all (disk full, read-only): the run stops."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# discovery and naming
+
+
+def discover(root: Path) -> list[str]:
+    """Relative POSIX paths of candidate images under ``root``, sorted. Hidden files and folders and
+    OS litter are skipped; symlinked folders are not followed (no loops), symlinked files are."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in IGNORED_NAMES)
+        rel_dir = Path(dirpath).relative_to(root)
+        for name in filenames:
+            if name.startswith(".") or name in IGNORED_NAMES:
+                continue
+            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append((rel_dir / name).as_posix())
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    source: str  # relative POSIX path
+    outputs: tuple[tuple[int | None, str], ...]  # (copy index, or None for the original; output rel path)
+    fmt: str
+
+
+def plan_outputs(sources: Sequence[str], cfg: RunConfig) -> list[SourceJob]:
+    """Deterministic output names: ``[{prefix}_]{stem}_{k}.{ext}`` (k zero-padded to the width of
+    copies - 1) and ``[{prefix}_]{stem}_orig.{ext}`` for --include-originals, in the source's
+    folder. Where two sources in one folder share a stem and would get the same extension (a.jpg and
+    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png."""
+    width = len(str(max(cfg.copies - 1, 0)))
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    formats: dict[str, tuple[str, str]] = {}
+    for rel in sources:
+        fmt, ext = output_format(rel, cfg.format)
+        formats[rel] = (fmt, ext)
+        p = PurePosixPath(rel)
+        groups.setdefault((str(p.parent).lower(), p.stem.lower(), ext.lower()), []).append(rel)
+    jobs = []
+    for rel in sources:
+        p = PurePosixPath(rel)
+        fmt, ext = formats[rel]
+        stem = p.stem
+        if len(groups[(str(p.parent).lower(), stem.lower(), ext.lower())]) > 1:
+            stem = f"{stem}_{p.suffix[1:].lower()}"
+        base = f"{cfg.prefix}_{stem}" if cfg.prefix else stem
+        outs: list[tuple[int | None, str]] = []
+        if cfg.include_originals:
+            outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
+        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(cfg.copies))
+        jobs.append(SourceJob(rel, tuple(outs), fmt))
+    return jobs
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.relative_to(parent)
+        return True
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# the work for one source (runs in a worker process, or in-process with --workers 1)
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    cfg: RunConfig
+    root_seed: int
+
+    @property
+    def load(self) -> LoadOptions:
+        return LoadOptions(self.cfg.exif_transpose, self.cfg.max_pixels, self.cfg.resize)
+
+
+def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
+    """Make every output of one source. Never raises for a bad input: problems become records."""
+    cfg = ctx.cfg
+    src = cfg.input_dir / job.source
+    item_key = stable_key(job.source)
+    todo = {k for k, out in job.outputs
+            if not (cfg.on_exists == "skip" and (cfg.output_dir / out).exists())}
+    try:
+        if todo:
+            image = load_image(src, ctx.load)
+            size = image.size
+        else:  # everything exists: plan from the header alone, so the manifest stays complete
+            image = None
+            size = source_size(src, ctx.load)
+    except InputError as exc:
+        return [_record(job.source, None, None, ctx, status="error", error=str(exc))]
+    except MemoryError:
+        return [_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
+
+    records = []
+    for k, out in job.outputs:
+        if k is None:
+            steps: list[dict[str, Any]] = []
+        else:
+            steps = cfg.pipeline.plan(lambda name: rng_for(ctx.root_seed, item_key, k, name), size)
+        matrix, out_size = cfg.pipeline.geometry(steps, size)
+        rec = _record(job.source, out, k, ctx, size=size, out_size=out_size, steps=steps, matrix=matrix)
+        if k not in todo:
+            rec["status"] = "skipped"
+        else:
+            try:
+                result = cfg.pipeline.apply(image, steps) if k is not None else image
+                data = encode(prepare_for_format(result, job.fmt, cfg.background), job.fmt, cfg.quality)
+                written = write_atomic(cfg.output_dir / out, data, overwrite=cfg.on_exists == "overwrite")
+                if written:
+                    rec["status"] = "ok"
+                elif cfg.on_exists == "skip":
+                    rec["status"] = "skipped"
+                else:
+                    rec.update(status="error", error="output already exists (created by another run?)")
+            except OSError as exc:
+                rec.update(status="error", error=f"cannot write {out}: {exc.strerror or exc}")
+                if exc.errno in FATAL_ERRNOS:
+                    rec["fatal"] = True
+                    records.append(rec)
+                    break
+            except (ValueError, MemoryError) as exc:
+                rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
+        records.append(rec)
+    return records
+
+
+def _record(source, output, copy, ctx: WorkContext, *, status="ok", error=None, size=None,
+            out_size=None, steps=(), matrix=None) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "source": source,
+        "output": output,
+        "copy": copy,
+        "status": status,
+        "error": error,
+        "seed": ctx.root_seed,
+        "item_key": stable_key(source),
+        "size": list(size) if size else None,
+        "output_size": list(out_size) if out_size else None,
+        "ops": list(steps),
+        "matrix": G.as_list(matrix, 2 if G.is_affine(matrix) else 3) if matrix is not None else None,
+    }
+    return rec
+
+
+# worker-process state: the context arrives once, through the pool initializer
+_CTX: WorkContext | None = None
+
+
+def _init_worker(ctx: WorkContext) -> None:
+    global _CTX
+    _CTX = ctx
+    # The parent handles Ctrl-C and stops the pool cleanly; workers finish their chunk.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _work_chunk(chunk: Sequence[SourceJob]) -> list[list[dict[str, Any]]]:
+    assert _CTX is not None
+    return [process_source(_CTX, job) for job in chunk]
+
+
+# ---------------------------------------------------------------------------------------------------
+# scheduling
+
+
+def _chunks(jobs: Sequence[SourceJob], size: int) -> list[list[SourceJob]]:
+    return [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
+
+
+def _results_in_process(ctx: WorkContext, jobs: Sequence[SourceJob]) -> Iterator[list[dict[str, Any]]]:
+    for job in jobs:
+        yield process_source(ctx, job)
+
+
+def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
+                     report: Callable[[str], None]) -> Iterator[list[dict[str, Any]]]:
+    """Yield each job's records in job order, from a spawn pool fed through a bounded window.
+
+    A worker that dies (killed, out of memory) breaks the pool. The sources that were in flight are
+    then re-run one at a time in a fresh pool: one that kills its worker again, alone, is reported
+    as failed; every other source is still completed."""
+    per_chunk = max(1, min(4, len(jobs) // (workers * 8)))
+    todo: deque[list[SourceJob]] = deque(_chunks(jobs, per_chunk))
+    window = workers * 3
+    suspects = 0  # leading entries of todo that must run alone
+    mp = get_context("spawn")
+    while todo:
+        executor = ProcessPoolExecutor(workers, mp_context=mp, initializer=_init_worker, initargs=(ctx,))
+        inflight: deque[tuple[list[SourceJob], Future]] = deque()
+        try:
+            while todo or inflight:
+                while todo and len(inflight) < (1 if suspects else window):
+                    part = todo.popleft()
+                    inflight.append((part, executor.submit(_work_chunk, part)))
+                part, fut = inflight[0]
+                try:
+                    results = fut.result()
+                except BrokenProcessPool:
+                    if suspects:  # it died running this one source alone: that source is the cause
+                        job = part[0]
+                        reason = "worker process died (killed or out of memory)"
+                        report(f"{job.source}: {reason}")
+                        yield [_record(job.source, None, None, ctx, status="error", error=reason)]
+                        suspects -= 1
+                    else:
+                        retry = [[job] for p, _ in inflight for job in p]
+                        todo.extendleft(reversed(retry))
+                        suspects = len(retry)
+                    break
+                inflight.popleft()
+                if suspects:
+                    suspects -= 1
+                yield from results
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the run
+
+
+@dataclass
+class Summary:
+    discovered: int = 0
+    planned: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)  # {"source", "output", "error"}
+    seed: int = 0
+    elapsed: float = 0.0
+    dry_run: bool = False
+    interrupted: bool = False
+    fatal: str | None = None
+    manifest: str | None = None
+    outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if (self.failed or self.fatal) else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "augcli": __version__,
+            "discovered": self.discovered,
+            "planned": self.planned,
+            "written": self.written,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "failures": self.failed,
+            "seed": self.seed,
+            "elapsed": round(self.elapsed, 3),
+            "dry_run": self.dry_run,
+            "interrupted": self.interrupted,
+            "fatal": self.fatal,
+            "manifest": self.manifest,
+            "exit_code": self.exit_code,
+        }
+
+    def line(self) -> str:
+        verb = "would write" if self.dry_run else "written"
+        count = self.planned if self.dry_run else self.written
+        text = (f"augcli: {self.discovered} images, {count} {verb}, {self.skipped} skipped, "
+                f"{len(self.failed)} failed, seed {self.seed}, {self.elapsed:.1f}s")
+        if self.interrupted:
+            text += " (interrupted)"
+        return text
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def check_paths(cfg: RunConfig) -> tuple[Path, Path]:
+    inp = cfg.input_dir.resolve()
+    out = cfg.output_dir.resolve()
+    if not inp.is_dir():
+        raise UsageError(f"input folder {str(cfg.input_dir)!r} does not exist or is not a folder")
+    if out == inp or _inside(out, inp):
+        raise UsageError(f"output folder {str(cfg.output_dir)!r} is inside input folder "
+                         f"{str(cfg.input_dir)!r}; augcli never writes into its input")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output {str(cfg.output_dir)!r} exists and is not a folder")
+    return inp, out
+
+
+def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
+    """Expand ``cfg.input_dir`` into ``cfg.output_dir``. Raises UsageError for run-level problems
+    (nothing is written then); per-file problems are reported through ``report`` (default: a line
+    on stderr), recorded in the manifest and counted in the returned Summary."""
+    report = report or _stderr
+    started = time.perf_counter()
+    inp, out = check_paths(cfg)
+    sources = discover(cfg.input_dir)
+    jobs = plan_outputs(sources, cfg)
+    for job in jobs:
+        for _, rel in job.outputs:
+            if _inside((out / rel).resolve(), inp):
+                raise UsageError(f"output {rel!r} would land inside the input folder; choose another output folder")
+    summary = Summary(discovered=len(sources), seed=cfg.seed if cfg.seed is not None else new_root_seed(),
+                      dry_run=cfg.dry_run)
+    summary.planned = sum(len(j.outputs) for j in jobs)
+    if cfg.on_exists == "error":
+        clash = [rel for j in jobs for _, rel in j.outputs if (cfg.output_dir / rel).exists()]
+        if clash:
+            raise UsageError(f"{len(clash)} output file(s) already exist, e.g. "
+                             f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
+    if cfg.dry_run:
+        summary.outputs = [(j.source, rel) for j in jobs for _, rel in j.outputs]
+        summary.elapsed = time.perf_counter() - started
+        return summary
+
+    ctx = WorkContext(cfg, summary.seed)
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = _ManifestWriter(cfg, summary.seed) if cfg.manifest_path else None
+    workers = min(cfg.effective_workers, max(1, len(jobs)))
+    if workers <= 1:
+        results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
+    else:
+        results = _results_in_pool(ctx, jobs, workers, report)
+
+    bar = _progress(len(jobs), cfg.progress)
+    say = bar.write if bar is not None else report
+    try:
+        for records in results:
+            for rec in records:
+                if manifest:
+                    manifest.add(rec)
+                if rec["status"] == "ok":
+                    summary.written += 1
+                elif rec["status"] == "skipped":
+                    summary.skipped += 1
+                else:
+                    if rec.get("fatal"):
+                        summary.fatal = rec["error"]
+                    else:
+                        say(f"augcli: {rec['source']}: {rec['error']}") if "worker process died" not in rec["error"] else None
+                    summary.failed.append({"source": rec["source"], "output": rec["output"], "error": rec["error"]})
+            if bar is not None:
+                bar.update(1)
+            if summary.fatal or (cfg.strict and summary.failed):
+                break
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        if hasattr(results, "close"):
+            results.close()  # stops the pool: in-flight chunks finish, queued ones are dropped
+        if bar is not None:
+            bar.close()
+        if manifest:
+            summary.manifest = str(manifest.close())
+    if summary.fatal:
+        raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm  # imported here: keeps `augcli --help` fast
+
+    return tqdm(total=total, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True, leave=False)
+
+
+class _ManifestWriter:
+    """JSON lines: a first line describing the run, then one line per output in source order.
+    Written to a temporary file and renamed at the end, so a manifest is never half-written."""
+
+    def __init__(self, cfg: RunConfig, seed: int) -> None:
+        self.path = Path(cfg.manifest_path)  # type: ignore[arg-type]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.tmp"
+        self.fh = open(self.tmp, "w", encoding="utf-8")
+        header = {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
+        self.fh.write(json.dumps(header, sort_keys=True) + "\n")
+
+    def add(self, rec: dict[str, Any]) -> None:
+        rec = {k: v for k, v in rec.items() if k != "fatal"}
+        self.fh.write(json.dumps(rec, sort_keys=True) + "\n")
+
+    def close(self) -> Path:
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+        return self.path
