@@ -11,7 +11,9 @@ import click
 from . import __version__
 from .cli_types import ColourType, ProbabilityType, RangeType, SizeType
 
-CONTEXT = {"auto_envvar_prefix": "AUGCLI", "help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+GROUP_CONTEXT = {**CONTEXT, "auto_envvar_prefix": "AUGCLI"}
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 FORMATS = ("same", "jpeg", "png", "webp", "bmp", "tiff")
@@ -67,7 +69,7 @@ def build_pipeline(kw: dict[str, Any]):
     return Pipeline(ops, warp)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(context_settings=GROUP_CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="augcli")
 def cli() -> None:
     """Expand an image dataset with reproducible random augmentations."""

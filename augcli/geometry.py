@@ -38,10 +38,18 @@ def about_centre(linear: np.ndarray, size: Size) -> np.ndarray:
     return translation(cx, cy) @ linear @ translation(-cx, -cy)
 
 
+def _cos_sin(angle_deg: float) -> tuple[float, float]:
+    """cos and sin, exact for multiples of 90 degrees (so a quarter turn moves pixels exactly)."""
+    quarter = angle_deg / 90.0
+    if quarter == int(quarter):
+        return [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][int(quarter) % 4]
+    a = math.radians(angle_deg)
+    return math.cos(a), math.sin(a)
+
+
 def rotation(angle_deg: float, size: Size) -> np.ndarray:
     """Content turns ``angle_deg`` counter-clockwise on screen (y points down) about the centre."""
-    a = math.radians(angle_deg)
-    c, s = math.cos(a), math.sin(a)
+    c, s = _cos_sin(angle_deg)
     # Forward (input -> output) on a y-down screen is [[c, s], [-s, c]]; we need its inverse.
     lin = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     return about_centre(lin, size)

@@ -214,8 +214,7 @@ def _results_in_process(ctx: WorkContext, jobs: Sequence[SourceJob]) -> Iterator
         yield process_source(ctx, job)
 
 
-def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
-                     report: Callable[[str], None]) -> Iterator[list[dict[str, Any]]]:
+def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int) -> Iterator[list[dict[str, Any]]]:
     """Yield each job's records in job order, from a spawn pool fed through a bounded window.
 
     A worker that dies (killed, out of memory) breaks the pool. The sources that were in flight are
@@ -241,7 +240,6 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
                     if suspects:  # it died running this one source alone: that source is the cause
                         job = part[0]
                         reason = "worker process died (killed or out of memory)"
-                        report(f"{job.source}: {reason}")
                         yield [_record(job.source, None, None, ctx, status="error", error=reason)]
                         suspects -= 1
                     else:
@@ -360,10 +358,16 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
     else:
-        results = _results_in_pool(ctx, jobs, workers, report)
+        results = _results_in_pool(ctx, jobs, workers)
 
     bar = _progress(len(jobs), cfg.progress)
-    say = bar.write if bar is not None else report
+
+    def say(msg: str) -> None:  # above the progress bar, when there is one
+        if bar is not None:
+            bar.write(msg, file=sys.stderr)
+        else:
+            report(msg)
+
     try:
         for records in results:
             for rec in records:
@@ -373,11 +377,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                     summary.written += 1
                 elif rec["status"] == "skipped":
                     summary.skipped += 1
+                elif rec.get("fatal"):
+                    summary.fatal = rec["error"]
                 else:
-                    if rec.get("fatal"):
-                        summary.fatal = rec["error"]
-                    else:
-                        say(f"augcli: {rec['source']}: {rec['error']}") if "worker process died" not in rec["error"] else None
+                    say(f"augcli: {rec['source']}: {rec['error']}")
                     summary.failed.append({"source": rec["source"], "output": rec["output"], "error": rec["error"]})
             if bar is not None:
                 bar.update(1)

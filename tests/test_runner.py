@@ -1,0 +1,218 @@
+"""End-to-end runs of the library and the CLI: reproducibility, names, manifest, policies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from augcli.cli import cli
+from augcli.imageio import LoadOptions, load_image
+
+from .conftest import BENCH_IMAGES, pattern, tree_bytes
+from .test_geometry import scipy_warp
+
+GEOMETRY = ["--rotate", "25", "--width-shift", "0.1", "--height-shift", "3", "--shear", "8", "--zoom", "0.2",
+            "--hflip", "--vflip"]
+ALL_KERAS = GEOMETRY + ["--brightness", "0.8:1.2", "--channel-shift", "20"]
+
+
+def expand(*args, expect=0):
+    result = CliRunner().invoke(cli, ["expand", *map(str, args)], catch_exceptions=False)
+    assert result.exit_code == expect, (result.output, result.stderr if hasattr(result, "stderr") else "")
+    return result
+
+
+def manifest_records(path: Path) -> list[dict]:
+    lines = path.read_text().splitlines()
+    return [json.loads(line) for line in lines[1:]]
+
+
+def manifest_records_from_bytes(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.decode().splitlines()[1:]]
+
+
+def test_workers_1_and_2_give_identical_bytes_and_manifest(dataset, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    expand(dataset, one, "-n", 3, "--seed", 11, "-j", 1, *ALL_KERAS)
+    expand(dataset, two, "-n", 3, "--seed", 11, "-j", 2, *ALL_KERAS)
+    a, b = tree_bytes(one), tree_bytes(two)
+    assert a.keys() == b.keys() and len(a) == 4 * 3 + 1
+    assert all(a[k] == b[k] for k in a if k != "manifest.jsonl")
+    assert manifest_records(one / "manifest.jsonl") == manifest_records(two / "manifest.jsonl")
+
+
+def test_same_seed_same_bytes_run_after_run_and_different_seed_differs(dataset, tmp_path):
+    expand(dataset, tmp_path / "r1", "-n", 2, "--seed", 5, *ALL_KERAS, "-j", 1)
+    expand(dataset, tmp_path / "r2", "-n", 2, "--seed", 5, *ALL_KERAS, "-j", 1)
+    expand(dataset, tmp_path / "r3", "-n", 2, "--seed", 6, *ALL_KERAS, "-j", 1)
+    r1, r2, r3 = (tree_bytes(tmp_path / r) for r in ("r1", "r2", "r3"))
+    assert r1.keys() == r2.keys() and all(r1[k] == r2[k] for k in r1 if k != "manifest.jsonl")
+    assert manifest_records(tmp_path / "r1" / "manifest.jsonl") == manifest_records(tmp_path / "r2" / "manifest.jsonl")
+    assert all(r1[k] != r3[k] for k in r1 if k.endswith((".png", ".jpg")))
+
+
+def test_other_files_do_not_change_an_images_outputs(dataset, tmp_path):
+    expand(dataset, tmp_path / "before", "-n", 2, "--seed", 3, *ALL_KERAS, "-j", 1)
+    pattern(50, 20, "RGB", 9).save(dataset / "cats" / "0_new_first.png")
+    (dataset / "dogs" / "c.png").unlink()
+    expand(dataset, tmp_path / "after", "-n", 2, "--seed", 3, *ALL_KERAS, "-j", 1)
+    before, after = tree_bytes(tmp_path / "before"), tree_bytes(tmp_path / "after")
+    for name in ("cats/a_0.jpg", "cats/a_1.jpg", "cats/b_0.png", "top_1.png"):
+        assert before[name] == after[name]
+
+
+def test_without_seed_the_drawn_seed_is_reported_and_reproduces_the_run(dataset, tmp_path):
+    first = expand(dataset, tmp_path / "a", "-n", 2, *ALL_KERAS, "--json", "-j", 1)
+    seed = json.loads(first.stdout)["seed"]
+    header = json.loads((tmp_path / "a" / "manifest.jsonl").read_text().splitlines()[0])
+    assert header["seed"] == seed and header["augcli"]
+    expand(dataset, tmp_path / "b", "-n", 2, *ALL_KERAS, "--seed", seed, "-j", 1)
+    assert tree_bytes(tmp_path / "a") .keys() == tree_bytes(tmp_path / "b").keys()
+    a, b = tree_bytes(tmp_path / "a"), tree_bytes(tmp_path / "b")
+    assert all(a[k] == b[k] for k in a if k != "manifest.jsonl")
+
+
+def test_tree_mirrored_root_images_kept_and_names_deterministic(dataset, tmp_path):
+    out = tmp_path / "out"
+    expand(dataset, out, "-n", 2, "--prefix", "aug", "--rotate", 5, "--seed", 0, "-j", 1)
+    names = sorted(k for k in tree_bytes(out) if k != "manifest.jsonl")
+    assert names == ["aug_top_0.png", "aug_top_1.png", "cats/aug_a_0.jpg", "cats/aug_a_1.jpg",
+                     "cats/aug_b_0.png", "cats/aug_b_1.png", "dogs/aug_c_0.png", "dogs/aug_c_1.png"]
+
+
+def test_copy_numbers_are_zero_padded_for_sorting(dataset, tmp_path):
+    expand(dataset, tmp_path / "o", "-n", 12, "--seed", 0, "-j", 1, "--no-manifest")
+    assert (tmp_path / "o" / "top_00.png").exists() and (tmp_path / "o" / "top_11.png").exists()
+
+
+def test_same_stem_different_format_never_collide(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(20, 20, "RGB", 1).save(src / "a.jpg")
+    pattern(20, 20, "RGB", 2).save(src / "a.png")
+    pattern(20, 20, "RGB", 3).save(src / "b.png")
+    out = tmp_path / "out"
+    expand(src, out, "-n", 1, "--format", "png", "--seed", 0, "--rotate", 10, "-j", 1)
+    names = sorted(k for k in tree_bytes(out) if k != "manifest.jsonl")
+    assert names == ["a_jpg_0.png", "a_png_0.png", "b_0.png"]
+    # and with the formats kept, the stems stay plain
+    expand(src, tmp_path / "same", "-n", 1, "--seed", 0, "--rotate", 10, "-j", 1)
+    assert sorted(k for k in tree_bytes(tmp_path / "same") if k != "manifest.jsonl") == ["a_0.jpg", "a_0.png", "b_0.png"]
+
+
+def test_include_originals(dataset, tmp_path):
+    out = tmp_path / "out"
+    expand(dataset, out, "-n", 1, "--include-originals", "--seed", 0, "-j", 1)
+    assert np.array_equal(np.asarray(Image.open(out / "dogs" / "c_orig.png")), np.asarray(Image.open(dataset / "dogs" / "c.png")))
+    rec = [r for r in manifest_records(out / "manifest.jsonl") if r["output"] == "dogs/c_orig.png"][0]
+    assert rec["copy"] is None and rec["ops"] == []
+
+
+@pytest.mark.parametrize("fill", ["nearest", "reflect", "wrap", "constant"])
+def test_manifest_matrix_reproduces_the_output_with_scipy(dataset, tmp_path, fill):
+    out = tmp_path / "out"
+    expand(dataset, out, "-n", 3, "--seed", 2, *GEOMETRY, "--fill-mode", fill, "--cval", 90, "--format", "png", "-j", 1)
+    records = manifest_records(out / "manifest.jsonl")
+    assert len(records) == 12
+    for rec in records:
+        src = load_image(dataset / rec["source"], LoadOptions())
+        if src.mode == "RGBA":
+            continue  # premultiplied resampling: compared separately in test_geometry
+        matrix = np.vstack([np.array(rec["matrix"]), [0, 0, 1]])
+        ref = scipy_warp(src, matrix, tuple(rec["output_size"]), fill, cval=90)
+        got = np.asarray(Image.open(out / rec["output"])).astype(float)
+        got = got[..., None] if got.ndim == 2 else got
+        assert np.abs(got - ref).max() <= 1.0 + 1e-6, rec["output"]
+
+
+def test_manifest_records_every_op_and_status(dataset, tmp_path):
+    out = tmp_path / "out"
+    expand(dataset, out, "-n", 2, "--seed", 4, *ALL_KERAS, "-j", 1)
+    header = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert header["kind"] == "run" and header["config"]["copies"] == 2
+    assert [o["op"] for o in header["config"]["pipeline"]["ops"]] == [
+        "hflip", "vflip", "rotate", "shear", "zoom", "shift", "brightness", "channel_shift"]
+    recs = manifest_records(out / "manifest.jsonl")
+    assert [r["source"] for r in recs] == sorted(r["source"] for r in recs)
+    for r in recs:
+        assert r["status"] == "ok" and r["error"] is None and r["seed"] == 4
+        assert [s["op"] for s in r["ops"]] == [o["op"] for o in header["config"]["pipeline"]["ops"]]
+        rot = [s for s in r["ops"] if s["op"] == "rotate"][0]
+        assert -25 <= rot["angle"] <= 25
+        assert np.array(r["matrix"]).shape == (2, 3)
+
+
+def test_on_exists_error_skip_overwrite(dataset, tmp_path):
+    out = tmp_path / "out"
+    expand(dataset, out, "-n", 2, "--seed", 1, "--rotate", 10, "-j", 1)
+    first = tree_bytes(out)
+    res = expand(dataset, out, "-n", 2, "--seed", 1, "--rotate", 10, "-j", 1, expect=2)
+    assert "already exist" in res.output and "--on-exists" in res.output
+    (out / "cats" / "a_1.jpg").unlink()
+    res = expand(dataset, out, "-n", 2, "--seed", 1, "--rotate", 10, "-j", 1, "--on-exists", "skip", "--json")
+    summary = json.loads(res.stdout)
+    assert summary["written"] == 1 and summary["skipped"] == 7
+    after = tree_bytes(out)
+    assert all(after[k] == first[k] for k in first if k != "manifest.jsonl")  # completed exactly
+    # the manifest still describes every output (those made earlier as "skipped")
+    recs = manifest_records(out / "manifest.jsonl")
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "status"} for r in rs]  # noqa: E731
+    assert strip(recs) == strip(manifest_records_from_bytes(first["manifest.jsonl"]))
+    assert [r["status"] for r in recs].count("ok") == 1
+    (out / "top_0.png").write_bytes(b"junk")
+    expand(dataset, out, "-n", 2, "--seed", 1, "--rotate", 10, "-j", 1, "--on-exists", "overwrite")
+    again = tree_bytes(out)
+    assert all(again[k] == first[k] for k in first if k != "manifest.jsonl")
+    assert manifest_records(out / "manifest.jsonl") == manifest_records_from_bytes(first["manifest.jsonl"])
+
+
+def test_dry_run_writes_nothing_and_lists_outputs(dataset, tmp_path):
+    out = tmp_path / "out"
+    res = expand(dataset, out, "-n", 2, "--rotate", 10, "--dry-run")
+    assert not out.exists()
+    lines = res.stdout.splitlines()
+    assert len(lines) == 8 and "cats/a.jpg\tcats/a_0.jpg" in lines
+    assert "would write" in res.stderr
+
+
+def test_output_inside_input_is_refused(dataset):
+    res = expand(dataset, dataset / "out", "--rotate", 5, expect=2)
+    assert "inside input folder" in res.output
+    res = expand(dataset, dataset, "--rotate", 5, expect=2)
+    assert "inside input folder" in res.output
+
+
+def test_bad_file_is_reported_and_the_rest_written(dataset, tmp_path):
+    (dataset / "cats" / "broken.jpg").write_bytes(b"this is not an image")
+    out = tmp_path / "out"
+    res = expand(dataset, out, "-n", 1, "--seed", 0, "--rotate", 5, "-j", 1, expect=1)
+    assert "cats/broken.jpg: cannot identify image file" in res.stderr
+    assert (out / "cats" / "a_0.jpg").exists() and not (out / "cats" / "broken_0.jpg").exists()
+    bad = [r for r in manifest_records(out / "manifest.jsonl") if r["source"] == "cats/broken.jpg"]
+    assert bad[0]["status"] == "error" and "cannot identify" in bad[0]["error"]
+
+
+@pytest.mark.skipif(not BENCH_IMAGES.is_dir(), reason="../shared/bench-images not present")
+def test_real_photos_multiprocess_run_is_reproducible(tmp_path):
+    # a subset of the real photos, in their class folders, two worker processes vs one
+    src = tmp_path / "photos"
+    for cls in ("ants", "bees"):
+        (src / cls).mkdir(parents=True)
+        for p in sorted((BENCH_IMAGES / cls).glob("*.jpg"))[:6]:
+            shutil.copy(p, src / cls / p.name)
+    expand(src, tmp_path / "two", "-n", 2, "--seed", 9, *ALL_KERAS, "-j", 2, "--quality", 90)
+    expand(src, tmp_path / "one", "-n", 2, "--seed", 9, *ALL_KERAS, "-j", 1, "--quality", 90)
+    a, b = tree_bytes(tmp_path / "two"), tree_bytes(tmp_path / "one")
+    assert len(a) == 12 * 2 + 1
+    assert all(a[k] == b[k] for k in a if k != "manifest.jsonl")
+    for name, data in a.items():
+        if name.endswith(".jpg"):
+            out = Image.open(tmp_path / "two" / name)
+            source = Image.open(src / name.replace("_0.jpg", ".jpg").replace("_1.jpg", ".jpg"))
+            assert out.size == source.size and out.format == "JPEG"
