@@ -136,6 +136,9 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
         raise click.UsageError(str(exc)) from None
     except AugcliError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:  # before any work started: nothing was written
+        click.echo("augcli: interrupted", err=True)
+        sys.exit(130)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     elif cfg.dry_run:

@@ -165,6 +165,10 @@ def warp(
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}")
     matrix = np.asarray(matrix, dtype=float)
+    if image.mode == "I;16" and not _is_permutation(matrix, image.size, size):
+        # Pillow resamples I;16 as if it were 8-bit; go through 32-bit I (the way back clamps)
+        return warp(image.convert("I"), matrix, size, fill_mode=fill_mode, cval=cval,
+                    interpolation=interpolation).convert("I;16")
     w, h = image.size
     out_w, out_h = size
     if np.allclose(matrix, np.eye(3)) and (out_w, out_h) == (w, h):

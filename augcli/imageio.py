@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import secrets
 import stat
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import InputError
@@ -83,9 +84,10 @@ def normalise_mode(image: Image.Image) -> Image.Image:
 def load_image(path: Path, options: LoadOptions) -> Image.Image:
     """Decode ``path`` (first frame) into a working mode. Raises InputError with a short reason."""
     _check_regular(path)
+    # Our own limit replaces Pillow's global one (which would warn, or refuse at twice its value).
+    Image.MAX_IMAGE_PIXELS = options.max_pixels
     try:
-        with open(path, "rb") as fh, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with open(path, "rb") as fh:
             im = Image.open(fh)
             w, h = im.size
             if w * h > options.max_pixels:
@@ -109,7 +111,7 @@ def load_image(path: Path, options: LoadOptions) -> Image.Image:
         if "truncated" in msg:
             raise InputError(f"truncated image ({msg})") from None
         raise InputError(f"cannot decode: {msg}") from None
-    except (ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombWarning) as exc:
+    except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise InputError(f"cannot decode: {type(exc).__name__}: {exc}") from None
     if options.resize and im.size != tuple(options.resize):
         im = im.resize(tuple(options.resize), Image.Resampling.BILINEAR, reducing_gap=None)
@@ -167,8 +169,9 @@ def prepare_for_format(image: Image.Image, fmt: str, background: tuple[int, int,
     if fmt == "tiff":
         return image
     if fmt == "png":
-        if mode == "I":
-            return image.point(lambda v: min(max(v, 0), 65535)).convert("I;16")
+        if mode == "I":  # 32-bit grey: clamp into 16 bits
+            arr = np.clip(np.asarray(image), 0, 65535).astype("<u2")
+            return Image.frombytes("I;16", image.size, arr.tobytes())
         if mode == "F":
             return _to_8bit(image)
         return image
@@ -198,12 +201,46 @@ def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
+TEMP_PATTERN = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def temp_path(path: Path) -> Path:
+    """A hidden temporary name beside ``path``, unique to this process (see TEMP_PATTERN)."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete temporary files left under ``root`` by augcli processes that no longer exist (a run
+    killed with SIGKILL cannot clean up after itself). Files of live processes are left alone."""
+    removed = 0
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            m = TEMP_PATTERN.match(name)
+            if m and not _pid_alive(int(m.group(1))):
+                try:
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
 def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> bool:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so no
     reader ever sees a partial file under ``path``. Without ``overwrite``, an existing ``path``
     (perhaps created by a concurrent run) is left alone and False is returned."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = temp_path(path)
     try:
         with open(tmp, "xb") as fh:
             fh.write(data)

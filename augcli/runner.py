@@ -27,7 +27,7 @@ from . import geometry as G
 from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
 from .imageio import (IMAGE_EXTENSIONS, LoadOptions, encode, load_image, output_format,
-                      prepare_for_format, source_size, write_atomic)
+                      prepare_for_format, remove_stale_temporaries, source_size, temp_path, write_atomic)
 from .seeding import new_root_seed, rng_for, stable_key
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
@@ -214,7 +214,10 @@ def _results_in_process(ctx: WorkContext, jobs: Sequence[SourceJob]) -> Iterator
         yield process_source(ctx, job)
 
 
-def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int) -> Iterator[list[dict[str, Any]]]:
+def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
+                     warn: Callable[[str], None] = lambda msg: None,
+                     work: Callable[[Sequence[SourceJob]], list[list[dict[str, Any]]]] | None = None,
+                     ) -> Iterator[list[dict[str, Any]]]:
     """Yield each job's records in job order, from a spawn pool fed through a bounded window.
 
     A worker that dies (killed, out of memory) breaks the pool. The sources that were in flight are
@@ -232,7 +235,7 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int) 
             while todo or inflight:
                 while todo and len(inflight) < (1 if suspects else window):
                     part = todo.popleft()
-                    inflight.append((part, executor.submit(_work_chunk, part)))
+                    inflight.append((part, executor.submit(work or _work_chunk, part)))
                 part, fut = inflight[0]
                 try:
                     results = fut.result()
@@ -246,6 +249,7 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int) 
                         retry = [[job] for p, _ in inflight for job in p]
                         todo.extendleft(reversed(retry))
                         suspects = len(retry)
+                        warn(f"augcli: a worker process died; retrying its {len(retry)} sources one at a time")
                     break
                 inflight.popleft()
                 if suspects:
@@ -352,14 +356,12 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         return summary
 
     ctx = WorkContext(cfg, summary.seed)
-    cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    manifest = _ManifestWriter(cfg, summary.seed) if cfg.manifest_path else None
-    workers = min(cfg.effective_workers, max(1, len(jobs)))
-    if workers <= 1:
-        results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
-    else:
-        results = _results_in_pool(ctx, jobs, workers)
-
+    try:
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(cfg.output_dir)
+        manifest = _ManifestWriter(cfg, summary.seed) if cfg.manifest_path else None
+    except OSError as exc:
+        raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
     bar = _progress(len(jobs), cfg.progress)
 
     def say(msg: str) -> None:  # above the progress bar, when there is one
@@ -368,11 +370,22 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         else:
             report(msg)
 
+    workers = min(cfg.effective_workers, max(1, len(jobs)))
+    if workers <= 1:
+        results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
+    else:
+        results = _results_in_pool(ctx, jobs, workers, warn=lambda msg: say(msg))
+
     try:
         for records in results:
             for rec in records:
                 if manifest:
-                    manifest.add(rec)
+                    try:
+                        manifest.add(rec)
+                    except OSError as exc:
+                        summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
+                        manifest.discard()
+                        manifest = None
                 if rec["status"] == "ok":
                     summary.written += 1
                 elif rec["status"] == "skipped":
@@ -394,7 +407,13 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         if bar is not None:
             bar.close()
         if manifest:
-            summary.manifest = str(manifest.close())
+            if summary.fatal:
+                manifest.discard()
+            else:
+                try:
+                    summary.manifest = str(manifest.close())
+                except OSError as exc:
+                    summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
     if summary.fatal:
         raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
     summary.elapsed = time.perf_counter() - started
@@ -416,7 +435,7 @@ class _ManifestWriter:
     def __init__(self, cfg: RunConfig, seed: int) -> None:
         self.path = Path(cfg.manifest_path)  # type: ignore[arg-type]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.tmp"
+        self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
         header = {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
         self.fh.write(json.dumps(header, sort_keys=True) + "\n")
@@ -426,6 +445,20 @@ class _ManifestWriter:
         self.fh.write(json.dumps(rec, sort_keys=True) + "\n")
 
     def close(self) -> Path:
-        self.fh.close()
-        os.replace(self.tmp, self.path)
+        try:
+            self.fh.close()
+            os.replace(self.tmp, self.path)
+        except OSError:
+            self.discard()
+            raise
         return self.path
+
+    def discard(self) -> None:
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
