@@ -8,8 +8,11 @@ import os
 import re
 import secrets
 import stat
+import struct
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -81,29 +84,22 @@ def normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if "A" in mode else "RGB")
 
 
-def load_image(path: Path, options: LoadOptions) -> Image.Image:
-    """Decode ``path`` (first frame) into a working mode. Raises InputError with a short reason."""
+@contextmanager
+def _opened(path: Path, options: LoadOptions) -> Iterator[Image.Image]:
+    """Open ``path`` lazily (header only), refuse it if it is over the pixel limit, and turn every
+    decoder failure inside the block into an InputError with a short reason."""
     _check_regular(path)
-    # Our own limit replaces Pillow's global one (which would warn, or refuse at twice its value).
-    Image.MAX_IMAGE_PIXELS = options.max_pixels
+    # Our own limit, checked from the header before any pixel is decoded, replaces Pillow's global
+    # one (which warns above its value and refuses at twice it).
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with open(path, "rb") as fh:
-            im = Image.open(fh)
+        with open(path, "rb") as fh, Image.open(fh) as im:
             w, h = im.size
             if w * h > options.max_pixels:
                 raise InputError(f"too large: {w * h} pixels > limit {options.max_pixels}")
-            if options.resize and im.format == "JPEG":
-                # let libjpeg decode at 1/2, 1/4 or 1/8 scale when we shrink anyway (exact DCT scaling)
-                tw, th = options.resize
-                im.draft(im.mode, (tw, th)) if not _swaps(im, options) else im.draft(im.mode, (th, tw))
-            im.load()
-            if options.exif_transpose:
-                im = ImageOps.exif_transpose(im)
-            im = normalise_mode(im)
+            yield im
     except InputError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"too large: {exc}") from None
     except Image.UnidentifiedImageError:
         raise InputError("cannot identify image file") from None
     except OSError as exc:
@@ -111,11 +107,26 @@ def load_image(path: Path, options: LoadOptions) -> Image.Image:
         if "truncated" in msg:
             raise InputError(f"truncated image ({msg})") from None
         raise InputError(f"cannot decode: {msg}") from None
-    except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
+    except (ValueError, SyntaxError, EOFError, IndexError, struct.error, MemoryError) as exc:
         raise InputError(f"cannot decode: {type(exc).__name__}: {exc}") from None
-    if options.resize and im.size != tuple(options.resize):
-        im = im.resize(tuple(options.resize), Image.Resampling.BILINEAR, reducing_gap=None)
-    return im
+
+
+def load_image(path: Path, options: LoadOptions) -> Image.Image:
+    """Decode ``path`` (first frame of an animation or a multi-page file) into a working mode,
+    EXIF orientation applied unless turned off. Raises InputError with a short reason."""
+    with _opened(path, options) as im:
+        if options.resize and im.format == "JPEG":
+            # let libjpeg decode at 1/2, 1/4 or 1/8 scale when we shrink anyway (exact DCT scaling)
+            tw, th = options.resize
+            im.draft(im.mode, (th, tw) if _swaps(im, options) else (tw, th))
+        im.load()
+        out = ImageOps.exif_transpose(im) if options.exif_transpose else im
+        out = normalise_mode(out)
+        if out is im:
+            out = im.copy()  # detach from the file before it closes
+    if options.resize and out.size != tuple(options.resize):
+        out = out.resize(tuple(options.resize), Image.Resampling.BILINEAR, reducing_gap=None)
+    return out
 
 
 def _swaps(im: Image.Image, options: LoadOptions) -> bool:
@@ -131,13 +142,9 @@ def source_size(path: Path, options: LoadOptions) -> tuple[int, int]:
     """The (width, height) of ``path`` as load_image would give it, read from the header only."""
     if options.resize:
         return tuple(options.resize)  # type: ignore[return-value]
-    _check_regular(path)
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            return (h, w) if _swaps(im, options) else (w, h)
-    except Exception as exc:
-        raise InputError(f"cannot identify image file ({exc})") from None
+    with _opened(path, options) as im:
+        w, h = im.size
+        return (h, w) if _swaps(im, options) else (w, h)
 
 
 def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
