@@ -119,7 +119,6 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     """Make every output of one source. Never raises for a bad input: problems become records."""
     cfg = ctx.cfg
     src = cfg.input_dir / job.source
-    item_key = stable_key(job.source)
     todo = {k for k, out in job.outputs
             if not (cfg.on_exists == "skip" and (cfg.output_dir / out).exists())}
     try:
@@ -134,7 +133,18 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     except MemoryError:
         return [_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
 
-    records = []
+    records: list[dict[str, Any]] = []
+    try:
+        _make_outputs(ctx, job, image, size, todo, records)
+    except KeyboardInterrupt:
+        raise _Interrupted(records) from None
+    return records
+
+
+def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, records: list) -> None:
+    """Plan, render, encode and write each output of ``job``, appending one record per output."""
+    cfg = ctx.cfg
+    item_key = stable_key(job.source)
     for k, out in job.outputs:
         if k is None:
             steps: list[dict[str, Any]] = []
@@ -148,23 +158,33 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
             try:
                 result = cfg.pipeline.apply(image, steps) if k is not None else image
                 data = encode(prepare_for_format(result, job.fmt, cfg.background), job.fmt, cfg.quality)
-                written = write_atomic(cfg.output_dir / out, data, overwrite=cfg.on_exists == "overwrite")
-                if written:
+                target = cfg.output_dir / out
+                if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
                     rec["status"] = "ok"
                 elif cfg.on_exists == "skip":
                     rec["status"] = "skipped"
+                elif _same_bytes(target, data):
+                    # appeared since the run started, with exactly our bytes: a retry after a worker
+                    # died, or an identical concurrent run
+                    rec["status"] = "ok"
                 else:
-                    rec.update(status="error", error="output already exists (created by another run?)")
+                    rec.update(status="error", error="output appeared during the run (another run?) and differs")
             except OSError as exc:
                 rec.update(status="error", error=f"cannot write {out}: {exc.strerror or exc}")
                 if exc.errno in FATAL_ERRNOS:
                     rec["fatal"] = True
                     records.append(rec)
-                    break
+                    return
             except (ValueError, MemoryError) as exc:
                 rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
         records.append(rec)
-    return records
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _record(source, output, copy, ctx: WorkContext, *, status="ok", error=None, size=None,
@@ -209,9 +229,21 @@ def _chunks(jobs: Sequence[SourceJob], size: int) -> list[list[SourceJob]]:
     return [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
 
 
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C inside process_source, carrying the records of the outputs already written."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.records = records
+
+
 def _results_in_process(ctx: WorkContext, jobs: Sequence[SourceJob]) -> Iterator[list[dict[str, Any]]]:
     for job in jobs:
-        yield process_source(ctx, job)
+        try:
+            yield process_source(ctx, job)
+        except _Interrupted as exc:
+            yield exc.records
+            raise KeyboardInterrupt from None
 
 
 def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
@@ -239,6 +271,18 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
                 part, fut = inflight[0]
                 try:
                     results = fut.result()
+                except KeyboardInterrupt:
+                    # Stop cleanly: drop what has not started; what is running finishes (workers
+                    # ignore SIGINT), and its records still reach the manifest.
+                    for _, f in inflight:
+                        f.cancel()
+                    for _, f in inflight:
+                        if not f.cancelled():
+                            try:
+                                yield from f.result()
+                            except BrokenProcessPool:
+                                pass
+                    raise
                 except BrokenProcessPool:
                     if suspects:  # it died running this one source alone: that source is the cause
                         job = part[0]

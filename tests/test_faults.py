@@ -1,0 +1,180 @@
+"""Faults: SIGKILL of the run or of a worker, Ctrl-C, a full or read-only disk, concurrent runs.
+Real subprocesses and signals; filesystem tests need root to mount a small tmpfs (else skipped)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from augcli.config import RunConfig
+from augcli.ops import build
+from augcli.pipeline import Pipeline
+from augcli.runner import WorkContext, _results_in_pool, plan_outputs
+
+from .conftest import pattern, tree_bytes
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+FLAGS = ["--rotate", "30", "--zoom", "0.2", "--hflip", "--brightness", "0.8:1.2", "--seed", "7", "-n", "3"]
+
+
+def images_only(tree: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in tree.items() if not k.endswith("manifest.jsonl")}
+
+
+def augcli(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "augcli", "expand", *map(str, args)], capture_output=True,
+                          text=True, env=ENV, timeout=300, **kw)
+
+
+def start(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "augcli", "expand", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory) -> Path:
+    """60 images of 400x300 in two classes: a run takes a couple of seconds, long enough to kill."""
+    root = tmp_path_factory.mktemp("many") / "in"
+    for i in range(60):
+        d = root / ("a" if i % 2 else "b")
+        d.mkdir(parents=True, exist_ok=True)
+        pattern(400, 300, "RGB", seed=i).save(d / f"img{i:02d}.png", compress_level=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(many, tmp_path_factory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("ref") / "out"
+    res = augcli(many, out, *FLAGS, "-j", "2")
+    assert res.returncode == 0, res.stderr
+    return images_only(tree_bytes(out))
+
+
+def wait_for_outputs(out: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if out.exists() and sum(1 for p in out.rglob("*.png")) >= n:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before it could be interrupted: {proc.stderr.read()}")
+        time.sleep(0.01)
+    pytest.fail("no outputs appeared")
+
+
+def assert_no_partial_files(out: Path, reference: dict[str, bytes]) -> None:
+    """Every file under an output name is complete: byte-identical to the uninterrupted run."""
+    for name, data in images_only(tree_bytes(out)).items():
+        if Path(name).name.startswith("."):
+            continue  # hidden temporaries of a killed run: never under an output name
+        assert data == reference[name], f"{name} differs from the uninterrupted run"
+
+
+def test_sigkill_of_the_whole_run_then_skip_completes_exactly(many, reference, tmp_path):
+    out = tmp_path / "out"
+    proc = start(many, out, *FLAGS, "-j", "2")
+    wait_for_outputs(out, 20, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 0 < len(images_only(tree_bytes(out))) < len(reference) + 5
+    assert_no_partial_files(out, reference)
+    res = augcli(many, out, *FLAGS, "-j", "2", "--on-exists", "skip", "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["skipped"] > 0 and summary["written"] + summary["skipped"] == len(reference)
+    assert images_only(tree_bytes(out)) == reference  # no stale temporaries left either
+    assert not [p for p in out.rglob(".*.tmp")]
+
+
+def test_a_killed_worker_is_detected_and_the_run_completes(many, reference, tmp_path):
+    out = tmp_path / "out"
+    proc = start(many, out, *FLAGS, "-j", "2")
+    wait_for_outputs(out, 10, proc)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    workers = [int(c) for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    assert workers
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "worker process died; retrying" in stderr
+    assert images_only(tree_bytes(out)) == reference
+
+
+def test_a_source_that_kills_its_worker_is_reported_and_the_rest_completed(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png", "poison.png", "c.png", "d.png", "e.png"):
+        pattern(30, 20).save(src / name)
+    cfg = RunConfig(src, tmp_path / "out", Pipeline(build(rotate=(-5, 5))), seed=1, workers=2, progress=False)
+    jobs = plan_outputs(sorted(p.name for p in src.iterdir()), cfg)
+    warnings: list[str] = []
+    from .faulty import kill_on_poison
+
+    results = list(_results_in_pool(WorkContext(cfg, 1), jobs, 2, warnings.append, work=kill_on_poison))
+    flat = [r for group in results for r in group]
+    assert [r["source"] for r in flat] == ["a.png", "b.png", "c.png", "d.png", "e.png", "poison.png"]
+    status = {r["source"]: (r["status"], r["error"]) for r in flat}
+    assert status["poison.png"] == ("error", "worker process died (killed or out of memory)")
+    assert all(status[s][0] == "ok" for s in ("a.png", "b.png", "c.png", "d.png", "e.png"))
+    assert warnings and "worker process died" in warnings[0]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_cleanly_with_exit_130(many, reference, tmp_path, workers):
+    out = tmp_path / "out"
+    proc = start(many, out, *FLAGS, "-j", workers)
+    wait_for_outputs(out, 10, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert_no_partial_files(out, reference)
+    assert not [p for p in out.rglob(".*.tmp")]
+    # the manifest describes exactly what was written
+    lines = (out / "manifest.jsonl").read_text().splitlines()[1:]
+    written = {json.loads(line)["output"] for line in lines if json.loads(line)["status"] == "ok"}
+    assert written == set(images_only(tree_bytes(out)))
+
+
+def test_two_runs_into_one_folder_do_not_corrupt_each_other(many, reference, tmp_path):
+    out = tmp_path / "out"
+    procs = [start(many, out, *FLAGS, "-j", "1", "--on-exists", "skip", "--no-manifest") for _ in range(2)]
+    for p in procs:
+        p.communicate(timeout=300)
+        assert p.returncode == 0
+    assert images_only(tree_bytes(out)) == reference
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_gives_a_clear_error_and_no_partial_files(many, reference, small_fs):
+    out = small_fs / "out"
+    res = augcli(many, out, *FLAGS, "-j", "2")
+    assert res.returncode == 1
+    assert "No space left on device" in res.stderr and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert_no_partial_files(out, reference)
+    assert not [p for p in out.rglob(".*.tmp")]
+
+
+def test_read_only_output_gives_a_clear_error(many, small_fs):
+    (small_fs / "out").mkdir()
+    assert subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], capture_output=True).returncode == 0
+    res = augcli(many, small_fs / "out", *FLAGS, "-j", "2")
+    assert res.returncode == 1
+    assert "Read-only file system" in res.stderr and "Traceback" not in res.stderr
