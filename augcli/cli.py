@@ -17,8 +17,14 @@ GROUP_CONTEXT = {**CONTEXT, "auto_envvar_prefix": "AUGCLI"}
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 FORMATS = ("same", "jpeg", "png", "webp", "bmp", "tiff")
+CROP_MODES = ("random", "corners", "center")  # augcli.ops.CROP_MODES (not imported: keeps --help fast)
 
 _OP_OPTIONS = [
+    click.option("--rot90", is_flag=True, help="Turn by a random multiple of 90 degrees (lossless)."),
+    click.option("--crop", type=RangeType(end=1.0),
+                 help="Crop keeping a fraction U(F, 1) (or LO:HI) of each side, resized back to the image size."),
+    click.option("--crop-mode", type=click.Choice(CROP_MODES),
+                 help="Where --crop boxes go: random (default), corners (4 corners or centre), center."),
     click.option("--rotate", type=RangeType(), help="Rotate by U(-R, R) degrees (or LO:HI); + = counter-clockwise."),
     click.option("--width-shift", type=RangeType(),
                  help="Move content horizontally by U(-S, S): a fraction of the width if < 1, else pixels; + = right."),
@@ -30,10 +36,35 @@ _OP_OPTIONS = [
     click.option("--zoom-keep-aspect", is_flag=True, help="Draw one zoom factor for both axes (keeps the aspect ratio)."),
     click.option("--hflip", is_flag=True, help="Mirror left-right with probability 0.5."),
     click.option("--vflip", is_flag=True, help="Mirror top-bottom with probability 0.5."),
+    click.option("--perspective", type=click.FloatRange(0.0, 0.3), metavar="S",
+                 help="Projective warp: move each corner by U(-S, S) x the image size."),
     click.option("--brightness", type=RangeType(centre=1.0),
                  help="Multiply values by U(LO, HI); 1 = unchanged (a single B means 1-B:1+B)."),
+    click.option("--contrast", type=RangeType(centre=1.0),
+                 help="Contrast factor U(LO, HI) about the mean luma; 1 = unchanged (a single C means 1-C:1+C)."),
+    click.option("--saturation", type=RangeType(centre=1.0),
+                 help="Saturation factor U(LO, HI); 0 = grey, 1 = unchanged (a single S means 1-S:1+S)."),
+    click.option("--hue", type=RangeType(), help="Turn the hue by U(-DEG, DEG) degrees (or LO:HI)."),
+    click.option("--gamma", type=RangeType(centre=1.0),
+                 help="Gamma U(LO, HI) on values scaled to 0..1; > 1 darkens (a single G means 1-G:1+G)."),
+    click.option("--lighting", type=RangeType(start=0.0),
+                 help="Illumination gradient of strength U(0, S) (or LO:HI) in a random direction."),
     click.option("--channel-shift", type=RangeType(),
                  help="Add U(-C, C) (0-255 units) to each colour channel, drawn per channel."),
+    click.option("--grayscale", type=click.FloatRange(0.0, 1.0), metavar="P",
+                 help="Convert to grey (keeping the bands) with probability P."),
+    click.option("--blur", type=RangeType(start=0.0),
+                 help="Gaussian blur, sigma U(0, R) pixels (or LO:HI)."),
+    click.option("--erase", type=click.IntRange(1, 100), metavar="N",
+                 help="Erase 1 to N random rectangles (each 2-20% of the area) with a random colour."),
+    click.option("--noise", type=RangeType(start=0.0),
+                 help="Additive Gaussian noise, sigma U(0, SIGMA) (or LO:HI) in 0-255 units."),
+    click.option("--salt-pepper", type=RangeType(start=0.0),
+                 help="Set a fraction U(0, A) (or LO:HI) of the pixels to white or black."),
+    click.option("--salt-ratio", type=click.FloatRange(0.0, 1.0), metavar="R",
+                 help="Share of --salt-pepper pixels that are white (default 0.5)."),
+    click.option("--jpeg-artifacts", type=RangeType(end=100.0),
+                 help="Re-encode as JPEG in memory at a quality U{Q..100} (or LO:HI)."),
     click.option("--p", "probabilities", type=ProbabilityType(), multiple=True,
                  help="Apply op OP with probability P (repeatable), e.g. --p rotate=0.5."),
     click.option("--fill-mode", type=click.Choice(FILL_MODES), default="nearest", show_default=True,
@@ -43,6 +74,11 @@ _OP_OPTIONS = [
     click.option("--interpolation", type=click.Choice(INTERPOLATIONS), default="bilinear", show_default=True,
                  help="Resampling filter for the geometric warp."),
 ]
+# the keyword arguments of augcli.ops.build, one per op flag
+_OP_KEYS = ("rot90", "crop", "crop_mode", "rotate", "width_shift", "height_shift", "shear", "zoom",
+            "zoom_keep_aspect", "hflip", "vflip", "perspective", "brightness", "contrast", "saturation", "hue",
+            "gamma", "lighting", "channel_shift", "grayscale", "blur", "erase", "noise", "salt_pepper",
+            "salt_ratio", "jpeg_artifacts")
 
 
 def op_options(fn: Callable) -> Callable:
@@ -57,12 +93,7 @@ def build_pipeline(kw: dict[str, Any]):
     from .pipeline import Pipeline, WarpSettings
 
     try:
-        ops = build(
-            rotate=kw.pop("rotate"), width_shift=kw.pop("width_shift"), height_shift=kw.pop("height_shift"),
-            shear=kw.pop("shear"), zoom=kw.pop("zoom"), zoom_keep_aspect=kw.pop("zoom_keep_aspect"),
-            hflip=kw.pop("hflip"), vflip=kw.pop("vflip"), brightness=kw.pop("brightness"),
-            channel_shift=kw.pop("channel_shift"), probabilities=dict(kw.pop("probabilities")),
-        )
+        ops = build(**{key: kw.pop(key) for key in _OP_KEYS}, probabilities=dict(kw.pop("probabilities")))
         warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -144,6 +175,107 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     elif cfg.dry_run:
         for source, output in summary.outputs:
             click.echo(f"{source}\t{output}")
+    if not quiet:
+        click.echo(summary.line(), err=True)
+    sys.exit(summary.exit_code)
+
+
+OPS_COLUMNS = ("op", "flag", "params", "default", "scheme")
+
+
+def ops_table(markdown: bool = False) -> str:
+    """The op table ``augcli ops`` prints: aligned text, or a Markdown table (as in the README)."""
+    from .ops import table
+
+    rows = table()
+    if markdown:
+        cells = [[r[c].replace("|", "\\|") for c in OPS_COLUMNS] for r in rows]
+        lines = ["| " + " | ".join(OPS_COLUMNS) + " |", "|" + "---|" * len(OPS_COLUMNS)]
+        lines += ["| " + " | ".join(f"`{c}`" if i < 2 else c for i, c in enumerate(row)) + " |" for row in cells]
+        return "\n".join(lines)
+    widths = [max(len(c), *(len(r[c]) for r in rows)) for c in OPS_COLUMNS[:2]]
+    lines = []
+    for r in rows:
+        lines.append(f"{r['op']:<{widths[0]}}  {r['flag']:<{widths[1]}}  {r['params']}")
+        lines.append(f"{'':<{widths[0]}}  {'':<{widths[1]}}  default: {r['default']}; scheme: {r['scheme']}")
+    return "\n".join(lines)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (the one in the README).")
+def ops(markdown: bool) -> None:
+    """List every op in canonical order: flag, parameters and units, a sensible default, scheme.
+
+    The order of the list is the order in which ops are applied, whatever the order of the flags:
+    geometry (one warp), colour, filters and noise, then JPEG artifacts.
+    """
+    click.echo(ops_table(markdown))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@op_options
+@click.option("--grid", type=SizeType("CxR", "3x3"), default="3x3", show_default=True,
+              help="Columns x rows of the sheet; the first tile is the original.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="preview.png", show_default=True,
+              help="Where to write the sheet (its extension picks the format).")
+@click.option("--tile", type=click.IntRange(16, 4096), default=256, show_default=True,
+              help="Largest tile side in pixels.")
+@click.option("--resize", type=SizeType(), help="Resize the image to WxH on load, as expand --resize does.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the tiles are the copies expand makes.")
+def preview(image: str, **kw: Any) -> None:
+    """Write a labelled contact sheet: IMAGE, then augmented samples made as expand makes them.
+
+    \b
+    Example:
+      augcli preview cat.jpg --rotate 20 --blur 1 --noise 8 --grid 3x3 -o preview.png
+    """
+    from pathlib import Path
+
+    from .errors import InputError
+    from .imageio import LoadOptions
+    from .preview import preview as make_preview
+    from .seeding import new_root_seed
+
+    pipeline = build_pipeline(kw)
+    seed = kw["seed"] if kw["seed"] is not None else new_root_seed()
+    try:
+        sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], LoadOptions(resize=kw["resize"]))
+    except InputError as exc:
+        raise click.ClickException(f"{image}: {exc}") from None
+    try:
+        sheet.save(kw["output"])
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot write {kw['output']}: {exc}") from None
+    click.echo(f"augcli: wrote {kw['output']} ({kw['grid'][0]}x{kw['grid'][1]}, seed {seed})", err=True)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "input_dir", type=click.Path(file_okay=False),
+              help="Folder of the sources [default: the run's input folder].")
+@click.option("--output", "output_dir", type=click.Path(file_okay=False),
+              help="Folder to write into [default: the run's output folder].")
+@click.option("--on-exists", type=click.Choice(("error", "skip", "overwrite")), default="error", show_default=True,
+              help="What to do when an output file already exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line (errors still shown).")
+def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exists: str, quiet: bool) -> None:
+    """Regenerate every output recorded in MANIFEST, byte-identical, from the recorded parameters.
+
+    \b
+    Example:
+      augcli replay out/manifest.jsonl --output out-again/
+    """
+    from pathlib import Path
+
+    from .errors import UsageError
+    from .replay import replay as run_replay
+
+    try:
+        summary = run_replay(Path(manifest), Path(input_dir) if input_dir else None,
+                             Path(output_dir) if output_dir else None, on_exists)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
     if not quiet:
         click.echo(summary.line(), err=True)
     sys.exit(summary.exit_code)

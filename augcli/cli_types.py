@@ -19,14 +19,19 @@ def _number(text: str, param, ctx, fail) -> float:
 
 
 class RangeType(click.ParamType):
-    """``X`` or ``LO:HI``. A single X means ``(centre - X, centre + X)``: centre 0 for symmetric
-    ranges (--rotate 15 -> -15:15), centre 1 for factors (--zoom 0.25 -> 0.75:1.25)."""
+    """``X`` or ``LO:HI``. A single X means the range from "unchanged" to X:
+    ``(centre - X, centre + X)`` by default, centre 0 for symmetric ranges (--rotate 15 -> -15:15),
+    centre 1 for factors (--zoom 0.25 -> 0.75:1.25); with ``start`` it means ``(start, X)``
+    (--blur 2 -> 0:2), with ``end`` it means ``(X, end)`` (--crop 0.8 -> 0.8:1)."""
 
     name = "range"
 
-    def __init__(self, centre: float = 0.0, allow_single: bool = True) -> None:
+    def __init__(self, centre: float = 0.0, allow_single: bool = True, *, start: float | None = None,
+                 end: float | None = None) -> None:
         self.centre = centre
         self.allow_single = allow_single
+        self.start = start
+        self.end = end
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "X|LO:HI" if self.allow_single else "LO:HI"
@@ -45,18 +50,27 @@ class RangeType(click.ParamType):
         if not self.allow_single:
             self.fail(f"{text!r}: expected LO:HI, e.g. 0.8:1.2", param, ctx)
         x = _number(text, param, ctx, self.fail)
+        if self.start is not None or self.end is not None:
+            lo, hi = (self.start, x) if self.start is not None else (x, self.end)
+            if lo > hi:  # type: ignore[operator]
+                self.fail(f"{text!r}: a single value means {lo:g}:{hi:g}, which is empty; use LO:HI", param, ctx)
+            return (float(lo), float(hi))  # type: ignore[arg-type]
         if x < 0:
             self.fail(f"{text!r}: a single value must be >= 0 (use LO:HI for an asymmetric range)", param, ctx)
         return (self.centre - x, self.centre + x)
 
 
 class SizeType(click.ParamType):
-    """``WxH`` in pixels, e.g. 224x224."""
+    """``WxH`` in pixels, e.g. 224x224 (``metavar`` names the parts, e.g. CxR for a grid)."""
 
     name = "size"
 
+    def __init__(self, metavar: str = "WxH", example: str = "224x224") -> None:
+        self.metavar = metavar
+        self.example = example
+
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return "WxH"
+        return self.metavar
 
     def convert(self, value: Any, param, ctx) -> tuple[int, int]:
         if isinstance(value, tuple):
@@ -67,7 +81,7 @@ class SizeType(click.ParamType):
         except ValueError:
             size = (0, 0)
         if not sep or min(size) < 1:
-            self.fail(f"{value!r} is not WxH with positive integers, e.g. 224x224", param, ctx)
+            self.fail(f"{value!r} is not {self.metavar} with positive integers, e.g. {self.example}", param, ctx)
         return size
 
 

@@ -23,6 +23,7 @@ INTERPOLATIONS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
 }
+BAND_MIN_PIXELS = 1 << 20  # never cut the output into bands for less than this
 _MARGIN = 3  # source pixels a resampling kernel may reach beyond a mapped point (bicubic: 2)
 
 # ---------------------------------------------------------------------------------------------------
@@ -40,10 +41,6 @@ def max_value(mode: str) -> float:
 
 def _clip_limits(mode: str) -> tuple[float, float] | None:
     return None if mode == "F" else (0.0, max_value(mode))
-
-
-def _premultiplied(mode: str) -> str | None:
-    return {"RGBA": "RGBa", "LA": "La"}.get(mode)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -64,14 +61,18 @@ def _fold(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
 
 
 def _fill_value(mode: str, cval: float) -> float | tuple[float, ...]:
-    scale = max_value(mode) / 255.0 if mode in ("I;16", "I") else 1.0
-    value = cval * scale
-    bands = len(Image.new(mode, (1, 1)).getbands())
+    """``cval`` (0-255 units, every band alike) in a mode's own units; premultiplied modes get the
+    premultiplied form of that colour with that alpha."""
     if mode in ("I;16", "I"):
-        return int(round(value))
+        return int(round(cval * max_value(mode) / 255.0))
     if mode == "F":
-        return float(value)
-    return tuple([int(round(value))] * bands) if bands > 1 else int(round(value))
+        return float(cval)
+    v = int(round(cval))
+    if mode in ("RGBa", "La"):
+        c = int(round(cval * cval / 255.0))
+        return (c, c, c, v) if mode == "RGBa" else (c, v)
+    bands = len(Image.new(mode, (1, 1)).getbands())
+    return tuple([v] * bands) if bands > 1 else v
 
 
 def _extend(image: Image.Image, x0: int, y0: int, x1: int, y1: int, fill_mode: str, cval: float) -> Image.Image:
@@ -108,16 +109,18 @@ def _pil_data(matrix: np.ndarray, ox: float, oy: float) -> tuple[float, ...]:
 
 def _is_permutation(matrix: np.ndarray, in_size: geometry.Size, out_size: geometry.Size) -> bool:
     """True if the map sends every output pixel centre exactly onto an input pixel centre."""
-    lin = matrix[:2, :2]
-    if not geometry.is_affine(matrix) or not np.all(np.isin(lin, (-1.0, 0.0, 1.0))):
+    m = matrix
+    if m[2, 0] != 0.0 or m[2, 1] != 0.0 or m[2, 2] != 1.0:
         return False
-    if not np.all(np.count_nonzero(lin, axis=1) == 1) or not np.all(np.count_nonzero(lin, axis=0) == 1):
+    a, b, tx, c, d, ty = (float(v) for v in m[:2].ravel())
+    if not ((b == 0.0 and c == 0.0 and abs(a) == 1.0 and abs(d) == 1.0)
+            or (a == 0.0 and d == 0.0 and abs(b) == 1.0 and abs(c) == 1.0)):
         return False
-    if not np.allclose(matrix[:2, 2], np.round(matrix[:2, 2])):
+    if tx != round(tx) or ty != round(ty):
         return False
     corners = geometry.apply_points(matrix, [(0, 0), (out_size[0] - 1, out_size[1] - 1)])
-    return bool(np.all(corners >= -1e-9) and np.all(corners[:, 0] <= in_size[0] - 1 + 1e-9)
-                and np.all(corners[:, 1] <= in_size[1] - 1 + 1e-9))
+    return bool(np.all(corners >= 0) and np.all(corners[:, 0] <= in_size[0] - 1)
+                and np.all(corners[:, 1] <= in_size[1] - 1))
 
 
 def _from_array(arr: np.ndarray, mode: str) -> Image.Image:
@@ -160,46 +163,107 @@ def warp(
     in 0-255 units in every band, alpha included). RGBA / LA images are resampled premultiplied, so
     transparent pixels do not bleed colour into their neighbours.
     """
-    if fill_mode not in FILL_MODES:
-        raise ValueError(f"fill mode must be one of {', '.join(FILL_MODES)}, not {fill_mode!r}")
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}")
-    matrix = np.asarray(matrix, dtype=float)
-    if image.mode == "I;16" and not _is_permutation(matrix, image.size, size):
-        # Pillow resamples I;16 as if it were 8-bit; go through 32-bit I (the way back clamps)
-        return warp(image.convert("I"), matrix, size, fill_mode=fill_mode, cval=cval,
-                    interpolation=interpolation).convert("I;16")
-    w, h = image.size
-    out_w, out_h = size
-    if np.allclose(matrix, np.eye(3)) and (out_w, out_h) == (w, h):
-        return image.copy()
-    if _is_permutation(matrix, image.size, size):
-        # flips, quarter turns and integer moves: an exact copy of pixels, no resampling at all
-        return _permute(image, matrix, size)
+    return Warper(image, fill_mode=fill_mode, cval=cval, interpolation=interpolation).warp(matrix, size)
 
-    premult = _premultiplied(image.mode)
-    src = image.convert(premult) if premult else image
 
-    corners = geometry.apply_points(matrix, [(-0.5, -0.5), (out_w - 0.5, -0.5), (-0.5, out_h - 0.5), (out_w - 0.5, out_h - 0.5)])
+class Warper:
+    """Warps of one source image, several times. ``reserve`` lets the copies of a source share one
+    extended (padded) source instead of extending it once per copy."""
+
+    def __init__(self, image: Image.Image, *, fill_mode: str = "nearest", cval: float = 0.0,
+                 interpolation: str = "bilinear") -> None:
+        if fill_mode not in FILL_MODES:
+            raise ValueError(f"fill mode must be one of {', '.join(FILL_MODES)}, not {fill_mode!r}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}")
+        self.image = image
+        self.fill_mode, self.cval, self.interpolation = fill_mode, cval, interpolation
+        self._src: Image.Image | None = None  # the image in the mode we resample in
+        self._shared: tuple[Image.Image, tuple[int, int, int, int]] | None = None
+
+    @property
+    def src(self) -> Image.Image:
+        if self._src is None:
+            mode = self.image.mode
+            # premultiplied alpha; Pillow resamples I;16 as if it were 8-bit, so go through 32-bit I
+            work = {"RGBA": "RGBa", "LA": "La", "I;16": "I"}.get(mode)
+            self._src = self.image.convert(work) if work else self.image
+        return self._src
+
+    def _budget(self, out_size: geometry.Size) -> int:
+        w, h = self.image.size
+        return max(4 * w * h, 4 * out_size[0] * out_size[1], BAND_MIN_PIXELS)
+
+    def reserve(self, warps: Sequence[tuple[np.ndarray, geometry.Size]]) -> None:
+        """Extend the source once to cover every warp in ``warps`` (if that stays within budget)."""
+        boxes = [_source_box(m, self.image.size, size, self.fill_mode) for m, size in warps
+                 if not self._exact(m, size)]
+        if len(boxes) < 2:
+            return
+        box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        if (box[2] - box[0]) * (box[3] - box[1]) <= self._budget(warps[0][1]):
+            self._shared = (_extend(self.src, *box, self.fill_mode, self.cval), box)
+
+    def _exact(self, matrix: np.ndarray, size: geometry.Size) -> bool:
+        return _is_permutation(matrix, self.image.size, size)
+
+    def warp(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
+        matrix = np.asarray(matrix, dtype=float)
+        if self._exact(matrix, size):
+            # identity, flips, quarter turns, integer moves: an exact copy of pixels, no resampling
+            return _permute(self.image, matrix, size)
+        out_w, out_h = size
+        box = _source_box(matrix, self.image.size, size, self.fill_mode)
+        if self._shared is not None and _covers(self._shared[1], box):
+            out = self._transform(self._shared[0], self._shared[1], matrix, size)
+        else:
+            # Extending the source costs memory in proportion to the box it must cover; a strong
+            # zoom-out on a large image would need many times the image. Above a budget, the output
+            # is made in horizontal bands, each needing only its own part of the box.
+            x0, y0, x1, y1 = box
+            bands = max(1, min(out_h, math.ceil((x1 - x0) * (y1 - y0) / self._budget(size))))
+            if bands == 1:
+                out = self._transform(_extend(self.src, *box, self.fill_mode, self.cval), box, matrix, size)
+            else:
+                out = Image.new(self.src.mode, size)
+                edges = np.linspace(0, out_h, bands + 1).round().astype(int)
+                for r0, r1 in zip(edges[:-1], edges[1:]):
+                    band = matrix @ geometry.translation(0, r0)
+                    bsize = (out_w, int(r1 - r0))
+                    bbox = _source_box(band, self.image.size, bsize, self.fill_mode)
+                    region = _extend(self.src, *bbox, self.fill_mode, self.cval)
+                    out.paste(self._transform(region, bbox, band, bsize), (0, int(r0)))
+        return out.convert(self.image.mode) if out.mode != self.image.mode else out
+
+    def _transform(self, region: Image.Image, box: tuple[int, int, int, int], matrix: np.ndarray,
+                   size: geometry.Size) -> Image.Image:
+        method = Image.Transform.AFFINE if geometry.is_affine(matrix) else Image.Transform.PERSPECTIVE
+        fill = _fill_value(region.mode, self.cval) if self.fill_mode == "constant" else None
+        return region.transform(size, method, _pil_data(matrix, box[0], box[1]),
+                                INTERPOLATIONS[self.interpolation], fillcolor=fill)
+
+
+def _covers(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
+
+
+def _source_box(matrix: np.ndarray, in_size: geometry.Size, out_size: geometry.Size,
+                fill_mode: str) -> tuple[int, int, int, int]:
+    """The source region [x0, x1) x [y0, y1) the output can read (kernel margin included)."""
+    w, h = in_size
+    out_w, out_h = out_size
+    corners = geometry.apply_points(matrix, [(-0.5, -0.5), (out_w - 0.5, -0.5), (-0.5, out_h - 0.5),
+                                             (out_w - 0.5, out_h - 0.5)])
     x0 = math.floor(corners[:, 0].min()) - _MARGIN
     y0 = math.floor(corners[:, 1].min()) - _MARGIN
     x1 = math.ceil(corners[:, 0].max()) + _MARGIN + 1
     y1 = math.ceil(corners[:, 1].max()) + _MARGIN + 1
-    if fill_mode == "constant":
+    if fill_mode == "constant":  # beyond a small margin, Image.transform's fillcolor does the rest
         x0, y0 = max(x0, -_MARGIN), max(y0, -_MARGIN)
         x1, y1 = min(x1, w + _MARGIN), min(y1, h + _MARGIN)
         if x1 <= x0 or y1 <= y0:  # the output sees nothing of the source
             x0, y0, x1, y1 = 0, 0, 1, 1
-    region = _extend(src, x0, y0, x1, y1, fill_mode, cval)
-    method = Image.Transform.AFFINE if geometry.is_affine(matrix) else Image.Transform.PERSPECTIVE
-    out = region.transform(
-        (out_w, out_h),
-        method,
-        _pil_data(matrix, x0, y0),
-        INTERPOLATIONS[interpolation],
-        fillcolor=_fill_value(src.mode if not premult else image.mode, cval) if fill_mode == "constant" else None,
-    )
-    return out.convert(image.mode) if premult else out
+    return x0, y0, x1, y1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -259,3 +323,216 @@ def channel_shift(image: Image.Image, offsets: Sequence[float]) -> Image.Image:
         ramp = np.arange(256, dtype=np.float64)
         return map_values(image, per_band=[ramp + offsets[i] for i in range(n)])
     return map_values(image, fn=lambda v: v + offsets[0] * scale)
+
+
+# ---------------------------------------------------------------------------------------------------
+# more photometric ops, noise and compression (colour bands only; alpha passes through untouched)
+
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, as Pillow's convert("L")
+
+
+def _scale(mode: str) -> float:
+    """Mode units per 0-255 unit (257 for 16-bit data, 1 otherwise)."""
+    return max_value(mode) / 255.0
+
+
+def map_colour(image: Image.Image, fn) -> Image.Image:
+    """Apply ``fn`` to the colour bands as a float array of shape (h, w, bands) in the mode's own
+    units; the result is rounded and clipped to the mode's range (F is neither) and alpha is kept."""
+    colour, alpha = split_alpha(image)
+    arr = np.asarray(colour)
+    out = fn(arr.astype(np.float64).reshape(arr.shape[0], arr.shape[1], -1))
+    limits = _clip_limits(colour.mode)
+    if limits is not None:
+        out = np.clip(np.rint(out), *limits)
+    return merge_alpha(_from_array(out.reshape(arr.shape).astype(arr.dtype), colour.mode), alpha)
+
+
+def _luma(arr: np.ndarray) -> np.ndarray:
+    """Per-pixel luma (h, w, 1) of an (h, w, bands) array: 601-2 weights for RGB, the value for grey."""
+    return arr @ _LUMA[:, None] if arr.shape[-1] == 3 else arr[..., :1]
+
+
+def contrast(image: Image.Image, factor: float) -> Image.Image:
+    """Scale the distance of every colour value from the image's mean luma by ``factor``
+    (PIL ImageEnhance.Contrast, with an unrounded mean: 0 = flat mean grey, 1 = unchanged)."""
+    colour, _ = split_alpha(image)
+    values = np.asarray(colour).astype(np.float64)
+    mean = float((values @ _LUMA).mean() if values.ndim == 3 else values.mean())
+    return map_values(image, fn=lambda v: mean + factor * (v - mean))
+
+
+def saturation(image: Image.Image, factor: float) -> Image.Image:
+    """Blend each pixel with its own luma (PIL ImageEnhance.Color): 0 = grey, 1 = unchanged.
+    Grey images have no saturation: returned unchanged."""
+    if len(split_alpha(image)[0].getbands()) != 3:
+        return image.copy()
+    return map_colour(image, lambda a: _luma(a) + factor * (a - _luma(a)))
+
+
+def _rgb_to_hsv(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """colorsys.rgb_to_hsv on every pixel of an (h, w, 3) array (hue and saturation in 0..1)."""
+    r, g, b = (np.ascontiguousarray(a[..., i]) for i in range(3))
+    v = np.maximum(np.maximum(r, g), b)
+    delta = v - np.minimum(np.minimum(r, g), b)
+    s = np.divide(delta, v, out=np.zeros_like(v), where=v > 0)
+    d = np.where(delta > 0, delta, 1.0)
+    h = np.where(v == r, (g - b) / d, np.where(v == g, 2.0 + (b - r) / d, 4.0 + (r - g) / d))
+    h = np.where(delta > 0, np.mod(h / 6.0, 1.0), 0.0)
+    return h, s, v
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The closed form of the HSV cone: band n is v - v s clip(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6."""
+    vs = v * s
+    bands = []
+    for n in (5.0, 3.0, 1.0):
+        k = np.mod(n + 6.0 * h, 6.0)
+        bands.append(v - vs * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0))
+    return np.stack(bands, axis=-1)
+
+
+def hue(image: Image.Image, degrees: float) -> Image.Image:
+    """Turn the hue of every pixel by ``degrees`` (HSV hue, as colorsys; saturation and value kept).
+    Grey images have no hue: returned unchanged."""
+    if len(split_alpha(image)[0].getbands()) != 3:
+        return image.copy()
+
+    def turn(a: np.ndarray) -> np.ndarray:
+        h, s, v = _rgb_to_hsv(a)
+        return _hsv_to_rgb((h + degrees / 360.0) % 1.0, s, v)
+
+    return map_colour(image, turn)
+
+
+def gamma(image: Image.Image, g: float) -> Image.Image:
+    """Power curve on values normalised to 0..1: ``out = white * (in / white) ** g``
+    (g > 1 darkens the mid-tones, g < 1 brightens them; black and white stay)."""
+    white = max_value(image.mode)
+    return map_values(image, fn=lambda v: white * (np.clip(v, 0, None) / white) ** g)
+
+
+def lighting_field(size: geometry.Size, angle: float, strength: float) -> np.ndarray:
+    """The (h, w) gain ``1 + strength * t``, where t runs linearly from -1 to +1 across the image
+    towards direction ``angle`` (degrees; 0 = towards the right, 90 = towards the top)."""
+    w, h = size
+    cx, cy = geometry.centre(size)
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    proj = (x - cx) * c - (y - cy) * s
+    half = (abs(c) * (w - 1) + abs(s) * (h - 1)) / 2.0
+    return 1.0 + strength * (proj / half if half > 0 else np.zeros_like(proj))
+
+
+def lighting(image: Image.Image, angle: float, strength: float) -> Image.Image:
+    """Multiply the colour values by a smooth linear illumination gradient (see lighting_field)."""
+    gain = lighting_field(image.size, angle, strength)[..., None]
+    return map_colour(image, lambda a: a * gain)
+
+
+def grayscale(image: Image.Image) -> Image.Image:
+    """Replace colour by its 601-2 luma in every colour band (Pillow's convert("L")), keeping the
+    number of bands and the alpha. Grey images are returned unchanged."""
+    colour, alpha = split_alpha(image)
+    if len(colour.getbands()) != 3:
+        return image.copy()
+    grey = colour.convert("L")
+    return merge_alpha(Image.merge("RGB", (grey, grey, grey)), alpha)
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """Normalised 1-D Gaussian taps, truncated at 4 sigma (scipy.ndimage's default)."""
+    radius = max(1, int(4.0 * sigma + 0.5))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def _convolve_axis(a: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
+    """Convolve along ``axis`` with edge replication (a sum of shifted views, in a fixed order)."""
+    r = len(kernel) // 2
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (r, r)
+    padded = np.pad(a, pad, mode="edge")
+    n = a.shape[axis]
+    out = np.zeros_like(a)
+    tmp = np.empty_like(a)
+    for i, wgt in enumerate(kernel):
+        view = padded[(slice(None),) * axis + (slice(i, i + n),)]
+        np.multiply(view, wgt, out=tmp)
+        out += tmp
+    return out
+
+
+def blur(image: Image.Image, sigma: float) -> Image.Image:
+    """True Gaussian blur of standard deviation ``sigma`` pixels (separable, truncated at 4 sigma,
+    edges replicated: scipy.ndimage.gaussian_filter(mode="nearest")). Alpha is not blurred."""
+    if sigma <= 0.0:
+        return image.copy()
+    kernel = gaussian_kernel(sigma)
+    return map_colour(image, lambda a: _convolve_axis(_convolve_axis(a, kernel, 0), kernel, 1))
+
+
+def gaussian_noise(image: Image.Image, sigma: float, noise_seed: int) -> Image.Image:
+    """Add N(0, sigma) noise (0-255 units), drawn independently per pixel and colour band from
+    ``numpy.random.default_rng(noise_seed)``; clipped to the valid range."""
+    scale = _scale(image.mode)
+
+    def add(a: np.ndarray) -> np.ndarray:
+        return a + np.random.default_rng(noise_seed).normal(0.0, sigma * scale, a.shape)
+
+    return map_colour(image, add)
+
+
+def salt_pepper(image: Image.Image, amount: float, salt_ratio: float, noise_seed: int) -> Image.Image:
+    """Set each pixel, with probability ``amount``, to white (a fraction ``salt_ratio`` of them) or
+    black, in every colour band. Draws come from ``numpy.random.default_rng(noise_seed)``."""
+    white = max_value(image.mode)
+
+    def sprinkle(a: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(noise_seed)
+        hit = rng.random(a.shape[:2]) < amount
+        salt = rng.random(a.shape[:2]) < salt_ratio
+        out = a.copy()
+        out[hit & salt] = white
+        out[hit & ~salt] = 0.0
+        return out
+
+    return map_colour(image, sprinkle)
+
+
+def erase(image: Image.Image, boxes: Sequence[Sequence[int]], colours: Sequence[Sequence[float]]) -> Image.Image:
+    """Fill each rectangle ``(left, top, width, height)`` (pixels) with a solid colour (0-255 units;
+    grey images use the first value). Alpha is untouched."""
+    scale = _scale(image.mode)
+
+    def fill(a: np.ndarray) -> np.ndarray:
+        out = a.copy()
+        for (x, y, w, h), colour in zip(boxes, colours):
+            out[y:y + h, x:x + w] = np.asarray(colour[:a.shape[-1]], dtype=np.float64) * scale
+        return out
+
+    return map_colour(image, fill)
+
+
+def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
+    """Encode the colour bands as a baseline JPEG at ``quality`` in memory and decode them again
+    (Pillow's defaults: 4:2:0 chroma subsampling for RGB). Alpha is kept as it was. 16-bit and
+    float data make the round trip at 8-bit precision (divided by 257, then multiplied back)."""
+    import io
+
+    colour, alpha = split_alpha(image)
+    scale = _scale(colour.mode)
+    if colour.mode in ("L", "RGB"):
+        eight = colour
+    else:
+        arr = np.asarray(colour).astype(np.float64) / scale
+        eight = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+    buf = io.BytesIO()
+    eight.save(buf, format="JPEG", quality=int(quality))
+    decoded = Image.open(io.BytesIO(buf.getvalue()))
+    decoded.load()
+    if colour.mode in ("L", "RGB"):
+        return merge_alpha(decoded, alpha)
+    back = np.asarray(decoded).astype(np.float64) * scale
+    return merge_alpha(_from_array(back.astype(np.asarray(colour).dtype), colour.mode), alpha)

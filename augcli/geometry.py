@@ -22,10 +22,7 @@ def identity() -> np.ndarray:
 
 
 def translation(tx: float, ty: float) -> np.ndarray:
-    m = np.eye(3)
-    m[0, 2] = tx
-    m[1, 2] = ty
-    return m
+    return np.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
 
 
 def centre(size: Size) -> tuple[float, float]:
@@ -123,7 +120,8 @@ def apply_points(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def is_affine(matrix: np.ndarray) -> bool:
-    return bool(np.allclose(matrix[2], [0.0, 0.0, 1.0], atol=1e-12))
+    m = matrix[2]
+    return abs(m[0]) < 1e-12 and abs(m[1]) < 1e-12 and abs(m[2] - 1.0) < 1e-12
 
 
 def as_list(matrix: np.ndarray, rows: int = 2) -> list[list[float]]:

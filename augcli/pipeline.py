@@ -76,14 +76,25 @@ class Pipeline:
 
     def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
         """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
-        m, out_size = self.geometry(plan, image.size)
-        out = F.warp(image, m, out_size, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
-                     interpolation=self.warp.interpolation)
-        for step in plan:
-            op = self._op(step["op"])
-            if not op.geometric and step["applied"]:
-                out = op.apply(out, _params(step))  # type: ignore[attr-defined]
-        return out
+        return self.renderer(image, [plan])(plan)
+
+    def renderer(self, image: Image.Image, plans: Sequence[Sequence[Step]]) -> Callable[[Sequence[Step]], Image.Image]:
+        """A function applying plans to one source. Given all the plans of its copies up front, the
+        copies share the work they have in common: the source is converted and extended by the
+        fill rule once, not once per copy."""
+        warper = F.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
+                          interpolation=self.warp.interpolation)
+        warper.reserve([self.geometry(plan, image.size) for plan in plans])
+
+        def render(plan: Sequence[Step]) -> Image.Image:
+            out = warper.warp(*self.geometry(plan, image.size))
+            for step in plan:
+                op = self._op(step["op"])
+                if not op.geometric and step["applied"]:
+                    out = op.apply(out, _params(step))  # type: ignore[attr-defined]
+            return out
+
+        return render
 
     # -- records --------------------------------------------------------------------------------
 

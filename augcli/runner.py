@@ -20,15 +20,16 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import __version__
 from . import geometry as G
 from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
-from .imageio import (IMAGE_EXTENSIONS, LoadOptions, encode, load_image, output_format,
-                      prepare_for_format, remove_stale_temporaries, source_size, temp_path, write_atomic)
-from .seeding import new_root_seed, rng_for, stable_key
+from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, remove_stale_temporaries,
+                      source_size, temp_path, write_atomic)
+from .render import output_bytes, plan_copy
+from .seeding import new_root_seed, stable_key
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
@@ -137,47 +138,50 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     try:
         _make_outputs(ctx, job, image, size, todo, records)
     except KeyboardInterrupt:
-        raise _Interrupted(records) from None
+        # only the outputs that were finished (written, skipped or failed) are reported
+        raise _Interrupted([r for r in records if r["status"] != "pending"]) from None
     return records
 
 
 def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, records: list) -> None:
     """Plan, render, encode and write each output of ``job``, appending one record per output."""
     cfg = ctx.cfg
-    item_key = stable_key(job.source)
+    planned = []
     for k, out in job.outputs:
-        if k is None:
-            steps: list[dict[str, Any]] = []
-        else:
-            steps = cfg.pipeline.plan(lambda name: rng_for(ctx.root_seed, item_key, k, name), size)
+        steps = [] if k is None else plan_copy(cfg.pipeline, ctx.root_seed, job.source, k, size)
+        planned.append((k, out, steps))
+    # all copies of a source are rendered together, so they share its preparation
+    render = cfg.pipeline.renderer(image, [st for k, _, st in planned if k is not None and k in todo]) \
+        if image is not None else None
+    for k, out, steps in planned:
         matrix, out_size = cfg.pipeline.geometry(steps, size)
-        rec = _record(job.source, out, k, ctx, size=size, out_size=out_size, steps=steps, matrix=matrix)
+        rec = _record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
+                      matrix=matrix)
+        records.append(rec)
         if k not in todo:
             rec["status"] = "skipped"
-        else:
-            try:
-                result = cfg.pipeline.apply(image, steps) if k is not None else image
-                data = encode(prepare_for_format(result, job.fmt, cfg.background), job.fmt, cfg.quality)
-                target = cfg.output_dir / out
-                if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
-                    rec["status"] = "ok"
-                elif cfg.on_exists == "skip":
-                    rec["status"] = "skipped"
-                elif _same_bytes(target, data):
-                    # appeared since the run started, with exactly our bytes: a retry after a worker
-                    # died, or an identical concurrent run
-                    rec["status"] = "ok"
-                else:
-                    rec.update(status="error", error="output appeared during the run (another run?) and differs")
-            except OSError as exc:
-                rec.update(status="error", error=f"cannot write {out}: {exc.strerror or exc}")
-                if exc.errno in FATAL_ERRNOS:
-                    rec["fatal"] = True
-                    records.append(rec)
-                    return
-            except (ValueError, MemoryError) as exc:
-                rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
-        records.append(rec)
+            continue
+        try:
+            result = render(steps) if k is not None else image
+            data = output_bytes(result, job.fmt, cfg.quality, cfg.background)
+            target = cfg.output_dir / out
+            if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
+                rec["status"] = "ok"
+            elif cfg.on_exists == "skip":
+                rec["status"] = "skipped"
+            elif _same_bytes(target, data):
+                # appeared since the run started, with exactly our bytes: a retry after a worker
+                # died, or an identical concurrent run
+                rec["status"] = "ok"
+            else:
+                rec.update(status="error", error="output appeared during the run (another run?) and differs")
+        except OSError as exc:
+            rec.update(status="error", error=f"cannot write {out}: {exc.strerror or exc}")
+            if exc.errno in FATAL_ERRNOS:
+                rec["fatal"] = True
+                return
+        except (ValueError, MemoryError) as exc:
+            rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:

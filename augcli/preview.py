@@ -1,0 +1,99 @@
+"""``augcli preview``: a contact sheet of one image and augmented samples of it, labelled.
+
+The samples are made by the same plan and apply calls as ``expand``: with the same seed, tile k + 1
+is copy k of an input file of the same name at the root of an ``expand`` input folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .imageio import LoadOptions, load_image, prepare_for_format
+from .pipeline import Pipeline, Step
+from .render import describe_step, make_output, plan_copy
+
+PAD = 6
+
+
+def samples(image: Image.Image, pipeline: Pipeline, seed: int, key: str, count: int) -> list[tuple[Image.Image, list[Step]]]:
+    """``count`` augmented copies (copy indices 0..count-1) of ``image``, keyed by ``key`` as expand
+    keys a source by its relative path, with their plans."""
+    out = []
+    for k in range(count):
+        steps = plan_copy(pipeline, seed, key, k, image.size)
+        out.append((make_output(pipeline, image, steps, k), steps))
+    return out
+
+
+def label(steps: Sequence[Step]) -> str:
+    """The applied ops of a plan, comma-separated; ``no op applied`` if none was."""
+    applied = [describe_step(s) for s in steps if s["applied"]]
+    return ", ".join(applied) if applied else "no op applied"
+
+
+def _font(size: int = 12) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def _display(image: Image.Image, tile: int) -> Image.Image:
+    """8-bit RGB (transparency flattened on white, 16-bit reduced) scaled to fit ``tile`` pixels:
+    shrunk smoothly, or enlarged by a whole factor with visible pixels when the image is small."""
+    rgb = prepare_for_format(image, "jpeg", (255, 255, 255)).convert("RGB")
+    w, h = rgb.size
+    if max(w, h) > tile:
+        f = tile / max(w, h)
+        return rgb.resize((max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.LANCZOS)
+    k = max(1, tile // max(w, h))
+    return rgb.resize((w * k, h * k), Image.Resampling.NEAREST) if k > 1 else rgb
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    """Greedy wrap of a comma-separated label into lines no wider than ``width`` pixels."""
+    lines: list[str] = []
+    for word in text.split(", "):
+        trial = f"{lines[-1]}, {word}" if lines else word
+        if lines and draw.textlength(trial, font=font) <= width:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    return lines
+
+
+def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], columns: int, tile: int = 256) -> Image.Image:
+    """Lay out (image, label) pairs row by row, ``columns`` per row, each scaled to fit ``tile``
+    pixels and captioned underneath."""
+    font = _font()
+    shown = [_display(im, tile) for im, _ in tiles]
+    cell_w = max(max(im.width for im in shown), 64)
+    cell_h = max(im.height for im in shown)
+    scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped = [_wrap(scratch, text, font, cell_w) for _, text in tiles]
+    line_h = int(font.getbbox("Ag")[3]) + 2
+    label_h = max(len(lines) for lines in wrapped) * line_h
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * (cell_w + PAD) + PAD, rows * (cell_h + label_h + 2 * PAD) + PAD), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (im, lines) in enumerate(zip(shown, wrapped)):
+        x0 = PAD + (i % columns) * (cell_w + PAD)
+        y0 = PAD + (i // columns) * (cell_h + label_h + 2 * PAD)
+        sheet.paste(im, (x0 + (cell_w - im.width) // 2, y0 + (cell_h - im.height) // 2))
+        for j, line in enumerate(lines):
+            draw.text((x0, y0 + cell_h + PAD // 2 + j * line_h), line, fill=(0, 0, 0), font=font)
+    return sheet
+
+
+def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], tile: int = 256,
+            load: LoadOptions = LoadOptions()) -> Image.Image:
+    """The contact sheet for ``path``: the image as loaded first, then columns x rows - 1 samples.
+    Raises augcli.errors.InputError when the image cannot be read."""
+    columns, rows = grid
+    image = load_image(Path(path), load)
+    made = samples(image, pipeline, seed, Path(path).name, columns * rows - 1)
+    tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
+    return contact_sheet(tiles, columns, tile)

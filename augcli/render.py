@@ -1,0 +1,49 @@
+"""Making one output from a source image: the code path shared by expand, preview and replay.
+
+``expand`` draws a plan per (source, copy) from the seed; ``replay`` reads the same plan back from a
+manifest; both turn it into bytes through ``make_output`` and ``output_bytes``, so a replayed output
+is the same file as the original.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from PIL import Image
+
+from .imageio import encode, prepare_for_format
+from .pipeline import Pipeline, Step
+from .seeding import rng_for, stable_key
+
+
+def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: tuple[int, int]) -> list[Step]:
+    """The plan of copy ``copy`` of ``source`` (its relative POSIX path: the seed key), as expand draws it."""
+    item_key = stable_key(source)
+    return pipeline.plan(lambda name: rng_for(root_seed, item_key, copy, name), size)
+
+
+def make_output(pipeline: Pipeline, image: Image.Image, steps: Sequence[Step], copy: int | None) -> Image.Image:
+    """The output image of a plan; an original (``copy`` None) is the image as loaded."""
+    return image if copy is None else pipeline.apply(image, steps)
+
+
+def output_bytes(image: Image.Image, fmt: str, quality: int, background: Sequence[int]) -> bytes:
+    """The file contents of an output: converted for the format by the documented rules, encoded."""
+    return encode(prepare_for_format(image, fmt, tuple(background)), fmt, quality)  # type: ignore[arg-type]
+
+
+def describe_step(step: dict[str, Any]) -> str:
+    """A short human label for an applied step, e.g. ``rotate 12.3`` or ``crop 4,0 90x60``."""
+    name = step["op"]
+    values = [v for k, v in step.items() if k not in ("op", "applied", "noise_seed")]
+    parts = []
+    for v in values:
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            parts.append(f"{v:.3g}")
+        elif isinstance(v, list) and len(v) == 4 and all(isinstance(x, int) for x in v):  # a box
+            parts.append(f"{v[0]},{v[1]} {v[2]}x{v[3]}")
+        elif isinstance(v, list) and 0 < len(v) <= 3 and all(isinstance(x, (int, float)) for x in v):
+            parts.append("/".join(f"{x:.3g}" for x in v))
+    return " ".join([name, *parts])

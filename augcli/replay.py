@@ -1,0 +1,152 @@
+"""``augcli replay``: regenerate the outputs of an ``expand`` run from its manifest, byte for byte.
+
+Nothing is drawn again: each output is remade from the exact steps recorded for it, with the
+pipeline, load options and encoder settings recorded in the manifest's first line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import InputError, UsageError
+from .imageio import LoadOptions, load_image, output_format, write_atomic
+from .pipeline import Pipeline
+from .render import make_output, output_bytes
+
+REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
+
+
+@dataclass
+class ReplaySummary:
+    written: int = 0
+    skipped: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)  # {"output", "error"}
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def line(self) -> str:
+        return f"augcli: replayed {self.written} written, {self.skipped} skipped, {len(self.failed)} failed"
+
+
+def read_manifest(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The run header and the output records of a manifest. Raises UsageError if it is not one."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        header = json.loads(lines[0]) if lines else {}
+        records = [json.loads(line) for line in lines[1:] if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read manifest {str(path)!r}: {exc}") from None
+    if not isinstance(header, dict) or header.get("kind") != "run" or "config" not in header:
+        raise UsageError(f"{str(path)!r} is not an augcli manifest (its first line must describe the run)")
+    return header, records
+
+
+def _pipeline(config: dict[str, Any]) -> Pipeline:
+    try:
+        return Pipeline.from_description(config["pipeline"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"the manifest's pipeline cannot be rebuilt: {type(exc).__name__}: {exc}") from None
+
+
+def _load_options(config: dict[str, Any]) -> LoadOptions:
+    resize = config.get("resize")
+    return LoadOptions(bool(config.get("exif_transpose", True)), int(config.get("max_pixels", 100_000_000)),
+                       tuple(resize) if resize else None)  # type: ignore[arg-type]
+
+
+def _check_folders(inp: Path, out: Path) -> None:
+    if not inp.is_dir():
+        raise UsageError(f"input folder {str(inp)!r} does not exist or is not a folder (use --input)")
+    ri, ro = inp.resolve(), out.resolve()
+    if ro == ri or ri in ro.parents:
+        raise UsageError(f"output folder {str(out)!r} is inside input folder {str(inp)!r}; replay never writes there")
+
+
+def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | None = None,
+           on_exists: str = "error", report: Callable[[str], None] | None = None) -> ReplaySummary:
+    """Remake every output recorded in ``manifest`` under ``output_dir`` (default: the recorded
+    output folder) from the sources in ``input_dir`` (default: the recorded input folder).
+
+    ``on_exists`` is expand's: ``error`` refuses to start if any output exists (UsageError, nothing
+    written), ``skip`` keeps existing files, ``overwrite`` replaces them. Records of failed sources
+    (status ``error``) have no output and are only noted."""
+    report = report or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    header, records = read_manifest(manifest)
+    config = header["config"]
+    pipeline = _pipeline(config)
+    inp = Path(input_dir if input_dir is not None else config["input_dir"])
+    out = Path(output_dir if output_dir is not None else config["output_dir"])
+    _check_folders(inp, out)
+    summary = ReplaySummary()
+    if header.get("augcli") != __version__:
+        summary.notes.append(f"the manifest was written by augcli {header.get('augcli')}, this is {__version__}")
+    todo = [r for r in records if r.get("status") in REPLAYED and r.get("output")]
+    for r in records:
+        if r not in todo:
+            summary.notes.append(f"{r.get('source')}: not replayed (status {r.get('status')}: {r.get('error')})")
+    if on_exists == "error":
+        clash = [r["output"] for r in todo if (out / r["output"]).exists()]
+        if clash:
+            raise UsageError(f"{len(clash)} output file(s) already exist, e.g. {str(out / clash[0])!r}; "
+                             "use --on-exists skip or overwrite")
+    for note in summary.notes:
+        report(f"augcli: note: {note}")
+
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for r in todo:
+        by_source.setdefault(r["source"], []).append(r)
+    for source, recs in by_source.items():
+        _replay_source(source, recs, inp, out, pipeline, config, on_exists, summary, report)
+    return summary
+
+
+def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path, pipeline: Pipeline,
+                   config: dict[str, Any], on_exists: str, summary: ReplaySummary,
+                   report: Callable[[str], None]) -> None:
+    def fail(rec: dict[str, Any], error: str) -> None:
+        summary.failed.append({"output": rec["output"], "error": error})
+        report(f"augcli: {rec['output']}: {error}")
+
+    if on_exists == "skip":
+        kept = [r for r in recs if (out / r["output"]).exists()]
+        summary.skipped += len(kept)
+        recs = [r for r in recs if r not in kept]
+    if not recs:
+        return
+    try:
+        image = load_image(inp / source, _load_options(config))
+    except InputError as exc:
+        for rec in recs:
+            fail(rec, f"cannot load {source}: {exc}")
+        return
+    fmt = output_format(source, config.get("format", "same"))[0]
+    for rec in recs:
+        if rec.get("size") and list(image.size) != list(rec["size"]):
+            fail(rec, f"{source} loads as {image.width}x{image.height}, the manifest says "
+                      f"{rec['size'][0]}x{rec['size'][1]}: not the same source")
+            continue
+        try:
+            result = make_output(pipeline, image, rec.get("ops") or [], rec.get("copy"))
+            data = output_bytes(result, fmt, int(config.get("quality", 95)), config.get("background", (255, 255, 255)))
+            written = write_atomic(out / rec["output"], data, overwrite=on_exists == "overwrite")
+        except (KeyError, TypeError, ValueError) as exc:
+            fail(rec, f"cannot remake it: {type(exc).__name__}: {exc}")
+            continue
+        except OSError as exc:
+            fail(rec, f"cannot write: {exc.strerror or exc}")
+            continue
+        if written:
+            summary.written += 1
+        elif on_exists == "skip":
+            summary.skipped += 1
+        else:
+            fail(rec, "output already exists (created by another run?)")
