@@ -174,3 +174,33 @@ def test_constant_fill_on_rgba_is_cval_in_every_band():
     out = np.asarray(F.warp(image, G.shift(10, 0), image.size, fill_mode="constant", cval=128))
     # (8-bit premultiplication rounds: colour may come back one level off at partial alpha)
     assert out[5, 2, 3] == 128 and np.abs(out[5, 2, :3].astype(int) - 128).max() <= 1
+
+
+def _reference_extend(arr, x0, y0, x1, y1, mode):
+    """Index folding, the textbook way (scipy.ndimage's boundary rules)."""
+    h, w = arr.shape[:2]
+
+    def fold(idx, n):
+        if mode == "nearest":
+            return np.clip(idx, 0, n - 1)
+        if mode == "wrap":
+            return np.mod(idx, n)
+        m = np.mod(idx, 2 * n)  # reflect: half-sample symmetric
+        return np.where(m >= n, 2 * n - 1 - m, m)
+
+    return arr[np.ix_(fold(np.arange(y0, y1), h), fold(np.arange(x0, x1), w))]
+
+
+@pytest.mark.parametrize("mode", ["nearest", "reflect", "wrap"])
+@pytest.mark.parametrize("img_mode", ["RGB", "L", "I"])
+def test_extend_matches_index_folding_for_any_box(mode, img_mode):
+    rng = np.random.default_rng(0)
+    image = pattern(13, 9, "L" if img_mode == "I" else img_mode)
+    if img_mode == "I":
+        image = image.convert("I")
+    arr = np.asarray(image)
+    for _ in range(150):
+        x0, y0 = (int(v) for v in rng.integers(-40, 40, 2))
+        x1, y1 = x0 + int(rng.integers(1, 50)), y0 + int(rng.integers(1, 40))  # boxes anywhere, even far outside
+        got = np.asarray(F._extend(image, x0, y0, x1, y1, mode, 0))
+        assert np.array_equal(got, _reference_extend(arr, x0, y0, x1, y1, mode)), (mode, x0, y0, x1, y1)
