@@ -161,6 +161,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    terminated = _stop_cleanly_on_sigterm()
     try:
         summary = run(cfg)
     except UsageError as exc:
@@ -169,7 +170,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # before any work started: nothing was written
         click.echo("augcli: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(143 if terminated else 130)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     elif cfg.dry_run:
@@ -177,7 +178,23 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             click.echo(f"{source}\t{output}")
     if not quiet:
         click.echo(summary.line(), err=True)
-    sys.exit(summary.exit_code)
+    sys.exit(143 if terminated and summary.interrupted else summary.exit_code)
+
+
+def _stop_cleanly_on_sigterm() -> list[int]:
+    """Make SIGTERM (a CI job cancelled, `timeout`, `kill`) stop a run the way Ctrl-C does: work
+    in progress is finished and recorded, then augcli exits 143. Returns a list that is non-empty
+    once SIGTERM has arrived."""
+    import signal
+
+    seen: list[int] = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    return seen
 
 
 OPS_COLUMNS = ("op", "flag", "params", "default", "scheme")

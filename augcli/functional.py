@@ -24,6 +24,7 @@ INTERPOLATIONS = {
     "bicubic": Image.Resampling.BICUBIC,
 }
 BAND_MIN_PIXELS = 1 << 20  # never cut the output into bands for less than this
+SHARE_MAX_PIXELS = 1 << 24  # largest extended source kept for all the copies of a source
 _MARGIN = 3  # source pixels a resampling kernel may reach beyond a mapped point (bicubic: 2)
 
 # ---------------------------------------------------------------------------------------------------
@@ -224,7 +225,8 @@ class Warper:
         if len(boxes) < 2:
             return
         box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-        if (box[2] - box[0]) * (box[3] - box[1]) <= self._budget(warps[0][1]):
+        # sharing saves time on ordinary images; on very large ones, memory matters more
+        if (box[2] - box[0]) * (box[3] - box[1]) <= min(self._budget(warps[0][1]), SHARE_MAX_PIXELS):
             self._shared = (_extend(self.src, *box, self.fill_mode, self.cval), box)
 
     def _exact(self, matrix: np.ndarray, size: geometry.Size) -> bool:

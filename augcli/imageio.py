@@ -119,11 +119,10 @@ def load_image(path: Path, options: LoadOptions) -> Image.Image:
             # let libjpeg decode at 1/2, 1/4 or 1/8 scale when we shrink anyway (exact DCT scaling)
             tw, th = options.resize
             im.draft(im.mode, (th, tw) if _swaps(im, options) else (tw, th))
-        im.load()
-        out = ImageOps.exif_transpose(im) if options.exif_transpose else im
-        out = normalise_mode(out)
-        if out is im:
-            out = im.copy()  # detach from the file before it closes
+        im.load()  # the pixels are in memory from here on; closing the file does not touch them
+        if options.exif_transpose:
+            ImageOps.exif_transpose(im, in_place=True)  # no copy when there is nothing to turn
+        out = normalise_mode(im)
     if options.resize and out.size != tuple(options.resize):
         out = out.resize(tuple(options.resize), Image.Resampling.BILINEAR, reducing_gap=None)
     return out

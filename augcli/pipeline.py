@@ -78,7 +78,7 @@ class Pipeline:
         """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
         return self.renderer(image, [plan])(plan)
 
-    def renderer(self, image: Image.Image, plans: Sequence[Sequence[Step]]) -> Callable[[Sequence[Step]], Image.Image]:
+    def renderer(self, image: Image.Image, plans: Sequence[Sequence[Step]]) -> Callable[..., Image.Image]:
         """A function applying plans to one source. Given all the plans of its copies up front, the
         copies share the work they have in common: the source is converted and extended by the
         fill rule once, not once per copy."""
@@ -86,8 +86,9 @@ class Pipeline:
                           interpolation=self.warp.interpolation)
         warper.reserve([self.geometry(plan, image.size) for plan in plans])
 
-        def render(plan: Sequence[Step]) -> Image.Image:
-            out = warper.warp(*self.geometry(plan, image.size))
+        def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
+            """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
+            out = warper.warp(*(geometry or self.geometry(plan, image.size)))
             for step in plan:
                 op = self._op(step["op"])
                 if not op.geometric and step["applied"]:

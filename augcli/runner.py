@@ -162,7 +162,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec["status"] = "skipped"
             continue
         try:
-            result = render(steps) if k is not None else image
+            result = render(steps, (matrix, out_size)) if k is not None else image
             data = output_bytes(result, job.fmt, cfg.quality, cfg.background)
             target = cfg.output_dir / out
             if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
@@ -267,6 +267,7 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
     while todo:
         executor = ProcessPoolExecutor(workers, mp_context=mp, initializer=_init_worker, initargs=(ctx,))
         inflight: deque[tuple[list[SourceJob], Future]] = deque()
+        broken = False
         try:
             while todo or inflight:
                 while todo and len(inflight) < (1 if suspects else window):
@@ -288,6 +289,7 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
                                 pass
                     raise
                 except BrokenProcessPool:
+                    broken = True
                     if suspects:  # it died running this one source alone: that source is the cause
                         job = part[0]
                         reason = "worker process died (killed or out of memory)"
@@ -305,6 +307,8 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
                 yield from results
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+            if broken:  # a killed worker cannot remove its half-written temporary file
+                remove_stale_temporaries(ctx.cfg.output_dir)
 
 
 # ---------------------------------------------------------------------------------------------------

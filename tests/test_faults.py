@@ -142,6 +142,20 @@ def test_ctrl_c_stops_cleanly_with_exit_130(many, reference, tmp_path, workers):
     assert written == set(images_only(tree_bytes(out)))
 
 
+def test_sigterm_stops_cleanly_with_exit_143(many, reference, tmp_path):
+    out = tmp_path / "out"
+    proc = start(many, out, *FLAGS, "-j", "2")
+    wait_for_outputs(out, 10, proc)
+    os.kill(proc.pid, signal.SIGTERM)  # the main process only, as `timeout` or a CI runner does
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert_no_partial_files(out, reference)
+    lines = (out / "manifest.jsonl").read_text().splitlines()[1:]
+    written = {json.loads(line)["output"] for line in lines if json.loads(line)["status"] == "ok"}
+    assert written == set(images_only(tree_bytes(out)))
+
+
 def test_two_runs_into_one_folder_do_not_corrupt_each_other(many, reference, tmp_path):
     out = tmp_path / "out"
     procs = [start(many, out, *FLAGS, "-j", "1", "--on-exists", "skip", "--no-manifest") for _ in range(2)]
