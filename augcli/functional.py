@@ -153,21 +153,31 @@ def _from_array(arr: np.ndarray, mode: str) -> Image.Image:
     return Image.frombytes(mode, (w, h), np.ascontiguousarray(arr).tobytes())
 
 
+_TRANSPOSES = {  # linear part (a, b, c, d) of a signed permutation -> Pillow transpose
+    (-1.0, 0.0, 0.0, 1.0): Image.Transpose.FLIP_LEFT_RIGHT,
+    (1.0, 0.0, 0.0, -1.0): Image.Transpose.FLIP_TOP_BOTTOM,
+    (-1.0, 0.0, 0.0, -1.0): Image.Transpose.ROTATE_180,
+    (0.0, -1.0, 1.0, 0.0): Image.Transpose.ROTATE_90,
+    (0.0, 1.0, -1.0, 0.0): Image.Transpose.ROTATE_270,
+    (0.0, 1.0, 1.0, 0.0): Image.Transpose.TRANSPOSE,
+    (0.0, -1.0, -1.0, 0.0): Image.Transpose.TRANSVERSE,
+}
+
+
 def _permute(image: Image.Image, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
-    """Exact pixel copy for a map whose linear part is a signed permutation (see _is_permutation)."""
-    arr = np.asarray(image)
-    out_w, out_h = size
+    """Exact pixel copy for a map whose linear part is a signed permutation (see _is_permutation):
+    one Pillow transpose J of the whole image, then the output is a crop of J."""
     (a, b, tx), (c, d, ty) = matrix[:2]
-    xs, ys = np.arange(out_w), np.arange(out_h)
-    if b == 0:  # u depends on x only, v on y only
-        u = np.rint(a * xs + tx).astype(np.intp)
-        v = np.rint(d * ys + ty).astype(np.intp)
-        out = np.take(np.take(arr, v, axis=0), u, axis=1)
-    else:  # axes swapped: u depends on y, v on x
-        u = np.rint(b * ys + tx).astype(np.intp)
-        v = np.rint(c * xs + ty).astype(np.intp)
-        out = np.take(np.take(arr, v, axis=0), u, axis=1).swapaxes(0, 1)
-    return _from_array(out, image.mode)
+    lin = np.array([[a, b], [c, d]])
+    key = (float(a), float(b), float(c), float(d))
+    full = image.transpose(_TRANSPOSES[key]) if key in _TRANSPOSES else image
+    # J(x, y) = image(lin (x, y) + t_j): t_j puts J's corners onto the image's
+    jw, jh = full.size
+    corners = lin @ np.array([[0, jw - 1, 0, jw - 1], [0, 0, jh - 1, jh - 1]])
+    t_j = -corners.min(axis=1)
+    # out(x, y) = image(lin (x, y) + t) = J((x, y) + lin^-1 (t - t_j))
+    dx, dy = (int(round(v)) for v in np.linalg.solve(lin, np.array([tx, ty]) - t_j))
+    return full.crop((dx, dy, dx + size[0], dy + size[1]))
 
 
 def warp(
