@@ -135,6 +135,19 @@ def test_animated_gif_uses_the_first_frame(tmp_path):
         assert im.format == "PNG" and tuple(np.asarray(im.convert("RGB"))[8, 8]) == (255, 0, 0)
 
 
+def test_multi_page_tiff_uses_the_first_page(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    pages = [Image.new("RGB", (16, 12), c) for c in ((0, 0, 255), (255, 255, 0))]
+    pages[0].save(src / "scan.tif", save_all=True, append_images=pages[1:])
+    with Image.open(src / "scan.tif") as im:
+        assert getattr(im, "n_frames", 1) == 2
+    out = tmp_path / "out"
+    assert expand(src, out, "--include-originals", "--rotate", "0:0", "-j", 1, "--seed", 0).exit_code == 0
+    with Image.open(out / "scan_orig.tif") as im:
+        assert getattr(im, "n_frames", 1) == 1 and tuple(np.asarray(im)[6, 8]) == (0, 0, 255)
+
+
 def test_broken_files_fail_one_by_one_with_reasons(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -214,6 +227,7 @@ def test_strange_paths(tmp_path):
     os.symlink(src / "self1.png", src / "self2.png")
     os.symlink(src / "self2.png", src / "self1.png")  # a file symlink loop
     os.mkfifo(src / "pipe.jpg")  # opening it would block forever
+    os.symlink("/dev/zero", src / "device.png")  # a device: reading it would never end
     out = tmp_path / "out put"
     proc = subprocess.run([sys.executable, "-m", "augcli", "expand", str(src), str(out), "--rotate", "5",
                            "-j", "1", "--seed", "0", "--json"], capture_output=True, text=True, timeout=60,
@@ -223,9 +237,10 @@ def test_strange_paths(tmp_path):
     assert (out / "clâsse ünï" / "日本_0.jpg").exists()
     assert (out / "linked_0.png").exists()
     assert "pipe.jpg: not a regular file" in proc.stderr
+    assert "device.png: not a regular file" in proc.stderr
     assert "self1.png: cannot read: Too many levels of symbolic links" in proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["written"] == 3 and summary["failed"] == 3
+    assert summary["written"] == 3 and summary["failed"] == 4
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files whatever their mode")
