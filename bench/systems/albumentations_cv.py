@@ -4,7 +4,7 @@ cv2.imread -> Compose([Affine, HorizontalFlip]) N times -> cv2.imwrite with
 IMWRITE_JPEG_QUALITY, mirrored class folders.  Affine `scale` is the
 magnification, so Keras' coordinate zoom U(0.75, 1.25) becomes 1/1.25..1/0.75.
 """
-from common import (HFLIP_P, ROTATE_DEG, SHIFT, ZOOM, parse_args,
+from common import (HFLIP_P, JOB, ROTATE_DEG, SHIFT, ZOOM, parse_args,
                     require_plain_job, run_pool, skip, tasks)
 
 try:
@@ -13,13 +13,12 @@ try:
 except ImportError as e:
     skip(f"albumentations/opencv not installed ({e})")
 
-COPIES = QUALITY = PIPE = None
+PIPE = None
 
 
-def init(copies, quality):
-    global COPIES, QUALITY, PIPE
+def setup():
+    global PIPE
     cv2.setNumThreads(0)  # one process per core; no OpenCV thread pool on top
-    COPIES, QUALITY = copies, quality
     PIPE = A.Compose([
         A.Affine(rotate=(-ROTATE_DEG, ROTATE_DEG),
                  translate_percent=(-SHIFT, SHIFT),
@@ -33,12 +32,12 @@ def init(copies, quality):
 def work(task):
     src, stem = task
     img = cv2.imread(src, cv2.IMREAD_COLOR)
-    for k in range(COPIES):
+    for k in range(JOB["copies"]):
         out = PIPE(image=img)["image"]
-        cv2.imwrite(f"{stem}_aug{k}.jpg", out, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+        cv2.imwrite(f"{stem}_aug{k}.jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JOB["quality"]])
 
 
 if __name__ == "__main__":
     a = parse_args(__doc__)
     require_plain_job(a.job)
-    run_pool(work, tasks(a.input, a.output), a.workers, init, (a.copies, a.quality))
+    run_pool(work, tasks(a.input, a.output), a.workers, a.copies, a.quality, setup)

@@ -75,20 +75,30 @@ def chunksize(n_items, workers):
     return max(1, min(4, n_items // (4 * max(1, workers))))
 
 
-def run_pool(func, items, workers, initializer=None, initargs=(), start=None):
-    """Run func over items with a Pool of `workers` processes (inline if 1).
+JOB = {}  # "copies", "quality": set in every worker (and inline) by run_pool
+
+
+def _init_job(copies, quality, setup):
+    JOB.update(copies=copies, quality=quality)
+    if setup:
+        setup()
+
+
+def run_pool(func, items, workers, copies, quality, setup=None, start=None):
+    """Run func over items with a Pool of `workers` processes (inline if 1). Each process first
+    gets JOB["copies"] and JOB["quality"], then runs ``setup()`` (a system's per-process set-up).
 
     start=None is the platform default start method, what `multiprocessing.Pool`
     gives a user (fork on Linux up to Python 3.13); the floor asks for "spawn".
     """
+    initargs = (copies, quality, setup)
     if workers <= 1:
-        if initializer:
-            initializer(*initargs)
+        _init_job(*initargs)
         for item in items:
             func(item)
         return
     ctx = multiprocessing.get_context(start)
-    pool = ctx.Pool(workers, initializer=initializer, initargs=initargs)
+    pool = ctx.Pool(workers, initializer=_init_job, initargs=initargs)
     try:
         for _ in pool.imap_unordered(func, items, chunksize(len(items), workers)):
             pass

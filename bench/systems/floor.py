@@ -4,30 +4,21 @@ No augmentation at all: this is the I/O + codec cost every system pays, run
 with the same worker count (spawn Pool, imap_unordered, chunks of ~4 files).
 It runs for every job: only the file count, N and Q matter to it.
 """
-from common import parse_args, run_pool, skip, tasks
+from common import JOB, parse_args, run_pool, skip, tasks
 
 try:
     from PIL import Image
 except ImportError as e:
     skip(f"Pillow not installed ({e})")
 
-COPIES = QUALITY = None
-
-
-def init(copies, quality):
-    global COPIES, QUALITY
-    COPIES, QUALITY = copies, quality
-
-
 def work(task):
     src, stem = task
     with Image.open(src) as im:
         im = im.convert("RGB")
-    for k in range(COPIES):
-        im.save(f"{stem}_aug{k}.jpg", "JPEG", quality=QUALITY)
+    for k in range(JOB["copies"]):
+        im.save(f"{stem}_aug{k}.jpg", "JPEG", quality=JOB["quality"])
 
 
 if __name__ == "__main__":
     a = parse_args(__doc__)
-    run_pool(work, tasks(a.input, a.output), a.workers, init, (a.copies, a.quality),
-             start="spawn")
+    run_pool(work, tasks(a.input, a.output), a.workers, a.copies, a.quality, start="spawn")

@@ -7,7 +7,7 @@ a fixed target_size and yields batches in one process), so the loop is spread
 over W spawn worker processes, one file at a time.
 (This file is named keras.py; keras_preprocessing.image never imports `keras`.)
 """
-from common import (HFLIP_P, ROTATE_DEG, SHIFT, ZOOM, parse_args,
+from common import (HFLIP_P, JOB, ROTATE_DEG, SHIFT, ZOOM, parse_args,
                     require_plain_job, run_pool, skip, tasks)
 
 try:
@@ -22,24 +22,16 @@ DATAGEN = ImageDataGenerator(
     rotation_range=ROTATE_DEG, width_shift_range=SHIFT, height_shift_range=SHIFT,
     zoom_range=ZOOM, horizontal_flip=True, fill_mode="nearest",
     interpolation_order=1)  # 1 = bilinear (the default)
-COPIES = QUALITY = None
-
-
-def init(copies, quality):
-    global COPIES, QUALITY
-    COPIES, QUALITY = copies, quality
-
-
 def work(task):
     src, stem = task
     x = img_to_array(load_img(src))          # float32 HxWx3, own size
-    for k in range(COPIES):
+    for k in range(JOB["copies"]):
         y = DATAGEN.random_transform(x)
         # array_to_img's default scale=True (min/max stretch), as users call it
-        array_to_img(y).save(f"{stem}_aug{k}.jpg", quality=QUALITY)
+        array_to_img(y).save(f"{stem}_aug{k}.jpg", quality=JOB["quality"])
 
 
 if __name__ == "__main__":
     a = parse_args(__doc__)
     require_plain_job(a.job)
-    run_pool(work, tasks(a.input, a.output), a.workers, init, (a.copies, a.quality))
+    run_pool(work, tasks(a.input, a.output), a.workers, a.copies, a.quality)
