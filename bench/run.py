@@ -252,6 +252,14 @@ class Entry:
                 "--workers", str(self.workers), "--job", self.job]
 
 
+def mark_skipped(entry, r, tag):
+    """A system that exited with SKIP_EXIT: keep its last "skipped: reason" line as the note."""
+    lines = [line for line in r["stdout"].splitlines() if line.startswith("skipped:")]
+    entry.status = "skipped"
+    entry.note = lines[-1][len("skipped:"):].strip() if lines else "exit 3"
+    print(f"  {tag} {entry.label}: skipped: {entry.note}", flush=True)
+
+
 def run_entry_once(entry, env, timeout, tag):
     parent = Path(tempfile.mkdtemp(prefix="augbench-"))
     out = parent / "out"
@@ -261,10 +269,7 @@ def run_entry_once(entry, env, timeout, tag):
     finally:
         shutil.rmtree(parent, ignore_errors=True)
     if r["rc"] == SKIP_EXIT:
-        lines = [l for l in r["stdout"].splitlines() if l.startswith("skipped:")]
-        entry.status = "skipped"
-        entry.note = lines[-1][len("skipped:"):].strip() if lines else "exit 3"
-        print(f"  {tag} {entry.label}: skipped: {entry.note}", flush=True)
+        mark_skipped(entry, r, tag)
         return
     if r["rc"] != 0 or r["timed_out"]:
         entry.status = "FAILED"
@@ -307,10 +312,7 @@ def warm_up(entries, images, workdir, env, timeout):
         finally:
             shutil.rmtree(parent, ignore_errors=True)
         if r["rc"] == SKIP_EXIT:
-            lines = [l for l in r["stdout"].splitlines() if l.startswith("skipped:")]
-            e.status = "skipped"
-            e.note = lines[-1][len("skipped:"):].strip() if lines else "exit 3"
-            print(f"  [warm-up] {e.label}: skipped: {e.note}", flush=True)
+            mark_skipped(e, r, "[warm-up]")
 
 
 def run_matrix(entries, reps, env, timeout, warm=None):
