@@ -23,7 +23,8 @@ INTERPOLATIONS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
 }
-BAND_MIN_PIXELS = 1 << 20  # never cut the output into bands for less than this
+TILE_MIN_PIXELS = 1 << 22  # an extended source this large is always made in one piece
+TILE = 1024  # output tile side when the work is cut into tiles
 SHARE_MAX_PIXELS = 1 << 24  # largest extended source kept for all the copies of a source
 _MARGIN = 3  # source pixels a resampling kernel may reach beyond a mapped point (bicubic: 2)
 
@@ -225,8 +226,10 @@ class Warper:
         return self._src
 
     def _budget(self, out_size: geometry.Size) -> int:
+        """The most pixels an extended source may have before the work is cut into tiles: about
+        one image, but never so little that ordinary photos are tiled."""
         w, h = self.image.size
-        return max(4 * w * h, 4 * out_size[0] * out_size[1], BAND_MIN_PIXELS)
+        return max(w * h, out_size[0] * out_size[1], TILE_MIN_PIXELS)
 
     def reserve(self, warps: Sequence[tuple[np.ndarray, geometry.Size]]) -> None:
         """Extend the source once to cover every warp in ``warps`` (if that stays within budget)."""
@@ -250,24 +253,29 @@ class Warper:
         out_w, out_h = size
         box = _source_box(matrix, self.image.size, size, self.fill_mode)
         if self._shared is not None and _covers(self._shared[1], box):
-            out = self._transform(self._shared[0], self._shared[1], matrix, size)
+            # Crop this warp's own box out of the shared extension, so Pillow sees exactly the
+            # region (and coordinates) it would see without sharing: the same bytes come out
+            # whichever copies were made together (a re-run with --on-exists skip, a replay).
+            sx, sy = self._shared[1][:2]
+            region = self._shared[0].crop((box[0] - sx, box[1] - sy, box[2] - sx, box[3] - sy))
+            out = self._transform(region, box, matrix, size)
         else:
-            # Extending the source costs memory in proportion to the box it must cover; a strong
-            # zoom-out on a large image would need many times the image. Above a budget, the output
-            # is made in horizontal bands, each needing only its own part of the box.
+            # Extending the source costs memory in proportion to the box it must cover: about 3x
+            # the image for a 45 degree turn (the box is axis-aligned), many times it for a strong
+            # zoom-out. Above a budget the output is made in tiles, each extending only the small
+            # box its own pixels read, so memory stays near one image plus one output.
             x0, y0, x1, y1 = box
-            bands = max(1, min(out_h, math.ceil((x1 - x0) * (y1 - y0) / self._budget(size))))
-            if bands == 1:
+            if (x1 - x0) * (y1 - y0) <= self._budget(size):
                 out = self._transform(_extend(self.src, *box, self.fill_mode, self.cval), box, matrix, size)
             else:
                 out = Image.new(self.src.mode, size)
-                edges = np.linspace(0, out_h, bands + 1).round().astype(int)
-                for r0, r1 in zip(edges[:-1], edges[1:]):
-                    band = matrix @ geometry.translation(0, r0)
-                    bsize = (out_w, int(r1 - r0))
-                    bbox = _source_box(band, self.image.size, bsize, self.fill_mode)
-                    region = _extend(self.src, *bbox, self.fill_mode, self.cval)
-                    out.paste(self._transform(region, bbox, band, bsize), (0, int(r0)))
+                for ty in range(0, out_h, TILE):
+                    for tx in range(0, out_w, TILE):
+                        tile = matrix @ geometry.translation(tx, ty)
+                        tsize = (min(TILE, out_w - tx), min(TILE, out_h - ty))
+                        tbox = _source_box(tile, self.image.size, tsize, self.fill_mode)
+                        region = _extend(self.src, *tbox, self.fill_mode, self.cval)
+                        out.paste(self._transform(region, tbox, tile, tsize), (tx, ty))
         return out.convert(self.image.mode) if out.mode != self.image.mode else out
 
     def _transform(self, region: Image.Image, box: tuple[int, int, int, int], matrix: np.ndarray,

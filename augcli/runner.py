@@ -162,8 +162,9 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec["status"] = "skipped"
             continue
         try:
-            result = render(steps, (matrix, out_size)) if k is not None else image
-            data = output_bytes(result, job.fmt, cfg.quality, cfg.background)
+            # (one output alive at a time: the previous copy is gone before the next is made)
+            data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
+                                job.fmt, cfg.quality, cfg.background)
             target = cfg.output_dir / out
             if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
                 rec["status"] = "ok"
