@@ -384,7 +384,9 @@ def map_colour(image: Image.Image, fn) -> Image.Image:
     units; the result is rounded and clipped to the mode's range (F is neither) and alpha is kept."""
     colour, alpha = split_alpha(image)
     arr = np.asarray(colour)
-    out = fn(arr.astype(np.float64).reshape(arr.shape[0], arr.shape[1], -1))
+    # float32 is exact for 8-bit values and halves the memory traffic; 16-bit and float keep float64
+    work = np.float32 if arr.dtype == np.uint8 else np.float64
+    out = fn(arr.astype(work).reshape(arr.shape[0], arr.shape[1], -1))
     limits = _clip_limits(colour.mode)
     if limits is not None:
         out = np.clip(np.rint(out), *limits)
@@ -393,7 +395,7 @@ def map_colour(image: Image.Image, fn) -> Image.Image:
 
 def _luma(arr: np.ndarray) -> np.ndarray:
     """Per-pixel luma (h, w, 1) of an (h, w, bands) array: 601-2 weights for RGB, the value for grey."""
-    return arr @ _LUMA[:, None] if arr.shape[-1] == 3 else arr[..., :1]
+    return arr @ _LUMA[:, None].astype(arr.dtype) if arr.shape[-1] == 3 else arr[..., :1]
 
 
 def contrast(image: Image.Image, factor: float) -> Image.Image:
@@ -410,7 +412,11 @@ def saturation(image: Image.Image, factor: float) -> Image.Image:
     Grey images have no saturation: returned unchanged."""
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
-    return map_colour(image, lambda a: _luma(a) + factor * (a - _luma(a)))
+    def blend(a: np.ndarray) -> np.ndarray:
+        luma = _luma(a)
+        return luma + a.dtype.type(factor) * (a - luma)
+
+    return map_colour(image, blend)
 
 
 def _rgb_to_hsv(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -461,8 +467,8 @@ def lighting_field(size: geometry.Size, angle: float, strength: float) -> np.nda
     w, h = size
     cx, cy = geometry.centre(size)
     c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    proj = (x - cx) * c - (y - cy) * s
+    # an outer sum of a column term and a row term (no full-size coordinate grids)
+    proj = ((np.arange(w) - cx) * c)[None, :] - ((np.arange(h) - cy) * s)[:, None]
     half = (abs(c) * (w - 1) + abs(s) * (h - 1)) / 2.0
     return 1.0 + strength * (proj / half if half > 0 else np.zeros_like(proj))
 
@@ -470,7 +476,7 @@ def lighting_field(size: geometry.Size, angle: float, strength: float) -> np.nda
 def lighting(image: Image.Image, angle: float, strength: float) -> Image.Image:
     """Multiply the colour values by a smooth linear illumination gradient (see lighting_field)."""
     gain = lighting_field(image.size, angle, strength)[..., None]
-    return map_colour(image, lambda a: a * gain)
+    return map_colour(image, lambda a: a * gain.astype(a.dtype))
 
 
 def grayscale(image: Image.Image) -> Image.Image:
@@ -502,7 +508,7 @@ def _convolve_axis(a: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
     tmp = np.empty_like(a)
     for i, wgt in enumerate(kernel):
         view = padded[(slice(None),) * axis + (slice(i, i + n),)]
-        np.multiply(view, wgt, out=tmp)
+        np.multiply(view, a.dtype.type(wgt), out=tmp)
         out += tmp
     return out
 
@@ -522,7 +528,9 @@ def gaussian_noise(image: Image.Image, sigma: float, noise_seed: int) -> Image.I
     scale = _scale(image.mode)
 
     def add(a: np.ndarray) -> np.ndarray:
-        return a + np.random.default_rng(noise_seed).normal(0.0, sigma * scale, a.shape)
+        noise = np.random.default_rng(noise_seed).standard_normal(a.shape, dtype=a.dtype)
+        noise *= a.dtype.type(sigma * scale)
+        return a + noise
 
     return map_colour(image, add)
 
