@@ -498,18 +498,25 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 
 
 def _convolve_axis(a: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
-    """Convolve along ``axis`` with edge replication (a sum of shifted views, in a fixed order)."""
+    """Convolve along ``axis`` with a symmetric kernel and edge replication: the centre tap, then
+    each pair of mirrored taps at once (a fixed order of operations, so results are reproducible)."""
     r = len(kernel) // 2
-    pad = [(0, 0)] * a.ndim
-    pad[axis] = (r, r)
-    padded = np.pad(a, pad, mode="edge")
     n = a.shape[axis]
-    out = np.zeros_like(a)
-    tmp = np.empty_like(a)
-    for i, wgt in enumerate(kernel):
-        view = padded[(slice(None),) * axis + (slice(i, i + n),)]
-        np.multiply(view, a.dtype.type(wgt), out=tmp)
-        out += tmp
+    first = np.take(a, [0], axis=axis)
+    last = np.take(a, [n - 1], axis=axis)
+    reps = [1] * a.ndim
+    reps[axis] = r
+    padded = np.concatenate((np.tile(first, reps), a, np.tile(last, reps)), axis=axis)
+
+    def view(offset: int) -> np.ndarray:
+        return padded[(slice(None),) * axis + (slice(r + offset, r + offset + n),)]
+
+    out = a * a.dtype.type(kernel[r])
+    pair = np.empty_like(a)
+    for i in range(1, r + 1):
+        np.add(view(-i), view(i), out=pair)
+        pair *= a.dtype.type(kernel[r + i])
+        out += pair
     return out
 
 
