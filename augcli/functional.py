@@ -23,7 +23,7 @@ INTERPOLATIONS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
 }
-TILE_MIN_PIXELS = 1 << 22  # an extended source this large is always made in one piece
+TILE_MIN_PIXELS = 1 << 24  # an extended source this large (64 MiB of RGB) is always made in one piece
 TILE = 1024  # output tile side when the work is cut into tiles
 SHARE_MAX_PIXELS = 1 << 24  # largest extended source kept for all the copies of a source
 _MARGIN = 3  # source pixels a resampling kernel may reach beyond a mapped point (bicubic: 2)
