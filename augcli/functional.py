@@ -33,12 +33,9 @@ _MARGIN = 3  # source pixels a resampling kernel may reach beyond a mapped point
 
 
 def max_value(mode: str) -> float:
-    """The white level of a mode, in its own units (1.0 for 0-255 images: values are scaled by it)."""
-    if mode in ("I;16", "I"):
-        return 65535.0
-    if mode == "F":
-        return 255.0
-    return 255.0
+    """The white level of a mode, in its own units: 65535 for 16-bit data (I;16, and I, which holds
+    16-bit data here), 255 otherwise (F is taken to be in 0-255 units)."""
+    return 65535.0 if mode in ("I;16", "I") else 255.0
 
 
 def _clip_limits(mode: str) -> tuple[float, float] | None:

@@ -427,7 +427,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
     else:
-        results = _results_in_pool(ctx, jobs, workers, warn=lambda msg: say(msg))
+        results = _results_in_pool(ctx, jobs, workers, warn=say)
 
     try:
         for records in results:
