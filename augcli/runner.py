@@ -18,9 +18,10 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import __version__
 from . import geometry as G
@@ -43,19 +44,51 @@ class FatalWriteError(AugcliError):
 # discovery and naming
 
 
-def discover(root: Path) -> list[str]:
-    """Relative POSIX paths of candidate images under ``root``, sorted. Hidden files and folders and
-    OS litter are skipped; symlinked folders are not followed (no loops), symlinked files are."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in IGNORED_NAMES)
-        rel_dir = Path(dirpath).relative_to(root)
-        for name in filenames:
-            if name.startswith(".") or name in IGNORED_NAMES:
-                continue
-            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                found.append((rel_dir / name).as_posix())
-    return sorted(found)
+def _candidate(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and name not in IGNORED_NAMES
+
+
+def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None) -> Iterator["SourceJob"]:
+    """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
+    order of their sorted relative paths (so only one folder's listing is held at a time).
+
+    Hidden files and folders and OS litter are skipped; symlinked folders are not followed (no
+    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``."""
+    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None))
+
+
+def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
+             on_error: Callable[[str, str], None]) -> Iterator["SourceJob"]:
+    entries: list[tuple[str, str, bool]] = []  # (sort key, name, is a folder)
+    try:
+        with os.scandir(root / rel) as listing:
+            for entry in listing:
+                if not _visible(entry.name):
+                    continue
+                try:
+                    folder = entry.is_dir(follow_symlinks=False)
+                    linked_folder = not folder and entry.is_symlink() and entry.is_dir()
+                except OSError:
+                    folder = linked_folder = False
+                if folder:
+                    # "name/" sorts exactly as the folder's paths do among its siblings' names
+                    entries.append((entry.name + "/", entry.name, True))
+                elif not linked_folder and _candidate(entry.name):
+                    entries.append((entry.name, entry.name, False))
+    except OSError as exc:
+        on_error(str(rel) + "/", f"cannot list folder: {exc.strerror or exc}")
+        return
+    entries.sort()
+    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg))
+    for _, name, folder in entries:
+        if folder:
+            yield from _jobs_in(root, rel / name, cfg, on_error)
+        else:
+            yield next(named)
 
 
 @dataclass(frozen=True)
@@ -230,8 +263,10 @@ def _work_chunk(chunk: Sequence[SourceJob]) -> list[list[dict[str, Any]]]:
 # scheduling
 
 
-def _chunks(jobs: Sequence[SourceJob], size: int) -> list[list[SourceJob]]:
-    return [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
+def _chunks(jobs: Iterable[SourceJob], size: int) -> Iterator[list[SourceJob]]:
+    it = iter(jobs)
+    while part := list(islice(it, size)):
+        yield part
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -242,7 +277,7 @@ class _Interrupted(KeyboardInterrupt):
         self.records = records
 
 
-def _results_in_process(ctx: WorkContext, jobs: Sequence[SourceJob]) -> Iterator[list[dict[str, Any]]]:
+def _results_in_process(ctx: WorkContext, jobs: Iterable[SourceJob]) -> Iterator[list[dict[str, Any]]]:
     for job in jobs:
         try:
             yield process_source(ctx, job)
@@ -251,29 +286,36 @@ def _results_in_process(ctx: WorkContext, jobs: Sequence[SourceJob]) -> Iterator
             raise KeyboardInterrupt from None
 
 
-def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
+def _results_in_pool(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
                      warn: Callable[[str], None] = lambda msg: None,
                      work: Callable[[Sequence[SourceJob]], list[list[dict[str, Any]]]] | None = None,
-                     ) -> Iterator[list[dict[str, Any]]]:
-    """Yield each job's records in job order, from a spawn pool fed through a bounded window.
+                     total: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Yield each job's records in job order, from a spawn pool fed through a bounded window (the
+    jobs may be a stream: only the window's worth is ever held; ``total`` sizes the chunks).
 
     A worker that dies (killed, out of memory) breaks the pool. The sources that were in flight are
     then re-run one at a time in a fresh pool: one that kills its worker again, alone, is reported
     as failed; every other source is still completed."""
-    per_chunk = max(1, min(4, len(jobs) // (workers * 8)))
-    todo: deque[list[SourceJob]] = deque(_chunks(jobs, per_chunk))
+    count = total if total is not None else len(jobs)  # type: ignore[arg-type]
+    chunks = _chunks(jobs, max(1, min(4, count // (workers * 8))))
+    retry: deque[list[SourceJob]] = deque()  # taken before new chunks
     window = workers * 3
-    suspects = 0  # leading entries of todo that must run alone
+    suspects = 0  # leading entries of retry that must run alone
     mp = get_context("spawn")
-    while todo:
+    broken = True
+    while broken:
+        broken = False
         executor = ProcessPoolExecutor(workers, mp_context=mp, initializer=_init_worker, initargs=(ctx,))
         inflight: deque[tuple[list[SourceJob], Future]] = deque()
-        broken = False
         try:
-            while todo or inflight:
-                while todo and len(inflight) < (1 if suspects else window):
-                    part = todo.popleft()
+            while True:
+                while len(inflight) < (1 if suspects else window):
+                    part = retry.popleft() if retry else next(chunks, None)
+                    if part is None:
+                        break
                     inflight.append((part, executor.submit(work or _work_chunk, part)))
+                if not inflight:
+                    break
                 part, fut = inflight[0]
                 try:
                     results = fut.result()
@@ -296,11 +338,13 @@ def _results_in_pool(ctx: WorkContext, jobs: Sequence[SourceJob], workers: int,
                         reason = "worker process died (killed or out of memory)"
                         yield [_record(job.source, None, None, ctx, status="error", error=reason)]
                         suspects -= 1
+                        # the rest of the window goes back, in order, to be run again
+                        retry.extendleft(reversed([p for p, _ in list(inflight)[1:]]))
                     else:
-                        retry = [[job] for p, _ in inflight for job in p]
-                        todo.extendleft(reversed(retry))
-                        suspects = len(retry)
-                        warn(f"augcli: a worker process died; retrying its {len(retry)} sources one at a time")
+                        again = [[job] for p, _ in inflight for job in p]
+                        retry.extendleft(reversed(again))
+                        suspects = len(again)
+                        warn(f"augcli: a worker process died; retrying its {len(again)} sources one at a time")
                     break
                 inflight.popleft()
                 if suspects:
@@ -389,22 +433,32 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     report = report or _stderr
     started = time.perf_counter()
     inp, out = check_paths(cfg)
-    sources = discover(cfg.input_dir)
-    jobs = plan_outputs(sources, cfg)
-    for job in jobs:
+    folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
+    summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
+    unlisted: list[tuple[str, str]] = []
+    # First pass, over names only: count, check, and refuse before anything is written.
+    clash: list[str] = []
+    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why))):
+        summary.discovered += 1
+        summary.planned += len(job.outputs)
         for _, rel in job.outputs:
-            if _inside((out / rel).resolve(), inp):
+            target = cfg.output_dir / rel
+            parent = rel.rpartition("/")[0]
+            if parent not in folders:
+                folders[parent] = (out / parent).resolve()
+            if _inside(folders[parent] / target.name, inp):
                 raise UsageError(f"output {rel!r} would land inside the input folder; choose another output folder")
-    summary = Summary(discovered=len(sources), seed=cfg.seed if cfg.seed is not None else new_root_seed(),
-                      dry_run=cfg.dry_run)
-    summary.planned = sum(len(j.outputs) for j in jobs)
-    if cfg.on_exists == "error":
-        clash = [rel for j in jobs for _, rel in j.outputs if (cfg.output_dir / rel).exists()]
-        if clash:
-            raise UsageError(f"{len(clash)} output file(s) already exist, e.g. "
-                             f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
+            if cfg.on_exists == "error" and target.exists():
+                clash.append(rel)
+            if cfg.dry_run:
+                summary.outputs.append((job.source, rel))
+    if clash:
+        raise UsageError(f"{len(clash)} output file(s) already exist, e.g. "
+                         f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
+    for rel, why in unlisted:
+        report(f"augcli: {rel}: {why}")
+        summary.failed.append({"source": rel, "output": None, "error": why})
     if cfg.dry_run:
-        summary.outputs = [(j.source, rel) for j in jobs for _, rel in j.outputs]
         summary.elapsed = time.perf_counter() - started
         return summary
 
@@ -415,7 +469,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         manifest = _ManifestWriter(cfg, summary.seed) if cfg.manifest_path else None
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
-    bar = _progress(len(jobs), cfg.progress)
+    bar = _progress(summary.discovered, cfg.progress)
 
     def say(msg: str) -> None:  # above the progress bar, when there is one
         if bar is not None:
@@ -423,11 +477,13 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         else:
             report(msg)
 
-    workers = min(cfg.effective_workers, max(1, len(jobs)))
+    # Second pass: the same jobs again, streamed to the workers.
+    jobs = iter_jobs(cfg)
+    workers = min(cfg.effective_workers, max(1, summary.discovered))
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
     else:
-        results = _results_in_pool(ctx, jobs, workers, warn=say)
+        results = _results_in_pool(ctx, jobs, workers, warn=say, total=summary.discovered)
 
     try:
         for records in results:

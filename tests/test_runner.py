@@ -216,3 +216,48 @@ def test_real_photos_multiprocess_run_is_reproducible(tmp_path):
             out = Image.open(tmp_path / "two" / name)
             source = Image.open(src / name.replace("_0.jpg", ".jpg").replace("_1.jpg", ".jpg"))
             assert out.size == source.size and out.format == "JPEG"
+
+
+def test_sources_are_processed_and_recorded_in_sorted_path_order(tmp_path):
+    src = tmp_path / "in"
+    for rel in ("cats.png", "cats/a.png", "a b/x.png", "a/x.png", "a/b/c.png", "Z.png", "a.png"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        pattern(12, 10).save(src / rel)
+    out = tmp_path / "out"
+    expand(src, out, "--rotate", 5, "-j", 2, "--seed", 0)
+    sources = [r["source"] for r in manifest_records(out / "manifest.jsonl")]
+    assert sources == sorted(sources) == ["Z.png", "a b/x.png", "a.png", "a/b/c.png", "a/x.png", "cats.png",
+                                          "cats/a.png"]
+
+
+def test_resize_on_load(tmp_path, dataset):
+    out = tmp_path / "out"
+    expand(dataset, out, "--resize", "24x16", "--rotate", 10, "--include-originals", "-j", 1, "--seed", 0)
+    for rec in manifest_records(out / "manifest.jsonl"):
+        assert rec["size"] == [24, 16] and rec["output_size"] == [24, 16]
+        with Image.open(out / rec["output"]) as im:
+            assert im.size == (24, 16)
+
+
+def test_the_pool_pulls_jobs_lazily(tmp_path):
+    """Jobs are streamed: before the first result arrives, only about a window's worth has been
+    taken from the source of jobs, whatever its length."""
+    from augcli.config import RunConfig
+    from augcli.runner import SourceJob, WorkContext, _results_in_pool
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(12, 10).save(src / "a.png")
+    cfg = RunConfig(src, tmp_path / "out", seed=1, workers=2, progress=False)
+    pulled = []
+
+    def jobs():
+        for i in range(2000):
+            pulled.append(i)
+            yield SourceJob("a.png", ((0, f"a_{i}.png"),), "png")
+
+    results = _results_in_pool(WorkContext(cfg, 1), jobs(), 2, total=2000)
+    first = next(results)
+    assert first[0]["status"] == "ok"
+    assert len(pulled) <= 2 * 3 * 4 + 4  # workers x window chunks x chunk size, plus one chunk
+    results.close()
