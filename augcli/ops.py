@@ -87,6 +87,25 @@ class GeometricOp(Op):
         return F.warp(image, m, out_size)
 
 
+@dataclass(frozen=True, kw_only=True)
+class _OneRange(Op):
+    """An op with one parameter ``param`` ~ U(the range held in field ``range_field``), that range
+    checked against ``limits`` = (low, high, low excluded). Params: {param: float}."""
+
+    range_field: ClassVar[str]
+    param: ClassVar[str]
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (None, None, False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lo, hi, open_lo = self.limits
+        value = _check_range(self.name, getattr(self, self.range_field), lo, hi, open_lo=open_lo)
+        object.__setattr__(self, self.range_field, value)
+
+    def sample(self, rng, size):
+        return {self.param: _uniform(rng, getattr(self, self.range_field))}
+
+
 # ---------------------------------------------------------------------------------------------------
 # geometry: the Keras set (canonical order: see OPS at the end)
 
@@ -122,7 +141,7 @@ class VFlip(GeometricOp):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Rotate(GeometricOp):
+class Rotate(_OneRange, GeometricOp):
     """Rotate by ``angle`` ~ U(angle_range) degrees, counter-clockwise on screen, about the centre.
     Params: {"angle": float}."""
 
@@ -131,21 +150,17 @@ class Rotate(GeometricOp):
     params: ClassVar[str] = "angle ~ U(-R, R) degrees; + = counter-clockwise, about the centre"
     default: ClassVar[str] = "-15:15"
     summary: ClassVar[str] = "rotation (Keras rotation_range)"
+    range_field: ClassVar[str] = "angle_range"
+    param: ClassVar[str] = "angle"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (-360.0, 360.0, False)
     angle_range: Range = (0.0, 0.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "angle_range", _check_range("rotate", self.angle_range, -360, 360))
-
-    def sample(self, rng, size):
-        return {"angle": _uniform(rng, self.angle_range)}
 
     def matrix(self, params, size):
         return G.rotation(params["angle"], size), size
 
 
 @dataclass(frozen=True, kw_only=True)
-class Shear(GeometricOp):
+class Shear(_OneRange, GeometricOp):
     """Shear by ``angle`` ~ U(angle_range) degrees (Keras' shear matrix). Params: {"angle": float}."""
 
     name: ClassVar[str] = "shear"
@@ -153,14 +168,10 @@ class Shear(GeometricOp):
     params: ClassVar[str] = "angle ~ U(-S, S) degrees"
     default: ClassVar[str] = "-10:10"
     summary: ClassVar[str] = "shear (Keras shear_range, in degrees)"
+    range_field: ClassVar[str] = "angle_range"
+    param: ClassVar[str] = "angle"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (-89.0, 89.0, False)
     angle_range: Range = (0.0, 0.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "angle_range", _check_range("shear", self.angle_range, -89, 89))
-
-    def sample(self, rng, size):
-        return {"angle": _uniform(rng, self.angle_range)}
 
     def matrix(self, params, size):
         return G.shear(params["angle"], size), size
@@ -258,7 +269,7 @@ class ChannelShift(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Brightness(Op):
+class Brightness(_OneRange):
     """Multiply colour values by ``factor`` ~ U(factor_range) (1 = unchanged; Keras
     brightness_range / PIL ImageEnhance.Brightness). Params: {"factor": float}."""
 
@@ -267,14 +278,10 @@ class Brightness(Op):
     params: ClassVar[str] = "factor ~ U(1-B, 1+B); 1 = unchanged, 0 = black"
     default: ClassVar[str] = "0.8:1.2"
     summary: ClassVar[str] = "multiply values (Keras brightness_range, PIL ImageEnhance.Brightness)"
+    range_field: ClassVar[str] = "factor_range"
+    param: ClassVar[str] = "factor"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 100.0, False)
     factor_range: Range = (1.0, 1.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "factor_range", _check_range("brightness", self.factor_range, 0.0, 100.0))
-
-    def sample(self, rng, size):
-        return {"factor": _uniform(rng, self.factor_range)}
 
     def apply(self, image, params):
         return F.brightness(image, params["factor"])
@@ -376,17 +383,13 @@ class Perspective(GeometricOp):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Factor(Op):
+class _Factor(_OneRange):
     """Shared shape of the one-factor colour ops: factor ~ U(factor_range). Params: {"factor": float}."""
 
+    range_field: ClassVar[str] = "factor_range"
+    param: ClassVar[str] = "factor"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 100.0, False)
     factor_range: Range = (1.0, 1.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "factor_range", _check_range(self.name, self.factor_range, 0.0, 100.0))
-
-    def sample(self, rng, size):
-        return {"factor": _uniform(rng, self.factor_range)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -418,7 +421,7 @@ class Saturation(_Factor):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Hue(Op):
+class Hue(_OneRange):
     """Turn the HSV hue by ``degrees`` ~ U(degree_range); a no-op on grey. Params: {"degrees": float}."""
 
     name: ClassVar[str] = "hue"
@@ -426,21 +429,17 @@ class Hue(Op):
     params: ClassVar[str] = "hue turned by U(-DEG, DEG) degrees (HSV); no-op on grey images"
     default: ClassVar[str] = "-18:18"
     summary: ClassVar[str] = "hue rotation (colour jitter)"
+    range_field: ClassVar[str] = "degree_range"
+    param: ClassVar[str] = "degrees"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (-180.0, 180.0, False)
     degree_range: Range = (0.0, 0.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "degree_range", _check_range("hue", self.degree_range, -180.0, 180.0))
-
-    def sample(self, rng, size):
-        return {"degrees": _uniform(rng, self.degree_range)}
 
     def apply(self, image, params):
         return F.hue(image, params["degrees"])
 
 
 @dataclass(frozen=True, kw_only=True)
-class Gamma(Op):
+class Gamma(_OneRange):
     """Gamma curve ``out = white * (in / white) ** gamma``, gamma ~ U(gamma_range).
     Params: {"gamma": float}."""
 
@@ -449,14 +448,10 @@ class Gamma(Op):
     params: ClassVar[str] = "gamma ~ U(1-G, 1+G); out = in^gamma on 0..1; > 1 darkens mid-tones"
     default: ClassVar[str] = "0.8:1.2"
     summary: ClassVar[str] = "gamma / exposure curve (albumentations RandomGamma)"
+    range_field: ClassVar[str] = "gamma_range"
+    param: ClassVar[str] = "gamma"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 10.0, True)
     gamma_range: Range = (1.0, 1.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "gamma_range", _check_range("gamma", self.gamma_range, 0.0, 10.0, open_lo=True))
-
-    def sample(self, rng, size):
-        return {"gamma": _uniform(rng, self.gamma_range)}
 
     def apply(self, image, params):
         return F.gamma(image, params["gamma"])
@@ -507,7 +502,7 @@ class Grayscale(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Blur(Op):
+class Blur(_OneRange):
     """Gaussian blur of standard deviation ``sigma`` ~ U(sigma_range) pixels (a true Gaussian,
     truncated at 4 sigma, edges replicated). Params: {"sigma": float}."""
 
@@ -516,14 +511,10 @@ class Blur(Op):
     params: ClassVar[str] = "sigma ~ U(0, R) pixels (Gaussian standard deviation)"
     default: ClassVar[str] = "0.5:3"
     summary: ClassVar[str] = "Gaussian blur (scipy.ndimage.gaussian_filter, mode nearest)"
+    range_field: ClassVar[str] = "sigma_range"
+    param: ClassVar[str] = "sigma"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 50.0, False)
     sigma_range: Range = (0.0, 0.0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "sigma_range", _check_range("blur", self.sigma_range, 0.0, 50.0))
-
-    def sample(self, rng, size):
-        return {"sigma": _uniform(rng, self.sigma_range)}
 
     def apply(self, image, params):
         return F.blur(image, params["sigma"])
