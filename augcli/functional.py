@@ -38,6 +38,11 @@ def max_value(mode: str) -> float:
     return 65535.0 if mode in ("I;16", "I") else 255.0
 
 
+def _scale(mode: str) -> float:
+    """Mode units per 0-255 unit (257 for 16-bit data, 1 otherwise)."""
+    return max_value(mode) / 255.0
+
+
 def _clip_limits(mode: str) -> tuple[float, float] | None:
     return None if mode == "F" else (0.0, max_value(mode))
 
@@ -50,7 +55,7 @@ def _fill_value(mode: str, cval: float) -> float | tuple[float, ...]:
     """``cval`` (0-255 units, every band alike) in a mode's own units; premultiplied modes get the
     premultiplied form of that colour with that alpha."""
     if mode in ("I;16", "I"):
-        return int(round(cval * max_value(mode) / 255.0))
+        return int(round(cval * _scale(mode)))
     if mode == "F":
         return float(cval)
     v = int(round(cval))
@@ -330,22 +335,15 @@ def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None,
     """Apply a value map to the colour bands. 8-bit images use a lookup table (``per_band`` tables of
     256 entries, or ``fn`` evaluated on 0..255); other modes evaluate ``fn`` on the pixel values."""
     colour, alpha = split_alpha(image)
-    if colour.mode in ("L", "RGB"):
-        if per_band is None:
-            table = np.asarray(fn(np.arange(256, dtype=np.float64)))
-            per_band = [table] * len(colour.getbands())
-        lut: list[int] = []
-        for table in per_band:
-            lut.extend(np.clip(np.rint(table), 0, 255).astype(int).tolist())
-        colour = colour.point(lut)
-    else:
-        arr = np.asarray(colour).astype(np.float64)
-        out = fn(arr)
-        limits = _clip_limits(colour.mode)
-        if limits is not None:
-            out = np.clip(np.rint(out), *limits)
-        colour = _from_array(out.astype(np.asarray(colour).dtype), colour.mode)
-    return merge_alpha(colour, alpha)
+    if colour.mode not in ("L", "RGB"):
+        return map_colour(image, fn)
+    if per_band is None:
+        table = np.asarray(fn(np.arange(256, dtype=np.float64)))
+        per_band = [table] * len(colour.getbands())
+    lut: list[int] = []
+    for table in per_band:
+        lut.extend(np.clip(np.rint(table), 0, 255).astype(int).tolist())
+    return merge_alpha(colour.point(lut), alpha)
 
 
 def brightness(image: Image.Image, factor: float) -> Image.Image:
@@ -357,23 +355,16 @@ def channel_shift(image: Image.Image, offsets: Sequence[float]) -> Image.Image:
     """Add ``offsets[i]`` (0-255 units) to colour band i, clipped to the valid range.
     Greyscale images use the first offset only."""
     colour, _ = split_alpha(image)
-    n = len(colour.getbands())
-    scale = max_value(colour.mode) / 255.0
     if colour.mode in ("L", "RGB"):
         ramp = np.arange(256, dtype=np.float64)
-        return map_values(image, per_band=[ramp + offsets[i] for i in range(n)])
-    return map_values(image, fn=lambda v: v + offsets[0] * scale)
+        return map_values(image, per_band=[ramp + offsets[i] for i in range(len(colour.getbands()))])
+    return map_values(image, fn=lambda v: v + offsets[0] * _scale(colour.mode))
 
 
 # ---------------------------------------------------------------------------------------------------
 # more photometric ops, noise and compression (colour bands only; alpha passes through untouched)
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601-2, as Pillow's convert("L")
-
-
-def _scale(mode: str) -> float:
-    """Mode units per 0-255 unit (257 for 16-bit data, 1 otherwise)."""
-    return max_value(mode) / 255.0
 
 
 def map_colour(image: Image.Image, fn) -> Image.Image:
