@@ -78,13 +78,15 @@ class Pipeline:
         """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
         return self.renderer(image, [plan])(plan)
 
-    def renderer(self, image: Image.Image, plans: Sequence[Sequence[Step]]) -> Callable[..., Image.Image]:
+    def renderer(self, image: Image.Image, plans: Sequence[Sequence[Step]],
+                 geometries: Sequence[tuple[np.ndarray, G.Size]] | None = None) -> Callable[..., Image.Image]:
         """A function applying plans to one source. Given all the plans of its copies up front, the
         copies share the work they have in common: the source is converted and extended by the
-        fill rule once, not once per copy."""
+        fill rule once, not once per copy. ``geometries``: the plans' ``self.geometry(plan,
+        image.size)``, if the caller has them already."""
         warper = F.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
                           interpolation=self.warp.interpolation)
-        warper.reserve([self.geometry(plan, image.size) for plan in plans])
+        warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 
         def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
             """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""

@@ -18,6 +18,7 @@ from .errors import InputError, UsageError
 from .imageio import LoadOptions, load_image, output_format, write_atomic
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
+from .runner import check_folders
 
 REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
 
@@ -63,14 +64,6 @@ def _load_options(config: dict[str, Any]) -> LoadOptions:
                        tuple(resize) if resize else None)  # type: ignore[arg-type]
 
 
-def _check_folders(inp: Path, out: Path) -> None:
-    if not inp.is_dir():
-        raise UsageError(f"input folder {str(inp)!r} does not exist or is not a folder (use --input)")
-    ri, ro = inp.resolve(), out.resolve()
-    if ro == ri or ri in ro.parents:
-        raise UsageError(f"output folder {str(out)!r} is inside input folder {str(inp)!r}; replay never writes there")
-
-
 def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | None = None,
            on_exists: str = "error", report: Callable[[str], None] | None = None) -> ReplaySummary:
     """Remake every output recorded in ``manifest`` under ``output_dir`` (default: the recorded
@@ -85,7 +78,7 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     pipeline = _pipeline(config)
     inp = Path(input_dir if input_dir is not None else config["input_dir"])
     out = Path(output_dir if output_dir is not None else config["output_dir"])
-    _check_folders(inp, out)
+    check_folders(inp, out, hint=" (use --input)")
     summary = ReplaySummary()
     if header.get("augcli") != __version__:
         summary.notes.append(f"the manifest was written by augcli {header.get('augcli')}, this is {__version__}")

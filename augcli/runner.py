@@ -182,12 +182,12 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     planned = []
     for k, out in job.outputs:
         steps = [] if k is None else plan_copy(cfg.pipeline, ctx.root_seed, job.source, k, size)
-        planned.append((k, out, steps))
+        planned.append((k, out, steps, cfg.pipeline.geometry(steps, size)))
     # all copies of a source are rendered together, so they share its preparation
-    render = cfg.pipeline.renderer(image, [st for k, _, st in planned if k is not None and k in todo]) \
+    made = [(st, geo) for k, _, st, geo in planned if k is not None and k in todo]
+    render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made]) \
         if image is not None else None
-    for k, out, steps in planned:
-        matrix, out_size = cfg.pipeline.geometry(steps, size)
+    for k, out, steps, (matrix, out_size) in planned:
         rec = _record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
                       matrix=matrix)
         records.append(rec)
@@ -413,16 +413,19 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def check_paths(cfg: RunConfig) -> tuple[Path, Path]:
-    inp = cfg.input_dir.resolve()
-    out = cfg.output_dir.resolve()
+def check_folders(input_dir: Path, output_dir: Path, hint: str = "") -> tuple[Path, Path]:
+    """The resolved input and output folders, or a UsageError: the input must be a folder, and the
+    output must not be (or be inside) the input, nor be a file. ``hint`` ends the missing-input
+    message."""
+    inp = Path(input_dir).resolve()
+    out = Path(output_dir).resolve()
     if not inp.is_dir():
-        raise UsageError(f"input folder {str(cfg.input_dir)!r} does not exist or is not a folder")
+        raise UsageError(f"input folder {str(input_dir)!r} does not exist or is not a folder{hint}")
     if out == inp or _inside(out, inp):
-        raise UsageError(f"output folder {str(cfg.output_dir)!r} is inside input folder "
-                         f"{str(cfg.input_dir)!r}; augcli never writes into its input")
+        raise UsageError(f"output folder {str(output_dir)!r} is inside input folder "
+                         f"{str(input_dir)!r}; augcli never writes into its input")
     if out.exists() and not out.is_dir():
-        raise UsageError(f"output {str(cfg.output_dir)!r} exists and is not a folder")
+        raise UsageError(f"output {str(output_dir)!r} exists and is not a folder")
     return inp, out
 
 
@@ -432,7 +435,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     on stderr), recorded in the manifest and counted in the returned Summary."""
     report = report or _stderr
     started = time.perf_counter()
-    inp, out = check_paths(cfg)
+    inp, out = check_folders(cfg.input_dir, cfg.output_dir)
     folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
