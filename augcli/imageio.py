@@ -156,9 +156,9 @@ def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Imag
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I"):
-        return image.point(lambda v: v / 257.0, "F").convert("L") if image.mode == "I" else \
-            image.convert("I").point(lambda v: v / 257.0, "F").convert("L")
+    if image.mode in ("I;16", "I"):  # 16-bit data: divide by 257 (through 32-bit I)
+        as_int = image if image.mode == "I" else image.convert("I")
+        return as_int.point(lambda v: v / 257.0, "F").convert("L")
     if image.mode == "F":
         return image.convert("L")
     return image
