@@ -1,0 +1,438 @@
+"""Label geometry: objects, the forward map of an output, clipping and filtering. Pure functions.
+
+Coordinates (see ../shared/LABELS.md section 1):
+- boxes, polygons and oriented boxes are in EDGE coordinates: the image spans [0, W] x [0, H];
+- keypoints are in CENTRE coordinates (augcli's and COCO's): pixel i is the point i.
+
+augcli records for each output the matrix M mapping OUTPUT pixel centres to INPUT pixel centres.
+Labels need the forward map F = inv(M); in edge coordinates it is ``T(+0.5) F T(-0.5)``. Every map
+here (:func:`edge_map`) is a 3x3 matrix in edge coordinates from the label file's own frame to the
+output's, so EXIF and ``--resize`` can be composed in front of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import geometry as G
+
+HORIZON = 1e-9  # a mapped point whose third coordinate is <= this is at or behind the horizon
+BOX_METHODS = ("corners", "ellipse")
+DROP_REASONS = ("horizon", "outside", "min_visibility", "min_size", "min_area")
+
+
+@dataclass
+class Obj:
+    """One labelled object. ``box`` (x0, y0, x1, y1) and ``polygons`` (a list of (n, 2) arrays)
+    are edge coordinates; ``obb`` is a (4, 2) array of corners in edge coordinates; ``keypoints``
+    is a (K, 3) array of centre-coordinate x, y and visibility v (0 = not labelled / invisible).
+    ``extra`` carries what the format keeps verbatim (a COCO annotation, a VOC <object>)."""
+
+    cls: Any
+    box: tuple[float, float, float, float] | None = None
+    polygons: list[np.ndarray] | None = None
+    obb: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+    extra: Any = None
+    clipped: bool = False  # set on output when clipping changed the object
+
+
+@dataclass(frozen=True)
+class Params:
+    box_method: str = "corners"
+    min_visibility: float = 0.0
+    min_size: float = 1.0
+    min_area: float = 0.0
+    flip_idx: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.box_method not in BOX_METHODS:
+            raise ValueError(f"box method must be one of {', '.join(BOX_METHODS)}, not {self.box_method!r}")
+
+
+@dataclass
+class Stats:
+    objects_in: int = 0
+    objects_out: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: {r: 0 for r in DROP_REASONS})
+    clipped: int = 0
+    keypoints_hidden: int = 0
+    mirrored: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"in": self.objects_in, "out": self.objects_out, "dropped": dict(self.dropped),
+                "clipped": self.clipped, "keypoints_hidden": self.keypoints_hidden, "mirrored": self.mirrored}
+
+
+# ---------------------------------------------------------------------------------------------------
+# maps
+
+
+def _inverse(m: np.ndarray) -> np.ndarray:
+    """inv(m); affine maps are inverted in closed form, so integer maps (flips, quarter turns,
+    integer shifts) invert exactly."""
+    m = np.asarray(m, dtype=float)
+    if m.shape == (2, 3):
+        m = np.vstack([m, [0.0, 0.0, 1.0]])
+    if G.is_affine(m):
+        a, b, tx = m[0]
+        c, d, ty = m[1]
+        det = a * d - b * c
+        if det == 0:
+            raise ValueError("the output's matrix is singular")
+        ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+        if abs(det) == 1.0:  # exact for signed permutations and shears with det +-1
+            ia, ib, ic, id_ = d * det, -b * det, -c * det, a * det
+        return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)], [0.0, 0.0, 1.0]])
+    return np.linalg.inv(m)
+
+
+def centre_to_edge(m: np.ndarray) -> np.ndarray:
+    """A centre-coordinate map written in edge coordinates: ``T(+0.5) m T(-0.5)``, in closed form
+    for affine maps (so 0.5 shifts of integer maps stay exact)."""
+    m = np.asarray(m, dtype=float)
+    if G.is_affine(m):
+        out = m.copy()
+        out[0, 2] = m[0, 2] + 0.5 - 0.5 * (m[0, 0] + m[0, 1])
+        out[1, 2] = m[1, 2] + 0.5 - 0.5 * (m[1, 0] + m[1, 1])
+        return out
+    return G.translation(0.5, 0.5) @ m @ G.translation(-0.5, -0.5)
+
+
+def edge_to_centre(m: np.ndarray) -> np.ndarray:
+    """An edge-coordinate map written in centre coordinates: ``T(-0.5) m T(+0.5)`` (closed form for
+    affine maps, so keypoints through an exact map stay exact)."""
+    m = np.asarray(m, dtype=float)
+    if G.is_affine(m):
+        out = m.copy()
+        out[0, 2] = m[0, 2] - 0.5 + 0.5 * (m[0, 0] + m[0, 1])
+        out[1, 2] = m[1, 2] - 0.5 + 0.5 * (m[1, 0] + m[1, 1])
+        return out
+    return G.translation(-0.5, -0.5) @ m @ G.translation(0.5, 0.5)
+
+
+def edge_map(matrix: np.ndarray, out_size: G.Size, pre: np.ndarray | None = None) -> np.ndarray:
+    """The forward map in edge coordinates from the label file's frame to an output whose recorded
+    (output -> input, centre) matrix is ``matrix``. ``pre`` (edge coordinates) maps the label
+    file's frame onto the image as loaded (EXIF transpose, --resize); identity by default.
+
+    For projective maps the overall sign is fixed so that the point shown at the output's centre has
+    a positive third coordinate: points with a negative one lie behind the horizon."""
+    m = np.asarray(matrix, dtype=float)
+    if m.shape == (2, 3):
+        m = np.vstack([m, [0.0, 0.0, 1.0]])
+    f = centre_to_edge(_inverse(m))
+    if not G.is_affine(f):
+        c_in = m @ np.array([(out_size[0] - 1) / 2.0, (out_size[1] - 1) / 2.0, 1.0])
+        c_in = c_in / c_in[2] + np.array([0.5, 0.5, 0.0])
+        if (f @ c_in)[2] < 0:
+            f = -f
+    return f if pre is None else f @ pre
+
+
+def scale_map(sx: float, sy: float) -> np.ndarray:
+    """Edge-coordinate scaling (``--resize``: Pillow maps edge to edge)."""
+    return np.diag([float(sx), float(sy), 1.0])
+
+
+def apply(f: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Map (n, 2) points through ``f`` with the perspective divide; also says whether every point
+    stayed in front of the horizon."""
+    pts = np.asarray(pts, dtype=float).reshape(-1, 2)
+    if G.is_affine(f):
+        x = f[0, 0] * pts[:, 0] + f[0, 1] * pts[:, 1] + f[0, 2]
+        y = f[1, 0] * pts[:, 0] + f[1, 1] * pts[:, 1] + f[1, 2]
+        return np.stack([x, y], axis=1), True
+    hom = np.c_[pts, np.ones(len(pts))] @ f.T
+    w = hom[:, 2]
+    ok = bool(np.all(w > HORIZON))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return hom[:, :2] / np.where(w > HORIZON, w, 1.0)[:, None], ok
+
+
+def mirrors(f: np.ndarray, at: tuple[float, float] | None = None) -> bool:
+    """True if the map reverses orientation: the determinant of its Jacobian is negative (for a
+    projective map, taken at the point ``at``)."""
+    if G.is_affine(f):
+        return float(f[0, 0] * f[1, 1] - f[0, 1] * f[1, 0]) < 0
+    p = np.array([at[0], at[1], 1.0]) if at is not None else np.array([0.0, 0.0, 1.0])
+    w = float(f[2] @ p)
+    return float(np.linalg.det(f)) / (w ** 3) < 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# polygons
+
+
+def area(poly: np.ndarray) -> float:
+    """Unsigned shoelace area of an (n, 2) polygon."""
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
+
+
+def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Sutherland-Hodgman clip of a polygon against [0, width] x [0, height] (a convex window, so
+    correct for any subject polygon; concave ones may keep zero-area bridges along the border).
+    Intersections land exactly on the border value. Consecutive duplicate vertices are removed."""
+    pts = [tuple(map(float, p)) for p in np.asarray(poly, dtype=float)]
+    # (axis, limit, keep points with coordinate >= limit?)
+    for axis, limit, keep_ge in ((0, 0.0, True), (0, float(width), False), (1, 0.0, True), (1, float(height), False)):
+        if not pts:
+            break
+
+        def inside(p, axis=axis, limit=limit, keep_ge=keep_ge):
+            return p[axis] >= limit if keep_ge else p[axis] <= limit
+
+        def cut(p, q, axis=axis, limit=limit):
+            t = (limit - p[axis]) / (q[axis] - p[axis])
+            other = p[1 - axis] + t * (q[1 - axis] - p[1 - axis])
+            return (limit, other) if axis == 0 else (other, limit)
+
+        out = []
+        prev = pts[-1]
+        for cur in pts:
+            if inside(cur):
+                if not inside(prev):
+                    out.append(cut(prev, cur))
+                out.append(cur)
+            elif inside(prev):
+                out.append(cut(prev, cur))
+            prev = cur
+        pts = out
+    dedup: list[tuple[float, float]] = []
+    for p in pts:
+        if not dedup or p != dedup[-1]:
+            dedup.append(p)
+    while len(dedup) > 1 and dedup[0] == dedup[-1]:
+        dedup.pop()
+    return np.array(dedup, dtype=float).reshape(-1, 2)
+
+
+def _inside_image(pts: np.ndarray, width: float, height: float) -> bool:
+    return bool(np.all(pts[:, 0] >= 0) and np.all(pts[:, 0] <= width) and np.all(pts[:, 1] >= 0)
+                and np.all(pts[:, 1] <= height))
+
+
+def box_corners(box: Sequence[float]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
+
+
+def enclosing(pts: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+
+
+def _axis_aligned(f: np.ndarray) -> bool:
+    return G.is_affine(f) and ((f[0, 1] == 0 and f[1, 0] == 0) or (f[0, 0] == 0 and f[1, 1] == 0))
+
+
+def ellipse_box(f: np.ndarray, box: Sequence[float]) -> tuple[tuple[float, float, float, float], bool]:
+    """The enclosing box of the box's inscribed ellipse under ``f``: exact (closed form) for affine
+    maps, 360 samples for projective ones; never larger than the corners' box, and equal to it for
+    axis-aligned maps. Also says whether the samples stayed before the horizon."""
+    corners, ok = apply(f, box_corners(box))
+    cbox = enclosing(corners)
+    if _axis_aligned(f):
+        return cbox, ok
+    x0, y0, x1, y1 = box
+    a, b = (x1 - x0) / 2.0, (y1 - y0) / 2.0
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    if G.is_affine(f):
+        c, _ = apply(f, np.array([[cx, cy]]))
+        mx, my = float(c[0, 0]), float(c[0, 1])
+        hw = math.hypot(f[0, 0] * a, f[0, 1] * b)
+        hh = math.hypot(f[1, 0] * a, f[1, 1] * b)
+        ebox = (mx - hw, my - hh, mx + hw, my + hh)
+    else:
+        t = np.linspace(0.0, 2 * math.pi, 360, endpoint=False)
+        pts, ok2 = apply(f, np.stack([cx + a * np.cos(t), cy + b * np.sin(t)], axis=1))
+        ok = ok and ok2
+        ebox = enclosing(pts)
+    return (max(ebox[0], cbox[0]), max(ebox[1], cbox[1]), min(ebox[2], cbox[2]), min(ebox[3], cbox[3])), ok
+
+
+def min_area_rect(pts: np.ndarray) -> np.ndarray:
+    """The 4 corners of the minimum-area rectangle around ``pts`` (rotating calipers over the
+    convex hull's edge directions)."""
+    hull = convex_hull(pts)
+    if len(hull) < 3:
+        x0, y0, x1, y1 = enclosing(np.asarray(pts, dtype=float).reshape(-1, 2))
+        return box_corners((x0, y0, x1, y1))
+    best = None
+    for i in range(len(hull)):
+        e = hull[(i + 1) % len(hull)] - hull[i]
+        n = math.hypot(*e)
+        if n == 0:
+            continue
+        u = e / n
+        v = np.array([-u[1], u[0]])
+        pu, pv = hull @ u, hull @ v
+        ar = (pu.max() - pu.min()) * (pv.max() - pv.min())
+        if best is None or ar < best[0]:
+            best = (ar, u, v, pu.min(), pu.max(), pv.min(), pv.max())
+    _, u, v, a0, a1, b0, b1 = best  # type: ignore[misc]
+    return np.array([a0 * u + b0 * v, a1 * u + b0 * v, a1 * u + b1 * v, a0 * u + b1 * v])
+
+
+def convex_hull(pts: np.ndarray) -> np.ndarray:
+    """Andrew's monotone chain, counter-clockwise in a y-up sense, no repeated points."""
+    p = sorted(set(map(tuple, np.asarray(pts, dtype=float).reshape(-1, 2).tolist())))
+    if len(p) < 3:
+        return np.array(p, dtype=float).reshape(-1, 2)
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list = []
+    for q in p:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], q) <= 0:
+            lower.pop()
+        lower.append(q)
+    upper: list = []
+    for q in reversed(p):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], q) <= 0:
+            upper.pop()
+        upper.append(q)
+    return np.array(lower[:-1] + upper[:-1], dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------------
+# objects
+
+
+def _keypoints(f: np.ndarray, kpts: np.ndarray, size: G.Size, mirrored: bool,
+               flip_idx: tuple[int, ...] | None) -> tuple[np.ndarray, int]:
+    """Keypoints (centre coordinates) through the edge map ``f``; never deleted: a point that
+    leaves the image (or the horizon) becomes 0 0 0. Returns the points and how many were hidden."""
+    out = np.zeros_like(kpts, dtype=float)
+    hidden = 0
+    w, h = size
+    fc = edge_to_centre(f)
+    for i, (x, y, v) in enumerate(np.asarray(kpts, dtype=float)):
+        if v <= 0:
+            continue
+        p, ok = apply(fc, np.array([[x, y]]))
+        cx, cy = p[0]
+        # inside the image in edge terms: [0, W] x [0, H]
+        if not ok or not (-0.5 <= cx <= w - 0.5 and -0.5 <= cy <= h - 0.5):
+            hidden += 1
+            continue
+        out[i] = (cx, cy, v)
+    if mirrored and flip_idx is not None:
+        out = out[list(flip_idx)]
+    return out, hidden
+
+
+def transform(objects: Sequence[Obj], f: np.ndarray, out_size: G.Size,
+              params: Params = Params()) -> tuple[list[Obj], Stats]:
+    """Move ``objects`` through the edge map ``f`` onto an output of ``out_size``; clip to the
+    image, filter by the params, and count. Objects keep their order."""
+    w, h = float(out_size[0]), float(out_size[1])
+    stats = Stats(objects_in=len(objects))
+    centre = (w / 2.0, h / 2.0)
+    # mirroring is judged where the output's centre comes from
+    if G.is_affine(f):
+        stats.mirrored = mirrors(f)
+    else:
+        src_centre, _ = apply(_inverse(f), np.array([centre]))
+        stats.mirrored = mirrors(f, tuple(src_centre[0]))
+    out: list[Obj] = []
+    for obj in objects:
+        moved, reason = _one(obj, f, w, h, params, stats)
+        if reason is not None:
+            stats.dropped[reason] += 1
+            continue
+        assert moved is not None
+        if moved.clipped:
+            stats.clipped += 1
+        out.append(moved)
+    stats.objects_out = len(out)
+    return out, stats
+
+
+def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
+         stats: Stats) -> tuple[Obj | None, str | None]:
+    new = replace(obj, clipped=False)
+    if obj.polygons is not None:
+        polys, full_area, kept_area, clipped = [], 0.0, 0.0, False
+        for poly in obj.polygons:
+            moved, ok = apply(f, poly)
+            if not ok:
+                return None, "horizon"
+            full_area += area(moved)
+            if _inside_image(moved, w, h):
+                cut = moved
+            else:
+                cut = clip_polygon(moved, w, h)
+                clipped = True
+            if len(cut) >= 3 and len({tuple(p) for p in cut.tolist()}) >= 3:
+                polys.append(cut)
+                kept_area += area(cut)
+        if not polys:
+            return None, "outside"
+        allpts = np.concatenate(polys)
+        box = enclosing(allpts)
+        new.polygons, new.box, new.clipped = polys, box, clipped
+        vis = kept_area / full_area if full_area > 0 else 1.0
+        measure = kept_area
+    elif obj.obb is not None:
+        moved, ok = apply(f, obj.obb)
+        if not ok:
+            return None, "horizon"
+        full_area = area(moved)
+        if _inside_image(moved, w, h):
+            quad, measure = moved, full_area
+        else:
+            cut = clip_polygon(moved, w, h)
+            if len(cut) < 3:
+                return None, "outside"
+            measure = area(cut)
+            quad = min_area_rect(cut)
+            quad[:, 0] = np.clip(quad[:, 0], 0.0, w)
+            quad[:, 1] = np.clip(quad[:, 1], 0.0, h)
+            new.clipped = True
+        if measure <= 0:
+            return None, "outside"
+        new.obb, new.box = quad, enclosing(quad)
+        vis = measure / full_area if full_area > 0 else 1.0
+    elif obj.box is not None:
+        corners, ok = apply(f, box_corners(obj.box))
+        if not ok:
+            return None, "horizon"
+        if params.box_method == "ellipse":
+            box, ok = ellipse_box(f, obj.box)
+            if not ok:
+                return None, "horizon"
+        else:
+            box = enclosing(corners)
+        full_area = area(corners)
+        x0, y0, x1, y1 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], w), min(box[3], h)
+        if x1 <= x0 or y1 <= y0:
+            return None, "outside"
+        new.clipped = (x0, y0, x1, y1) != tuple(box)
+        new.box = (x0, y0, x1, y1)
+        seen = clip_polygon(corners, w, h) if new.clipped else corners
+        measure = area(seen)
+        if measure <= 0 and full_area > 0:
+            return None, "outside"
+        vis = measure / full_area if full_area > 0 else 1.0
+    else:  # keypoints alone
+        measure, vis = 0.0, 1.0
+    if new.box is not None:
+        bw, bh = new.box[2] - new.box[0], new.box[3] - new.box[1]
+        if bw < params.min_size or bh < params.min_size:
+            return None, "min_size"
+    if measure < params.min_area:
+        return None, "min_area"
+    if vis < params.min_visibility:
+        return None, "min_visibility"
+    if obj.keypoints is not None:
+        new.keypoints, hidden = _keypoints(f, obj.keypoints, (int(w), int(h)), stats.mirrored, params.flip_idx)
+        stats.keypoints_hidden += hidden
+    return new, None
