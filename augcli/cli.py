@@ -100,6 +100,56 @@ def build_pipeline(kw: dict[str, Any]):
     return Pipeline(ops, warp)
 
 
+LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb")  # augcli.labels.setup.FORMATS (not imported: --help)
+
+_LABEL_OPTIONS = [
+    click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="auto", show_default=True,
+                 help="Label files to carry: auto detects (and says what it found); none ignores them."),
+    click.option("--box-method", type=click.Choice(("corners", "ellipse")), default="corners", show_default=True,
+                 help="Box of a transformed box: enclosing its 4 corners, or its inscribed ellipse."),
+    click.option("--min-visibility", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+                 help="Drop objects with less than this fraction inside the output."),
+    click.option("--min-size", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+                 help="Drop objects whose clipped box is narrower or lower than this (pixels)."),
+    click.option("--min-area", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+                 help="Drop objects whose clipped area is below this (square pixels)."),
+    click.option("--labels-frame", type=click.Choice(("displayed", "stored")), default="displayed", show_default=True,
+                 help="Label coordinates refer to the EXIF-rotated (displayed) or the stored pixels."),
+    click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
+                 help="Folder of segmentation masks, paired by relative path and stem."),
+    click.option("--mask-suffix", default="", help="Suffix of mask names before the extension, e.g. _mask."),
+    click.option("--masks-output", type=click.Path(file_okay=False),
+                 help="Where masks from --masks are written [default: OUTPUT_DIR/masks]."),
+    click.option("--mask-fill", type=click.IntRange(0, 65535), default=0, show_default=True,
+                 help="Mask value for pixels from outside the image (255 where 255 means ignore)."),
+    click.option("--allow-unswapped-mirror", is_flag=True,
+                 help="Allow flips on pose labels without flip_idx (left/right keypoints are not swapped)."),
+    click.option("--label-precision", type=click.IntRange(1, 12), default=6, show_default=True,
+                 help="Decimals written in YOLO label files."),
+]
+
+
+def label_options(fn: Callable) -> Callable:
+    for option in reversed(_LABEL_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def build_label_options(kw: dict[str, Any]):
+    """Turn the label flags into augcli.labels.setup.LabelOptions (pops them from ``kw``)."""
+    from .labels.setup import LabelOptions
+
+    try:
+        return LabelOptions(
+            format=kw.pop("labels_format"), box_method=kw.pop("box_method"), min_visibility=kw.pop("min_visibility"),
+            min_size=kw.pop("min_size"), min_area=kw.pop("min_area"), frame=kw.pop("labels_frame"),
+            masks=kw.pop("masks_dir"), mask_suffix=kw.pop("mask_suffix"), masks_output=kw.pop("masks_output"),
+            mask_fill=kw.pop("mask_fill"), allow_unswapped_mirror=kw.pop("allow_unswapped_mirror"),
+            precision=kw.pop("label_precision"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @click.group(context_settings=GROUP_CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="augcli")
 def cli() -> None:
@@ -136,6 +186,7 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
+@label_options
 def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     """Write N augmented copies of every image under INPUT_DIR to OUTPUT_DIR, mirroring sub-folders.
 
@@ -148,6 +199,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     from .runner import run
 
     pipeline = build_pipeline(kw)
+    labels = build_label_options(kw)
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     try:
         cfg = RunConfig(
@@ -157,7 +209,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             on_exists=kw["on_exists"], dry_run=kw["dry_run"], manifest=kw["manifest_path"],
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
-            progress=not quiet,
+            progress=not quiet, labels=labels,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

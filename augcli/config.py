@@ -35,6 +35,7 @@ class RunConfig:
     background: tuple[int, int, int] = (255, 255, 255)
     strict: bool = False
     progress: bool = True
+    labels: Any = None  # augcli.labels.setup.LabelOptions; None: no labels (classification folders)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dir", Path(self.input_dir))

@@ -52,17 +52,20 @@ def _visible(name: str) -> bool:
     return not name.startswith(".") and name not in IGNORED_NAMES
 
 
-def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None) -> Iterator["SourceJob"]:
+def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None,
+              skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
     """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
     order of their sorted relative paths (so only one folder's listing is held at a time).
 
     Hidden files and folders and OS litter are skipped; symlinked folders are not followed (no
-    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``."""
-    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None))
+    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``; a folder
+    for which ``skip_dir(relative path)`` is true (labels, masks) is not walked."""
+    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None), skip_dir)
 
 
 def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
-             on_error: Callable[[str, str], None]) -> Iterator["SourceJob"]:
+             on_error: Callable[[str, str], None],
+             skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
     entries: list[tuple[str, str, bool]] = []  # (sort key, name, is a folder)
     try:
         with os.scandir(root / rel) as listing:
@@ -74,6 +77,8 @@ def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
                     linked_folder = not folder and entry.is_symlink() and entry.is_dir()
                 except OSError:
                     folder = linked_folder = False
+                if folder and skip_dir is not None and skip_dir((rel / entry.name).as_posix()):
+                    continue
                 if folder:
                     # "name/" sorts exactly as the folder's paths do among its siblings' names
                     entries.append((entry.name + "/", entry.name, True))
@@ -86,7 +91,7 @@ def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
     named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg))
     for _, name, folder in entries:
         if folder:
-            yield from _jobs_in(root, rel / name, cfg, on_error)
+            yield from _jobs_in(root, rel / name, cfg, on_error, skip_dir)
         else:
             yield next(named)
 
@@ -143,6 +148,7 @@ def _inside(child: Path, parent: Path) -> bool:
 class WorkContext:
     cfg: RunConfig
     root_seed: int
+    labels: Any = None  # augcli.labels.setup.LabelSetup, when the run carries labels
 
     @property
     def load(self) -> LoadOptions:
@@ -162,6 +168,8 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
         else:  # everything exists: plan from the header alone, so the manifest stays complete
             image = None
             size = source_size(src, ctx.load)
+        labels = ctx.labels.load(job.source, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize) \
+            if ctx.labels is not None else None
     except InputError as exc:
         return [_record(job.source, None, None, ctx, status="error", error=str(exc))]
     except MemoryError:
@@ -169,14 +177,14 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
 
     records: list[dict[str, Any]] = []
     try:
-        _make_outputs(ctx, job, image, size, todo, records)
+        _make_outputs(ctx, job, image, size, todo, records, labels)
     except KeyboardInterrupt:
         # only the outputs that were finished (written, skipped or failed) are reported
         raise _Interrupted([r for r in records if r["status"] != "pending"]) from None
     return records
 
 
-def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, records: list) -> None:
+def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, records: list, labels=None) -> None:
     """Plan, render, encode and write each output of ``job``, appending one record per output."""
     cfg = ctx.cfg
     planned = []
@@ -193,12 +201,21 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
         records.append(rec)
         if k not in todo:
             rec["status"] = "skipped"
+            if labels is not None:
+                rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
             continue
         try:
             # (one output alive at a time: the previous copy is gone before the next is made)
             data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
                                 job.fmt, cfg.quality, cfg.background)
             target = cfg.output_dir / out
+            if labels is not None:
+                # label files first, the image last: a visible image always has its labels
+                label_files, rec["labels"] = labels.render(matrix, out_size, out)
+                clash = _write_labels(label_files, cfg.on_exists == "overwrite")
+                if clash:
+                    rec.update(status="error", error=f"{clash} exists (another run?) and differs")
+                    continue
             if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
                 rec["status"] = "ok"
             elif cfg.on_exists == "skip":
@@ -216,6 +233,14 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 return
         except (ValueError, MemoryError) as exc:
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
+
+
+def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
+    """Write label files atomically; the name of one that exists with other bytes, else None."""
+    for path, payload in files:
+        if not write_atomic(path, payload, overwrite=overwrite) and not _same_bytes(path, payload):
+            return str(path)
+    return None
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:
@@ -374,6 +399,7 @@ class Summary:
     fatal: str | None = None
     manifest: str | None = None
     outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
+    labels: dict[str, int] | None = None  # object counts, when the run carries labels
 
     @property
     def exit_code(self) -> int:
@@ -397,6 +423,7 @@ class Summary:
             "fatal": self.fatal,
             "manifest": self.manifest,
             "exit_code": self.exit_code,
+            **({"labels": self.labels} if self.labels is not None else {}),
         }
 
     def line(self) -> str:
@@ -436,12 +463,18 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     report = report or _stderr
     started = time.perf_counter()
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
+    setup = None
+    if cfg.labels is not None:
+        from .labels.setup import resolve
+
+        setup = resolve(cfg.labels, inp, out, cfg.pipeline, report)
+    skip_dir = setup.skip_dir if setup is not None else None
     folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
     # First pass, over names only: count, check, and refuse before anything is written.
     clash: list[str] = []
-    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why))):
+    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), skip_dir):
         summary.discovered += 1
         summary.planned += len(job.outputs)
         for _, rel in job.outputs:
@@ -455,6 +488,22 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                 clash.append(rel)
             if cfg.dry_run:
                 summary.outputs.append((job.source, rel))
+        if setup is not None:
+            for path in setup.planned_files(job.source, [rel for _, rel in job.outputs]):
+                if _inside(path.resolve(), inp):
+                    raise UsageError(f"label file {str(path)!r} would land inside the input folder")
+                if cfg.on_exists == "error" and path.exists():
+                    clash.append(str(path.relative_to(cfg.output_dir)) if _inside(path, cfg.output_dir) else str(path))
+                if cfg.dry_run:
+                    summary.outputs.append((job.source, os.path.relpath(path, out) if _inside(path, out) else str(path)))
+    run_files = setup.run_files() if setup is not None else []
+    for path, _ in run_files:
+        if cfg.on_exists == "error" and path.exists():
+            clash.append(str(path))
+        if cfg.dry_run:
+            summary.outputs.append(("", os.path.relpath(path, out)))
+    if setup is not None:
+        summary.labels = {"objects_in": 0, "objects_out": 0, "unlabeled": 0, "label_files": 0}
     if clash:
         raise UsageError(f"{len(clash)} output file(s) already exist, e.g. "
                          f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
@@ -465,11 +514,13 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         summary.elapsed = time.perf_counter() - started
         return summary
 
-    ctx = WorkContext(cfg, summary.seed)
+    ctx = WorkContext(cfg, summary.seed, setup)
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(cfg.output_dir)
-        manifest = _ManifestWriter(cfg, summary.seed) if cfg.manifest_path else None
+        manifest = _ManifestWriter(cfg, summary.seed, setup) if cfg.manifest_path else None
+        for path, payload in run_files:  # the dataset YAML
+            write_atomic(path, payload, overwrite=cfg.on_exists != "error")
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
     bar = _progress(summary.discovered, cfg.progress)
@@ -481,7 +532,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
             report(msg)
 
     # Second pass: the same jobs again, streamed to the workers.
-    jobs = iter_jobs(cfg)
+    jobs = iter_jobs(cfg, skip_dir=skip_dir)
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
@@ -498,6 +549,8 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                         summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
                         manifest.discard()
                         manifest = None
+                if summary.labels is not None and rec.get("labels"):
+                    _count_labels(summary.labels, rec["labels"])
                 if rec["status"] == "ok":
                     summary.written += 1
                 elif rec["status"] == "skipped":
@@ -532,6 +585,13 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     return summary
 
 
+def _count_labels(totals: dict[str, int], entry: dict[str, Any]) -> None:
+    totals["objects_in"] += entry.get("in", 0)
+    totals["objects_out"] += entry.get("out", 0)
+    totals["unlabeled"] += 1 if entry.get("unlabeled") else 0
+    totals["label_files"] += 1 if entry.get("file") else 0
+
+
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
@@ -544,12 +604,14 @@ class _ManifestWriter:
     """JSON lines: a first line describing the run, then one line per output in source order.
     Written to a temporary file and renamed at the end, so a manifest is never half-written."""
 
-    def __init__(self, cfg: RunConfig, seed: int) -> None:
+    def __init__(self, cfg: RunConfig, seed: int, labels: Any = None) -> None:
         self.path = Path(cfg.manifest_path)  # type: ignore[arg-type]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
         header = {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
+        if labels is not None:
+            header["labels"] = labels.describe()
         self.fh.write(json.dumps(header, sort_keys=True) + "\n")
 
     def add(self, rec: dict[str, Any]) -> None:

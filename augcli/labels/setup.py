@@ -1,0 +1,457 @@
+"""What the runner sees of labels: options, detection, and one LabelSetup per run.
+
+The runner's hook is small: ``LabelSetup.load(...)`` in the worker gives a ``SourceLabels`` for a
+source, and ``SourceLabels.render(matrix, out_size, out_rel)`` gives the label files (and masks)
+of one output as bytes plus its manifest entry. Write order (see ``augcli.runner``): the label files
+first, the image last, each atomically; every consumer (Ultralytics, ``--on-exists skip``) goes by
+the images, so an image that is visible always has its complete label files beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import geometry as G
+from ..errors import UsageError
+from ..imageio import IMAGE_EXTENSIONS
+from . import masks as MK
+from . import model as L
+from . import yolo as Y
+from .errors import LabelError
+
+FORMATS = ("auto", "none", "yolo", "yolo-obb")
+FRAMES = ("displayed", "stored")
+MIRROR_OPS = ("hflip", "vflip")
+MAX_YAML_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """The label flags of ``expand`` (all JSON-ready)."""
+
+    format: str = "auto"
+    box_method: str = "corners"
+    min_visibility: float = 0.0
+    min_size: float = 1.0
+    min_area: float = 0.0
+    frame: str = "displayed"
+    masks: str | None = None
+    mask_suffix: str = ""
+    masks_output: str | None = None
+    mask_fill: int = 0
+    allow_unswapped_mirror: bool = False
+    precision: int = 6
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"labels must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        if self.frame not in FRAMES:
+            raise ValueError(f"labels frame must be one of {', '.join(FRAMES)}, not {self.frame!r}")
+        L.Params(box_method=self.box_method)  # validates the method
+        if not 0.0 <= self.min_visibility <= 1.0:
+            raise ValueError(f"min visibility must be between 0 and 1, not {self.min_visibility}")
+        if self.min_size < 0 or self.min_area < 0:
+            raise ValueError("min size and min area must be >= 0")
+        if not 0 <= self.mask_fill <= 65535:
+            raise ValueError(f"mask fill must be between 0 and 65535, not {self.mask_fill}")
+        if not 1 <= self.precision <= 12:
+            raise ValueError(f"label precision must be between 1 and 12, not {self.precision}")
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and name != "__MACOSX"
+
+
+def _is_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+@dataclass
+class Found:
+    yolo: list[str] = field(default_factory=list)  # evidence
+    yamls: list[tuple[str, dict]] = field(default_factory=list)
+    mask_layout: str | None = None  # "sibling" or "voc"
+    excluded: set[str] = field(default_factory=set)
+
+
+def _read_yaml(path: Path, shown: str) -> Any:
+    import yaml  # PyYAML, safe_load only
+
+    try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise UsageError(f"{shown}: dataset YAML larger than {MAX_YAML_BYTES} bytes; refused")
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UsageError:
+        raise
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{shown}: cannot read the dataset YAML: {reason}") from None
+
+
+def scan(root: Path) -> Found:
+    """Look for label evidence under ``root`` (one walk; symlinked folders are not followed)."""
+    found = Found()
+    for name in sorted(os.listdir(root)):
+        if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file():
+            data = _read_yaml(root / name, name)
+            if isinstance(data, dict) and "names" in data:
+                found.yamls.append((name, data))
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if _visible(d))
+        rel = PurePosixPath(Path(dirpath).relative_to(root).as_posix())
+        base = "" if str(rel) == "." else str(rel) + "/"
+        if "images" in dirnames and "labels" in dirnames:
+            found.yolo.append(f"{base}labels/ beside {base}images/")
+            found.excluded.add(f"{base}labels")
+        if "images" in dirnames and "masks" in dirnames:
+            found.mask_layout = found.mask_layout or "sibling"
+            found.excluded.add(f"{base}masks")
+        if "JPEGImages" in dirnames and "SegmentationClass" in dirnames:
+            found.mask_layout = found.mask_layout or "voc"
+            found.excluded.update({f"{base}SegmentationClass", f"{base}SegmentationObject"})
+        if filenames and not found.yolo:
+            stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
+            if any(f.endswith(".txt") and f[:-4] in stems for f in filenames):
+                found.yolo.append(f"<stem>.txt next to the images in {base or './'}")
+    return found
+
+
+def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: Any,
+            report: Callable[[str], None]) -> "LabelSetup | None":
+    """Detect (``auto``) or take the format, check it against the pipeline, and say in one line
+    what was found. Returns None when there are no labels: the run is then exactly as without."""
+    if options.format == "none" and options.masks is None:
+        return None
+    inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
+    found = scan(inp) if options.format != "none" else Found()
+    fmt: str | None = None
+    if options.format in ("yolo", "yolo-obb") or (options.format == "auto" and (found.yolo or found.yamls)):
+        fmt = "yolo"
+    spec = None
+    flip_idx = None
+    if fmt == "yolo":
+        data = dict(found.yamls[0][1]) if found.yamls else {}
+        for name, d in found.yamls:  # data.yaml first
+            if name in ("data.yaml", "data.yml"):
+                data = dict(d)
+        kpt = data.get("kpt_shape")
+        if kpt is not None:
+            if not (isinstance(kpt, (list, tuple)) and len(kpt) == 2 and all(isinstance(v, int) for v in kpt)
+                    and kpt[0] > 0 and kpt[1] in (2, 3)):
+                raise UsageError(f"dataset YAML: kpt_shape must be [K, 2] or [K, 3], not {kpt!r}")
+            fi = data.get("flip_idx")
+            if fi is not None:
+                if not (isinstance(fi, (list, tuple)) and sorted(fi) == list(range(kpt[0]))):
+                    raise UsageError(f"dataset YAML: flip_idx must be a permutation of 0..{kpt[0] - 1}, not {fi!r}")
+                flip_idx = tuple(int(v) for v in fi)
+        spec = Y.YoloSpec(nc=Y.names_count(data.get("names")) if "names" in data else None,
+                          kpt_shape=tuple(kpt) if kpt is not None else None,  # type: ignore[arg-type]
+                          obb=options.format == "yolo-obb", precision=options.precision)
+        mirror_ops = [op.name for op in pipeline.ops if op.name in MIRROR_OPS and op.p > 0]
+        if spec.kpt_shape and flip_idx is None and mirror_ops and not options.allow_unswapped_mirror:
+            raise UsageError(f"pose labels and --{mirror_ops[0]}, but the dataset YAML has no flip_idx: left and "
+                             "right keypoints would not be swapped; add flip_idx or pass --allow-unswapped-mirror")
+    mask_layout = "dir" if options.masks is not None else found.mask_layout
+    if fmt is None and mask_layout is None:
+        if options.format != "auto":
+            report(f"augcli: labels: {options.format}: no label files found; images are written without labels")
+        return None
+    kind = "pose" if spec and spec.kpt_shape else ("obb" if spec and spec.obb else "detect/segment")
+    parts = []
+    if fmt:
+        ev = ", ".join([*(n for n, _ in found.yamls), *found.yolo]) or "flag"
+        parts.append(f"yolo {kind} ({ev})")
+    if mask_layout:
+        parts.append({"dir": f"masks from {options.masks}", "sibling": "masks/ beside images/",
+                      "voc": "SegmentationClass/ beside JPEGImages/"}[mask_layout])
+    report("augcli: labels: " + "; ".join(parts))
+    if fmt and pipeline.warp.fill_mode in ("reflect", "wrap"):
+        report(f"augcli: warning: --fill-mode {pipeline.warp.fill_mode} mirrors objects into the border that have "
+               "no labels; consider --fill-mode constant")
+    excluded = set(found.excluded)
+    if options.masks is not None:
+        mroot = Path(options.masks).resolve()
+        try:
+            excluded.add(mroot.relative_to(inp).as_posix())
+        except ValueError:
+            pass
+    return LabelSetup(options=options, format=fmt, spec=spec, flip_idx=flip_idx,
+                      yamls=tuple(n for n, _ in found.yamls) if fmt else (), mask_layout=mask_layout,
+                      excluded=tuple(sorted(excluded)), input_dir=inp, output_dir=out)
+
+
+@dataclass(frozen=True)
+class LabelSetup:
+    options: LabelOptions
+    format: str | None
+    spec: Y.YoloSpec | None
+    flip_idx: tuple[int, ...] | None
+    yamls: tuple[str, ...]
+    mask_layout: str | None
+    excluded: tuple[str, ...]
+    input_dir: Path
+    output_dir: Path
+
+    # -- records -------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        spec = self.spec
+        return {"options": self.options.describe(), "format": self.format,
+                "spec": None if spec is None else {"nc": spec.nc, "kpt_shape": list(spec.kpt_shape) if spec.kpt_shape
+                                                   else None, "obb": spec.obb, "precision": spec.precision},
+                "flip_idx": list(self.flip_idx) if self.flip_idx else None, "yamls": list(self.yamls),
+                "mask_layout": self.mask_layout, "excluded": list(self.excluded)}
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any], input_dir: Path, output_dir: Path) -> "LabelSetup":
+        s = d.get("spec")
+        spec = None if s is None else Y.YoloSpec(s["nc"], tuple(s["kpt_shape"]) if s["kpt_shape"] else None,
+                                                 bool(s["obb"]), int(s["precision"]))
+        return cls(LabelOptions(**d["options"]), d["format"], spec, tuple(d["flip_idx"]) if d["flip_idx"] else None,
+                   tuple(d["yamls"]), d["mask_layout"], tuple(d["excluded"]), Path(input_dir).resolve(),
+                   Path(output_dir).resolve())
+
+    @property
+    def params(self) -> L.Params:
+        o = self.options
+        return L.Params(o.box_method, o.min_visibility, o.min_size, o.min_area, self.flip_idx)
+
+    # -- discovery and names -------------------------------------------------------------------
+
+    def skip_dir(self, rel: str) -> bool:
+        """Folders (relative POSIX paths) that hold labels or masks: never walked for images."""
+        return rel in self.excluded
+
+    def _label_rel(self, rel: str) -> str | None:
+        return Y.label_path(rel) if self.format == "yolo" else None
+
+    def _mask_in(self, source: str) -> Path | None:
+        p = PurePosixPath(source)
+        if self.mask_layout == "dir":
+            folder = Path(self.options.masks) / p.parent  # type: ignore[arg-type]
+            return MK.find_mask(folder, p.stem, self.options.mask_suffix)
+        swapped = _swap_component(source, *_MASK_DIRS[self.mask_layout]) if self.mask_layout else None
+        if swapped is None:
+            return None
+        return MK.find_mask(self.input_dir / PurePosixPath(swapped).parent, p.stem)
+
+    def _mask_out(self, out_rel: str) -> Path | None:
+        p = PurePosixPath(out_rel)
+        if self.mask_layout == "dir":
+            root = Path(self.options.masks_output) if self.options.masks_output else self.output_dir / "masks"
+            return root / p.parent / f"{p.stem}{self.options.mask_suffix}.png"
+        swapped = _swap_component(out_rel, *_MASK_DIRS[self.mask_layout]) if self.mask_layout else None
+        if swapped is None:
+            return None
+        return self.output_dir / PurePosixPath(swapped).parent / f"{p.stem}.png"
+
+    def planned_files(self, source: str, outputs: list[str]) -> list[Path]:
+        """The label and mask files the outputs of ``source`` will have (absolute paths)."""
+        files: list[Path] = []
+        lab = self._label_rel(source)
+        has_label = lab is not None and (self.input_dir / lab).is_file()
+        has_mask = self._mask_in(source) is not None
+        for out in outputs:
+            if has_label:
+                files.append(self.output_dir / Y.label_path(out))
+            if has_mask:
+                m = self._mask_out(out)
+                if m is not None:
+                    files.append(m)
+        return files
+
+    def run_files(self) -> list[tuple[Path, bytes]]:
+        """Files written once per run (the dataset YAML), with their bytes."""
+        out = []
+        for name in self.yamls:
+            out.append((self.output_dir / name, _rewrite_yaml(self.input_dir / name, self.input_dir,
+                                                               self.output_dir)))
+        return out
+
+    # -- per source (in the worker) ------------------------------------------------------------
+
+    def load(self, source: str, size: G.Size, exif_transpose: bool, max_pixels: int,
+             resize: tuple[int, int] | None) -> "SourceLabels":
+        """Read and check the labels and mask of one source (``size``: the image as loaded).
+        Raises LabelError for a bad file."""
+        src = self.input_dir / source
+        pre = None
+        frame = size
+        if self.options.frame == "stored" and exif_transpose:
+            orient = _orientation(src)
+            if orient in _EXIF:
+                pre, frame = _exif_edge_map(orient, size)
+        parsed = None
+        lab = self._label_rel(source)
+        if lab is not None:
+            lpath = self.input_dir / lab
+            if _escapes(lpath, self.input_dir):
+                raise LabelError(f"{lab}: label file resolves outside the input folder; refused")
+            if lpath.is_file():
+                try:
+                    if lpath.stat().st_size > Y.MAX_LABEL_BYTES:
+                        raise LabelError(f"{lab}: label file larger than {Y.MAX_LABEL_BYTES} bytes")
+                    text = lpath.read_bytes().decode("utf-8")
+                except UnicodeDecodeError:
+                    raise LabelError(f"{lab}: not UTF-8 text") from None
+                except OSError as exc:
+                    raise LabelError(f"{lab}: cannot read: {exc.strerror or exc}") from None
+                parsed = Y.parse(text, lab, self.spec or Y.YoloSpec(), frame)
+            else:
+                lab = None
+        mask = None
+        mpath = self._mask_in(source)
+        if mpath is not None:
+            shown = os.path.relpath(mpath, self.input_dir) if _inside(mpath, self.input_dir) else str(mpath)
+            mask = MK.load_mask(mpath, shown, max_pixels)
+            expect = _unresized_size(size, src, exif_transpose, max_pixels) if resize else size
+            if mask.size != tuple(expect):
+                raise LabelError(f"{shown}: mask is {mask.size[0]}x{mask.size[1]}, image is {expect[0]}x{expect[1]}")
+            if resize:
+                mask = MK.resize_mask(mask, tuple(size))
+        return SourceLabels(self, lab, parsed, pre, mask, os.path.basename(str(mpath)) if mpath else None)
+
+
+_MASK_DIRS = {"sibling": ("images", "masks"), "voc": ("JPEGImages", "SegmentationClass")}
+
+
+def _swap_component(rel: str, old: str, new: str) -> str | None:
+    parts = list(PurePosixPath(rel).parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == old:
+            parts[i] = new
+            return PurePosixPath(*parts).as_posix()
+    return None
+
+
+def _inside(p: Path, root: Path) -> bool:
+    try:
+        Path(p).resolve().relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _escapes(p: Path, root: Path) -> bool:
+    return p.exists() and not _inside(p, root)
+
+
+def _orientation(path: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block: no orientation
+        return 1
+
+
+# EXIF orientation -> Pillow's exif_transpose method, as augcli matrices (output -> input, centre)
+_EXIF = (2, 3, 4, 5, 6, 7, 8)
+
+
+def exif_matrix(orientation: int, stored: G.Size) -> tuple[np.ndarray, G.Size]:
+    """The (displayed -> stored) centre matrix of Pillow's exif_transpose for ``orientation`` and
+    the displayed size, built from augcli's own flips and quarter turns."""
+    if orientation == 2:
+        return G.hflip(stored), stored
+    if orientation == 4:
+        return G.vflip(stored), stored
+    if orientation in (3, 6, 8):
+        return G.rot90({3: 2, 6: 3, 8: 1}[orientation], stored)
+    if orientation == 5:  # TRANSPOSE = mirror, then a quarter turn
+        m, size = G.rot90(1, stored)
+        return G.hflip(stored) @ m, size
+    if orientation == 7:  # TRANSVERSE
+        m, size = G.rot90(3, stored)
+        return G.hflip(stored) @ m, size
+    return G.identity(), stored
+
+
+def _exif_edge_map(orientation: int, displayed: G.Size) -> tuple[np.ndarray, G.Size]:
+    stored = (displayed[1], displayed[0]) if orientation in (5, 6, 7, 8) else displayed
+    m, size = exif_matrix(orientation, stored)
+    return L.edge_map(m, size), stored
+
+
+def _unresized_size(size: G.Size, src: Path, exif_transpose: bool, max_pixels: int) -> G.Size:
+    from ..imageio import LoadOptions, source_size
+
+    return source_size(src, LoadOptions(exif_transpose, max_pixels, None))
+
+
+def _rewrite_yaml(path: Path, inp: Path, out: Path) -> bytes:
+    """The dataset YAML for the output: its bytes verbatim, unless ``path``/``train``/``val``/``test``
+    hold absolute paths into the input folder: those are rewritten to the output folder."""
+    import yaml
+
+    raw = path.read_bytes()
+    data = yaml.safe_load(raw.decode("utf-8"))
+    changed = False
+
+    def fix(v: Any) -> Any:
+        nonlocal changed
+        if isinstance(v, str) and os.path.isabs(v):
+            try:
+                rel = Path(v).resolve().relative_to(inp)
+            except ValueError:
+                return v  # outside the input: not read, not rewritten
+            changed = True
+            return str(out / rel) if str(rel) != "." else str(out)
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+
+    for key in ("path", "train", "val", "test"):
+        if key in data:
+            data[key] = fix(data[key])
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode() if changed else raw
+
+
+class SourceLabels:
+    """The labels of one source, loaded in the worker."""
+
+    def __init__(self, setup: LabelSetup, label_rel: str | None, parsed: Y.Parsed | None,
+                 pre: np.ndarray | None, mask, mask_name: str | None) -> None:
+        self.setup, self.label_rel, self.parsed, self.pre = setup, label_rel, parsed, pre
+        self.mask = mask
+
+    def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str,
+               files: bool = True) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
+        """The label files of one output (absolute path, bytes) and its manifest entry. With
+        ``files`` False only the entry is computed (for an output that is skipped)."""
+        setup = self.setup
+        made: list[tuple[Path, bytes]] = []
+        entry: dict[str, Any] = {"format": None, "file": None}
+        if setup.format == "yolo":
+            entry["format"] = f"yolo-{self.parsed.kind}" if self.parsed else "yolo"
+            if self.parsed is None:
+                entry["unlabeled"] = True
+            else:
+                f = L.edge_map(matrix, out_size, self.pre)
+                objs, stats = L.transform(self.parsed.objects, f, out_size, setup.params)
+                entry.update(stats.as_dict())
+                entry["input_clipped"] = self.parsed.clipped_input
+                rel = Y.label_path(out_rel)
+                entry["file"] = rel
+                if files:
+                    made.append((setup.output_dir / rel,
+                                 Y.write(self.parsed.kind, objs, out_size, setup.spec or Y.YoloSpec())))
+        if self.mask is not None:
+            target = setup._mask_out(out_rel)
+            if target is not None:
+                entry["mask"] = os.path.relpath(target, setup.output_dir) if _inside(target, setup.output_dir) \
+                    else str(target)
+                if files:
+                    m = np.asarray(matrix, dtype=float)
+                    made.append((target, MK.encode_mask(MK.warp_mask(self.mask, m, out_size,
+                                                                     setup.options.mask_fill))))
+        return made, entry

@@ -1,0 +1,190 @@
+"""YOLO (Ultralytics) label files: detection, segmentation, pose and oriented-box rows.
+
+Rows are normalised edge coordinates (see LABELS.md 3.1). Pairing is Ultralytics'
+``img2label_paths``: the LAST ``/images/`` component becomes ``/labels/`` and the extension
+``.txt`` (with no ``/images/`` component, the ``.txt`` next to the image); it is applied to paths
+relative to INPUT_DIR (and to OUTPUT_DIR for the outputs), so nothing outside them is touched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import LabelError
+from .model import Obj, box_corners
+
+TOLERANCE = 0.01  # Ultralytics accepts [-0.01, 1.01] on read
+MAX_LABEL_BYTES = 64 << 20
+KINDS = ("detect", "segment", "pose", "obb")
+
+
+def label_path(image_rel: str) -> str:
+    """Ultralytics' pairing on a relative POSIX path: ``images/train/a.jpg`` -> ``labels/train/a.txt``."""
+    p = "/" + image_rel
+    if "/images/" in p:
+        head, tail = p.rsplit("/images/", 1)
+        p = head + "/labels/" + tail
+    stem = p.rsplit(".", 1)[0] if "." in p.rsplit("/", 1)[-1] else p
+    return stem[1:] + ".txt"
+
+
+@dataclass(frozen=True)
+class YoloSpec:
+    """What the dataset YAML (or the flags) say about the rows."""
+
+    nc: int | None = None  # number of names, if known
+    kpt_shape: tuple[int, int] | None = None  # (K, 2 or 3): pose
+    obb: bool = False
+    precision: int = 6
+
+
+@dataclass
+class Parsed:
+    kind: str  # detect, segment, pose, obb
+    objects: list[Obj]
+    clipped_input: int
+
+
+def _num(tok: str, path: str, line: int) -> float:
+    try:
+        v = float(tok)
+    except ValueError:
+        raise LabelError(f"{path}:{line}: {tok!r} is not a number") from None
+    if not math.isfinite(v):
+        raise LabelError(f"{path}:{line}: {tok!r} is not a finite number")
+    return v
+
+
+class _Range:
+    def __init__(self, path: str) -> None:
+        self.path, self.clipped = path, 0
+
+    def __call__(self, v: float, name: str, line: int) -> float:
+        if v < -TOLERANCE or v > 1 + TOLERANCE:
+            raise LabelError(f"{self.path}:{line}: {name}={v:g} outside [0, 1] (tolerance {TOLERANCE:g})")
+        if v < 0 or v > 1:
+            self.clipped += 1
+            return min(max(v, 0.0), 1.0)
+        return v
+
+
+def parse(text: str, path: str, spec: YoloSpec, size: tuple[int, int]) -> Parsed:
+    """Parse a label file into objects in edge pixel coordinates of an image of ``size`` (the
+    frame the file is normalised to). Raises LabelError ``path:line: reason`` for a bad row."""
+    w, h = size
+    rows: list[tuple[int, int, list[float]]] = []  # (line, class, values)
+    for i, raw in enumerate(text.splitlines(), 1):
+        toks = raw.split()
+        if not toks:
+            continue
+        c = _num(toks[0], path, i)
+        if c < 0 or c != int(c):
+            raise LabelError(f"{path}:{i}: class {toks[0]} is not a non-negative whole number")
+        if spec.nc is not None and int(c) >= spec.nc:
+            raise LabelError(f"{path}:{i}: class {int(c)} >= nc {spec.nc} (dataset YAML names)")
+        rows.append((i, int(c), [_num(t, path, i) for t in toks[1:]]))
+    check = _Range(path)
+    if spec.kpt_shape is not None:
+        kind = "pose"
+    elif spec.obb:
+        kind = "obb"
+    else:
+        kind = "segment" if any(len(v) > 5 for _, _, v in rows) else "detect"
+    objects = []
+    for line, c, v in rows:
+        if kind == "pose":
+            k, nd = spec.kpt_shape  # type: ignore[misc]
+            if len(v) != 4 + k * nd:
+                raise LabelError(f"{path}:{line}: expected {5 + k * nd} numbers (class cx cy w h + {k}x{nd} "
+                                 f"keypoint values), got {len(v) + 1}")
+            box = _box(v[:4], check, line, w, h)
+            kp = np.array(v[4:], dtype=float).reshape(k, nd)
+            pts = np.zeros((k, 3))
+            for j in range(k):
+                x = check(kp[j, 0], "x", line)
+                y = check(kp[j, 1], "y", line)
+                vis = kp[j, 2] if nd == 3 else (0.0 if x == 0 and y == 0 else 2.0)
+                if vis > 0:
+                    pts[j] = (x * w - 0.5, y * h - 0.5, vis)
+            objects.append(Obj(c, box=box, keypoints=pts))
+        elif kind == "obb":
+            if len(v) != 8:
+                raise LabelError(f"{path}:{line}: expected 9 numbers (class x1 y1 ... x4 y4), got {len(v) + 1}")
+            quad = np.array([(check(v[j], "x", line) * w, check(v[j + 1], "y", line) * h) for j in (0, 2, 4, 6)])
+            objects.append(Obj(c, obb=quad))
+        elif kind == "detect":
+            if len(v) != 4:
+                raise LabelError(f"{path}:{line}: expected 5 numbers (class cx cy w h), got {len(v) + 1}")
+            objects.append(Obj(c, box=_box(v, check, line, w, h)))
+        else:  # segment file: polygons; a box row becomes its 4-corner polygon (never mixed rows)
+            if len(v) == 4:
+                objects.append(Obj(c, polygons=[box_corners(_box(v, check, line, w, h))]))
+            elif len(v) >= 6 and len(v) % 2 == 0:
+                poly = np.array([(check(v[j], "x", line) * w, check(v[j + 1], "y", line) * h)
+                                 for j in range(0, len(v), 2)])
+                objects.append(Obj(c, polygons=[poly]))
+            else:
+                raise LabelError(f"{path}:{line}: a segment row needs class and 3 or more x y pairs "
+                                 f"(an odd count >= 7), got {len(v) + 1} numbers")
+    return Parsed(kind, objects, check.clipped)
+
+
+def _box(v: Sequence[float], check: _Range, line: int, w: int, h: int) -> tuple[float, float, float, float]:
+    cx, cy, bw, bh = v
+    for name, val in zip(("cx", "cy", "w", "h"), v):
+        check(val, name, line)
+    if bw < 0 or bh < 0:
+        raise LabelError(f"{check.path}:{line}: negative box size {bw:g}x{bh:g}")
+    x0 = check(cx - bw / 2, "x_min", line)
+    x1 = check(cx + bw / 2, "x_max", line)
+    y0 = check(cy - bh / 2, "y_min", line)
+    y1 = check(cy + bh / 2, "y_max", line)
+    return (x0 * w, y0 * h, x1 * w, y1 * h)
+
+
+def _fmt(v: float, precision: int) -> str:
+    return f"{min(max(float(v), 0.0), 1.0) + 0.0:.{precision}f}"
+
+
+def write(kind: str, objects: Sequence[Obj], size: tuple[int, int], spec: YoloSpec) -> bytes:
+    """The rows of ``objects`` (edge pixel coordinates of an output of ``size``), every value inside
+    [0, 1] at fixed precision; an empty list gives an empty file."""
+    w, h = float(size[0]), float(size[1])
+    p = spec.precision
+    lines = []
+    for o in objects:
+        vals: list[str] = []
+        if kind in ("detect", "pose"):
+            x0, y0, x1, y1 = o.box  # type: ignore[misc]
+            vals = [_fmt((x0 + x1) / 2 / w, p), _fmt((y0 + y1) / 2 / h, p), _fmt((x1 - x0) / w, p),
+                    _fmt((y1 - y0) / h, p)]
+            if kind == "pose":
+                nd = spec.kpt_shape[1]  # type: ignore[index]
+                for x, y, v in o.keypoints:  # type: ignore[union-attr]
+                    if v > 0:
+                        vals += [_fmt((x + 0.5) / w, p), _fmt((y + 0.5) / h, p)]
+                    else:
+                        vals += [_fmt(0, p), _fmt(0, p)]
+                    if nd == 3:
+                        vals.append(str(int(v)) if v == int(v) else f"{v:g}")
+        elif kind == "obb":
+            for x, y in o.obb:  # type: ignore[union-attr]
+                vals += [_fmt(x / w, p), _fmt(y / h, p)]
+        else:
+            for x, y in o.polygons[0]:  # type: ignore[index]
+                vals += [_fmt(x / w, p), _fmt(y / h, p)]
+        lines.append(" ".join([str(int(o.cls)), *vals]))
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def names_count(names: Any) -> int | None:
+    if isinstance(names, (list, tuple)):
+        return len(names)
+    if isinstance(names, dict):
+        keys = [k for k in names if isinstance(k, int)]
+        return (max(keys) + 1) if keys and len(keys) == len(names) else len(names)
+    return None
