@@ -94,17 +94,25 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     for note in summary.notes:
         report(f"augcli: note: {note}")
 
+    labels = None
+    if header.get("labels"):
+        from .labels.setup import LabelSetup
+
+        try:
+            labels = LabelSetup.from_description(header["labels"], inp, out)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"the manifest's labels cannot be rebuilt: {type(exc).__name__}: {exc}") from None
     by_source: dict[str, list[dict[str, Any]]] = {}
     for r in todo:
         by_source.setdefault(r["source"], []).append(r)
     for source, recs in by_source.items():
-        _replay_source(source, recs, inp, out, pipeline, config, on_exists, summary, report)
+        _replay_source(source, recs, inp, out, pipeline, config, on_exists, summary, report, labels)
     return summary
 
 
 def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path, pipeline: Pipeline,
                    config: dict[str, Any], on_exists: str, summary: ReplaySummary,
-                   report: Callable[[str], None]) -> None:
+                   report: Callable[[str], None], labels: Any = None) -> None:
     def fail(rec: dict[str, Any], error: str) -> None:
         summary.failed.append({"output": rec["output"], "error": error})
         report(f"augcli: {rec['output']}: {error}")
@@ -122,6 +130,15 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
             fail(rec, f"cannot load {source}: {exc}")
         return
     fmt = output_format(source, config.get("format", "same"))[0]
+    source_labels = None
+    if labels is not None:
+        opts = _load_options(config)
+        try:
+            source_labels = labels.load(source, image.size, opts.exif_transpose, opts.max_pixels, opts.resize)
+        except InputError as exc:
+            for rec in recs:
+                fail(rec, str(exc))
+            return
     for rec in recs:
         if rec.get("size") and list(image.size) != list(rec["size"]):
             fail(rec, f"{source} loads as {image.width}x{image.height}, the manifest says "
@@ -130,6 +147,10 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
         try:
             result = make_output(pipeline, image, rec.get("ops") or [], rec.get("copy"))
             data = output_bytes(result, fmt, int(config.get("quality", 95)), config.get("background", (255, 255, 255)))
+            if source_labels is not None:  # label files first, the image last (as expand writes them)
+                matrix, out_size = pipeline.geometry(rec.get("ops") or [], image.size)
+                for path, payload in source_labels.render(matrix, out_size, rec["output"])[0]:
+                    write_atomic(path, payload, overwrite=on_exists != "error")
             written = write_atomic(out / rec["output"], data, overwrite=on_exists == "overwrite")
         except (KeyError, TypeError, ValueError) as exc:
             fail(rec, f"cannot remake it: {type(exc).__name__}: {exc}")
