@@ -21,10 +21,11 @@ from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
 from . import masks as MK
 from . import model as L
+from . import voc as V
 from . import yolo as Y
 from .errors import LabelError
 
-FORMATS = ("auto", "none", "yolo", "yolo-obb")
+FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc")
 FRAMES = ("displayed", "stored")
 MIRROR_OPS = ("hflip", "vflip")
 MAX_YAML_BYTES = 1 << 20
@@ -77,6 +78,7 @@ def _is_image(name: str) -> bool:
 @dataclass
 class Found:
     yolo: list[str] = field(default_factory=list)  # evidence
+    voc: list[str] = field(default_factory=list)
     yamls: list[tuple[str, dict]] = field(default_factory=list)
     mask_layout: str | None = None  # "sibling" or "voc"
     excluded: set[str] = field(default_factory=set)
@@ -114,6 +116,9 @@ def scan(root: Path) -> Found:
         if "images" in dirnames and "masks" in dirnames:
             found.mask_layout = found.mask_layout or "sibling"
             found.excluded.add(f"{base}masks")
+        if "JPEGImages" in dirnames and "Annotations" in dirnames:
+            found.voc.append(f"{base}Annotations/ beside {base}JPEGImages/")
+            found.excluded.add(f"{base}Annotations")
         if "JPEGImages" in dirnames and "SegmentationClass" in dirnames:
             found.mask_layout = found.mask_layout or "voc"
             found.excluded.update({f"{base}SegmentationClass", f"{base}SegmentationObject"})
@@ -121,6 +126,10 @@ def scan(root: Path) -> Found:
             stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
             if any(f.endswith(".txt") and f[:-4] in stems for f in filenames):
                 found.yolo.append(f"<stem>.txt next to the images in {base or './'}")
+        if filenames and not found.voc:
+            stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
+            if any(f.endswith(".xml") and f[:-4] in stems for f in filenames):
+                found.voc.append(f"<stem>.xml next to the images in {base or './'}")
     return found
 
 
@@ -133,8 +142,17 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
     found = scan(inp) if options.format != "none" else Found()
     fmt: str | None = None
-    if options.format in ("yolo", "yolo-obb") or (options.format == "auto" and (found.yolo or found.yamls)):
+    if options.format == "auto":
+        matches = {"yolo": found.yolo or [n for n, _ in found.yamls], "voc": found.voc}
+        hits = [k for k, ev in matches.items() if ev]
+        if len(hits) > 1:
+            raise UsageError("labels: found " + " and ".join(f"{k} ({', '.join(matches[k])})" for k in hits)
+                             + "; say which with --labels")
+        fmt = hits[0] if hits else None
+    elif options.format in ("yolo", "yolo-obb"):
         fmt = "yolo"
+    elif options.format == "voc":
+        fmt = "voc"
     spec = None
     flip_idx = None
     if fmt == "yolo":
@@ -166,9 +184,11 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         return None
     kind = "pose" if spec and spec.kpt_shape else ("obb" if spec and spec.obb else "detect/segment")
     parts = []
-    if fmt:
+    if fmt == "yolo":
         ev = ", ".join([*(n for n, _ in found.yamls), *found.yolo]) or "flag"
         parts.append(f"yolo {kind} ({ev})")
+    elif fmt == "voc":
+        parts.append(f"voc ({', '.join(found.voc) or 'flag'})")
     if mask_layout:
         parts.append({"dir": f"masks from {options.masks}", "sibling": "masks/ beside images/",
                       "voc": "SegmentationClass/ beside JPEGImages/"}[mask_layout])
@@ -231,7 +251,12 @@ class LabelSetup:
         return rel in self.excluded
 
     def _label_rel(self, rel: str) -> str | None:
-        return Y.label_path(rel) if self.format == "yolo" else None
+        if self.format == "yolo":
+            return Y.label_path(rel)
+        if self.format == "voc":
+            swapped = _swap_component(rel, "JPEGImages", "Annotations") or rel
+            return str(PurePosixPath(swapped).with_suffix(".xml"))
+        return None
 
     def _mask_in(self, source: str) -> Path | None:
         p = PurePosixPath(source)
@@ -261,7 +286,7 @@ class LabelSetup:
         has_mask = self._mask_in(source) is not None
         for out in outputs:
             if has_label:
-                files.append(self.output_dir / Y.label_path(out))
+                files.append(self.output_dir / self._label_rel(out))  # type: ignore[operator]
             if has_mask:
                 m = self._mask_out(out)
                 if m is not None:
@@ -283,12 +308,15 @@ class LabelSetup:
         """Read and check the labels and mask of one source (``size``: the image as loaded).
         Raises LabelError for a bad file."""
         src = self.input_dir / source
-        pre = None
-        frame = size
+        # the frame the labels are in -> the image as loaded (--resize, EXIF), in edge coordinates
+        disp = _unresized_size(size, src, exif_transpose, max_pixels) if resize else tuple(size)
+        pre = L.scale_map(size[0] / disp[0], size[1] / disp[1]) if resize else None
+        frame = disp
         if self.options.frame == "stored" and exif_transpose:
             orient = _orientation(src)
             if orient in _EXIF:
-                pre, frame = _exif_edge_map(orient, size)
+                exif_pre, frame = _exif_edge_map(orient, disp)
+                pre = exif_pre if pre is None else pre @ exif_pre
         parsed = None
         lab = self._label_rel(source)
         if lab is not None:
@@ -299,12 +327,16 @@ class LabelSetup:
                 try:
                     if lpath.stat().st_size > Y.MAX_LABEL_BYTES:
                         raise LabelError(f"{lab}: label file larger than {Y.MAX_LABEL_BYTES} bytes")
-                    text = lpath.read_bytes().decode("utf-8")
+                    raw = lpath.read_bytes()
+                    if self.format == "voc":
+                        parsed = V.parse(raw, lab)
+                        _check_size(parsed.size, frame, lab)
+                    else:
+                        parsed = Y.parse(raw.decode("utf-8"), lab, self.spec or Y.YoloSpec(), frame)
                 except UnicodeDecodeError:
                     raise LabelError(f"{lab}: not UTF-8 text") from None
                 except OSError as exc:
                     raise LabelError(f"{lab}: cannot read: {exc.strerror or exc}") from None
-                parsed = Y.parse(text, lab, self.spec or Y.YoloSpec(), frame)
             else:
                 lab = None
         mask = None
@@ -318,6 +350,13 @@ class LabelSetup:
             if resize:
                 mask = MK.resize_mask(mask, tuple(size))
         return SourceLabels(self, lab, parsed, pre, mask, os.path.basename(str(mpath)) if mpath else None)
+
+
+def _check_size(given: tuple[int, int] | None, frame: G.Size, shown: str) -> None:
+    """COCO/VOC sizes equal to the decoded size swapped mean labels made on the stored pixels."""
+    if given and tuple(given) != tuple(frame) and tuple(given) == (frame[1], frame[0]):
+        raise LabelError(f"{shown}: <size> {given[0]}x{given[1]} but image is {frame[0]}x{frame[1]} "
+                         "(EXIF? try --labels-frame stored)")
 
 
 _MASK_DIRS = {"sibling": ("images", "masks"), "voc": ("JPEGImages", "SegmentationClass")}
@@ -431,6 +470,19 @@ class SourceLabels:
         setup = self.setup
         made: list[tuple[Path, bytes]] = []
         entry: dict[str, Any] = {"format": None, "file": None}
+        if setup.format == "voc":
+            entry["format"] = "voc"
+            if self.parsed is None:
+                entry["unlabeled"] = True
+            else:
+                f = L.edge_map(matrix, out_size, self.pre)
+                objs, stats = L.transform(self.parsed.objects, f, out_size, setup.params)
+                entry.update(stats.as_dict())
+                rel = setup._label_rel(out_rel)
+                entry["file"] = rel
+                if files:
+                    made.append((setup.output_dir / rel, V.write(self.parsed, objs, out_size,  # type: ignore[operator]
+                                                                  PurePosixPath(out_rel).name)))
         if setup.format == "yolo":
             entry["format"] = f"yolo-{self.parsed.kind}" if self.parsed else "yolo"
             if self.parsed is None:
