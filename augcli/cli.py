@@ -100,7 +100,7 @@ def build_pipeline(kw: dict[str, Any]):
     return Pipeline(ops, warp)
 
 
-LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc")  # augcli.labels.setup.FORMATS (not imported: --help)
+LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")  # augcli.labels.setup.FORMATS (not imported: --help)
 
 _LABEL_OPTIONS = [
     click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="auto", show_default=True,

@@ -105,14 +105,21 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     by_source: dict[str, list[dict[str, Any]]] = {}
     for r in todo:
         by_source.setdefault(r["source"], []).append(r)
+    collector = labels.collector() if labels is not None else None
     for source, recs in by_source.items():
-        _replay_source(source, recs, inp, out, pipeline, config, on_exists, summary, report, labels)
+        _replay_source(source, recs, inp, out, pipeline, config, on_exists, summary, report, labels, collector)
+    if collector is not None:  # the COCO JSONs, after the images (as expand writes them)
+        for path, payload in collector.payloads():
+            try:
+                write_atomic(path, payload, overwrite=True)
+            except OSError as exc:
+                summary.failed.append({"output": str(path), "error": f"cannot write: {exc.strerror or exc}"})
     return summary
 
 
 def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path, pipeline: Pipeline,
                    config: dict[str, Any], on_exists: str, summary: ReplaySummary,
-                   report: Callable[[str], None], labels: Any = None) -> None:
+                   report: Callable[[str], None], labels: Any = None, collector: Any = None) -> None:
     def fail(rec: dict[str, Any], error: str) -> None:
         summary.failed.append({"output": rec["output"], "error": error})
         report(f"augcli: {rec['output']}: {error}")
@@ -149,8 +156,11 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
             data = output_bytes(result, fmt, int(config.get("quality", 95)), config.get("background", (255, 255, 255)))
             if source_labels is not None:  # label files first, the image last (as expand writes them)
                 matrix, out_size = pipeline.geometry(rec.get("ops") or [], image.size)
-                for path, payload in source_labels.render(matrix, out_size, rec["output"])[0]:
+                label_files, entry = source_labels.render(matrix, out_size, rec["output"])
+                for path, payload in label_files:
                     write_atomic(path, payload, overwrite=on_exists != "error")
+                if collector is not None:
+                    collector.add(entry)
             written = write_atomic(out / rec["output"], data, overwrite=on_exists == "overwrite")
         except (KeyError, TypeError, ValueError) as exc:
             fail(rec, f"cannot remake it: {type(exc).__name__}: {exc}")

@@ -497,7 +497,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                 if cfg.dry_run:
                     summary.outputs.append((job.source, os.path.relpath(path, out) if _inside(path, out) else str(path)))
     run_files = setup.run_files() if setup is not None else []
-    for path, _ in run_files:
+    for path in [p for p, _ in run_files] + (setup.final_paths() if setup is not None else []):
         if cfg.on_exists == "error" and path.exists():
             clash.append(str(path))
         if cfg.dry_run:
@@ -515,6 +515,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         return summary
 
     ctx = WorkContext(cfg, summary.seed, setup)
+    collector = setup.collector() if setup is not None else None  # COCO: one JSON written at the end
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(cfg.output_dir)
@@ -542,6 +543,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     try:
         for records in results:
             for rec in records:
+                if collector is not None:
+                    collector.add(rec.get("labels") if rec["status"] in ("ok", "skipped") else None)
+                    if rec.get("labels"):
+                        rec["labels"].pop("_coco", None)
                 if manifest:
                     try:
                         manifest.add(rec)
@@ -571,6 +576,12 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
             results.close()  # stops the pool: in-flight chunks finish, queued ones are dropped
         if bar is not None:
             bar.close()
+        if collector is not None and not summary.fatal:
+            try:  # after the images: the COCO JSON lists exactly the outputs that were made
+                for path, payload in collector.payloads():
+                    write_atomic(path, payload, overwrite=True)
+            except OSError as exc:
+                summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
         if manifest:
             if summary.fatal:
                 manifest.discard()

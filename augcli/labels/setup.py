@@ -19,13 +19,14 @@ import numpy as np
 from .. import geometry as G
 from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
+from . import coco as C
 from . import masks as MK
 from . import model as L
 from . import voc as V
 from . import yolo as Y
 from .errors import LabelError
 
-FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc")
+FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")
 FRAMES = ("displayed", "stored")
 MIRROR_OPS = ("hflip", "vflip")
 MAX_YAML_BYTES = 1 << 20
@@ -79,6 +80,7 @@ def _is_image(name: str) -> bool:
 class Found:
     yolo: list[str] = field(default_factory=list)  # evidence
     voc: list[str] = field(default_factory=list)
+    json: list[str] = field(default_factory=list)  # candidate COCO files (relative)
     yamls: list[tuple[str, dict]] = field(default_factory=list)
     mask_layout: str | None = None  # "sibling" or "voc"
     excluded: set[str] = field(default_factory=set)
@@ -106,6 +108,11 @@ def scan(root: Path) -> Found:
             data = _read_yaml(root / name, name)
             if isinstance(data, dict) and "names" in data:
                 found.yamls.append((name, data))
+        if name.lower().endswith(".json") and _visible(name) and (root / name).is_file():
+            found.json.append(name)
+    if (root / "annotations").is_dir():
+        found.json += sorted(f"annotations/{n}" for n in os.listdir(root / "annotations")
+                             if n.lower().endswith(".json") and _visible(n))
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if _visible(d))
         rel = PurePosixPath(Path(dirpath).relative_to(root).as_posix())
@@ -126,6 +133,7 @@ def scan(root: Path) -> Found:
             stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
             if any(f.endswith(".txt") and f[:-4] in stems for f in filenames):
                 found.yolo.append(f"<stem>.txt next to the images in {base or './'}")
+        found.json += sorted(f"{base}{f}" for f in filenames if f.endswith("_annotations.coco.json") and base)
         if filenames and not found.voc:
             stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
             if any(f.endswith(".xml") and f[:-4] in stems for f in filenames):
@@ -142,8 +150,13 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
     found = scan(inp) if options.format != "none" else Found()
     fmt: str | None = None
+    coco_files = []
+    if options.format in ("auto", "coco"):
+        for rel in found.json:
+            if C.is_coco(C.load_json(inp / rel, rel)):
+                coco_files.append(rel)
     if options.format == "auto":
-        matches = {"yolo": found.yolo or [n for n, _ in found.yamls], "voc": found.voc}
+        matches = {"yolo": found.yolo or [n for n, _ in found.yamls], "voc": found.voc, "coco": coco_files}
         hits = [k for k, ev in matches.items() if ev]
         if len(hits) > 1:
             raise UsageError("labels: found " + " and ".join(f"{k} ({', '.join(matches[k])})" for k in hits)
@@ -151,8 +164,8 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         fmt = hits[0] if hits else None
     elif options.format in ("yolo", "yolo-obb"):
         fmt = "yolo"
-    elif options.format == "voc":
-        fmt = "voc"
+    elif options.format in ("voc", "coco"):
+        fmt = options.format
     spec = None
     flip_idx = None
     if fmt == "yolo":
@@ -189,6 +202,8 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         parts.append(f"yolo {kind} ({ev})")
     elif fmt == "voc":
         parts.append(f"voc ({', '.join(found.voc) or 'flag'})")
+    elif fmt == "coco":
+        parts.append(f"coco ({', '.join(coco_files) or 'no COCO JSON found'})")
     if mask_layout:
         parts.append({"dir": f"masks from {options.masks}", "sibling": "masks/ beside images/",
                       "voc": "SegmentationClass/ beside JPEGImages/"}[mask_layout])
@@ -204,8 +219,10 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         except ValueError:
             pass
     return LabelSetup(options=options, format=fmt, spec=spec, flip_idx=flip_idx,
-                      yamls=tuple(n for n, _ in found.yamls) if fmt else (), mask_layout=mask_layout,
-                      excluded=tuple(sorted(excluded)), input_dir=inp, output_dir=out)
+                      yamls=tuple(n for n, _ in found.yamls) if fmt == "yolo" else (), mask_layout=mask_layout,
+                      excluded=tuple(sorted(excluded)), input_dir=inp, output_dir=out,
+                      coco_files=tuple(coco_files) if fmt == "coco" else (),
+                      coco=C.build_index(inp, coco_files, report) if fmt == "coco" else None)
 
 
 @dataclass(frozen=True)
@@ -219,6 +236,8 @@ class LabelSetup:
     excluded: tuple[str, ...]
     input_dir: Path
     output_dir: Path
+    coco_files: tuple[str, ...] = ()
+    coco: Any = None  # coco.Index
 
     # -- records -------------------------------------------------------------------------------
 
@@ -228,16 +247,19 @@ class LabelSetup:
                 "spec": None if spec is None else {"nc": spec.nc, "kpt_shape": list(spec.kpt_shape) if spec.kpt_shape
                                                    else None, "obb": spec.obb, "precision": spec.precision},
                 "flip_idx": list(self.flip_idx) if self.flip_idx else None, "yamls": list(self.yamls),
-                "mask_layout": self.mask_layout, "excluded": list(self.excluded)}
+                "mask_layout": self.mask_layout, "excluded": list(self.excluded), "coco_files": list(self.coco_files)}
 
     @classmethod
     def from_description(cls, d: dict[str, Any], input_dir: Path, output_dir: Path) -> "LabelSetup":
         s = d.get("spec")
         spec = None if s is None else Y.YoloSpec(s["nc"], tuple(s["kpt_shape"]) if s["kpt_shape"] else None,
                                                  bool(s["obb"]), int(s["precision"]))
+        inp = Path(input_dir).resolve()
+        coco_files = tuple(d.get("coco_files") or ())
+        coco = C.build_index(inp, coco_files, lambda msg: None) if d["format"] == "coco" else None
         return cls(LabelOptions(**d["options"]), d["format"], spec, tuple(d["flip_idx"]) if d["flip_idx"] else None,
-                   tuple(d["yamls"]), d["mask_layout"], tuple(d["excluded"]), Path(input_dir).resolve(),
-                   Path(output_dir).resolve())
+                   tuple(d["yamls"]), d["mask_layout"], tuple(d["excluded"]), inp,
+                   Path(output_dir).resolve(), coco_files, coco)
 
     @property
     def params(self) -> L.Params:
@@ -293,6 +315,13 @@ class LabelSetup:
                     files.append(m)
         return files
 
+    def final_paths(self) -> list[Path]:
+        """Files written once at the end of the run (the COCO JSONs)."""
+        return [self.output_dir / rel for rel in self.coco_files]
+
+    def collector(self) -> "C.Collector | None":
+        return C.Collector(self.coco.files, self.output_dir) if self.coco is not None else None
+
     def run_files(self) -> list[tuple[Path, bytes]]:
         """Files written once per run (the dataset YAML), with their bytes."""
         out = []
@@ -318,6 +347,18 @@ class LabelSetup:
                 exif_pre, frame = _exif_edge_map(orient, disp)
                 pre = exif_pre if pre is None else pre @ exif_pre
         parsed = None
+        if self.coco is not None:
+            entry = self.coco.entries.get(source)
+            if entry is not None:
+                if entry.error:
+                    raise LabelError(entry.error)
+                im = entry.image
+                given = (im.get("width"), im.get("height"))
+                if all(isinstance(v, int) for v in given) and tuple(given) != tuple(frame):
+                    hint = " (EXIF? try --labels-frame stored)" if tuple(given) == (frame[1], frame[0]) else ""
+                    raise LabelError(f"{entry.json_rel}: image {im.get('file_name')!r} is {given[0]}x{given[1]} "
+                                     f"in the JSON but {frame[0]}x{frame[1]} decoded{hint}")
+                parsed = (entry, C.objects_of(entry, frame, self.coco.keypoint_flip))
         lab = self._label_rel(source)
         if lab is not None:
             lpath = self.input_dir / lab
@@ -470,6 +511,19 @@ class SourceLabels:
         setup = self.setup
         made: list[tuple[Path, bytes]] = []
         entry: dict[str, Any] = {"format": None, "file": None}
+        if setup.format == "coco":
+            entry["format"] = "coco"
+            if self.parsed is None:
+                entry["unlabeled"] = True
+            else:
+                centry, objs = self.parsed
+                f = L.edge_map(matrix, out_size, self.pre)
+                mm = matrix if self.pre is None else L.edge_to_centre(L._inverse(f))  # RLE: output -> frame
+                image, anns, stats = C.transform_image(centry, objs, mm, f, out_size, setup.params,
+                                                       setup.coco.keypoint_flip, out_rel)
+                entry.update(stats.as_dict())
+                entry["file"] = centry.json_rel
+                entry["_coco"] = {"json": centry.json_rel, "image": image, "annotations": anns}
         if setup.format == "voc":
             entry["format"] = "voc"
             if self.parsed is None:
