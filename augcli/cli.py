@@ -292,6 +292,13 @@ def ops(markdown: bool) -> None:
               help="Largest tile side in pixels.")
 @click.option("--resize", type=SizeType(), help="Resize the image to WxH on load, as expand --resize does.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the tiles are the copies expand makes.")
+@click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="none", show_default=True,
+              help="Draw the image's labels (boxes, polygons, keypoints, mask) on every tile.")
+@click.option("--dataset", "dataset_dir", type=click.Path(exists=True, file_okay=False),
+              help="Dataset root for --labels [default: the folder above images/ or JPEGImages/].")
+@click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of segmentation masks, as for expand.")
+@click.option("--mask-suffix", default="", help="Suffix of mask names before the extension, as for expand.")
 def preview(image: str, **kw: Any) -> None:
     """Write a labelled contact sheet: IMAGE, then augmented samples made as expand makes them.
 
@@ -306,10 +313,21 @@ def preview(image: str, **kw: Any) -> None:
     from .preview import preview as make_preview
     from .seeding import new_root_seed
 
+    from .errors import UsageError
+    from .preview import preview_labels
+
     pipeline = build_pipeline(kw)
     seed = kw["seed"] if kw["seed"] is not None else new_root_seed()
+    load = LoadOptions(resize=kw["resize"])
     try:
-        sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], LoadOptions(resize=kw["resize"]))
+        labels = None
+        if kw["labels_format"] != "none" or kw["masks_dir"]:
+            labels = preview_labels(Path(image), kw["labels_format"], kw["dataset_dir"], pipeline, load,
+                                    lambda msg: click.echo(msg, err=True), masks=kw["masks_dir"],
+                                    mask_suffix=kw["mask_suffix"], allow_unswapped_mirror=True)
+        sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], load, labels)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
     except InputError as exc:
         raise click.ClickException(f"{image}: {exc}") from None
     try:

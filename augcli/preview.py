@@ -89,11 +89,47 @@ def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], columns: int, tile: 
 
 
 def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], tile: int = 256,
-            load: LoadOptions = LoadOptions()) -> Image.Image:
+            load: LoadOptions = LoadOptions(), labels=None) -> Image.Image:
     """The contact sheet for ``path``: the image as loaded first, then columns x rows - 1 samples.
-    Raises augcli.errors.InputError when the image cannot be read."""
+    ``labels`` (augcli.labels.setup.SourceLabels) are drawn on every tile. Raises
+    augcli.errors.InputError when the image cannot be read."""
     columns, rows = grid
     image = load_image(Path(path), load)
     made = samples(image, pipeline, seed, Path(path).name, columns * rows - 1)
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
+    if labels is not None:
+        from .labels.draw import overlay
+
+        plans = [[]] + [steps for _, steps in made]
+        tiles = [(overlay(im, *labels.shapes(*pipeline.geometry(steps, image.size))), text)
+                 for (im, text), steps in zip(tiles, plans)]
     return contact_sheet(tiles, columns, tile)
+
+
+def preview_labels(path: Path, fmt: str, dataset: Path | None, pipeline: Pipeline, load: LoadOptions,
+                   report, **options):
+    """The SourceLabels of one image for preview: the dataset root is ``dataset``, or the folder
+    above the image's nearest ``images``/``JPEGImages`` folder, or the image's own folder. None
+    when no labels are found. Raises UsageError or InputError (a bad label file)."""
+    from .labels.setup import LabelOptions, resolve
+    from .imageio import source_size
+
+    path = Path(path).resolve()
+    root = Path(dataset).resolve() if dataset else None
+    if root is None:
+        root = path.parent
+        for parent in path.parents:
+            if parent.name in ("images", "JPEGImages"):
+                root = parent.parent
+                break
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        from .errors import UsageError
+
+        raise UsageError(f"{path} is not inside the dataset folder {root}") from None
+    setup = resolve(LabelOptions(format=fmt, **options), root, root.parent / ".augcli-preview", pipeline, report)
+    if setup is None:
+        return None
+    size = source_size(path, load)
+    return setup.load(rel, size, load.exif_transpose, load.max_pixels, load.resize)

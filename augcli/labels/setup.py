@@ -504,6 +504,22 @@ class SourceLabels:
         self.setup, self.label_rel, self.parsed, self.pre = setup, label_rel, parsed, pre
         self.mask = mask
 
+    def shapes(self, matrix: np.ndarray, out_size: G.Size) -> tuple[list[L.Obj], Any]:
+        """The transformed objects and the warped mask of one output (for drawing)."""
+        setup = self.setup
+        objs: list[L.Obj] = []
+        f = L.edge_map(matrix, out_size, self.pre)
+        if setup.format == "coco" and self.parsed is not None:
+            centry, parsed = self.parsed
+            vector = [o for o in parsed if o.extra[2][0] != "rle"]
+            objs = L.transform(vector, f, out_size, setup.params)[0]
+        elif self.parsed is not None:
+            objs = L.transform(self.parsed.objects, f, out_size, setup.params)[0]
+        mask = None
+        if self.mask is not None:
+            mask = MK.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size, setup.options.mask_fill)
+        return objs, mask
+
     def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str,
                files: bool = True) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
         """The label files of one output (absolute path, bytes) and its manifest entry. With
