@@ -123,3 +123,10 @@ def test_xml_next_to_the_image_and_ambiguity_with_yolo(tmp_path):
     assert "found yolo" in res.output and "voc" in res.output and "--labels" in res.output
     run(inp, tmp_path / "out3", "--labels", "voc", "-j", "1")
     assert (tmp_path / "out3/x_0.xml").exists() and not (tmp_path / "out3/x_0.txt").exists()
+
+
+def test_resize_then_hflip_scales_exactly(tmp_path):  # 13
+    inp = make(tmp_path / "in", xml([("cat", (11, 6, 30, 20))]))
+    run(inp, tmp_path / "out", "--resize", "200x100", "--hflip", "--p", "hflip=1", "-j", "1")
+    boxes, root = boxes_of(tmp_path / "out/Annotations/x_0.xml")
+    assert boxes == [(141, 11, 180, 40)] and root.find("size").find("width").text == "200"

@@ -243,3 +243,62 @@ def test_exif_stored_frame(tmp_path):  # 14
     assert (tmp_path / "s/labels/a_orig.txt").read_text() == "0 0.750000 0.200000 0.300000 0.200000\n"
     run(inp, tmp_path / "d", "-n", "0", "--include-originals", "--labels", "yolo")
     assert (tmp_path / "d/labels/a_orig.txt").read_text() == BOX
+
+
+def test_segment_file_writes_box_rows_as_polygons(tmp_path):  # 23
+    inp = make_yolo(tmp_path / "in", {"a": "0 0.1 0.2 0.7 0.2 0.4 0.8\n" + BOX})
+    run(inp, tmp_path / "out", "--include-originals", "-n", "0")
+    lines = (tmp_path / "out/labels/train/a_orig.txt").read_text().splitlines()
+    assert lines[1] == "0 0.100000 0.100000 0.300000 0.100000 0.300000 0.400000 0.100000 0.400000"
+    assert all(len(line.split()) % 2 == 1 and len(line.split()) >= 7 for line in lines)
+
+
+def test_obb_hflip(tmp_path):
+    inp = make_yolo(tmp_path / "in", {"a": "1 0.1 0.1 0.3 0.1 0.3 0.4 0.1 0.4\n"})
+    res = run(inp, tmp_path / "out", "--labels", "yolo-obb", "--hflip", "--p", "hflip=1", "-j", "1")
+    assert "yolo obb" in res.output
+    assert (tmp_path / "out/labels/train/a_0.txt").read_text() == \
+        "1 0.900000 0.100000 0.700000 0.100000 0.700000 0.400000 0.900000 0.400000\n"
+    assert records(tmp_path / "out")[0]["labels"]["format"] == "yolo-obb"
+
+
+def test_skip_rerun_completes_a_missing_image_with_the_same_label(tmp_path):
+    inp = make_yolo(tmp_path / "in", {"a": BOX, "b": BOX})
+    flags = ["--rotate", "20", "-n", "2", "--seed", "3", "-j", "1"]
+    run(inp, tmp_path / "out", *flags)
+    before = tree_bytes(tmp_path / "out")
+    (tmp_path / "out/images/train/b_1.png").unlink()  # as if killed after the label, before the image
+    run(inp, tmp_path / "out", *flags, "--on-exists", "skip")
+    after = tree_bytes(tmp_path / "out")
+    before.pop("manifest.jsonl"), after.pop("manifest.jsonl")
+    assert after == before
+
+
+def test_reflect_fill_warns_once_and_broken_other_yaml_is_ignored(tmp_path):
+    inp = make_yolo(tmp_path / "in", {"a": BOX, "b": BOX})
+    (inp / "notes.yaml").write_text("a: [unclosed\n")
+    res = run(inp, tmp_path / "out", "--fill-mode", "reflect", "--rotate", "10", "-j", "1")
+    assert res.output.count("mirrors objects into the border") == 1
+    assert "notes.yaml: cannot read the dataset YAML" in res.output
+    (inp / "data.yaml").write_text("names: [unclosed\n")
+    res = run(inp, tmp_path / "out2", expect=2)
+    assert "data.yaml: cannot read the dataset YAML" in res.output
+
+
+def test_a_label_symlink_escaping_the_input_is_refused(tmp_path):
+    inp = make_yolo(tmp_path / "in", {"a": None, "b": BOX})
+    (tmp_path / "outside.txt").write_text(BOX)
+    (inp / "labels/train/a.txt").symlink_to(tmp_path / "outside.txt")
+    res = run(inp, tmp_path / "out", "-j", "1", expect=1)
+    assert "labels/train/a.txt: label file resolves outside the input folder; refused" in res.output
+    assert (tmp_path / "out/labels/train/b_0.txt").exists()
+
+
+def test_help_does_not_import_numpy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from augcli.cli import cli; from click.testing import CliRunner; "
+            "CliRunner().invoke(cli, ['expand', '--help']); print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

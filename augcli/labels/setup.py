@@ -100,12 +100,19 @@ def _read_yaml(path: Path, shown: str) -> Any:
         raise UsageError(f"{shown}: cannot read the dataset YAML: {reason}") from None
 
 
-def scan(root: Path) -> Found:
-    """Look for label evidence under ``root`` (one walk; symlinked folders are not followed)."""
+def scan(root: Path, report: Callable[[str], None] = lambda msg: None) -> Found:
+    """Look for label evidence under ``root`` (one walk; symlinked folders are not followed). A
+    broken ``data.yaml`` is a usage error; any other broken YAML is ignored with a warning."""
     found = Found()
     for name in sorted(os.listdir(root)):
         if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file():
-            data = _read_yaml(root / name, name)
+            try:
+                data = _read_yaml(root / name, name)
+            except UsageError as exc:
+                if name in ("data.yaml", "data.yml"):
+                    raise
+                report(f"augcli: warning: {exc}; ignored")
+                continue
             if isinstance(data, dict) and "names" in data:
                 found.yamls.append((name, data))
         if name.lower().endswith(".json") and _visible(name) and (root / name).is_file():
@@ -148,7 +155,7 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     if options.format == "none" and options.masks is None:
         return None
     inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
-    found = scan(inp) if options.format != "none" else Found()
+    found = scan(inp, report) if options.format != "none" else Found()
     fmt: str | None = None
     coco_files = []
     if options.format in ("auto", "coco"):
@@ -208,6 +215,8 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         parts.append({"dir": f"masks from {options.masks}", "sibling": "masks/ beside images/",
                       "voc": "SegmentationClass/ beside JPEGImages/"}[mask_layout])
     report("augcli: labels: " + "; ".join(parts))
+    if spec and spec.kpt_shape and spec.kpt_shape[1] == 2 and any(op.geometric for op in pipeline.ops):
+        report("augcli: warning: kpt_shape [K, 2] has no visibility: keypoints that leave the image are written 0 0")
     if fmt and pipeline.warp.fill_mode in ("reflect", "wrap"):
         report(f"augcli: warning: --fill-mode {pipeline.warp.fill_mode} mirrors objects into the border that have "
                "no labels; consider --fill-mode constant")
@@ -382,6 +391,8 @@ class LabelSetup:
                 lab = None
         mask = None
         mpath = self._mask_in(source)
+        if mpath is not None and self.mask_layout != "dir" and not _inside(mpath, self.input_dir):
+            raise LabelError(f"{os.path.relpath(mpath, self.input_dir)}: mask resolves outside the input folder; refused")
         if mpath is not None:
             shown = os.path.relpath(mpath, self.input_dir) if _inside(mpath, self.input_dir) else str(mpath)
             mask = MK.load_mask(mpath, shown, max_pixels)
