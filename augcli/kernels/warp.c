@@ -165,6 +165,67 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
     memcpy(out, p, (size_t)j->bpp);
 }
 
+/* Bilinear blend of four RGBX words, two channels per 64-bit product (R|B, then G|X, 32 bits apart):
+ * exactly the per-channel mulhi16 chain of pixel_bilinear, for the scalar path's common case. */
+static inline uint32_t blend4(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t fx, uint32_t fy)
+{
+    const uint64_t M = 0x0000FFFF0000FFFFull;
+    const uint64_t wx0 = 65535 - fx, wy0 = 65535 - fy;
+    uint32_t out = 0;
+    for (int s = 0; s < 16; s += 8) { /* s = 0: R and B; s = 8: G and X */
+        const uint64_t pa = ((a >> s) & 0xFF) | ((uint64_t)((a >> s) & 0xFF0000) << 16);
+        const uint64_t pb = ((b >> s) & 0xFF) | ((uint64_t)((b >> s) & 0xFF0000) << 16);
+        const uint64_t pc = ((c >> s) & 0xFF) | ((uint64_t)((c >> s) & 0xFF0000) << 16);
+        const uint64_t pd = ((d >> s) & 0xFF) | ((uint64_t)((d >> s) & 0xFF0000) << 16);
+        /* mulhi16(v << 8, w) == (v w) >> 8 for an 8-bit v */
+        const uint64_t top = (((pa * wx0) >> 8) & M) + (((pb * fx) >> 8) & M);
+        const uint64_t bot = (((pc * wx0) >> 8) & M) + (((pd * fx) >> 8) & M);
+        const uint64_t v = ((((top * wy0) >> 16) & M) + (((bot * fy) >> 16) & M) + 0x0000008000000080ull) >> 8;
+        out |= (uint32_t)(((v & 0xFF) | ((v >> 16) & 0xFF0000)) << s);
+    }
+    return out;
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* A 4-byte pixel some of whose taps lie outside the source: taps mapped by the fill mode. */
+static inline uint32_t border4(const warp_job *j, int64_t u, int64_t v)
+{
+    const int32_t ix = (int32_t)(u >> 32), iy = (int32_t)(v >> 32);
+    int ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
+    const int32_t x0 = map_index(ix, j->sw, j->fill, &ox0), x1 = map_index((int64_t)ix + 1, j->sw, j->fill, &ox1);
+    const int32_t y0 = map_index(iy, j->sh, j->fill, &oy0), y1 = map_index((int64_t)iy + 1, j->sh, j->fill, &oy1);
+    const uint8_t *r0 = j->src + (ptrdiff_t)y0 * j->ss, *r1 = j->src + (ptrdiff_t)y1 * j->ss;
+    const uint32_t cv = ld32(j->cval);
+    const uint32_t a = (ox0 | oy0) ? cv : ld32(r0 + (ptrdiff_t)x0 * 4), b = (ox1 | oy0) ? cv : ld32(r0 + (ptrdiff_t)x1 * 4);
+    const uint32_t c = (ox0 | oy1) ? cv : ld32(r1 + (ptrdiff_t)x0 * 4), d = (ox1 | oy1) ? cv : ld32(r1 + (ptrdiff_t)x1 * 4);
+    return blend4(a, b, c, d, (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
+}
+
+/* 8-bit, 4 bytes per pixel, bilinear: the interior taps read directly, the rest as pixel_bilinear */
+static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
+{
+    const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
+    for (int32_t i = 0; i < n; i++, out += 4) {
+        const int64_t u = step(U, i, DU), v = step(V, i, DV);
+        const int32_t ix = (int32_t)(u >> 32), iy = (int32_t)(v >> 32);
+        if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
+            const uint8_t *p = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * 4;
+            const uint32_t r = blend4(ld32(p), ld32(p + 4), ld32(p + j->ss), ld32(p + j->ss + 4),
+                                      (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
+            memcpy(out, &r, 4);
+        } else {
+            const uint32_t r = border4(j, u, v);
+            memcpy(out, &r, 4);
+        }
+    }
+}
+
 static void row_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
 {
     const int bpp = j->bpp;
@@ -181,19 +242,6 @@ static void row_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int6
 /* SIMD rows: 8-bit, 4 bytes per pixel, bilinear, affine. Same integers as pixel_bilinear. */
 
 #if AUGCLI_X86
-
-/* the high / the low 32 bits of eight int64 lanes held in two vectors, in lane order */
-__attribute__((target("avx2"))) static inline __m256i hi32_avx2(__m256i a, __m256i b)
-{
-    __m256 t = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(3, 1, 3, 1));
-    return _mm256_permute4x64_epi64(_mm256_castps_si256(t), _MM_SHUFFLE(3, 1, 2, 0));
-}
-
-__attribute__((target("avx2"))) static inline __m256i lo32_avx2(__m256i a, __m256i b)
-{
-    __m256 t = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0));
-    return _mm256_permute4x64_epi64(_mm256_castps_si256(t), _MM_SHUFFLE(3, 1, 2, 0));
-}
 
 /* map tap indices by the fill mode; constant mode also returns the outside mask */
 __attribute__((target("avx2"))) static inline __m256i map_avx2(__m256i i, __m256i n, __m256i nm1, int fill,
@@ -249,19 +297,27 @@ __attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t
     const int *base = (const int *)j->src;
     const __m256i sw = _mm256_set1_epi32(j->sw), sh = _mm256_set1_epi32(j->sh);
     const __m256i swm1 = _mm256_set1_epi32(j->sw - 1), shm1 = _mm256_set1_epi32(j->sh - 1);
-    const __m256i one = _mm256_set1_epi32(1), ffff = _mm256_set1_epi32(0xFFFF), all = _mm256_set1_epi32(-1);
+    const __m256i one = _mm256_set1_epi32(1), all = _mm256_set1_epi32(-1);
     uint32_t cv;
     memcpy(&cv, j->cval, 4);
     const __m256i cval = _mm256_set1_epi32((int)cv);
-    __m256i u0 = _mm256_set_epi64x(step(U, 3, DU), step(U, 2, DU), step(U, 1, DU), U);
-    __m256i v0 = _mm256_set_epi64x(step(V, 3, DV), step(V, 2, DV), step(V, 1, DV), V);
-    __m256i u1 = _mm256_add_epi64(u0, _mm256_set1_epi64x(step(0, 4, DU))), v1 = _mm256_add_epi64(v0, _mm256_set1_epi64x(step(0, 4, DV)));
-    const __m256i su = _mm256_set1_epi64x(step(0, 8, DU)), sv = _mm256_set1_epi64x(step(0, 8, DV));
+    /* 32.32 coordinates of 8 lanes as hi (int32) and lo (uint32) halves, stepped exactly with carry */
+    int32_t uh[8], vh[8];
+    uint32_t ul[8], vl[8];
+    for (int k = 0; k < 8; k++) {
+        const int64_t u = step(U, k, DU), v = step(V, k, DV);
+        uh[k] = (int32_t)(u >> 32), ul[k] = (uint32_t)u, vh[k] = (int32_t)(v >> 32), vl[k] = (uint32_t)v;
+    }
+    __m256i u_hi = _mm256_loadu_si256((const __m256i *)uh), u_lo = _mm256_loadu_si256((const __m256i *)ul);
+    __m256i v_hi = _mm256_loadu_si256((const __m256i *)vh), v_lo = _mm256_loadu_si256((const __m256i *)vl);
+    const int64_t su = step(0, 8, DU), sv = step(0, 8, DV);
+    const __m256i su_hi = _mm256_set1_epi32((int32_t)(su >> 32)), su_lo = _mm256_set1_epi32((int32_t)(uint32_t)su);
+    const __m256i sv_hi = _mm256_set1_epi32((int32_t)(sv >> 32)), sv_lo = _mm256_set1_epi32((int32_t)(uint32_t)sv);
+    const __m256i sign = _mm256_set1_epi32((int)0x80000000u);
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        const __m256i ix = hi32_avx2(u0, u1), iy = hi32_avx2(v0, v1);
-        const __m256i fx = _mm256_and_si256(lo32_avx2(_mm256_srli_epi64(u0, 16), _mm256_srli_epi64(u1, 16)), ffff);
-        const __m256i fy = _mm256_and_si256(lo32_avx2(_mm256_srli_epi64(v0, 16), _mm256_srli_epi64(v1, 16)), ffff);
+        const __m256i ix = u_hi, iy = v_hi;
+        const __m256i fx = _mm256_srli_epi32(u_lo, 16), fy = _mm256_srli_epi32(v_lo, 16);
         __m256i ox0 = _mm256_setzero_si256(), ox1 = ox0, oy0 = ox0, oy1 = ox0;
         const __m256i x0 = map_avx2(ix, sw, swm1, j->fill, &ox0), x1 = map_avx2(_mm256_add_epi32(ix, one), sw, swm1, j->fill, &ox1);
         const __m256i y0 = map_avx2(iy, sh, shm1, j->fill, &oy0), y1 = map_avx2(_mm256_add_epi32(iy, one), sh, shm1, j->fill, &oy1);
@@ -279,20 +335,17 @@ __attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t
         const __m256i wx1 = _mm256_or_si256(fx, _mm256_slli_epi32(fx, 16)), wy1 = _mm256_or_si256(fy, _mm256_slli_epi32(fy, 16));
         const __m256i wx0 = _mm256_xor_si256(wx1, all), wy0 = _mm256_xor_si256(wy1, all);
         _mm256_storeu_si256((__m256i *)(out + 4 * (ptrdiff_t)i), blend_avx2(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
-        u0 = _mm256_add_epi64(u0, su);
-        u1 = _mm256_add_epi64(u1, su);
-        v0 = _mm256_add_epi64(v0, sv);
-        v1 = _mm256_add_epi64(v1, sv);
+        __m256i lo = _mm256_add_epi32(u_lo, su_lo); /* carry where lo < u_lo, unsigned */
+        u_hi = _mm256_sub_epi32(_mm256_add_epi32(u_hi, su_hi), _mm256_cmpgt_epi32(_mm256_xor_si256(u_lo, sign), _mm256_xor_si256(lo, sign)));
+        u_lo = lo;
+        lo = _mm256_add_epi32(v_lo, sv_lo);
+        v_hi = _mm256_sub_epi32(_mm256_add_epi32(v_hi, sv_hi), _mm256_cmpgt_epi32(_mm256_xor_si256(v_lo, sign), _mm256_xor_si256(lo, sign)));
+        v_lo = lo;
     }
-    row_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
+    row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
 }
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-AVX512 static inline __m512i join_avx512(__m256i lo, __m256i hi)
-{
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
 
 AVX512 static inline __m512i map_avx512(__m512i i, __m512i n, __m512i nm1, int fill, __mmask16 *outside)
 {
@@ -346,22 +399,25 @@ AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t
     const void *base = j->src;
     const __m512i sw = _mm512_set1_epi32(j->sw), sh = _mm512_set1_epi32(j->sh);
     const __m512i swm1 = _mm512_set1_epi32(j->sw - 1), shm1 = _mm512_set1_epi32(j->sh - 1);
-    const __m512i one = _mm512_set1_epi32(1), ffff = _mm512_set1_epi32(0xFFFF), all = _mm512_set1_epi32(-1);
+    const __m512i one = _mm512_set1_epi32(1), all = _mm512_set1_epi32(-1);
     uint32_t cv;
     memcpy(&cv, j->cval, 4);
     const __m512i cval = _mm512_set1_epi32((int)cv);
-    __m512i u0 = _mm512_set_epi64(step(U, 7, DU), step(U, 6, DU), step(U, 5, DU), step(U, 4, DU), step(U, 3, DU),
-                                  step(U, 2, DU), step(U, 1, DU), U);
-    __m512i v0 = _mm512_set_epi64(step(V, 7, DV), step(V, 6, DV), step(V, 5, DV), step(V, 4, DV), step(V, 3, DV),
-                                  step(V, 2, DV), step(V, 1, DV), V);
-    __m512i u1 = _mm512_add_epi64(u0, _mm512_set1_epi64(step(0, 8, DU))), v1 = _mm512_add_epi64(v0, _mm512_set1_epi64(step(0, 8, DV)));
-    const __m512i su = _mm512_set1_epi64(step(0, 16, DU)), sv = _mm512_set1_epi64(step(0, 16, DV));
+    int32_t uh[16], vh[16];
+    uint32_t ul[16], vl[16];
+    for (int k = 0; k < 16; k++) {
+        const int64_t u = step(U, k, DU), v = step(V, k, DV);
+        uh[k] = (int32_t)(u >> 32), ul[k] = (uint32_t)u, vh[k] = (int32_t)(v >> 32), vl[k] = (uint32_t)v;
+    }
+    __m512i u_hi = _mm512_loadu_si512(uh), u_lo = _mm512_loadu_si512(ul);
+    __m512i v_hi = _mm512_loadu_si512(vh), v_lo = _mm512_loadu_si512(vl);
+    const int64_t su = step(0, 16, DU), sv = step(0, 16, DV);
+    const __m512i su_hi = _mm512_set1_epi32((int32_t)(su >> 32)), su_lo = _mm512_set1_epi32((int32_t)(uint32_t)su);
+    const __m512i sv_hi = _mm512_set1_epi32((int32_t)(sv >> 32)), sv_lo = _mm512_set1_epi32((int32_t)(uint32_t)sv);
     int32_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m512i ix = join_avx512(_mm512_cvtepi64_epi32(_mm512_srai_epi64(u0, 32)), _mm512_cvtepi64_epi32(_mm512_srai_epi64(u1, 32)));
-        const __m512i iy = join_avx512(_mm512_cvtepi64_epi32(_mm512_srai_epi64(v0, 32)), _mm512_cvtepi64_epi32(_mm512_srai_epi64(v1, 32)));
-        const __m512i fx = _mm512_and_si512(join_avx512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(u0, 16)), _mm512_cvtepi64_epi32(_mm512_srli_epi64(u1, 16))), ffff);
-        const __m512i fy = _mm512_and_si512(join_avx512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(v0, 16)), _mm512_cvtepi64_epi32(_mm512_srli_epi64(v1, 16))), ffff);
+        const __m512i ix = u_hi, iy = v_hi;
+        const __m512i fx = _mm512_srli_epi32(u_lo, 16), fy = _mm512_srli_epi32(v_lo, 16);
         __mmask16 ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
         const __m512i x0 = map_avx512(ix, sw, swm1, j->fill, &ox0), x1 = map_avx512(_mm512_add_epi32(ix, one), sw, swm1, j->fill, &ox1);
         const __m512i y0 = map_avx512(iy, sh, shm1, j->fill, &oy0), y1 = map_avx512(_mm512_add_epi32(iy, one), sh, shm1, j->fill, &oy1);
@@ -379,12 +435,14 @@ AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t
         const __m512i wx1 = _mm512_or_si512(fx, _mm512_slli_epi32(fx, 16)), wy1 = _mm512_or_si512(fy, _mm512_slli_epi32(fy, 16));
         const __m512i wx0 = _mm512_xor_si512(wx1, all), wy0 = _mm512_xor_si512(wy1, all);
         _mm512_storeu_si512((void *)(out + 4 * (ptrdiff_t)i), blend_avx512(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
-        u0 = _mm512_add_epi64(u0, su);
-        u1 = _mm512_add_epi64(u1, su);
-        v0 = _mm512_add_epi64(v0, sv);
-        v1 = _mm512_add_epi64(v1, sv);
+        __m512i lo = _mm512_add_epi32(u_lo, su_lo);
+        u_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(u_hi, su_hi), _mm512_cmplt_epu32_mask(lo, u_lo), _mm512_add_epi32(u_hi, su_hi), all);
+        u_lo = lo;
+        lo = _mm512_add_epi32(v_lo, sv_lo);
+        v_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(v_hi, sv_hi), _mm512_cmplt_epu32_mask(lo, v_lo), _mm512_add_epi32(v_hi, sv_hi), all);
+        v_lo = lo;
     }
-    row_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
+    row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
 }
 
 #endif /* AUGCLI_X86 */
@@ -398,7 +456,7 @@ static row4_fn row4_for_path(int path)
         return row4_avx2;
 #endif
     (void)path;
-    return row_scalar;
+    return row4_scalar;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -426,9 +484,11 @@ static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, r
             /* exact stepping: u(x) = U_row + x DU for every x of the row */
             const int64_t DU = j->dw > 1 ? to_fixed(m[0]) : 0, DV = j->dw > 1 ? to_fixed(m[3]) : 0;
             const int64_t U = step(to_fixed(ua) + ofs, xa, DU), V = step(to_fixed(va) + ofs, xa, DV);
-            if (row4 != row_scalar && (j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT ||
-                                       (one_fold_covers(U, DU, n, j->sw) && one_fold_covers(V, DV, n, j->sh))))
+            if (row4 == row4_scalar || j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT ||
+                (one_fold_covers(U, DU, n, j->sw) && one_fold_covers(V, DV, n, j->sh)))
                 row4(j, U, DU, V, DV, n, out);
+            else if (row4 != row_scalar)
+                row4_scalar(j, U, DU, V, DV, n, out);
             else
                 row_scalar(j, U, DU, V, DV, n, out);
             return;
