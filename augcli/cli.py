@@ -100,8 +100,21 @@ def build_pipeline(kw: dict[str, Any]):
     return Pipeline(ops, warp)
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from . import kernels  # the small C module only: no numpy, no Pillow
+
+    click.echo(f"augcli {__version__} (kernels v{kernels.KERNEL_VERSION} {kernels.active()}; "
+               f"this CPU has: {', '.join(kernels.available())})")
+    if kernels.env_error():
+        click.echo(f"augcli: warning: {kernels.env_error()}", err=True)
+    ctx.exit()
+
+
 @click.group(context_settings=GROUP_CONTEXT)
-@click.version_option(__version__, "-V", "--version", prog_name="augcli")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the active kernel path, and exit.")
 def cli() -> None:
     """Expand an image dataset with reproducible random augmentations."""
 

@@ -435,6 +435,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     on stderr), recorded in the manifest and counted in the returned Summary."""
     report = report or _stderr
     started = time.perf_counter()
+    from . import kernels
+
+    if kernels.env_error():
+        raise UsageError(kernels.env_error())
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
     folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
@@ -549,7 +553,11 @@ class _ManifestWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
-        header = {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
+        from .kernels import KERNEL_VERSION
+
+        # the kernel version, never the CPU path: every path gives the same bytes
+        header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed,
+                  "config": cfg.describe()}
         self.fh.write(json.dumps(header, sort_keys=True) + "\n")
 
     def add(self, rec: dict[str, Any]) -> None:

@@ -642,7 +642,26 @@ static PyObject *py_path(PyObject *self, PyObject *noargs)
     return PyUnicode_FromString(augcli_path_names[active_path]);
 }
 
+#ifdef AUGCLI_ASAN_SELFTEST
+/* `make asan` only: one deliberate heap over-read, to prove the sanitizer is live before trusting a
+ * clean run. Never compiled into a normal build. */
+static PyObject *py_overread(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    volatile uint8_t *p = malloc(16);
+    if (!p)
+        return PyErr_NoMemory();
+    const int v = p[16];
+    free((void *)p);
+    return PyLong_FromLong(v);
+}
+#endif
+
 static PyMethodDef methods[] = {
+#ifdef AUGCLI_ASAN_SELFTEST
+    {"_overread", py_overread, METH_NOARGS, "ASan self-test: reads one byte past a heap block."},
+#endif
     {"warp", py_warp, METH_VARARGS,
      "warp(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, matrix9, fill, interp, cval)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
