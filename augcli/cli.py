@@ -338,5 +338,39 @@ def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exis
     sys.exit(summary.exit_code)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (schema in the README).")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="PATH.png",
+              help="Draw a bar chart of the images per class into PATH.png.")
+@click.option("--compare", type=click.Path(exists=True, file_okay=False), metavar="OTHER_DIR",
+              help="Report OTHER_DIR too, side by side (e.g. the output of an expand run).")
+@click.option("--decode", is_flag=True, help="Decode every image fully (finds truncated files); default: headers only.")
+def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, decode: bool) -> None:
+    """Report a dataset: images per class folder, formats, modes, sizes, unreadable files.
+
+    \b
+    Example:
+      augcli stats data/train --plot classes.png --compare aug/train
+    """
+    from .errors import AugcliError, UsageError
+    from .stats import exit_code, format_stats, run_stats
+
+    try:
+        result = run_stats(input_dir, compare, decode, plot,
+                           report=lambda msg: click.echo(msg, err=True))
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except AugcliError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo("\n".join(format_stats(result)))
+    if plot:
+        click.echo(f"augcli: wrote {plot}", err=True)
+    sys.exit(exit_code(result))
+
+
 def main() -> None:
     cli(prog_name="augcli")
