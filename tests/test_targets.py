@@ -315,3 +315,31 @@ def test_usage_errors_exit_2_and_write_nothing(uneven, tmp_path, args, message):
     assert message in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_target_run_replays_byte_for_byte_and_resumes_with_skip(uneven, tmp_path):
+    out = tmp_path / "out"
+    args = ["--total", 40, "--balance", "--seed", 2, "--rotate", 15, "-j", 1, "-q"]
+    assert invoke(uneven, out, *args).exit_code == 0
+    first = tree_bytes(out)
+    again = CliRunner().invoke(cli, ["replay", str(out / "manifest.jsonl"), "--output", str(tmp_path / "again"), "-q"])
+    assert again.exit_code == 0, again.output
+    replayed = tree_bytes(tmp_path / "again")
+    assert replayed.keys() == {k for k in first if k != "manifest.jsonl"}
+    assert all(replayed[k] == first[k] for k in replayed)
+    for name in list(first)[:5]:  # lose a few outputs; a skip run makes exactly those again
+        if name != "manifest.jsonl":
+            (out / name).unlink()
+    assert invoke(uneven, out, *args[:-1], "--on-exists", "skip", "-q").exit_code == 0
+    assert {k: v for k, v in tree_bytes(out).items() if k != "manifest.jsonl"} == \
+        {k: v for k, v in first.items() if k != "manifest.jsonl"}
+
+
+def test_the_library_takes_targets_in_the_run_config(uneven, tmp_path):
+    from augcli.config import RunConfig
+    from augcli.runner import run
+
+    summary = run(RunConfig(uneven, tmp_path / "out", targets=Targets(per_class=4), seed=3, workers=1,
+                            progress=False, copies=9), report=lambda msg: None)
+    assert summary.written == 12 and summary.targets["final"] == 12
+    assert class_counts(tmp_path / "out") == {"one": 4, "three": 4, "seventeen": 4}
