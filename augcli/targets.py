@@ -166,7 +166,9 @@ class CopyPlan:
                                f"({c.short} short)")
             return out
         originals = sum(c.originals for c in self.classes)
-        if originals >= t.total:  # type: ignore[operator]
+        if not self.classes:
+            out.append(f"the input holds no images: --total {t.total} cannot be reached")
+        elif originals >= t.total:  # type: ignore[operator]
             out.append(f"the dataset already has {originals} originals, at or above --total {t.total}: no copies")
         elif self.short:
             out.append(f"the dataset cannot reach --total {t.total} under --max-copies {t.max_copies}: "

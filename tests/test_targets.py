@@ -136,6 +136,9 @@ def test_total_spreads_over_all_sources_and_shares_extras_by_class_size():
     below = plan_copies(names(SIZES), 5, Targets(total=10), include_originals=True)
     assert below.final == 21 and sum(c.copies for c in below.classes) == 0
     assert below.notes() == ["the dataset already has 21 originals, at or above --total 10: no copies"]
+    empty = plan_copies([], 5, Targets(total=10))
+    assert (empty.final, empty.short, empty.width) == (0, 10, 1)
+    assert empty.notes() == ["the input holds no images: --total 10 cannot be reached"]
 
 
 def test_balance_lifts_the_small_classes_first():
