@@ -171,6 +171,10 @@ def prepare_for_format(image: Image.Image, fmt: str, background: tuple[int, int,
     - WebP: 8-bit RGB / RGBA (grey is expanded, 16-bit reduced);
     - TIFF: keeps every working mode.
     """
+    if image.mode == "RGBX":  # an RGB warp output in Pillow's 4-byte layout: JPEG takes it as it is
+        if fmt == "jpeg":
+            return image
+        image = image.convert("RGB")
     mode = image.mode
     if fmt == "tiff":
         return image

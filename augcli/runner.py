@@ -17,7 +17,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
@@ -31,6 +31,7 @@ from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, 
                       source_size, temp_path, write_atomic)
 from .render import output_bytes, plan_copy
 from .seeding import new_root_seed, stable_key
+from .targets import CopyPlan, class_of, plan_copies
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
@@ -53,18 +54,20 @@ def _visible(name: str) -> bool:
 
 
 def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None,
+              plan: CopyPlan | None = None,
               skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
     """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
     order of their sorted relative paths (so only one folder's listing is held at a time).
 
     Hidden files and folders and OS litter are skipped; symlinked folders are not followed (no
-    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``; a folder
-    for which ``skip_dir(relative path)`` is true (labels, masks) is not walked."""
-    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None), skip_dir)
+    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``. With a
+    copy ``plan`` (dataset targets) each source gets the copies the plan gives it. A folder for which
+    ``skip_dir(relative path)`` is true (labels, masks) is not walked."""
+    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None), plan, skip_dir)
 
 
 def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
-             on_error: Callable[[str, str], None],
+             on_error: Callable[[str, str], None], plan: CopyPlan | None = None,
              skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
     entries: list[tuple[str, str, bool]] = []  # (sort key, name, is a folder)
     try:
@@ -88,10 +91,10 @@ def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
         on_error(str(rel) + "/", f"cannot list folder: {exc.strerror or exc}")
         return
     entries.sort()
-    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg))
+    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan))
     for _, name, folder in entries:
         if folder:
-            yield from _jobs_in(root, rel / name, cfg, on_error, skip_dir)
+            yield from _jobs_in(root, rel / name, cfg, on_error, plan, skip_dir)
         else:
             yield next(named)
 
@@ -103,12 +106,14 @@ class SourceJob:
     fmt: str
 
 
-def plan_outputs(sources: Sequence[str], cfg: RunConfig) -> list[SourceJob]:
+def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None = None) -> list[SourceJob]:
     """Deterministic output names: ``[{prefix}_]{stem}_{k}.{ext}`` (k zero-padded to the width of
     copies - 1) and ``[{prefix}_]{stem}_orig.{ext}`` for --include-originals, in the source's
     folder. Where two sources in one folder share a stem and would get the same extension (a.jpg and
-    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png."""
-    width = len(str(max(cfg.copies - 1, 0)))
+    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png.
+    With a copy ``plan`` each source gets its planned count and k is padded to ``plan.width``."""
+    width = len(str(max(cfg.copies - 1, 0))) if plan is None else plan.width
+    counts = plan.copies_in(sources) if plan is not None else None
     groups: dict[tuple[str, str, str], list[str]] = {}
     formats: dict[str, tuple[str, str]] = {}
     for rel in sources:
@@ -127,7 +132,8 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig) -> list[SourceJob]:
         outs: list[tuple[int | None, str]] = []
         if cfg.include_originals:
             outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
-        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(cfg.copies))
+        copies = cfg.copies if counts is None else counts[rel]
+        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(copies))
         jobs.append(SourceJob(rel, tuple(outs), fmt))
     return jobs
 
@@ -206,7 +212,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             continue
         try:
             # (one output alive at a time: the previous copy is gone before the next is made)
-            data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
+            data = output_bytes(render(steps, (matrix, out_size), raw=True) if k is not None else image,
                                 job.fmt, cfg.quality, cfg.background)
             target = cfg.output_dir / out
             if labels is not None:
@@ -400,6 +406,7 @@ class Summary:
     manifest: str | None = None
     outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
     labels: dict[str, int] | None = None  # object counts, when the run carries labels
+    targets: dict[str, Any] | None = None  # the copy plan of --per-class / --total (CopyPlan.describe)
 
     @property
     def exit_code(self) -> int:
@@ -424,6 +431,7 @@ class Summary:
             "manifest": self.manifest,
             "exit_code": self.exit_code,
             **({"labels": self.labels} if self.labels is not None else {}),
+            "targets": self.targets,
         }
 
     def line(self) -> str:
@@ -462,6 +470,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     on stderr), recorded in the manifest and counted in the returned Summary."""
     report = report or _stderr
     started = time.perf_counter()
+    from . import kernels
+
+    if kernels.env_error():
+        raise UsageError(kernels.env_error())
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
     setup = None
     if cfg.labels is not None:
@@ -472,10 +484,17 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
+    plan = None
+    if cfg.targets is not None:  # names only: the sources of each class decide the copies of each source
+        names = iter_jobs(replace(cfg, copies=0, include_originals=False, targets=None), skip_dir=skip_dir)
+        plan = plan_copies((job.source for job in names), summary.seed, cfg.targets, cfg.include_originals)
+    extras: dict[str, list[str]] = {}  # class -> its sources that get the extra copy
     # First pass, over names only: count, check, and refuse before anything is written.
     clash: list[str] = []
-    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), skip_dir):
+    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan, skip_dir):
         summary.discovered += 1
+        if plan is not None and plan.is_extra(job.source, sum(k is not None for k, _ in job.outputs)):
+            extras.setdefault(class_of(job.source), []).append(job.source)
         summary.planned += len(job.outputs)
         for _, rel in job.outputs:
             target = cfg.output_dir / rel
@@ -510,6 +529,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     for rel, why in unlisted:
         report(f"augcli: {rel}: {why}")
         summary.failed.append({"source": rel, "output": None, "error": why})
+    if plan is not None:
+        summary.targets = plan.describe(extras)
+        for note in summary.targets["notes"]:
+            report(f"augcli: note: {note}")
     if cfg.dry_run:
         summary.elapsed = time.perf_counter() - started
         return summary
@@ -519,7 +542,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(cfg.output_dir)
-        manifest = _ManifestWriter(cfg, summary.seed, setup) if cfg.manifest_path else None
+        manifest = _ManifestWriter(cfg, summary.seed, summary.targets, setup) if cfg.manifest_path else None
         for path, payload in run_files:  # the dataset YAML
             write_atomic(path, payload, overwrite=cfg.on_exists != "error")
     except OSError as exc:
@@ -533,7 +556,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
             report(msg)
 
     # Second pass: the same jobs again, streamed to the workers.
-    jobs = iter_jobs(cfg, skip_dir=skip_dir)
+    jobs = iter_jobs(cfg, plan=plan, skip_dir=skip_dir)
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
@@ -615,12 +638,19 @@ class _ManifestWriter:
     """JSON lines: a first line describing the run, then one line per output in source order.
     Written to a temporary file and renamed at the end, so a manifest is never half-written."""
 
-    def __init__(self, cfg: RunConfig, seed: int, labels: Any = None) -> None:
+    def __init__(self, cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None,
+                 labels: Any = None) -> None:
         self.path = Path(cfg.manifest_path)  # type: ignore[arg-type]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
-        header = {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
+        from .kernels import KERNEL_VERSION
+
+        # the kernel version, never the CPU path: every path gives the same bytes
+        header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed,
+                  "config": cfg.describe()}
+        if targets is not None:
+            header["targets"] = targets
         if labels is not None:
             header["labels"] = labels.describe()
         self.fh.write(json.dumps(header, sort_keys=True) + "\n")
