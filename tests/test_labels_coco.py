@@ -201,3 +201,15 @@ def test_rot90_updates_width_height(tmp_path):  # 3
         k = next(s["k"] for s in rec["ops"] if s["op"] == "rot90")
         box = next(a for a in doc["annotations"] if a["image_id"] == im["id"])["bbox"]
         assert box == {0: [10, 5, 20, 15], 1: [5, 70, 15, 20], 2: [70, 30, 20, 15], 3: [30, 10, 15, 20]}[k]
+
+
+def test_resize_then_hflip_scales_boxes_polygons_and_rle(tmp_path):  # 13
+    inp = make(tmp_path / "in", n_images=1)
+    run(inp, tmp_path / "out", "--resize", "200x100", "--hflip", "--p", "hflip=1", "-j", "1")
+    doc = out_doc(tmp_path / "out")
+    box, poly, rle = doc["annotations"]
+    assert box["bbox"] == [140, 10, 40, 30] and doc["images"][0]["width"] == 200
+    assert poly["segmentation"] == [[180, 20, 60, 20, 120, 80]] and poly["area"] == 3600
+    coco = COCO(str(tmp_path / "out/annotations/instances_train.json"))
+    big = np.kron(blob(), np.ones((2, 2), np.uint8))[:, ::-1]
+    assert np.array_equal(coco.annToMask(rle), big)

@@ -126,3 +126,12 @@ def test_replay_regenerates_labels_and_masks_byte_identically(tmp_path):
     tc = tree_bytes(tmp_path / "again")
     for name in ("labels/val/x_0.txt", "labels/val/x_2.txt", "masks/val/x_1.png", "images/val/x_1.jpg"):
         assert tc[name] == ta[name], name
+
+
+def test_dataset_targets_do_not_count_mask_folders(tmp_path):
+    inp = make(tmp_path / "in", palette_mask())
+    pattern(100, 50, seed=2).save(inp / "images/val/y.jpg")
+    res = run(inp, tmp_path / "out", "--total", "4", "-j", "1", "--seed", "1", "--json", "-q")
+    summary = json.loads(res.stdout)
+    assert [c["class"] for c in summary["targets"]["classes"]] == ["images/val"]
+    assert sorted(p.name for p in (tmp_path / "out/masks/val").iterdir()) == ["x_0.png", "x_1.png"]
