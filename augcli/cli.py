@@ -440,8 +440,13 @@ def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, 
     from .stats import exit_code, format_stats, run_stats
 
     try:
-        result = run_stats(input_dir, compare, decode, plot,
-                           report=lambda msg: click.echo(msg, err=True))
+        from .labels.counts import count_objects  # objects per label class, when labels are found
+
+        def say(msg: str) -> None:
+            click.echo(msg, err=True)
+
+        result = run_stats(input_dir, compare, decode, plot, report=say,
+                           count_objects=lambda root, rels: count_objects(root, rels, say))
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     except AugcliError as exc:

@@ -41,7 +41,7 @@ STATS_SCHEMA = {
     "width": "{min, median, max} in pixels (median = lower median), or null without images",
     "height": "the same for heights",
     "unreadable": "[{file, error}] sorted by file",
-    "objects": "{label class: objects} once labels are supported; null until then",
+    "objects": "{label class: objects} when label files are found (augcli.labels.counts); null otherwise",
 }
 
 

@@ -302,3 +302,10 @@ def test_help_does_not_import_numpy():
             "CliRunner().invoke(cli, ['expand', '--help']); print('numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_stats_counts_objects_per_label_class(tmp_path):
+    inp = make_yolo(tmp_path / "in", {"a": BOX + "1 0.5 0.5 0.1 0.1\n", "b": BOX, "c": None})
+    res = CliRunner().invoke(cli, ["stats", str(inp), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["objects"] == {"cat": 2, "dog": 1}
