@@ -213,3 +213,14 @@ def test_resize_then_hflip_scales_boxes_polygons_and_rle(tmp_path):  # 13
     coco = COCO(str(tmp_path / "out/annotations/instances_train.json"))
     big = np.kron(blob(), np.ones((2, 2), np.uint8))[:, ::-1]
     assert np.array_equal(coco.annToMask(rle), big)
+
+
+def test_duplicate_annotation_ids_warn_and_are_renumbered(tmp_path):
+    inp = make(tmp_path / "in")
+    doc = json.loads((inp / "annotations/instances_train.json").read_text())
+    doc["annotations"][3]["id"] = doc["annotations"][0]["id"]
+    (inp / "annotations/instances_train.json").write_text(json.dumps(doc))
+    res = run(inp, tmp_path / "out", "-j", "1")
+    assert "annotation id 1 appears twice (pycocotools would keep one; ids are renumbered" in res.output
+    ids = [a["id"] for a in out_doc(tmp_path / "out")["annotations"]]
+    assert ids == list(range(1, 7))

@@ -130,3 +130,27 @@ def test_resize_then_hflip_scales_exactly(tmp_path):  # 13
     run(inp, tmp_path / "out", "--resize", "200x100", "--hflip", "--p", "hflip=1", "-j", "1")
     boxes, root = boxes_of(tmp_path / "out/Annotations/x_0.xml")
     assert boxes == [(141, 11, 180, 40)] and root.find("size").find("width").text == "200"
+
+
+def test_exif_stored_frame_and_replay(tmp_path):  # 14
+    from PIL import Image
+
+    inp = tmp_path / "in"
+    (inp / "JPEGImages").mkdir(parents=True)
+    (inp / "Annotations").mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    pattern(100, 50).save(inp / "JPEGImages/x.jpg", exif=exif, quality=95)
+    (inp / "Annotations/x.xml").write_text(xml([("cat", (11, 6, 30, 20))], size=(100, 50)))
+    res = run(inp, tmp_path / "d", "-j", "1", expect=1)
+    assert "<size> 100x50 but image is 50x100 (EXIF? try --labels-frame stored)" in res.output
+    run(inp, tmp_path / "s", "--labels-frame", "stored", "-j", "1", "-n", "2", "--rotate", "10", "--seed", "2")
+    # displayed = rot90 k=3 of the stored frame: edges [30, 10, 45, 30] -> VOC 31 11 45 30
+    out = tmp_path / "o"
+    run(inp, out, "--labels-frame", "stored", "-n", "0", "--include-originals", "-j", "1")
+    boxes, root = boxes_of(out / "Annotations/x_orig.xml")
+    assert boxes == [(31, 11, 45, 30)] and root.find("size").find("width").text == "50"
+    res = CliRunner().invoke(cli, ["replay", str(tmp_path / "s/manifest.jsonl"), "--output", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    for name in ("Annotations/x_0.xml", "Annotations/x_1.xml"):
+        assert (tmp_path / "r" / name).read_bytes() == (tmp_path / "s" / name).read_bytes()

@@ -309,3 +309,10 @@ def test_stats_counts_objects_per_label_class(tmp_path):
     res = CliRunner().invoke(cli, ["stats", str(inp), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["objects"] == {"cat": 2, "dog": 1}
+
+
+def test_strict_stops_at_the_first_bad_label_and_yaml_outside_is_warned(tmp_path):
+    inp = make_yolo(tmp_path / "in", {"a": "0 1\n", "b": "0 2\n", "c": BOX}, extra={"test": "/elsewhere/x"})
+    res = run(inp, tmp_path / "out", "-j", "1", "--strict", expect=1)
+    assert res.output.count("expected 5 numbers") == 1
+    assert "data.yaml: test: '/elsewhere/x' points outside the input folder" in res.output

@@ -176,6 +176,13 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     spec = None
     flip_idx = None
     if fmt == "yolo":
+        for name, d in found.yamls:
+            for key in ("path", "train", "val", "test"):
+                vals = d.get(key) if isinstance(d.get(key), list) else [d.get(key)]
+                for v in vals:
+                    if isinstance(v, str) and os.path.isabs(v) and not _inside(Path(v), inp):
+                        report(f"augcli: warning: {name}: {key}: {v!r} points outside the input folder; "
+                               "nothing is read from it and it is copied unchanged")
         data = dict(found.yamls[0][1]) if found.yamls else {}
         for name, d in found.yamls:  # data.yaml first
             if name in ("data.yaml", "data.yml"):
