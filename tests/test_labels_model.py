@@ -262,3 +262,9 @@ def test_flip_flip_and_four_quarter_turns_are_exact_identities():
         once, _ = L.transform([obj], f, size, L.Params(min_size=0))
         twice, _ = L.transform(once, f, size, L.Params(min_size=0))
         assert twice[0].box == pytest.approx(box, abs=1e-9)
+
+
+def test_keypoint_only_objects_are_not_filtered_by_shape():
+    obj = L.Obj(0, keypoints=np.array([[10, 5, 2], [200, 5, 2]], float))
+    out, st = moved(G.hflip(S), objs=[obj], min_area=50, min_visibility=0.9, min_size=5)
+    assert st.objects_out == 1 and out[0].keypoints.tolist() == [[89, 5, 2], [0, 0, 0]]

@@ -422,8 +422,8 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
         if measure <= 0 and full_area > 0:
             return None, "outside"
         vis = measure / full_area if full_area > 0 else 1.0
-    else:  # keypoints alone
-        measure, vis = 0.0, 1.0
+    else:  # keypoints alone: no shape to filter
+        measure, vis = math.inf, 1.0
     if new.box is not None:
         bw, bh = new.box[2] - new.box[0], new.box[3] - new.box[1]
         if bw < params.min_size or bh < params.min_size:
