@@ -135,3 +135,15 @@ def test_dataset_targets_do_not_count_mask_folders(tmp_path):
     summary = json.loads(res.stdout)
     assert [c["class"] for c in summary["targets"]["classes"]] == ["images/val"]
     assert sorted(p.name for p in (tmp_path / "out/masks/val").iterdir()) == ["x_0.png", "x_1.png"]
+
+
+def test_voc_segmentation_object_is_never_a_source_and_root_hint(tmp_path):
+    inp = make(tmp_path / "in", palette_mask(), layout=("JPEGImages", "SegmentationObject"))
+    res = run(inp, tmp_path / "out", "-j", "1", "--hflip", "--p", "hflip=1")
+    assert "SegmentationObject/ beside JPEGImages/" in res.output
+    recs = [json.loads(x) for x in (tmp_path / "out/manifest.jsonl").read_text().splitlines()[1:]]
+    assert [r["source"] for r in recs] == ["JPEGImages/val/x.jpg"]
+    got = np.asarray(Image.open(tmp_path / "out/SegmentationObject/val/x_0.png"))
+    assert np.array_equal(got, np.asarray(palette_mask())[:, ::-1])
+    res = run(inp / "JPEGImages", tmp_path / "out2", "-j", "1")
+    assert "give the dataset root as INPUT_DIR" in res.output

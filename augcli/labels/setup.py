@@ -81,6 +81,7 @@ class Found:
     yolo: list[str] = field(default_factory=list)  # evidence
     voc: list[str] = field(default_factory=list)
     json: list[str] = field(default_factory=list)  # candidate COCO files (relative)
+    notes: list[str] = field(default_factory=list)
     yamls: list[tuple[str, dict]] = field(default_factory=list)
     mask_layout: str | None = None  # "sibling" or "voc"
     excluded: set[str] = field(default_factory=set)
@@ -135,7 +136,13 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None) -> Found:
             found.excluded.add(f"{base}Annotations")
         if "JPEGImages" in dirnames and "SegmentationClass" in dirnames:
             found.mask_layout = found.mask_layout or "voc"
-            found.excluded.update({f"{base}SegmentationClass", f"{base}SegmentationObject"})
+            if "SegmentationObject" in dirnames:
+                found.notes.append(f"{base}SegmentationObject/ is not carried (only SegmentationClass/ is)")
+        elif "JPEGImages" in dirnames and "SegmentationObject" in dirnames:
+            found.mask_layout = found.mask_layout or "voc-object"
+        if "JPEGImages" in dirnames:  # VOC's mask folders are never sources
+            found.excluded.update(f"{base}{d}" for d in ("SegmentationClass", "SegmentationObject")
+                                  if d in dirnames)
         if filenames and not found.yolo:
             stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
             if any(f.endswith(".txt") and f[:-4] in stems for f in filenames):
@@ -206,6 +213,11 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                              "right keypoints would not be swapped; add flip_idx or pass --allow-unswapped-mirror")
     mask_layout = "dir" if options.masks is not None else found.mask_layout
     if fmt is None and mask_layout is None:
+        if options.format == "auto" and inp.name in ("images", "JPEGImages") and any(
+                (inp.parent / d).is_dir() for d in ("labels", "Annotations", "masks", "SegmentationClass",
+                                                  "SegmentationObject")):
+            report(f"augcli: note: label folders beside {inp.name}/ are outside INPUT_DIR and are not read; "
+                   "to carry labels, give the dataset root as INPUT_DIR")
         if options.format != "auto":
             report(f"augcli: labels: {options.format}: no label files found; images are written without labels")
         return None
@@ -220,8 +232,11 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         parts.append(f"coco ({', '.join(coco_files) or 'no COCO JSON found'})")
     if mask_layout:
         parts.append({"dir": f"masks from {options.masks}", "sibling": "masks/ beside images/",
-                      "voc": "SegmentationClass/ beside JPEGImages/"}[mask_layout])
+                      "voc": "SegmentationClass/ beside JPEGImages/",
+                      "voc-object": "SegmentationObject/ beside JPEGImages/"}[mask_layout])
     report("augcli: labels: " + "; ".join(parts))
+    for note in found.notes:
+        report(f"augcli: note: {note}")
     if spec and spec.kpt_shape and spec.kpt_shape[1] == 2 and any(op.geometric for op in pipeline.ops):
         report("augcli: warning: kpt_shape [K, 2] has no visibility: keypoints that leave the image are written 0 0")
     if fmt and pipeline.warp.fill_mode in ("reflect", "wrap"):
@@ -418,7 +433,8 @@ def _check_size(given: tuple[int, int] | None, frame: G.Size, shown: str) -> Non
                          "(EXIF? try --labels-frame stored)")
 
 
-_MASK_DIRS = {"sibling": ("images", "masks"), "voc": ("JPEGImages", "SegmentationClass")}
+_MASK_DIRS = {"sibling": ("images", "masks"), "voc": ("JPEGImages", "SegmentationClass"),
+              "voc-object": ("JPEGImages", "SegmentationObject")}
 
 
 def _swap_component(rel: str, old: str, new: str) -> str | None:
