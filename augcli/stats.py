@@ -59,8 +59,11 @@ def _candidates(root: Path, on_error: Callable[[str, str], None]) -> list[str]:
     from .config import RunConfig
     from .runner import iter_jobs
 
+    from .labels.counts import label_folders
+
     cfg = RunConfig(input_dir=root, output_dir=root, copies=0)
-    return [job.source for job in iter_jobs(cfg, on_error)]
+    # label and mask folders are not images (as for expand --labels auto)
+    return [job.source for job in iter_jobs(cfg, on_error, skip_dir=label_folders(root))]
 
 
 def inspect_file(root: Path, rel: str, decode: bool = False) -> FileInfo:

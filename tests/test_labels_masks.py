@@ -147,3 +147,10 @@ def test_voc_segmentation_object_is_never_a_source_and_root_hint(tmp_path):
     assert np.array_equal(got, np.asarray(palette_mask())[:, ::-1])
     res = run(inp / "JPEGImages", tmp_path / "out2", "-j", "1")
     assert "give the dataset root as INPUT_DIR" in res.output
+
+
+def test_stats_does_not_count_mask_folders_as_images(tmp_path):
+    inp = make(tmp_path / "in", palette_mask())
+    res = run(inp, "--json", command="stats")
+    report = json.loads(res.stdout)
+    assert report["images"] == 1 and [c["class"] for c in report["classes"]] == ["images/val"]

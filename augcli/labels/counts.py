@@ -48,3 +48,16 @@ def count_objects(root: Path, rels: Sequence[str], report=lambda msg: None) -> d
         for o in objs:
             counts[names.get(o.cls, str(o.cls))] += 1
     return dict(sorted(counts.items()))
+
+
+def label_folders(root: Path):
+    """A ``skip_dir`` for discovery: the label and mask folders ``expand --labels auto`` would
+    find under ``root`` (None when there are none, or the folder cannot be scanned)."""
+    from ..errors import UsageError
+    from .setup import scan
+
+    try:
+        excluded = scan(Path(root)).excluded
+    except (UsageError, OSError):
+        return None
+    return (lambda rel: rel in excluded) if excluded else None
