@@ -175,12 +175,12 @@ def _flip_idx(names: Sequence[str]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def build_index(inp: Path, json_rels: Sequence[str], report) -> Index:
-    """Read the COCO files and pair their images with sources (paths refused when they leave
-    INPUT_DIR). Problems of a single image become that image's error."""
+def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None = None) -> Index:
+    """Read the COCO files (or take them from ``parsed``) and pair their images with sources (paths
+    refused when they leave INPUT_DIR). Problems of a single image become that image's error."""
     index = Index()
     for rel in json_rels:
-        data = load_json(inp / rel, rel)
+        data = parsed[rel] if parsed and rel in parsed else load_json(inp / rel, rel)
         if not is_coco(data):
             raise UsageError(f"{rel}: not a COCO instances file (needs images and annotations lists)")
         index.files.append((rel, {k: v for k, v in data.items() if k not in ("images", "annotations")}))

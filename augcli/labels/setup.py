@@ -165,10 +165,13 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     found = scan(inp, report) if options.format != "none" else Found()
     fmt: str | None = None
     coco_files = []
+    parsed_json: dict[str, Any] = {}  # each COCO file is parsed once
     if options.format in ("auto", "coco"):
         for rel in found.json:
-            if C.is_coco(C.load_json(inp / rel, rel)):
+            data = C.load_json(inp / rel, rel)
+            if C.is_coco(data):
                 coco_files.append(rel)
+                parsed_json[rel] = data
     if options.format == "auto":
         matches = {"yolo": found.yolo or [n for n, _ in found.yamls], "voc": found.voc, "coco": coco_files}
         hits = [k for k, ev in matches.items() if ev]
@@ -253,7 +256,7 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                       yamls=tuple(n for n, _ in found.yamls) if fmt == "yolo" else (), mask_layout=mask_layout,
                       excluded=tuple(sorted(excluded)), input_dir=inp, output_dir=out,
                       coco_files=tuple(coco_files) if fmt == "coco" else (),
-                      coco=C.build_index(inp, coco_files, report) if fmt == "coco" else None)
+                      coco=C.build_index(inp, coco_files, report, parsed_json) if fmt == "coco" else None)
 
 
 @dataclass(frozen=True)
