@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from augcli import functional as FN
 from augcli.cli import cli
 from augcli.labels import coco as C
 
-from .conftest import pattern, tree_bytes
+from .conftest import pattern
 
 mask_api = pytest.importorskip("pycocotools.mask")
 from pycocotools.coco import COCO  # noqa: E402

@@ -72,7 +72,7 @@ def test_hflip_detect_known_answer_and_layout(tmp_path):  # 1, 20
 def test_nothing_found_behaves_as_today(dataset, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     r1 = run(dataset, a, "--rotate", "10", "--seed", "3", "-j", "1")
-    r2 = run(dataset, b, "--rotate", "10", "--seed", "3", "-j", "1", "--labels", "none")
+    run(dataset, b, "--rotate", "10", "--seed", "3", "-j", "1", "--labels", "none")
     assert "labels" not in r1.output
     ta, tb = tree_bytes(a), tree_bytes(b)
     ha, hb = json.loads(ta.pop("manifest.jsonl").splitlines()[0]), json.loads(tb.pop("manifest.jsonl").splitlines()[0])

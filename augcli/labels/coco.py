@@ -405,9 +405,9 @@ class Collector:
         for rel, top in self.files:
             images, anns = [], []
             aid = 0
-            for iid, (_, image, annotations) in enumerate(sorted(self.items[rel], key=lambda t: t[0]), 1):
+            for iid, (_, image, image_anns) in enumerate(sorted(self.items[rel], key=lambda t: t[0]), 1):
                 images.append({"id": iid, **image})
-                for a in annotations:
+                for a in image_anns:
                     aid += 1
                     anns.append({"id": aid, "image_id": iid, **a})
             doc: dict[str, Any] = {}
