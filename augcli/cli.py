@@ -386,4 +386,10 @@ def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, 
 
 
 def main() -> None:
+    import os
+
+    # augcli's numpy work is tiny matrices and elementwise maps: a BLAS thread pool buys nothing, and
+    # its spinning threads steal the cores the worker processes need (they inherit this setting).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     cli(prog_name="augcli")

@@ -135,7 +135,7 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
                       f"{rec['size'][0]}x{rec['size'][1]}: not the same source")
             continue
         try:
-            result = make_output(pipeline, image, rec.get("ops") or [], rec.get("copy"), raw=True)
+            result = make_output(pipeline, image, rec.get("ops") or [], rec.get("copy"))
             data = output_bytes(result, fmt, int(config.get("quality", 95)), config.get("background", (255, 255, 255)))
             written = write_atomic(out / rec["output"], data, overwrite=on_exists == "overwrite")
         except (KeyError, TypeError, ValueError) as exc:
