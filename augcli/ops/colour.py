@@ -26,7 +26,8 @@ class Brightness(_Factor):
 
     name: ClassVar[str] = "brightness"
     flags: ClassVar[tuple[Flag, ...]] = (
-        Flag("--brightness", Span(centre=1.0), "Multiply values by U(LO, HI); 1 = unchanged (a single B means 1-B:1+B).",
+        Flag("--brightness", Span(centre=1.0),
+             "Multiply values by U(LO, HI); 1 = unchanged (a single B means 1-B:1+B).",
              metavar="B", field="factor_range"),
     )
     params: ClassVar[str] = "factor ~ U(1-B, 1+B); 1 = unchanged, 0 = black"
