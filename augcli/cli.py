@@ -11,11 +11,13 @@ import click
 from . import __version__
 from .cli_types import ColourType, ProbabilityType, RangeType, SizeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Span, Switch
+from .ops.flags import Choice, Flag, Number, Span, Switch
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 GROUP_CONTEXT = {**CONTEXT, "auto_envvar_prefix": "AUGCLI"}
+# augcli.functional's and augcli.imageio's lists, written here so that --help imports neither
+# (tests/test_op_registry.py checks that they agree)
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 FORMATS = ("same", "jpeg", "png", "webp", "bmp", "tiff")
@@ -30,8 +32,10 @@ def _op_option(flag: Flag) -> Callable:
         return click.option(flag.name, type=RangeType(value.centre, start=value.start, end=value.end), help=flag.help)
     if isinstance(value, Choice):
         return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
-    number = click.IntRange if value.whole else click.FloatRange
-    return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
+    if isinstance(value, Number):
+        number = click.IntRange if value.whole else click.FloatRange
+        return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
+    raise TypeError(f"{flag.name}: no click option for {value!r}")
 
 
 _OP_OPTIONS = [
