@@ -31,8 +31,14 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed-bench
-	$(BIN)/python bench/run.py
+# AlbumentationsX (AGPL, bench-only) installs the same module as albumentations: its own venv
+ALBX ?= /tmp/augcli-bench-albx
+$(ALBX)/bin/python:
+	$(PYTHON) -m venv $(ALBX)
+	$(ALBX)/bin/python -m pip install --quiet "albumentationsx==2.3.10" opencv-python-headless
+
+bench: $(VENV)/.installed-bench $(ALBX)/bin/python
+	AUGCLI_BENCH_ALBX=$(ALBX) $(BIN)/python bench/run.py --systems floor,augcli,augcli_scalar,keras,augmentor,albumentations,albumentationsx
 
 # The kernels built with AddressSanitizer, then the kernel tests against that build. A deliberate
 # over-read must be caught first, or a clean run proves nothing. (SIMD gathers are invisible to

@@ -251,31 +251,35 @@ class Warper:
     def _exact(self, matrix: np.ndarray, size: geometry.Size) -> bool:
         return _is_permutation(matrix, self.image.size, size)
 
-    def warp(self, matrix: np.ndarray, size: geometry.Size, *, raw: bool = False) -> Image.Image:
-        """The source resampled onto ``size`` through ``matrix``. ``raw``: the caller accepts an RGB
-        result in Pillow's RGBX mode (no copy; the JPEG encoder takes it as it is)."""
+    def warp(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
+        """The source resampled onto ``size`` through ``matrix``."""
         matrix = np.asarray(matrix, dtype=float)
         if self._exact(matrix, size):
             # identity, flips, quarter turns, integer moves: an exact copy of pixels, no resampling
             return _permute(self.image, matrix, size)
         if self.interpolation in kernel_interpolations() and self.image.mode in _NATIVE:
-            return self._native(matrix, size, raw)
+            return self._native(matrix, size)
         return self._pillow(matrix, size)
 
-    def _native(self, matrix: np.ndarray, size: geometry.Size, raw: bool) -> Image.Image:
-        """The warp in augcli's own kernel: every fill mode per tap, nothing extended, rounded."""
+    def _native(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
+        """The warp in augcli's own kernel: every fill mode per tap, nothing extended, rounded.
+        L, RGB and I;16 are read from and written into Pillow's own memory (no copy)."""
         from . import kernels
 
         work, bpp, wide = _NATIVE[self.image.mode]
         if self._bytes is None:
             self._bytes = _native_source(self.image, work)
+        cval = _native_cval(work, self.cval)
+        if self.image.mode in ("L", "RGB", "I;16"):
+            out = Image.new(self.image.mode, size)
+            target = kernels.pixels(out, writable=True)
+            if target is not None:
+                kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
+                             interpolation=self.interpolation, cval=cval, wide=wide, out=target)
+                return out
         buf = kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
-                           interpolation=self.interpolation, cval=_native_cval(work, self.cval), wide=wide)
-        if work == "RGBX":
-            out = Image.frombuffer("RGBX", size, buf, "raw", "RGBX", 0, 1)
-            return out if raw else out.convert("RGB")
-        out = Image.frombuffer(work, size, buf, "raw", work, 0, 1) if work in ("L", "I;16") \
-            else Image.frombytes(work, size, bytes(buf))
+                           interpolation=self.interpolation, cval=cval, wide=wide)
+        out = Image.frombytes(work, size, bytes(buf))
         return out.convert(self.image.mode) if out.mode != self.image.mode else out
 
     def _pillow(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
@@ -327,7 +331,13 @@ def kernel_interpolations() -> tuple[str, ...]:
     return ("nearest", "bilinear")
 
 
-def _native_source(image: Image.Image, work: str) -> bytes:
+def _native_source(image: Image.Image, work: str) -> bytes | memoryview:
+    """The packed pixels the kernel reads: Pillow's own memory where it can be had without a copy."""
+    from . import kernels
+
+    view = kernels.pixels(image)
+    if view is not None:
+        return view
     if work == "RGBX":
         return image.tobytes("raw", "RGBX")
     if work in ("La", "RGBa"):

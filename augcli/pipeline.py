@@ -88,12 +88,9 @@ class Pipeline:
                           interpolation=self.warp.interpolation)
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 
-        def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None,
-                   raw: bool = False) -> Image.Image:
-            """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand.
-            ``raw``: an RGB result may come in Pillow's RGBX mode (for the encoder, no copy)."""
-            pixel_ops = any(step["applied"] and not self._op(step["op"]).geometric for step in plan)
-            out = warper.warp(*(geometry or self.geometry(plan, image.size)), raw=raw and not pixel_ops)
+        def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
+            """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
+            out = warper.warp(*(geometry or self.geometry(plan, image.size)))
             for step in plan:
                 op = self._op(step["op"])
                 if not op.geometric and step["applied"]:

@@ -22,13 +22,9 @@ def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: 
     return pipeline.plan(lambda name: rng_for(root_seed, item_key, copy, name), size)
 
 
-def make_output(pipeline: Pipeline, image: Image.Image, steps: Sequence[Step], copy: int | None,
-                raw: bool = False) -> Image.Image:
-    """The output image of a plan; an original (``copy`` None) is the image as loaded. ``raw``: the
-    result only goes to ``output_bytes``, so an RGB image may stay in Pillow's RGBX layout."""
-    if copy is None:
-        return image
-    return pipeline.renderer(image, [steps])(steps, raw=raw)
+def make_output(pipeline: Pipeline, image: Image.Image, steps: Sequence[Step], copy: int | None) -> Image.Image:
+    """The output image of a plan; an original (``copy`` None) is the image as loaded."""
+    return image if copy is None else pipeline.apply(image, steps)
 
 
 def output_bytes(image: Image.Image, fmt: str, quality: int, background: Sequence[int]) -> bytes:

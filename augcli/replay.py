@@ -159,7 +159,7 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
                       f"{rec['size'][0]}x{rec['size'][1]}: not the same source")
             continue
         try:
-            result = make_output(pipeline, image, rec.get("ops") or [], rec.get("copy"), raw=True)
+            result = make_output(pipeline, image, rec.get("ops") or [], rec.get("copy"))
             data = output_bytes(result, fmt, int(config.get("quality", 95)), config.get("background", (255, 255, 255)))
             if source_labels is not None:  # label files first, the image last (as expand writes them)
                 matrix, out_size = pipeline.geometry(rec.get("ops") or [], image.size)

@@ -212,7 +212,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             continue
         try:
             # (one output alive at a time: the previous copy is gone before the next is made)
-            data = output_bytes(render(steps, (matrix, out_size), raw=True) if k is not None else image,
+            data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
                                 job.fmt, cfg.quality, cfg.background)
             target = cfg.output_dir / out
             if labels is not None:

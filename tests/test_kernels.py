@@ -323,3 +323,17 @@ def test_the_guard_pages_do_catch_an_overread():
     probe = GUARD_SCRIPT.split("big = 1e12")[0] + "buf = guarded(64, True)\nctypes.string_at(ctypes.addressof(buf) + 64, 1)\n"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode < 0  # killed by SIGSEGV
+
+
+def test_pixels_is_pillows_own_memory_without_a_copy():
+    rng = np.random.default_rng(1)
+    for mode, raw in (("RGB", "RGBX"), ("L", "L"), ("I;16", "I;16")):
+        image = Image.frombytes(mode, (13, 7), rng.integers(0, 256, 13 * 7 * (3 if mode == "RGB" else 1 if mode == "L"
+                                                                              else 2), dtype=np.uint8).tobytes())
+        view = K.pixels(image)
+        assert view is not None and bytes(view) == image.tobytes("raw", raw)
+        out = Image.new(mode, (13, 7))
+        target = K.pixels(out, writable=True)
+        target[:] = bytes(view)
+        assert out.tobytes() == image.tobytes()  # written in place
+    assert K.pixels(Image.new("RGBA", (3, 3))) is None  # RGBA goes through premultiplied RGBa instead

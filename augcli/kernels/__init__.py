@@ -74,12 +74,32 @@ def _apply_env() -> None:
 _apply_env()
 
 
+# Pillow modes whose memory the kernels read and write in place: (bytes per pixel, Arrow item size)
+_IN_PLACE = {"L": (1, 1), "RGB": (4, 1), "I;16": (2, 2)}
+
+
+def pixels(image, *, writable: bool = False) -> memoryview | None:
+    """Pillow's own memory of an L, RGB (4 bytes per pixel, as Pillow keeps it) or I;16 image,
+    without a copy (through Pillow's Arrow export); None when Pillow cannot export it in one piece
+    (an image spread over several memory blocks, or an older Pillow)."""
+    if image.mode not in _IN_PLACE:
+        return None
+    bpp, item = _IN_PLACE[image.mode]
+    w, h = image.size
+    try:
+        _, array = image.__arrow_c_array__()
+    except (AttributeError, ValueError):
+        return None
+    return memoryview(_warp.pixel_view(array, w * h * bpp, item, writable))
+
+
 def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, matrix: Sequence[Sequence[float]],
-         out_size: tuple[int, int], *, fill: str, interpolation: str, cval: bytes, wide: bool = False) -> bytearray:
+         out_size: tuple[int, int], *, fill: str, interpolation: str, cval: bytes, wide: bool = False,
+         out: bytearray | memoryview | None = None) -> bytearray | memoryview:
     """Resample a packed, contiguous source of ``size`` (w, h) with ``bpp`` bytes per pixel (1, 2 or
     4; ``wide``: one 16-bit little-endian sample) through the 3x3 output -> input ``matrix`` (pixel
-    centres at integers) onto a new buffer of ``out_size``. ``cval`` is one pixel of the fill
-    colour in the source's layout (used by the constant fill)."""
+    centres at integers) into ``out`` (or a new buffer) of ``out_size``. ``cval`` is one pixel of
+    the fill colour in the source's layout (used by the constant fill)."""
     w, h = (int(v) for v in size)
     ow, oh = (int(v) for v in out_size)
     if w < 1 or h < 1 or ow < 1 or oh < 1:
@@ -95,7 +115,10 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
         m += [0.0, 0.0, 1.0]
     if len(m) != 9 or not all(math.isfinite(v) for v in m):
         raise ValueError(f"warp: the matrix must be 3x3 (or 2x3) finite numbers, got {matrix!r}")
-    out = bytearray(ow * oh * bpp)
+    if out is None:
+        out = bytearray(ow * oh * bpp)
+    elif len(out) != ow * oh * bpp:
+        raise ValueError(f"warp: the output has {len(out)} bytes, {ow}x{oh}x{bpp} needs {ow * oh * bpp}")
     _warp.warp(src, w, h, w * bpp, bpp, int(wide), out, ow, oh, ow * bpp, tuple(m), FILLS[fill],
                INTERPOLATIONS[interpolation], bytes(cval))
     return out

@@ -167,23 +167,23 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
 
 /* Bilinear blend of four RGBX words, two channels per 64-bit product (R|B, then G|X, 32 bits apart):
  * exactly the per-channel mulhi16 chain of pixel_bilinear, for the scalar path's common case. */
+static inline uint64_t spread2(uint32_t w) /* bytes 0 and 2 of w to bits 0 and 32 */
+{
+    return (w & 0xFF) | ((uint64_t)(w & 0xFF0000) << 16);
+}
+
 static inline uint32_t blend4(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t fx, uint32_t fy)
 {
-    const uint64_t M = 0x0000FFFF0000FFFFull;
+    const uint64_t M = 0x0000FFFF0000FFFFull, H = 0x0000008000000080ull;
     const uint64_t wx0 = 65535 - fx, wy0 = 65535 - fy;
-    uint32_t out = 0;
-    for (int s = 0; s < 16; s += 8) { /* s = 0: R and B; s = 8: G and X */
-        const uint64_t pa = ((a >> s) & 0xFF) | ((uint64_t)((a >> s) & 0xFF0000) << 16);
-        const uint64_t pb = ((b >> s) & 0xFF) | ((uint64_t)((b >> s) & 0xFF0000) << 16);
-        const uint64_t pc = ((c >> s) & 0xFF) | ((uint64_t)((c >> s) & 0xFF0000) << 16);
-        const uint64_t pd = ((d >> s) & 0xFF) | ((uint64_t)((d >> s) & 0xFF0000) << 16);
-        /* mulhi16(v << 8, w) == (v w) >> 8 for an 8-bit v */
-        const uint64_t top = (((pa * wx0) >> 8) & M) + (((pb * fx) >> 8) & M);
-        const uint64_t bot = (((pc * wx0) >> 8) & M) + (((pd * fx) >> 8) & M);
-        const uint64_t v = ((((top * wy0) >> 16) & M) + (((bot * fy) >> 16) & M) + 0x0000008000000080ull) >> 8;
-        out |= (uint32_t)(((v & 0xFF) | ((v >> 16) & 0xFF0000)) << s);
-    }
-    return out;
+    /* mulhi16(v << 8, w) == (v w) >> 8 for an 8-bit v */
+    const uint64_t t0 = (((spread2(a) * wx0) >> 8) & M) + (((spread2(b) * fx) >> 8) & M);
+    const uint64_t b0 = (((spread2(c) * wx0) >> 8) & M) + (((spread2(d) * fx) >> 8) & M);
+    const uint64_t t1 = (((spread2(a >> 8) * wx0) >> 8) & M) + (((spread2(b >> 8) * fx) >> 8) & M);
+    const uint64_t b1 = (((spread2(c >> 8) * wx0) >> 8) & M) + (((spread2(d >> 8) * fx) >> 8) & M);
+    const uint64_t v0 = ((((t0 * wy0) >> 16) & M) + (((b0 * fy) >> 16) & M) + H) >> 8;
+    const uint64_t v1 = ((((t1 * wy0) >> 16) & M) + (((b1 * fy) >> 16) & M) + H) >> 8;
+    return (uint32_t)((v0 & 0xFF) | ((v0 >> 16) & 0xFF0000) | ((v1 & 0xFF) << 8) | ((v1 >> 8) & 0xFF000000));
 }
 
 static inline uint32_t ld32(const uint8_t *p)
@@ -207,22 +207,24 @@ static inline uint32_t border4(const warp_job *j, int64_t u, int64_t v)
     return blend4(a, b, c, d, (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
 }
 
-/* 8-bit, 4 bytes per pixel, bilinear: the interior taps read directly, the rest as pixel_bilinear */
+/* 8-bit, 4 bytes per pixel, bilinear: the interior taps read directly, the rest as border4 */
 static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
 {
     const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
-    for (int32_t i = 0; i < n; i++, out += 4) {
-        const int64_t u = step(U, i, DU), v = step(V, i, DV);
-        const int32_t ix = (int32_t)(u >> 32), iy = (int32_t)(v >> 32);
+    const uint8_t *src = j->src;
+    const ptrdiff_t ss = j->ss;
+    uint64_t u = (uint64_t)U, v = (uint64_t)V; /* wrapping steps: lanes past the row end may wrap */
+    for (int32_t i = 0; i < n; i++, out += 4, u += (uint64_t)DU, v += (uint64_t)DV) {
+        const int32_t ix = (int32_t)((int64_t)u >> 32), iy = (int32_t)((int64_t)v >> 32);
+        uint32_t r;
         if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
-            const uint8_t *p = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * 4;
-            const uint32_t r = blend4(ld32(p), ld32(p + 4), ld32(p + j->ss), ld32(p + j->ss + 4),
-                                      (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
-            memcpy(out, &r, 4);
+            const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
+            r = blend4(ld32(p), ld32(p + 4), ld32(p + ss), ld32(p + ss + 4), (uint32_t)(u >> 16) & 0xFFFF,
+                       (uint32_t)(v >> 16) & 0xFFFF);
         } else {
-            const uint32_t r = border4(j, u, v);
-            memcpy(out, &r, 4);
+            r = border4(j, (int64_t)u, (int64_t)v);
         }
+        memcpy(out, &r, 4);
     }
 }
 
@@ -393,6 +395,30 @@ AVX512 static inline __m512i blend_avx512(__m512i p00, __m512i p01, __m512i p10,
     return _mm512_or_si512(rb, gx);
 }
 
+/* The taps x0 and x1 of row r (pixel index r + x), which the fill mapping leaves equal or adjacent
+ * except at a wrap seam: one qword gather per 8 lanes fetches the pixel pair at xq = min(x0, x1, w - 2),
+ * and lanes whose taps lie outside that pair (the seam) fetch alone. Needs w >= 2. */
+AVX512 static inline void pair_avx512(const void *base, __m512i r, __m512i x0, __m512i x1, __m512i swm2, __m512i *p0,
+                                      __m512i *p1)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i xq = _mm512_min_epi32(_mm512_min_epi32(x0, x1), swm2), xq1 = _mm512_add_epi32(xq, _mm512_set1_epi32(1));
+    const __m512i idx = _mm512_add_epi32(r, xq);
+    const __m512i lo = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx), base, 4);
+    const __m512i hi = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx, 1), base, 4);
+    const __m512i a = _mm512_permutex2var_epi32(lo, even, hi), b = _mm512_permutex2var_epi32(lo, odd, hi);
+    const __mmask16 a0 = _mm512_cmpeq_epi32_mask(x0, xq), a1 = _mm512_cmpeq_epi32_mask(x1, xq);
+    *p0 = _mm512_mask_blend_epi32(a0, b, a);
+    *p1 = _mm512_mask_blend_epi32(a1, b, a);
+    const __mmask16 seam0 = (__mmask16)~(a0 | _mm512_cmpeq_epi32_mask(x0, xq1));
+    const __mmask16 seam1 = (__mmask16)~(a1 | _mm512_cmpeq_epi32_mask(x1, xq1));
+    if (seam0)
+        *p0 = _mm512_mask_i32gather_epi32(*p0, seam0, _mm512_add_epi32(r, x0), base, 4);
+    if (seam1)
+        *p1 = _mm512_mask_i32gather_epi32(*p1, seam1, _mm512_add_epi32(r, x1), base, 4);
+}
+
 AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n,
                                uint8_t *out)
 {
@@ -400,6 +426,8 @@ AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t
     const __m512i sw = _mm512_set1_epi32(j->sw), sh = _mm512_set1_epi32(j->sh);
     const __m512i swm1 = _mm512_set1_epi32(j->sw - 1), shm1 = _mm512_set1_epi32(j->sh - 1);
     const __m512i one = _mm512_set1_epi32(1), all = _mm512_set1_epi32(-1);
+    const __m512i swm2 = _mm512_set1_epi32(j->sw - 2);
+    const int pairs = j->sw >= 2;
     uint32_t cv;
     memcpy(&cv, j->cval, 4);
     const __m512i cval = _mm512_set1_epi32((int)cv);
@@ -422,10 +450,16 @@ AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t
         const __m512i x0 = map_avx512(ix, sw, swm1, j->fill, &ox0), x1 = map_avx512(_mm512_add_epi32(ix, one), sw, swm1, j->fill, &ox1);
         const __m512i y0 = map_avx512(iy, sh, shm1, j->fill, &oy0), y1 = map_avx512(_mm512_add_epi32(iy, one), sh, shm1, j->fill, &oy1);
         const __m512i r0 = _mm512_mullo_epi32(y0, sw), r1 = _mm512_mullo_epi32(y1, sw);
-        __m512i p00 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x0), base, 4);
-        __m512i p01 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x1), base, 4);
-        __m512i p10 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x0), base, 4);
-        __m512i p11 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x1), base, 4);
+        __m512i p00, p01, p10, p11;
+        if (pairs) {
+            pair_avx512(base, r0, x0, x1, swm2, &p00, &p01);
+            pair_avx512(base, r1, x0, x1, swm2, &p10, &p11);
+        } else {
+            p00 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x0), base, 4);
+            p01 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x1), base, 4);
+            p10 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x0), base, 4);
+            p11 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x1), base, 4);
+        }
         if (j->fill == FILL_CONSTANT) {
             p00 = _mm512_mask_blend_epi32(ox0 | oy0, p00, cval);
             p01 = _mm512_mask_blend_epi32(ox1 | oy0, p01, cval);
@@ -642,6 +676,80 @@ static PyObject *py_path(PyObject *self, PyObject *noargs)
     return PyUnicode_FromString(augcli_path_names[active_path]);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Pillow's own pixel memory, through its Arrow export (zero copy): a buffer object that keeps the
+ * exporting capsule (and so the image memory) alive for as long as it is used. */
+
+struct ArrowArray { /* the Arrow C data interface's array, as the specification defines it */
+    int64_t length, null_count, offset, n_buffers, n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+typedef struct {
+    PyObject_HEAD PyObject *owner;
+    void *ptr;
+    Py_ssize_t len;
+    int readonly;
+} PixelView;
+
+static int pv_getbuffer(PyObject *o, Py_buffer *view, int flags)
+{
+    PixelView *v = (PixelView *)o;
+    return PyBuffer_FillInfo(view, o, v->ptr, v->len, v->readonly, flags);
+}
+
+static void pv_dealloc(PyObject *o)
+{
+    Py_XDECREF(((PixelView *)o)->owner);
+    Py_TYPE(o)->tp_free(o);
+}
+
+static PyBufferProcs pv_as_buffer = {pv_getbuffer, NULL};
+
+static PyTypeObject PixelViewType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "augcli.kernels._warp.PixelView",
+    .tp_basicsize = sizeof(PixelView),
+    .tp_dealloc = pv_dealloc,
+    .tp_as_buffer = &pv_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The pixel memory of a Pillow image (from its Arrow export).",
+};
+
+/* pixel_view(arrow_array_capsule, nbytes, item_size, writable): the data buffer of a primitive
+ * array (or of the one child of a fixed-size list), checked to hold at least nbytes. */
+static PyObject *py_pixel_view(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *capsule;
+    Py_ssize_t nbytes, item;
+    int writable;
+    if (!PyArg_ParseTuple(args, "Onnp", &capsule, &nbytes, &item, &writable))
+        return NULL;
+    struct ArrowArray *a = PyCapsule_GetPointer(capsule, "arrow_array");
+    if (!a)
+        return NULL;
+    if (a->n_children == 1 && a->children && a->children[0])
+        a = a->children[0];
+    if (a->n_buffers < 2 || !a->buffers || !a->buffers[1] || a->offset != 0 || item < 1 || nbytes < 0 ||
+        a->length > PY_SSIZE_T_MAX / item || a->length * item < nbytes) {
+        PyErr_SetString(PyExc_ValueError, "pixel_view: not a plain pixel buffer of the expected size");
+        return NULL;
+    }
+    PixelView *v = PyObject_New(PixelView, &PixelViewType);
+    if (!v)
+        return NULL;
+    Py_INCREF(capsule);
+    v->owner = capsule;
+    v->ptr = (void *)a->buffers[1];
+    v->len = nbytes;
+    v->readonly = !writable;
+    return (PyObject *)v;
+}
+
 #ifdef AUGCLI_ASAN_SELFTEST
 /* `make asan` only: one deliberate heap over-read, to prove the sanitizer is live before trusting a
  * clean run. Never compiled into a normal build. */
@@ -664,6 +772,7 @@ static PyMethodDef methods[] = {
 #endif
     {"warp", py_warp, METH_VARARGS,
      "warp(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, matrix9, fill, interp, cval)"},
+    {"pixel_view", py_pixel_view, METH_VARARGS, "pixel_view(arrow_array_capsule, nbytes, item_size, writable)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
     {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},
     {"path", py_path, METH_NOARGS, "The active path."},
@@ -679,5 +788,7 @@ PyMODINIT_FUNC PyInit__warp(void)
         return NULL;
     }
     active_path = augcli_best_path();
+    if (PyType_Ready(&PixelViewType) < 0)
+        return NULL;
     return PyModule_Create(&module);
 }
