@@ -344,7 +344,7 @@ def _run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
     """``kernel(src, size, bpp, nc, *args)`` on an 8-bit image's packed bytes, as a new image."""
     bpp, nc = _KERNEL_LAYOUTS[image.mode]
     out = kernel(image.tobytes(), image.size, bpp, nc, *args)
-    return Image.frombytes(image.mode, image.size, bytes(out))
+    return Image.frombytes(image.mode, image.size, out)
 
 
 def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None, fn=None) -> Image.Image:

@@ -367,3 +367,64 @@ def test_functional_ops_use_the_kernels_and_keep_alpha(layout):
         assert out.mode == mode and out.tobytes() == bytes(expected)
         if bpp > nc:
             assert np.array_equal(np.asarray(out)[..., -1], np.asarray(image)[..., -1])
+
+
+# --- guard pages: no read or write outside the buffers ----------------------------------------------
+
+
+class Guarded:
+    """Buffers placed flush against no-access pages (mmap + mprotect PROT_NONE on both sides), so
+    any read or write one byte outside them faults (covers vectorised loads too)."""
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+        import mmap
+
+        self.page = mmap.PAGESIZE
+        self.libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self.libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.mmap, self.ctypes = mmap, ctypes
+        self.keep: list = []
+
+    def buffer(self, n: int, at_end: bool) -> memoryview:
+        """n writable bytes ending at a guard page (at_end) or starting right after one."""
+        pages = (n + self.page - 1) // self.page + 2
+        mm = self.mmap.mmap(-1, pages * self.page)
+        base = self.ctypes.addressof(self.ctypes.c_char.from_buffer(mm))
+        for guard in (base, base + (pages - 1) * self.page):
+            assert self.libc.mprotect(guard, self.page, 0) == 0
+        self.keep.append(mm)
+        start = (pages - 1) * self.page - n if at_end else self.page
+        return memoryview(mm)[start:start + n]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "uname") or __import__("os").uname().sysname != "Linux",
+                    reason="mprotect through ctypes is set up for Linux")
+def test_kernels_stay_inside_buffers_placed_against_guard_pages(path_restored):
+    g = Guarded()
+    rng = np.random.default_rng(8)
+    for path in K.available():
+        K.use(path)
+        for w, h in [(1, 1), (1, 7), (7, 1), (3, 5), (17, 3), (61, 43)]:
+            for bpp, nc in LAYOUTS:
+                n = w * h * bpp
+                for at_end in (True, False):
+                    src = g.buffer(n, at_end)
+                    src[:] = random_image(rng, w, h, bpp)
+                    expected = run_all(bytes(src), (w, h), bpp, nc)
+                    dst = g.buffer(n, at_end)
+                    for name, kernel, args in [("blur 2.5", _pixel.blur, (array("I", K.gaussian_taps(2.5)).tobytes(),)),
+                                               ("noise", _pixel.noise, (round(17.3 * 65536), 12345)),
+                                               ("lighting", _pixel.lighting, (round(0.6 * 2**32), round(0.013 * 2**32),
+                                                                              round(-0.021 * 2**32)))]:
+                        kernel(src, dst, w, h, bpp, nc, *args)
+                        assert bytes(dst) == expected[name]
+                    if nc == 3:
+                        _pixel.hue(src, dst, w, h, bpp, nc, K.hue_turn(25.0))
+                        assert bytes(dst) == expected["hue 25"]
+                        _pixel.saturation(src, dst, w, h, bpp, nc, round(1.7 * 65536))
+                        assert bytes(dst) == expected["saturation 1.7"]
+                    _pixel.salt_pepper(src, dst, w, h, bpp, nc, round(0.3 * 2**32), round(0.4 * 2**32), 99)
+                    assert bytes(dst) == expected["salt_pepper"]
+                    assert repr(tuple(_pixel.channel_sums(src, w, h, bpp, nc))).encode() == expected["sums"]
