@@ -425,10 +425,13 @@ def saturation(image: Image.Image, factor: float) -> Image.Image:
     Grey images have no saturation: returned unchanged. 8-bit images use the integer kernel (luma
     with Pillow's 601 weights 19595, 38470, 7471 / 2^16, unrounded; see augcli.kernels.saturation);
     16-bit and float data use numpy with the 0.299, 0.587, 0.114 weights."""
+    layout = _kernel_layout(image)
+    if layout is not None:
+        if layout[1] != 3:
+            return image.copy()
+        return _run_kernel(image, lambda src, size, bpp, nc: kernels.saturation(src, size, bpp, factor))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
-    if _kernel_layout(image) is not None:
-        return _run_kernel(image, lambda src, size, bpp, nc: kernels.saturation(src, size, bpp, factor))
     def blend(a: np.ndarray) -> np.ndarray:
         luma = _luma(a)
         return luma + a.dtype.type(factor) * (a - luma)
@@ -462,10 +465,13 @@ def hue(image: Image.Image, degrees: float) -> Image.Image:
     """Turn the hue of every pixel by ``degrees`` (HSV hue, as colorsys; saturation and value kept).
     Grey images have no hue: returned unchanged. 8-bit images use the exact integer kernel
     (augcli.kernels.hue); 16-bit and float data use numpy."""
+    layout = _kernel_layout(image)
+    if layout is not None:
+        if layout[1] != 3:
+            return image.copy()
+        return _run_kernel(image, lambda src, size, bpp, nc: kernels.hue(src, size, bpp, degrees))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
-    if _kernel_layout(image) is not None:
-        return _run_kernel(image, lambda src, size, bpp, nc: kernels.hue(src, size, bpp, degrees))
 
     def turn(a: np.ndarray) -> np.ndarray:
         h, s, v = _rgb_to_hsv(a)
