@@ -8,8 +8,9 @@
  *   each side): q = (sum t[|i|] p[x + i] + 2^7) >> 8, the row blurred in units of 2^-8 (uint16);
  * - vertical pass per column of q, rows clamped to the image: out = (sum t[|i|] q[y + i] + 2^23) >> 24.
  * Every sum is at most 65280 * 2^16 < 2^32, so uint32 never overflows. Non-colour bytes (alpha)
- * are copied from the source afterwards. One scratch allocation per call: the padded row, one
- * accumulator row, the intermediate image (2 bytes per sample) and the row pointers.
+ * are copied from the source afterwards. Scratch, allocated once per call: the padded row, one
+ * accumulator row, a ring of min(2r + 1, h) horizontally blurred rows (2 bytes per sample; the
+ * rows stream through it, so it stays in cache) and the row pointers.
  */
 #include "pixel.h"
 
@@ -63,36 +64,48 @@ typedef struct {
     const uint8_t *src;
     uint8_t *dst;
     int w, h, bpp, nc, r;
+    int ring;           /* rows of the intermediate kept: min(2r + 1, h) */
     const uint32_t *t;
-    uint8_t *pad;
-    uint32_t *acc;
-    uint16_t *inter;
+    uint8_t *pad;       /* one source row padded by r replicated pixels on each side */
+    uint32_t *acc;      /* one accumulator row */
+    uint16_t *inter;    /* ring of horizontally blurred rows: row y lives in slot y % ring */
     const uint16_t **rows;
 } blur_job;
 
+static void horizontal_row(const blur_job *j, int y, hrow_fn hrow)
+{
+    const int w = j->w, bpp = j->bpp, r = j->r;
+    const size_t n = (size_t)w * bpp;
+    const uint8_t *row = j->src + (size_t)y * n;
+    memcpy(j->pad + (size_t)r * bpp, row, n);
+    for (int k = 0; k < r; k++) {
+        memcpy(j->pad + (size_t)k * bpp, row, (size_t)bpp);
+        memcpy(j->pad + (size_t)(r + w + k) * bpp, row + (size_t)(w - 1) * bpp, (size_t)bpp);
+    }
+    hrow(j->pad, j->inter + (size_t)(y % j->ring) * n, j->acc, n, bpp, j->t, r);
+}
+
+/* Rows stream through the ring: output row y needs the blurred source rows y - r .. y + r
+ * (clamped), at most `ring` distinct consecutive rows, so the intermediate stays in cache. */
 static void run_blur(const blur_job *j, int path)
 {
-    const int w = j->w, h = j->h, bpp = j->bpp, r = j->r;
-    const size_t n = (size_t)w * bpp;
+    const int h = j->h, r = j->r;
+    const size_t n = (size_t)j->w * j->bpp;
     const hrow_fn hrow = hrow_for(path);
     const vrow_fn vrow = vrow_for(path);
+    int done = 0; /* source rows 0 .. done - 1 have been blurred horizontally */
     for (int y = 0; y < h; y++) {
-        const uint8_t *row = j->src + (size_t)y * n;
-        memcpy(j->pad + (size_t)r * bpp, row, n);
-        for (int k = 0; k < r; k++) {
-            memcpy(j->pad + (size_t)k * bpp, row, (size_t)bpp);
-            memcpy(j->pad + (size_t)(r + w + k) * bpp, row + (size_t)(w - 1) * bpp, (size_t)bpp);
-        }
-        hrow(j->pad, j->inter + (size_t)y * n, j->acc, n, bpp, j->t, r);
-    }
-    for (int y = 0; y < h; y++) {
+        const int last = (int64_t)y + r >= h ? h - 1 : y + r;
+        for (; done <= last; done++)
+            horizontal_row(j, done, hrow);
         for (int k = 0; k <= 2 * r; k++) {
             const int64_t yy = (int64_t)y - r + k;
-            j->rows[k] = j->inter + (size_t)(yy < 0 ? 0 : (yy >= h ? h - 1 : yy)) * n;
+            const int row = yy < 0 ? 0 : (yy >= h ? h - 1 : (int)yy);
+            j->rows[k] = j->inter + (size_t)(row % j->ring) * n;
         }
         vrow(j->rows, j->dst + (size_t)y * n, j->acc, n, j->t, r);
     }
-    augcli_copy_extra(j->src, j->dst, (size_t)w * h, bpp, j->nc);
+    augcli_copy_extra(j->src, j->dst, (size_t)j->w * h, j->bpp, j->nc);
 }
 
 PyObject *augcli_py_blur(PyObject *self, PyObject *args)
@@ -142,7 +155,8 @@ PyObject *augcli_py_blur(PyObject *self, PyObject *args)
     const size_t n = (size_t)p.w * p.bpp;
     j.pad = PyMem_RawMalloc(((size_t)p.w + 2 * (size_t)j.r) * p.bpp);
     j.acc = PyMem_RawMalloc(n * sizeof(uint32_t));
-    j.inter = PyMem_RawMalloc(n * (size_t)p.h * sizeof(uint16_t));
+    j.ring = 2 * (int64_t)j.r + 1 < p.h ? 2 * j.r + 1 : p.h;
+    j.inter = PyMem_RawMalloc(n * (size_t)j.ring * sizeof(uint16_t));
     j.rows = PyMem_RawMalloc((2 * (size_t)j.r + 1) * sizeof(uint16_t *));
     if (!j.pad || !j.acc || !j.inter || !j.rows) {
         PyErr_NoMemory();
