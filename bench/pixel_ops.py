@@ -5,7 +5,10 @@ Each op runs on the same decoded image with fixed parameters; the figure is the 
 (time.process_time, so threads a library may start are counted too) of --repeats calls, in ms.
 
 Usage: python bench/pixel_ops.py [--images DIR] [--repeats N] [--path scalar|avx2|avx512] [--mode RGB|RGBA|L]
+                                 [--paths]
 The kernel path applies only when augcli has the pixel kernels; it is printed with the results.
+--paths adds a table of the bare kernel calls (augcli.kernels, no Pillow conversions) on every path.
+On a VM, page faults of fresh buffers can be a large share of an op (see bench/README.md, "Pixel ops").
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--path", default=None, help="kernel path (scalar, avx2, avx512)")
     ap.add_argument("--mode", default="RGB")
+    ap.add_argument("--paths", action="store_true", help="also time the bare kernels on every path")
     args = ap.parse_args()
     path_name = "-"
     try:
@@ -75,6 +79,38 @@ def main() -> None:
             fn(image)
             times.append(time.process_time() - t0)
         print(f"  {name:18s} {1000 * statistics.median(times):8.2f}")
+    if args.paths and path_name != "-":
+        bare_kernels(image, args.repeats)
+
+
+def bare_kernels(image: Image.Image, repeats: int) -> None:
+    from augcli import kernels as K
+
+    rgb = image.convert("RGB")
+    src, size = rgb.tobytes(), rgb.size
+    calls = {
+        "saturation": lambda: K.saturation(src, size, 3, 1.6),
+        "hue": lambda: K.hue(src, size, 3, 25.0),
+        "lighting": lambda: K.lighting(src, size, 3, 3, 0.7, 0.001, -0.001),
+        "blur 0.8": lambda: K.blur(src, size, 3, 3, 0.8),
+        "blur 2.0": lambda: K.blur(src, size, 3, 3, 2.0),
+        "noise": lambda: K.gaussian_noise(src, size, 3, 3, 10.0, 12345),
+        "salt_pepper": lambda: K.salt_pepper(src, size, 3, 3, 0.05, 0.5, 12345),
+        "channel_sums": lambda: K.channel_sums(src, size, 3, 3),
+    }
+    before = K.active()
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(repeats):  # paths interleaved, so a change of machine load hits them alike
+        for path in K.available():
+            K.use(path)
+            for name, fn in calls.items():
+                t0 = time.process_time()
+                fn()
+                times.setdefault((name, path), []).append(time.process_time() - t0)
+    K.use(before)
+    print("bare kernels, RGB (CPU ms): " + "  ".join(f"{p:>8s}" for p in K.available()))
+    for name in calls:
+        print(f"  {name:18s}   " + "  ".join(f"{1000 * statistics.median(times[name, p]):8.2f}" for p in K.available()))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 /* Per-pixel colour kernels for 8-bit images, and the _pixel module (the blur is in filters.c).
  *
- * Integer arithmetic only, one definition per kernel. These kernels run their scalar build on every
- * path: compiled for AVX2 / AVX-512 (AUGCLI_DISPATCH) they were no faster on a 500x375 photo (measured
- * with bench/pixel_ops.py), so only the blur (filters.c) has SIMD builds. The bytes are the same on
- * every CPU. The Python side
+ * Integer arithmetic only, one definition per kernel. The hue (and the blur, filters.c) has AVX2 and
+ * AVX-512 builds of its C body (AUGCLI_DISPATCH), which the compiler vectorises; the other kernels
+ * run their scalar build on every path, because their SIMD builds were no faster on a 500x375
+ * photo (measured with bench/pixel_ops.py --paths). Integer C gives the same bytes on every build. The Python side
  * (augcli.kernels) turns the float parameters into the fixed-point integers passed here, with
  * IEEE double arithmetic that every platform computes alike.
  *
@@ -24,6 +24,10 @@
 #include <string.h>
 
 #include "normal_table.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3") /* let the compiler vectorise the integer loops for each target */
+#endif
 
 int augcli_pixel_path = AUGCLI_SCALAR;
 
@@ -77,14 +81,24 @@ void augcli_copy_extra(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, in
 /* ---------------------------------------------------------------------------------------------- */
 /* saturation */
 
-AUGCLI_INLINE void saturation_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
+AUGCLI_INLINE void saturation_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                                     int64_t f)
 {
-    for (size_t i = 0; i < npx; i++, s += bpp, d += bpp) {
-        const int64_t L = 19595 * (int64_t)s[0] + 38470 * (int64_t)s[1] + 7471 * (int64_t)s[2];
+    for (size_t i = 0; i < npx; i++) {
+        const uint8_t *p = s + i * bpp;
+        const int64_t L = 19595 * (int64_t)p[0] + 38470 * (int64_t)p[1] + 7471 * (int64_t)p[2];
         const int64_t base = L * 65536 + ((int64_t)1 << 31);
         for (int c = 0; c < 3; c++)
-            d[c] = augcli_u8((base + f * (((int64_t)s[c] << 16) - L)) >> 32);
+            d[i * bpp + c] = augcli_u8((base + f * (((int64_t)p[c] << 16) - L)) >> 32);
     }
+}
+
+AUGCLI_INLINE void saturation_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
+{
+    if (bpp == 3)
+        saturation_pixels(s, d, npx, 3, f);
+    else
+        saturation_pixels(s, d, npx, 4, f);
 }
 AUGCLI_ONE_PATH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
 
@@ -99,34 +113,51 @@ AUGCLI_ONE_PATH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, 
  */
 #define HUE_SHIFT 40
 
-AUGCLI_INLINE void hue_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t turn)
+/* Written without branches and with bpp a constant of each build, so that the compiler can
+ * vectorise it; turn * d is formed from 32 x 32 -> 64-bit products (turn = th 2^32 + tl). */
+AUGCLI_INLINE void hue_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                              uint64_t th, uint64_t tl)
 {
-    for (size_t i = 0; i < npx; i++, s += bpp, d += bpp) {
-        const int r = s[0], g = s[1], b = s[2];
-        const int v = r > g ? (r > b ? r : b) : (g > b ? g : b);
-        const int m = r < g ? (r < b ? r : b) : (g < b ? g : b);
+    const int64_t half = (int64_t)1 << (HUE_SHIFT - 1);
+    for (size_t i = 0; i < npx; i++) {
+        const int64_t r = s[i * bpp], g = s[i * bpp + 1], b = s[i * bpp + 2];
+        const int64_t v = r > g ? (r > b ? r : b) : (g > b ? g : b);
+        const int64_t m = r < g ? (r < b ? r : b) : (g < b ? g : b);
         const int64_t dd = v - m;
-        int64_t P;
-        if (v == r)
-            P = g - b < 0 ? g - b + 6 * dd : g - b;
-        else if (v == g)
-            P = 2 * dd + b - r;
-        else
-            P = 4 * dd + r - g;
+        const int64_t pr = g - b + (g < b ? 6 * dd : 0), pg = 2 * dd + b - r, pb = 4 * dd + r - g;
+        const int64_t P = v == r ? pr : (v == g ? pg : pb);
         const int64_t one = dd << HUE_SHIFT, four = 4 * one, full = 6 * one;
-        const int64_t base = turn * dd + (P << HUE_SHIFT); /* < 12 d 2^40 */
-        static const int sextant[3] = {5, 3, 1};
-        for (int c = 0; c < 3; c++) {
-            int64_t K = base + sextant[c] * one; /* < 18 d 2^40 < 2^53 */
-            K -= K >= full ? full : 0;
-            K -= K >= full ? full : 0;
-            int64_t t = four - K < K ? four - K : K;
-            t = t < 0 ? 0 : (t > one ? one : t);
-            d[c] = (uint8_t)(v - ((t + ((int64_t)1 << (HUE_SHIFT - 1))) >> HUE_SHIFT));
-        }
+        const int64_t td = (int64_t)(((th * (uint64_t)dd) << 32) + tl * (uint64_t)dd); /* turn d < 6 d 2^40 */
+        int64_t base = td + (P << HUE_SHIFT); /* < 12 d 2^40 */
+        base -= base >= full ? full : 0;      /* the hue turned, in [0, 6 d 2^40) */
+        int64_t K, t;
+        K = base + 5 * one; /* red */
+        K -= K >= full ? full : 0;
+        t = four - K < K ? four - K : K;
+        t = t < 0 ? 0 : (t > one ? one : t);
+        d[i * bpp] = (uint8_t)(v - ((t + half) >> HUE_SHIFT));
+        K = base + 3 * one; /* green */
+        K -= K >= full ? full : 0;
+        t = four - K < K ? four - K : K;
+        t = t < 0 ? 0 : (t > one ? one : t);
+        d[i * bpp + 1] = (uint8_t)(v - ((t + half) >> HUE_SHIFT));
+        K = base + one; /* blue */
+        K -= K >= full ? full : 0;
+        t = four - K < K ? four - K : K;
+        t = t < 0 ? 0 : (t > one ? one : t);
+        d[i * bpp + 2] = (uint8_t)(v - ((t + half) >> HUE_SHIFT));
     }
 }
-AUGCLI_ONE_PATH(hue, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t turn), (s, d, npx, bpp, turn))
+
+AUGCLI_INLINE void hue_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t turn)
+{
+    const uint64_t th = (uint64_t)turn >> 32, tl = (uint64_t)turn & 0xFFFFFFFFu;
+    if (bpp == 3)
+        hue_pixels(s, d, npx, 3, th, tl);
+    else
+        hue_pixels(s, d, npx, 4, th, tl);
+}
+AUGCLI_DISPATCH(hue, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t turn), (s, d, npx, bpp, turn))
 
 /* ---------------------------------------------------------------------------------------------- */
 /* lighting */
@@ -160,15 +191,26 @@ static uint64_t stream_key(uint64_t seed, uint64_t stream)
     return augcli_mix64(seed * AUGCLI_GOLDEN + stream);
 }
 
-AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma,
-                              uint64_t key)
+AUGCLI_INLINE void noise_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                                const int nc, int64_t sigma, uint64_t key)
 {
-    for (size_t i = 0; i < npx; i++, s += bpp, d += bpp) {
+    for (size_t i = 0; i < npx; i++) {
         const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
         for (int c = 0; c < nc; c++) {
             const int64_t z = augcli_normal_table[(r >> (16 * c + 16 - AUGCLI_NORMAL_BITS)) & ((1 << AUGCLI_NORMAL_BITS) - 1)];
-            d[c] = augcli_u8((((int64_t)s[c] << 32) + z * sigma + ((int64_t)1 << 31)) >> 32);
+            d[i * bpp + c] = augcli_u8((((int64_t)s[i * bpp + c] << 32) + z * sigma + ((int64_t)1 << 31)) >> 32);
         }
+    }
+}
+
+AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma,
+                              uint64_t key)
+{
+    switch (bpp) {
+    case 1: noise_pixels(s, d, npx, 1, 1, sigma, key); break;
+    case 2: noise_pixels(s, d, npx, 2, 1, sigma, key); break;
+    case 3: noise_pixels(s, d, npx, 3, 3, sigma, key); break;
+    default: noise_pixels(s, d, npx, 4, nc, sigma, key); break;
     }
 }
 AUGCLI_ONE_PATH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key),
