@@ -38,7 +38,14 @@ PyObject *augcli_py_blur(PyObject *self, PyObject *args);
  * path computes exactly the same integers by the rules of C itself. */
 #if AUGCLI_X86
 #define AUGCLI_TARGET_AVX2 __attribute__((target("avx2")))
+#if defined(__clang__)
+#define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+#else /* gcc would otherwise keep to 256-bit vectors */
 #define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,prefer-vector-width=512")))
+#endif
+#endif
+#if defined(_MSC_VER) && !defined(__clang__) && !defined(restrict)
+#define restrict __restrict
 #endif
 #if defined(__GNUC__) || defined(__clang__)
 #define AUGCLI_INLINE static inline __attribute__((always_inline))
