@@ -614,7 +614,24 @@ def salt_pepper(image: Image.Image, amount: float, salt_ratio: float, noise_seed
 
 def erase(image: Image.Image, boxes: Sequence[Sequence[int]], colours: Sequence[Sequence[float]]) -> Image.Image:
     """Fill each rectangle ``(left, top, width, height)`` (pixels) with a solid colour (0-255 units;
-    grey images use the first value). Alpha is untouched."""
+    grey images use the first value). Alpha is untouched. 8-bit images are filled by Pillow (the
+    colour rounded half to even, as np.rint, and clipped: the same bytes as the array path)."""
+    layout = _kernel_layout(image)
+    if layout is not None:
+        bpp, nc = layout
+        out = image.copy()
+        for (x, y, w, h), colour in zip(boxes, colours):
+            if w <= 0 or h <= 0:
+                continue
+            fill = tuple(int(v) for v in np.clip(np.rint(np.asarray(colour[:nc], dtype=np.float64)), 0, 255))
+            box = (int(x), int(y), int(x) + int(w), int(y) + int(h))
+            if bpp > nc:  # keep the box's own alpha
+                patch = Image.new(image.mode, (int(w), int(h)), fill + (0,))
+                patch.putalpha(image.crop(box).getchannel("A"))
+                out.paste(patch, box)
+            else:
+                out.paste(fill if nc > 1 else fill[0], box)
+        return out
     scale = _scale(image.mode)
 
     def fill(a: np.ndarray) -> np.ndarray:

@@ -428,3 +428,22 @@ def test_kernels_stay_inside_buffers_placed_against_guard_pages(path_restored):
                     _pixel.salt_pepper(src, dst, w, h, bpp, nc, round(0.3 * 2**32), round(0.4 * 2**32), 99)
                     assert bytes(dst) == expected["salt_pepper"]
                     assert repr(tuple(_pixel.channel_sums(src, w, h, bpp, nc))).encode() == expected["sums"]
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_erase_on_8_bit_is_array_slicing_with_rounded_colours(mode):
+    """Pillow's paste fills 8-bit boxes; the bytes are those of plain numpy slicing with the colour
+    rounded half to even and clipped (boxes may run past the edge; alpha stays)."""
+    rng = np.random.default_rng(6)
+    image = Image.frombytes("RGBA", (41, 29), generated(41, 29, 4)).convert(mode)
+    nc = 1 if mode in ("L", "LA") else 3
+    for _ in range(60):
+        boxes = [[int(rng.integers(0, 41)), int(rng.integers(0, 29)), int(rng.integers(1, 50)), int(rng.integers(1, 40))]
+                 for _ in range(int(rng.integers(1, 4)))]
+        colours = [[float(v) for v in rng.choice([0.5, 1.5, 2.5, 254.5, 255.5, -3.0, 300.0, 10.4], 3)] for _ in boxes]
+        ref = np.asarray(image).copy()
+        ref = ref if ref.ndim == 3 else ref[..., None]
+        for (x, y, w, h), colour in zip(boxes, colours):
+            ref[y:y + h, x:x + w, :nc] = np.clip(np.rint(colour[:nc]), 0, 255)
+        out = np.asarray(F.erase(image, boxes, colours))
+        assert np.array_equal(out.reshape(ref.shape), ref)
