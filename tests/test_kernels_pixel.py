@@ -74,6 +74,18 @@ def test_use_switches_the_pixel_module_too(path_restored):
         _pixel.set_path("sse9")
 
 
+def test_the_environment_variable_forces_the_pixel_path_too():
+    import os
+    import subprocess
+    import sys
+
+    code = "from augcli.kernels import _pixel, _warp; print(_pixel.path(), _warp.path())"
+    for path in K.available():
+        env = {**os.environ, "AUGCLI_KERNELS": path}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [path, path]
+
+
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (7, 1), (2, 3), (37, 23), (64, 16), (129, 5)])
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_every_path_gives_the_same_bytes_as_scalar(size, layout, path_restored):

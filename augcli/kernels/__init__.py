@@ -159,7 +159,7 @@ def hue_turn(degrees: float) -> int:
 
 def hue(src: Buffer, size: tuple[int, int], bpp: int, degrees: float) -> bytearray:
     """Turn the HSV hue of each RGB pixel by ``degrees`` (colorsys semantics, exact integer form:
-    the only rounding is the final one, halves towards the pixel's maximum)."""
+    the only rounding is the final one; exact halves round down)."""
     w, h = _checked("hue", src, size, bpp, 3, 3)
     out = bytearray(w * h * bpp)
     _pixel.hue(src, out, w, h, bpp, 3, hue_turn(degrees))

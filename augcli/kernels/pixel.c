@@ -109,7 +109,8 @@ AUGCLI_ONE_PATH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, 
  * g - b (mod 6d) if v == r, else 2d + b - r if v == g, else 4d + r - g. Turned by D sixths, band n
  * (5 for red, 3 green, 1 blue) is v - d clip(min(k, 4 - k), 0, 1) with k = (n + P / d + D) mod 6.
  * Scaled by d 2^40 everything is an integer: K = (n d + P) 2^40 + D' d mod 6 d 2^40, with D' the
- * turn in 24.40 fixed point, and out = v - round(clip(min(K, 4 d 2^40 - K), 0, d 2^40) / 2^40).
+ * turn in 24.40 fixed point, and out = v - round_half_up(clip(min(K, 4 d 2^40 - K), 0, d 2^40) / 2^40)
+ * (so an exact half rounds the output down).
  */
 #define HUE_SHIFT 40
 
