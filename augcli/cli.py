@@ -174,8 +174,10 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     elif cfg.dry_run:
+        from .fsnames import shown  # one line per output, whatever the names hold
+
         for source, output in summary.outputs:
-            click.echo(f"{source}\t{output}")
+            click.echo(f"{shown(source)}\t{shown(output)}")
     if not quiet:
         click.echo(summary.line(), err=True)
     sys.exit(143 if terminated and summary.interrupted else summary.exit_code)
@@ -299,4 +301,7 @@ def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exis
 
 
 def main() -> None:
+    from .filewarnings import install_one_line_warnings
+
+    install_one_line_warnings()  # no raw warnings.warn line ever reaches the user
     cli(prog_name="augcli")

@@ -6,11 +6,14 @@ is copy k of an input file of the same name at the root of an ``expand`` input f
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .filewarnings import file_warnings
+from .fsnames import shown
 from .imageio import LoadOptions, load_image, prepare_for_format
 from .pipeline import Pipeline, Step
 from .render import describe_step, make_output, plan_copy
@@ -93,7 +96,10 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
     """The contact sheet for ``path``: the image as loaded first, then columns x rows - 1 samples.
     Raises augcli.errors.InputError when the image cannot be read."""
     columns, rows = grid
-    image = load_image(Path(path), load)
+    with file_warnings() as caught:
+        image = load_image(Path(path), load)
+    for warning in caught:
+        print(f"augcli: {shown(str(path))}: warning: {warning}", file=sys.stderr, flush=True)
     made = samples(image, pipeline, seed, Path(path).name, columns * rows - 1)
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
     return contact_sheet(tiles, columns, tile)
