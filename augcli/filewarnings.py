@@ -12,7 +12,9 @@ and are dropped too. ``install_one_line_warnings`` makes any other warning print
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import warnings
 from contextlib import contextmanager
 from typing import Iterator
@@ -20,6 +22,7 @@ from typing import Iterator
 from .fsnames import one_line
 
 DROPPED = ("DecompressionBombWarning",)  # class names: Pillow need not be imported here
+_NATIVE_LIMIT = 64 * 1024  # bytes of native stderr kept per file
 NOT_ABOUT_THE_FILE = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning, ImportWarning)
 
 
@@ -34,18 +37,49 @@ def describe(warning: warnings.WarningMessage) -> str | None:
 
 @contextmanager
 def file_warnings() -> Iterator[list[str]]:
-    """Catch every warning raised inside the block; the list it yields is filled, on exit, with the
-    distinct messages (in order), dropped ones left out."""
+    """Catch every warning raised inside the block, and every line a C library (libtiff, say)
+    writes straight to the process's stderr meanwhile; the list it yields is filled, on exit, with
+    the distinct messages (in order), dropped ones left out."""
     messages: list[str] = []
+    native: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # every file gets its own warnings, not once per process
         try:
-            yield messages
+            with _native_stderr(native):
+                yield messages
         finally:
-            for w in caught:
-                text = describe(w)
+            for text in [describe(w) for w in caught] + native:
                 if text is not None and text not in messages:
                     messages.append(text)
+
+
+@contextmanager
+def _native_stderr(lines: list[str]) -> Iterator[None]:
+    """Point file descriptor 2 at a temporary file inside the block; its lines go to ``lines``.
+    (Decoders such as libtiff print their complaints with fprintf(stderr), not through Python.)"""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no stderr at all: nothing to catch
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as spool:
+            os.dup2(spool.fileno(), 2)
+            try:
+                yield
+            finally:
+                try:
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass
+                os.dup2(saved, 2)
+                spool.seek(0)
+                text = spool.read(_NATIVE_LIMIT).decode("utf-8", "backslashreplace")
+                # a progress bar refreshed from another thread meanwhile is not the file's
+                lines.extend(one_line(line.strip()) for line in text.split("\n") if line.strip() and "\r" not in line)
+    finally:
+        os.close(saved)
 
 
 def install_one_line_warnings() -> None:
