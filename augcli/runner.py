@@ -174,7 +174,8 @@ def process_source_safely(ctx: WorkContext, job: SourceJob) -> list[dict[str, An
         try:
             records = process_source(ctx, job)
         except MemoryError:
-            records = [_record(job.source, None, None, ctx, status="error", error="out of memory")]
+            records = [_record(job.source, None, None, ctx, status="error",
+                               error="out of memory while making its outputs")]
         except Exception as exc:  # noqa: BLE001 - one hostile file must never end the run
             records = [_record(job.source, None, None, ctx, status="error",
                                error=f"cannot process: {type(exc).__name__}: {exc}")]
@@ -223,7 +224,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 rec["fatal"] = True
                 return
         except MemoryError:
-            rec.update(status="error", error="out of memory")
+            rec.update(status="error", error="out of memory while making this output")
         except Exception as exc:  # noqa: BLE001 - ValueError and whatever a hostile file triggers
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
 
