@@ -22,8 +22,8 @@ from augcli.fsnames import shown
 from .fuzzing import Mutant, mutants, seeds
 
 SEED = int(os.environ.get("AUGCLI_FUZZ_SEED", "20261201"))
-COUNT = int(os.environ.get("AUGCLI_FUZZ_N", "280"))
-BATCH = int(os.environ.get("AUGCLI_FUZZ_BATCH", "70"))
+COUNT = int(os.environ.get("AUGCLI_FUZZ_N", "600"))
+BATCH = int(os.environ.get("AUGCLI_FUZZ_BATCH", "100"))
 BATCH_SECONDS = 240  # a spinning decoder shows up as a timeout, not as a stuck CI job
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
 # each batch uses other flags, so mutants reach every encoder and both kinds of geometry
