@@ -261,7 +261,9 @@ def preview(image: str, **kw: Any) -> None:
     try:
         sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], LoadOptions(resize=kw["resize"]))
     except InputError as exc:
-        raise click.ClickException(f"{image}: {exc}") from None
+        from .fsnames import shown
+
+        raise click.ClickException(f"{shown(image)}: {exc}") from None
     try:
         sheet.save(kw["output"])
     except (ValueError, OSError) as exc:

@@ -13,7 +13,7 @@ from typing import Sequence
 from PIL import Image, ImageDraw, ImageFont
 
 from .filewarnings import file_warnings
-from .fsnames import shown
+from .fsnames import canonical, shown
 from .imageio import LoadOptions, load_image, prepare_for_format
 from .pipeline import Pipeline, Step
 from .render import describe_step, make_output, plan_copy
@@ -100,6 +100,6 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
         image = load_image(Path(path), load)
     for warning in caught:
         print(f"augcli: {shown(str(path))}: warning: {warning}", file=sys.stderr, flush=True)
-    made = samples(image, pipeline, seed, Path(path).name, columns * rows - 1)
+    made = samples(image, pipeline, seed, canonical(Path(path).name), columns * rows - 1)  # key: the name's bytes
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
     return contact_sheet(tiles, columns, tile)
