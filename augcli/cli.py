@@ -100,8 +100,55 @@ def build_pipeline(kw: dict[str, Any]):
     return Pipeline(ops, warp)
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from . import kernels  # the small C module only: no numpy, no Pillow
+
+    click.echo(f"augcli {__version__} (kernels v{kernels.KERNEL_VERSION} {kernels.active()}; "
+               f"this CPU has: {', '.join(kernels.available())})")
+    if kernels.env_error():
+        click.echo(f"augcli: warning: {kernels.env_error()}", err=True)
+    ctx.exit()
+
+
+_TARGET_OPTIONS = [
+    click.option("--per-class", type=click.IntRange(min=1), metavar="N",
+                 help="Every class folder ends with exactly N images (replaces -n; see --include-originals)."),
+    click.option("--total", type=click.IntRange(min=1), metavar="N",
+                 help="The whole dataset ends with N images, spread evenly over the sources (replaces -n)."),
+    click.option("--balance", is_flag=True, help="With --total: lift the smallest classes first, then spread the rest."),
+    click.option("--max-copies", type=click.IntRange(min=1), metavar="K",
+                 help="With --per-class / --total: at most K copies of any one source."),
+]
+
+
+def target_options(fn: Callable) -> Callable:
+    for option in reversed(_TARGET_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def build_targets(kw: dict[str, Any]):
+    """Turn the dataset-target flags into a Targets, or None (pops them from ``kw``)."""
+    from .targets import Targets
+
+    values = {key: kw.pop(key) for key in ("per_class", "total", "balance", "max_copies")}
+    if not any(v not in (None, False) for v in values.values()):
+        return None
+    source = click.get_current_context().get_parameter_source("copies")
+    if (values["per_class"] or values["total"]) and source not in (None, click.core.ParameterSource.DEFAULT):
+        flag = "--per-class" if values["per_class"] else "--total"
+        raise click.UsageError(f"-n/--copies and {flag} cannot be used together: {flag} decides the copies")
+    try:
+        return Targets(**values)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @click.group(context_settings=GROUP_CONTEXT)
-@click.version_option(__version__, "-V", "--version", prog_name="augcli")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the active kernel path, and exit.")
 def cli() -> None:
     """Expand an image dataset with reproducible random augmentations."""
 
@@ -136,6 +183,7 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
+@target_options
 def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     """Write N augmented copies of every image under INPUT_DIR to OUTPUT_DIR, mirroring sub-folders.
 
@@ -148,6 +196,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     from .runner import run
 
     pipeline = build_pipeline(kw)
+    targets = build_targets(kw)
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     try:
         cfg = RunConfig(
@@ -157,7 +206,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             on_exists=kw["on_exists"], dry_run=kw["dry_run"], manifest=kw["manifest_path"],
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
-            progress=not quiet,
+            progress=not quiet, targets=targets,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -176,6 +225,10 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     elif cfg.dry_run:
         from .fsnames import shown  # one line per output, whatever the names hold
 
+        if summary.targets is not None:
+            from .targets import format_plan
+
+            click.echo("\n".join(format_plan(summary.targets)))
         for source, output in summary.outputs:
             click.echo(f"{shown(source)}\t{shown(output)}")
     if not quiet:
@@ -302,8 +355,48 @@ def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exis
     sys.exit(summary.exit_code)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (schema in the README).")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="PATH.png",
+              help="Draw a bar chart of the images per class into PATH.png.")
+@click.option("--compare", type=click.Path(exists=True, file_okay=False), metavar="OTHER_DIR",
+              help="Report OTHER_DIR too, side by side (e.g. the output of an expand run).")
+@click.option("--decode", is_flag=True, help="Decode every image fully (finds truncated files); default: headers only.")
+def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, decode: bool) -> None:
+    """Report a dataset: images per class folder, formats, modes, sizes, unreadable files.
+
+    \b
+    Example:
+      augcli stats data/train --plot classes.png --compare aug/train
+    """
+    from .errors import AugcliError, UsageError
+    from .stats import exit_code, format_stats, run_stats
+
+    try:
+        result = run_stats(input_dir, compare, decode, plot,
+                           report=lambda msg: click.echo(msg, err=True))
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except AugcliError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo("\n".join(format_stats(result)))
+    if plot:
+        click.echo(f"augcli: wrote {plot}", err=True)
+    sys.exit(exit_code(result))
+
+
 def main() -> None:
+    import os
+
     from .filewarnings import install_one_line_warnings
 
+    # augcli's numpy work is tiny matrices and elementwise maps: a BLAS thread pool buys nothing, and
+    # its spinning threads steal the cores the worker processes need (they inherit this setting).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     install_one_line_warnings()  # no raw warnings.warn line ever reaches the user
     cli(prog_name="augcli")

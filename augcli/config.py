@@ -9,6 +9,7 @@ from typing import Any
 
 from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
+from .targets import Targets
 
 ON_EXISTS = ("error", "skip", "overwrite")
 
@@ -35,6 +36,7 @@ class RunConfig:
     background: tuple[int, int, int] = (255, 255, 255)
     strict: bool = False
     progress: bool = True
+    targets: Targets | None = None  # --per-class / --total: the plan decides each source's copies (not `copies`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dir", Path(self.input_dir))
@@ -86,4 +88,5 @@ class RunConfig:
             "max_pixels": self.max_pixels,
             "background": list(self.background),
             "strict": self.strict,
+            "targets": self.targets.describe() if self.targets is not None else None,
         }

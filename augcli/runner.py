@@ -17,7 +17,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
@@ -32,6 +32,7 @@ from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, 
 from .render import output_bytes, plan_copy
 from .seeding import new_root_seed, stable_key
 from .filewarnings import file_warnings, install_one_line_warnings
+from .targets import CopyPlan, class_of, plan_copies
 from .walk import FolderWalk
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
@@ -55,6 +56,7 @@ def _visible(name: str) -> bool:
 
 
 def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None,
+              plan: CopyPlan | None = None,
               on_warning: Callable[[str, str], None] | None = None) -> Iterator["SourceJob"]:
     """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
     order of their sorted relative paths (so only one folder's listing is held at a time).
@@ -62,20 +64,22 @@ def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None
     Names are read as bytes and carried in augcli's canonical text form (augcli.fsnames). Hidden
     files and folders and OS litter are skipped; symlinked files and folders are followed, each real
     folder read once (augcli.walk). A folder that cannot be listed is passed to ``on_error``; a link
-    loop, a second path to a folder or a broken link to ``on_warning``."""
+    loop, a second path to a folder or a broken link to ``on_warning``. With a copy ``plan``
+    (dataset targets) each source gets the copies the plan gives it."""
     walk = FolderWalk(cfg.input_dir, cfg.output_dir, on_error or (lambda rel, why: None),
                       on_warning or (lambda rel, why: None), _visible, _candidate)
-    yield from _jobs_in(walk, PurePosixPath(), cfg)
+    yield from _jobs_in(walk, PurePosixPath(), cfg, plan)
 
 
-def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig) -> Iterator["SourceJob"]:
+def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig,
+             plan: CopyPlan | None = None) -> Iterator["SourceJob"]:
     entries = walk.entries("" if rel == PurePosixPath() else rel.as_posix())
     if entries is None:
         return
-    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg))
+    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan))
     for _, name, folder in entries:
         if folder:
-            yield from _jobs_in(walk, rel / name, cfg)
+            yield from _jobs_in(walk, rel / name, cfg, plan)
         else:
             yield next(named)
 
@@ -87,12 +91,14 @@ class SourceJob:
     fmt: str
 
 
-def plan_outputs(sources: Sequence[str], cfg: RunConfig) -> list[SourceJob]:
+def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None = None) -> list[SourceJob]:
     """Deterministic output names: ``[{prefix}_]{stem}_{k}.{ext}`` (k zero-padded to the width of
     copies - 1) and ``[{prefix}_]{stem}_orig.{ext}`` for --include-originals, in the source's
     folder. Where two sources in one folder share a stem and would get the same extension (a.jpg and
-    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png."""
-    width = len(str(max(cfg.copies - 1, 0)))
+    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png.
+    With a copy ``plan`` each source gets its planned count and k is padded to ``plan.width``."""
+    width = len(str(max(cfg.copies - 1, 0))) if plan is None else plan.width
+    counts = plan.copies_in(sources) if plan is not None else None
     groups: dict[tuple[str, str, str], list[str]] = {}
     formats: dict[str, tuple[str, str]] = {}
     for rel in sources:
@@ -111,7 +117,8 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig) -> list[SourceJob]:
         outs: list[tuple[int | None, str]] = []
         if cfg.include_originals:
             outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
-        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(cfg.copies))
+        copies = cfg.copies if counts is None else counts[rel]
+        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(copies))
         jobs.append(SourceJob(rel, tuple(outs), fmt))
     return jobs
 
@@ -389,6 +396,7 @@ class Summary:
     fatal: str | None = None
     manifest: str | None = None
     outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
+    targets: dict[str, Any] | None = None  # the copy plan of --per-class / --total (CopyPlan.describe)
 
     @property
     def exit_code(self) -> int:
@@ -412,6 +420,7 @@ class Summary:
             "fatal": self.fatal,
             "manifest": self.manifest,
             "exit_code": self.exit_code,
+            "targets": self.targets,
         }
 
     def line(self) -> str:
@@ -450,16 +459,28 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     on stderr), recorded in the manifest and counted in the returned Summary."""
     report = report or _stderr
     started = time.perf_counter()
+    from . import kernels
+
+    if kernels.env_error():
+        raise UsageError(kernels.env_error())
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
     folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
     inp_b, out_b = os.fsencode(inp), os.fsencode(out)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
     warned: list[tuple[str, str]] = []
+    plan = None
+    if cfg.targets is not None:  # names only: the sources of each class decide the copies of each source
+        names = iter_jobs(replace(cfg, copies=0, include_originals=False, targets=None))
+        plan = plan_copies((job.source for job in names), summary.seed, cfg.targets, cfg.include_originals)
+    extras: dict[str, list[str]] = {}  # class -> its sources that get the extra copy
     # First pass, over names only: count, check, and refuse before anything is written.
     clash: list[str] = []
-    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), lambda rel, why: warned.append((rel, why))):
+    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
+                         lambda rel, why: warned.append((rel, why))):
         summary.discovered += 1
+        if plan is not None and plan.is_extra(job.source, sum(k is not None for k, _ in job.outputs)):
+            extras.setdefault(class_of(job.source), []).append(job.source)
         summary.planned += len(job.outputs)
         for _, rel in job.outputs:
             target = fsnames.join(cfg.output_dir, rel)  # bytes: any name, in any locale
@@ -480,6 +501,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     for rel, why in unlisted:
         report(f"augcli: {fsnames.shown(rel)}: {why}")
         summary.failed.append({"source": rel, "output": None, "error": why})
+    if plan is not None:
+        summary.targets = plan.describe(extras)
+        for note in summary.targets["notes"]:
+            report(f"augcli: note: {note}")
     if cfg.dry_run:
         summary.elapsed = time.perf_counter() - started
         return summary
@@ -488,7 +513,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(cfg.output_dir)
-        manifest = _ManifestWriter(cfg, summary.seed) if cfg.manifest_path else None
+        manifest = _ManifestWriter(cfg, summary.seed, summary.targets) if cfg.manifest_path else None
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
     bar = _progress(summary.discovered, cfg.progress)
@@ -500,7 +525,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
             report(msg)
 
     # Second pass: the same jobs again, streamed to the workers.
-    jobs = iter_jobs(cfg)
+    jobs = iter_jobs(cfg, plan=plan)
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
@@ -565,15 +590,20 @@ class _ManifestWriter:
     """JSON lines: a first line describing the run, then one line per output in source order.
     Written to a temporary file and renamed at the end, so a manifest is never half-written."""
 
-    def __init__(self, cfg: RunConfig, seed: int) -> None:
+    def __init__(self, cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None) -> None:
         self.path = Path(cfg.manifest_path)  # type: ignore[arg-type]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
+        from .kernels import KERNEL_VERSION
+
         config = cfg.describe()
         config.update({k: fsnames.canonical(config[k]) for k in ("input_dir", "output_dir", "prefix")})
         config = fsnames.encode_fields(config, ("input_dir", "output_dir", "prefix"))
-        header = {"kind": "run", "augcli": __version__, "seed": seed, "config": config}
+        # the kernel version, never the CPU path: every path gives the same bytes
+        header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed, "config": config}
+        if targets is not None:
+            header["targets"] = targets
         self.fh.write(json.dumps(header, sort_keys=True) + "\n")
 
     def add(self, rec: dict[str, Any]) -> None:
