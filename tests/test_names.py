@@ -224,3 +224,20 @@ def test_seed_key_is_the_hash_of_the_bytes():
     assert stable_key(fsnames.to_text(b"caf\xe9.jpg")) == stable_key(b"caf\xe9.jpg")
     assert stable_key("café.jpg") == stable_key("café.jpg".encode())
     assert stable_key("café.jpg") != stable_key("caf\xe9.jpg".encode("latin-1"))
+
+
+def test_stats_lists_odd_names_on_one_line_and_losslessly(tmp_path):
+    root = os.fsencode(tmp_path / "in")
+    os.makedirs(os.path.join(root, b"cl\xe4ss"))
+    save(os.path.join(root, b"cl\xe4ss", b"ok.png"))
+    with open(os.path.join(root, b"bad\xff\n.jpg"), "wb") as fh:
+        fh.write(b"junk")
+    proc = augcli("stats", root)
+    assert proc.returncode == 1 and b"Traceback" not in proc.stderr
+    text = proc.stdout.decode()
+    assert "  bad\\xff\\n.jpg: cannot identify image file" in text.splitlines()
+    assert any(line.startswith("cl\\xe4ss ") for line in text.splitlines())
+    assert err_text(proc).splitlines() == [f"augcli: {tmp_path}/in/bad\\xff\\n.jpg: cannot identify image file"]
+    report = json.loads(augcli("stats", root, "--json").stdout)
+    assert base64.b64decode(report["unreadable"][0]["file_b64"]) == b"bad\xff\n.jpg"
+    assert [base64.b64decode(c["class_b64"]) for c in report["classes"] if "class_b64" in c] == [b"cl\xe4ss"]
