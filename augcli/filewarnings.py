@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import warnings
 from contextlib import contextmanager
 from typing import Iterator
@@ -63,6 +62,8 @@ def _native_stderr(lines: list[str]) -> Iterator[None]:
     except (OSError, ValueError, AttributeError):  # no stderr at all: nothing to catch
         yield
         return
+    import tempfile  # here: keeps `augcli --help` fast
+
     try:
         with tempfile.TemporaryFile() as spool:
             os.dup2(spool.fileno(), 2)

@@ -122,3 +122,14 @@ def test_dropped_and_distinct():
         warnings.warn("big", Image.DecompressionBombWarning)  # augcli checks --max-pixels itself
         warnings.warn("old api", DeprecationWarning)  # about code, not the file
     assert caught == ["Corrupt EXIF data.", "two\\nlines"]
+
+
+def test_lines_a_c_library_writes_to_stderr_are_caught_too(capfd):
+    with file_warnings() as caught:
+        os.write(2, b"TIFFReadDirectory: Warning, Unknown field with tag 50000 (0xc350) encountered.\n")
+        os.write(2, b"ZIPDecode: Decoding error at scanline 0\r\n")  # \r\n: a bar redraw, not the file's
+        os.write(2, b"second\tline\n")
+    assert caught == ["TIFFReadDirectory: Warning, Unknown field with tag 50000 (0xc350) encountered.",
+                      "second\\tline"]
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"  # stderr is back, and nothing leaked meanwhile
