@@ -10,61 +10,36 @@ import click
 
 from . import __version__
 from .cli_types import ColourType, ProbabilityType, RangeType, SizeType
+from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
+from .ops.flags import Choice, Flag, Number, Span, Switch
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 GROUP_CONTEXT = {**CONTEXT, "auto_envvar_prefix": "AUGCLI"}
+# augcli.functional's and augcli.imageio's lists, written here so that --help imports neither
+# (tests/test_op_registry.py checks that they agree)
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 FORMATS = ("same", "jpeg", "png", "webp", "bmp", "tiff")
-CROP_MODES = ("random", "corners", "center")  # augcli.ops.CROP_MODES (not imported: keeps --help fast)
+
+
+def _op_option(flag: Flag) -> Callable:
+    """The click option of an op flag: the flag as its op declares it (augcli.ops.flags)."""
+    value = flag.value
+    if isinstance(value, Switch):
+        return click.option(flag.name, is_flag=True, help=flag.help)
+    if isinstance(value, Span):
+        return click.option(flag.name, type=RangeType(value.centre, start=value.start, end=value.end), help=flag.help)
+    if isinstance(value, Choice):
+        return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
+    if isinstance(value, Number):
+        number = click.IntRange if value.whole else click.FloatRange
+        return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
+    raise TypeError(f"{flag.name}: no click option for {value!r}")
+
 
 _OP_OPTIONS = [
-    click.option("--rot90", is_flag=True, help="Turn by a random multiple of 90 degrees (lossless)."),
-    click.option("--crop", type=RangeType(end=1.0),
-                 help="Crop keeping a fraction U(F, 1) (or LO:HI) of each side, resized back to the image size."),
-    click.option("--crop-mode", type=click.Choice(CROP_MODES),
-                 help="Where --crop boxes go: random (default), corners (4 corners or centre), center."),
-    click.option("--rotate", type=RangeType(), help="Rotate by U(-R, R) degrees (or LO:HI); + = counter-clockwise."),
-    click.option("--width-shift", type=RangeType(),
-                 help="Move content horizontally by U(-S, S): a fraction of the width if < 1, else pixels; + = right."),
-    click.option("--height-shift", type=RangeType(),
-                 help="Move content vertically by U(-S, S): a fraction of the height if < 1, else pixels; + = down."),
-    click.option("--shear", type=RangeType(), help="Shear by U(-S, S) degrees (Keras shear_range)."),
-    click.option("--zoom", type=RangeType(centre=1.0),
-                 help="Zoom factors U(1-Z, 1+Z) (or LO:HI); below 1 enlarges the content (Keras zoom_range)."),
-    click.option("--zoom-keep-aspect", is_flag=True, help="Draw one zoom factor for both axes (keeps the aspect ratio)."),
-    click.option("--hflip", is_flag=True, help="Mirror left-right with probability 0.5."),
-    click.option("--vflip", is_flag=True, help="Mirror top-bottom with probability 0.5."),
-    click.option("--perspective", type=click.FloatRange(0.0, 0.3), metavar="S",
-                 help="Projective warp: move each corner by U(-S, S) x the image size."),
-    click.option("--brightness", type=RangeType(centre=1.0),
-                 help="Multiply values by U(LO, HI); 1 = unchanged (a single B means 1-B:1+B)."),
-    click.option("--contrast", type=RangeType(centre=1.0),
-                 help="Contrast factor U(LO, HI) about the mean luma; 1 = unchanged (a single C means 1-C:1+C)."),
-    click.option("--saturation", type=RangeType(centre=1.0),
-                 help="Saturation factor U(LO, HI); 0 = grey, 1 = unchanged (a single S means 1-S:1+S)."),
-    click.option("--hue", type=RangeType(), help="Turn the hue by U(-DEG, DEG) degrees (or LO:HI)."),
-    click.option("--gamma", type=RangeType(centre=1.0),
-                 help="Gamma U(LO, HI) on values scaled to 0..1; > 1 darkens (a single G means 1-G:1+G)."),
-    click.option("--lighting", type=RangeType(start=0.0),
-                 help="Illumination gradient of strength U(0, S) (or LO:HI) in a random direction."),
-    click.option("--channel-shift", type=RangeType(),
-                 help="Add U(-C, C) (0-255 units) to each colour channel, drawn per channel."),
-    click.option("--grayscale", type=click.FloatRange(0.0, 1.0), metavar="P",
-                 help="Convert to grey (keeping the bands) with probability P."),
-    click.option("--blur", type=RangeType(start=0.0),
-                 help="Gaussian blur, sigma U(0, R) pixels (or LO:HI)."),
-    click.option("--erase", type=click.IntRange(1, 100), metavar="N",
-                 help="Erase 1 to N random rectangles (each 2-20% of the area) with a random colour."),
-    click.option("--noise", type=RangeType(start=0.0),
-                 help="Additive Gaussian noise, sigma U(0, SIGMA) (or LO:HI) in 0-255 units."),
-    click.option("--salt-pepper", type=RangeType(start=0.0),
-                 help="Set a fraction U(0, A) (or LO:HI) of the pixels to white or black."),
-    click.option("--salt-ratio", type=click.FloatRange(0.0, 1.0), metavar="R",
-                 help="Share of --salt-pepper pixels that are white (default 0.5)."),
-    click.option("--jpeg-artifacts", type=RangeType(end=100.0),
-                 help="Re-encode as JPEG in memory at a quality U{Q..100} (or LO:HI)."),
+    *(_op_option(flag) for flag in OP_FLAGS),
     click.option("--p", "probabilities", type=ProbabilityType(), multiple=True,
                  help="Apply op OP with probability P (repeatable), e.g. --p rotate=0.5."),
     click.option("--fill-mode", type=click.Choice(FILL_MODES), default="nearest", show_default=True,
@@ -74,11 +49,6 @@ _OP_OPTIONS = [
     click.option("--interpolation", type=click.Choice(INTERPOLATIONS), default="bilinear", show_default=True,
                  help="Resampling filter for the geometric warp."),
 ]
-# the keyword arguments of augcli.ops.build, one per op flag
-_OP_KEYS = ("rot90", "crop", "crop_mode", "rotate", "width_shift", "height_shift", "shear", "zoom",
-            "zoom_keep_aspect", "hflip", "vflip", "perspective", "brightness", "contrast", "saturation", "hue",
-            "gamma", "lighting", "channel_shift", "grayscale", "blur", "erase", "noise", "salt_pepper",
-            "salt_ratio", "jpeg_artifacts")
 
 
 def op_options(fn: Callable) -> Callable:
@@ -93,7 +63,7 @@ def build_pipeline(kw: dict[str, Any]):
     from .pipeline import Pipeline, WarpSettings
 
     try:
-        ops = build(**{key: kw.pop(key) for key in _OP_KEYS}, probabilities=dict(kw.pop("probabilities")))
+        ops = build(**{flag.key: kw.pop(flag.key) for flag in OP_FLAGS}, probabilities=dict(kw.pop("probabilities")))
         warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -167,23 +167,23 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
 
 /* Bilinear blend of four RGBX words, two channels per 64-bit product (R|B, then G|X, 32 bits apart):
  * exactly the per-channel mulhi16 chain of pixel_bilinear, for the scalar path's common case. */
+static inline uint64_t spread2(uint32_t w) /* bytes 0 and 2 of w to bits 0 and 32 */
+{
+    return (w & 0xFF) | ((uint64_t)(w & 0xFF0000) << 16);
+}
+
 static inline uint32_t blend4(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t fx, uint32_t fy)
 {
-    const uint64_t M = 0x0000FFFF0000FFFFull;
+    const uint64_t M = 0x0000FFFF0000FFFFull, H = 0x0000008000000080ull;
     const uint64_t wx0 = 65535 - fx, wy0 = 65535 - fy;
-    uint32_t out = 0;
-    for (int s = 0; s < 16; s += 8) { /* s = 0: R and B; s = 8: G and X */
-        const uint64_t pa = ((a >> s) & 0xFF) | ((uint64_t)((a >> s) & 0xFF0000) << 16);
-        const uint64_t pb = ((b >> s) & 0xFF) | ((uint64_t)((b >> s) & 0xFF0000) << 16);
-        const uint64_t pc = ((c >> s) & 0xFF) | ((uint64_t)((c >> s) & 0xFF0000) << 16);
-        const uint64_t pd = ((d >> s) & 0xFF) | ((uint64_t)((d >> s) & 0xFF0000) << 16);
-        /* mulhi16(v << 8, w) == (v w) >> 8 for an 8-bit v */
-        const uint64_t top = (((pa * wx0) >> 8) & M) + (((pb * fx) >> 8) & M);
-        const uint64_t bot = (((pc * wx0) >> 8) & M) + (((pd * fx) >> 8) & M);
-        const uint64_t v = ((((top * wy0) >> 16) & M) + (((bot * fy) >> 16) & M) + 0x0000008000000080ull) >> 8;
-        out |= (uint32_t)(((v & 0xFF) | ((v >> 16) & 0xFF0000)) << s);
-    }
-    return out;
+    /* mulhi16(v << 8, w) == (v w) >> 8 for an 8-bit v */
+    const uint64_t t0 = (((spread2(a) * wx0) >> 8) & M) + (((spread2(b) * fx) >> 8) & M);
+    const uint64_t b0 = (((spread2(c) * wx0) >> 8) & M) + (((spread2(d) * fx) >> 8) & M);
+    const uint64_t t1 = (((spread2(a >> 8) * wx0) >> 8) & M) + (((spread2(b >> 8) * fx) >> 8) & M);
+    const uint64_t b1 = (((spread2(c >> 8) * wx0) >> 8) & M) + (((spread2(d >> 8) * fx) >> 8) & M);
+    const uint64_t v0 = ((((t0 * wy0) >> 16) & M) + (((b0 * fy) >> 16) & M) + H) >> 8;
+    const uint64_t v1 = ((((t1 * wy0) >> 16) & M) + (((b1 * fy) >> 16) & M) + H) >> 8;
+    return (uint32_t)((v0 & 0xFF) | ((v0 >> 16) & 0xFF0000) | ((v1 & 0xFF) << 8) | ((v1 >> 8) & 0xFF000000));
 }
 
 static inline uint32_t ld32(const uint8_t *p)
@@ -207,22 +207,24 @@ static inline uint32_t border4(const warp_job *j, int64_t u, int64_t v)
     return blend4(a, b, c, d, (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
 }
 
-/* 8-bit, 4 bytes per pixel, bilinear: the interior taps read directly, the rest as pixel_bilinear */
+/* 8-bit, 4 bytes per pixel, bilinear: the interior taps read directly, the rest as border4 */
 static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
 {
     const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
-    for (int32_t i = 0; i < n; i++, out += 4) {
-        const int64_t u = step(U, i, DU), v = step(V, i, DV);
-        const int32_t ix = (int32_t)(u >> 32), iy = (int32_t)(v >> 32);
+    const uint8_t *src = j->src;
+    const ptrdiff_t ss = j->ss;
+    uint64_t u = (uint64_t)U, v = (uint64_t)V; /* wrapping steps: lanes past the row end may wrap */
+    for (int32_t i = 0; i < n; i++, out += 4, u += (uint64_t)DU, v += (uint64_t)DV) {
+        const int32_t ix = (int32_t)((int64_t)u >> 32), iy = (int32_t)((int64_t)v >> 32);
+        uint32_t r;
         if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
-            const uint8_t *p = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * 4;
-            const uint32_t r = blend4(ld32(p), ld32(p + 4), ld32(p + j->ss), ld32(p + j->ss + 4),
-                                      (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
-            memcpy(out, &r, 4);
+            const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
+            r = blend4(ld32(p), ld32(p + 4), ld32(p + ss), ld32(p + ss + 4), (uint32_t)(u >> 16) & 0xFFFF,
+                       (uint32_t)(v >> 16) & 0xFFFF);
         } else {
-            const uint32_t r = border4(j, u, v);
-            memcpy(out, &r, 4);
+            r = border4(j, (int64_t)u, (int64_t)v);
         }
+        memcpy(out, &r, 4);
     }
 }
 
