@@ -241,3 +241,22 @@ def test_stats_lists_odd_names_on_one_line_and_losslessly(tmp_path):
     report = json.loads(augcli("stats", root, "--json").stdout)
     assert base64.b64decode(report["unreadable"][0]["file_b64"]) == b"bad\xff\n.jpg"
     assert [base64.b64decode(c["class_b64"]) for c in report["classes"] if "class_b64" in c] == [b"cl\xe4ss"]
+
+
+def test_folders_and_prefix_that_are_not_utf8_are_recorded_and_replayed(tmp_path):
+    base = os.fsencode(tmp_path)
+    src, out = os.path.join(base, b"in\xe9"), os.path.join(base, b"out\xe9")
+    os.makedirs(os.path.join(src, b"sub\xff"))
+    save(os.path.join(src, b"sub\xff", b"a\xfe.png"))
+    proc = augcli("expand", src, out, "--rotate", "5", "--seed", "1", "-j", "1", "--prefix", b"p\xe8")
+    assert proc.returncode == 0, err_text(proc)
+    target = os.path.join(out, b"sub\xff", b"p\xe8_a\xfe_0.png")
+    with open(target, "rb") as fh:
+        made = fh.read()
+    config = manifest(out)[0]["config"]
+    assert base64.b64decode(config["input_dir_b64"]) == src and base64.b64decode(config["prefix_b64"]) == b"p\xe8"
+    os.unlink(target)
+    proc = augcli("replay", os.path.join(out, b"manifest.jsonl"), "--on-exists", "skip")  # recorded folders
+    assert proc.returncode == 0, err_text(proc)
+    with open(target, "rb") as fh:
+        assert fh.read() == made
