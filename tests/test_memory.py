@@ -16,6 +16,7 @@ import pytest
 from .conftest import pattern
 
 resource = pytest.importorskip("resource")
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is enforced on Linux (not on macOS)")
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 LIMIT = 600 * 2**20  # far above what augcli needs for small images, far below the files below
