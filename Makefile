@@ -1,11 +1,12 @@
 # Two commands set everything up on a fresh machine (see README):
 #   make demo   - installs augcli into .venv and expands sample_images/ into demo_output/
 #   make test   - installs the test dependencies into .venv and runs the test suite
+#   make fuzz SEED=7 N=5000 - a longer seeded fuzz run of the file readers (tests/test_fuzz.py)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench asan clean
+.PHONY: demo test fuzz bench asan clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+
+# longer fuzzing by hand: make fuzz SEED=7 N=5000 (CI runs tests/test_fuzz.py with a fixed seed and count)
+SEED ?= 1
+N ?= 2000
+fuzz: $(VENV)/.installed-test
+	AUGCLI_FUZZ_SEED=$(SEED) AUGCLI_FUZZ_N=$(N) AUGCLI_FUZZ_BATCH=250 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 # AlbumentationsX (AGPL, bench-only) installs the same module as albumentations: its own venv
 ALBX ?= /tmp/augcli-bench-albx

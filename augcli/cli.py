@@ -245,12 +245,14 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     elif cfg.dry_run:
+        from .fsnames import shown  # one line per output, whatever the names hold
+
         if summary.targets is not None:
             from .targets import format_plan
 
             click.echo("\n".join(format_plan(summary.targets)))
         for source, output in summary.outputs:
-            click.echo(f"{source}\t{output}")
+            click.echo(f"{shown(source)}\t{shown(output)}")
     if not quiet:
         click.echo(summary.line(), err=True)
     sys.exit(143 if terminated and summary.interrupted else summary.exit_code)
@@ -352,7 +354,9 @@ def preview(image: str, **kw: Any) -> None:
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     except InputError as exc:
-        raise click.ClickException(f"{image}: {exc}") from None
+        from .fsnames import shown
+
+        raise click.ClickException(f"{shown(image)}: {exc}") from None
     try:
         sheet.save(kw["output"])
     except (ValueError, OSError) as exc:
@@ -433,8 +437,11 @@ def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, 
 def main() -> None:
     import os
 
+    from .filewarnings import install_one_line_warnings
+
     # augcli's numpy work is tiny matrices and elementwise maps: a BLAS thread pool buys nothing, and
     # its spinning threads steal the cores the worker processes need (they inherit this setting).
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
+    install_one_line_warnings()  # no raw warnings.warn line ever reaches the user
     cli(prog_name="augcli")

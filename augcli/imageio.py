@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import errno
 import io
 import os
-import re
-import secrets
 import stat
 import struct
 from contextlib import contextmanager
@@ -18,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import InputError
+# temporary files and atomic writes (names within NAME_MAX, host-tagged clean-up) live in tempfiles
+from .tempfiles import TEMP_PATTERN, remove_stale_temporaries, temp_path, write_atomic  # noqa: F401
 
 # Extension (lower case, with dot) -> the Pillow format we save as; "same" keeps these.
 FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tif"}
@@ -107,7 +106,10 @@ def _opened(path: Path, options: LoadOptions) -> Iterator[Image.Image]:
         if "truncated" in msg:
             raise InputError(f"truncated image ({msg})") from None
         raise InputError(f"cannot decode: {msg}") from None
-    except (ValueError, SyntaxError, EOFError, IndexError, struct.error, MemoryError) as exc:
+    except MemoryError:
+        raise InputError("out of memory while decoding") from None
+    except (ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError, OverflowError,
+            struct.error) as exc:  # what Pillow's plugins raise for malformed files
         raise InputError(f"cannot decode: {type(exc).__name__}: {exc}") from None
 
 
@@ -215,67 +217,3 @@ def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     image.save(buf, format=fmt.upper(), **kwargs)
     return buf.getvalue()
 
-
-TEMP_PATTERN = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
-
-
-def temp_path(path: Path) -> Path:
-    """A hidden temporary name beside ``path``, unique to this process (see TEMP_PATTERN)."""
-    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temporaries(root: Path) -> int:
-    """Delete temporary files left under ``root`` by augcli processes that no longer exist (a run
-    killed with SIGKILL cannot clean up after itself). Files of live processes are left alone."""
-    removed = 0
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            m = TEMP_PATTERN.match(name)
-            if m and not _pid_alive(int(m.group(1))):
-                try:
-                    os.unlink(os.path.join(dirpath, name))
-                    removed += 1
-                except OSError:
-                    pass
-    return removed
-
-
-def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> bool:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so no
-    reader ever sees a partial file under ``path``. Without ``overwrite``, an existing ``path``
-    (perhaps created by a concurrent run) is left alone and False is returned."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        if overwrite:
-            os.replace(tmp, path)
-            return True
-        try:
-            os.link(tmp, path)  # atomic create-if-absent
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                raise
-            if path.exists():  # filesystem without hard links: best effort
-                return False
-            os.replace(tmp, path)
-            return True
-        return True
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass

@@ -6,11 +6,14 @@ is copy k of an input file of the same name at the root of an ``expand`` input f
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .filewarnings import file_warnings
+from .fsnames import canonical, shown
 from .imageio import LoadOptions, load_image, prepare_for_format
 from .pipeline import Pipeline, Step
 from .render import describe_step, make_output, plan_copy
@@ -94,8 +97,11 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
     ``labels`` (augcli.labels.setup.SourceLabels) are drawn on every tile. Raises
     augcli.errors.InputError when the image cannot be read."""
     columns, rows = grid
-    image = load_image(Path(path), load)
-    made = samples(image, pipeline, seed, Path(path).name, columns * rows - 1)
+    with file_warnings() as caught:
+        image = load_image(Path(path), load)
+    for warning in caught:
+        print(f"augcli: {shown(str(path))}: warning: {warning}", file=sys.stderr, flush=True)
+    made = samples(image, pipeline, seed, canonical(Path(path).name), columns * rows - 1)  # key: the name's bytes
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
     if labels is not None:
         from .labels.draw import overlay

@@ -7,14 +7,16 @@ pipeline, load options and encoder settings recorded in the manifest's first lin
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, fsnames
 from .errors import InputError, UsageError
+from .filewarnings import file_warnings
 from .imageio import LoadOptions, load_image, output_format, write_atomic
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
@@ -43,8 +45,10 @@ def read_manifest(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         header = json.loads(lines[0]) if lines else {}
-        records = [json.loads(line) for line in lines[1:] if line.strip()]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        records = [fsnames.decode_fields(json.loads(line), ("source", "output")) for line in lines[1:] if line.strip()]
+        if isinstance(header, dict) and isinstance(header.get("config"), dict):
+            header["config"] = fsnames.decode_fields(header["config"], ("input_dir", "output_dir", "prefix"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError) as exc:
         raise UsageError(f"cannot read manifest {str(path)!r}: {exc}") from None
     if not isinstance(header, dict) or header.get("kind") != "run" or "config" not in header:
         raise UsageError(f"{str(path)!r} is not an augcli manifest (its first line must describe the run)")
@@ -76,8 +80,8 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     header, records = read_manifest(manifest)
     config = header["config"]
     pipeline = _pipeline(config)
-    inp = Path(input_dir if input_dir is not None else config["input_dir"])
-    out = Path(output_dir if output_dir is not None else config["output_dir"])
+    inp = Path(input_dir if input_dir is not None else fsnames.native(config["input_dir"]))
+    out = Path(output_dir if output_dir is not None else fsnames.native(config["output_dir"]))
     check_folders(inp, out, hint=" (use --input)")
     summary = ReplaySummary()
     if header.get("augcli") != __version__:
@@ -92,11 +96,12 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     todo = [r for r in records if r.get("status") in REPLAYED and r.get("output")]
     for r in records:
         if r not in todo:
-            summary.notes.append(f"{r.get('source')}: not replayed (status {r.get('status')}: {r.get('error')})")
+            summary.notes.append(f"{fsnames.shown(str(r.get('source')))}: not replayed "
+                                 f"(status {r.get('status')}: {r.get('error')})")
     if on_exists == "error":
-        clash = [r["output"] for r in todo if (out / r["output"]).exists()]
+        clash = [r["output"] for r in todo if os.path.exists(fsnames.join(out, r["output"]))]
         if clash:
-            raise UsageError(f"{len(clash)} output file(s) already exist, e.g. {str(out / clash[0])!r}; "
+            raise UsageError(f"{len(clash)} output file(s) already exist, e.g. {fsnames.shown(str(out / clash[0]))!r}; "
                              "use --on-exists skip or overwrite")
     for note in summary.notes:
         report(f"augcli: note: {note}")
@@ -114,13 +119,16 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
         by_source.setdefault(r["source"], []).append(r)
     collector = labels.collector() if labels is not None else None
     for source, recs in by_source.items():
-        _replay_source(source, recs, inp, out, pipeline, config, on_exists, summary, report, labels, collector)
+        with file_warnings() as caught:
+            _replay_source(source, recs, inp, out, pipeline, config, on_exists, summary, report, labels, collector)
+        for warning in caught:
+            report(f"augcli: {fsnames.shown(source)}: warning: {warning}")
     if collector is not None:  # the COCO JSONs, after the images (as expand writes them)
         for path, payload in collector.payloads():
             try:
                 write_atomic(path, payload, overwrite=True)
             except OSError as exc:
-                summary.failed.append({"output": str(path), "error": f"cannot write: {exc.strerror or exc}"})
+                summary.failed.append({"output": os.fsdecode(path), "error": f"cannot write: {exc.strerror or exc}"})
     return summary
 
 
@@ -129,19 +137,19 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
                    report: Callable[[str], None], labels: Any = None, collector: Any = None) -> None:
     def fail(rec: dict[str, Any], error: str) -> None:
         summary.failed.append({"output": rec["output"], "error": error})
-        report(f"augcli: {rec['output']}: {error}")
+        report(f"augcli: {fsnames.shown(rec['output'])}: {fsnames.one_line(error)}")
 
     if on_exists == "skip":
-        kept = [r for r in recs if (out / r["output"]).exists()]
+        kept = [r for r in recs if os.path.exists(fsnames.join(out, r["output"]))]
         summary.skipped += len(kept)
         recs = [r for r in recs if r not in kept]
     if not recs:
         return
     try:
-        image = load_image(inp / source, _load_options(config))
+        image = load_image(fsnames.join(inp, source), _load_options(config))
     except InputError as exc:
         for rec in recs:
-            fail(rec, f"cannot load {source}: {exc}")
+            fail(rec, f"cannot load {fsnames.shown(source)}: {exc}")
         return
     fmt = output_format(source, config.get("format", "same"))[0]
     source_labels = None
@@ -155,7 +163,7 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
             return
     for rec in recs:
         if rec.get("size") and list(image.size) != list(rec["size"]):
-            fail(rec, f"{source} loads as {image.width}x{image.height}, the manifest says "
+            fail(rec, f"{fsnames.shown(source)} loads as {image.width}x{image.height}, the manifest says "
                       f"{rec['size'][0]}x{rec['size'][1]}: not the same source")
             continue
         try:
@@ -168,7 +176,7 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
                     write_atomic(path, payload, overwrite=on_exists != "error")
                 if collector is not None:
                     collector.add(entry)
-            written = write_atomic(out / rec["output"], data, overwrite=on_exists == "overwrite")
+            written = write_atomic(fsnames.join(out, rec["output"]), data, overwrite=on_exists == "overwrite")
         except (KeyError, TypeError, ValueError) as exc:
             fail(rec, f"cannot remake it: {type(exc).__name__}: {exc}")
             continue

@@ -23,7 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from . import __version__
+from . import __version__, fsnames
 from . import geometry as G
 from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
@@ -31,7 +31,9 @@ from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, 
                       source_size, temp_path, write_atomic)
 from .render import output_bytes, plan_copy
 from .seeding import new_root_seed, stable_key
+from .filewarnings import file_warnings, install_one_line_warnings
 from .targets import CopyPlan, class_of, plan_copies
+from .walk import FolderWalk
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
@@ -55,46 +57,33 @@ def _visible(name: str) -> bool:
 
 def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None,
               plan: CopyPlan | None = None,
+              on_warning: Callable[[str, str], None] | None = None,
               skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
     """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
     order of their sorted relative paths (so only one folder's listing is held at a time).
 
-    Hidden files and folders and OS litter are skipped; symlinked folders are not followed (no
-    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``. With a
-    copy ``plan`` (dataset targets) each source gets the copies the plan gives it. A folder for which
+    Names are read as bytes and carried in augcli's canonical text form (augcli.fsnames). Hidden
+    files and folders and OS litter are skipped; symlinked files and folders are followed, each real
+    folder read once (augcli.walk). A folder that cannot be listed is passed to ``on_error``; a link
+    loop, a second path to a folder or a broken link to ``on_warning``. With a copy ``plan``
+    (dataset targets) each source gets the copies the plan gives it. A folder for which
     ``skip_dir(relative path)`` is true (labels, masks) is not walked."""
-    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None), plan, skip_dir)
+    walk = FolderWalk(cfg.input_dir, cfg.output_dir, on_error or (lambda rel, why: None),
+                      on_warning or (lambda rel, why: None), _visible, _candidate)
+    yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir)
 
 
-def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
-             on_error: Callable[[str, str], None], plan: CopyPlan | None = None,
-             skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
-    entries: list[tuple[str, str, bool]] = []  # (sort key, name, is a folder)
-    try:
-        with os.scandir(root / rel) as listing:
-            for entry in listing:
-                if not _visible(entry.name):
-                    continue
-                try:
-                    folder = entry.is_dir(follow_symlinks=False)
-                    linked_folder = not folder and entry.is_symlink() and entry.is_dir()
-                except OSError:
-                    folder = linked_folder = False
-                if folder and skip_dir is not None and skip_dir((rel / entry.name).as_posix()):
-                    continue
-                if folder:
-                    # "name/" sorts exactly as the folder's paths do among its siblings' names
-                    entries.append((entry.name + "/", entry.name, True))
-                elif not linked_folder and _candidate(entry.name):
-                    entries.append((entry.name, entry.name, False))
-    except OSError as exc:
-        on_error(str(rel) + "/", f"cannot list folder: {exc.strerror or exc}")
+def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig,
+             plan: CopyPlan | None = None, skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
+    entries = walk.entries("" if rel == PurePosixPath() else rel.as_posix())
+    if entries is None:
         return
-    entries.sort()
+    if skip_dir is not None:
+        entries = [e for e in entries if not (e[2] and skip_dir((rel / e[1]).as_posix()))]
     named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan))
     for _, name, folder in entries:
         if folder:
-            yield from _jobs_in(root, rel / name, cfg, on_error, plan, skip_dir)
+            yield from _jobs_in(walk, rel / name, cfg, plan, skip_dir)
         else:
             yield next(named)
 
@@ -128,7 +117,7 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
         stem = p.stem
         if len(groups[(str(p.parent).lower(), stem.lower(), ext.lower())]) > 1:
             stem = f"{stem}_{p.suffix[1:].lower()}"
-        base = f"{cfg.prefix}_{stem}" if cfg.prefix else stem
+        base = f"{fsnames.canonical(cfg.prefix)}_{stem}" if cfg.prefix else stem
         outs: list[tuple[int | None, str]] = []
         if cfg.include_originals:
             outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
@@ -164,9 +153,9 @@ class WorkContext:
 def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     """Make every output of one source. Never raises for a bad input: problems become records."""
     cfg = ctx.cfg
-    src = cfg.input_dir / job.source
+    src = fsnames.join(cfg.input_dir, job.source)  # bytes: any name, in any locale
     todo = {k for k, out in job.outputs
-            if not (cfg.on_exists == "skip" and (cfg.output_dir / out).exists())}
+            if not (cfg.on_exists == "skip" and os.path.exists(fsnames.join(cfg.output_dir, out)))}
     try:
         if todo:
             image = load_image(src, ctx.load)
@@ -187,6 +176,26 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     except KeyboardInterrupt:
         # only the outputs that were finished (written, skipped or failed) are reported
         raise _Interrupted([r for r in records if r["status"] != "pending"]) from None
+    return records
+
+
+def process_source_safely(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
+    """``process_source`` for the pool and the in-process loop: every Python warning raised while
+    the source is read or made is kept, as one short line, under ``warnings`` in its records (the
+    parent prints ``augcli: <file>: warning: <what>``), and a failure nothing else caught (out of
+    memory, a decoder bug a hostile file triggers) becomes an error record for this source alone."""
+    with file_warnings() as caught:
+        try:
+            records = process_source(ctx, job)
+        except MemoryError:
+            records = [_record(job.source, None, None, ctx, status="error",
+                               error="out of memory while making its outputs")]
+        except Exception as exc:  # noqa: BLE001 - one hostile file must never end the run
+            records = [_record(job.source, None, None, ctx, status="error",
+                               error=f"cannot process: {type(exc).__name__}: {exc}")]
+    if caught:
+        for rec in records:
+            rec["warnings"] = list(caught)
     return records
 
 
@@ -214,13 +223,13 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             # (one output alive at a time: the previous copy is gone before the next is made)
             data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
                                 job.fmt, cfg.quality, cfg.background)
-            target = cfg.output_dir / out
+            target = fsnames.join(cfg.output_dir, out)
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
                 label_files, rec["labels"] = labels.render(matrix, out_size, out)
                 clash = _write_labels(label_files, cfg.on_exists == "overwrite")
                 if clash:
-                    rec.update(status="error", error=f"{clash} exists (another run?) and differs")
+                    rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
                     continue
             if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
                 rec["status"] = "ok"
@@ -233,11 +242,13 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             else:
                 rec.update(status="error", error="output appeared during the run (another run?) and differs")
         except OSError as exc:
-            rec.update(status="error", error=f"cannot write {out}: {exc.strerror or exc}")
+            rec.update(status="error", error=f"cannot write {fsnames.shown(out)}: {exc.strerror or exc}")
             if exc.errno in FATAL_ERRNOS:
                 rec["fatal"] = True
                 return
-        except (ValueError, MemoryError) as exc:
+        except MemoryError:
+            rec.update(status="error", error="out of memory while making this output")
+        except Exception as exc:  # noqa: BLE001 - ValueError and whatever a hostile file triggers
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
 
 
@@ -245,13 +256,16 @@ def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str |
     """Write label files atomically; the name of one that exists with other bytes, else None."""
     for path, payload in files:
         if not write_atomic(path, payload, overwrite=overwrite) and not _same_bytes(path, payload):
-            return str(path)
+            return os.fsdecode(path)
     return None
 
 
-def _same_bytes(path: Path, data: bytes) -> bool:
+def _same_bytes(path: bytes | Path, data: bytes) -> bool:
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read() == data
     except OSError:
         return False
 
@@ -283,11 +297,12 @@ def _init_worker(ctx: WorkContext) -> None:
     _CTX = ctx
     # The parent handles Ctrl-C and stops the pool cleanly; workers finish their chunk.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    install_one_line_warnings()  # nothing raw on stderr, even outside a source's own capture
 
 
 def _work_chunk(chunk: Sequence[SourceJob]) -> list[list[dict[str, Any]]]:
     assert _CTX is not None
-    return [process_source(_CTX, job) for job in chunk]
+    return [process_source_safely(_CTX, job) for job in chunk]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -311,7 +326,7 @@ class _Interrupted(KeyboardInterrupt):
 def _results_in_process(ctx: WorkContext, jobs: Iterable[SourceJob]) -> Iterator[list[dict[str, Any]]]:
     for job in jobs:
         try:
-            yield process_source(ctx, job)
+            yield process_source_safely(ctx, job)
         except _Interrupted as exc:
             yield exc.records
             raise KeyboardInterrupt from None
@@ -422,7 +437,7 @@ class Summary:
             "written": self.written,
             "skipped": self.skipped,
             "failed": len(self.failed),
-            "failures": self.failed,
+            "failures": [fsnames.encode_fields(f, ("source", "output")) for f in self.failed],
             "seed": self.seed,
             "elapsed": round(self.elapsed, 3),
             "dry_run": self.dry_run,
@@ -481,9 +496,11 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
 
         setup = resolve(cfg.labels, inp, out, cfg.pipeline, report)
     skip_dir = setup.skip_dir if setup is not None else None
-    folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
+    folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
+    inp_b, out_b = os.fsencode(inp), os.fsencode(out)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
+    warned: list[tuple[str, str]] = []
     plan = None
     if cfg.targets is not None:  # names only: the sources of each class decide the copies of each source
         names = iter_jobs(replace(cfg, copies=0, include_originals=False, targets=None), skip_dir=skip_dir)
@@ -491,19 +508,20 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     extras: dict[str, list[str]] = {}  # class -> its sources that get the extra copy
     # First pass, over names only: count, check, and refuse before anything is written.
     clash: list[str] = []
-    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan, skip_dir):
+    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
+                         lambda rel, why: warned.append((rel, why)), skip_dir):
         summary.discovered += 1
         if plan is not None and plan.is_extra(job.source, sum(k is not None for k, _ in job.outputs)):
             extras.setdefault(class_of(job.source), []).append(job.source)
         summary.planned += len(job.outputs)
         for _, rel in job.outputs:
-            target = cfg.output_dir / rel
+            target = fsnames.join(cfg.output_dir, rel)  # bytes: any name, in any locale
             parent = rel.rpartition("/")[0]
             if parent not in folders:
-                folders[parent] = (out / parent).resolve()
-            if _inside(folders[parent] / target.name, inp):
+                folders[parent] = os.path.realpath(fsnames.join(out_b, parent))
+            if fsnames.inside(os.path.join(folders[parent], os.path.basename(target)), inp_b):
                 raise UsageError(f"output {rel!r} would land inside the input folder; choose another output folder")
-            if cfg.on_exists == "error" and target.exists():
+            if cfg.on_exists == "error" and os.path.exists(target):
                 clash.append(rel)
             if cfg.dry_run:
                 summary.outputs.append((job.source, rel))
@@ -526,8 +544,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if clash:
         raise UsageError(f"{len(clash)} output file(s) already exist, e.g. "
                          f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
+    for rel, why in warned:
+        report(f"augcli: {fsnames.shown(rel)}: warning: {why}")
     for rel, why in unlisted:
-        report(f"augcli: {rel}: {why}")
+        report(f"augcli: {fsnames.shown(rel)}: {why}")
         summary.failed.append({"source": rel, "output": None, "error": why})
     if plan is not None:
         summary.targets = plan.describe(extras)
@@ -565,6 +585,8 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
 
     try:
         for records in results:
+            for warning in (records[0].get("warnings") or []) if records else []:
+                say(f"augcli: {fsnames.shown(records[0]['source'])}: warning: {warning}")
             for rec in records:
                 if collector is not None:
                     collector.add(rec.get("labels") if rec["status"] in ("ok", "skipped") else None)
@@ -586,7 +608,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                 elif rec.get("fatal"):
                     summary.fatal = rec["error"]
                 else:
-                    say(f"augcli: {rec['source']}: {rec['error']}")
+                    say(f"augcli: {fsnames.shown(rec['source'])}: {fsnames.one_line(rec['error'])}")
                     summary.failed.append({"source": rec["source"], "output": rec["output"], "error": rec["error"]})
             if bar is not None:
                 bar.update(1)
@@ -646,9 +668,11 @@ class _ManifestWriter:
         self.fh = open(self.tmp, "w", encoding="utf-8")
         from .kernels import KERNEL_VERSION
 
+        config = cfg.describe()
+        config.update({k: fsnames.canonical(config[k]) for k in ("input_dir", "output_dir", "prefix")})
+        config = fsnames.encode_fields(config, ("input_dir", "output_dir", "prefix"))
         # the kernel version, never the CPU path: every path gives the same bytes
-        header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed,
-                  "config": cfg.describe()}
+        header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed, "config": config}
         if targets is not None:
             header["targets"] = targets
         if labels is not None:
@@ -656,7 +680,7 @@ class _ManifestWriter:
         self.fh.write(json.dumps(header, sort_keys=True) + "\n")
 
     def add(self, rec: dict[str, Any]) -> None:
-        rec = {k: v for k, v in rec.items() if k != "fatal"}
+        rec = fsnames.encode_fields({k: v for k, v in rec.items() if k != "fatal"}, ("source", "output"))
         self.fh.write(json.dumps(rec, sort_keys=True) + "\n")
 
     def close(self) -> Path:

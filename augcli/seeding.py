@@ -13,9 +13,15 @@ import hashlib
 import numpy as np
 
 
-def stable_key(text: str) -> int:
-    """A stable 64-bit key for a string (a relative path, an op name); the same on every machine."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+def stable_key(text: str | bytes) -> int:
+    """A stable 64-bit key for a string (a relative path, an op name); the same on every machine.
+
+    The key is a hash of the name's BYTES: a path given as text in augcli's canonical form (UTF-8,
+    undecodable bytes as surrogate escapes, see augcli.fsnames) is hashed as its original bytes, so
+    a valid UTF-8 name keeps the key of its UTF-8 text and any other name gets the same key on every
+    machine and in every locale."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "little")
 
 
 def new_root_seed() -> int:

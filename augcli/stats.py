@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import __version__
+from . import __version__, fsnames
 from .errors import AugcliError, InputError, UsageError
 from .imageio import DEFAULT_MAX_PIXELS, LoadOptions, _opened, _swaps, write_atomic
 from .targets import class_of
@@ -72,7 +72,7 @@ def inspect_file(root: Path, rel: str, decode: bool = False) -> FileInfo:
     limit = DEFAULT_MAX_PIXELS if decode else 2**62  # a header costs nothing, whatever its size
     options = LoadOptions(max_pixels=limit)
     try:
-        with _opened(root / rel, options) as im:
+        with _opened(fsnames.join(root, rel), options) as im:  # bytes: any name, in any locale
             w, h = im.size
             info = FileInfo(rel, im.format, im.mode, (h, w) if _swaps(im, options) else (w, h))
             if decode:
@@ -105,7 +105,7 @@ def collect(root: Path | str, decode: bool = False, count_objects: ObjectCounter
     bad = sorted([i for i in infos if i.error is not None] + listing_errors, key=lambda i: i.rel)
     if report is not None:
         for i in bad:
-            report(f"augcli: {root / i.rel}: {i.error}")
+            report(f"augcli: {fsnames.shown(fsnames.canonical(root) + '/' + i.rel)}: {i.error}")
     per_class: dict[str, list[int]] = {}
     for i in infos:
         counts = per_class.setdefault(class_of(i.rel), [0, 0])
@@ -116,12 +116,13 @@ def collect(root: Path | str, decode: bool = False, count_objects: ObjectCounter
         "decoded": decode,
         "files": len(infos),
         "images": len(good),
-        "classes": [{"class": name, "images": n, "unreadable": u} for name, (n, u) in sorted(per_class.items())],
+        "classes": [fsnames.encode_fields({"class": name, "images": n, "unreadable": u}, ("class",))
+                    for name, (n, u) in sorted(per_class.items())],
         "formats": dict(sorted(Counter(i.format or "?" for i in good).items())),
         "modes": dict(sorted(Counter(i.mode or "?" for i in good).items())),
         "width": _range([i.size[0] for i in good if i.size]),
         "height": _range([i.size[1] for i in good if i.size]),
-        "unreadable": [{"file": i.rel, "error": i.error} for i in bad],
+        "unreadable": [fsnames.encode_fields({"file": i.rel, "error": i.error}, ("file",)) for i in bad],
         "objects": count_objects(root, [i.rel for i in good]) if count_objects is not None else None,
     }
 
@@ -162,7 +163,7 @@ def exit_code(result: dict[str, Any]) -> int:
 
 
 def _class_counts(one: dict[str, Any]) -> dict[str, int]:
-    return {c["class"]: c["images"] for c in one["classes"]}
+    return {fsnames.decode_fields(c, ("class",))["class"]: c["images"] for c in one["classes"]}
 
 
 def _mapping(counts: dict[str, int]) -> str:
@@ -186,10 +187,12 @@ def format_stats(result: dict[str, Any]) -> list[str]:
         b = _class_counts(other)
         names = sorted(set(a) | set(b))
         rows = [("class", result["root"], other["root"], "change")]
-        rows += [(n, str(a.get(n, 0)), str(b.get(n, 0)), f"{b.get(n, 0) - a.get(n, 0):+d}") for n in names]
+        rows += [(fsnames.shown(n), str(a.get(n, 0)), str(b.get(n, 0)), f"{b.get(n, 0) - a.get(n, 0):+d}")
+                 for n in names]
         rows.append(("total", str(sum(a.values())), str(sum(b.values())), f"{sum(b.values()) - sum(a.values()):+d}"))
     else:
-        rows = [("class", "images")] + [(n, str(v)) for n, v in a.items()] + [("total", str(sum(a.values())))]
+        rows = [("class", "images")] + [(fsnames.shown(n), str(v)) for n, v in a.items()] + \
+            [("total", str(sum(a.values())))]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines.append("")
     for r in rows:
@@ -205,5 +208,6 @@ def format_stats(result: dict[str, Any]) -> list[str]:
             lines.append(f"{prefix}objects: {_mapping(one['objects'])}")
         if one["unreadable"]:
             lines.append(f"{prefix}unreadable:")
-            lines += [f"  {u['file']}: {u['error']}" for u in one["unreadable"]]
+            lines += [f"  {fsnames.shown(fsnames.decode_fields(u, ('file',))['file'])}: {u['error']}"
+                      for u in one["unreadable"]]
     return lines

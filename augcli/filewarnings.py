@@ -1,0 +1,97 @@
+"""Python warnings raised while a file is read or made become one line about that file.
+
+Pillow reports some oddities of a file through ``warnings.warn`` (``Corrupt EXIF data.``, a
+truncated EXIF block, a palette with too many colours...), and numpy through RuntimeWarning. Raw,
+they would reach the user as two lines naming Pillow's source file and not the image. Inside
+``file_warnings()`` each such warning is caught and kept as a short message, so the caller can print
+``augcli: <file>: warning: <what>`` and record it. Dropped, because augcli already handles the
+condition: Pillow's DecompressionBombWarning (``--max-pixels`` is checked from the header first).
+Warnings about code rather than the file (deprecations, unclosed resources) are not about the image
+and are dropped too. ``install_one_line_warnings`` makes any other warning print as one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from typing import Iterator
+
+from .fsnames import one_line
+
+DROPPED = ("DecompressionBombWarning",)  # class names: Pillow need not be imported here
+_NATIVE_LIMIT = 64 * 1024  # bytes of native stderr kept per file
+NOT_ABOUT_THE_FILE = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning, ImportWarning)
+
+
+def describe(warning: warnings.WarningMessage) -> str | None:
+    """The one-line text of a caught warning, or None if it is dropped."""
+    category = warning.category
+    if category.__name__ in DROPPED or issubclass(category, NOT_ABOUT_THE_FILE):
+        return None
+    text = one_line(str(warning.message).strip()) or category.__name__
+    return text
+
+
+@contextmanager
+def file_warnings() -> Iterator[list[str]]:
+    """Catch every warning raised inside the block, and every line a C library (libtiff, say)
+    writes straight to the process's stderr meanwhile; the list it yields is filled, on exit, with
+    the distinct messages (in order), dropped ones left out."""
+    messages: list[str] = []
+    native: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # every file gets its own warnings, not once per process
+        try:
+            with _native_stderr(native):
+                yield messages
+        finally:
+            for text in [describe(w) for w in caught] + native:
+                if text is not None and text not in messages:
+                    messages.append(text)
+
+
+@contextmanager
+def _native_stderr(lines: list[str]) -> Iterator[None]:
+    """Point file descriptor 2 at a temporary file inside the block; its lines go to ``lines``.
+    (Decoders such as libtiff print their complaints with fprintf(stderr), not through Python.)"""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no stderr at all: nothing to catch
+        yield
+        return
+    import tempfile  # here: keeps `augcli --help` fast
+
+    try:
+        with tempfile.TemporaryFile() as spool:
+            os.dup2(spool.fileno(), 2)
+            try:
+                yield
+            finally:
+                try:
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass
+                os.dup2(saved, 2)
+                spool.seek(0)
+                text = spool.read(_NATIVE_LIMIT).decode("utf-8", "backslashreplace")
+                # a progress bar refreshed from another thread meanwhile is not the file's
+                lines.extend(one_line(line.strip()) for line in text.split("\n") if line.strip() and "\r" not in line)
+    finally:
+        os.close(saved)
+
+
+def install_one_line_warnings() -> None:
+    """Print every warning that escapes a ``file_warnings`` block as ``augcli: warning: <what>``."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = describe(warnings.WarningMessage(message, category, filename, lineno))
+        if text is not None:
+            try:
+                print(f"augcli: warning: {text}", file=file or sys.stderr, flush=True)
+            except (OSError, ValueError):
+                pass
+
+    warnings.showwarning = show

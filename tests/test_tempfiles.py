@@ -1,0 +1,81 @@
+"""Temporary names within NAME_MAX whatever the output name; a host tag, and clean-up that removes
+only temporaries of this host whose process is gone."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from augcli import tempfiles
+from augcli.tempfiles import TEMP_PATTERN, NameTooLong, remove_stale_temporaries, temp_name, write_atomic
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_host_tag_is_blake2b_of_the_host_name():
+    assert tempfiles.host_tag() == hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
+    assert len(tempfiles.host_tag()) == 8
+
+
+@pytest.mark.parametrize("name", [b"a.png", b"x" * 200 + b".png", b"y" * 255, "é".encode() * 127 + b"x",
+                                  "日本".encode() * 42 + b".jpg", b"new\nline.png"])
+@pytest.mark.parametrize("limit", [255, 143])
+def test_temporary_names_never_exceed_the_limit(name, limit):
+    tmp = temp_name(name, limit)
+    assert len(tmp) <= limit and tmp.startswith(b".") and tmp.endswith(b".tmp")
+    m = TEMP_PATTERN.match(tmp)
+    assert m and m.group("host").decode() == tempfiles.host_tag() and int(m.group("pid")) == os.getpid()
+    assert name.startswith(m.group("visible"))  # the visible part is the name, cut if need be
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    tmp.decode("utf-8")  # a UTF-8 name is never cut inside a character
+
+
+def test_write_atomic_for_a_name_of_exactly_255_bytes(tmp_path):
+    name = "é".encode() * 126 + b"abc"
+    assert len(name) == 255
+    target = os.path.join(os.fsencode(tmp_path), name)
+    assert write_atomic(target, b"data", overwrite=False)
+    assert not write_atomic(target, b"other", overwrite=False)
+    assert write_atomic(target, b"new", overwrite=True)
+    assert os.listdir(os.fsencode(tmp_path)) == [name]
+    with open(target, "rb") as fh:
+        assert fh.read() == b"new"
+
+
+def test_a_name_over_the_limit_is_a_clear_error(tmp_path):
+    with pytest.raises(NameTooLong) as info:
+        write_atomic(os.path.join(os.fsencode(tmp_path), b"z" * 256), b"data", overwrite=False)
+    assert info.value.strerror == "name too long: 256 bytes, the file system allows 255"
+    assert os.listdir(tmp_path) == []
+
+
+def test_cleanup_removes_only_this_hosts_temporaries_of_dead_processes(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    gone, alive, me = dead_pid(), os.getppid(), tempfiles.host_tag()
+    other = "0123abcd" if me != "0123abcd" else "fedc4321"
+    files = {
+        "mine_dead": f".a.png.{me}.{gone}.0011aabb.tmp",
+        "mine_dead_deep": f"sub/.b\nc.png.{me}.{gone}.0011aabb.tmp",
+        "mine_alive": f".a.png.{me}.{alive}.0011aabb.tmp",
+        "other_host_dead": f".a.png.{other}.{gone}.0011aabb.tmp",  # another machine on a shared volume
+        "old_style": f".a.png.{gone}.0011aabb.tmp",  # no host tag: whose it is cannot be told
+        "output": "a.png",
+    }
+    for rel in files.values():
+        (tmp_path / rel).write_bytes(b"x")
+    assert remove_stale_temporaries(tmp_path) == 2
+    left = {k for k, rel in files.items() if (tmp_path / rel).exists()}
+    assert left == {"mine_alive", "other_host_dead", "old_style", "output"}
