@@ -245,6 +245,23 @@ static void row_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int6
 
 #if AUGCLI_X86
 
+/* Ask for the source lines that pixel i + PREFETCH_AHEAD of a row will read (its two rows, at its
+ * first and last lane): gathers do not train the hardware prefetcher, and once the source is larger
+ * than the L2 cache every new line would otherwise be a full miss. Coordinates are clamped, so the
+ * hint never points outside the source (a prefetch cannot fault, but stays tidy). */
+#define PREFETCH_AHEAD 48
+static inline void prefetch_taps(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t i, int lanes)
+{
+    for (int k = 0; k < lanes; k += lanes - 1) {
+        int64_t x = step(U, i + PREFETCH_AHEAD + k, DU) >> 32, y = step(V, i + PREFETCH_AHEAD + k, DV) >> 32;
+        x = x < 0 ? 0 : (x >= j->sw ? j->sw - 1 : x);
+        y = y < 0 ? 0 : (y >= j->sh - 1 ? (j->sh > 1 ? j->sh - 2 : 0) : y);
+        const uint8_t *p = j->src + (ptrdiff_t)y * j->ss + (ptrdiff_t)x * 4;
+        __builtin_prefetch(p, 0, 3);
+        __builtin_prefetch(p + (j->sh > 1 ? j->ss : 0), 0, 3);
+    }
+}
+
 /* map tap indices by the fill mode; constant mode also returns the outside mask */
 __attribute__((target("avx2"))) static inline __m256i map_avx2(__m256i i, __m256i n, __m256i nm1, int fill,
                                                                __m256i *outside)
@@ -318,6 +335,7 @@ __attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t
     const __m256i sign = _mm256_set1_epi32((int)0x80000000u);
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) {
+        prefetch_taps(j, U, DU, V, DV, i, 8);
         const __m256i ix = u_hi, iy = v_hi;
         const __m256i fx = _mm256_srli_epi32(u_lo, 16), fy = _mm256_srli_epi32(v_lo, 16);
         __m256i ox0 = _mm256_setzero_si256(), ox1 = ox0, oy0 = ox0, oy1 = ox0;
@@ -444,6 +462,7 @@ AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t
     const __m512i sv_hi = _mm512_set1_epi32((int32_t)(sv >> 32)), sv_lo = _mm512_set1_epi32((int32_t)(uint32_t)sv);
     int32_t i = 0;
     for (; i + 16 <= n; i += 16) {
+        prefetch_taps(j, U, DU, V, DV, i, 16);
         const __m512i ix = u_hi, iy = v_hi;
         const __m512i fx = _mm512_srli_epi32(u_lo, 16), fy = _mm512_srli_epi32(v_lo, 16);
         __mmask16 ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
