@@ -11,6 +11,7 @@ from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
 
 ON_EXISTS = ("error", "skip", "overwrite")
+EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class RunConfig:
     background: tuple[int, int, int] = (255, 255, 255)
     strict: bool = False
     progress: bool = True
+    # scale-out (augcli/run/): which shard this process does, the fixed bucket count (the unit of
+    # output and resume, recorded in the manifest), and the engine that runs the buckets
+    shard: Any = None  # augcli.run.shard.Shard, or None for the whole run
+    buckets: int = 256  # augcli.run.shard.DEFAULT_BUCKETS
+    executor: str = "local"
+    scheduler: str | None = None  # dask: tcp://HOST:PORT of an existing scheduler
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dir", Path(self.input_dir))
@@ -55,6 +62,10 @@ class RunConfig:
             raise ValueError(f"resize must be two positive integers (width, height), not {self.resize!r}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
+        if not 1 <= self.buckets <= 100_000:
+            raise ValueError(f"buckets must be between 1 and 100000, not {self.buckets}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
 
@@ -69,7 +80,10 @@ class RunConfig:
         return self.workers or (os.cpu_count() or 1)
 
     def describe(self) -> dict[str, Any]:
-        """Every setting as JSON-ready values (recorded in the manifest's first line)."""
+        """The recipe as JSON-ready values (the manifest's first line): every setting that decides
+        the outputs' names and bytes, the bucket count, and the folders as given. How a run was
+        executed (workers, --on-exists, --strict, shard, host, timing) is not here: it goes to the
+        run's stats file, so every run of one recipe into one path writes the same first line."""
         return {
             "input_dir": str(self.input_dir),
             "output_dir": str(self.output_dir),
@@ -80,10 +94,8 @@ class RunConfig:
             "quality": self.quality,
             "resize": list(self.resize) if self.resize else None,
             "include_originals": self.include_originals,
-            "workers": self.effective_workers,
-            "on_exists": self.on_exists,
             "exif_transpose": self.exif_transpose,
             "max_pixels": self.max_pixels,
             "background": list(self.background),
-            "strict": self.strict,
+            "buckets": self.buckets,
         }

@@ -192,7 +192,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                       matrix=matrix)
         records.append(rec)
         if k not in todo:
-            rec["status"] = "skipped"
+            rec["existing"] = True  # recorded as ok: a record never depends on the run's history
+            rec["status"] = "ok"
             continue
         try:
             # (one output alive at a time: the previous copy is gone before the next is made)
@@ -202,7 +203,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
                 rec["status"] = "ok"
             elif cfg.on_exists == "skip":
-                rec["status"] = "skipped"
+                rec.update(status="ok", existing=True)
             elif _same_bytes(target, data):
                 # appeared since the run started, with exactly our bytes: a retry after a worker
                 # died, or an identical concurrent run
@@ -434,6 +435,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     (nothing is written then); per-file problems are reported through ``report`` (default: a line
     on stderr), recorded in the manifest and counted in the returned Summary."""
     report = report or _stderr
+    if cfg.shard is not None or cfg.executor != "local":
+        from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
+
+        return run_buckets(cfg, report)
     started = time.perf_counter()
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
     folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
@@ -498,7 +503,9 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                         summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
                         manifest.discard()
                         manifest = None
-                if rec["status"] == "ok":
+                if rec.get("existing"):
+                    summary.skipped += 1
+                elif rec["status"] == "ok":
                     summary.written += 1
                 elif rec["status"] == "skipped":
                     summary.skipped += 1
@@ -526,9 +533,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                     summary.manifest = str(manifest.close())
                 except OSError as exc:
                     summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
+        summary.elapsed = time.perf_counter() - started
+        write_stats(cfg, summary, workers)
     if summary.fatal:
         raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
-    summary.elapsed = time.perf_counter() - started
     return summary
 
 
@@ -540,6 +548,28 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True, leave=False)
 
 
+def run_header(cfg: RunConfig, seed: int) -> dict[str, Any]:
+    """The manifest's first line: the recipe only (what decides the bytes of every output), never
+    run events, so every run of one recipe into one path writes the same line."""
+    return {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
+
+
+def header_line(cfg: RunConfig, seed: int) -> str:
+    return json.dumps(run_header(cfg, seed), sort_keys=True) + "\n"
+
+
+def record_line(rec: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in rec.items() if k not in ("fatal", "existing")}, sort_keys=True) + "\n"
+
+
+def write_stats(cfg: RunConfig, summary: "Summary", workers: int, **extra: Any) -> None:
+    """Run events (host, workers, timing, counts) go to a stats file of their own under the output's
+    hidden bookkeeping folder, never into the manifest. Best effort: a failure here loses no output."""
+    from .run.buckets import write_stats as write
+
+    write(cfg, summary, workers, **extra)
+
+
 class _ManifestWriter:
     """JSON lines: a first line describing the run, then one line per output in source order.
     Written to a temporary file and renamed at the end, so a manifest is never half-written."""
@@ -549,12 +579,10 @@ class _ManifestWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
-        header = {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
-        self.fh.write(json.dumps(header, sort_keys=True) + "\n")
+        self.fh.write(header_line(cfg, seed))
 
     def add(self, rec: dict[str, Any]) -> None:
-        rec = {k: v for k, v in rec.items() if k != "fatal"}
-        self.fh.write(json.dumps(rec, sort_keys=True) + "\n")
+        self.fh.write(record_line(rec))
 
     def close(self) -> Path:
         try:
