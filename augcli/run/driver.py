@@ -54,6 +54,14 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     done_before: list[int] = []
     stale: list[Path] = []
     markers = layout.done_buckets()
+    other = next((b for b in sorted(markers) if b not in owned), None)  # one other bucket tells B
+    beyond = [b for b in markers if b >= cfg.buckets]
+    if beyond or other is not None:
+        marker = read_marker(markers[beyond[0] if beyond else other]) or {}
+        if beyond or marker.get("buckets", cfg.buckets) != cfg.buckets:
+            raise UsageError(f"{str(cfg.output_dir)!r} holds buckets of a run with --buckets "
+                             f"{marker.get('buckets', 'another count')}, this run has {cfg.buckets}; use the "
+                             "same --buckets (or another output folder)")
     for b, path in sorted(markers.items()):
         if b not in owned:
             continue
