@@ -100,6 +100,24 @@ def build_pipeline(kw: dict[str, Any]):
     return Pipeline(ops, warp)
 
 
+class FolderOrURL(click.ParamType):
+    """A local folder (checked as click.Path does) or a storage URL such as s3://bucket/prefix
+    (checked by the library when it is opened)."""
+
+    name = "folder"
+
+    def __init__(self, exists: bool = False) -> None:
+        self.local = click.Path(exists=exists, file_okay=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "://" in value and not value.startswith("file://"):
+            return value
+        if isinstance(value, str) and value.startswith("file://"):
+            self.local.convert(value[len("file://"):], param, ctx)
+            return value
+        return self.local.convert(value, param, ctx)
+
+
 def scaleout_options(fn: Callable) -> Callable:
     """expand's options for running beyond one machine (augcli/run/)."""
     options = [
@@ -143,8 +161,8 @@ def cli() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.argument("input_dir", type=FolderOrURL(exists=True))
+@click.argument("output_dir", type=FolderOrURL())
 @op_options
 @click.option("-n", "--copies", type=click.IntRange(min=0), default=1, show_default=True,
               help="Augmented copies written per input image.")
@@ -336,7 +354,7 @@ def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exis
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("output_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("output_dir", type=FolderOrURL(exists=True))
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
               help="Where to write the merged manifest [default: OUTPUT_DIR/manifest.jsonl].")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")

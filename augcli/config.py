@@ -9,6 +9,7 @@ from typing import Any
 
 from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
+from .storage import is_remote, is_url, local_path, redact
 
 ON_EXISTS = ("error", "skip", "overwrite")
 EXECUTORS = ("local", "dask")
@@ -42,8 +43,17 @@ class RunConfig:
     buckets: int = 256  # augcli.run.shard.DEFAULT_BUCKETS
     executor: str = "local"
     scheduler: str | None = None  # dask: tcp://HOST:PORT of an existing scheduler
+    # INPUT_DIR / OUTPUT_DIR given as URLs (s3://, gs://, file://...): kept as given (input_dir and
+    # output_dir are then the local path of a file:// URL, or unused for object storage)
+    input_url: str | None = None
+    output_url: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("input", "output"):
+            given = getattr(self, f"{name}_dir")
+            if is_url(given):
+                object.__setattr__(self, f"{name}_url", given)
+                object.__setattr__(self, f"{name}_dir", local_path(given))
         object.__setattr__(self, "input_dir", Path(self.input_dir))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         if self.manifest is not None:
@@ -76,6 +86,11 @@ class RunConfig:
         return self.manifest if self.manifest is not None else self.output_dir / "manifest.jsonl"
 
     @property
+    def remote(self) -> bool:
+        """Is INPUT_DIR or OUTPUT_DIR object storage (not a local folder)?"""
+        return is_remote(self.input_url) or is_remote(self.output_url)
+
+    @property
     def effective_workers(self) -> int:
         return self.workers or (os.cpu_count() or 1)
 
@@ -85,8 +100,8 @@ class RunConfig:
         executed (workers, --on-exists, --strict, shard, host, timing) is not here: it goes to the
         run's stats file, so every run of one recipe into one path writes the same first line."""
         return {
-            "input_dir": str(self.input_dir),
-            "output_dir": str(self.output_dir),
+            "input_dir": redact(self.input_url) if self.input_url else str(self.input_dir),
+            "output_dir": redact(self.output_url) if self.output_url else str(self.output_dir),
             "pipeline": self.pipeline.describe(),
             "copies": self.copies,
             "prefix": self.prefix,

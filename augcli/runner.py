@@ -143,6 +143,9 @@ def _inside(child: Path, parent: Path) -> bool:
 class WorkContext:
     cfg: RunConfig
     root_seed: int
+    # augcli.storage stores for object storage (augcli/run/ sets them); None: the local folders
+    sources: Any = None
+    outputs: Any = None
 
     @property
     def load(self) -> LoadOptions:
@@ -154,8 +157,11 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     cfg = ctx.cfg
     src = cfg.input_dir / job.source
     todo = {k for k, out in job.outputs
-            if not (cfg.on_exists == "skip" and (cfg.output_dir / out).exists())}
+            if not (cfg.on_exists == "skip" and _output_exists(ctx, out))}
+    fetched = None
     try:
+        if ctx.sources is not None:
+            src = fetched = ctx.sources.fetch(job.source)
         if todo:
             image = load_image(src, ctx.load)
             size = image.size
@@ -166,6 +172,9 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
         return [_record(job.source, None, None, ctx, status="error", error=str(exc))]
     except MemoryError:
         return [_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
+    finally:
+        if fetched is not None:
+            ctx.sources.release(fetched)
 
     records: list[dict[str, Any]] = []
     try:
@@ -199,12 +208,11 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             # (one output alive at a time: the previous copy is gone before the next is made)
             data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
                                 job.fmt, cfg.quality, cfg.background)
-            target = cfg.output_dir / out
-            if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
+            if _write_output(ctx, out, data):
                 rec["status"] = "ok"
             elif cfg.on_exists == "skip":
                 rec.update(status="ok", existing=True)
-            elif _same_bytes(target, data):
+            elif _same_output(ctx, out, data):
                 # appeared since the run started, with exactly our bytes: a retry after a worker
                 # died, or an identical concurrent run
                 rec["status"] = "ok"
@@ -217,6 +225,21 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 return
         except (ValueError, MemoryError) as exc:
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
+
+
+def _output_exists(ctx: WorkContext, rel: str) -> bool:
+    return (ctx.cfg.output_dir / rel).exists() if ctx.outputs is None else ctx.outputs.exists(rel)
+
+
+def _write_output(ctx: WorkContext, rel: str, data: bytes) -> bool:
+    overwrite = ctx.cfg.on_exists == "overwrite"
+    if ctx.outputs is None:
+        return write_atomic(ctx.cfg.output_dir / rel, data, overwrite=overwrite)
+    return ctx.outputs.write(rel, data, overwrite=overwrite)
+
+
+def _same_output(ctx: WorkContext, rel: str, data: bytes) -> bool:
+    return _same_bytes(ctx.cfg.output_dir / rel, data) if ctx.outputs is None else ctx.outputs.same_bytes(rel, data)
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:
@@ -435,7 +458,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     (nothing is written then); per-file problems are reported through ``report`` (default: a line
     on stderr), recorded in the manifest and counted in the returned Summary."""
     report = report or _stderr
-    if cfg.shard is not None or cfg.executor != "local":
+    if cfg.shard is not None or cfg.executor != "local" or cfg.remote:
         from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
 
         return run_buckets(cfg, report)
@@ -562,12 +585,12 @@ def record_line(rec: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in rec.items() if k not in ("fatal", "existing")}, sort_keys=True) + "\n"
 
 
-def write_stats(cfg: RunConfig, summary: "Summary", workers: int, **extra: Any) -> None:
+def write_stats(cfg: RunConfig, summary: "Summary", workers: int, store: Any = None, **extra: Any) -> None:
     """Run events (host, workers, timing, counts) go to a stats file of their own under the output's
     hidden bookkeeping folder, never into the manifest. Best effort: a failure here loses no output."""
     from .run.buckets import write_stats as write
 
-    write(cfg, summary, workers, **extra)
+    write(cfg, summary, workers, store, **extra)
 
 
 class _ManifestWriter:

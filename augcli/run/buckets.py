@@ -18,10 +18,9 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
-from ..imageio import write_atomic
+from ..storage import LocalStore
 
 BOOKKEEPING = ".augcli"
 MARKER_VERSION = 1
@@ -52,50 +51,46 @@ def parse_bucket_name(name: str) -> int | None:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the bookkeeping of one output folder lives (local paths)."""
+    """Where the bookkeeping of one output lives, in its store (local folder or object storage);
+    every name is relative to the output."""
 
-    output_dir: Path
+    store: Any  # augcli.storage.LocalStore | RemoteStore
 
-    @property
-    def root(self) -> Path:
-        return Path(self.output_dir) / BOOKKEEPING
+    @staticmethod
+    def part(bucket: int) -> str:
+        return f"{BOOKKEEPING}/parts/{bucket_name(bucket)}.jsonl"
 
-    def part(self, bucket: int) -> Path:
-        return self.root / "parts" / f"{bucket_name(bucket)}.jsonl"
+    @staticmethod
+    def marker(bucket: int) -> str:
+        return f"{BOOKKEEPING}/done/{bucket_name(bucket)}.json"
 
-    def marker(self, bucket: int) -> Path:
-        return self.root / "done" / f"{bucket_name(bucket)}.json"
-
-    def done_buckets(self) -> dict[int, Path]:
+    def done_buckets(self) -> dict[int, str]:
         """Every bucket with a done marker, from one listing of the done folder."""
-        folder = self.root / "done"
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return {}
         found = {}
-        for name in names:
+        for name in self.store.names(f"{BOOKKEEPING}/done"):
             b = parse_bucket_name(name) if name.endswith(".json") else None
             if b is not None:
-                found[b] = folder / name
+                found[b] = f"{BOOKKEEPING}/done/{name}"
         return found
 
+    def read_marker(self, rel: str) -> dict[str, Any] | None:
+        """A done marker, or None if it cannot be read or is not one (then the bucket is not done)."""
+        try:
+            data = json.loads(self.store.read(rel).decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(data, dict) or data.get("kind") != "bucket-done":
+            return None
+        return data
 
-def read_marker(path: Path) -> dict[str, Any] | None:
-    """A done marker, or None if it cannot be read or is not one (then the bucket is not done)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(data, dict) or data.get("kind") != "bucket-done":
-        return None
-    return data
+    def remove(self, rel: str) -> None:
+        self.store.remove(rel)
 
 
 def finish_bucket(layout: Layout, bucket: int, buckets: int, header: str, sources: list[str],
                   lines: list[str], failed: int) -> dict[str, Any]:
-    """Write a bucket's manifest part, then (last) its done marker; both atomically. ``lines`` are
-    the bucket's record lines in source order, exactly as the manifest holds them."""
+    """Write a bucket's manifest part, then (last) its done marker; each appears whole. ``lines``
+    are the bucket's record lines in source order, exactly as the manifest holds them."""
     part = (header + "".join(lines)).encode("utf-8")
     marker = {
         "kind": "bucket-done",
@@ -109,13 +104,13 @@ def finish_bucket(layout: Layout, bucket: int, buckets: int, header: str, source
         "recipe_digest": digest([header.encode("utf-8")]),
         "part_digest": digest([part]),
     }
-    write_atomic(layout.part(bucket), part, overwrite=True)
-    write_atomic(layout.marker(bucket), (json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"),
-                 overwrite=True)
+    layout.store.write(layout.part(bucket), part, overwrite=True)
+    layout.store.write(layout.marker(bucket), (json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"),
+                       overwrite=True)
     return marker
 
 
-def write_stats(cfg, summary, workers: int, **extra: Any) -> Path | None:
+def write_stats(cfg, summary, workers: int, store: Any = None, **extra: Any) -> str | None:
     """One JSON file per run under .augcli/stats: the run's events. Best effort (None on failure)."""
     if cfg.dry_run:
         return None
@@ -140,9 +135,10 @@ def write_stats(cfg, summary, workers: int, **extra: Any) -> Path | None:
         "elapsed": round(summary.elapsed, 3),
         **extra,
     }
-    path = Layout(cfg.output_dir).root / "stats" / f"{host}-{os.getpid()}-{time.time_ns()}.json"
+    rel = f"{BOOKKEEPING}/stats/{host}-{os.getpid()}-{time.time_ns()}.json"
+    store = store if store is not None else LocalStore(cfg.output_dir)
     try:
-        write_atomic(path, (json.dumps(stats, sort_keys=True) + "\n").encode("utf-8"), overwrite=True)
-    except OSError:
+        store.write(rel, (json.dumps(stats, sort_keys=True) + "\n").encode("utf-8"), overwrite=True)
+    except Exception:  # best effort: the outputs are what matters
         return None
-    return path
+    return rel

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from ..runner import SourceJob, WorkContext, _results_in_pool, process_source, record_line
+from ..storage import LocalStore
 from .buckets import Layout, finish_bucket
 
 
@@ -71,7 +72,8 @@ class _Collector:
     def finish(self) -> BucketOutcome:
         if self.outcome.fatal is None:
             cfg = self.ctx.cfg
-            finish_bucket(Layout(cfg.output_dir), self.work.bucket, cfg.buckets, self.header,
+            store = self.ctx.outputs if self.ctx.outputs is not None else LocalStore(cfg.output_dir)
+            finish_bucket(Layout(store), self.work.bucket, cfg.buckets, self.header,
                           [j.source for j in self.work.jobs], self.lines, len(self.outcome.failed))
             self.outcome.done = True
         return self.outcome

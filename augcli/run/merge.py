@@ -15,16 +15,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..imageio import temp_path
-from .buckets import Layout, bucket_name, digest, read_marker
+from ..storage import open_store
+from .buckets import BOOKKEEPING, Layout, bucket_name, digest
 
 
 @dataclass
 class MergeResult:
-    manifest: Path
+    manifest: Path | str
     buckets: int
     records: int
     changed: bool
@@ -47,26 +48,28 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     return diffs
 
 
-def _lines(path: Path) -> Iterator[tuple[str, str]]:
-    with open(path, encoding="utf-8") as fh:
+def _lines(store, rel: str, size: int) -> Iterator[tuple[str, str]]:
+    with store.open_lines(rel, size) as fh:
         next(fh, None)  # the recipe line
         for line in fh:
             yield json.loads(line)["source"], line
 
 
-def merge(output_dir: Path | str, manifest: Path | str | None = None) -> MergeResult:
-    output_dir = Path(output_dir)
-    layout = Layout(output_dir)
-    target = Path(manifest) if manifest is not None else output_dir / "manifest.jsonl"
+def merge(output: Path | str | Any, manifest: Path | str | None = None) -> MergeResult:
+    """Merge the parts of ``output`` (a folder, a URL, or an augcli.storage store) into
+    ``manifest`` (default: the output's manifest.jsonl)."""
+    store = output if hasattr(output, "names") else open_store(output)
+    layout = Layout(store)
+    shown = store.shown
     found = layout.done_buckets()
     if not found:
-        raise UsageError(f"{str(output_dir)!r} has no finished buckets ({layout.root.name}/done is empty or "
-                         "missing): run `augcli expand ... --shard I/N` first")
+        raise UsageError(f"{shown!r} has no finished buckets ({BOOKKEEPING}/done is empty or missing): "
+                         "run `augcli expand ... --shard I/N` first")
     markers = {}
-    for b, path in found.items():
-        m = read_marker(path)
+    for b, rel in found.items():
+        m = layout.read_marker(rel)
         if m is None:
-            raise UsageError(f"done marker {str(path)!r} cannot be read; run the shard that owns bucket {b} again")
+            raise UsageError(f"done marker {rel!r} of {shown!r} cannot be read; run the shard that owns bucket {b} again")
         markers[b] = m
     counts: dict[int, list[int]] = {}
     for b, m in sorted(markers.items()):
@@ -85,16 +88,18 @@ def merge(output_dir: Path | str, manifest: Path | str | None = None) -> MergeRe
                          "to shard b % N); run those shards again (--on-exists skip), then merge")
 
     headers: dict[str, list[int]] = {}
+    sizes: dict[int, int] = {}
     for b in range(total):
-        part = layout.part(b)
+        rel = layout.part(b)
         try:
-            data = part.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"manifest part {str(part)!r} of a done bucket cannot be read: "
-                             f"{exc.strerror or exc}; run its shard again") from None
+            data = store.read(rel)
+        except Exception as exc:
+            raise UsageError(f"manifest part {rel!r} of a done bucket cannot be read ({type(exc).__name__}); "
+                             "run its shard again") from None
         if digest([data]) != markers[b].get("part_digest"):
-            raise UsageError(f"manifest part {str(part)!r} is not the one its done marker describes (written "
-                             "by another run since?); run its shard again with --on-exists overwrite")
+            raise UsageError(f"manifest part {rel!r} is not the one its done marker describes (written by "
+                             "another run since?); run its shard again with --on-exists overwrite")
+        sizes[b] = len(data)
         first = data.split(b"\n", 1)[0].decode("utf-8")
         headers.setdefault(first, []).append(b)
     if len(headers) > 1:
@@ -102,24 +107,51 @@ def merge(output_dir: Path | str, manifest: Path | str | None = None) -> MergeRe
         diffs = _differences(json.loads(h1), json.loads(h2))
         raise UsageError(f"the parts have {len(headers)} different recipes: {_names(b1, 3)} and {_names(b2, 3)} "
                          f"differ in {'; '.join(diffs[:5])}; every shard must run the same command")
-    header = next(iter(headers))
+    header = next(iter(headers)) + "\n"
 
+    def merged() -> Iterator[str]:
+        yield header
+        streams = [_lines(store, layout.part(b), sizes[b]) for b in range(total)]
+        for _, line in heapq.merge(*streams, key=lambda item: item[0]):
+            yield line
+
+    records = sum(m.get("records", 0) for m in markers.values())
+    if manifest is not None or not store.remote:
+        target = Path(manifest) if manifest is not None else Path(store.root) / "manifest.jsonl"
+        changed = _write_local(target, merged())
+        return MergeResult(target, total, records, changed)
+    return MergeResult(f"{shown}/manifest.jsonl", total, records, _write_remote(store, "manifest.jsonl", merged))
+
+
+def _write_local(target: Path, lines: Iterator[str]) -> bool:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(target)
-    records = 0
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(header + "\n")
-            streams = [_lines(layout.part(b)) for b in range(total)]
-            for _, line in heapq.merge(*streams, key=lambda item: item[0]):
+            for line in lines:
                 fh.write(line)
-                records += 1
         if target.exists() and filecmp.cmp(tmp, target, shallow=False):
-            return MergeResult(target, total, records, changed=False)
+            return False
         os.replace(tmp, target)
-        return MergeResult(target, total, records, changed=True)
+        return True
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+
+
+def _write_remote(store, rel: str, lines) -> bool:
+    """Stream the manifest to its key (one object, whole or absent) unless it already holds
+    exactly these bytes (checked by digest, streaming, first)."""
+    try:
+        with store.open_lines(rel) as fh:
+            existing = digest(line.encode("utf-8") for line in fh)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and existing == digest(line.encode("utf-8") for line in lines()):
+        return False
+    with store.fs.open(store.path(rel), "wb") as fh:
+        for line in lines():
+            fh.write(line.encode("utf-8"))
+    return True
