@@ -16,7 +16,7 @@ from augcli.run.executors import DaskExecutor  # noqa: E402
 
 from .conftest import tree_bytes  # noqa: E402
 from .faulty import die_once_mid_bucket  # noqa: E402
-from .test_shards import ENV, FLAGS, invoke, make_input, reference, work  # noqa: E402,F401
+from .test_shards import ENV, FLAGS, invoke, reference, work  # noqa: E402,F401  (fixtures)
 
 
 def test_dask_local_cluster_equals_one_machine(work, reference):  # noqa: F811

@@ -26,7 +26,7 @@ from ..runner import (FatalWriteError, SourceJob, Summary, WorkContext, _candida
 from ..seeding import new_root_seed
 from ..storage import LocalStore, open_store
 from .buckets import Layout, digest, sources_digest
-from .executors import BucketOutcome, BucketWork, make_executor
+from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge
 from .shard import Shard, bucket_of
 
@@ -199,6 +199,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         executor.run(ctx, header, plan, sink, say, progress)
     except KeyboardInterrupt:
         summary.interrupted = True
+    except ExecutorError as exc:
+        summary.fatal = str(exc)
     except OSError as exc:
         summary.fatal = f"cannot write the bookkeeping of {outputs.shown!r}: {exc.strerror or exc}"
     finally:

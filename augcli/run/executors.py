@@ -11,9 +11,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
+from ..errors import AugcliError
 from ..runner import SourceJob, WorkContext, _results_in_pool, process_source, record_line
 from ..storage import LocalStore
 from .buckets import Layout, finish_bucket
+
+
+class ExecutorError(AugcliError):
+    """The engine could not run a bucket (the run stops; outputs already written are complete)."""
 
 
 @dataclass(frozen=True)
@@ -148,23 +153,47 @@ class DaskExecutor:
             from ..errors import UsageError
 
             raise UsageError("--executor dask needs Dask: pip install 'augcli[dask]'") from None
+        from ..errors import UsageError
+
         cluster = None
-        if self.scheduler:
-            client = Client(self.scheduler, timeout="30s")
-        else:
-            cluster = LocalCluster(n_workers=max(1, self.workers), threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None)
-            client = Client(cluster)
         try:
-            futures = [client.submit(self.task, ctx, header, work, key=f"augcli-bucket-{work.bucket}",
-                                     retries=self.retries, pure=False) for work in plan]
-            for future in as_completed(futures):
-                outcome = future.result()
+            if self.scheduler:
+                client = Client(self.scheduler, timeout="20s")
+            else:
+                cluster = LocalCluster(n_workers=max(1, self.workers), threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+                client = Client(cluster)
+        except (OSError, TimeoutError, ValueError) as exc:
+            if cluster is not None:
+                cluster.close()
+            where = self.scheduler or "a local cluster"
+            raise UsageError(f"cannot start Dask on {where}: {type(exc).__name__}: {exc}") from None
+        try:
+            # a bounded number of buckets in flight (twice the workers), the next submitted as one ends
+            window = 2 * max(1, sum(client.nthreads().values()) or self.workers)
+            todo = iter(plan)
+            running = as_completed()
+
+            def submit_next() -> bool:
+                work = next(todo, None)
+                if work is None:
+                    return False
+                running.add(client.submit(self.task, ctx, header, work, key=f"augcli-bucket-{work.bucket}",
+                                          retries=self.retries, pure=False))
+                return True
+
+            for _ in range(window):
+                if not submit_next():
+                    break
+            for future in running:
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the task failed on every try (not a worker death)
+                    raise ExecutorError(f"a Dask bucket task failed: {type(exc).__name__}: {exc}") from None
                 progress(outcome.sources)
                 if not sink(outcome):
-                    for f in futures:
-                        f.cancel()
                     return
+                submit_next()
         finally:
             client.close()
             if cluster is not None:
