@@ -209,5 +209,17 @@ def test_errors_name_the_place_but_never_the_credentials(s3):
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     for r in (res,):
         assert KEY_ID not in r.stderr and SECRET not in r.stderr
+    res = augcli(env, "expand", f"s3://{BUCKET}/in", "s3://no-such-bucket-xyz/out", "--seed", "1")
+    assert res.returncode == 2 and "does not exist or cannot be reached" in res.stderr, res.stderr
+    assert KEY_ID not in res.stderr and SECRET not in res.stderr
     assert redact(f"s3://{KEY_ID}:{SECRET}@bkt/x") == "s3://bkt/x"
     assert redact("s3://bkt/x@y") == "s3://bkt/x@y"
+
+
+def test_dask_workers_read_and_write_s3(s3, reference):  # noqa: F811
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'augcli[dask]')")
+    server, fs, env = s3
+    url_in, url_out = f"s3://{BUCKET}/in", f"s3://{BUCKET}/dask"
+    res = augcli(env, "expand", url_in, url_out, *FLAGS, "--executor", "dask", "-j", "2", timeout=180)
+    assert res.returncode == 1, res.stderr
+    same_as_local(objects(fs, "dask"), reference, url_in, url_out)

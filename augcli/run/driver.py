@@ -55,6 +55,14 @@ def _stores(cfg: RunConfig):
         if b.startswith(a):
             raise UsageError(f"output {outputs.shown!r} is inside input {sources.shown!r}; augcli never writes "
                              "into its input")
+    if outputs.remote:
+        bucket = outputs.root.split("/", 1)[0]
+        try:
+            reachable = outputs.fs.exists(bucket)
+        except Exception:  # the store's own errors (permissions, network)
+            reachable = False
+        if not reachable:
+            raise UsageError(f"the bucket of output {outputs.shown!r} does not exist or cannot be reached")
     if not sources.remote and not cfg.input_dir.is_dir():
         raise UsageError(f"input folder {str(cfg.input_dir)!r} does not exist or is not a folder")
     return sources, outputs, None, None
