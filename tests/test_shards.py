@@ -325,3 +325,17 @@ def test_the_run_line_is_the_recipe_and_run_events_go_to_stats(work, reference):
     assert data["workers"] == 1 and data["on_exists"] == "error" and data["written"] == 36
     assert data["failed"] == 1 and data["host"] and data["elapsed"] >= 0
     assert tree_bytes(work / "out") == reference  # -j 1 vs -j 2: the same manifest bytes
+
+
+def test_file_urls_are_local_folders_recorded_as_given(work, reference):
+    url_in, url_out = f"file://{work}/in", f"file://{work}/out"
+    invoke("expand", url_in, url_out, *FLAGS, "-j", "1", expect=1)
+    got = tree_bytes(work / "out")
+    assert {k: v for k, v in got.items() if k != "manifest.jsonl"} == \
+        {k: v for k, v in reference.items() if k != "manifest.jsonl"}
+    lines, ref_lines = got["manifest.jsonl"].decode().splitlines(), reference["manifest.jsonl"].decode().splitlines()
+    assert lines[1:] == ref_lines[1:]
+    header = json.loads(lines[0])
+    assert (header["config"]["input_dir"], header["config"]["output_dir"]) == (url_in, url_out)
+    res = invoke("expand", f"file://{work}/nope", url_out, *FLAGS, expect=2)
+    assert "does not exist" in res.output
