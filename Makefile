@@ -5,11 +5,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench asan clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
@@ -31,8 +31,31 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed-bench
-	$(BIN)/python bench/run.py
+# AlbumentationsX (AGPL, bench-only) installs the same module as albumentations: its own venv
+ALBX ?= /tmp/augcli-bench-albx
+$(ALBX)/bin/python:
+	$(PYTHON) -m venv $(ALBX)
+	$(ALBX)/bin/python -m pip install --quiet "albumentationsx==2.3.10" opencv-python-headless
+
+bench: $(VENV)/.installed-bench $(ALBX)/bin/python
+	AUGCLI_BENCH_ALBX=$(ALBX) $(BIN)/python bench/run.py --systems floor,augcli,augcli_scalar,keras,augmentor,albumentations,albumentationsx
+
+# The kernels built with AddressSanitizer, then the kernel tests against that build. A deliberate
+# over-read must be caught first, or a clean run proves nothing. (SIMD gathers are invisible to
+# ASan: tests/test_kernels.py's guard-page test covers those.)
+ASAN_ENV = LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0
+asan: $(VENV)/.installed-test
+	mkdir -p build
+	CFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer -DAUGCLI_ASAN_SELFTEST" \
+		$(BIN)/python setup.py -q build_ext --inplace --force
+	status=0; \
+	if $(ASAN_ENV) $(BIN)/python -c "from augcli.kernels import _warp; _warp._overread()" 2>build/asan-selftest.log; \
+		then echo "asan: the deliberate over-read was NOT caught: the sanitizer is not live"; status=1; \
+	elif ! grep -q heap-buffer-overflow build/asan-selftest.log; then cat build/asan-selftest.log; status=1; \
+	else echo "asan: live (the deliberate over-read was caught)"; \
+		$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_geometry.py \
+		|| status=1; fi; \
+	$(BIN)/python setup.py -q build_ext --inplace --force; exit $$status
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .hypothesis
+	rm -rf $(VENV) demo_output .pytest_cache .hypothesis build

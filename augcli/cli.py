@@ -10,61 +10,36 @@ import click
 
 from . import __version__
 from .cli_types import ColourType, ProbabilityType, RangeType, SizeType
+from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
+from .ops.flags import Choice, Flag, Number, Span, Switch
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 GROUP_CONTEXT = {**CONTEXT, "auto_envvar_prefix": "AUGCLI"}
+# augcli.functional's and augcli.imageio's lists, written here so that --help imports neither
+# (tests/test_op_registry.py checks that they agree)
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 FORMATS = ("same", "jpeg", "png", "webp", "bmp", "tiff")
-CROP_MODES = ("random", "corners", "center")  # augcli.ops.CROP_MODES (not imported: keeps --help fast)
+
+
+def _op_option(flag: Flag) -> Callable:
+    """The click option of an op flag: the flag as its op declares it (augcli.ops.flags)."""
+    value = flag.value
+    if isinstance(value, Switch):
+        return click.option(flag.name, is_flag=True, help=flag.help)
+    if isinstance(value, Span):
+        return click.option(flag.name, type=RangeType(value.centre, start=value.start, end=value.end), help=flag.help)
+    if isinstance(value, Choice):
+        return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
+    if isinstance(value, Number):
+        number = click.IntRange if value.whole else click.FloatRange
+        return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
+    raise TypeError(f"{flag.name}: no click option for {value!r}")
+
 
 _OP_OPTIONS = [
-    click.option("--rot90", is_flag=True, help="Turn by a random multiple of 90 degrees (lossless)."),
-    click.option("--crop", type=RangeType(end=1.0),
-                 help="Crop keeping a fraction U(F, 1) (or LO:HI) of each side, resized back to the image size."),
-    click.option("--crop-mode", type=click.Choice(CROP_MODES),
-                 help="Where --crop boxes go: random (default), corners (4 corners or centre), center."),
-    click.option("--rotate", type=RangeType(), help="Rotate by U(-R, R) degrees (or LO:HI); + = counter-clockwise."),
-    click.option("--width-shift", type=RangeType(),
-                 help="Move content horizontally by U(-S, S): a fraction of the width if < 1, else pixels; + = right."),
-    click.option("--height-shift", type=RangeType(),
-                 help="Move content vertically by U(-S, S): a fraction of the height if < 1, else pixels; + = down."),
-    click.option("--shear", type=RangeType(), help="Shear by U(-S, S) degrees (Keras shear_range)."),
-    click.option("--zoom", type=RangeType(centre=1.0),
-                 help="Zoom factors U(1-Z, 1+Z) (or LO:HI); below 1 enlarges the content (Keras zoom_range)."),
-    click.option("--zoom-keep-aspect", is_flag=True, help="Draw one zoom factor for both axes (keeps the aspect ratio)."),
-    click.option("--hflip", is_flag=True, help="Mirror left-right with probability 0.5."),
-    click.option("--vflip", is_flag=True, help="Mirror top-bottom with probability 0.5."),
-    click.option("--perspective", type=click.FloatRange(0.0, 0.3), metavar="S",
-                 help="Projective warp: move each corner by U(-S, S) x the image size."),
-    click.option("--brightness", type=RangeType(centre=1.0),
-                 help="Multiply values by U(LO, HI); 1 = unchanged (a single B means 1-B:1+B)."),
-    click.option("--contrast", type=RangeType(centre=1.0),
-                 help="Contrast factor U(LO, HI) about the mean luma; 1 = unchanged (a single C means 1-C:1+C)."),
-    click.option("--saturation", type=RangeType(centre=1.0),
-                 help="Saturation factor U(LO, HI); 0 = grey, 1 = unchanged (a single S means 1-S:1+S)."),
-    click.option("--hue", type=RangeType(), help="Turn the hue by U(-DEG, DEG) degrees (or LO:HI)."),
-    click.option("--gamma", type=RangeType(centre=1.0),
-                 help="Gamma U(LO, HI) on values scaled to 0..1; > 1 darkens (a single G means 1-G:1+G)."),
-    click.option("--lighting", type=RangeType(start=0.0),
-                 help="Illumination gradient of strength U(0, S) (or LO:HI) in a random direction."),
-    click.option("--channel-shift", type=RangeType(),
-                 help="Add U(-C, C) (0-255 units) to each colour channel, drawn per channel."),
-    click.option("--grayscale", type=click.FloatRange(0.0, 1.0), metavar="P",
-                 help="Convert to grey (keeping the bands) with probability P."),
-    click.option("--blur", type=RangeType(start=0.0),
-                 help="Gaussian blur, sigma U(0, R) pixels (or LO:HI)."),
-    click.option("--erase", type=click.IntRange(1, 100), metavar="N",
-                 help="Erase 1 to N random rectangles (each 2-20% of the area) with a random colour."),
-    click.option("--noise", type=RangeType(start=0.0),
-                 help="Additive Gaussian noise, sigma U(0, SIGMA) (or LO:HI) in 0-255 units."),
-    click.option("--salt-pepper", type=RangeType(start=0.0),
-                 help="Set a fraction U(0, A) (or LO:HI) of the pixels to white or black."),
-    click.option("--salt-ratio", type=click.FloatRange(0.0, 1.0), metavar="R",
-                 help="Share of --salt-pepper pixels that are white (default 0.5)."),
-    click.option("--jpeg-artifacts", type=RangeType(end=100.0),
-                 help="Re-encode as JPEG in memory at a quality U{Q..100} (or LO:HI)."),
+    *(_op_option(flag) for flag in OP_FLAGS),
     click.option("--p", "probabilities", type=ProbabilityType(), multiple=True,
                  help="Apply op OP with probability P (repeatable), e.g. --p rotate=0.5."),
     click.option("--fill-mode", type=click.Choice(FILL_MODES), default="nearest", show_default=True,
@@ -74,11 +49,6 @@ _OP_OPTIONS = [
     click.option("--interpolation", type=click.Choice(INTERPOLATIONS), default="bilinear", show_default=True,
                  help="Resampling filter for the geometric warp."),
 ]
-# the keyword arguments of augcli.ops.build, one per op flag
-_OP_KEYS = ("rot90", "crop", "crop_mode", "rotate", "width_shift", "height_shift", "shear", "zoom",
-            "zoom_keep_aspect", "hflip", "vflip", "perspective", "brightness", "contrast", "saturation", "hue",
-            "gamma", "lighting", "channel_shift", "grayscale", "blur", "erase", "noise", "salt_pepper",
-            "salt_ratio", "jpeg_artifacts")
 
 
 def op_options(fn: Callable) -> Callable:
@@ -93,7 +63,7 @@ def build_pipeline(kw: dict[str, Any]):
     from .pipeline import Pipeline, WarpSettings
 
     try:
-        ops = build(**{key: kw.pop(key) for key in _OP_KEYS}, probabilities=dict(kw.pop("probabilities")))
+        ops = build(**{flag.key: kw.pop(flag.key) for flag in OP_FLAGS}, probabilities=dict(kw.pop("probabilities")))
         warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -135,6 +105,35 @@ def scaleout_options(fn: Callable) -> Callable:
     return fn
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from . import kernels  # the small C module only: no numpy, no Pillow
+
+    click.echo(f"augcli {__version__} (kernels v{kernels.KERNEL_VERSION} {kernels.active()}; "
+               f"this CPU has: {', '.join(kernels.available())})")
+    if kernels.env_error():
+        click.echo(f"augcli: warning: {kernels.env_error()}", err=True)
+    ctx.exit()
+
+
+_TARGET_OPTIONS = [
+    click.option("--per-class", type=click.IntRange(min=1), metavar="N",
+                 help="Every class folder ends with exactly N images (replaces -n; see --include-originals)."),
+    click.option("--total", type=click.IntRange(min=1), metavar="N",
+                 help="The whole dataset ends with N images, spread evenly over the sources (replaces -n)."),
+    click.option("--balance", is_flag=True, help="With --total: lift the smallest classes first, then spread the rest."),
+    click.option("--max-copies", type=click.IntRange(min=1), metavar="K",
+                 help="With --per-class / --total: at most K copies of any one source."),
+]
+
+
+def target_options(fn: Callable) -> Callable:
+    for option in reversed(_TARGET_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 def scaleout_settings(kw: dict[str, Any]) -> dict[str, Any]:
     """The RunConfig fields of the scale-out options (a bad --shard is a usage error, exit 2)."""
     import os
@@ -154,8 +153,26 @@ def scaleout_settings(kw: dict[str, Any]) -> dict[str, Any]:
     return {"shard": shard, "buckets": kw["buckets"], "executor": kw["executor"], "scheduler": kw["scheduler"]}
 
 
+def build_targets(kw: dict[str, Any]):
+    """Turn the dataset-target flags into a Targets, or None (pops them from ``kw``)."""
+    from .targets import Targets
+
+    values = {key: kw.pop(key) for key in ("per_class", "total", "balance", "max_copies")}
+    if not any(v not in (None, False) for v in values.values()):
+        return None
+    source = click.get_current_context().get_parameter_source("copies")
+    if (values["per_class"] or values["total"]) and source not in (None, click.core.ParameterSource.DEFAULT):
+        flag = "--per-class" if values["per_class"] else "--total"
+        raise click.UsageError(f"-n/--copies and {flag} cannot be used together: {flag} decides the copies")
+    try:
+        return Targets(**values)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @click.group(context_settings=GROUP_CONTEXT)
-@click.version_option(__version__, "-V", "--version", prog_name="augcli")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the active kernel path, and exit.")
 def cli() -> None:
     """Expand an image dataset with reproducible random augmentations."""
 
@@ -190,6 +207,7 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
+@target_options
 @scaleout_options
 def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     """Write N augmented copies of every image under INPUT_DIR to OUTPUT_DIR, mirroring sub-folders.
@@ -203,6 +221,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     from .runner import run
 
     pipeline = build_pipeline(kw)
+    targets = build_targets(kw)
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     try:
         cfg = RunConfig(
@@ -212,7 +231,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             on_exists=kw["on_exists"], dry_run=kw["dry_run"], manifest=kw["manifest_path"],
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
-            progress=not quiet, **scaleout_settings(kw),
+            progress=not quiet, targets=targets, **scaleout_settings(kw),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -229,6 +248,10 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     elif cfg.dry_run:
+        if summary.targets is not None:
+            from .targets import format_plan
+
+            click.echo("\n".join(format_plan(summary.targets)))
         for source, output in summary.outputs:
             click.echo(f"{source}\t{output}")
     if not quiet:
@@ -382,5 +405,45 @@ def merge(output_dir: str, manifest_path: str | None, quiet: bool) -> None:
                    f"({state})", err=True)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (schema in the README).")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="PATH.png",
+              help="Draw a bar chart of the images per class into PATH.png.")
+@click.option("--compare", type=click.Path(exists=True, file_okay=False), metavar="OTHER_DIR",
+              help="Report OTHER_DIR too, side by side (e.g. the output of an expand run).")
+@click.option("--decode", is_flag=True, help="Decode every image fully (finds truncated files); default: headers only.")
+def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, decode: bool) -> None:
+    """Report a dataset: images per class folder, formats, modes, sizes, unreadable files.
+
+    \b
+    Example:
+      augcli stats data/train --plot classes.png --compare aug/train
+    """
+    from .errors import AugcliError, UsageError
+    from .stats import exit_code, format_stats, run_stats
+
+    try:
+        result = run_stats(input_dir, compare, decode, plot,
+                           report=lambda msg: click.echo(msg, err=True))
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except AugcliError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo("\n".join(format_stats(result)))
+    if plot:
+        click.echo(f"augcli: wrote {plot}", err=True)
+    sys.exit(exit_code(result))
+
+
 def main() -> None:
+    import os
+
+    # augcli's numpy work is tiny matrices and elementwise maps: a BLAS thread pool buys nothing, and
+    # its spinning threads steal the cores the worker processes need (they inherit this setting).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     cli(prog_name="augcli")

@@ -10,6 +10,7 @@ from typing import Any
 from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
 from .storage import is_remote, is_url, local_path, redact
+from .targets import Targets
 
 ON_EXISTS = ("error", "skip", "overwrite")
 EXECUTORS = ("local", "dask")
@@ -47,6 +48,7 @@ class RunConfig:
     # output_dir are then the local path of a file:// URL, or unused for object storage)
     input_url: str | None = None
     output_url: str | None = None
+    targets: Targets | None = None  # --per-class / --total: the plan decides each source's copies (not `copies`)
 
     def __post_init__(self) -> None:
         for name in ("input", "output"):
@@ -113,4 +115,5 @@ class RunConfig:
             "max_pixels": self.max_pixels,
             "background": list(self.background),
             "buckets": self.buckets,
+            "targets": self.targets.describe() if self.targets is not None else None,
         }

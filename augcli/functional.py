@@ -215,7 +215,8 @@ class Warper:
             raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}")
         self.image = image
         self.fill_mode, self.cval, self.interpolation = fill_mode, cval, interpolation
-        self._src: Image.Image | None = None  # the image in the mode we resample in
+        self._src: Image.Image | None = None  # the image in the mode Pillow resamples in
+        self._bytes: bytes | None = None  # the packed pixels the native kernel reads
         self._shared: tuple[Image.Image, tuple[int, int, int, int]] | None = None
 
     @property
@@ -234,7 +235,10 @@ class Warper:
         return max(w * h, out_size[0] * out_size[1], TILE_MIN_PIXELS)
 
     def reserve(self, warps: Sequence[tuple[np.ndarray, geometry.Size]]) -> None:
-        """Extend the source once to cover every warp in ``warps`` (if that stays within budget)."""
+        """Extend the source once to cover every warp in ``warps`` (if that stays within budget).
+        Only Pillow's path uses an extended source: the native kernel fills per tap."""
+        if self.interpolation in kernel_interpolations() and self.image.mode in _NATIVE:
+            return
         boxes = [_source_box(m, self.image.size, size, self.fill_mode) for m, size in warps
                  if not self._exact(m, size)]
         if len(boxes) < 2:
@@ -248,10 +252,38 @@ class Warper:
         return _is_permutation(matrix, self.image.size, size)
 
     def warp(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
+        """The source resampled onto ``size`` through ``matrix``."""
         matrix = np.asarray(matrix, dtype=float)
         if self._exact(matrix, size):
             # identity, flips, quarter turns, integer moves: an exact copy of pixels, no resampling
             return _permute(self.image, matrix, size)
+        if self.interpolation in kernel_interpolations() and self.image.mode in _NATIVE:
+            return self._native(matrix, size)
+        return self._pillow(matrix, size)
+
+    def _native(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
+        """The warp in augcli's own kernel: every fill mode per tap, nothing extended, rounded.
+        L, RGB and I;16 are read from and written into Pillow's own memory (no copy)."""
+        from . import kernels
+
+        work, bpp, wide = _NATIVE[self.image.mode]
+        if self._bytes is None:
+            self._bytes = _native_source(self.image, work)
+        cval = _native_cval(work, self.cval)
+        if self.image.mode in ("L", "RGB", "I;16"):
+            out = Image.new(self.image.mode, size)
+            target = kernels.pixels(out, writable=True)
+            if target is not None:
+                kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
+                             interpolation=self.interpolation, cval=cval, wide=wide, out=target)
+                return out
+        buf = kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
+                           interpolation=self.interpolation, cval=cval, wide=wide)
+        out = Image.frombytes(work, size, bytes(buf))
+        return out.convert(self.image.mode) if out.mode != self.image.mode else out
+
+    def _pillow(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
+        """Pillow's resampler (bicubic; 32-bit I and F images), on a fill-extended source."""
         out_w, out_h = size
         box = _source_box(matrix, self.image.size, size, self.fill_mode)
         if self._shared is not None and _covers(self._shared[1], box):
@@ -286,6 +318,40 @@ class Warper:
         fill = _fill_value(region.mode, self.cval) if self.fill_mode == "constant" else None
         return region.transform(size, method, _pil_data(matrix, box[0], box[1]),
                                 INTERPOLATIONS[self.interpolation], fillcolor=fill)
+
+
+# working mode -> (the layout the kernel reads and writes, bytes per pixel, 16-bit samples).
+# Alpha is resampled premultiplied (La, RGBa); RGB travels as RGBX, Pillow's own 4-byte layout.
+_NATIVE = {"L": ("L", 1, False), "LA": ("La", 2, False), "RGB": ("RGBX", 4, False),
+           "RGBA": ("RGBa", 4, False), "I;16": ("I;16", 2, True)}
+
+
+def kernel_interpolations() -> tuple[str, ...]:
+    """Interpolations the native warp does; bicubic stays Pillow's."""
+    return ("nearest", "bilinear")
+
+
+def _native_source(image: Image.Image, work: str) -> bytes | memoryview:
+    """The packed pixels the kernel reads: Pillow's own memory where it can be had without a copy."""
+    from . import kernels
+
+    view = kernels.pixels(image)
+    if view is not None:
+        return view
+    if work == "RGBX":
+        return image.tobytes("raw", "RGBX")
+    if work in ("La", "RGBa"):
+        return image.convert(work).tobytes("raw", work)
+    return image.tobytes("raw", work)
+
+
+def _native_cval(work: str, cval: float) -> bytes:
+    """One pixel of the constant fill colour in the kernel's layout (premultiplied where alpha is)."""
+    if work == "I;16":
+        return int(min(max(round(cval * 257.0), 0), 65535)).to_bytes(2, "little")
+    v = int(min(max(round(cval), 0), 255))
+    c = int(round(v * v / 255.0))
+    return bytes({"L": [v], "La": [c, v], "RGBX": [v, v, v, v], "RGBa": [c, c, c, v]}[work])
 
 
 def _covers(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> bool:

@@ -111,9 +111,18 @@ def _opened(path: Path, options: LoadOptions) -> Iterator[Image.Image]:
         raise InputError(f"cannot decode: {type(exc).__name__}: {exc}") from None
 
 
+def contiguous_images() -> None:
+    """Let Pillow keep every image in one piece of memory (it splits large ones into 16 MiB blocks
+    by default; it allocates no more than an image needs either way), so augcli's kernels can read
+    and write Pillow's own pixels without a copy."""
+    if Image.core.get_block_size() < 1 << 30:
+        Image.core.set_block_size(1 << 30)
+
+
 def load_image(path: Path, options: LoadOptions) -> Image.Image:
     """Decode ``path`` (first frame of an animation or a multi-page file) into a working mode,
     EXIF orientation applied unless turned off. Raises InputError with a short reason."""
+    contiguous_images()
     with _opened(path, options) as im:
         if options.resize and im.format == "JPEG":
             # let libjpeg decode at 1/2, 1/4 or 1/8 scale when we shrink anyway (exact DCT scaling)

@@ -82,6 +82,13 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     summary = ReplaySummary()
     if header.get("augcli") != __version__:
         summary.notes.append(f"the manifest was written by augcli {header.get('augcli')}, this is {__version__}")
+    from .kernels import KERNEL_VERSION
+
+    if header.get("kernel") != KERNEL_VERSION:
+        made = (f"kernel version {header['kernel']}" if "kernel" in header
+                else "Pillow's warp, before augcli's own kernels")
+        summary.notes.append(f"the manifest was made with {made}, this is kernel version {KERNEL_VERSION}: "
+                             "warped outputs will not be byte-identical to the originals")
     todo = [r for r in records if r.get("status") in REPLAYED and r.get("output")]
     for r in records:
         if r not in todo:

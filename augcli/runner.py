@@ -17,7 +17,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
@@ -31,6 +31,7 @@ from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, 
                       source_size, temp_path, write_atomic)
 from .render import output_bytes, plan_copy
 from .seeding import new_root_seed, stable_key
+from .targets import CopyPlan, class_of, plan_copies
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
@@ -52,17 +53,19 @@ def _visible(name: str) -> bool:
     return not name.startswith(".") and name not in IGNORED_NAMES
 
 
-def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None) -> Iterator["SourceJob"]:
+def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None,
+              plan: CopyPlan | None = None) -> Iterator["SourceJob"]:
     """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
     order of their sorted relative paths (so only one folder's listing is held at a time).
 
     Hidden files and folders and OS litter are skipped; symlinked folders are not followed (no
-    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``."""
-    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None))
+    loops), symlinked files are. A folder that cannot be listed is passed to ``on_error``. With a
+    copy ``plan`` (dataset targets) each source gets the copies the plan gives it."""
+    yield from _jobs_in(cfg.input_dir, PurePosixPath(), cfg, on_error or (lambda rel, why: None), plan)
 
 
 def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
-             on_error: Callable[[str, str], None]) -> Iterator["SourceJob"]:
+             on_error: Callable[[str, str], None], plan: CopyPlan | None = None) -> Iterator["SourceJob"]:
     entries: list[tuple[str, str, bool]] = []  # (sort key, name, is a folder)
     try:
         with os.scandir(root / rel) as listing:
@@ -83,10 +86,10 @@ def _jobs_in(root: Path, rel: PurePosixPath, cfg: RunConfig,
         on_error(str(rel) + "/", f"cannot list folder: {exc.strerror or exc}")
         return
     entries.sort()
-    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg))
+    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan))
     for _, name, folder in entries:
         if folder:
-            yield from _jobs_in(root, rel / name, cfg, on_error)
+            yield from _jobs_in(root, rel / name, cfg, on_error, plan)
         else:
             yield next(named)
 
@@ -98,12 +101,14 @@ class SourceJob:
     fmt: str
 
 
-def plan_outputs(sources: Sequence[str], cfg: RunConfig) -> list[SourceJob]:
+def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None = None) -> list[SourceJob]:
     """Deterministic output names: ``[{prefix}_]{stem}_{k}.{ext}`` (k zero-padded to the width of
     copies - 1) and ``[{prefix}_]{stem}_orig.{ext}`` for --include-originals, in the source's
     folder. Where two sources in one folder share a stem and would get the same extension (a.jpg and
-    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png."""
-    width = len(str(max(cfg.copies - 1, 0)))
+    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png.
+    With a copy ``plan`` each source gets its planned count and k is padded to ``plan.width``."""
+    width = len(str(max(cfg.copies - 1, 0))) if plan is None else plan.width
+    counts = plan.copies_in(sources) if plan is not None else None
     groups: dict[tuple[str, str, str], list[str]] = {}
     formats: dict[str, tuple[str, str]] = {}
     for rel in sources:
@@ -122,7 +127,8 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig) -> list[SourceJob]:
         outs: list[tuple[int | None, str]] = []
         if cfg.include_originals:
             outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
-        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(cfg.copies))
+        copies = cfg.copies if counts is None else counts[rel]
+        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(copies))
         jobs.append(SourceJob(rel, tuple(outs), fmt))
     return jobs
 
@@ -398,6 +404,7 @@ class Summary:
     fatal: str | None = None
     manifest: str | None = None
     outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
+    targets: dict[str, Any] | None = None  # the copy plan of --per-class / --total (CopyPlan.describe)
 
     @property
     def exit_code(self) -> int:
@@ -421,6 +428,7 @@ class Summary:
             "fatal": self.fatal,
             "manifest": self.manifest,
             "exit_code": self.exit_code,
+            "targets": self.targets,
         }
 
     def line(self) -> str:
@@ -458,19 +466,30 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     (nothing is written then); per-file problems are reported through ``report`` (default: a line
     on stderr), recorded in the manifest and counted in the returned Summary."""
     report = report or _stderr
+    started = time.perf_counter()
+    from . import kernels
+
+    if kernels.env_error():
+        raise UsageError(kernels.env_error())
     if cfg.shard is not None or cfg.executor != "local" or cfg.remote:
         from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
 
         return run_buckets(cfg, report)
-    started = time.perf_counter()
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
     folders: dict[str, Path] = {}  # output folder -> its resolved path (one realpath per folder)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
+    plan = None
+    if cfg.targets is not None:  # names only: the sources of each class decide the copies of each source
+        names = iter_jobs(replace(cfg, copies=0, include_originals=False, targets=None))
+        plan = plan_copies((job.source for job in names), summary.seed, cfg.targets, cfg.include_originals)
+    extras: dict[str, list[str]] = {}  # class -> its sources that get the extra copy
     # First pass, over names only: count, check, and refuse before anything is written.
     clash: list[str] = []
-    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why))):
+    for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan):
         summary.discovered += 1
+        if plan is not None and plan.is_extra(job.source, sum(k is not None for k, _ in job.outputs)):
+            extras.setdefault(class_of(job.source), []).append(job.source)
         summary.planned += len(job.outputs)
         for _, rel in job.outputs:
             target = cfg.output_dir / rel
@@ -489,6 +508,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     for rel, why in unlisted:
         report(f"augcli: {rel}: {why}")
         summary.failed.append({"source": rel, "output": None, "error": why})
+    if plan is not None:
+        summary.targets = plan.describe(extras)
+        for note in summary.targets["notes"]:
+            report(f"augcli: note: {note}")
     if cfg.dry_run:
         summary.elapsed = time.perf_counter() - started
         return summary
@@ -497,7 +520,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(cfg.output_dir)
-        manifest = _ManifestWriter(cfg, summary.seed) if cfg.manifest_path else None
+        manifest = _ManifestWriter(cfg, summary.seed, summary.targets) if cfg.manifest_path else None
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
     bar = _progress(summary.discovered, cfg.progress)
@@ -509,7 +532,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
             report(msg)
 
     # Second pass: the same jobs again, streamed to the workers.
-    jobs = iter_jobs(cfg)
+    jobs = iter_jobs(cfg, plan=plan)
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = _results_in_process(ctx, jobs)
@@ -571,14 +594,21 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True, leave=False)
 
 
-def run_header(cfg: RunConfig, seed: int) -> dict[str, Any]:
+def run_header(cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None) -> dict[str, Any]:
     """The manifest's first line: the recipe only (what decides the bytes of every output), never
     run events, so every run of one recipe into one path writes the same line."""
-    return {"kind": "run", "augcli": __version__, "seed": seed, "config": cfg.describe()}
+    from .kernels import KERNEL_VERSION
+
+    # the kernel version, never the CPU path: every path gives the same bytes
+    header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed,
+              "config": cfg.describe()}
+    if targets is not None:
+        header["targets"] = targets
+    return header
 
 
-def header_line(cfg: RunConfig, seed: int) -> str:
-    return json.dumps(run_header(cfg, seed), sort_keys=True) + "\n"
+def header_line(cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None) -> str:
+    return json.dumps(run_header(cfg, seed, targets), sort_keys=True) + "\n"
 
 
 def record_line(rec: dict[str, Any]) -> str:
@@ -597,12 +627,12 @@ class _ManifestWriter:
     """JSON lines: a first line describing the run, then one line per output in source order.
     Written to a temporary file and renamed at the end, so a manifest is never half-written."""
 
-    def __init__(self, cfg: RunConfig, seed: int) -> None:
+    def __init__(self, cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None) -> None:
         self.path = Path(cfg.manifest_path)  # type: ignore[arg-type]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
-        self.fh.write(header_line(cfg, seed))
+        self.fh.write(header_line(cfg, seed, targets))
 
     def add(self, rec: dict[str, Any]) -> None:
         self.fh.write(record_line(rec))

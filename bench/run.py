@@ -38,6 +38,8 @@ SYSTEMS = {  # name -> script in bench/systems/
     "keras": "keras.py",
     "augmentor": "augmentor.py",
     "albumentations": "albumentations_cv.py",
+    "albumentationsx": "albumentationsx.py",
+    "augcli_scalar": "augcli_scalar.py",
 }
 JOBS = {  # name -> (input selection, copies, quality)
     "J1": ("all", 4, 90),

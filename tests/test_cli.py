@@ -19,7 +19,11 @@ def invoke(*args, env=None):
 
 
 def test_version_and_help():
-    assert invoke("--version").output.strip() == f"augcli, version {__version__}"
+    from augcli import kernels
+
+    assert invoke("--version").output.strip() == (
+        f"augcli {__version__} (kernels v{kernels.KERNEL_VERSION} {kernels.active()}; "
+        f"this CPU has: {', '.join(kernels.available())})")
     res = invoke("expand", "--help")
     assert res.exit_code == 0 and "--rotate" in res.output
 

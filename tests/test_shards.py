@@ -339,3 +339,9 @@ def test_file_urls_are_local_folders_recorded_as_given(work, reference):
     assert (header["config"]["input_dir"], header["config"]["output_dir"]) == (url_in, url_out)
     res = invoke("expand", f"file://{work}/nope", url_out, *FLAGS, expect=2)
     assert "does not exist" in res.output
+
+
+def test_dataset_targets_with_shards_are_refused_clearly(work):
+    res = invoke("expand", "in", "out", "--per-class", "5", "--seed", "1", "--shard", "0/2", expect=2)
+    assert "--per-class / --total do not work with --shard" in res.output
+    assert not (work / "out").exists()

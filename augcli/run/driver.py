@@ -70,6 +70,9 @@ def _stores(cfg: RunConfig):
 
 def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     started = time.perf_counter()
+    if cfg.targets is not None:
+        raise UsageError("--per-class / --total do not work with --shard, --executor dask or object storage yet "
+                         "(the copy plan is not shared between shards); run them on one machine")
     sources, outputs, inp, out = _stores(cfg)
     if cfg.seed is None and cfg.shard is not None and cfg.shard.count > 1:
         raise UsageError("a sharded run needs --seed: every shard must draw from the same seed")

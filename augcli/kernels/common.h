@@ -1,0 +1,54 @@
+/* Shared helpers of augcli's kernels: CPU paths and fixed-point arithmetic.
+ *
+ * Rule: every path (scalar, AVX2, AVX-512) computes exactly the same integers, so the same seed
+ * gives the same bytes on every machine. Floating point appears only in the shared scalar set-up
+ * code (compiled once, with -ffp-contract=off), never inside a SIMD path.
+ */
+#ifndef AUGCLI_KERNELS_COMMON_H
+#define AUGCLI_KERNELS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define AUGCLI_X86 1
+#else
+#define AUGCLI_X86 0
+#endif
+
+enum { AUGCLI_SCALAR = 0, AUGCLI_AVX2 = 1, AUGCLI_AVX512 = 2, AUGCLI_NPATHS = 3 };
+
+static const char *const augcli_path_names[AUGCLI_NPATHS] = {"scalar", "avx2", "avx512"};
+
+/* Can this CPU run path p? (The scalar path runs everywhere.) */
+static inline int augcli_cpu_has(int p)
+{
+    if (p == AUGCLI_SCALAR)
+        return 1;
+#if AUGCLI_X86
+    __builtin_cpu_init();
+    if (p == AUGCLI_AVX2)
+        return __builtin_cpu_supports("avx2");
+    if (p == AUGCLI_AVX512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl");
+#endif
+    return 0;
+}
+
+/* The best path this CPU has. */
+static inline int augcli_best_path(void)
+{
+    for (int p = AUGCLI_NPATHS - 1; p > 0; p--)
+        if (augcli_cpu_has(p))
+            return p;
+    return AUGCLI_SCALAR;
+}
+
+/* The high 16 bits of a 16 x 16-bit product: exactly what _mm*_mulhi_epu16 computes per lane. */
+static inline uint32_t augcli_mulhi16(uint32_t a, uint32_t b)
+{
+    return (a * b) >> 16;
+}
+
+#endif

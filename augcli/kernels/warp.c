@@ -1,0 +1,794 @@
+/* The warp: resample a source through a 3x3 output->input matrix (affine or projective).
+ *
+ * Conventions (augcli.geometry): x = column, y = row, pixel centres at integers.
+ * Samples: 8-bit with 1, 2 or 4 bytes per pixel (L, La, RGBX/RGBa), or 16-bit grey (I;16, LE).
+ * Fill modes are applied per tap inside the kernel (scipy.ndimage's nearest / reflect / grid-wrap /
+ * grid-constant), so no extended copy of the source is ever made.
+ *
+ * Arithmetic, identical on every path:
+ * - source coordinates in 32.32 fixed point (int64). Along an affine row u(x) = U_row + x * DU,
+ *   stepped exactly; U_row and DU are rounded from doubles by the shared scalar set-up code.
+ *   Rows whose end points lie beyond +-2^29 px (and every projective row) are computed per pixel
+ *   in double, clamped to +-2^29 (NaN to -2^29), then converted the same way.
+ * - bilinear: 16-bit weights (the fraction rounded to nearest by adding 2^15 once), 8-bit samples
+ *   scaled by 256 and blended with 16 x 16 -> high-16 products, result rounded (+128 >> 8);
+ *   16-bit samples blended exactly in 64-bit and rounded once.
+ * - nearest: the coordinate rounded to nearest (ties up) by adding 2^31 once.
+ * The caller (augcli.kernels) checks the buffers; this file checks them again before touching one.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+
+#if AUGCLI_X86
+#include <immintrin.h>
+#endif
+
+enum { FILL_NEAREST = 0, FILL_REFLECT = 1, FILL_WRAP = 2, FILL_CONSTANT = 3 };
+enum { INTERP_NEAREST = 0, INTERP_BILINEAR = 1 };
+
+#define COORD_LIMIT 536870912.0 /* 2^29 */
+#define TILE_ROWS 32
+#define TILE_COLS 512
+
+typedef struct {
+    const uint8_t *src;
+    int32_t sw, sh;
+    ptrdiff_t ss; /* bytes per source row */
+    int bpp;      /* bytes per pixel: 1, 2 or 4 */
+    int wide;     /* 16-bit samples (then bpp == 2, one channel) */
+    uint8_t *dst;
+    int32_t dw, dh;
+    ptrdiff_t ds;
+    double m[9];
+    int affine;
+    int fill, interp;
+    uint8_t cval[4]; /* one pixel of the fill colour, in the source's layout */
+} warp_job;
+
+typedef void (*row4_fn)(const warp_job *, int64_t, int64_t, int64_t, int64_t, int32_t, uint8_t *);
+
+static int active_path = AUGCLI_SCALAR;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* coordinates */
+
+static inline int64_t to_fixed(double d)
+{
+    return (int64_t)floor(d * 4294967296.0 + 0.5);
+}
+
+/* a + k d with wrapping (no signed overflow, which C leaves undefined): lanes past a row's end may wrap */
+static inline int64_t step(int64_t a, int64_t k, int64_t d)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)k * (uint64_t)d);
+}
+
+static inline double clamp_coord(double d)
+{
+    if (!(d > -COORD_LIMIT)) /* also NaN */
+        return -COORD_LIMIT;
+    return d > COORD_LIMIT ? COORD_LIMIT : d;
+}
+
+/* Offset added once to a fixed-point coordinate so that truncation rounds as the filter needs. */
+static inline int64_t rounding_offset(int interp)
+{
+    return interp == INTERP_BILINEAR ? ((int64_t)1 << 15) : ((int64_t)1 << 31);
+}
+
+/* A tap index i on an axis of n samples, mapped by the fill mode; *outside is set for constant. */
+static inline int32_t map_index(int64_t i, int32_t n, int fill, int *outside)
+{
+    int64_t m;
+    switch (fill) {
+    case FILL_NEAREST:
+        return i < 0 ? 0 : (i >= n ? n - 1 : (int32_t)i);
+    case FILL_REFLECT: /* half-sample symmetric: dcba|abcd|dcba */
+        m = i % (2 * (int64_t)n);
+        if (m < 0)
+            m += 2 * (int64_t)n;
+        return (int32_t)(m >= n ? 2 * (int64_t)n - 1 - m : m);
+    case FILL_WRAP:
+        m = i % n;
+        return (int32_t)(m < 0 ? m + n : m);
+    default:
+        if (i < 0 || i >= n) {
+            *outside = 1;
+            return 0;
+        }
+        return (int32_t)i;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* one output pixel (the scalar definition every path reproduces) */
+
+static inline uint32_t rd16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+
+static inline void pixel_bilinear(const warp_job *j, int64_t U, int64_t V, uint8_t *out)
+{
+    const int32_t ix = (int32_t)(U >> 32), iy = (int32_t)(V >> 32); /* arithmetic shifts: floor */
+    const uint32_t fx = (uint32_t)(U >> 16) & 0xFFFF, fy = (uint32_t)(V >> 16) & 0xFFFF;
+    const int bpp = j->bpp;
+    const uint8_t *p00, *p01, *p10, *p11;
+    if ((uint32_t)ix < (uint32_t)(j->sw - 1) && (uint32_t)iy < (uint32_t)(j->sh - 1)) {
+        p00 = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * bpp;
+        p01 = p00 + bpp;
+        p10 = p00 + j->ss;
+        p11 = p10 + bpp;
+    } else {
+        int ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
+        const int32_t x0 = map_index(ix, j->sw, j->fill, &ox0), x1 = map_index((int64_t)ix + 1, j->sw, j->fill, &ox1);
+        const int32_t y0 = map_index(iy, j->sh, j->fill, &oy0), y1 = map_index((int64_t)iy + 1, j->sh, j->fill, &oy1);
+        const uint8_t *r0 = j->src + (ptrdiff_t)y0 * j->ss, *r1 = j->src + (ptrdiff_t)y1 * j->ss;
+        p00 = (ox0 | oy0) ? j->cval : r0 + (ptrdiff_t)x0 * bpp;
+        p01 = (ox1 | oy0) ? j->cval : r0 + (ptrdiff_t)x1 * bpp;
+        p10 = (ox0 | oy1) ? j->cval : r1 + (ptrdiff_t)x0 * bpp;
+        p11 = (ox1 | oy1) ? j->cval : r1 + (ptrdiff_t)x1 * bpp;
+    }
+    if (j->wide) {
+        const uint32_t top = rd16(p00) * (65536 - fx) + rd16(p01) * fx;
+        const uint32_t bot = rd16(p10) * (65536 - fx) + rd16(p11) * fx;
+        const uint64_t v = (uint64_t)top * (65536 - fy) + (uint64_t)bot * fy + ((uint64_t)1 << 31);
+        const uint32_t r = (uint32_t)(v >> 32);
+        out[0] = (uint8_t)(r & 0xFF);
+        out[1] = (uint8_t)(r >> 8);
+        return;
+    }
+    const uint32_t wx0 = 65535 - fx, wy0 = 65535 - fy;
+    for (int c = 0; c < bpp; c++) {
+        const uint32_t top = augcli_mulhi16((uint32_t)p00[c] << 8, wx0) + augcli_mulhi16((uint32_t)p01[c] << 8, fx);
+        const uint32_t bot = augcli_mulhi16((uint32_t)p10[c] << 8, wx0) + augcli_mulhi16((uint32_t)p11[c] << 8, fx);
+        const uint32_t v = augcli_mulhi16(top, wy0) + augcli_mulhi16(bot, fy);
+        out[c] = (uint8_t)((v + 128) >> 8);
+    }
+}
+
+static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_t *out)
+{
+    const int32_t ix = (int32_t)(U >> 32), iy = (int32_t)(V >> 32);
+    const uint8_t *p;
+    if ((uint32_t)ix < (uint32_t)j->sw && (uint32_t)iy < (uint32_t)j->sh) {
+        p = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * j->bpp;
+    } else {
+        int outside = 0;
+        const int32_t x = map_index(ix, j->sw, j->fill, &outside), y = map_index(iy, j->sh, j->fill, &outside);
+        p = outside ? j->cval : j->src + (ptrdiff_t)y * j->ss + (ptrdiff_t)x * j->bpp;
+    }
+    memcpy(out, p, (size_t)j->bpp);
+}
+
+/* Bilinear blend of four RGBX words, two channels per 64-bit product (R|B, then G|X, 32 bits apart):
+ * exactly the per-channel mulhi16 chain of pixel_bilinear, for the scalar path's common case. */
+static inline uint64_t spread2(uint32_t w) /* bytes 0 and 2 of w to bits 0 and 32 */
+{
+    return (w & 0xFF) | ((uint64_t)(w & 0xFF0000) << 16);
+}
+
+static inline uint32_t blend4(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t fx, uint32_t fy)
+{
+    const uint64_t M = 0x0000FFFF0000FFFFull, H = 0x0000008000000080ull;
+    const uint64_t wx0 = 65535 - fx, wy0 = 65535 - fy;
+    /* mulhi16(v << 8, w) == (v w) >> 8 for an 8-bit v */
+    const uint64_t t0 = (((spread2(a) * wx0) >> 8) & M) + (((spread2(b) * fx) >> 8) & M);
+    const uint64_t b0 = (((spread2(c) * wx0) >> 8) & M) + (((spread2(d) * fx) >> 8) & M);
+    const uint64_t t1 = (((spread2(a >> 8) * wx0) >> 8) & M) + (((spread2(b >> 8) * fx) >> 8) & M);
+    const uint64_t b1 = (((spread2(c >> 8) * wx0) >> 8) & M) + (((spread2(d >> 8) * fx) >> 8) & M);
+    const uint64_t v0 = ((((t0 * wy0) >> 16) & M) + (((b0 * fy) >> 16) & M) + H) >> 8;
+    const uint64_t v1 = ((((t1 * wy0) >> 16) & M) + (((b1 * fy) >> 16) & M) + H) >> 8;
+    return (uint32_t)((v0 & 0xFF) | ((v0 >> 16) & 0xFF0000) | ((v1 & 0xFF) << 8) | ((v1 >> 8) & 0xFF000000));
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* A 4-byte pixel some of whose taps lie outside the source: taps mapped by the fill mode. */
+static inline uint32_t border4(const warp_job *j, int64_t u, int64_t v)
+{
+    const int32_t ix = (int32_t)(u >> 32), iy = (int32_t)(v >> 32);
+    int ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
+    const int32_t x0 = map_index(ix, j->sw, j->fill, &ox0), x1 = map_index((int64_t)ix + 1, j->sw, j->fill, &ox1);
+    const int32_t y0 = map_index(iy, j->sh, j->fill, &oy0), y1 = map_index((int64_t)iy + 1, j->sh, j->fill, &oy1);
+    const uint8_t *r0 = j->src + (ptrdiff_t)y0 * j->ss, *r1 = j->src + (ptrdiff_t)y1 * j->ss;
+    const uint32_t cv = ld32(j->cval);
+    const uint32_t a = (ox0 | oy0) ? cv : ld32(r0 + (ptrdiff_t)x0 * 4), b = (ox1 | oy0) ? cv : ld32(r0 + (ptrdiff_t)x1 * 4);
+    const uint32_t c = (ox0 | oy1) ? cv : ld32(r1 + (ptrdiff_t)x0 * 4), d = (ox1 | oy1) ? cv : ld32(r1 + (ptrdiff_t)x1 * 4);
+    return blend4(a, b, c, d, (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
+}
+
+/* 8-bit, 4 bytes per pixel, bilinear: the interior taps read directly, the rest as border4 */
+static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
+{
+    const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
+    const uint8_t *src = j->src;
+    const ptrdiff_t ss = j->ss;
+    uint64_t u = (uint64_t)U, v = (uint64_t)V; /* wrapping steps: lanes past the row end may wrap */
+    for (int32_t i = 0; i < n; i++, out += 4, u += (uint64_t)DU, v += (uint64_t)DV) {
+        const int32_t ix = (int32_t)((int64_t)u >> 32), iy = (int32_t)((int64_t)v >> 32);
+        uint32_t r;
+        if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
+            const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
+            r = blend4(ld32(p), ld32(p + 4), ld32(p + ss), ld32(p + ss + 4), (uint32_t)(u >> 16) & 0xFFFF,
+                       (uint32_t)(v >> 16) & 0xFFFF);
+        } else {
+            r = border4(j, (int64_t)u, (int64_t)v);
+        }
+        memcpy(out, &r, 4);
+    }
+}
+
+static void row_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
+{
+    const int bpp = j->bpp;
+    if (j->interp == INTERP_BILINEAR) {
+        for (int32_t i = 0; i < n; i++, out += bpp)
+            pixel_bilinear(j, step(U, i, DU), step(V, i, DV), out);
+    } else {
+        for (int32_t i = 0; i < n; i++, out += bpp)
+            pixel_nearest(j, step(U, i, DU), step(V, i, DV), out);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* SIMD rows: 8-bit, 4 bytes per pixel, bilinear, affine. Same integers as pixel_bilinear. */
+
+#if AUGCLI_X86
+
+/* map tap indices by the fill mode; constant mode also returns the outside mask */
+__attribute__((target("avx2"))) static inline __m256i map_avx2(__m256i i, __m256i n, __m256i nm1, int fill,
+                                                               __m256i *outside)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i lo, hi;
+    switch (fill) {
+    case FILL_REFLECT: /* one fold, valid for -n <= i < 2n (checked by the caller) */
+        i = _mm256_blendv_epi8(i, _mm256_sub_epi32(_mm256_set1_epi32(-1), i), _mm256_cmpgt_epi32(zero, i));
+        return _mm256_blendv_epi8(i, _mm256_sub_epi32(_mm256_add_epi32(n, nm1), i), _mm256_cmpgt_epi32(i, nm1));
+    case FILL_WRAP:
+        i = _mm256_blendv_epi8(i, _mm256_add_epi32(i, n), _mm256_cmpgt_epi32(zero, i));
+        return _mm256_blendv_epi8(i, _mm256_sub_epi32(i, n), _mm256_cmpgt_epi32(i, nm1));
+    case FILL_CONSTANT:
+        lo = _mm256_cmpgt_epi32(zero, i);
+        hi = _mm256_cmpgt_epi32(i, nm1);
+        *outside = _mm256_or_si256(*outside, _mm256_or_si256(lo, hi));
+        /* fall through: clamp, so the read stays inside */
+    default:
+        return _mm256_min_epi32(_mm256_max_epi32(i, zero), nm1);
+    }
+}
+
+__attribute__((target("avx2"))) static inline __m256i blend_avx2(__m256i p00, __m256i p01, __m256i p10, __m256i p11,
+                                                                 __m256i wx0, __m256i wx1, __m256i wy0, __m256i wy1)
+{
+    const __m256i m_rb = _mm256_set1_epi32(0x00FF00FF), m_gx = _mm256_set1_epi32((int)0xFF00FF00u);
+    const __m256i half = _mm256_set1_epi32(0x00800080);
+    __m256i a, b, c, d, top, bot, rb, gx;
+    a = _mm256_slli_epi32(_mm256_and_si256(p00, m_rb), 8);
+    b = _mm256_slli_epi32(_mm256_and_si256(p01, m_rb), 8);
+    c = _mm256_slli_epi32(_mm256_and_si256(p10, m_rb), 8);
+    d = _mm256_slli_epi32(_mm256_and_si256(p11, m_rb), 8);
+    top = _mm256_add_epi16(_mm256_mulhi_epu16(a, wx0), _mm256_mulhi_epu16(b, wx1));
+    bot = _mm256_add_epi16(_mm256_mulhi_epu16(c, wx0), _mm256_mulhi_epu16(d, wx1));
+    rb = _mm256_add_epi16(_mm256_mulhi_epu16(top, wy0), _mm256_mulhi_epu16(bot, wy1));
+    a = _mm256_and_si256(p00, m_gx);
+    b = _mm256_and_si256(p01, m_gx);
+    c = _mm256_and_si256(p10, m_gx);
+    d = _mm256_and_si256(p11, m_gx);
+    top = _mm256_add_epi16(_mm256_mulhi_epu16(a, wx0), _mm256_mulhi_epu16(b, wx1));
+    bot = _mm256_add_epi16(_mm256_mulhi_epu16(c, wx0), _mm256_mulhi_epu16(d, wx1));
+    gx = _mm256_add_epi16(_mm256_mulhi_epu16(top, wy0), _mm256_mulhi_epu16(bot, wy1));
+    rb = _mm256_and_si256(_mm256_srli_epi32(_mm256_add_epi32(rb, half), 8), m_rb);
+    gx = _mm256_and_si256(_mm256_add_epi32(gx, half), m_gx);
+    return _mm256_or_si256(rb, gx);
+}
+
+__attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t U, int64_t DU, int64_t V,
+                                                      int64_t DV, int32_t n, uint8_t *out)
+{
+    const int *base = (const int *)j->src;
+    const __m256i sw = _mm256_set1_epi32(j->sw), sh = _mm256_set1_epi32(j->sh);
+    const __m256i swm1 = _mm256_set1_epi32(j->sw - 1), shm1 = _mm256_set1_epi32(j->sh - 1);
+    const __m256i one = _mm256_set1_epi32(1), all = _mm256_set1_epi32(-1);
+    uint32_t cv;
+    memcpy(&cv, j->cval, 4);
+    const __m256i cval = _mm256_set1_epi32((int)cv);
+    /* 32.32 coordinates of 8 lanes as hi (int32) and lo (uint32) halves, stepped exactly with carry */
+    int32_t uh[8], vh[8];
+    uint32_t ul[8], vl[8];
+    for (int k = 0; k < 8; k++) {
+        const int64_t u = step(U, k, DU), v = step(V, k, DV);
+        uh[k] = (int32_t)(u >> 32), ul[k] = (uint32_t)u, vh[k] = (int32_t)(v >> 32), vl[k] = (uint32_t)v;
+    }
+    __m256i u_hi = _mm256_loadu_si256((const __m256i *)uh), u_lo = _mm256_loadu_si256((const __m256i *)ul);
+    __m256i v_hi = _mm256_loadu_si256((const __m256i *)vh), v_lo = _mm256_loadu_si256((const __m256i *)vl);
+    const int64_t su = step(0, 8, DU), sv = step(0, 8, DV);
+    const __m256i su_hi = _mm256_set1_epi32((int32_t)(su >> 32)), su_lo = _mm256_set1_epi32((int32_t)(uint32_t)su);
+    const __m256i sv_hi = _mm256_set1_epi32((int32_t)(sv >> 32)), sv_lo = _mm256_set1_epi32((int32_t)(uint32_t)sv);
+    const __m256i sign = _mm256_set1_epi32((int)0x80000000u);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i ix = u_hi, iy = v_hi;
+        const __m256i fx = _mm256_srli_epi32(u_lo, 16), fy = _mm256_srli_epi32(v_lo, 16);
+        __m256i ox0 = _mm256_setzero_si256(), ox1 = ox0, oy0 = ox0, oy1 = ox0;
+        const __m256i x0 = map_avx2(ix, sw, swm1, j->fill, &ox0), x1 = map_avx2(_mm256_add_epi32(ix, one), sw, swm1, j->fill, &ox1);
+        const __m256i y0 = map_avx2(iy, sh, shm1, j->fill, &oy0), y1 = map_avx2(_mm256_add_epi32(iy, one), sh, shm1, j->fill, &oy1);
+        const __m256i r0 = _mm256_mullo_epi32(y0, sw), r1 = _mm256_mullo_epi32(y1, sw);
+        __m256i p00 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r0, x0), 4);
+        __m256i p01 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r0, x1), 4);
+        __m256i p10 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r1, x0), 4);
+        __m256i p11 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r1, x1), 4);
+        if (j->fill == FILL_CONSTANT) {
+            p00 = _mm256_blendv_epi8(p00, cval, _mm256_or_si256(ox0, oy0));
+            p01 = _mm256_blendv_epi8(p01, cval, _mm256_or_si256(ox1, oy0));
+            p10 = _mm256_blendv_epi8(p10, cval, _mm256_or_si256(ox0, oy1));
+            p11 = _mm256_blendv_epi8(p11, cval, _mm256_or_si256(ox1, oy1));
+        }
+        const __m256i wx1 = _mm256_or_si256(fx, _mm256_slli_epi32(fx, 16)), wy1 = _mm256_or_si256(fy, _mm256_slli_epi32(fy, 16));
+        const __m256i wx0 = _mm256_xor_si256(wx1, all), wy0 = _mm256_xor_si256(wy1, all);
+        _mm256_storeu_si256((__m256i *)(out + 4 * (ptrdiff_t)i), blend_avx2(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+        __m256i lo = _mm256_add_epi32(u_lo, su_lo); /* carry where lo < u_lo, unsigned */
+        u_hi = _mm256_sub_epi32(_mm256_add_epi32(u_hi, su_hi), _mm256_cmpgt_epi32(_mm256_xor_si256(u_lo, sign), _mm256_xor_si256(lo, sign)));
+        u_lo = lo;
+        lo = _mm256_add_epi32(v_lo, sv_lo);
+        v_hi = _mm256_sub_epi32(_mm256_add_epi32(v_hi, sv_hi), _mm256_cmpgt_epi32(_mm256_xor_si256(v_lo, sign), _mm256_xor_si256(lo, sign)));
+        v_lo = lo;
+    }
+    row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
+}
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+AVX512 static inline __m512i map_avx512(__m512i i, __m512i n, __m512i nm1, int fill, __mmask16 *outside)
+{
+    const __m512i zero = _mm512_setzero_si512();
+    __mmask16 k;
+    switch (fill) {
+    case FILL_REFLECT:
+        k = _mm512_cmplt_epi32_mask(i, zero);
+        i = _mm512_mask_sub_epi32(i, k, _mm512_set1_epi32(-1), i);
+        k = _mm512_cmpgt_epi32_mask(i, nm1);
+        return _mm512_mask_sub_epi32(i, k, _mm512_add_epi32(n, nm1), i);
+    case FILL_WRAP:
+        i = _mm512_mask_add_epi32(i, _mm512_cmplt_epi32_mask(i, zero), i, n);
+        return _mm512_mask_sub_epi32(i, _mm512_cmpgt_epi32_mask(i, nm1), i, n);
+    case FILL_CONSTANT:
+        *outside |= (__mmask16)(_mm512_cmplt_epi32_mask(i, zero) | _mm512_cmpgt_epi32_mask(i, nm1));
+        /* fall through */
+    default:
+        return _mm512_min_epi32(_mm512_max_epi32(i, zero), nm1);
+    }
+}
+
+AVX512 static inline __m512i blend_avx512(__m512i p00, __m512i p01, __m512i p10, __m512i p11, __m512i wx0,
+                                          __m512i wx1, __m512i wy0, __m512i wy1)
+{
+    const __m512i m_rb = _mm512_set1_epi32(0x00FF00FF), m_gx = _mm512_set1_epi32((int)0xFF00FF00u);
+    const __m512i half = _mm512_set1_epi32(0x00800080);
+    __m512i a, b, c, d, top, bot, rb, gx;
+    a = _mm512_slli_epi32(_mm512_and_si512(p00, m_rb), 8);
+    b = _mm512_slli_epi32(_mm512_and_si512(p01, m_rb), 8);
+    c = _mm512_slli_epi32(_mm512_and_si512(p10, m_rb), 8);
+    d = _mm512_slli_epi32(_mm512_and_si512(p11, m_rb), 8);
+    top = _mm512_add_epi16(_mm512_mulhi_epu16(a, wx0), _mm512_mulhi_epu16(b, wx1));
+    bot = _mm512_add_epi16(_mm512_mulhi_epu16(c, wx0), _mm512_mulhi_epu16(d, wx1));
+    rb = _mm512_add_epi16(_mm512_mulhi_epu16(top, wy0), _mm512_mulhi_epu16(bot, wy1));
+    a = _mm512_and_si512(p00, m_gx);
+    b = _mm512_and_si512(p01, m_gx);
+    c = _mm512_and_si512(p10, m_gx);
+    d = _mm512_and_si512(p11, m_gx);
+    top = _mm512_add_epi16(_mm512_mulhi_epu16(a, wx0), _mm512_mulhi_epu16(b, wx1));
+    bot = _mm512_add_epi16(_mm512_mulhi_epu16(c, wx0), _mm512_mulhi_epu16(d, wx1));
+    gx = _mm512_add_epi16(_mm512_mulhi_epu16(top, wy0), _mm512_mulhi_epu16(bot, wy1));
+    rb = _mm512_and_si512(_mm512_srli_epi32(_mm512_add_epi32(rb, half), 8), m_rb);
+    gx = _mm512_and_si512(_mm512_add_epi32(gx, half), m_gx);
+    return _mm512_or_si512(rb, gx);
+}
+
+/* The taps x0 and x1 of row r (pixel index r + x), which the fill mapping leaves equal or adjacent
+ * except at a wrap seam: one qword gather per 8 lanes fetches the pixel pair at xq = min(x0, x1, w - 2),
+ * and lanes whose taps lie outside that pair (the seam) fetch alone. Needs w >= 2. */
+AVX512 static inline void pair_avx512(const void *base, __m512i r, __m512i x0, __m512i x1, __m512i swm2, __m512i *p0,
+                                      __m512i *p1)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i xq = _mm512_min_epi32(_mm512_min_epi32(x0, x1), swm2), xq1 = _mm512_add_epi32(xq, _mm512_set1_epi32(1));
+    const __m512i idx = _mm512_add_epi32(r, xq);
+    const __m512i lo = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx), base, 4);
+    const __m512i hi = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx, 1), base, 4);
+    const __m512i a = _mm512_permutex2var_epi32(lo, even, hi), b = _mm512_permutex2var_epi32(lo, odd, hi);
+    const __mmask16 a0 = _mm512_cmpeq_epi32_mask(x0, xq), a1 = _mm512_cmpeq_epi32_mask(x1, xq);
+    *p0 = _mm512_mask_blend_epi32(a0, b, a);
+    *p1 = _mm512_mask_blend_epi32(a1, b, a);
+    const __mmask16 seam0 = (__mmask16)~(a0 | _mm512_cmpeq_epi32_mask(x0, xq1));
+    const __mmask16 seam1 = (__mmask16)~(a1 | _mm512_cmpeq_epi32_mask(x1, xq1));
+    if (seam0)
+        *p0 = _mm512_mask_i32gather_epi32(*p0, seam0, _mm512_add_epi32(r, x0), base, 4);
+    if (seam1)
+        *p1 = _mm512_mask_i32gather_epi32(*p1, seam1, _mm512_add_epi32(r, x1), base, 4);
+}
+
+AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n,
+                               uint8_t *out)
+{
+    const void *base = j->src;
+    const __m512i sw = _mm512_set1_epi32(j->sw), sh = _mm512_set1_epi32(j->sh);
+    const __m512i swm1 = _mm512_set1_epi32(j->sw - 1), shm1 = _mm512_set1_epi32(j->sh - 1);
+    const __m512i one = _mm512_set1_epi32(1), all = _mm512_set1_epi32(-1);
+    const __m512i swm2 = _mm512_set1_epi32(j->sw - 2);
+    const int pairs = j->sw >= 2;
+    uint32_t cv;
+    memcpy(&cv, j->cval, 4);
+    const __m512i cval = _mm512_set1_epi32((int)cv);
+    int32_t uh[16], vh[16];
+    uint32_t ul[16], vl[16];
+    for (int k = 0; k < 16; k++) {
+        const int64_t u = step(U, k, DU), v = step(V, k, DV);
+        uh[k] = (int32_t)(u >> 32), ul[k] = (uint32_t)u, vh[k] = (int32_t)(v >> 32), vl[k] = (uint32_t)v;
+    }
+    __m512i u_hi = _mm512_loadu_si512(uh), u_lo = _mm512_loadu_si512(ul);
+    __m512i v_hi = _mm512_loadu_si512(vh), v_lo = _mm512_loadu_si512(vl);
+    const int64_t su = step(0, 16, DU), sv = step(0, 16, DV);
+    const __m512i su_hi = _mm512_set1_epi32((int32_t)(su >> 32)), su_lo = _mm512_set1_epi32((int32_t)(uint32_t)su);
+    const __m512i sv_hi = _mm512_set1_epi32((int32_t)(sv >> 32)), sv_lo = _mm512_set1_epi32((int32_t)(uint32_t)sv);
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i ix = u_hi, iy = v_hi;
+        const __m512i fx = _mm512_srli_epi32(u_lo, 16), fy = _mm512_srli_epi32(v_lo, 16);
+        __mmask16 ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
+        const __m512i x0 = map_avx512(ix, sw, swm1, j->fill, &ox0), x1 = map_avx512(_mm512_add_epi32(ix, one), sw, swm1, j->fill, &ox1);
+        const __m512i y0 = map_avx512(iy, sh, shm1, j->fill, &oy0), y1 = map_avx512(_mm512_add_epi32(iy, one), sh, shm1, j->fill, &oy1);
+        const __m512i r0 = _mm512_mullo_epi32(y0, sw), r1 = _mm512_mullo_epi32(y1, sw);
+        __m512i p00, p01, p10, p11;
+        if (pairs) {
+            pair_avx512(base, r0, x0, x1, swm2, &p00, &p01);
+            pair_avx512(base, r1, x0, x1, swm2, &p10, &p11);
+        } else {
+            p00 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x0), base, 4);
+            p01 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x1), base, 4);
+            p10 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x0), base, 4);
+            p11 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x1), base, 4);
+        }
+        if (j->fill == FILL_CONSTANT) {
+            p00 = _mm512_mask_blend_epi32(ox0 | oy0, p00, cval);
+            p01 = _mm512_mask_blend_epi32(ox1 | oy0, p01, cval);
+            p10 = _mm512_mask_blend_epi32(ox0 | oy1, p10, cval);
+            p11 = _mm512_mask_blend_epi32(ox1 | oy1, p11, cval);
+        }
+        const __m512i wx1 = _mm512_or_si512(fx, _mm512_slli_epi32(fx, 16)), wy1 = _mm512_or_si512(fy, _mm512_slli_epi32(fy, 16));
+        const __m512i wx0 = _mm512_xor_si512(wx1, all), wy0 = _mm512_xor_si512(wy1, all);
+        _mm512_storeu_si512((void *)(out + 4 * (ptrdiff_t)i), blend_avx512(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+        __m512i lo = _mm512_add_epi32(u_lo, su_lo);
+        u_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(u_hi, su_hi), _mm512_cmplt_epu32_mask(lo, u_lo), _mm512_add_epi32(u_hi, su_hi), all);
+        u_lo = lo;
+        lo = _mm512_add_epi32(v_lo, sv_lo);
+        v_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(v_hi, sv_hi), _mm512_cmplt_epu32_mask(lo, v_lo), _mm512_add_epi32(v_hi, sv_hi), all);
+        v_lo = lo;
+    }
+    row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
+}
+
+#endif /* AUGCLI_X86 */
+
+static row4_fn row4_for_path(int path)
+{
+#if AUGCLI_X86
+    if (path == AUGCLI_AVX512)
+        return row4_avx512;
+    if (path == AUGCLI_AVX2)
+        return row4_avx2;
+#endif
+    (void)path;
+    return row4_scalar;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the driver: rows in output tiles (cache locality), each row exact or per pixel */
+
+/* Does one fold of the fill mode cover every tap of a row segment (the SIMD rows need it)? */
+static int one_fold_covers(int64_t U, int64_t DU, int32_t n, int32_t size)
+{
+    const int64_t a = U >> 32, b = step(U, n - 1, DU) >> 32;
+    const int64_t lo = a < b ? a : b, hi = (a < b ? b : a) + 1;
+    return lo >= -(int64_t)size && hi <= 2 * (int64_t)size - 1;
+}
+
+static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, row4_fn row4)
+{
+    const double *m = j->m;
+    const int bpp = j->bpp;
+    const int64_t ofs = rounding_offset(j->interp);
+    uint8_t *out = j->dst + (ptrdiff_t)y * j->ds + (ptrdiff_t)xa * bpp;
+    const int32_t n = xb - xa;
+    if (j->affine) {
+        const double ua = m[1] * y + m[2], va = m[4] * y + m[5];
+        const double ub = ua + m[0] * (j->dw - 1), vb = va + m[3] * (j->dw - 1);
+        if (fabs(ua) < COORD_LIMIT && fabs(va) < COORD_LIMIT && fabs(ub) < COORD_LIMIT && fabs(vb) < COORD_LIMIT) {
+            /* exact stepping: u(x) = U_row + x DU for every x of the row */
+            const int64_t DU = j->dw > 1 ? to_fixed(m[0]) : 0, DV = j->dw > 1 ? to_fixed(m[3]) : 0;
+            const int64_t U = step(to_fixed(ua) + ofs, xa, DU), V = step(to_fixed(va) + ofs, xa, DV);
+            if (row4 == row4_scalar || j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT ||
+                (one_fold_covers(U, DU, n, j->sw) && one_fold_covers(V, DV, n, j->sh)))
+                row4(j, U, DU, V, DV, n, out);
+            else if (row4 != row_scalar)
+                row4_scalar(j, U, DU, V, DV, n, out);
+            else
+                row_scalar(j, U, DU, V, DV, n, out);
+            return;
+        }
+    }
+    for (int32_t x = xa; x < xb; x++, out += bpp) {
+        double u = m[0] * x + m[1] * y + m[2], v = m[3] * x + m[4] * y + m[5];
+        if (!j->affine) {
+            const double w = m[6] * x + m[7] * y + m[8];
+            u /= w;
+            v /= w;
+        }
+        const int64_t U = to_fixed(clamp_coord(u)) + ofs, V = to_fixed(clamp_coord(v)) + ofs;
+        if (j->interp == INTERP_BILINEAR)
+            pixel_bilinear(j, U, V, out);
+        else
+            pixel_nearest(j, U, V, out);
+    }
+}
+
+static void run_warp(const warp_job *j, int path)
+{
+    const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
+                     (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
+    const row4_fn row4 = simd ? row4_for_path(path) : row_scalar;
+    for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
+        const int32_t ty1 = j->dh - ty < TILE_ROWS ? j->dh : ty + TILE_ROWS;
+        for (int32_t tx = 0; tx < j->dw; tx += TILE_COLS) {
+            const int32_t tx1 = j->dw - tx < TILE_COLS ? j->dw : tx + TILE_COLS;
+            for (int32_t y = ty; y < ty1; y++)
+                warp_segment(j, y, tx, tx1, row4);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Python face */
+
+static int check_extent(const char *what, Py_ssize_t len, int32_t w, int32_t h, ptrdiff_t stride, int bpp)
+{
+    if (w < 1 || h < 1 || stride < (ptrdiff_t)w * bpp) {
+        PyErr_Format(PyExc_ValueError, "%s: bad geometry %dx%d, stride %zd", what, (int)w, (int)h, (Py_ssize_t)stride);
+        return -1;
+    }
+    if ((Py_ssize_t)((h - 1) * stride + (ptrdiff_t)w * bpp) > len) {
+        PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes is too small for %dx%d", what, len, (int)w, (int)h);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_warp(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer src, dst;
+    int sw, sh, dw, dh, bpp, wide, fill, interp;
+    Py_ssize_t ss, ds;
+    const char *cval;
+    Py_ssize_t cval_len;
+    warp_job j;
+    if (!PyArg_ParseTuple(args, "y*iinipw*iin(ddddddddd)iiy#", &src, &sw, &sh, &ss, &bpp, &wide, &dst, &dw, &dh, &ds,
+                          &j.m[0], &j.m[1], &j.m[2], &j.m[3], &j.m[4], &j.m[5], &j.m[6], &j.m[7], &j.m[8], &fill,
+                          &interp, &cval, &cval_len))
+        return NULL;
+    int bad = 0;
+    if (!(bpp == 1 || bpp == 2 || bpp == 4) || (wide && bpp != 2) || cval_len != bpp) {
+        PyErr_SetString(PyExc_ValueError, "warp: pixels must have 1, 2 or 4 bytes (16-bit: 2), and so must cval");
+        bad = 1;
+    } else if (fill < FILL_NEAREST || fill > FILL_CONSTANT || (interp != INTERP_NEAREST && interp != INTERP_BILINEAR)) {
+        PyErr_SetString(PyExc_ValueError, "warp: unknown fill mode or interpolation");
+        bad = 1;
+    } else if (check_extent("warp source", src.len, sw, sh, ss, bpp) || check_extent("warp output", dst.len, dw, dh, ds, bpp)) {
+        bad = 1;
+    } else if (dw > (1 << 30) || sw > (1 << 30)) {
+        PyErr_SetString(PyExc_ValueError, "warp: image too wide");
+        bad = 1;
+    }
+    if (!bad) {
+        j.src = src.buf;
+        j.sw = sw;
+        j.sh = sh;
+        j.ss = ss;
+        j.bpp = bpp;
+        j.wide = wide;
+        j.dst = dst.buf;
+        j.dw = dw;
+        j.dh = dh;
+        j.ds = ds;
+        j.fill = fill;
+        j.interp = interp;
+        memset(j.cval, 0, sizeof j.cval);
+        memcpy(j.cval, cval, (size_t)cval_len);
+        j.affine = j.m[6] == 0.0 && j.m[7] == 0.0 && j.m[8] == 1.0;
+        const int path = active_path;
+        Py_BEGIN_ALLOW_THREADS
+        run_warp(&j, path);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    if (bad)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_available(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    for (int p = 0; p < AUGCLI_NPATHS; p++) {
+        if (augcli_cpu_has(p)) {
+            PyObject *name = PyUnicode_FromString(augcli_path_names[p]);
+            if (!name || PyList_Append(out, name) < 0) {
+                Py_XDECREF(name);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(name);
+        }
+    }
+    return out;
+}
+
+static PyObject *py_set_path(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
+        return NULL;
+    for (int p = 0; p < AUGCLI_NPATHS; p++) {
+        if (strcmp(name, augcli_path_names[p]) == 0) {
+            if (!augcli_cpu_has(p)) {
+                PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s kernels", name);
+                return NULL;
+            }
+            active_path = p;
+            Py_RETURN_NONE;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown kernel path %s", name);
+    return NULL;
+}
+
+static PyObject *py_path(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyUnicode_FromString(augcli_path_names[active_path]);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Pillow's own pixel memory, through its Arrow export (zero copy): a buffer object that keeps the
+ * exporting capsule (and so the image memory) alive for as long as it is used. */
+
+struct ArrowArray { /* the Arrow C data interface's array, as the specification defines it */
+    int64_t length, null_count, offset, n_buffers, n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+typedef struct {
+    PyObject_HEAD PyObject *owner;
+    void *ptr;
+    Py_ssize_t len;
+    int readonly;
+} PixelView;
+
+static int pv_getbuffer(PyObject *o, Py_buffer *view, int flags)
+{
+    PixelView *v = (PixelView *)o;
+    return PyBuffer_FillInfo(view, o, v->ptr, v->len, v->readonly, flags);
+}
+
+static void pv_dealloc(PyObject *o)
+{
+    Py_XDECREF(((PixelView *)o)->owner);
+    Py_TYPE(o)->tp_free(o);
+}
+
+static PyBufferProcs pv_as_buffer = {pv_getbuffer, NULL};
+
+static PyTypeObject PixelViewType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "augcli.kernels._warp.PixelView",
+    .tp_basicsize = sizeof(PixelView),
+    .tp_dealloc = pv_dealloc,
+    .tp_as_buffer = &pv_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The pixel memory of a Pillow image (from its Arrow export).",
+};
+
+/* pixel_view(arrow_array_capsule, nbytes, item_size, writable): the data buffer of a primitive
+ * array (or of the one child of a fixed-size list), checked to hold at least nbytes. */
+static PyObject *py_pixel_view(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *capsule;
+    Py_ssize_t nbytes, item;
+    int writable;
+    if (!PyArg_ParseTuple(args, "Onnp", &capsule, &nbytes, &item, &writable))
+        return NULL;
+    struct ArrowArray *a = PyCapsule_GetPointer(capsule, "arrow_array");
+    if (!a)
+        return NULL;
+    if (a->n_children == 1 && a->children && a->children[0])
+        a = a->children[0];
+    if (a->n_buffers < 2 || !a->buffers || !a->buffers[1] || a->offset != 0 || item < 1 || nbytes < 0 ||
+        a->length > PY_SSIZE_T_MAX / item || a->length * item < nbytes) {
+        PyErr_SetString(PyExc_ValueError, "pixel_view: not a plain pixel buffer of the expected size");
+        return NULL;
+    }
+    PixelView *v = PyObject_New(PixelView, &PixelViewType);
+    if (!v)
+        return NULL;
+    Py_INCREF(capsule);
+    v->owner = capsule;
+    v->ptr = (void *)a->buffers[1];
+    v->len = nbytes;
+    v->readonly = !writable;
+    return (PyObject *)v;
+}
+
+#ifdef AUGCLI_ASAN_SELFTEST
+/* `make asan` only: one deliberate heap over-read, to prove the sanitizer is live before trusting a
+ * clean run. Never compiled into a normal build. */
+static PyObject *py_overread(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    volatile uint8_t *p = malloc(16);
+    if (!p)
+        return PyErr_NoMemory();
+    const int v = p[16];
+    free((void *)p);
+    return PyLong_FromLong(v);
+}
+#endif
+
+static PyMethodDef methods[] = {
+#ifdef AUGCLI_ASAN_SELFTEST
+    {"_overread", py_overread, METH_NOARGS, "ASan self-test: reads one byte past a heap block."},
+#endif
+    {"warp", py_warp, METH_VARARGS,
+     "warp(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, matrix9, fill, interp, cval)"},
+    {"pixel_view", py_pixel_view, METH_VARARGS, "pixel_view(arrow_array_capsule, nbytes, item_size, writable)"},
+    {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
+    {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},
+    {"path", py_path, METH_NOARGS, "The active path."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_warp", "augcli's warp kernel", -1, methods};
+
+PyMODINIT_FUNC PyInit__warp(void)
+{
+    if ((-1LL >> 1) != -1LL) { /* the kernels rely on arithmetic right shifts (floor) */
+        PyErr_SetString(PyExc_ImportError, "augcli kernels need arithmetic right shifts");
+        return NULL;
+    }
+    active_path = augcli_best_path();
+    if (PyType_Ready(&PixelViewType) < 0)
+        return NULL;
+    return PyModule_Create(&module);
+}

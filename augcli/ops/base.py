@@ -1,0 +1,133 @@
+"""What every op shares: the base classes, range checks, and the lazily imported image modules.
+
+The op modules are imported by ``augcli --help`` (the CLI makes its options from the ops' flags),
+so nothing here imports numpy or Pillow when loaded: ``F`` (augcli.functional) and ``G``
+(augcli.geometry) are imported the first time an op reads one of their attributes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from dataclasses import dataclass, fields
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+from .flags import Flag
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+Range = tuple[float, float]
+Params = dict[str, Any]
+
+
+def lazy_module(name: str) -> ModuleType:
+    """Module ``name``, executed when one of its attributes is first read (importlib's LazyLoader;
+    Python 3.15's ``lazy import`` does the same). After that it is the ordinary module."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no module named {name!r}")
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:  # as the import system does, so `augcli.functional` is an attribute of `augcli`
+        setattr(sys.modules[parent], child, module)
+    return module
+
+
+if TYPE_CHECKING:
+    from .. import functional as F
+    from .. import geometry as G
+else:
+    F = lazy_module("augcli.functional")
+    G = lazy_module("augcli.geometry")
+
+
+def _check_range(name: str, value: Range, lo: float | None = None, hi: float | None = None,
+                 open_lo: bool = False) -> Range:
+    if len(value) != 2:
+        raise ValueError(f"{name}={value!r} should be a pair (low, high)")
+    a, b = float(value[0]), float(value[1])
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise ValueError(f"{name}={value!r} must be finite numbers")
+    if a > b:
+        raise ValueError(f"{name}={value!r}: low must not exceed high")
+    if lo is not None and (a < lo or (open_lo and a <= lo)):
+        raise ValueError(f"{name}={value!r} must be {'>' if open_lo else '>='} {lo}")
+    if hi is not None and b > hi:
+        raise ValueError(f"{name}={value!r} must be <= {hi}")
+    return (a, b)
+
+
+def _uniform(rng: np.random.Generator, r: Range) -> float:
+    return float(rng.uniform(r[0], r[1]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Op:
+    name: ClassVar[str]
+    geometric: ClassVar[bool] = False
+    flags: ClassVar[tuple[Flag, ...]] = ()  # the CLI flag(s) that enable and set the op
+    flag: ClassVar[str] = ""  # their usage in the ops table (made from ``flags``)
+    params: ClassVar[str] = ""  # what is drawn, with units
+    default: ClassVar[str] = ""  # a sensible starting value for the flag
+    summary: ClassVar[str] = ""  # the scheme it implements
+    p: float = 1.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # the flags that take a value, and a switch that turns the op on (not one that adjusts it)
+        cls.flag = ", ".join(f.usage for f in cls.flags if f.metavar or f.enables)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.p) <= 1.0:
+            raise ValueError(f"{self.name}: probability p={self.p!r} must be between 0 and 1")
+
+    def sample(self, rng: np.random.Generator, size: G.Size) -> Params:
+        return {}
+
+    def options(self) -> dict[str, Any]:
+        """The op's settings as JSON-ready values (the manifest's record of the recipe)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeometricOp(Op):
+    geometric: ClassVar[bool] = True
+
+    def matrix(self, params: Mapping[str, Any], size: G.Size) -> tuple[np.ndarray, G.Size]:
+        raise NotImplementedError
+
+    def apply(self, image: Image.Image, params: Mapping[str, Any]) -> Image.Image:
+        m, out_size = self.matrix(params, image.size)
+        return F.warp(image, m, out_size)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _OneRange(Op):
+    """An op with one parameter ``param`` ~ U(the range held in field ``range_field``), that range
+    checked against ``limits`` = (low, high, low excluded). Params: {param: float}."""
+
+    range_field: ClassVar[str]
+    param: ClassVar[str]
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (None, None, False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lo, hi, open_lo = self.limits
+        value = _check_range(self.name, getattr(self, self.range_field), lo, hi, open_lo=open_lo)
+        object.__setattr__(self, self.range_field, value)
+
+    def sample(self, rng, size):
+        return {self.param: _uniform(rng, getattr(self, self.range_field))}

@@ -1,0 +1,270 @@
+"""Geometric ops: each turns its params into an output -> input matrix, and the pipeline composes
+all of them into one resampling (the Keras set, then rot90, crop and perspective)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .base import G, GeometricOp, Range, _check_range, _OneRange, _uniform
+from .flags import Choice, Flag, Number, Span, Switch
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rot90(GeometricOp):
+    """Turn by ``k`` quarter turns counter-clockwise, k ~ U{0, 1, 2, 3} (exactly numpy.rot90; width
+    and height swap for odd k). Lossless when it is the only geometry. Params: {"k": int}."""
+
+    name: ClassVar[str] = "rot90"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--rot90", Switch(), "Turn by a random multiple of 90 degrees (lossless)."),
+    )
+    params: ClassVar[str] = "k ~ U{0, 1, 2, 3} quarter turns, counter-clockwise; odd k swaps width and height"
+    default: ClassVar[str] = "on"
+    summary: ClassVar[str] = "lossless rotation by a random multiple of 90 degrees"
+
+    def sample(self, rng, size):
+        return {"k": int(rng.integers(0, 4))}
+
+    def matrix(self, params, size):
+        return G.rot90(int(params["k"]), size)
+
+
+CROP_MODES = ("random", "corners", "center")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Crop(GeometricOp):
+    """Crop a box keeping a fraction f ~ U(scale_range) of each side (whole pixels, aspect kept) and
+    resize it back to the canvas size. ``mode``: ``random`` (anywhere), ``corners`` (one of the four
+    corners or the centre, equally likely), ``center``. Params: {"box": [left, top, width, height]}."""
+
+    name: ClassVar[str] = "crop"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--crop", Span(end=1.0),
+             "Crop keeping a fraction U(F, 1) (or LO:HI) of each side, resized back to the image size.",
+             metavar="F", field="scale_range"),
+        Flag("--crop-mode", Choice(CROP_MODES),
+             "Where --crop boxes go: random (default), corners (4 corners or centre), center.",
+             metavar="M", field="mode", enables=False),
+    )
+    params: ClassVar[str] = ("fraction f ~ U(F, 1) of each side kept (box in whole pixels); M = random, "
+                             "corners (4 corners or centre) or center")
+    default: ClassVar[str] = "0.8:1"
+    summary: ClassVar[str] = "crop resized back to the image size (random-resized crop; corners = five-crop)"
+    scale_range: Range = (1.0, 1.0)
+    mode: str = "random"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "scale_range", _check_range("crop", self.scale_range, 0.0, 1.0, open_lo=True))
+        if self.mode not in CROP_MODES:
+            raise ValueError(f"crop-mode={self.mode!r} must be one of {', '.join(CROP_MODES)}")
+
+    def sample(self, rng, size):
+        w, h = size
+        f = _uniform(rng, self.scale_range)
+        bw, bh = max(1, round(f * w)), max(1, round(f * h))
+        if self.mode == "random":
+            left, top = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+        else:
+            where = int(rng.integers(0, 5)) if self.mode == "corners" else 4
+            # 0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right, 4 centre (rounded down)
+            left = [0, w - bw, 0, w - bw, (w - bw) // 2][where]
+            top = [0, 0, h - bh, h - bh, (h - bh) // 2][where]
+        return {"box": [left, top, bw, bh]}
+
+    def matrix(self, params, size):
+        return G.box_to_canvas(tuple(params["box"]), size), size
+
+
+@dataclass(frozen=True, kw_only=True)
+class HFlip(GeometricOp):
+    """Mirror left-right."""
+
+    name: ClassVar[str] = "hflip"
+    flags: ClassVar[tuple[Flag, ...]] = (Flag("--hflip", Switch(), "Mirror left-right with probability 0.5."),)
+    params: ClassVar[str] = "none; applied with probability p = 0.5"
+    default: ClassVar[str] = "p = 0.5"
+    summary: ClassVar[str] = "mirror left-right (Keras horizontal_flip)"
+    p: float = 0.5
+
+    def matrix(self, params, size):
+        return G.hflip(size), size
+
+
+@dataclass(frozen=True, kw_only=True)
+class VFlip(GeometricOp):
+    """Mirror top-bottom."""
+
+    name: ClassVar[str] = "vflip"
+    flags: ClassVar[tuple[Flag, ...]] = (Flag("--vflip", Switch(), "Mirror top-bottom with probability 0.5."),)
+    params: ClassVar[str] = "none; applied with probability p = 0.5"
+    default: ClassVar[str] = "p = 0.5"
+    summary: ClassVar[str] = "mirror top-bottom (Keras vertical_flip)"
+    p: float = 0.5
+
+    def matrix(self, params, size):
+        return G.vflip(size), size
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rotate(_OneRange, GeometricOp):
+    """Rotate by ``angle`` ~ U(angle_range) degrees, counter-clockwise on screen, about the centre.
+    Params: {"angle": float}."""
+
+    name: ClassVar[str] = "rotate"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--rotate", Span(), "Rotate by U(-R, R) degrees (or LO:HI); + = counter-clockwise.",
+             metavar="R", field="angle_range"),
+    )
+    params: ClassVar[str] = "angle ~ U(-R, R) degrees; + = counter-clockwise, about the centre"
+    default: ClassVar[str] = "-15:15"
+    summary: ClassVar[str] = "rotation (Keras rotation_range)"
+    range_field: ClassVar[str] = "angle_range"
+    param: ClassVar[str] = "angle"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (-360.0, 360.0, False)
+    angle_range: Range = (0.0, 0.0)
+
+    def matrix(self, params, size):
+        return G.rotation(params["angle"], size), size
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shear(_OneRange, GeometricOp):
+    """Shear by ``angle`` ~ U(angle_range) degrees (Keras' shear matrix). Params: {"angle": float}."""
+
+    name: ClassVar[str] = "shear"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--shear", Span(), "Shear by U(-S, S) degrees (Keras shear_range).", metavar="S", field="angle_range"),
+    )
+    params: ClassVar[str] = "angle ~ U(-S, S) degrees"
+    default: ClassVar[str] = "-10:10"
+    summary: ClassVar[str] = "shear (Keras shear_range, in degrees)"
+    range_field: ClassVar[str] = "angle_range"
+    param: ClassVar[str] = "angle"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (-89.0, 89.0, False)
+    angle_range: Range = (0.0, 0.0)
+
+    def matrix(self, params, size):
+        return G.shear(params["angle"], size), size
+
+
+@dataclass(frozen=True, kw_only=True)
+class Zoom(GeometricOp):
+    """Zoom by factors zx, zy ~ U(zoom_range), Keras' convention: input = z * output about the
+    centre, so z < 1 enlarges the content. Independent x and y unless ``keep_aspect``.
+    Params: {"zx": float, "zy": float}."""
+
+    name: ClassVar[str] = "zoom"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--zoom", Span(centre=1.0),
+             "Zoom factors U(1-Z, 1+Z) (or LO:HI); below 1 enlarges the content (Keras zoom_range).",
+             metavar="Z", field="zoom_range"),
+        # without --zoom it is ignored (it has always been), where --crop-mode alone is an error
+        Flag("--zoom-keep-aspect", Switch(), "Draw one zoom factor for both axes (keeps the aspect ratio).",
+             field="keep_aspect", enables=False, alone="ignored"),
+    )
+    params: ClassVar[str] = "zx, zy ~ U(1-Z, 1+Z), independent unless --zoom-keep-aspect; < 1 enlarges"
+    default: ClassVar[str] = "0.8:1.2"
+    summary: ClassVar[str] = "zoom (Keras zoom_range)"
+    zoom_range: Range = (1.0, 1.0)
+    keep_aspect: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "zoom_range", _check_range("zoom", self.zoom_range, 0.0, 10.0, open_lo=True))
+
+    def sample(self, rng, size):
+        if self.keep_aspect:
+            z = _uniform(rng, self.zoom_range)
+            return {"zx": z, "zy": z}
+        zx, zy = rng.uniform(self.zoom_range[0], self.zoom_range[1], 2)
+        return {"zx": float(zx), "zy": float(zy)}
+
+    def matrix(self, params, size):
+        return G.zoom(params["zx"], params["zy"], size), size
+
+
+def _to_pixels(r: Range, extent: int) -> Range:
+    """Keras' rule: a range whose magnitude is below 1 is a fraction of the extent, else pixels."""
+    if max(abs(r[0]), abs(r[1])) < 1.0:
+        return (r[0] * extent, r[1] * extent)
+    return r
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shift(GeometricOp):
+    """Move the content by dx ~ U(width_range), dy ~ U(height_range): fractions of the width /
+    height when below 1 in magnitude, pixels otherwise; positive = right / down. The shift is the
+    last geometric step, so a marker moves by exactly (dx, dy). Params: {"dx": px, "dy": px}."""
+
+    name: ClassVar[str] = "shift"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--width-shift", Span(),
+             "Move content horizontally by U(-S, S): a fraction of the width if < 1, else pixels; + = right.",
+             metavar="S", field="width_range"),
+        Flag("--height-shift", Span(),
+             "Move content vertically by U(-S, S): a fraction of the height if < 1, else pixels; + = down.",
+             metavar="S", field="height_range"),
+    )
+    params: ClassVar[str] = "dx, dy ~ U(-S, S): a fraction of the width / height if |S| < 1, else pixels; + = right / down"
+    default: ClassVar[str] = "-0.1:0.1"
+    summary: ClassVar[str] = "translation (Keras width/height_shift_range)"
+    width_range: Range = (0.0, 0.0)
+    height_range: Range = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "width_range", _check_range("width-shift", self.width_range))
+        object.__setattr__(self, "height_range", _check_range("height-shift", self.height_range))
+
+    def sample(self, rng, size):
+        dx = _uniform(rng, _to_pixels(self.width_range, size[0]))
+        dy = _uniform(rng, _to_pixels(self.height_range, size[1]))
+        return {"dx": dx, "dy": dy}
+
+    def matrix(self, params, size):
+        return G.shift(params["dx"], params["dy"]), size
+
+
+@dataclass(frozen=True, kw_only=True)
+class Perspective(GeometricOp):
+    """Projective warp: the output's four corners show the input's corners each moved by
+    U(-S, S) x (width, height) independently. Params: {"corners": [[dx, dy] x 4]} in pixels, for
+    the top-left, top-right, bottom-right and bottom-left corners."""
+
+    name: ClassVar[str] = "perspective"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--perspective", Number(0.0, 0.3), "Projective warp: move each corner by U(-S, S) x the image size.",
+             metavar="S", field="distortion"),
+    )
+    params: ClassVar[str] = "each corner moved by U(-S, S) x (width, height), independently; S <= 0.3"
+    default: ClassVar[str] = "0.05"
+    summary: ClassVar[str] = "projective (four-point) warp, composed with the affine geometry"
+    distortion: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (math.isfinite(self.distortion) and 0.0 <= self.distortion <= 0.3):
+            raise ValueError(f"perspective={self.distortion!r} must be between 0 and 0.3")
+
+    def sample(self, rng, size):
+        import numpy as np  # here, not at the top: --help imports this module
+
+        d = rng.uniform(-self.distortion, self.distortion, (4, 2)) * np.asarray(size, dtype=float)
+        return {"corners": [[float(dx), float(dy)] for dx, dy in d]}
+
+    def matrix(self, params, size):
+        import numpy as np
+
+        w, h = size
+        edges = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+        return G.homography(edges, edges + np.asarray(params["corners"], dtype=float)), size
+
+
+# The order in which the warp composes them (part of the canonical order, see augcli.ops.OPS) ...
+FAMILY = (Rot90, Crop, HFlip, VFlip, Rotate, Shear, Zoom, Shift, Perspective)
+# ... and the order `augcli expand --help` lists their flags: Keras' ImageDataGenerator order for its own.
+FLAG_ORDER = (Rot90, Crop, Rotate, Shift, Shear, Zoom, HFlip, VFlip, Perspective)

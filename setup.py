@@ -1,0 +1,47 @@
+"""Build augcli's C kernels (augcli/kernels/*.c) as extension modules.
+
+Everything else about the package is declared in pyproject.toml. The kernels are plain C11 with
+per-function SIMD target attributes; the best path is chosen at import time (augcli.kernels).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+NO_COMPILER = (
+    "augcli: building its C kernels needs a C compiler and the Python development headers; "
+    "install them (Debian/Ubuntu: apt-get install gcc python3-dev; Fedora: dnf install gcc python3-devel; "
+    "macOS: xcode-select --install; Windows: the Visual Studio Build Tools) or install a prebuilt augcli wheel."
+)
+
+
+class BuildKernels(build_ext):
+    """build_ext that stops with one clear sentence when no C compiler (or no Python.h) is there."""
+
+    def build_extensions(self) -> None:
+        if self.compiler.compiler_type == "unix":
+            cc = self.compiler.compiler_so[0]
+            if shutil.which(cc) is None:
+                sys.exit(NO_COMPILER)
+            for ext in self.extensions:
+                # one arithmetic everywhere: no contraction of a*b+c into an FMA, whatever the CPU
+                ext.extra_compile_args = ["-std=c11", "-O2", "-ffp-contract=off", "-fno-strict-aliasing",
+                                          *ext.extra_compile_args]
+        elif self.compiler.compiler_type == "msvc":
+            for ext in self.extensions:
+                ext.extra_compile_args = ["/O2", "/fp:precise", *ext.extra_compile_args]
+        try:
+            super().build_extensions()
+        except Exception as exc:  # CompileError, LinkError, a missing Python.h ...
+            sys.exit(f"augcli: building its C kernels failed ({exc}). {NO_COMPILER}")
+
+
+KERNELS = [
+    Extension("augcli.kernels._warp", ["augcli/kernels/warp.c"], depends=["augcli/kernels/common.h"]),
+]
+
+setup(ext_modules=KERNELS, cmdclass={"build_ext": BuildKernels})
