@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -345,3 +346,26 @@ def test_dataset_targets_with_shards_are_refused_clearly(work):
     res = invoke("expand", "in", "out", "--per-class", "5", "--seed", "1", "--shard", "0/2", expect=2)
     assert "--per-class / --total do not work with --shard" in res.output
     assert not (work / "out").exists()
+
+
+def test_a_new_input_file_redoes_only_its_bucket(work, reference):
+    for i in range(2):
+        invoke("expand", "in", "out", *FLAGS, "--shard", f"{i}/2", "-j", "1", expect=shard_exit(i, 2))
+    assert tree_bytes(work / "out") == reference
+    pattern(22, 18, "RGB", seed=99).save(work / "in" / "dogs" / "new.png")
+    bucket = bucket_of("dogs/new.png", 16)
+    mates = [r for r in (json.loads(line) for line in reference["manifest.jsonl"].decode().splitlines()[1:])
+             if bucket_of(r["source"], 16) == bucket]
+    discovered = written = 0
+    for i in range(2):
+        res = invoke("expand", "in", "out", *FLAGS, "--shard", f"{i}/2", "-j", "1", "--on-exists", "skip", "--json",
+                     expect=1 if Shard(i, 2).owns(bucket) and bucket == bucket_of("cats/broken.png", 16) else 0)
+        summary = json.loads(res.stdout)
+        discovered += summary["discovered"]
+        written += summary["written"]
+    assert discovered == len({r["source"] for r in mates}) + 1  # that bucket only, the new file included
+    assert written == 3  # new_orig, new_0, new_1
+    # the merged result is a one-machine run of the changed input
+    shutil.move(str(work / "out"), str(work / "sharded"))
+    invoke("expand", "in", "out", *FLAGS, "-j", "1", expect=1)
+    assert tree_bytes(work / "sharded") == tree_bytes(work / "out")

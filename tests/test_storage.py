@@ -122,7 +122,7 @@ def test_sharded_s3_to_s3_equals_local(s3, reference):  # noqa: F811
 def test_s3_to_local_and_local_to_s3(s3, reference, tmp_path, monkeypatch):  # noqa: F811
     server, fs, env = s3
     monkeypatch.chdir(tmp_path)
-    res = subprocess.run([sys.executable, "-m", "augcli", "expand", f"s3://{BUCKET}/in", "out", *FLAGS, "-j", "2"],
+    res = subprocess.run([sys.executable, "-m", "augcli", "expand", f"s3://{BUCKET}/in", "out", *FLAGS, "-j", "1"],
                        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert res.returncode == 1, res.stderr
     got = tree_bytes(tmp_path / "out")
@@ -169,7 +169,7 @@ def test_a_writer_killed_mid_run_leaves_only_whole_objects(s3, tmp_path):
         pattern(200, 150, "RGB", seed=i).save(src / f"i{i:02d}.png" if src.exists() else _mk(src, i), compress_level=1)
     fs.put(str(src) + "/", f"{BUCKET}/big/", recursive=True)
     flags = ["-n", "2", "--rotate", "30", "--seed", "4", "-q", "--buckets", "4"]
-    ref = augcli(env, "expand", src, tmp_path / "ref", *flags, "-j", "2")
+    ref = augcli(env, "expand", src, tmp_path / "ref", *flags, "-j", "1")
     assert ref.returncode == 0, ref.stderr
     reference = tree_bytes(tmp_path / "ref")
     proc = subprocess.Popen([sys.executable, "-m", "augcli", "expand", f"s3://{BUCKET}/big", f"s3://{BUCKET}/bigout",
