@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from . import geometry
+from . import kernels
 
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 INTERPOLATIONS = {
@@ -397,19 +398,37 @@ def merge_alpha(colour: Image.Image, alpha: Image.Image | None) -> Image.Image:
     return Image.merge("RGBA", (*colour.split(), alpha))
 
 
+# 8-bit modes the pixel kernels take: (bytes per pixel, colour bands first); alpha bytes are kept
+_KERNEL_LAYOUTS = {"L": (1, 1), "LA": (2, 1), "RGB": (3, 3), "RGBA": (4, 3), "RGBX": (4, 3)}
+
+
+def _kernel_layout(image: Image.Image) -> tuple[int, int] | None:
+    return _KERNEL_LAYOUTS.get(image.mode)
+
+
+def _run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
+    """``kernel(src, size, bpp, nc, *args)`` on an 8-bit image's packed bytes, as a new image."""
+    bpp, nc = _KERNEL_LAYOUTS[image.mode]
+    out = kernel(image.tobytes(), image.size, bpp, nc, *args)
+    return Image.frombytes(image.mode, image.size, out)
+
+
 def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None, fn=None) -> Image.Image:
-    """Apply a value map to the colour bands. 8-bit images use a lookup table (``per_band`` tables of
-    256 entries, or ``fn`` evaluated on 0..255); other modes evaluate ``fn`` on the pixel values."""
-    colour, alpha = split_alpha(image)
-    if colour.mode not in ("L", "RGB"):
+    """Apply a value map to the colour bands. 8-bit images use one lookup-table pass over every band
+    (``per_band`` tables of 256 entries, or ``fn`` evaluated on 0..255; alpha gets the identity);
+    other modes evaluate ``fn`` on the pixel values."""
+    layout = _kernel_layout(image)
+    if layout is None:
         return map_colour(image, fn)
+    bpp, nc = layout
     if per_band is None:
         table = np.asarray(fn(np.arange(256, dtype=np.float64)))
-        per_band = [table] * len(colour.getbands())
+        per_band = [table] * nc
     lut: list[int] = []
     for table in per_band:
         lut.extend(np.clip(np.rint(table), 0, 255).astype(int).tolist())
-    return merge_alpha(colour.point(lut), alpha)
+    lut.extend(list(range(256)) * (bpp - nc))
+    return image.point(lut)
 
 
 def brightness(image: Image.Image, factor: float) -> Image.Image:
@@ -455,15 +474,28 @@ def _luma(arr: np.ndarray) -> np.ndarray:
 def contrast(image: Image.Image, factor: float) -> Image.Image:
     """Scale the distance of every colour value from the image's mean luma by ``factor``
     (PIL ImageEnhance.Contrast, with an unrounded mean: 0 = flat mean grey, 1 = unchanged)."""
-    colour, _ = split_alpha(image)
-    values = np.asarray(colour).astype(np.float64)
-    mean = float((values @ _LUMA).mean() if values.ndim == 3 else values.mean())
+    layout = _kernel_layout(image)
+    if layout is not None:  # exact band sums
+        sums = kernels.channel_sums(image.tobytes(), image.size, *layout)
+        n = image.size[0] * image.size[1]
+        mean = (float(_LUMA @ np.asarray(sums, dtype=np.float64)) if len(sums) == 3 else float(sums[0])) / n
+    else:
+        colour, _ = split_alpha(image)
+        values = np.asarray(colour).astype(np.float64)
+        mean = float((values @ _LUMA).mean() if values.ndim == 3 else values.mean())
     return map_values(image, fn=lambda v: mean + factor * (v - mean))
 
 
 def saturation(image: Image.Image, factor: float) -> Image.Image:
     """Blend each pixel with its own luma (PIL ImageEnhance.Color): 0 = grey, 1 = unchanged.
-    Grey images have no saturation: returned unchanged."""
+    Grey images have no saturation: returned unchanged. 8-bit images use the integer kernel (luma
+    with Pillow's 601 weights 19595, 38470, 7471 / 2^16, unrounded; see augcli.kernels.saturation);
+    16-bit and float data use numpy with the 0.299, 0.587, 0.114 weights."""
+    layout = _kernel_layout(image)
+    if layout is not None:
+        if layout[1] != 3:
+            return image.copy()
+        return _run_kernel(image, lambda src, size, bpp, nc: kernels.saturation(src, size, bpp, factor))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
     def blend(a: np.ndarray) -> np.ndarray:
@@ -497,7 +529,13 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def hue(image: Image.Image, degrees: float) -> Image.Image:
     """Turn the hue of every pixel by ``degrees`` (HSV hue, as colorsys; saturation and value kept).
-    Grey images have no hue: returned unchanged."""
+    Grey images have no hue: returned unchanged. 8-bit images use the exact integer kernel
+    (augcli.kernels.hue); 16-bit and float data use numpy."""
+    layout = _kernel_layout(image)
+    if layout is not None:
+        if layout[1] != 3:
+            return image.copy()
+        return _run_kernel(image, lambda src, size, bpp, nc: kernels.hue(src, size, bpp, degrees))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
 
@@ -527,8 +565,22 @@ def lighting_field(size: geometry.Size, angle: float, strength: float) -> np.nda
     return 1.0 + strength * (proj / half if half > 0 else np.zeros_like(proj))
 
 
+def _lighting_plane(size: geometry.Size, angle: float, strength: float) -> tuple[float, float, float]:
+    """lighting_field as a plane: (gain at pixel (0, 0), gain step per column, per row)."""
+    w, h = size
+    cx, cy = geometry.centre(size)
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    half = (abs(c) * (w - 1) + abs(s) * (h - 1)) / 2.0
+    k = strength / half if half > 0 else 0.0
+    return 1.0 + k * (-cx * c + cy * s), k * c, -k * s
+
+
 def lighting(image: Image.Image, angle: float, strength: float) -> Image.Image:
-    """Multiply the colour values by a smooth linear illumination gradient (see lighting_field)."""
+    """Multiply the colour values by a smooth linear illumination gradient (see lighting_field).
+    8-bit images use the fixed-point kernel (the same linear gain, 32.32, stepped exactly; see
+    augcli.kernels.lighting); 16-bit and float data use numpy."""
+    if _kernel_layout(image) is not None:
+        return _run_kernel(image, kernels.lighting, *_lighting_plane(image.size, angle, strength))
     gain = lighting_field(image.size, angle, strength)[..., None]
     return map_colour(image, lambda a: a * gain.astype(a.dtype))
 
@@ -576,16 +628,25 @@ def _convolve_axis(a: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
 
 def blur(image: Image.Image, sigma: float) -> Image.Image:
     """True Gaussian blur of standard deviation ``sigma`` pixels (separable, truncated at 4 sigma,
-    edges replicated: scipy.ndimage.gaussian_filter(mode="nearest")). Alpha is not blurred."""
+    edges replicated: scipy.ndimage.gaussian_filter(mode="nearest")). Alpha is not blurred.
+    8-bit images use the separable integer kernel (taps in units of 2^-16 summing exactly to 1; see
+    augcli.kernels.blur); 16-bit and float data use numpy in float."""
     if sigma <= 0.0:
         return image.copy()
+    if _kernel_layout(image) is not None:
+        return _run_kernel(image, kernels.blur, sigma)
     kernel = gaussian_kernel(sigma)
     return map_colour(image, lambda a: _convolve_axis(_convolve_axis(a, kernel, 0), kernel, 1))
 
 
 def gaussian_noise(image: Image.Image, sigma: float, noise_seed: int) -> Image.Image:
-    """Add N(0, sigma) noise (0-255 units), drawn independently per pixel and colour band from
-    ``numpy.random.default_rng(noise_seed)``; clipped to the valid range."""
+    """Add N(0, sigma) noise (0-255 units), drawn independently per pixel and colour band; clipped to
+    the valid range. 8-bit images draw from augcli's own counter-based generator keyed by
+    ``noise_seed`` (a fixed 4096-entry normal table, see augcli.kernels.gaussian_noise), so the bytes
+    depend on neither numpy nor the CPU; 16-bit and float data still draw from
+    ``numpy.random.default_rng(noise_seed).standard_normal``."""
+    if _kernel_layout(image) is not None:
+        return _run_kernel(image, kernels.gaussian_noise, sigma, noise_seed)
     scale = _scale(image.mode)
 
     def add(a: np.ndarray) -> np.ndarray:
@@ -598,7 +659,11 @@ def gaussian_noise(image: Image.Image, sigma: float, noise_seed: int) -> Image.I
 
 def salt_pepper(image: Image.Image, amount: float, salt_ratio: float, noise_seed: int) -> Image.Image:
     """Set each pixel, with probability ``amount``, to white (a fraction ``salt_ratio`` of them) or
-    black, in every colour band. Draws come from ``numpy.random.default_rng(noise_seed)``."""
+    black, in every colour band. 8-bit images draw from augcli's own counter-based generator keyed
+    by ``noise_seed`` (see augcli.kernels.salt_pepper); 16-bit and float data draw from
+    ``numpy.random.default_rng(noise_seed)``."""
+    if _kernel_layout(image) is not None:
+        return _run_kernel(image, kernels.salt_pepper, amount, salt_ratio, noise_seed)
     white = max_value(image.mode)
 
     def sprinkle(a: np.ndarray) -> np.ndarray:
@@ -615,7 +680,24 @@ def salt_pepper(image: Image.Image, amount: float, salt_ratio: float, noise_seed
 
 def erase(image: Image.Image, boxes: Sequence[Sequence[int]], colours: Sequence[Sequence[float]]) -> Image.Image:
     """Fill each rectangle ``(left, top, width, height)`` (pixels) with a solid colour (0-255 units;
-    grey images use the first value). Alpha is untouched."""
+    grey images use the first value). Alpha is untouched. 8-bit images are filled by Pillow (the
+    colour rounded half to even, as np.rint, and clipped: the same bytes as the array path)."""
+    layout = _kernel_layout(image)
+    if layout is not None:
+        bpp, nc = layout
+        out = image.copy()
+        for (x, y, w, h), colour in zip(boxes, colours):
+            if w <= 0 or h <= 0:
+                continue
+            fill = tuple(int(v) for v in np.clip(np.rint(np.asarray(colour[:nc], dtype=np.float64)), 0, 255))
+            box = (int(x), int(y), int(x) + int(w), int(y) + int(h))
+            if bpp > nc:  # keep the box's own alpha
+                patch = Image.new(image.mode, (int(w), int(h)), fill + (0,))
+                patch.putalpha(image.crop(box).getchannel("A"))
+                out.paste(patch, box)
+            else:
+                out.paste(fill if nc > 1 else fill[0], box)
+        return out
     scale = _scale(image.mode)
 
     def fill(a: np.ndarray) -> np.ndarray:

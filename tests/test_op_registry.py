@@ -32,11 +32,13 @@ def test_help_imports_neither_numpy_nor_pillow(tmp_path):
         import sys
         from click.testing import CliRunner
         from augcli.cli import cli
-        for args in (["--help"], ["expand", "--help"], ["preview", "--help"], ["replay", "--help"], ["ops"]):
+        for args in (["--help"], ["expand", "--help"], ["preview", "--help"], ["replay", "--help"], ["ops"],
+                     ["stats", "--help"]):
             result = CliRunner().invoke(cli, args)
             assert result.exit_code == 0, (args, result.output)
             assert "Usage" in result.output or "rot90" in result.output, args
-        print(sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "PIL")))
+        # nor the C kernels: --help must not load the extension
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("numpy", "PIL") or m.startswith("augcli.kernels")))
     """)
     out = run_python(code, os.path.dirname(PACKAGE), tmp_path)
     assert out.returncode == 0, out.stderr

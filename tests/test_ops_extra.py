@@ -293,11 +293,13 @@ def test_factors_land_in_their_range_and_cover_it(cls, key, lo, hi):
 
 @pytest.mark.parametrize("sigma", [0.3, 0.8, 1.5, 3.2])
 def test_blur_matches_scipy_gaussian_filter(sigma):
-    """Same Gaussian (truncated at 4 sigma, edges replicated): only the final rounding differs."""
+    """Same Gaussian (truncated at 4 sigma, edges replicated). 8-bit images use the integer kernel
+    (16-bit taps, an intermediate in units of 2^-8): within 0.5 + 0.01 of the float result (the
+    largest excess measured is 0.006, tests/test_kernels_pixel.py); only the rounding differs."""
     image = pattern(48, 32)
     ref = np.stack([ndimage.gaussian_filter(arr(image)[..., c], sigma, mode="nearest", truncate=4.0)
                     for c in range(3)], -1)
-    assert np.abs(arr(F.blur(image, sigma)) - ref).max() <= 0.5 + 1e-6
+    assert np.abs(arr(F.blur(image, sigma)) - ref).max() <= 0.5 + 0.01
 
 
 def test_blur_on_16_bit_and_alpha_untouched():

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import os
+from array import array
 from typing import Sequence
 
-from . import _warp
+from . import _pixel, _warp
 
 KERNEL_VERSION = 1
 PATHS = ("scalar", "avx2", "avx512")
@@ -25,7 +26,7 @@ ENV = "AUGCLI_KERNELS"
 FILLS = {"nearest": 0, "reflect": 1, "wrap": 2, "constant": 3}
 INTERPOLATIONS = {"nearest": 0, "bilinear": 1}
 
-_MODULES = [_warp]
+_MODULES = [_warp, _pixel]
 _env_error: str | None = None
 
 
@@ -121,4 +122,152 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
         raise ValueError(f"warp: the output has {len(out)} bytes, {ow}x{oh}x{bpp} needs {ow * oh * bpp}")
     _warp.warp(src, w, h, w * bpp, bpp, int(wide), out, ow, oh, ow * bpp, tuple(m), FILLS[fill],
                INTERPOLATIONS[interpolation], bytes(cval))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# 8-bit pixel kernels (module _pixel: pixel.c, filters.c)
+#
+# Images are packed 8-bit buffers of ``size`` (w, h) pixels with ``bpp`` bytes each (1-4), the first
+# ``nc`` of them colour bands (L 1/1, LA 2/1, RGB 3/3, RGBA or RGBX 4/3); the other bytes (alpha) are
+# copied unchanged. Each function returns a new buffer. The float parameters are turned into the
+# fixed-point integers the C code uses here, with IEEE double arithmetic (the same on every
+# platform); the C code is integer-only, so the bytes depend on neither the CPU nor numpy.
+
+Buffer = bytes | bytearray | memoryview
+
+FIXED_32 = 1 << 32
+HUE_SHIFT = 40  # the hue turn is passed in sixths of a circle, 24.40 fixed point
+TAP_ONE = 1 << 16  # the blur taps sum to this exactly
+
+
+def _checked(what: str, src: Buffer, size: tuple[int, int], bpp: int, nc: int, want_nc: int = 0) -> tuple[int, int]:
+    w, h = (int(v) for v in size)
+    if w < 1 or h < 1:
+        raise ValueError(f"{what}: the size must be positive, got {size}")
+    if not (1 <= nc <= bpp <= 4) or (want_nc and nc != want_nc):
+        raise ValueError(f"{what}: {nc} colour bands in {bpp} bytes per pixel is not supported")
+    n = memoryview(src).nbytes
+    if n != w * h * bpp:
+        raise ValueError(f"{what}: the source has {n} bytes, {w}x{h}x{bpp} needs {w * h * bpp}")
+    return w, h
+
+
+def channel_sums(src: Buffer, size: tuple[int, int], bpp: int, nc: int) -> tuple[int, ...]:
+    """The exact sum of each colour band over the image."""
+    w, h = _checked("channel_sums", src, size, bpp, nc)
+    return tuple(_pixel.channel_sums(src, w, h, bpp, nc))
+
+
+def saturation(src: Buffer, size: tuple[int, int], bpp: int, factor: float) -> bytearray:
+    """Blend each RGB pixel with its 601 luma (weights 19595, 38470, 7471 / 2^16, unrounded):
+    ``round(L + factor (c - L))``; ``factor`` in 16.16 fixed point."""
+    w, h = _checked("saturation", src, size, bpp, 3, 3)
+    f = round(float(factor) * 65536)
+    if not abs(f) <= 1 << 36:
+        raise ValueError(f"saturation: factor {factor!r} is out of range")
+    out = bytearray(w * h * bpp)
+    _pixel.saturation(src, out, w, h, bpp, 3, f)
+    return out
+
+
+def hue_turn(degrees: float) -> int:
+    """A hue turn of ``degrees`` as the kernel takes it: sixths of a circle in [0, 6), 24.40 fixed
+    point (colorsys' ``(h + degrees / 360) % 1``)."""
+    d = float(degrees)
+    if not math.isfinite(d):
+        raise ValueError(f"hue: {degrees!r} is not a finite angle")
+    return round(((d / 360.0) % 1.0) * 6.0 * (1 << HUE_SHIFT)) % (6 << HUE_SHIFT)
+
+
+def hue(src: Buffer, size: tuple[int, int], bpp: int, degrees: float) -> bytearray:
+    """Turn the HSV hue of each RGB pixel by ``degrees`` (colorsys semantics, exact integer form:
+    the only rounding is the final one; exact halves round down)."""
+    w, h = _checked("hue", src, size, bpp, 3, 3)
+    out = bytearray(w * h * bpp)
+    _pixel.hue(src, out, w, h, bpp, 3, hue_turn(degrees))
+    return out
+
+
+def lighting(src: Buffer, size: tuple[int, int], bpp: int, nc: int, gain0: float, gain_dx: float,
+             gain_dy: float) -> bytearray:
+    """Multiply the colour bands by the linear gain ``gain0 + x gain_dx + y gain_dy`` (pixel (x, y),
+    x = column); the gains in 32.32 fixed point, stepped exactly; ``round(c g)``, clamped."""
+    w, h = _checked("lighting", src, size, bpp, nc)
+    vals = [float(gain0), float(gain_dx), float(gain_dy)]
+    if not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"lighting: the gains must be finite, got {vals}")
+    g0, gx, gy = (round(v * FIXED_32) for v in vals)
+    if abs(g0) > 1 << 52 or abs(gx) > (1 << 53) // w or abs(gy) > (1 << 53) // h:  # so |c g| < 2^63
+        raise ValueError(f"lighting: gains {vals} are out of range")
+    out = bytearray(w * h * bpp)
+    _pixel.lighting(src, out, w, h, bpp, nc, g0, gx, gy)
+    return out
+
+
+def gaussian_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float, seed: int) -> bytearray:
+    """Add ``sigma`` z to each colour sample, ``round(c + sigma z)`` clamped; z is one of 4096 fixed
+    standard-normal values (normal_table.py) chosen by a counter-based hash of (seed, pixel, band)
+    (splitmix64's mix of the pixel index; 12 bits per band). sigma in 16.16 fixed point."""
+    w, h = _checked("noise", src, size, bpp, nc)
+    s = round(float(sigma) * 65536)
+    if not 0 <= s <= 1 << 28:
+        raise ValueError(f"noise: sigma {sigma!r} is out of range")
+    out = bytearray(w * h * bpp)
+    _pixel.noise(src, out, w, h, bpp, nc, s, int(seed) & 0xFFFFFFFFFFFFFFFF)
+    return out
+
+
+def _probability(what: str, p: float) -> int:
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{what}: {p!r} is not a probability")
+    return round(p * FIXED_32)
+
+
+def salt_pepper(src: Buffer, size: tuple[int, int], bpp: int, nc: int, amount: float, salt_ratio: float,
+                seed: int) -> bytearray:
+    """Set each pixel, with probability ``amount``, to white (a fraction ``salt_ratio`` of them) or
+    black in every colour band. One counter-based hash of (seed, pixel) per pixel: its high 32 bits
+    below ``amount`` 2^32 make a hit, its low 32 bits below ``salt_ratio`` 2^32 make it salt."""
+    w, h = _checked("salt_pepper", src, size, bpp, nc)
+    out = bytearray(w * h * bpp)
+    _pixel.salt_pepper(src, out, w, h, bpp, nc, _probability("salt_pepper amount", amount),
+                       _probability("salt_pepper salt ratio", salt_ratio), int(seed) & 0xFFFFFFFFFFFFFFFF)
+    return out
+
+
+def gaussian_taps(sigma: float) -> list[int]:
+    """The blur's integer taps, centre first (t[0] .. t[r]): the normalised Gaussian truncated at
+    4 sigma (scipy.ndimage's default radius, at least 1) in units of 2^-16, each tap within one unit
+    of its exact value, with t[0] + 2 (t[1] + ... + t[r]) == 2^16 exactly: rounded to nearest, then
+    the centre moved by one towards its exact value if the parity needs it, then the side taps
+    furthest from their exact values moved by one each until the sum is exact."""
+    sigma = float(sigma)
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"blur: sigma must be a positive number, got {sigma!r}")
+    r = max(1, int(4.0 * sigma + 0.5))
+    raw = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(r + 1)]
+    norm = raw[0] + 2.0 * math.fsum(raw[1:])
+    exact = [v / norm * TAP_ONE for v in raw]
+    taps = [round(v) for v in exact]
+    diff = TAP_ONE - (taps[0] + 2 * sum(taps[1:]))
+    if diff % 2:  # only the centre tap has an odd weight: move it by one, towards its exact value
+        taps[0] += 1 if exact[0] > taps[0] else -1
+        diff = TAP_ONE - (taps[0] + 2 * sum(taps[1:]))
+    sign = 1 if diff > 0 else -1
+    order = sorted(range(1, r + 1), key=lambda i: sign * (taps[i] - exact[i]))
+    for i in order[:abs(diff) // 2]:
+        taps[i] += sign
+    return taps
+
+
+def blur(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float) -> bytearray:
+    """Gaussian blur (scipy.ndimage.gaussian_filter, mode="nearest", truncate 4) with the integer
+    taps of ``gaussian_taps``: a horizontal pass kept in units of 2^-8, then a vertical pass, each
+    rounded half up (filters.c)."""
+    w, h = _checked("blur", src, size, bpp, nc)
+    taps = array("I", gaussian_taps(sigma))
+    out = bytearray(w * h * bpp)
+    _pixel.blur(src, out, w, h, bpp, nc, taps.tobytes())
     return out

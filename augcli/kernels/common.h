@@ -51,4 +51,24 @@ static inline uint32_t augcli_mulhi16(uint32_t a, uint32_t b)
     return (a * b) >> 16;
 }
 
+/* ---- shared by the pixel kernels (pixel.c, filters.c) ---- */
+
+/* Clamp an integer to 0..255. */
+static inline uint8_t augcli_u8(int64_t v)
+{
+    return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+/* splitmix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mix. The noise
+ * kernels use it as a counter-based generator: sample i of a stream keyed k is
+ * augcli_mix64(k + (i + 1) * AUGCLI_GOLDEN), so any sample is computed without the others. */
+#define AUGCLI_GOLDEN 0x9E3779B97F4A7C15ULL
+static inline uint64_t augcli_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+
 #endif

@@ -1,0 +1,467 @@
+/* Per-pixel colour kernels for 8-bit images, and the _pixel module (the blur is in filters.c).
+ *
+ * Integer arithmetic only, one definition per kernel. The hue (and the blur, filters.c) has AVX2 and
+ * AVX-512 builds of its C body (AUGCLI_DISPATCH), which the compiler vectorises; the other kernels
+ * run their scalar build on every path, because their SIMD builds were no faster on a 500x375
+ * photo (measured with bench/pixel_ops.py --paths). Integer C gives the same bytes on every build. The Python side
+ * (augcli.kernels) turns the float parameters into the fixed-point integers passed here, with
+ * IEEE double arithmetic that every platform computes alike.
+ *
+ * - channel_sums: the exact sum of each colour band (contrast's mean luma is computed from them).
+ * - saturation: blend with the ITU-R 601 luma L = 19595 R + 38470 G + 7471 B (units of 2^-16, not
+ *   rounded; Pillow's convert("L") weights), out = round(L + f (c - L)) with f in 16.16 fixed point.
+ * - hue: an exact integer form of colorsys' HSV hue turn (see hue_body); the turn in sixths of a
+ *   circle arrives in 24.40 fixed point, the only rounding is the final one.
+ * - lighting: out = round(c g(x, y)), g = G0 + x GX + y GY in 32.32 fixed point, stepped exactly.
+ * - noise: out = round(c + sigma z), z from a fixed 4096-entry normal table (normal_table.h) indexed
+ *   by 12 bits of a counter-based hash of (seed, pixel, band); sigma in 16.16.
+ * - salt_pepper: per pixel one hash; hit if its high 32 bits < the hit threshold (amount 2^32),
+ *   salt if its low 32 bits < the salt threshold (ratio 2^32); every colour band set to 255 or 0.
+ * "round" is round half up, then clamp to 0..255, unless stated otherwise.
+ */
+#include "pixel.h"
+
+#include <string.h>
+
+#include "normal_table.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3") /* let the compiler vectorise the integer loops for each target */
+#endif
+
+int augcli_pixel_path = AUGCLI_SCALAR;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* buffers */
+
+void augcli_release_pair(augcli_image_pair *p)
+{
+    PyBuffer_Release(&p->src);
+    if (p->dst.obj || p->dst.buf)
+        PyBuffer_Release(&p->dst);
+}
+
+int augcli_check_pair(const char *what, augcli_image_pair *p, int want_nc)
+{
+    const int w = p->w, h = p->h, bpp = p->bpp, nc = p->nc;
+    if (w < 1 || h < 1 || w > (1 << 30) || h > (1 << 30)) {
+        PyErr_Format(PyExc_ValueError, "%s: bad image size %dx%d", what, w, h);
+    } else if (bpp < 1 || bpp > 4 || nc < 1 || nc > bpp || (want_nc && nc != want_nc)) {
+        PyErr_Format(PyExc_ValueError, "%s: %d colour bands in %d bytes per pixel is not supported", what, nc, bpp);
+    } else if ((uint64_t)w * (uint64_t)h > (uint64_t)PY_SSIZE_T_MAX / 4) {
+        PyErr_Format(PyExc_ValueError, "%s: image %dx%d too large", what, w, h);
+    } else {
+        const Py_ssize_t n = (Py_ssize_t)w * h * bpp;
+        if (p->src.len != n) {
+            PyErr_Format(PyExc_ValueError, "%s: the source has %zd bytes, %dx%dx%d needs %zd", what, p->src.len, w, h,
+                         bpp, n);
+        } else if (p->dst.buf && p->dst.len != n) {
+            PyErr_Format(PyExc_ValueError, "%s: the output has %zd bytes, %dx%dx%d needs %zd", what, p->dst.len, w, h,
+                         bpp, n);
+        } else if (p->dst.buf && p->dst.buf == p->src.buf) {
+            PyErr_Format(PyExc_ValueError, "%s: the output must not be the source", what);
+        } else {
+            p->npx = (size_t)w * (size_t)h;
+            return 0;
+        }
+    }
+    augcli_release_pair(p);
+    return -1;
+}
+
+void augcli_copy_extra(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, int nc)
+{
+    if (bpp == nc)
+        return;
+    for (size_t i = 0; i < npx; i++)
+        for (int c = nc; c < bpp; c++)
+            dst[i * bpp + c] = src[i * bpp + c];
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* saturation */
+
+AUGCLI_INLINE void saturation_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                                     int64_t f)
+{
+    for (size_t i = 0; i < npx; i++) {
+        const uint8_t *p = s + i * bpp;
+        const int64_t L = 19595 * (int64_t)p[0] + 38470 * (int64_t)p[1] + 7471 * (int64_t)p[2];
+        const int64_t base = L * 65536 + ((int64_t)1 << 31);
+        for (int c = 0; c < 3; c++)
+            d[i * bpp + c] = augcli_u8((base + f * (((int64_t)p[c] << 16) - L)) >> 32);
+    }
+}
+
+AUGCLI_INLINE void saturation_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
+{
+    if (bpp == 3)
+        saturation_pixels(s, d, npx, 3, f);
+    else
+        saturation_pixels(s, d, npx, 4, f);
+}
+AUGCLI_ONE_PATH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
+
+/* ---------------------------------------------------------------------------------------------- */
+/* hue
+ *
+ * colorsys: v = max, m = min, d = v - m; the hue in sixths is P / d with P an integer in [0, 6d):
+ * g - b (mod 6d) if v == r, else 2d + b - r if v == g, else 4d + r - g. Turned by D sixths, band n
+ * (5 for red, 3 green, 1 blue) is v - d clip(min(k, 4 - k), 0, 1) with k = (n + P / d + D) mod 6.
+ * Scaled by d 2^40 everything is an integer: K = (n d + P) 2^40 + D' d mod 6 d 2^40, with D' the
+ * turn in 24.40 fixed point, and out = v - round_half_up(clip(min(K, 4 d 2^40 - K), 0, d 2^40) / 2^40)
+ * (so an exact half rounds the output down).
+ */
+#define HUE_SHIFT 40
+
+/* Written without branches and with bpp a constant of each build, so that the compiler can
+ * vectorise it; turn * d is formed from 32 x 32 -> 64-bit products (turn = th 2^32 + tl). */
+AUGCLI_INLINE void hue_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                              uint64_t th, uint64_t tl)
+{
+    const int64_t half = (int64_t)1 << (HUE_SHIFT - 1);
+    for (size_t i = 0; i < npx; i++) {
+        const int64_t r = s[i * bpp], g = s[i * bpp + 1], b = s[i * bpp + 2];
+        const int64_t v = r > g ? (r > b ? r : b) : (g > b ? g : b);
+        const int64_t m = r < g ? (r < b ? r : b) : (g < b ? g : b);
+        const int64_t dd = v - m;
+        const int64_t pr = g - b + (g < b ? 6 * dd : 0), pg = 2 * dd + b - r, pb = 4 * dd + r - g;
+        const int64_t P = v == r ? pr : (v == g ? pg : pb);
+        const int64_t one = dd << HUE_SHIFT, four = 4 * one, full = 6 * one;
+        const int64_t td = (int64_t)(((th * (uint64_t)dd) << 32) + tl * (uint64_t)dd); /* turn d < 6 d 2^40 */
+        int64_t base = td + (P << HUE_SHIFT); /* < 12 d 2^40 */
+        base -= base >= full ? full : 0;      /* the hue turned, in [0, 6 d 2^40) */
+        int64_t K, t;
+        K = base + 5 * one; /* red */
+        K -= K >= full ? full : 0;
+        t = four - K < K ? four - K : K;
+        t = t < 0 ? 0 : (t > one ? one : t);
+        d[i * bpp] = (uint8_t)(v - ((t + half) >> HUE_SHIFT));
+        K = base + 3 * one; /* green */
+        K -= K >= full ? full : 0;
+        t = four - K < K ? four - K : K;
+        t = t < 0 ? 0 : (t > one ? one : t);
+        d[i * bpp + 1] = (uint8_t)(v - ((t + half) >> HUE_SHIFT));
+        K = base + one; /* blue */
+        K -= K >= full ? full : 0;
+        t = four - K < K ? four - K : K;
+        t = t < 0 ? 0 : (t > one ? one : t);
+        d[i * bpp + 2] = (uint8_t)(v - ((t + half) >> HUE_SHIFT));
+    }
+}
+
+AUGCLI_INLINE void hue_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t turn)
+{
+    const uint64_t th = (uint64_t)turn >> 32, tl = (uint64_t)turn & 0xFFFFFFFFu;
+    if (bpp == 3)
+        hue_pixels(s, d, npx, 3, th, tl);
+    else
+        hue_pixels(s, d, npx, 4, th, tl);
+}
+AUGCLI_DISPATCH(hue, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t turn), (s, d, npx, bpp, turn))
+
+/* ---------------------------------------------------------------------------------------------- */
+/* lighting */
+
+AUGCLI_INLINE void lighting_body(const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0,
+                                 int64_t gx, int64_t gy)
+{
+    for (int y = 0; y < h; y++) {
+        const int64_t grow = g0 + (int64_t)y * gy;
+        const uint8_t *sr = s + (size_t)y * w * bpp;
+        uint8_t *dr = d + (size_t)y * w * bpp;
+        for (int x = 0; x < w; x++) {
+            const int64_t g = grow + (int64_t)x * gx;
+            for (int c = 0; c < nc; c++)
+                dr[x * bpp + c] = augcli_u8((sr[x * bpp + c] * g + ((int64_t)1 << 31)) >> 32);
+        }
+    }
+}
+AUGCLI_ONE_PATH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
+                           int64_t gy),
+                (s, d, w, h, bpp, nc, g0, gx, gy))
+
+/* ---------------------------------------------------------------------------------------------- */
+/* noise: one 64-bit hash per pixel, 16 bits of it per band (the top 12 index the normal table) */
+
+#define NOISE_STREAM 0x6E6F697365ULL /* "noise" */
+#define SALT_STREAM 0x73616C74ULL    /* "salt" */
+
+static uint64_t stream_key(uint64_t seed, uint64_t stream)
+{
+    return augcli_mix64(seed * AUGCLI_GOLDEN + stream);
+}
+
+AUGCLI_INLINE void noise_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                                const int nc, int64_t sigma, uint64_t key)
+{
+    for (size_t i = 0; i < npx; i++) {
+        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
+        for (int c = 0; c < nc; c++) {
+            const int64_t z = augcli_normal_table[(r >> (16 * c + 16 - AUGCLI_NORMAL_BITS)) & ((1 << AUGCLI_NORMAL_BITS) - 1)];
+            d[i * bpp + c] = augcli_u8((((int64_t)s[i * bpp + c] << 32) + z * sigma + ((int64_t)1 << 31)) >> 32);
+        }
+    }
+}
+
+AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma,
+                              uint64_t key)
+{
+    switch (bpp) {
+    case 1: noise_pixels(s, d, npx, 1, 1, sigma, key); break;
+    case 2: noise_pixels(s, d, npx, 2, 1, sigma, key); break;
+    case 3: noise_pixels(s, d, npx, 3, 3, sigma, key); break;
+    default: noise_pixels(s, d, npx, 4, nc, sigma, key); break;
+    }
+}
+AUGCLI_ONE_PATH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key),
+                (s, d, npx, bpp, nc, sigma, key))
+
+AUGCLI_INLINE void salt_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit,
+                             uint64_t salt, uint64_t key)
+{
+    for (size_t i = 0; i < npx; i++, s += bpp, d += bpp) {
+        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
+        const int is_hit = (r >> 32) < hit, is_salt = (r & 0xFFFFFFFFu) < salt;
+        for (int c = 0; c < nc; c++)
+            d[c] = is_hit ? (is_salt ? 255 : 0) : s[c];
+    }
+}
+AUGCLI_ONE_PATH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
+                       uint64_t key),
+                (s, d, npx, bpp, nc, hit, salt, key))
+
+/* ---------------------------------------------------------------------------------------------- */
+/* channel sums */
+
+static PyObject *py_channel_sums(PyObject *self, PyObject *args)
+{
+    (void)self;
+    augcli_image_pair p;
+    memset(&p, 0, sizeof p);
+    if (!PyArg_ParseTuple(args, "y*iiii", &p.src, &p.w, &p.h, &p.bpp, &p.nc))
+        return NULL;
+    if (augcli_check_pair("channel_sums", &p, 0))
+        return NULL;
+    uint64_t sums[4] = {0, 0, 0, 0};
+    const uint8_t *s = p.src.buf;
+    const int bpp = p.bpp, nc = p.nc;
+    const size_t npx = p.npx;
+    Py_BEGIN_ALLOW_THREADS
+    for (int c = 0; c < nc; c++) {
+        uint64_t acc = 0;
+        for (size_t i = 0; i < npx; i++)
+            acc += s[i * bpp + c];
+        sums[c] = acc;
+    }
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    PyObject *out = PyTuple_New(nc);
+    if (!out)
+        return NULL;
+    for (int c = 0; c < nc; c++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(sums[c]);
+        if (!v) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, c, v);
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Python face: op(src, dst, w, h, bpp, nc, ...) */
+
+#define PARSE_PAIR(fmt, ...)                                                                           \
+    augcli_image_pair p;                                                                               \
+    memset(&p, 0, sizeof p);                                                                           \
+    if (!PyArg_ParseTuple(args, "y*w*iiii" fmt, &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, __VA_ARGS__)) \
+        return NULL
+
+static PyObject *py_saturation(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long f;
+    PARSE_PAIR("L", &f);
+    if (augcli_check_pair("saturation", &p, 3))
+        return NULL;
+    if (f < -((long long)1 << 36) || f > ((long long)1 << 36)) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "saturation: factor out of range");
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    Py_BEGIN_ALLOW_THREADS
+    saturation_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, f);
+    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_hue(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long turn;
+    PARSE_PAIR("L", &turn);
+    if (augcli_check_pair("hue", &p, 3))
+        return NULL;
+    if (turn < 0 || turn >= 6 * ((long long)1 << HUE_SHIFT)) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "hue: the turn must lie in [0, 6 << 40)");
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    Py_BEGIN_ALLOW_THREADS
+    hue_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, turn);
+    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_lighting(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long g0, gx, gy;
+    PARSE_PAIR("LLL", &g0, &gx, &gy);
+    if (augcli_check_pair("lighting", &p, 0))
+        return NULL;
+    /* |g| <= 2^52 + w |gx| + h |gy| < 2^55 everywhere, so c g cannot overflow */
+    const long long lim = (long long)1 << 52, sx = ((long long)1 << 53) / p.w, sy = ((long long)1 << 53) / p.h;
+    if (g0 < -lim || g0 > lim || gx < -sx || gx > sx || gy < -sy || gy > sy) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "lighting: gain out of range");
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    Py_BEGIN_ALLOW_THREADS
+    lighting_for(path)(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy);
+    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_noise(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long sigma;
+    unsigned long long seed;
+    PARSE_PAIR("LK", &sigma, &seed);
+    if (augcli_check_pair("noise", &p, 0))
+        return NULL;
+    if (sigma < 0 || sigma > ((long long)1 << 28)) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "noise: sigma out of range");
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    const uint64_t key = stream_key(seed, NOISE_STREAM);
+    Py_BEGIN_ALLOW_THREADS
+    noise_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, sigma, key);
+    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_salt_pepper(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long hit, salt, seed;
+    PARSE_PAIR("KKK", &hit, &salt, &seed);
+    if (augcli_check_pair("salt_pepper", &p, 0))
+        return NULL;
+    if (hit > ((unsigned long long)1 << 32) || salt > ((unsigned long long)1 << 32)) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "salt_pepper: thresholds must lie in [0, 2^32]");
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    const uint64_t key = stream_key(seed, SALT_STREAM);
+    Py_BEGIN_ALLOW_THREADS
+    salt_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key);
+    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* paths (the same face as _warp) */
+
+static PyObject *py_available(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    for (int p = 0; p < AUGCLI_NPATHS; p++) {
+        if (augcli_cpu_has(p)) {
+            PyObject *name = PyUnicode_FromString(augcli_path_names[p]);
+            if (!name || PyList_Append(out, name) < 0) {
+                Py_XDECREF(name);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(name);
+        }
+    }
+    return out;
+}
+
+static PyObject *py_set_path(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
+        return NULL;
+    for (int p = 0; p < AUGCLI_NPATHS; p++) {
+        if (strcmp(name, augcli_path_names[p]) == 0) {
+            if (!augcli_cpu_has(p)) {
+                PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s kernels", name);
+                return NULL;
+            }
+            augcli_pixel_path = p;
+            Py_RETURN_NONE;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown kernel path %s", name);
+    return NULL;
+}
+
+static PyObject *py_path(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyUnicode_FromString(augcli_path_names[augcli_pixel_path]);
+}
+
+static PyMethodDef methods[] = {
+    {"channel_sums", py_channel_sums, METH_VARARGS, "channel_sums(src, w, h, bpp, nc) -> exact sum of each colour band"},
+    {"saturation", py_saturation, METH_VARARGS, "saturation(src, dst, w, h, bpp, 3, factor_16_16)"},
+    {"hue", py_hue, METH_VARARGS, "hue(src, dst, w, h, bpp, 3, turn_in_sixths_24_40)"},
+    {"lighting", py_lighting, METH_VARARGS, "lighting(src, dst, w, h, bpp, nc, g0, gx, gy) (gains 32.32)"},
+    {"noise", py_noise, METH_VARARGS, "noise(src, dst, w, h, bpp, nc, sigma_16_16, seed)"},
+    {"salt_pepper", py_salt_pepper, METH_VARARGS, "salt_pepper(src, dst, w, h, bpp, nc, hit_32, salt_32, seed)"},
+    {"blur", augcli_py_blur, METH_VARARGS, "blur(src, dst, w, h, bpp, nc, taps) (taps: centre first, uint32)"},
+    {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
+    {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},
+    {"path", py_path, METH_NOARGS, "The active path."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pixel", "augcli's 8-bit pixel kernels", -1, methods};
+
+PyMODINIT_FUNC PyInit__pixel(void)
+{
+    if ((-1LL >> 1) != -1LL) { /* the kernels rely on arithmetic right shifts (floor) */
+        PyErr_SetString(PyExc_ImportError, "augcli kernels need arithmetic right shifts");
+        return NULL;
+    }
+    augcli_pixel_path = augcli_best_path();
+    return PyModule_Create(&module);
+}

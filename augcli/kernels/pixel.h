@@ -1,0 +1,90 @@
+/* Internal header of the _pixel extension module (pixel.c holds the module, filters.c the blur).
+ *
+ * Every pixel kernel takes packed 8-bit images: w x h pixels of bpp bytes (1-4), the first nc of
+ * them colour samples (L: 1/1, LA: 2/1, RGB: 3/3, RGBA or RGBX: 4/3); the other bytes of each pixel
+ * (alpha) are copied unchanged. Source and output are distinct buffers of exactly w * h * bpp bytes.
+ */
+#ifndef AUGCLI_KERNELS_PIXEL_H
+#define AUGCLI_KERNELS_PIXEL_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "common.h"
+
+/* The path the pixel kernels use now (AUGCLI_SCALAR ...), set by _pixel.set_path. */
+extern int augcli_pixel_path;
+
+/* A checked pair of buffers. */
+typedef struct {
+    Py_buffer src, dst;
+    int w, h, bpp, nc;
+    size_t npx; /* w * h */
+} augcli_image_pair;
+
+/* Check the geometry (1 <= nc <= bpp <= 4, want_nc if non-zero) and that both buffers hold exactly
+ * w * h * bpp bytes; on failure set ValueError, release the buffers and return -1. */
+int augcli_check_pair(const char *what, augcli_image_pair *p, int want_nc);
+void augcli_release_pair(augcli_image_pair *p);
+
+/* Copy the non-colour bytes (bpp > nc) of every pixel from src to dst. */
+void augcli_copy_extra(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, int nc);
+
+/* Defined in filters.c. */
+PyObject *augcli_py_blur(PyObject *self, PyObject *args);
+
+/* Per-function target attributes for the SIMD builds of a kernel body. The bodies are plain C
+ * integer code, written once and compiled for each path (the compiler vectorises them), so every
+ * path computes exactly the same integers by the rules of C itself. */
+#if AUGCLI_X86
+#define AUGCLI_TARGET_AVX2 __attribute__((target("avx2")))
+#if defined(__clang__)
+#define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+#else /* gcc would otherwise keep to 256-bit vectors */
+#define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,prefer-vector-width=512")))
+#endif
+#endif
+#if defined(_MSC_VER) && !defined(__clang__) && !defined(restrict)
+#define restrict __restrict
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define AUGCLI_INLINE static inline __attribute__((always_inline))
+#else
+#define AUGCLI_INLINE static inline
+#endif
+
+/* Define name_run(int path, ...) that runs name_body (an AUGCLI_INLINE function) built for that
+ * path: params is the parenthesised parameter list, args the parenthesised argument list. */
+#if AUGCLI_X86
+#define AUGCLI_DISPATCH(name, params, args)                                                              \
+    static void name##_scalar params { name##_body args; }                                             \
+    AUGCLI_TARGET_AVX2 static void name##_avx2 params { name##_body args; }                            \
+    AUGCLI_TARGET_AVX512 static void name##_avx512 params { name##_body args; }                        \
+    typedef void(*name##_fn) params;                                                                    \
+    static name##_fn name##_for(int path)                                                              \
+    {                                                                                                  \
+        return path == AUGCLI_AVX512 ? name##_avx512 : (path == AUGCLI_AVX2 ? name##_avx2 : name##_scalar); \
+    }
+#else
+#define AUGCLI_DISPATCH(name, params, args)                                                              \
+    static void name##_scalar params { name##_body args; }                                             \
+    typedef void(*name##_fn) params;                                                                    \
+    static name##_fn name##_for(int path)                                                              \
+    {                                                                                                  \
+        (void)path;                                                                                    \
+        return name##_scalar;                                                                          \
+    }
+#endif
+
+/* The same face for a kernel whose SIMD builds do not pay (measured): every path runs the scalar
+ * build. */
+#define AUGCLI_ONE_PATH(name, params, args)                                                              \
+    static void name##_scalar params { name##_body args; }                                             \
+    typedef void(*name##_fn) params;                                                                    \
+    static name##_fn name##_for(int path)                                                              \
+    {                                                                                                  \
+        (void)path;                                                                                    \
+        return name##_scalar;                                                                          \
+    }
+
+#endif
