@@ -105,6 +105,41 @@ def label_options(fn: Callable) -> Callable:
     return fn
 
 
+class FolderOrURL(click.ParamType):
+    """A local folder (checked as click.Path does) or a storage URL such as s3://bucket/prefix
+    (checked by the library when it is opened)."""
+
+    name = "folder"
+
+    def __init__(self, exists: bool = False) -> None:
+        self.local = click.Path(exists=exists, file_okay=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "://" in value and not value.startswith("file://"):
+            return value
+        if isinstance(value, str) and value.startswith("file://"):
+            self.local.convert(value[len("file://"):], param, ctx)
+            return value
+        return self.local.convert(value, param, ctx)
+
+
+def scaleout_options(fn: Callable) -> Callable:
+    """expand's options for running beyond one machine (augcli/run/)."""
+    options = [
+        click.option("--shard", metavar="I/N|auto",
+                     help="Do only shard I of N (0-based), or take it from Slurm / Kubernetes (auto)."),
+        click.option("--buckets", type=click.IntRange(1, 100_000), default=256, show_default=True,
+                     help="Fixed number of buckets (the unit of output and resume of sharded runs)."),
+        click.option("--executor", type=click.Choice(("local", "dask")), default="local", show_default=True,
+                     help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),
+        click.option("--scheduler", metavar="tcp://HOST:PORT",
+                     help="Dask scheduler to use with --executor dask [default: a local cluster]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
@@ -149,6 +184,25 @@ def build_label_options(kw: dict[str, Any]):
         raise click.UsageError(str(exc)) from None
 
 
+def scaleout_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """The RunConfig fields of the scale-out options (a bad --shard is a usage error, exit 2)."""
+    import os
+
+    from .errors import UsageError
+
+    shard = None
+    if kw["shard"] is not None:
+        from .run.shard import parse_shard
+
+        try:
+            shard = parse_shard(kw["shard"], os.environ)
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
+    if kw["scheduler"] and kw["executor"] != "dask":
+        raise click.UsageError("--scheduler needs --executor dask")
+    return {"shard": shard, "buckets": kw["buckets"], "executor": kw["executor"], "scheduler": kw["scheduler"]}
+
+
 def build_targets(kw: dict[str, Any]):
     """Turn the dataset-target flags into a Targets, or None (pops them from ``kw``)."""
     from .targets import Targets
@@ -174,8 +228,8 @@ def cli() -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
-@click.argument("output_dir", type=click.Path(file_okay=False))
+@click.argument("input_dir", type=FolderOrURL(exists=True))
+@click.argument("output_dir", type=FolderOrURL())
 @op_options
 @click.option("-n", "--copies", type=click.IntRange(min=0), default=1, show_default=True,
               help="Augmented copies written per input image.")
@@ -205,6 +259,7 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
 @label_options
 @target_options
+@scaleout_options
 def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     """Write N augmented copies of every image under INPUT_DIR to OUTPUT_DIR, mirroring sub-folders.
 
@@ -228,7 +283,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             on_exists=kw["on_exists"], dry_run=kw["dry_run"], manifest=kw["manifest_path"],
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
-            progress=not quiet, labels=labels, targets=targets,
+            progress=not quiet, labels=labels, targets=targets, **scaleout_settings(kw),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -393,6 +448,35 @@ def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exis
     if not quiet:
         click.echo(summary.line(), err=True)
     sys.exit(summary.exit_code)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("output_dir", type=FolderOrURL(exists=True))
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
+              help="Where to write the merged manifest [default: OUTPUT_DIR/manifest.jsonl].")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+def merge(output_dir: str, manifest_path: str | None, quiet: bool) -> None:
+    """Merge the manifest parts of a sharded run into one manifest, as a one-machine run writes it.
+
+    Refuses, naming what is wrong, unless every bucket is done and every part has the same recipe.
+
+    \b
+    Example:
+      augcli merge out/
+    """
+    from .errors import UsageError
+    from .run.merge import merge as run_merge
+
+    try:
+        result = run_merge(output_dir, manifest_path)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the manifest: {exc.strerror or exc}") from None
+    if not quiet:
+        state = "written" if result.changed else "unchanged"
+        click.echo(f"augcli: merged {result.buckets} buckets, {result.records} records: {result.manifest} "
+                   f"({state})", err=True)
 
 
 @cli.command(context_settings=CONTEXT)

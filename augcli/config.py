@@ -9,9 +9,11 @@ from typing import Any
 
 from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
+from .storage import is_remote, is_url, local_path, redact
 from .targets import Targets
 
 ON_EXISTS = ("error", "skip", "overwrite")
+EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,24 @@ class RunConfig:
     strict: bool = False
     progress: bool = True
     labels: Any = None  # augcli.labels.setup.LabelOptions; None: no labels (classification folders)
+    # scale-out (augcli/run/): which shard this process does, the fixed bucket count (the unit of
+    # output and resume, recorded in the manifest), and the engine that runs the buckets
+    shard: Any = None  # augcli.run.shard.Shard, or None for the whole run
+    buckets: int = 256  # augcli.run.shard.DEFAULT_BUCKETS
+    executor: str = "local"
+    scheduler: str | None = None  # dask: tcp://HOST:PORT of an existing scheduler
+    # INPUT_DIR / OUTPUT_DIR given as URLs (s3://, gs://, file://...): kept as given (input_dir and
+    # output_dir are then the local path of a file:// URL, or unused for object storage)
+    input_url: str | None = None
+    output_url: str | None = None
     targets: Targets | None = None  # --per-class / --total: the plan decides each source's copies (not `copies`)
 
     def __post_init__(self) -> None:
+        for name in ("input", "output"):
+            given = getattr(self, f"{name}_dir")
+            if is_url(given):
+                object.__setattr__(self, f"{name}_url", given)
+                object.__setattr__(self, f"{name}_dir", local_path(given))
         object.__setattr__(self, "input_dir", Path(self.input_dir))
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         if self.manifest is not None:
@@ -58,6 +75,10 @@ class RunConfig:
             raise ValueError(f"resize must be two positive integers (width, height), not {self.resize!r}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
+        if not 1 <= self.buckets <= 100_000:
+            raise ValueError(f"buckets must be between 1 and 100000, not {self.buckets}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
 
@@ -68,14 +89,22 @@ class RunConfig:
         return self.manifest if self.manifest is not None else self.output_dir / "manifest.jsonl"
 
     @property
+    def remote(self) -> bool:
+        """Is INPUT_DIR or OUTPUT_DIR object storage (not a local folder)?"""
+        return is_remote(self.input_url) or is_remote(self.output_url)
+
+    @property
     def effective_workers(self) -> int:
         return self.workers or (os.cpu_count() or 1)
 
     def describe(self) -> dict[str, Any]:
-        """Every setting as JSON-ready values (recorded in the manifest's first line)."""
+        """The recipe as JSON-ready values (the manifest's first line): every setting that decides
+        the outputs' names and bytes, the bucket count, and the folders as given. How a run was
+        executed (workers, --on-exists, --strict, shard, host, timing) is not here: it goes to the
+        run's stats file, so every run of one recipe into one path writes the same first line."""
         return {
-            "input_dir": str(self.input_dir),
-            "output_dir": str(self.output_dir),
+            "input_dir": redact(self.input_url) if self.input_url else str(self.input_dir),
+            "output_dir": redact(self.output_url) if self.output_url else str(self.output_dir),
             "pipeline": self.pipeline.describe(),
             "copies": self.copies,
             "prefix": self.prefix,
@@ -83,11 +112,9 @@ class RunConfig:
             "quality": self.quality,
             "resize": list(self.resize) if self.resize else None,
             "include_originals": self.include_originals,
-            "workers": self.effective_workers,
-            "on_exists": self.on_exists,
             "exif_transpose": self.exif_transpose,
             "max_pixels": self.max_pixels,
             "background": list(self.background),
-            "strict": self.strict,
+            "buckets": self.buckets,
             "targets": self.targets.describe() if self.targets is not None else None,
         }

@@ -144,6 +144,9 @@ class WorkContext:
     cfg: RunConfig
     root_seed: int
     labels: Any = None  # augcli.labels.setup.LabelSetup, when the run carries labels
+    # augcli.storage stores for object storage (augcli/run/ sets them); None: the local folders
+    sources: Any = None
+    outputs: Any = None
 
     @property
     def load(self) -> LoadOptions:
@@ -155,8 +158,11 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     cfg = ctx.cfg
     src = fsnames.join(cfg.input_dir, job.source)  # bytes: any name, in any locale
     todo = {k for k, out in job.outputs
-            if not (cfg.on_exists == "skip" and os.path.exists(fsnames.join(cfg.output_dir, out)))}
+            if not (cfg.on_exists == "skip" and _output_exists(ctx, out))}
+    fetched = None
     try:
+        if ctx.sources is not None:
+            src = fetched = ctx.sources.fetch(job.source)
         if todo:
             image = load_image(src, ctx.load)
             size = image.size
@@ -169,6 +175,9 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
         return [_record(job.source, None, None, ctx, status="error", error=str(exc))]
     except MemoryError:
         return [_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
+    finally:
+        if fetched is not None:
+            ctx.sources.release(fetched)
 
     records: list[dict[str, Any]] = []
     try:
@@ -215,7 +224,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                       matrix=matrix)
         records.append(rec)
         if k not in todo:
-            rec["status"] = "skipped"
+            rec["existing"] = True  # recorded as ok: a record never depends on the run's history
+            rec["status"] = "ok"
             if labels is not None:
                 rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
             continue
@@ -223,7 +233,6 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             # (one output alive at a time: the previous copy is gone before the next is made)
             data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
                                 job.fmt, cfg.quality, cfg.background)
-            target = fsnames.join(cfg.output_dir, out)
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
                 label_files, rec["labels"] = labels.render(matrix, out_size, out)
@@ -231,11 +240,11 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
                     continue
-            if write_atomic(target, data, overwrite=cfg.on_exists == "overwrite"):
+            if _write_output(ctx, out, data):
                 rec["status"] = "ok"
             elif cfg.on_exists == "skip":
-                rec["status"] = "skipped"
-            elif _same_bytes(target, data):
+                rec.update(status="ok", existing=True)
+            elif _same_output(ctx, out, data):
                 # appeared since the run started, with exactly our bytes: a retry after a worker
                 # died, or an identical concurrent run
                 rec["status"] = "ok"
@@ -258,6 +267,25 @@ def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str |
         if not write_atomic(path, payload, overwrite=overwrite) and not _same_bytes(path, payload):
             return os.fsdecode(path)
     return None
+
+
+def _output_exists(ctx: WorkContext, rel: str) -> bool:
+    if ctx.outputs is None:
+        return os.path.exists(fsnames.join(ctx.cfg.output_dir, rel))
+    return ctx.outputs.exists(rel)
+
+
+def _write_output(ctx: WorkContext, rel: str, data: bytes) -> bool:
+    overwrite = ctx.cfg.on_exists == "overwrite"
+    if ctx.outputs is None:
+        return write_atomic(fsnames.join(ctx.cfg.output_dir, rel), data, overwrite=overwrite)
+    return ctx.outputs.write(rel, data, overwrite=overwrite)
+
+
+def _same_output(ctx: WorkContext, rel: str, data: bytes) -> bool:
+    if ctx.outputs is None:
+        return _same_bytes(fsnames.join(ctx.cfg.output_dir, rel), data)
+    return ctx.outputs.same_bytes(rel, data)
 
 
 def _same_bytes(path: bytes | Path, data: bytes) -> bool:
@@ -479,6 +507,24 @@ def check_folders(input_dir: Path, output_dir: Path, hint: str = "") -> tuple[Pa
     return inp, out
 
 
+def _refuse_labels_beyond_one_machine(cfg: RunConfig, report: Callable[[str], None]) -> None:
+    """Labels do not travel through sharded, Dask or object-storage runs yet: a dataset that has them
+    is refused (exit 2) rather than expanded without them."""
+    if cfg.labels is None or cfg.labels.format == "none":
+        return
+    why = ("label files and masks are not carried by --shard, --executor dask or object storage yet; "
+           "run on one machine, or pass --labels none to expand the images alone")
+    if cfg.remote:
+        if cfg.labels.format != "auto":
+            raise UsageError(why)
+        return
+    from .labels.setup import resolve
+
+    inp, out = check_folders(cfg.input_dir, cfg.output_dir)
+    if resolve(cfg.labels, inp, out, cfg.pipeline, report) is not None:
+        raise UsageError(why)
+
+
 def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     """Expand ``cfg.input_dir`` into ``cfg.output_dir``. Raises UsageError for run-level problems
     (nothing is written then); per-file problems are reported through ``report`` (default: a line
@@ -489,6 +535,11 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
 
     if kernels.env_error():
         raise UsageError(kernels.env_error())
+    if cfg.shard is not None or cfg.executor != "local" or cfg.remote:
+        from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
+
+        _refuse_labels_beyond_one_machine(cfg, report)
+        return run_buckets(cfg, report)
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
     setup = None
     if cfg.labels is not None:
@@ -601,7 +652,9 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                         manifest = None
                 if summary.labels is not None and rec.get("labels"):
                     _count_labels(summary.labels, rec["labels"])
-                if rec["status"] == "ok":
+                if rec.get("existing"):
+                    summary.skipped += 1
+                elif rec["status"] == "ok":
                     summary.written += 1
                 elif rec["status"] == "skipped":
                     summary.skipped += 1
@@ -635,9 +688,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                     summary.manifest = str(manifest.close())
                 except OSError as exc:
                     summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
+        summary.elapsed = time.perf_counter() - started
+        write_stats(cfg, summary, workers)
     if summary.fatal:
         raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
-    summary.elapsed = time.perf_counter() - started
     return summary
 
 
@@ -656,6 +710,41 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True, leave=False)
 
 
+def run_header(cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None, labels: Any = None) -> dict[str, Any]:
+    """The manifest's first line: the recipe only (what decides the bytes of every output), never
+    run events, so every run of one recipe into one path writes the same line. Folder names and the
+    prefix that are not UTF-8 also get exact ``_b64`` fields (augcli.fsnames)."""
+    from .kernels import KERNEL_VERSION
+
+    config = cfg.describe()
+    config.update({k: fsnames.canonical(config[k]) for k in ("input_dir", "output_dir", "prefix")})
+    config = fsnames.encode_fields(config, ("input_dir", "output_dir", "prefix"))
+    # the kernel version, never the CPU path: every path gives the same bytes
+    header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed, "config": config}
+    if targets is not None:
+        header["targets"] = targets
+    if labels is not None:
+        header["labels"] = labels.describe()
+    return header
+
+
+def header_line(cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None, labels: Any = None) -> str:
+    return json.dumps(run_header(cfg, seed, targets, labels), sort_keys=True) + "\n"
+
+
+def record_line(rec: dict[str, Any]) -> str:
+    rec = fsnames.encode_fields({k: v for k, v in rec.items() if k not in ("fatal", "existing")}, ("source", "output"))
+    return json.dumps(rec, sort_keys=True) + "\n"
+
+
+def write_stats(cfg: RunConfig, summary: "Summary", workers: int, store: Any = None, **extra: Any) -> None:
+    """Run events (host, workers, timing, counts) go to a stats file of their own under the output's
+    hidden bookkeeping folder, never into the manifest. Best effort: a failure here loses no output."""
+    from .run.buckets import write_stats as write
+
+    write(cfg, summary, workers, store, **extra)
+
+
 class _ManifestWriter:
     """JSON lines: a first line describing the run, then one line per output in source order.
     Written to a temporary file and renamed at the end, so a manifest is never half-written."""
@@ -666,22 +755,10 @@ class _ManifestWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path)
         self.fh = open(self.tmp, "w", encoding="utf-8")
-        from .kernels import KERNEL_VERSION
-
-        config = cfg.describe()
-        config.update({k: fsnames.canonical(config[k]) for k in ("input_dir", "output_dir", "prefix")})
-        config = fsnames.encode_fields(config, ("input_dir", "output_dir", "prefix"))
-        # the kernel version, never the CPU path: every path gives the same bytes
-        header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed, "config": config}
-        if targets is not None:
-            header["targets"] = targets
-        if labels is not None:
-            header["labels"] = labels.describe()
-        self.fh.write(json.dumps(header, sort_keys=True) + "\n")
+        self.fh.write(header_line(cfg, seed, targets, labels))
 
     def add(self, rec: dict[str, Any]) -> None:
-        rec = fsnames.encode_fields({k: v for k, v in rec.items() if k != "fatal"}, ("source", "output"))
-        self.fh.write(json.dumps(rec, sort_keys=True) + "\n")
+        self.fh.write(record_line(rec))
 
     def close(self) -> Path:
         try:

@@ -56,6 +56,8 @@ def dataset(tmp_path: Path) -> Path:
     return root
 
 
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file under root (relative path -> bytes)."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+def tree_bytes(root: Path, bookkeeping: bool = False) -> dict[str, bytes]:
+    """Every file under root (relative path -> bytes), without the hidden bookkeeping folder
+    (.augcli/: run stats, bucket parts and markers) unless asked for."""
+    files = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+    return {rel: p.read_bytes() for rel, p in files.items() if bookkeeping or not rel.startswith(".augcli/")}

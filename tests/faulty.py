@@ -12,3 +12,23 @@ def kill_on_poison(chunk):
     if any(job.source.startswith("poison") for job in chunk):
         os._exit(9)
     return runner._work_chunk(chunk)
+
+
+def die_once_mid_bucket(flag: str, ctx, header, work):
+    """A Dask bucket task whose worker process dies the first time (after making the outputs of the
+    bucket's first source), as a worker killed by the OOM killer or a lost node would."""
+    import signal
+
+    from augcli.run.executors import run_bucket
+    from augcli.runner import process_source
+
+    if work.jobs:
+        try:
+            fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            process_source(ctx, work.jobs[0])
+            os.kill(os.getpid(), signal.SIGKILL)
+    return run_bucket(ctx, header, work)

@@ -35,9 +35,11 @@ def err_text(proc: subprocess.CompletedProcess) -> str:
 
 
 def files(root: bytes) -> dict[bytes, bytes]:
-    """Every file under ``root`` (a bytes path): relative bytes path -> contents."""
+    """Every file under ``root`` (a bytes path): relative bytes path -> contents (the hidden .augcli
+    bookkeeping folder of run events left out)."""
     out = {}
-    for dirpath, _, names in os.walk(root):
+    for dirpath, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != b".augcli"]
         for name in names:
             full = os.path.join(dirpath, name)
             with open(full, "rb") as fh:

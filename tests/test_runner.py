@@ -160,11 +160,10 @@ def test_on_exists_error_skip_overwrite(dataset, tmp_path):
     assert summary["written"] == 1 and summary["skipped"] == 7
     after = tree_bytes(out)
     assert all(after[k] == first[k] for k in first if k != "manifest.jsonl")  # completed exactly
-    # the manifest still describes every output (those made earlier as "skipped")
-    recs = manifest_records(out / "manifest.jsonl")
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "status"} for r in rs]  # noqa: E731
-    assert strip(recs) == strip(manifest_records_from_bytes(first["manifest.jsonl"]))
-    assert [r["status"] for r in recs].count("ok") == 1
+    # the manifest describes every output, those found complete as "ok" too: the resumed run's
+    # manifest is byte-identical to the uninterrupted one (records do not depend on history)
+    assert after["manifest.jsonl"] == first["manifest.jsonl"]
+    assert [r["status"] for r in manifest_records(out / "manifest.jsonl")] == ["ok"] * 8
     (out / "top_0.png").write_bytes(b"junk")
     expand(dataset, out, "-n", 2, "--seed", 1, "--rotate", 10, "-j", 1, "--on-exists", "overwrite")
     again = tree_bytes(out)

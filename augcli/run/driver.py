@@ -1,0 +1,236 @@
+"""A bucketed run: ``expand --shard I/N``, ``--executor dask``, or object storage.
+
+1. One listing of the input names every source (names depend on siblings, so the shard filter
+   comes after naming) and keeps the jobs of the buckets this shard owns.
+2. Buckets whose done marker matches (same recipe, same source list) are skipped without looking at
+   their outputs; the stale marker of a bucket that must be redone is removed first.
+3. ``--on-exists error`` looks only at the outputs of this shard's buckets still to do (on object
+   storage: one listing of the output, never a request per output).
+4. The executor runs the buckets; each writes its manifest part, then its done marker.
+5. When every bucket of the output is done, the parts are merged into manifest.jsonl (the same
+   bytes whichever shard gets there last, or ``augcli merge`` later).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import PurePosixPath
+from typing import Any, Callable, Iterator
+
+from ..config import RunConfig
+from ..errors import UsageError
+from ..imageio import remove_stale_temporaries
+from ..runner import (FatalWriteError, SourceJob, Summary, WorkContext, _candidate, _inside, _progress, _visible,
+                      check_folders, header_line, iter_jobs, plan_outputs, write_stats)
+from ..seeding import new_root_seed
+from ..storage import LocalStore, open_store
+from .buckets import Layout, digest, sources_digest
+from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
+from .merge import merge
+from .shard import Shard, bucket_of
+
+
+def _listed_jobs(cfg: RunConfig, keys: list[str]) -> Iterator[SourceJob]:
+    """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
+    the local walk names them (hidden parts and OS litter skipped, candidates by extension)."""
+    folders: dict[str, list[str]] = {}
+    for key in keys:
+        parts = key.split("/")
+        if all(_visible(p) for p in parts) and _candidate(parts[-1]):
+            folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
+    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg)]
+    return iter(sorted(jobs, key=lambda j: j.source))
+
+
+def _stores(cfg: RunConfig):
+    """The input and output stores, after the checks a local run makes (UsageError otherwise)."""
+    if not cfg.remote:
+        inp, out = check_folders(cfg.input_dir, cfg.output_dir)
+        return LocalStore(cfg.input_dir), LocalStore(cfg.output_dir), inp, out
+    sources = open_store(cfg.input_url) if cfg.input_url else LocalStore(cfg.input_dir)
+    outputs = open_store(cfg.output_url) if cfg.output_url else LocalStore(cfg.output_dir)
+    if sources.remote and outputs.remote and type(sources.fs) is type(outputs.fs):
+        a, b = sources.root.rstrip("/") + "/", outputs.root.rstrip("/") + "/"
+        if b.startswith(a):
+            raise UsageError(f"output {outputs.shown!r} is inside input {sources.shown!r}; augcli never writes "
+                             "into its input")
+    if outputs.remote:
+        bucket = outputs.root.split("/", 1)[0]
+        try:
+            reachable = outputs.fs.exists(bucket)
+        except Exception:  # the store's own errors (permissions, network)
+            reachable = False
+        if not reachable:
+            raise UsageError(f"the bucket of output {outputs.shown!r} does not exist or cannot be reached")
+    if not sources.remote and not cfg.input_dir.is_dir():
+        raise UsageError(f"input folder {str(cfg.input_dir)!r} does not exist or is not a folder")
+    return sources, outputs, None, None
+
+
+def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
+    started = time.perf_counter()
+    if cfg.targets is not None:
+        raise UsageError("--per-class / --total do not work with --shard, --executor dask or object storage yet "
+                         "(the copy plan is not shared between shards); run them on one machine")
+    sources, outputs, inp, out = _stores(cfg)
+    if cfg.seed is None and cfg.shard is not None and cfg.shard.count > 1:
+        raise UsageError("a sharded run needs --seed: every shard must draw from the same seed")
+    seed = cfg.seed if cfg.seed is not None else new_root_seed()
+    shard: Shard = cfg.shard if cfg.shard is not None else Shard(0, 1)
+    layout = Layout(outputs)
+    header = header_line(cfg, seed)
+    recipe = digest([header.encode("utf-8")])
+    summary = Summary(seed=seed, dry_run=cfg.dry_run)
+    if shard.index >= cfg.buckets:
+        report(f"augcli: note: shard {shard} owns no bucket (there are {cfg.buckets}; use --buckets)")
+
+    # 1. the jobs of this shard's buckets, named among all their siblings
+    owned: dict[int, list] = {b: [] for b in range(shard.index, cfg.buckets, shard.count)}
+    unlisted: list[tuple[str, str]] = []
+    if sources.remote:
+        keys = sources.find()
+        if not keys:
+            raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
+        jobs = _listed_jobs(cfg, keys)
+    else:
+        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)))
+    for job in jobs:
+        b = bucket_of(job.source, cfg.buckets)
+        if b in owned:
+            owned[b].append(job)
+
+    # 2. done buckets, from one listing of the done folder and one read per owned marker
+    done_before: list[int] = []
+    stale: list[str] = []
+    markers = layout.done_buckets()
+    other = next((b for b in sorted(markers) if b not in owned), None)  # one other bucket tells B
+    beyond = [b for b in markers if b >= cfg.buckets]
+    if beyond or other is not None:
+        marker = layout.read_marker(markers[beyond[0] if beyond else other]) or {}
+        if beyond or marker.get("buckets", cfg.buckets) != cfg.buckets:
+            raise UsageError(f"{outputs.shown!r} holds buckets of a run with --buckets "
+                             f"{marker.get('buckets', 'another count')}, this run has {cfg.buckets}; use the "
+                             "same --buckets (or another output folder)")
+    for b, rel in sorted(markers.items()):
+        if b not in owned:
+            continue
+        marker = layout.read_marker(rel)
+        if marker is None:
+            stale.append(rel)
+            continue
+        if marker.get("buckets") != cfg.buckets:
+            raise UsageError(f"{outputs.shown!r} holds buckets of a run with --buckets {marker.get('buckets')}, "
+                             f"this run has {cfg.buckets}; use the same --buckets (or another output folder)")
+        if cfg.on_exists == "overwrite":
+            stale.append(rel)
+        elif marker.get("recipe_digest") != recipe:
+            raise UsageError(f"bucket {b} of {outputs.shown!r} was done with a different recipe (seed, ops, output "
+                             "options or folders); use the same options, --on-exists overwrite, or another "
+                             "output folder")
+        elif marker.get("sources_digest") != sources_digest(j.source for j in owned[b]):
+            stale.append(rel)  # the input changed in this bucket: redo it
+        else:
+            done_before.append(b)
+    for b in done_before:
+        del owned[b]
+
+    # 3. checks over the outputs still to make
+    if outputs.remote and cfg.on_exists != "overwrite" and any(owned.values()):
+        outputs.list_once()  # one listing instead of a request per output
+    folders: dict[str, Any] = {}
+    clash: list[str] = []
+    for b, bucket_jobs in owned.items():
+        for job in bucket_jobs:
+            summary.discovered += 1
+            summary.planned += len(job.outputs)
+            for _, rel in job.outputs:
+                if inp is not None:
+                    parent = rel.rpartition("/")[0]
+                    if parent not in folders:
+                        folders[parent] = (out / parent).resolve()
+                    if _inside(folders[parent] / rel.rpartition("/")[2], inp):
+                        raise UsageError(f"output {rel!r} would land inside the input folder; choose another "
+                                         "output folder")
+                if cfg.on_exists == "error" and outputs.exists(rel):
+                    clash.append(rel)
+                if cfg.dry_run:
+                    summary.outputs.append((job.source, rel))
+    if clash:
+        raise UsageError(f"{len(clash)} output file(s) of shard {shard} already exist, e.g. "
+                         f"{outputs.shown.rstrip('/') + '/' + clash[0]!r}; use --on-exists skip or overwrite")
+    for rel, why in unlisted:
+        report(f"augcli: {rel}: {why}")
+        summary.failed.append({"source": rel, "output": None, "error": why})
+    if cfg.dry_run:
+        summary.elapsed = time.perf_counter() - started
+        return summary
+
+    # 4. run the buckets
+    try:
+        outputs.prepare()
+        if not outputs.remote:
+            remove_stale_temporaries(cfg.output_dir)
+        for rel in stale:
+            layout.remove(rel)
+    except OSError as exc:
+        raise FatalWriteError(f"cannot write to {outputs.shown!r}: {exc.strerror or exc}") from None
+    plan = [BucketWork(b, tuple(bucket_jobs)) for b, bucket_jobs in sorted(owned.items())]
+    workers = min(cfg.effective_workers, max(1, summary.discovered))
+    executor = make_executor(cfg.executor, workers, cfg.scheduler)
+    bar = _progress(summary.discovered, cfg.progress)
+    finished: list[int] = []
+
+    def say(msg: str) -> None:
+        if bar is not None:
+            bar.write(msg, file=sys.stderr)
+        else:
+            report(msg)
+
+    def sink(outcome: BucketOutcome) -> bool:
+        summary.written += outcome.written
+        summary.skipped += outcome.skipped
+        for failure in outcome.failed:
+            say(f"augcli: {failure['source']}: {failure['error']}")
+            summary.failed.append(failure)
+        if outcome.fatal:
+            summary.fatal = outcome.fatal
+            return False
+        if outcome.done:
+            finished.append(outcome.bucket)
+        return not (cfg.strict and summary.failed)
+
+    def progress(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    ctx = WorkContext(cfg, seed, sources=sources if sources.remote else None,
+                      outputs=outputs if outputs.remote else None)
+    try:
+        executor.run(ctx, header, plan, sink, say, progress)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    except ExecutorError as exc:
+        summary.fatal = str(exc)
+    except OSError as exc:
+        summary.fatal = f"cannot write the bookkeeping of {outputs.shown!r}: {exc.strerror or exc}"
+    finally:
+        if bar is not None:
+            bar.close()
+    extra: dict[str, Any] = {"buckets": cfg.buckets, "buckets_done_before": len(done_before),
+                             "buckets_finished": len(finished), "buckets_owned": len(plan) + len(done_before)}
+    # 5. the last shard to finish writes the manifest
+    if not (summary.fatal or summary.interrupted) and cfg.write_manifest:
+        if len(layout.done_buckets()) >= cfg.buckets:
+            try:
+                result = merge(outputs, cfg.manifest if cfg.manifest is not None else None)
+                summary.manifest = str(result.manifest)
+            except UsageError as exc:  # e.g. a concurrent shard of another recipe: the parts say why
+                say(f"augcli: note: the manifest was not merged: {exc}")
+            except OSError as exc:
+                summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
+    summary.elapsed = time.perf_counter() - started
+    write_stats(cfg, summary, workers, store=outputs, **extra)
+    if summary.fatal:
+        raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
+    return summary

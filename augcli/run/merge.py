@@ -1,0 +1,157 @@
+"""``augcli merge OUTPUT_DIR``: the per-bucket manifest parts -> OUTPUT_DIR/manifest.jsonl.
+
+The merge refuses (UsageError, naming what is wrong) unless every bucket 0..B-1 has a done marker,
+all markers agree on B, every part is the one its marker describes, and all parts start with the
+same recipe line. Parts are sorted by source, so a k-way merge gives exactly the lines, in exactly
+the order, that a one-machine run writes. Merging again changes nothing (an identical manifest is
+left untouched).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import heapq
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import UsageError
+from ..imageio import temp_path
+from ..storage import open_store
+from .buckets import BOOKKEEPING, Layout, bucket_name, digest
+
+
+@dataclass
+class MergeResult:
+    manifest: Path | str
+    buckets: int
+    records: int
+    changed: bool
+
+
+def _names(buckets: list[int], limit: int = 8) -> str:
+    shown = ", ".join(bucket_name(b) for b in buckets[:limit])
+    return shown + (f" and {len(buckets) - limit} more" if len(buckets) > limit else "")
+
+
+def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    diffs = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs += _differences(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            diffs.append(f"{prefix}{k}: {json.dumps(va)} vs {json.dumps(vb)}")
+    return diffs
+
+
+def _lines(store, rel: str, size: int) -> Iterator[tuple[str, str]]:
+    with store.open_lines(rel, size) as fh:
+        next(fh, None)  # the recipe line
+        for line in fh:
+            yield json.loads(line)["source"], line
+
+
+def merge(output: Path | str | Any, manifest: Path | str | None = None) -> MergeResult:
+    """Merge the parts of ``output`` (a folder, a URL, or an augcli.storage store) into
+    ``manifest`` (default: the output's manifest.jsonl)."""
+    store = output if hasattr(output, "names") else open_store(output)
+    layout = Layout(store)
+    shown = store.shown
+    found = layout.done_buckets()
+    if not found:
+        raise UsageError(f"{shown!r} has no finished buckets ({BOOKKEEPING}/done is empty or missing): "
+                         "run `augcli expand ... --shard I/N` first")
+    markers = {}
+    for b, rel in found.items():
+        m = layout.read_marker(rel)
+        if m is None:
+            raise UsageError(f"done marker {rel!r} of {shown!r} cannot be read; run the shard that owns bucket {b} again")
+        markers[b] = m
+    counts: dict[int, list[int]] = {}
+    for b, m in sorted(markers.items()):
+        counts.setdefault(int(m.get("buckets", -1)), []).append(b)
+    if len(counts) > 1:
+        parts = "; ".join(f"{n} buckets ({_names(bs, 3)})" for n, bs in sorted(counts.items()))
+        raise UsageError(f"the done markers disagree on the bucket count: {parts}; every shard must use the "
+                         "same --buckets")
+    total = next(iter(counts))
+    missing = [b for b in range(total) if b not in markers]
+    extra = [b for b in markers if b >= total]
+    if extra:
+        raise UsageError(f"done markers for buckets beyond the bucket count {total}: {_names(sorted(extra))}")
+    if missing:
+        raise UsageError(f"{len(missing)} of {total} buckets are not done: {_names(missing)} (bucket b belongs "
+                         "to shard b % N); run those shards again (--on-exists skip), then merge")
+
+    headers: dict[str, list[int]] = {}
+    sizes: dict[int, int] = {}
+    for b in range(total):
+        rel = layout.part(b)
+        try:
+            data = store.read(rel)
+        except Exception as exc:
+            raise UsageError(f"manifest part {rel!r} of a done bucket cannot be read ({type(exc).__name__}); "
+                             "run its shard again") from None
+        if digest([data]) != markers[b].get("part_digest"):
+            raise UsageError(f"manifest part {rel!r} is not the one its done marker describes (written by "
+                             "another run since?); run its shard again with --on-exists overwrite")
+        sizes[b] = len(data)
+        first = data.split(b"\n", 1)[0].decode("utf-8")
+        headers.setdefault(first, []).append(b)
+    if len(headers) > 1:
+        (h1, b1), (h2, b2) = sorted(headers.items(), key=lambda kv: kv[1][0])[:2]
+        diffs = _differences(json.loads(h1), json.loads(h2))
+        raise UsageError(f"the parts have {len(headers)} different recipes: {_names(b1, 3)} and {_names(b2, 3)} "
+                         f"differ in {'; '.join(diffs[:5])}; every shard must run the same command")
+    header = next(iter(headers)) + "\n"
+
+    def merged() -> Iterator[str]:
+        yield header
+        streams = [_lines(store, layout.part(b), sizes[b]) for b in range(total)]
+        for _, line in heapq.merge(*streams, key=lambda item: item[0]):
+            yield line
+
+    records = sum(m.get("records", 0) for m in markers.values())
+    if manifest is not None or not store.remote:
+        target = Path(manifest) if manifest is not None else Path(store.root) / "manifest.jsonl"
+        changed = _write_local(target, merged())
+        return MergeResult(target, total, records, changed)
+    return MergeResult(f"{shown}/manifest.jsonl", total, records, _write_remote(store, "manifest.jsonl", merged))
+
+
+def _write_local(target: Path, lines: Iterator[str]) -> bool:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(target)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line)
+        if target.exists() and filecmp.cmp(tmp, target, shallow=False):
+            return False
+        os.replace(tmp, target)
+        return True
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _write_remote(store, rel: str, lines) -> bool:
+    """Stream the manifest to its key (one object, whole or absent) unless it already holds
+    exactly these bytes (checked by digest, streaming, first)."""
+    try:
+        with store.open_lines(rel) as fh:
+            existing = digest(line.encode("utf-8") for line in fh)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and existing == digest(line.encode("utf-8") for line in lines()):
+        return False
+    with store.fs.open(store.path(rel), "wb") as fh:
+        for line in lines():
+            fh.write(line.encode("utf-8"))
+    return True
