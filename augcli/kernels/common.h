@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define AUGCLI_X86 1
@@ -70,5 +71,46 @@ static inline uint64_t augcli_mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+
+#ifdef Py_PYTHON_H
+/* The Python face every kernel module shares: which paths this CPU has, and a path by name. */
+
+static inline PyObject *augcli_available_paths(void)
+{
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    for (int p = 0; p < AUGCLI_NPATHS; p++) {
+        if (augcli_cpu_has(p)) {
+            PyObject *name = PyUnicode_FromString(augcli_path_names[p]);
+            if (!name || PyList_Append(out, name) < 0) {
+                Py_XDECREF(name);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(name);
+        }
+    }
+    return out;
+}
+
+/* The path named by the str ``arg``, or -1 with ValueError set (unknown, or not on this CPU). */
+static inline int augcli_path_named(PyObject *arg)
+{
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
+        return -1;
+    for (int p = 0; p < AUGCLI_NPATHS; p++) {
+        if (strcmp(name, augcli_path_names[p]) == 0) {
+            if (augcli_cpu_has(p))
+                return p;
+            PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s kernels", name);
+            return -1;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown kernel path %s", name);
+    return -1;
+}
+#endif
 
 #endif

@@ -396,41 +396,17 @@ static PyObject *py_available(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    PyObject *out = PyList_New(0);
-    if (!out)
-        return NULL;
-    for (int p = 0; p < AUGCLI_NPATHS; p++) {
-        if (augcli_cpu_has(p)) {
-            PyObject *name = PyUnicode_FromString(augcli_path_names[p]);
-            if (!name || PyList_Append(out, name) < 0) {
-                Py_XDECREF(name);
-                Py_DECREF(out);
-                return NULL;
-            }
-            Py_DECREF(name);
-        }
-    }
-    return out;
+    return augcli_available_paths();
 }
 
 static PyObject *py_set_path(PyObject *self, PyObject *arg)
 {
     (void)self;
-    const char *name = PyUnicode_AsUTF8(arg);
-    if (!name)
+    const int p = augcli_path_named(arg);
+    if (p < 0)
         return NULL;
-    for (int p = 0; p < AUGCLI_NPATHS; p++) {
-        if (strcmp(name, augcli_path_names[p]) == 0) {
-            if (!augcli_cpu_has(p)) {
-                PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s kernels", name);
-                return NULL;
-            }
-            augcli_pixel_path = p;
-            Py_RETURN_NONE;
-        }
-    }
-    PyErr_Format(PyExc_ValueError, "unknown kernel path %s", name);
-    return NULL;
+    augcli_pixel_path = p;
+    Py_RETURN_NONE;
 }
 
 static PyObject *py_path(PyObject *self, PyObject *noargs)
