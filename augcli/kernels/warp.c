@@ -9,7 +9,7 @@
  * - source coordinates in 32.32 fixed point (int64). Along an affine row u(x) = U_row + x * DU,
  *   stepped exactly; U_row and DU are rounded from doubles by the shared scalar set-up code.
  *   Rows whose end points lie beyond +-2^29 px (and every projective row) are computed per pixel
- *   in double, clamped to +-2^29 (NaN to -2^29), then converted the same way.
+ *   in double (u and v times 1 / w), clamped to +-2^29 (NaN to -2^29), then converted the same way.
  * - bilinear: 16-bit weights (the fraction rounded to nearest by adding 2^15 once), 8-bit samples
  *   scaled by 256 and blended with 16 x 16 -> high-16 products, result rounded (+128 >> 8);
  *   16-bit samples blended exactly in 64-bit and rounded once.
@@ -56,9 +56,17 @@ static int active_path = AUGCLI_SCALAR;
 /* ---------------------------------------------------------------------------------------------- */
 /* coordinates */
 
+/* floor() of a double within +-2^62, without a libm call: truncate, then step down where that
+ * rounded up (exact: a double that large is an integer already, and the conversion is exact). */
+static inline int64_t floor_i64(double x)
+{
+    const int64_t t = (int64_t)x;
+    return (double)t > x ? t - 1 : t;
+}
+
 static inline int64_t to_fixed(double d)
 {
-    return (int64_t)floor(d * 4294967296.0 + 0.5);
+    return floor_i64(d * 4294967296.0 + 0.5);
 }
 
 /* a + k d with wrapping (no signed overflow, which C leaves undefined): lanes past a row's end may wrap */
@@ -245,6 +253,55 @@ static void row_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int6
 
 #if AUGCLI_X86
 
+/* Per-pixel coordinates of a row segment (rows that are not stepped exactly: projective ones, and
+ * affine ones reaching beyond +-2^29 px), split as the SIMD rows read them, with their range. */
+typedef struct {
+    int32_t uh[TILE_COLS], vh[TILE_COLS];
+    uint32_t ul[TILE_COLS], vl[TILE_COLS];
+    int64_t umin, umax, vmin, vmax; /* integer parts */
+} coords;
+
+static void fill_coords(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+{
+    const double *m = j->m;
+    const int64_t ofs = rounding_offset(j->interp);
+    k->umin = k->vmin = INT64_MAX;
+    k->umax = k->vmax = INT64_MIN;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t x = xa + i;
+        double u = m[0] * x + m[1] * y + m[2], v = m[3] * x + m[4] * y + m[5];
+        if (!j->affine) { /* one division per pixel: u and v are scaled by the same 1 / w */
+            const double r = 1.0 / (m[6] * x + m[7] * y + m[8]);
+            u *= r;
+            v *= r;
+        }
+        const int64_t U = to_fixed(clamp_coord(u)) + ofs, V = to_fixed(clamp_coord(v)) + ofs;
+        k->uh[i] = (int32_t)(U >> 32), k->ul[i] = (uint32_t)U, k->vh[i] = (int32_t)(V >> 32), k->vl[i] = (uint32_t)V;
+        k->umin = k->uh[i] < k->umin ? k->uh[i] : k->umin, k->umax = k->uh[i] > k->umax ? k->uh[i] : k->umax;
+        k->vmin = k->vh[i] < k->vmin ? k->vh[i] : k->vmin, k->vmax = k->vh[i] > k->vmax ? k->vh[i] : k->vmax;
+    }
+}
+
+static inline int64_t joined(int32_t hi, uint32_t lo)
+{
+    return (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+}
+
+/* pixels i..n-1 of a segment from its coordinates, one at a time (any layout and filter) */
+static void rowc_scalar(const warp_job *j, const coords *k, int32_t i, int32_t n, uint8_t *out)
+{
+    for (; i < n; i++) {
+        const int64_t U = joined(k->uh[i], k->ul[i]), V = joined(k->vh[i], k->vl[i]);
+        uint8_t *o = out + (ptrdiff_t)i * j->bpp;
+        if (j->interp == INTERP_BILINEAR)
+            pixel_bilinear(j, U, V, o);
+        else
+            pixel_nearest(j, U, V, o);
+    }
+}
+
+typedef void (*rowc_fn)(const warp_job *, const coords *, int32_t, uint8_t *);
+
 /* Ask for the source lines that pixel i + PREFETCH_AHEAD of a row will read (its two rows, at its
  * first and last lane): gathers do not train the hardware prefetcher, and once the source is larger
  * than the L2 cache every new line would otherwise be a full miss. Coordinates are clamped, so the
@@ -310,16 +367,52 @@ __attribute__((target("avx2"))) static inline __m256i blend_avx2(__m256i p00, __
     return _mm256_or_si256(rb, gx);
 }
 
+typedef struct {
+    __m256i sw, sh, swm1, shm1, one, all, cval;
+    const int *base;
+    int fill;
+} c256;
+
+__attribute__((target("avx2"))) static inline void consts_avx2(const warp_job *j, c256 *c)
+{
+    uint32_t cv;
+    memcpy(&cv, j->cval, 4);
+    c->sw = _mm256_set1_epi32(j->sw), c->sh = _mm256_set1_epi32(j->sh);
+    c->swm1 = _mm256_set1_epi32(j->sw - 1), c->shm1 = _mm256_set1_epi32(j->sh - 1);
+    c->one = _mm256_set1_epi32(1), c->all = _mm256_set1_epi32(-1), c->cval = _mm256_set1_epi32((int)cv);
+    c->base = (const int *)j->src;
+    c->fill = j->fill;
+}
+
+/* 8 output pixels from their 32.32 coordinates, split into hi (int32) and lo (uint32) halves */
+__attribute__((target("avx2"))) static inline void block_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi,
+                                                              __m256i v_lo, uint8_t *out)
+{
+    const __m256i fx = _mm256_srli_epi32(u_lo, 16), fy = _mm256_srli_epi32(v_lo, 16);
+    __m256i ox0 = _mm256_setzero_si256(), ox1 = ox0, oy0 = ox0, oy1 = ox0;
+    const __m256i x0 = map_avx2(u_hi, c->sw, c->swm1, c->fill, &ox0), x1 = map_avx2(_mm256_add_epi32(u_hi, c->one), c->sw, c->swm1, c->fill, &ox1);
+    const __m256i y0 = map_avx2(v_hi, c->sh, c->shm1, c->fill, &oy0), y1 = map_avx2(_mm256_add_epi32(v_hi, c->one), c->sh, c->shm1, c->fill, &oy1);
+    const __m256i r0 = _mm256_mullo_epi32(y0, c->sw), r1 = _mm256_mullo_epi32(y1, c->sw);
+    __m256i p00 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r0, x0), 4);
+    __m256i p01 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r0, x1), 4);
+    __m256i p10 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r1, x0), 4);
+    __m256i p11 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r1, x1), 4);
+    if (c->fill == FILL_CONSTANT) {
+        p00 = _mm256_blendv_epi8(p00, c->cval, _mm256_or_si256(ox0, oy0));
+        p01 = _mm256_blendv_epi8(p01, c->cval, _mm256_or_si256(ox1, oy0));
+        p10 = _mm256_blendv_epi8(p10, c->cval, _mm256_or_si256(ox0, oy1));
+        p11 = _mm256_blendv_epi8(p11, c->cval, _mm256_or_si256(ox1, oy1));
+    }
+    const __m256i wx1 = _mm256_or_si256(fx, _mm256_slli_epi32(fx, 16)), wy1 = _mm256_or_si256(fy, _mm256_slli_epi32(fy, 16));
+    const __m256i wx0 = _mm256_xor_si256(wx1, c->all), wy0 = _mm256_xor_si256(wy1, c->all);
+    _mm256_storeu_si256((__m256i *)out, blend_avx2(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+}
+
 __attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t U, int64_t DU, int64_t V,
                                                       int64_t DV, int32_t n, uint8_t *out)
 {
-    const int *base = (const int *)j->src;
-    const __m256i sw = _mm256_set1_epi32(j->sw), sh = _mm256_set1_epi32(j->sh);
-    const __m256i swm1 = _mm256_set1_epi32(j->sw - 1), shm1 = _mm256_set1_epi32(j->sh - 1);
-    const __m256i one = _mm256_set1_epi32(1), all = _mm256_set1_epi32(-1);
-    uint32_t cv;
-    memcpy(&cv, j->cval, 4);
-    const __m256i cval = _mm256_set1_epi32((int)cv);
+    c256 c;
+    consts_avx2(j, &c);
     /* 32.32 coordinates of 8 lanes as hi (int32) and lo (uint32) halves, stepped exactly with carry */
     int32_t uh[8], vh[8];
     uint32_t ul[8], vl[8];
@@ -336,25 +429,7 @@ __attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) {
         prefetch_taps(j, U, DU, V, DV, i, 8);
-        const __m256i ix = u_hi, iy = v_hi;
-        const __m256i fx = _mm256_srli_epi32(u_lo, 16), fy = _mm256_srli_epi32(v_lo, 16);
-        __m256i ox0 = _mm256_setzero_si256(), ox1 = ox0, oy0 = ox0, oy1 = ox0;
-        const __m256i x0 = map_avx2(ix, sw, swm1, j->fill, &ox0), x1 = map_avx2(_mm256_add_epi32(ix, one), sw, swm1, j->fill, &ox1);
-        const __m256i y0 = map_avx2(iy, sh, shm1, j->fill, &oy0), y1 = map_avx2(_mm256_add_epi32(iy, one), sh, shm1, j->fill, &oy1);
-        const __m256i r0 = _mm256_mullo_epi32(y0, sw), r1 = _mm256_mullo_epi32(y1, sw);
-        __m256i p00 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r0, x0), 4);
-        __m256i p01 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r0, x1), 4);
-        __m256i p10 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r1, x0), 4);
-        __m256i p11 = _mm256_i32gather_epi32(base, _mm256_add_epi32(r1, x1), 4);
-        if (j->fill == FILL_CONSTANT) {
-            p00 = _mm256_blendv_epi8(p00, cval, _mm256_or_si256(ox0, oy0));
-            p01 = _mm256_blendv_epi8(p01, cval, _mm256_or_si256(ox1, oy0));
-            p10 = _mm256_blendv_epi8(p10, cval, _mm256_or_si256(ox0, oy1));
-            p11 = _mm256_blendv_epi8(p11, cval, _mm256_or_si256(ox1, oy1));
-        }
-        const __m256i wx1 = _mm256_or_si256(fx, _mm256_slli_epi32(fx, 16)), wy1 = _mm256_or_si256(fy, _mm256_slli_epi32(fy, 16));
-        const __m256i wx0 = _mm256_xor_si256(wx1, all), wy0 = _mm256_xor_si256(wy1, all);
-        _mm256_storeu_si256((__m256i *)(out + 4 * (ptrdiff_t)i), blend_avx2(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+        block_avx2(&c, u_hi, u_lo, v_hi, v_lo, out + 4 * (ptrdiff_t)i);
         __m256i lo = _mm256_add_epi32(u_lo, su_lo); /* carry where lo < u_lo, unsigned */
         u_hi = _mm256_sub_epi32(_mm256_add_epi32(u_hi, su_hi), _mm256_cmpgt_epi32(_mm256_xor_si256(u_lo, sign), _mm256_xor_si256(lo, sign)));
         u_lo = lo;
@@ -363,6 +438,19 @@ __attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t
         v_lo = lo;
     }
     row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
+}
+
+/* the same, for coordinates computed per pixel (projective rows): read from arrays */
+__attribute__((target("avx2"))) static void rowc_avx2(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
+{
+    c256 c;
+    consts_avx2(j, &c);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        block_avx2(&c, _mm256_loadu_si256((const __m256i *)(k->uh + i)), _mm256_loadu_si256((const __m256i *)(k->ul + i)),
+                   _mm256_loadu_si256((const __m256i *)(k->vh + i)), _mm256_loadu_si256((const __m256i *)(k->vl + i)),
+                   out + 4 * (ptrdiff_t)i);
+    rowc_scalar(j, k, i, n, out);
 }
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -437,18 +525,59 @@ AVX512 static inline void pair_avx512(const void *base, __m512i r, __m512i x0, _
         *p1 = _mm512_mask_i32gather_epi32(*p1, seam1, _mm512_add_epi32(r, x1), base, 4);
 }
 
+typedef struct {
+    __m512i sw, sh, swm1, shm1, swm2, one, all, cval;
+    const void *base;
+    int fill, pairs;
+} c512;
+
+AVX512 static inline void consts_avx512(const warp_job *j, c512 *c)
+{
+    uint32_t cv;
+    memcpy(&cv, j->cval, 4);
+    c->sw = _mm512_set1_epi32(j->sw), c->sh = _mm512_set1_epi32(j->sh);
+    c->swm1 = _mm512_set1_epi32(j->sw - 1), c->shm1 = _mm512_set1_epi32(j->sh - 1), c->swm2 = _mm512_set1_epi32(j->sw - 2);
+    c->one = _mm512_set1_epi32(1), c->all = _mm512_set1_epi32(-1), c->cval = _mm512_set1_epi32((int)cv);
+    c->base = j->src;
+    c->fill = j->fill;
+    c->pairs = j->sw >= 2;
+}
+
+/* 16 output pixels from their 32.32 coordinates, split into hi (int32) and lo (uint32) halves */
+AVX512 static inline void block_avx512(const c512 *c, __m512i u_hi, __m512i u_lo, __m512i v_hi, __m512i v_lo,
+                                       uint8_t *out)
+{
+    const __m512i fx = _mm512_srli_epi32(u_lo, 16), fy = _mm512_srli_epi32(v_lo, 16);
+    __mmask16 ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
+    const __m512i x0 = map_avx512(u_hi, c->sw, c->swm1, c->fill, &ox0), x1 = map_avx512(_mm512_add_epi32(u_hi, c->one), c->sw, c->swm1, c->fill, &ox1);
+    const __m512i y0 = map_avx512(v_hi, c->sh, c->shm1, c->fill, &oy0), y1 = map_avx512(_mm512_add_epi32(v_hi, c->one), c->sh, c->shm1, c->fill, &oy1);
+    const __m512i r0 = _mm512_mullo_epi32(y0, c->sw), r1 = _mm512_mullo_epi32(y1, c->sw);
+    __m512i p00, p01, p10, p11;
+    if (c->pairs) {
+        pair_avx512(c->base, r0, x0, x1, c->swm2, &p00, &p01);
+        pair_avx512(c->base, r1, x0, x1, c->swm2, &p10, &p11);
+    } else {
+        p00 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x0), c->base, 4);
+        p01 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x1), c->base, 4);
+        p10 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x0), c->base, 4);
+        p11 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x1), c->base, 4);
+    }
+    if (c->fill == FILL_CONSTANT) {
+        p00 = _mm512_mask_blend_epi32(ox0 | oy0, p00, c->cval);
+        p01 = _mm512_mask_blend_epi32(ox1 | oy0, p01, c->cval);
+        p10 = _mm512_mask_blend_epi32(ox0 | oy1, p10, c->cval);
+        p11 = _mm512_mask_blend_epi32(ox1 | oy1, p11, c->cval);
+    }
+    const __m512i wx1 = _mm512_or_si512(fx, _mm512_slli_epi32(fx, 16)), wy1 = _mm512_or_si512(fy, _mm512_slli_epi32(fy, 16));
+    const __m512i wx0 = _mm512_xor_si512(wx1, c->all), wy0 = _mm512_xor_si512(wy1, c->all);
+    _mm512_storeu_si512((void *)out, blend_avx512(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+}
+
 AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n,
                                uint8_t *out)
 {
-    const void *base = j->src;
-    const __m512i sw = _mm512_set1_epi32(j->sw), sh = _mm512_set1_epi32(j->sh);
-    const __m512i swm1 = _mm512_set1_epi32(j->sw - 1), shm1 = _mm512_set1_epi32(j->sh - 1);
-    const __m512i one = _mm512_set1_epi32(1), all = _mm512_set1_epi32(-1);
-    const __m512i swm2 = _mm512_set1_epi32(j->sw - 2);
-    const int pairs = j->sw >= 2;
-    uint32_t cv;
-    memcpy(&cv, j->cval, 4);
-    const __m512i cval = _mm512_set1_epi32((int)cv);
+    c512 c;
+    consts_avx512(j, &c);
     int32_t uh[16], vh[16];
     uint32_t ul[16], vl[16];
     for (int k = 0; k < 16; k++) {
@@ -463,42 +592,46 @@ AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t
     int32_t i = 0;
     for (; i + 16 <= n; i += 16) {
         prefetch_taps(j, U, DU, V, DV, i, 16);
-        const __m512i ix = u_hi, iy = v_hi;
-        const __m512i fx = _mm512_srli_epi32(u_lo, 16), fy = _mm512_srli_epi32(v_lo, 16);
-        __mmask16 ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
-        const __m512i x0 = map_avx512(ix, sw, swm1, j->fill, &ox0), x1 = map_avx512(_mm512_add_epi32(ix, one), sw, swm1, j->fill, &ox1);
-        const __m512i y0 = map_avx512(iy, sh, shm1, j->fill, &oy0), y1 = map_avx512(_mm512_add_epi32(iy, one), sh, shm1, j->fill, &oy1);
-        const __m512i r0 = _mm512_mullo_epi32(y0, sw), r1 = _mm512_mullo_epi32(y1, sw);
-        __m512i p00, p01, p10, p11;
-        if (pairs) {
-            pair_avx512(base, r0, x0, x1, swm2, &p00, &p01);
-            pair_avx512(base, r1, x0, x1, swm2, &p10, &p11);
-        } else {
-            p00 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x0), base, 4);
-            p01 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x1), base, 4);
-            p10 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x0), base, 4);
-            p11 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x1), base, 4);
-        }
-        if (j->fill == FILL_CONSTANT) {
-            p00 = _mm512_mask_blend_epi32(ox0 | oy0, p00, cval);
-            p01 = _mm512_mask_blend_epi32(ox1 | oy0, p01, cval);
-            p10 = _mm512_mask_blend_epi32(ox0 | oy1, p10, cval);
-            p11 = _mm512_mask_blend_epi32(ox1 | oy1, p11, cval);
-        }
-        const __m512i wx1 = _mm512_or_si512(fx, _mm512_slli_epi32(fx, 16)), wy1 = _mm512_or_si512(fy, _mm512_slli_epi32(fy, 16));
-        const __m512i wx0 = _mm512_xor_si512(wx1, all), wy0 = _mm512_xor_si512(wy1, all);
-        _mm512_storeu_si512((void *)(out + 4 * (ptrdiff_t)i), blend_avx512(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+        block_avx512(&c, u_hi, u_lo, v_hi, v_lo, out + 4 * (ptrdiff_t)i);
         __m512i lo = _mm512_add_epi32(u_lo, su_lo);
-        u_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(u_hi, su_hi), _mm512_cmplt_epu32_mask(lo, u_lo), _mm512_add_epi32(u_hi, su_hi), all);
+        u_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(u_hi, su_hi), _mm512_cmplt_epu32_mask(lo, u_lo), _mm512_add_epi32(u_hi, su_hi), c.all);
         u_lo = lo;
         lo = _mm512_add_epi32(v_lo, sv_lo);
-        v_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(v_hi, sv_hi), _mm512_cmplt_epu32_mask(lo, v_lo), _mm512_add_epi32(v_hi, sv_hi), all);
+        v_hi = _mm512_mask_sub_epi32(_mm512_add_epi32(v_hi, sv_hi), _mm512_cmplt_epu32_mask(lo, v_lo), _mm512_add_epi32(v_hi, sv_hi), c.all);
         v_lo = lo;
     }
     row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
 }
 
+AVX512 static void rowc_avx512(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
+{
+    c512 c;
+    consts_avx512(j, &c);
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        block_avx512(&c, _mm512_loadu_si512(k->uh + i), _mm512_loadu_si512(k->ul + i), _mm512_loadu_si512(k->vh + i),
+                     _mm512_loadu_si512(k->vl + i), out + 4 * (ptrdiff_t)i);
+    rowc_scalar(j, k, i, n, out);
+}
+
 #endif /* AUGCLI_X86 */
+
+static void rowc_scalar_all(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
+{
+    rowc_scalar(j, k, 0, n, out);
+}
+
+static rowc_fn rowc_for_path(int path)
+{
+#if AUGCLI_X86
+    if (path == AUGCLI_AVX512)
+        return rowc_avx512;
+    if (path == AUGCLI_AVX2)
+        return rowc_avx2;
+#endif
+    (void)path;
+    return rowc_scalar_all;
+}
 
 static row4_fn row4_for_path(int path)
 {
@@ -523,7 +656,7 @@ static int one_fold_covers(int64_t U, int64_t DU, int32_t n, int32_t size)
     return lo >= -(int64_t)size && hi <= 2 * (int64_t)size - 1;
 }
 
-static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, row4_fn row4)
+static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, row4_fn row4, rowc_fn rowc)
 {
     const double *m = j->m;
     const int bpp = j->bpp;
@@ -547,19 +680,15 @@ static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, r
             return;
         }
     }
-    for (int32_t x = xa; x < xb; x++, out += bpp) {
-        double u = m[0] * x + m[1] * y + m[2], v = m[3] * x + m[4] * y + m[5];
-        if (!j->affine) {
-            const double w = m[6] * x + m[7] * y + m[8];
-            u /= w;
-            v /= w;
-        }
-        const int64_t U = to_fixed(clamp_coord(u)) + ofs, V = to_fixed(clamp_coord(v)) + ofs;
-        if (j->interp == INTERP_BILINEAR)
-            pixel_bilinear(j, U, V, out);
-        else
-            pixel_nearest(j, U, V, out);
-    }
+    coords k;
+    fill_coords(j, y, xa, n, &k);
+    const int folds = j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT ||
+                      (k.umin >= -(int64_t)j->sw && k.umax + 1 <= 2 * (int64_t)j->sw - 1 &&
+                       k.vmin >= -(int64_t)j->sh && k.vmax + 1 <= 2 * (int64_t)j->sh - 1);
+    if (rowc != NULL && folds)
+        rowc(j, &k, n, out);
+    else
+        rowc_scalar(j, &k, 0, n, out);
 }
 
 static void run_warp(const warp_job *j, int path)
@@ -567,12 +696,13 @@ static void run_warp(const warp_job *j, int path)
     const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
                      (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
     const row4_fn row4 = simd ? row4_for_path(path) : row_scalar;
+    const rowc_fn rowc = simd ? rowc_for_path(path) : NULL;
     for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
         const int32_t ty1 = j->dh - ty < TILE_ROWS ? j->dh : ty + TILE_ROWS;
         for (int32_t tx = 0; tx < j->dw; tx += TILE_COLS) {
             const int32_t tx1 = j->dw - tx < TILE_COLS ? j->dw : tx + TILE_COLS;
             for (int32_t y = ty; y < ty1; y++)
-                warp_segment(j, y, tx, tx1, row4);
+                warp_segment(j, y, tx, tx1, row4, rowc);
         }
     }
 }
