@@ -189,7 +189,12 @@ def tail(text, lines=12):
 
 
 def count_files(folder):
-    return sum(len(files) for _, _, files in os.walk(folder))
+    """Images written: hidden bookkeeping (augcli's .augcli/ run-stats folder) is not an output."""
+    total = 0
+    for _, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        total += sum(1 for f in files if not f.startswith("."))
+    return total
 
 
 # --------------------------------------------------------------------------
