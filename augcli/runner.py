@@ -689,7 +689,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                 except OSError as exc:
                     summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
         summary.elapsed = time.perf_counter() - started
-        write_stats(cfg, summary, workers)
+        # A run on one machine leaves no bookkeeping folder: loaders that take every sub-folder of
+        # OUTPUT_DIR as a class (torchvision ImageFolder, Keras image_dataset_from_directory) would
+        # take .augcli/ for one. Its events are the summary line and --json; bucketed runs
+        # (augcli/run/) write their stats, parts and markers under .augcli/ as they must.
     if summary.fatal:
         raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
     return summary
