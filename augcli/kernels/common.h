@@ -111,6 +111,30 @@ static inline int augcli_path_named(PyObject *arg)
     PyErr_Format(PyExc_ValueError, "unknown kernel path %s", name);
     return -1;
 }
+
+/* The three path functions of a kernel module (available, set_path, path) over its path variable. */
+#define AUGCLI_PATH_FUNCTIONS(var)                                                                      \
+    static PyObject *py_available(PyObject *self, PyObject *noargs)                                    \
+    {                                                                                                   \
+        (void)self;                                                                                     \
+        (void)noargs;                                                                                   \
+        return augcli_available_paths();                                                                \
+    }                                                                                                   \
+    static PyObject *py_set_path(PyObject *self, PyObject *arg)                                         \
+    {                                                                                                   \
+        (void)self;                                                                                     \
+        const int p = augcli_path_named(arg);                                                           \
+        if (p < 0)                                                                                      \
+            return NULL;                                                                                \
+        var = p;                                                                                        \
+        Py_RETURN_NONE;                                                                                 \
+    }                                                                                                   \
+    static PyObject *py_path(PyObject *self, PyObject *noargs)                                          \
+    {                                                                                                   \
+        (void)self;                                                                                     \
+        (void)noargs;                                                                                   \
+        return PyUnicode_FromString(augcli_path_names[var]);                                            \
+    }
 #endif
 
 #endif

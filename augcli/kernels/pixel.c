@@ -392,29 +392,7 @@ static PyObject *py_salt_pepper(PyObject *self, PyObject *args)
 /* ---------------------------------------------------------------------------------------------- */
 /* paths (the same face as _warp) */
 
-static PyObject *py_available(PyObject *self, PyObject *noargs)
-{
-    (void)self;
-    (void)noargs;
-    return augcli_available_paths();
-}
-
-static PyObject *py_set_path(PyObject *self, PyObject *arg)
-{
-    (void)self;
-    const int p = augcli_path_named(arg);
-    if (p < 0)
-        return NULL;
-    augcli_pixel_path = p;
-    Py_RETURN_NONE;
-}
-
-static PyObject *py_path(PyObject *self, PyObject *noargs)
-{
-    (void)self;
-    (void)noargs;
-    return PyUnicode_FromString(augcli_path_names[augcli_pixel_path]);
-}
+AUGCLI_PATH_FUNCTIONS(augcli_pixel_path)
 
 static PyMethodDef methods[] = {
     {"channel_sums", py_channel_sums, METH_VARARGS, "channel_sums(src, w, h, bpp, nc) -> exact sum of each colour band"},

@@ -777,29 +777,7 @@ static PyObject *py_warp(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *py_available(PyObject *self, PyObject *noargs)
-{
-    (void)self;
-    (void)noargs;
-    return augcli_available_paths();
-}
-
-static PyObject *py_set_path(PyObject *self, PyObject *arg)
-{
-    (void)self;
-    const int p = augcli_path_named(arg);
-    if (p < 0)
-        return NULL;
-    active_path = p;
-    Py_RETURN_NONE;
-}
-
-static PyObject *py_path(PyObject *self, PyObject *noargs)
-{
-    (void)self;
-    (void)noargs;
-    return PyUnicode_FromString(augcli_path_names[active_path]);
-}
+AUGCLI_PATH_FUNCTIONS(active_path)
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Pillow's own pixel memory, through its Arrow export (zero copy): a buffer object that keeps the
