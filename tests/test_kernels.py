@@ -338,3 +338,23 @@ def test_pixels_is_pillows_own_memory_without_a_copy():
         target[:] = bytes(view)
         assert out.tobytes() == image.tobytes()  # written in place
     assert K.pixels(Image.new("RGBA", (3, 3))) is None  # RGBA goes through premultiplied RGBa instead
+
+
+def test_projective_rows_are_the_same_bytes_on_every_path_even_across_the_horizon():
+    # per-pixel coordinates are computed in SIMD on some paths: the same IEEE steps, the same integers,
+    # also where w approaches 0 or changes sign (coordinates clamped) and far outside the image
+    rng = np.random.default_rng(77)
+    for trial in range(40):
+        w, h = int(rng.integers(2, 70)), int(rng.integers(2, 50))
+        src = rng.integers(0, 256, w * h * 4, dtype=np.uint8).tobytes()
+        m = np.array([[rng.uniform(-3, 3), rng.uniform(-3, 3), rng.uniform(-500, 500)],
+                      [rng.uniform(-3, 3), rng.uniform(-3, 3), rng.uniform(-500, 500)],
+                      [rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(-1, 1)]])
+        out = (int(rng.integers(1, 90)), int(rng.integers(1, 40)))
+        for fill in FILLS:
+            results = set()
+            for p in K.available():
+                K.use(p)
+                results.add(bytes(K.warp(src, (w, h), 4, m, out, fill=fill, interpolation="bilinear",
+                                         cval=bytes([9, 8, 7, 6]))))
+            assert len(results) == 1, f"paths differ: trial {trial} {fill}"

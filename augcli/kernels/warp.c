@@ -47,6 +47,7 @@ typedef struct {
     int affine;
     int fill, interp;
     uint8_t cval[4]; /* one pixel of the fill colour, in the source's layout */
+    void (*fill_coords)(const void *, int32_t, int32_t, int32_t, void *); /* set by run_warp */
 } warp_job;
 
 typedef void (*row4_fn)(const warp_job *, int64_t, int64_t, int64_t, int64_t, int32_t, uint8_t *);
@@ -64,9 +65,13 @@ static inline int64_t floor_i64(double x)
     return (double)t > x ? t - 1 : t;
 }
 
+/* d (within +-2^30) in 32.32 fixed point, rounded to nearest: exactly floor(d 2^32 + 1/2), computed
+ * as integer part plus rounded fraction so that every step is exact in double (the SIMD coordinate
+ * fill computes the same steps lane by lane). */
 static inline int64_t to_fixed(double d)
 {
-    return floor_i64(d * 4294967296.0 + 0.5);
+    const double i = (double)floor_i64(d);
+    return floor_i64(d) * ((int64_t)1 << 32) + floor_i64((d - i) * 4294967296.0 + 0.5);
 }
 
 /* a + k d with wrapping (no signed overflow, which C leaves undefined): lanes past a row's end may wrap */
@@ -261,13 +266,14 @@ typedef struct {
     int64_t umin, umax, vmin, vmax; /* integer parts */
 } coords;
 
-static void fill_coords(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+/* the coordinates of pixels i0..n-1 of the segment (and their ranges, which start afresh) */
+static void fill_coords_from(const warp_job *j, int32_t y, int32_t xa, int32_t i0, int32_t n, coords *k)
 {
     const double *m = j->m;
     const int64_t ofs = rounding_offset(j->interp);
     k->umin = k->vmin = INT64_MAX;
     k->umax = k->vmax = INT64_MIN;
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = i0; i < n; i++) {
         const int32_t x = xa + i;
         double u = m[0] * x + m[1] * y + m[2], v = m[3] * x + m[4] * y + m[5];
         if (!j->affine) { /* one division per pixel: u and v are scaled by the same 1 / w */
@@ -281,6 +287,13 @@ static void fill_coords(const warp_job *j, int32_t y, int32_t xa, int32_t n, coo
         k->vmin = k->vh[i] < k->vmin ? k->vh[i] : k->vmin, k->vmax = k->vh[i] > k->vmax ? k->vh[i] : k->vmax;
     }
 }
+
+static void fill_coords_scalar(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+{
+    fill_coords_from(j, y, xa, 0, n, k);
+}
+
+typedef void (*fill_fn)(const warp_job *, int32_t, int32_t, int32_t, coords *);
 
 static inline int64_t joined(int32_t hi, uint32_t lo)
 {
@@ -603,6 +616,62 @@ AVX512 static void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t
     row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
 }
 
+/* fill_coords for 8 lanes at a time: the same IEEE operations in the same order as the scalar
+ * code (no FMA: products and sums are rounded one by one), so every lane gets the same integers. */
+AVX512 static void fill_coords_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+{
+    const double *m = j->m;
+    const double ofs = (double)rounding_offset(j->interp);
+    const __m512d m0 = _mm512_set1_pd(m[0]), m3 = _mm512_set1_pd(m[3]), m6 = _mm512_set1_pd(m[6]);
+    const __m512d uy = _mm512_set1_pd(m[1] * y), vy = _mm512_set1_pd(m[4] * y), wy = _mm512_set1_pd(m[7] * y);
+    const __m512d m2 = _mm512_set1_pd(m[2]), m5 = _mm512_set1_pd(m[5]), m8 = _mm512_set1_pd(m[8]);
+    const __m512d lim = _mm512_set1_pd(COORD_LIMIT), nlim = _mm512_set1_pd(-COORD_LIMIT);
+    const __m512d two32 = _mm512_set1_pd(4294967296.0), half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
+    const __m512d step8 = _mm512_set1_pd(8.0);
+    __m512d x = _mm512_add_pd(_mm512_set1_pd((double)xa), _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0));
+    __m256i umin = _mm256_set1_epi32(INT32_MAX), umax = _mm256_set1_epi32(INT32_MIN), vmin = umin, vmax = umax;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8, x = _mm512_add_pd(x, step8)) {
+        __m512d u = _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(m0, x), uy), m2);
+        __m512d v = _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(m3, x), vy), m5);
+        if (!j->affine) {
+            const __m512d r = _mm512_div_pd(one, _mm512_add_pd(_mm512_add_pd(_mm512_mul_pd(m6, x), wy), m8));
+            u = _mm512_mul_pd(u, r);
+            v = _mm512_mul_pd(v, r);
+        }
+        for (int c = 0; c < 2; c++) {
+            __m512d d = c == 0 ? u : v;
+            d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(d, nlim, _CMP_GT_OQ), nlim, d); /* NaN too */
+            d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(d, lim, _CMP_GT_OQ), d, lim);
+            __m512d ip = _mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            __m512d g = _mm512_roundscale_pd(_mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(d, ip), two32), half),
+                                             _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            g = _mm512_add_pd(g, _mm512_set1_pd(ofs));
+            const __mmask8 carry = _mm512_cmp_pd_mask(g, two32, _CMP_GE_OQ);
+            g = _mm512_mask_sub_pd(g, carry, g, two32);
+            ip = _mm512_mask_add_pd(ip, carry, ip, one);
+            const __m256i hi = _mm512_cvttpd_epi32(ip), lo = _mm512_cvttpd_epu32(g);
+            if (c == 0) {
+                _mm256_storeu_si256((__m256i *)(k->uh + i), hi);
+                _mm256_storeu_si256((__m256i *)(k->ul + i), lo);
+                umin = _mm256_min_epi32(umin, hi), umax = _mm256_max_epi32(umax, hi);
+            } else {
+                _mm256_storeu_si256((__m256i *)(k->vh + i), hi);
+                _mm256_storeu_si256((__m256i *)(k->vl + i), lo);
+                vmin = _mm256_min_epi32(vmin, hi), vmax = _mm256_max_epi32(vmax, hi);
+            }
+        }
+    }
+    int32_t a[8], b[8], c8[8], d8[8];
+    _mm256_storeu_si256((__m256i *)a, umin), _mm256_storeu_si256((__m256i *)b, umax);
+    _mm256_storeu_si256((__m256i *)c8, vmin), _mm256_storeu_si256((__m256i *)d8, vmax);
+    fill_coords_from(j, y, xa, i, n, k); /* the tail, and the ranges of the tail */
+    for (int q = 0; q < 8 && i > 0; q++) {
+        k->umin = a[q] < k->umin ? a[q] : k->umin, k->umax = b[q] > k->umax ? b[q] : k->umax;
+        k->vmin = c8[q] < k->vmin ? c8[q] : k->vmin, k->vmax = d8[q] > k->vmax ? d8[q] : k->vmax;
+    }
+}
+
 AVX512 static void rowc_avx512(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
 {
     c512 c;
@@ -681,7 +750,7 @@ static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, r
         }
     }
     coords k;
-    fill_coords(j, y, xa, n, &k);
+    ((fill_fn)j->fill_coords)(j, y, xa, n, &k);
     const int folds = j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT ||
                       (k.umin >= -(int64_t)j->sw && k.umax + 1 <= 2 * (int64_t)j->sw - 1 &&
                        k.vmin >= -(int64_t)j->sh && k.vmax + 1 <= 2 * (int64_t)j->sh - 1);
@@ -691,8 +760,13 @@ static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, r
         rowc_scalar(j, &k, 0, n, out);
 }
 
-static void run_warp(const warp_job *j, int path)
+static void run_warp(warp_job *j, int path)
 {
+    j->fill_coords = (void (*)(const void *, int32_t, int32_t, int32_t, void *))fill_coords_scalar;
+#if AUGCLI_X86
+    if (path == AUGCLI_AVX512)
+        j->fill_coords = (void (*)(const void *, int32_t, int32_t, int32_t, void *))fill_coords_avx512;
+#endif
     const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
                      (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
     const row4_fn row4 = simd ? row4_for_path(path) : row_scalar;
