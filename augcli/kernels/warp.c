@@ -453,6 +453,63 @@ __attribute__((target("avx2"))) static void row4_avx2(const warp_job *j, int64_t
     row4_scalar(j, step(U, i, DU), DU, step(V, i, DV), DV, n - i, out + 4 * (ptrdiff_t)i);
 }
 
+/* fill_coords for 4 lanes at a time, the scalar code's exact IEEE steps (as fill_coords_avx512) */
+__attribute__((target("avx2"))) static void fill_coords_avx2(const warp_job *j, int32_t y, int32_t xa, int32_t n,
+                                                             coords *k)
+{
+    const double *m = j->m;
+    const double ofs = (double)rounding_offset(j->interp);
+    const __m256d m0 = _mm256_set1_pd(m[0]), m3 = _mm256_set1_pd(m[3]), m6 = _mm256_set1_pd(m[6]);
+    const __m256d uy = _mm256_set1_pd(m[1] * y), vy = _mm256_set1_pd(m[4] * y), wy = _mm256_set1_pd(m[7] * y);
+    const __m256d m2 = _mm256_set1_pd(m[2]), m5 = _mm256_set1_pd(m[5]), m8 = _mm256_set1_pd(m[8]);
+    const __m256d lim = _mm256_set1_pd(COORD_LIMIT), nlim = _mm256_set1_pd(-COORD_LIMIT);
+    const __m256d two32 = _mm256_set1_pd(4294967296.0), two31 = _mm256_set1_pd(2147483648.0);
+    const __m256d half = _mm256_set1_pd(0.5), one = _mm256_set1_pd(1.0), step4 = _mm256_set1_pd(4.0);
+    const __m128i sign = _mm_set1_epi32((int)0x80000000u);
+    __m256d x = _mm256_add_pd(_mm256_set1_pd((double)xa), _mm256_set_pd(3, 2, 1, 0));
+    __m128i umin = _mm_set1_epi32(INT32_MAX), umax = _mm_set1_epi32(INT32_MIN), vmin = umin, vmax = umax;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4, x = _mm256_add_pd(x, step4)) {
+        __m256d u = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m0, x), uy), m2);
+        __m256d v = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m3, x), vy), m5);
+        if (!j->affine) {
+            const __m256d r = _mm256_div_pd(one, _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m6, x), wy), m8));
+            u = _mm256_mul_pd(u, r);
+            v = _mm256_mul_pd(v, r);
+        }
+        for (int c = 0; c < 2; c++) {
+            __m256d d = c == 0 ? u : v;
+            d = _mm256_blendv_pd(nlim, d, _mm256_cmp_pd(d, nlim, _CMP_GT_OQ)); /* NaN too */
+            d = _mm256_blendv_pd(d, lim, _mm256_cmp_pd(d, lim, _CMP_GT_OQ));
+            __m256d ip = _mm256_floor_pd(d);
+            __m256d g = _mm256_add_pd(_mm256_floor_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(d, ip), two32), half)),
+                                      _mm256_set1_pd(ofs));
+            const __m256d carry = _mm256_cmp_pd(g, two32, _CMP_GE_OQ);
+            g = _mm256_sub_pd(g, _mm256_and_pd(carry, two32));
+            ip = _mm256_add_pd(ip, _mm256_and_pd(carry, one));
+            const __m128i hi = _mm256_cvttpd_epi32(ip);
+            const __m128i lo = _mm_xor_si128(_mm256_cvttpd_epi32(_mm256_sub_pd(g, two31)), sign); /* as uint32 */
+            if (c == 0) {
+                _mm_storeu_si128((__m128i *)(k->uh + i), hi);
+                _mm_storeu_si128((__m128i *)(k->ul + i), lo);
+                umin = _mm_min_epi32(umin, hi), umax = _mm_max_epi32(umax, hi);
+            } else {
+                _mm_storeu_si128((__m128i *)(k->vh + i), hi);
+                _mm_storeu_si128((__m128i *)(k->vl + i), lo);
+                vmin = _mm_min_epi32(vmin, hi), vmax = _mm_max_epi32(vmax, hi);
+            }
+        }
+    }
+    int32_t a[4], b[4], c4[4], d4[4];
+    _mm_storeu_si128((__m128i *)a, umin), _mm_storeu_si128((__m128i *)b, umax);
+    _mm_storeu_si128((__m128i *)c4, vmin), _mm_storeu_si128((__m128i *)d4, vmax);
+    fill_coords_from(j, y, xa, i, n, k); /* the tail, and the ranges of the tail */
+    for (int q = 0; q < 4 && i > 0; q++) {
+        k->umin = a[q] < k->umin ? a[q] : k->umin, k->umax = b[q] > k->umax ? b[q] : k->umax;
+        k->vmin = c4[q] < k->vmin ? c4[q] : k->vmin, k->vmax = d4[q] > k->vmax ? d4[q] : k->vmax;
+    }
+}
+
 /* the same, for coordinates computed per pixel (projective rows): read from arrays */
 __attribute__((target("avx2"))) static void rowc_avx2(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
 {
@@ -766,6 +823,8 @@ static void run_warp(warp_job *j, int path)
 #if AUGCLI_X86
     if (path == AUGCLI_AVX512)
         j->fill_coords = (void (*)(const void *, int32_t, int32_t, int32_t, void *))fill_coords_avx512;
+    else if (path == AUGCLI_AVX2)
+        j->fill_coords = (void (*)(const void *, int32_t, int32_t, int32_t, void *))fill_coords_avx2;
 #endif
     const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
                      (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
