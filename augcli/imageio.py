@@ -119,6 +119,25 @@ def contiguous_images() -> None:
     and write Pillow's own pixels without a copy."""
     if Image.core.get_block_size() < 1 << 30:
         Image.core.set_block_size(1 << 30)
+        _reuse_freed_memory()
+
+
+def _reuse_freed_memory() -> None:
+    """Keep freed image-sized buffers (below 32 MiB) in the C heap for the next output instead of
+    returning them to the system: on the VMs we measured, every fresh page costs a fault of about
+    2.5 us, which was half the cost of a pixel op on a 500x375 image. glibc only (mallopt); a no-op
+    elsewhere. Larger buffers (big images) are still mapped and unmapped one by one."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def load_image(path: Path, options: LoadOptions) -> Image.Image:
