@@ -132,6 +132,25 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     return summary
 
 
+def _collect_kept(source: str, kept: list[dict[str, Any]], pipeline: Pipeline, config: dict[str, Any],
+                  labels: Any, collector: Any, fail: Callable[[dict[str, Any], str], None]) -> None:
+    """The label entries of outputs that ``--on-exists skip`` keeps, from the recorded size and ops
+    (no decode), for the COCO JSON that replay writes at the end."""
+    size = tuple(kept[0].get("size") or ())
+    if len(size) != 2:
+        return
+    opts = _load_options(config)
+    try:
+        source_labels = labels.load(source, size, opts.exif_transpose, opts.max_pixels, opts.resize)
+    except InputError as exc:
+        for rec in kept:
+            fail(rec, str(exc))
+        return
+    for rec in kept:
+        matrix, out_size = pipeline.geometry(rec.get("ops") or [], size)
+        collector.add(source_labels.render(matrix, out_size, rec["output"], files=False)[1])
+
+
 def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path, pipeline: Pipeline,
                    config: dict[str, Any], on_exists: str, summary: ReplaySummary,
                    report: Callable[[str], None], labels: Any = None, collector: Any = None) -> None:
@@ -139,10 +158,14 @@ def _replay_source(source: str, recs: list[dict[str, Any]], inp: Path, out: Path
         summary.failed.append({"output": rec["output"], "error": error})
         report(f"augcli: {fsnames.shown(rec['output'])}: {fsnames.one_line(error)}")
 
+    kept: list[dict[str, Any]] = []
     if on_exists == "skip":
         kept = [r for r in recs if os.path.exists(fsnames.join(out, r["output"]))]
         summary.skipped += len(kept)
         recs = [r for r in recs if r not in kept]
+    if kept and collector is not None:
+        # outputs kept as they are still belong in the COCO JSON, as expand puts them there
+        _collect_kept(source, kept, pipeline, config, labels, collector, fail)
     if not recs:
         return
     try:

@@ -224,3 +224,18 @@ def test_duplicate_annotation_ids_warn_and_are_renumbered(tmp_path):
     assert "annotation id 1 appears twice (pycocotools would keep one; ids are renumbered" in res.output
     ids = [a["id"] for a in out_doc(tmp_path / "out")["annotations"]]
     assert ids == list(range(1, 7))
+
+
+def test_replay_with_skip_keeps_the_kept_outputs_in_the_coco_json(tmp_path):
+    import shutil
+
+    inp = make(tmp_path / "in")
+    flags = ["--rotate", "25", "--hflip", "-n", "2", "--seed", "5"]
+    run(inp, tmp_path / "a", *flags, "-j", "1")
+    ja = (tmp_path / "a/annotations/instances_train.json").read_bytes()
+    shutil.copytree(tmp_path / "a", tmp_path / "c")
+    (tmp_path / "c/annotations/instances_train.json").unlink()
+    (tmp_path / "c/train/im0_1.png").unlink()  # one output to remake, three kept as they are
+    res = run(tmp_path / "a/manifest.jsonl", "--output", tmp_path / "c", "--on-exists", "skip", command="replay")
+    assert (tmp_path / "c/annotations/instances_train.json").read_bytes() == ja, res.output
+    assert (tmp_path / "c/train/im0_1.png").read_bytes() == (tmp_path / "a/train/im0_1.png").read_bytes()
