@@ -112,6 +112,16 @@ static inline int augcli_path_named(PyObject *arg)
     return -1;
 }
 
+/* Module set-up shared by the kernel modules: the kernels rely on arithmetic right shifts (floor);
+ * 0 when they hold, -1 with ImportError set when they do not. */
+static inline int augcli_check_shifts(void)
+{
+    if ((-1LL >> 1) == -1LL)
+        return 0;
+    PyErr_SetString(PyExc_ImportError, "augcli kernels need arithmetic right shifts");
+    return -1;
+}
+
 /* The three path functions of a kernel module (available, set_path, path) over its path variable. */
 #define AUGCLI_PATH_FUNCTIONS(var)                                                                      \
     static PyObject *py_available(PyObject *self, PyObject *noargs)                                    \

@@ -412,10 +412,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pixel", "augcli's 8
 
 PyMODINIT_FUNC PyInit__pixel(void)
 {
-    if ((-1LL >> 1) != -1LL) { /* the kernels rely on arithmetic right shifts (floor) */
-        PyErr_SetString(PyExc_ImportError, "augcli kernels need arithmetic right shifts");
+    if (augcli_check_shifts() < 0)
         return NULL;
-    }
     augcli_pixel_path = augcli_best_path();
     return PyModule_Create(&module);
 }

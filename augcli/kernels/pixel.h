@@ -53,8 +53,19 @@ PyObject *augcli_py_blur(PyObject *self, PyObject *args);
 #define AUGCLI_INLINE static inline
 #endif
 
-/* Define name_run(int path, ...) that runs name_body (an AUGCLI_INLINE function) built for that
- * path: params is the parenthesised parameter list, args the parenthesised argument list. */
+/* A kernel whose SIMD builds do not pay (measured), and any kernel on a CPU without SIMD paths:
+ * every path runs the scalar build of name_body (an AUGCLI_INLINE function); params is the
+ * parenthesised parameter list, args the parenthesised argument list. */
+#define AUGCLI_ONE_PATH(name, params, args)                                                              \
+    static void name##_scalar params { name##_body args; }                                             \
+    typedef void(*name##_fn) params;                                                                    \
+    static name##_fn name##_for(int path)                                                              \
+    {                                                                                                  \
+        (void)path;                                                                                    \
+        return name##_scalar;                                                                          \
+    }
+
+/* Builds of name_body for every path, and name_for(path) choosing one. */
 #if AUGCLI_X86
 #define AUGCLI_DISPATCH(name, params, args)                                                              \
     static void name##_scalar params { name##_body args; }                                             \
@@ -66,25 +77,7 @@ PyObject *augcli_py_blur(PyObject *self, PyObject *args);
         return path == AUGCLI_AVX512 ? name##_avx512 : (path == AUGCLI_AVX2 ? name##_avx2 : name##_scalar); \
     }
 #else
-#define AUGCLI_DISPATCH(name, params, args)                                                              \
-    static void name##_scalar params { name##_body args; }                                             \
-    typedef void(*name##_fn) params;                                                                    \
-    static name##_fn name##_for(int path)                                                              \
-    {                                                                                                  \
-        (void)path;                                                                                    \
-        return name##_scalar;                                                                          \
-    }
+#define AUGCLI_DISPATCH AUGCLI_ONE_PATH
 #endif
-
-/* The same face for a kernel whose SIMD builds do not pay (measured): every path runs the scalar
- * build. */
-#define AUGCLI_ONE_PATH(name, params, args)                                                              \
-    static void name##_scalar params { name##_body args; }                                             \
-    typedef void(*name##_fn) params;                                                                    \
-    static name##_fn name##_for(int path)                                                              \
-    {                                                                                                  \
-        (void)path;                                                                                    \
-        return name##_scalar;                                                                          \
-    }
 
 #endif

@@ -47,7 +47,6 @@ typedef struct {
     int affine;
     int fill, interp;
     uint8_t cval[4]; /* one pixel of the fill colour, in the source's layout */
-    void (*fill_coords)(const void *, int32_t, int32_t, int32_t, void *); /* set by run_warp */
 } warp_job;
 
 typedef void (*row4_fn)(const warp_job *, int64_t, int64_t, int64_t, int64_t, int32_t, uint8_t *);
@@ -253,11 +252,6 @@ static void row_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int6
     }
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* SIMD rows: 8-bit, 4 bytes per pixel, bilinear, affine. Same integers as pixel_bilinear. */
-
-#if AUGCLI_X86
-
 /* Per-pixel coordinates of a row segment (rows that are not stepped exactly: projective ones, and
  * affine ones reaching beyond +-2^29 px), split as the SIMD rows read them, with their range. */
 typedef struct {
@@ -314,6 +308,11 @@ static void rowc_scalar(const warp_job *j, const coords *k, int32_t i, int32_t n
 }
 
 typedef void (*rowc_fn)(const warp_job *, const coords *, int32_t, uint8_t *);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* SIMD rows: 8-bit, 4 bytes per pixel, bilinear, affine. Same integers as pixel_bilinear. */
+
+#if AUGCLI_X86
 
 /* Ask for the source lines that pixel i + PREFETCH_AHEAD of a row will read (its two rows, at its
  * first and last lane): gathers do not train the hardware prefetcher, and once the source is larger
@@ -747,28 +746,35 @@ static void rowc_scalar_all(const warp_job *j, const coords *k, int32_t n, uint8
     rowc_scalar(j, k, 0, n, out);
 }
 
-static rowc_fn rowc_for_path(int path)
-{
-#if AUGCLI_X86
-    if (path == AUGCLI_AVX512)
-        return rowc_avx512;
-    if (path == AUGCLI_AVX2)
-        return rowc_avx2;
-#endif
-    (void)path;
-    return rowc_scalar_all;
-}
+/* The row functions one warp runs, chosen once: the fastest for its path and layout, and the ones
+ * that take any fill mode and any coordinates (the SIMD rows need one fold of reflect / wrap to
+ * cover every tap of a row, which ``one_fold`` says). */
+typedef struct {
+    row4_fn row, row_any;   /* exactly stepped rows */
+    rowc_fn rowc, rowc_any; /* rows with per-pixel coordinates */
+    fill_fn fill;           /* computes those coordinates */
+    int one_fold;
+} row_kernels;
 
-static row4_fn row4_for_path(int path)
+static row_kernels kernels_for(const warp_job *j, int path)
 {
+    const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
+                     (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
+    row_kernels k = {simd ? row4_scalar : row_scalar, simd ? row4_scalar : row_scalar, rowc_scalar_all,
+                     rowc_scalar_all, fill_coords_scalar, 0};
 #if AUGCLI_X86
-    if (path == AUGCLI_AVX512)
-        return row4_avx512;
-    if (path == AUGCLI_AVX2)
-        return row4_avx2;
+    if (path == AUGCLI_AVX512) {
+        k.fill = fill_coords_avx512;
+        if (simd)
+            k.row = row4_avx512, k.rowc = rowc_avx512, k.one_fold = 1;
+    } else if (path == AUGCLI_AVX2) {
+        k.fill = fill_coords_avx2;
+        if (simd)
+            k.row = row4_avx2, k.rowc = rowc_avx2, k.one_fold = 1;
+    }
 #endif
     (void)path;
-    return row4_scalar;
+    return k;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -782,13 +788,13 @@ static int one_fold_covers(int64_t U, int64_t DU, int32_t n, int32_t size)
     return lo >= -(int64_t)size && hi <= 2 * (int64_t)size - 1;
 }
 
-static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, row4_fn row4, rowc_fn rowc)
+static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, const row_kernels *rk)
 {
     const double *m = j->m;
-    const int bpp = j->bpp;
     const int64_t ofs = rounding_offset(j->interp);
-    uint8_t *out = j->dst + (ptrdiff_t)y * j->ds + (ptrdiff_t)xa * bpp;
+    uint8_t *out = j->dst + (ptrdiff_t)y * j->ds + (ptrdiff_t)xa * j->bpp;
     const int32_t n = xb - xa;
+    const int any_fold = !rk->one_fold || j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT;
     if (j->affine) {
         const double ua = m[1] * y + m[2], va = m[4] * y + m[5];
         const double ub = ua + m[0] * (j->dw - 1), vb = va + m[3] * (j->dw - 1);
@@ -796,46 +802,27 @@ static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, r
             /* exact stepping: u(x) = U_row + x DU for every x of the row */
             const int64_t DU = j->dw > 1 ? to_fixed(m[0]) : 0, DV = j->dw > 1 ? to_fixed(m[3]) : 0;
             const int64_t U = step(to_fixed(ua) + ofs, xa, DU), V = step(to_fixed(va) + ofs, xa, DV);
-            if (row4 == row4_scalar || j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT ||
-                (one_fold_covers(U, DU, n, j->sw) && one_fold_covers(V, DV, n, j->sh)))
-                row4(j, U, DU, V, DV, n, out);
-            else if (row4 != row_scalar)
-                row4_scalar(j, U, DU, V, DV, n, out);
-            else
-                row_scalar(j, U, DU, V, DV, n, out);
+            const int folds = any_fold || (one_fold_covers(U, DU, n, j->sw) && one_fold_covers(V, DV, n, j->sh));
+            (folds ? rk->row : rk->row_any)(j, U, DU, V, DV, n, out);
             return;
         }
     }
     coords k;
-    ((fill_fn)j->fill_coords)(j, y, xa, n, &k);
-    const int folds = j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT ||
-                      (k.umin >= -(int64_t)j->sw && k.umax + 1 <= 2 * (int64_t)j->sw - 1 &&
-                       k.vmin >= -(int64_t)j->sh && k.vmax + 1 <= 2 * (int64_t)j->sh - 1);
-    if (rowc != NULL && folds)
-        rowc(j, &k, n, out);
-    else
-        rowc_scalar(j, &k, 0, n, out);
+    rk->fill(j, y, xa, n, &k);
+    const int folds = any_fold || (k.umin >= -(int64_t)j->sw && k.umax + 1 <= 2 * (int64_t)j->sw - 1 &&
+                                   k.vmin >= -(int64_t)j->sh && k.vmax + 1 <= 2 * (int64_t)j->sh - 1);
+    (folds ? rk->rowc : rk->rowc_any)(j, &k, n, out);
 }
 
-static void run_warp(warp_job *j, int path)
+static void run_warp(const warp_job *j, int path)
 {
-    j->fill_coords = (void (*)(const void *, int32_t, int32_t, int32_t, void *))fill_coords_scalar;
-#if AUGCLI_X86
-    if (path == AUGCLI_AVX512)
-        j->fill_coords = (void (*)(const void *, int32_t, int32_t, int32_t, void *))fill_coords_avx512;
-    else if (path == AUGCLI_AVX2)
-        j->fill_coords = (void (*)(const void *, int32_t, int32_t, int32_t, void *))fill_coords_avx2;
-#endif
-    const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
-                     (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
-    const row4_fn row4 = simd ? row4_for_path(path) : row_scalar;
-    const rowc_fn rowc = simd ? rowc_for_path(path) : NULL;
+    const row_kernels rk = kernels_for(j, path);
     for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
         const int32_t ty1 = j->dh - ty < TILE_ROWS ? j->dh : ty + TILE_ROWS;
         for (int32_t tx = 0; tx < j->dw; tx += TILE_COLS) {
             const int32_t tx1 = j->dw - tx < TILE_COLS ? j->dw : tx + TILE_COLS;
             for (int32_t y = ty; y < ty1; y++)
-                warp_segment(j, y, tx, tx1, row4, rowc);
+                warp_segment(j, y, tx, tx1, &rk);
         }
     }
 }
@@ -1019,10 +1006,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_warp", "augcli's wa
 
 PyMODINIT_FUNC PyInit__warp(void)
 {
-    if ((-1LL >> 1) != -1LL) { /* the kernels rely on arithmetic right shifts (floor) */
-        PyErr_SetString(PyExc_ImportError, "augcli kernels need arithmetic right shifts");
+    if (augcli_check_shifts() < 0)
         return NULL;
-    }
     active_path = augcli_best_path();
     if (PyType_Ready(&PixelViewType) < 0)
         return NULL;
