@@ -43,3 +43,16 @@ def test_sdist_builds_and_installs_a_working_kernel(tmp_path):
              "fill='nearest', interpolation='bilinear', cval=bytes(4)); "
              "assert bytes(out) == bytes(range(16)); print(k.active(), k.KERNEL_VERSION)")
     assert run(py, "-I", "-c", probe).split()[1] == "1"
+
+
+def test_the_kernels_compile_without_their_simd_paths(tmp_path):
+    # what an aarch64 (or any non-x86) build compiles: the portable code alone, warning-free
+    import shutil
+    import sysconfig
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    for source in sorted((REPO / "augcli" / "kernels").glob("*.c")):
+        run(cc, "-std=c11", "-Wall", "-Werror", "-DAUGCLI_X86=0", "-fsyntax-only",
+            f"-I{sysconfig.get_paths()['include']}", source)

@@ -11,10 +11,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifndef AUGCLI_X86 /* -DAUGCLI_X86=0 builds the portable code alone, as on aarch64 (tested) */
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define AUGCLI_X86 1
 #else
 #define AUGCLI_X86 0
+#endif
 #endif
 
 enum { AUGCLI_SCALAR = 0, AUGCLI_AVX2 = 1, AUGCLI_AVX512 = 2, AUGCLI_NPATHS = 3 };
