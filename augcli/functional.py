@@ -219,6 +219,8 @@ class Warper:
         self._src: Image.Image | None = None  # the image in the mode Pillow resamples in
         self._bytes: bytes | None = None  # the packed pixels the native kernel reads
         self._shared: tuple[Image.Image, tuple[int, int, int, int]] | None = None
+        # augcli's kernel does the warp; bicubic and 32-bit I / F images stay on Pillow's resampler
+        self._native_warp = interpolation in KERNEL_INTERPOLATIONS and image.mode in _NATIVE
 
     @property
     def src(self) -> Image.Image:
@@ -238,7 +240,7 @@ class Warper:
     def reserve(self, warps: Sequence[tuple[np.ndarray, geometry.Size]]) -> None:
         """Extend the source once to cover every warp in ``warps`` (if that stays within budget).
         Only Pillow's path uses an extended source: the native kernel fills per tap."""
-        if self.interpolation in kernel_interpolations() and self.image.mode in _NATIVE:
+        if self._native_warp:
             return
         boxes = [_source_box(m, self.image.size, size, self.fill_mode) for m, size in warps
                  if not self._exact(m, size)]
@@ -258,15 +260,13 @@ class Warper:
         if self._exact(matrix, size):
             # identity, flips, quarter turns, integer moves: an exact copy of pixels, no resampling
             return _permute(self.image, matrix, size)
-        if self.interpolation in kernel_interpolations() and self.image.mode in _NATIVE:
+        if self._native_warp:
             return self._native(matrix, size)
         return self._pillow(matrix, size)
 
     def _native(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
         """The warp in augcli's own kernel: every fill mode per tap, nothing extended, rounded.
         L, RGB and I;16 are read from and written into Pillow's own memory (no copy)."""
-        from . import kernels
-
         work, bpp, wide = _NATIVE[self.image.mode]
         if self._bytes is None:
             self._bytes = _native_source(self.image, work)
@@ -280,7 +280,7 @@ class Warper:
                 return out
         buf = kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
                            interpolation=self.interpolation, cval=cval, wide=wide)
-        out = Image.frombytes(work, size, bytes(buf))
+        out = Image.frombytes(work, size, buf)
         return out.convert(self.image.mode) if out.mode != self.image.mode else out
 
     def _pillow(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
@@ -327,15 +327,12 @@ _NATIVE = {"L": ("L", 1, False), "LA": ("La", 2, False), "RGB": ("RGBX", 4, Fals
            "RGBA": ("RGBa", 4, False), "I;16": ("I;16", 2, True)}
 
 
-def kernel_interpolations() -> tuple[str, ...]:
-    """Interpolations the native warp does; bicubic stays Pillow's."""
-    return ("nearest", "bilinear")
+# interpolations the native warp does; bicubic stays Pillow's
+KERNEL_INTERPOLATIONS = ("nearest", "bilinear")
 
 
 def _native_source(image: Image.Image, work: str) -> bytes | memoryview:
     """The packed pixels the kernel reads: Pillow's own memory where it can be had without a copy."""
-    from . import kernels
-
     view = kernels.pixels(image)
     if view is not None:
         return view
