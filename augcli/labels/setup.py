@@ -557,6 +557,13 @@ class SourceLabels:
             mask = MK.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size, setup.options.mask_fill)
         return objs, mask
 
+    def _transform_objects(self, matrix: np.ndarray, out_size: G.Size, entry: dict[str, Any]) -> list:
+        """The parsed objects (edge coordinates) carried through ``matrix``; their counts go into ``entry``."""
+        objs, stats = L.transform(self.parsed.objects, L.edge_map(matrix, out_size, self.pre), out_size,
+                                  self.setup.params)
+        entry.update(stats.as_dict())
+        return objs
+
     def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str,
                files: bool = True) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
         """The label files of one output (absolute path, bytes) and its manifest entry. With
@@ -582,9 +589,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                f = L.edge_map(matrix, out_size, self.pre)
-                objs, stats = L.transform(self.parsed.objects, f, out_size, setup.params)
-                entry.update(stats.as_dict())
+                objs = self._transform_objects(matrix, out_size, entry)
                 rel = setup._label_rel(out_rel)
                 entry["file"] = rel
                 if files:
@@ -595,9 +600,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                f = L.edge_map(matrix, out_size, self.pre)
-                objs, stats = L.transform(self.parsed.objects, f, out_size, setup.params)
-                entry.update(stats.as_dict())
+                objs = self._transform_objects(matrix, out_size, entry)
                 entry["input_clipped"] = self.parsed.clipped_input
                 rel = Y.label_path(out_rel)
                 entry["file"] = rel
