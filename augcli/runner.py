@@ -360,11 +360,33 @@ def _results_in_process(ctx: WorkContext, jobs: Iterable[SourceJob]) -> Iterator
             raise KeyboardInterrupt from None
 
 
+def _pool_context():
+    """How worker processes start. On Linux, fork while this process has one thread: a worker then
+    starts with numpy, Pillow, the kernels and augcli already imported (about 0.3 s of CPU saved per
+    worker, a quarter of a typical run's wall time on 2 cores). Anywhere else (macOS, Windows), or
+    with other threads running (fork copies only the calling thread, and a lock another thread held
+    would stay locked in the child), spawn: a fresh interpreter that imports for itself. Workers compute
+    the same bytes either way."""
+    import threading
+
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        from . import functional, kernels  # noqa: F401 - what every worker needs, imported once here
+
+        # anything still buffered would otherwise be written again by each worker when it exits
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        return get_context("fork")
+    return get_context("spawn")
+
+
 def _results_in_pool(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
                      warn: Callable[[str], None] = lambda msg: None,
                      work: Callable[[Sequence[SourceJob]], list[list[dict[str, Any]]]] | None = None,
                      total: int | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Yield each job's records in job order, from a spawn pool fed through a bounded window (the
+    """Yield each job's records in job order, from a process pool fed through a bounded window (the
     jobs may be a stream: only the window's worth is ever held; ``total`` sizes the chunks).
 
     A worker that dies (killed, out of memory) breaks the pool. The sources that were in flight are
@@ -375,11 +397,11 @@ def _results_in_pool(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
     retry: deque[list[SourceJob]] = deque()  # taken before new chunks
     window = workers * 3
     suspects = 0  # leading entries of retry that must run alone
-    mp = get_context("spawn")
     broken = True
     while broken:
         broken = False
-        executor = ProcessPoolExecutor(workers, mp_context=mp, initializer=_init_worker, initargs=(ctx,))
+        executor = ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_init_worker,
+                                       initargs=(ctx,))
         inflight: deque[tuple[list[SourceJob], Future]] = deque()
         try:
             while True:
@@ -710,6 +732,7 @@ def _progress(total: int, enabled: bool):
         return None
     from tqdm import tqdm  # imported here: keeps `augcli --help` fast
 
+    tqdm.monitor_interval = 0  # no monitor thread: worker pools are forked from a single-threaded parent
     return tqdm(total=total, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True, leave=False)
 
 

@@ -40,6 +40,7 @@ SYSTEMS = {  # name -> script in bench/systems/
     "albumentations": "albumentations_cv.py",
     "albumentationsx": "albumentationsx.py",
     "augcli_scalar": "augcli_scalar.py",
+    "augcli_baseline": "augcli_baseline.py",
 }
 JOBS = {  # name -> (input selection, copies, quality)
     "J1": ("all", 4, 90),
@@ -526,6 +527,18 @@ def versions():
     return ", ".join(out)
 
 
+def compile_bytecode(packages):
+    """Write augcli's bytecode caches before timing. pip compiles them when it installs a package (as
+    it did for every peer's modules), but an editable install leaves that to the first import, and
+    with PYTHONDONTWRITEBYTECODE=1 (as on our development machines) no import ever writes them: every
+    run would compile augcli's sources again, about 0.1 s per process that no installed user pays."""
+    import compileall
+
+    for pkg in packages:
+        if pkg.is_dir():
+            compileall.compile_dir(str(pkg), quiet=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
@@ -566,6 +579,8 @@ def main():
         return 0
 
     env = dict(os.environ)
+    compile_bytecode([ROOT / "augcli"] + ([Path(env["AUGCLI_BENCH_BASELINE"]) / "augcli"]
+                                         if env.get("AUGCLI_BENCH_BASELINE") else []))
     header = (f"augcli bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]} "
               f"({sys.executable}), reps {args.reps}, workers {args.workers}\n"
               f"versions: {versions()}")

@@ -97,7 +97,10 @@ def test_a_killed_worker_is_detected_and_the_run_completes(many, reference, tmp_
     proc = start(many, out, *FLAGS, "-j", "2")
     wait_for_outputs(out, 10, proc)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    workers = [int(c) for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    own = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    # forked workers share the parent's command line; spawned ones run multiprocessing's spawn_main
+    workers = [int(c) for c in children
+               if (cmd := Path(f"/proc/{c}/cmdline").read_bytes()) == own or b"spawn_main" in cmd]
     assert workers
     os.kill(workers[0], signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=120)
@@ -192,3 +195,44 @@ def test_read_only_output_gives_a_clear_error(many, small_fs):
     res = augcli(many, small_fs / "out", *FLAGS, "-j", "2")
     assert res.returncode == 1
     assert "Read-only file system" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_workers_are_forked_from_a_single_threaded_parent_and_spawned_otherwise():
+    import threading
+
+    from augcli import runner
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("fork is used on Linux only")
+    assert runner._pool_context().get_start_method() == "fork"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert runner._pool_context().get_start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_forked_and_spawned_workers_write_the_same_records(tmp_path, monkeypatch):
+    from multiprocessing import get_context
+
+    from augcli import runner
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        pattern(40 + i, 30).save(src / f"p{i}.png")
+    cfg = RunConfig(src, tmp_path / "out", Pipeline(build(rotate=(-30, 30), zoom=(0.8, 1.2), noise=(5.0, 5.0))),
+                    seed=3, copies=3, workers=2, progress=False)
+    jobs = plan_outputs(sorted(p.name for p in src.iterdir()), cfg)
+    results = {}
+    for method in ("fork", "spawn"):
+        monkeypatch.setattr(runner, "_pool_context", lambda m=method: get_context(m))
+        out = tmp_path / "out"
+        results[method] = (list(_results_in_pool(WorkContext(cfg, 1), jobs, 2)), tree_bytes(out))
+        for f in out.rglob("*.png"):
+            f.unlink()
+    assert len(results["fork"][1]) == 18
+    assert results["fork"] == results["spawn"]

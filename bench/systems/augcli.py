@@ -10,7 +10,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+ROOT = os.environ.get("AUGCLI_BENCH_ROOT") or os.path.dirname(os.path.dirname(HERE))
 
 # J1/J2: the common job.  Edit here if augcli's flag names change.
 BASE_FLAGS = ["--format", "jpeg", "--rotate", "45", "--width-shift", "0.1",
