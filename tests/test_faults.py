@@ -198,21 +198,15 @@ def test_read_only_output_gives_a_clear_error(many, small_fs):
 
 
 def test_workers_are_forked_from_a_single_threaded_parent_and_spawned_otherwise():
-    import threading
-
-    from augcli import runner
-
     if not sys.platform.startswith("linux"):
         pytest.skip("fork is used on Linux only")
-    assert runner._pool_context().get_start_method() == "fork"
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait)
-    other.start()
-    try:
-        assert runner._pool_context().get_start_method() == "spawn"
-    finally:
-        stop.set()
-        other.join()
+    # in a fresh interpreter (this one may run other tests' threads)
+    code = ("import threading\nfrom augcli import runner\nprint(runner._pool_context().get_start_method())\n"
+            "stop = threading.Event()\nthreading.Thread(target=stop.wait).start()\n"
+            "print(runner._pool_context().get_start_method())\nstop.set()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["fork", "spawn"]
 
 
 def test_forked_and_spawned_workers_write_the_same_records(tmp_path, monkeypatch):

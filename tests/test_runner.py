@@ -258,5 +258,81 @@ def test_the_pool_pulls_jobs_lazily(tmp_path):
     results = _results_in_pool(WorkContext(cfg, 1), jobs(), 2, total=2000)
     first = next(results)
     assert first[0]["status"] == "ok"
-    assert len(pulled) <= 2 * 3 * 4 + 4  # workers x window chunks x chunk size, plus one chunk
+    from augcli.runner import HELD_PER_WINDOW, SPLIT_LOOKAHEAD, WINDOW_PER_WORKER
+
+    # chunks held (workers x window x held windows) x chunk size, plus one chunk and the look-ahead
+    assert len(pulled) <= 2 * WINDOW_PER_WORKER * HELD_PER_WINDOW * 4 + 4 + SPLIT_LOOKAHEAD + 1
     results.close()
+
+
+def _uneven_dataset(root: Path) -> Path:
+    """Nine small images, one large one (so it is cut into parts with 2 workers), and one large file
+    that is not an image at all (both sorted first: the sizes of the files after them count too)."""
+    root.mkdir()
+    for i in range(9):
+        pattern(24, 16, seed=i).save(root / f"s{i}.png")
+    big = np.random.default_rng(5).integers(0, 256, (160, 200, 3), dtype=np.uint8)
+    Image.fromarray(big).save(root / "big.png")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 200)
+    return root
+
+
+def test_a_large_source_is_cut_into_parts_for_the_workers(tmp_path):
+    from augcli.config import RunConfig
+    from augcli.runner import WorkContext, _split_large, plan_outputs
+
+    src = _uneven_dataset(tmp_path / "in")
+    cfg = RunConfig(src, tmp_path / "out", seed=1, copies=6, workers=2, progress=False)
+    jobs = plan_outputs(sorted(p.name for p in src.iterdir()), cfg)
+    cut = list(_split_large(jobs, WorkContext(cfg, 1), 2, len(jobs)))
+    parts = {j.source: j.parts for j in cut}
+    assert parts == {"big.png": 2, "broken.png": 2, **{f"s{i}.png": 1 for i in range(9)}}
+    for name in ("big.png", "broken.png"):
+        pieces = [j for j in cut if j.source == name]
+        assert [j.part for j in pieces] == [0, 1]
+        whole = next(j for j in jobs if j.source == name)
+        assert pieces[0].outputs + pieces[1].outputs == whole.outputs and len(pieces[0].outputs) == 3
+    # a few copies are never cut (2 outputs per part at least), nor a run of equal files; in a run
+    # of fewer than 4 sources per worker, every source is
+    cfg3 = RunConfig(src, tmp_path / "out", seed=1, copies=3, workers=2, progress=False)
+    jobs3 = plan_outputs(sorted(p.name for p in src.iterdir()), cfg3)
+    assert all(j.parts == 1 for j in _split_large(jobs3, WorkContext(cfg3, 1), 2, len(jobs3)))
+    even = [j for j in jobs if j.source.startswith("s")] * 2
+    assert all(j.parts == 1 for j in _split_large(even, WorkContext(cfg, 1), 2, len(even)))
+    assert all(j.parts == 2 for j in _split_large(even[:7], WorkContext(cfg, 1), 2, 7))
+
+
+def test_a_source_cut_into_parts_gives_the_bytes_and_records_of_one_worker(tmp_path):
+    src = _uneven_dataset(tmp_path / "in")
+    one, two = tmp_path / "one", tmp_path / "two"
+    flags = ["-n", 6, "--seed", 3, "--rotate", 30, "--noise", 4, "--include-originals"]
+    r1 = expand(src, one, "-j", 1, *flags, expect=1)
+    r2 = expand(src, two, "-j", 2, *flags, expect=1)
+    a, b = tree_bytes(one), tree_bytes(two)
+    assert a.keys() == b.keys() and len(a) == 7 * 10 + 1
+    assert all(a[k] == b[k] for k in a if k != "manifest.jsonl")
+    recs = manifest_records(two / "manifest.jsonl")
+    assert recs == manifest_records(one / "manifest.jsonl")
+    assert [r["output"] for r in recs if r["source"] == "big.png"] == \
+        ["big_orig.png"] + [f"big_{k}.png" for k in range(6)]
+    broken = [r for r in recs if r["source"] == "broken.png"]
+    assert len(broken) == 1 and broken[0]["status"] == "error" and broken[0]["output"] is None
+    assert r1.stderr.count("broken.png") == r2.stderr.count("broken.png") == 1
+
+
+def test_the_joiner_reports_a_source_failure_once_and_every_warning_on_every_record():
+    from augcli.runner import SourceJob, _Joiner
+
+    outs = tuple((k, f"a_{k}.png") for k in range(4))
+    first, second = SourceJob("a.png", outs[:2], "png", 0, 2), SourceJob("a.png", outs[2:], "png", 1, 2)
+    fail = {"source": "a.png", "output": None, "error": "cannot decode"}
+    joiner = _Joiner()
+    assert joiner.add(first, [dict(fail)]) is None
+    assert joiner.add(second, [dict(fail)]) == [fail]
+    ok = [{"source": "a.png", "output": o, "error": None, "warnings": [w]} for (_, o), w in zip(outs, "xxyz")]
+    assert joiner.add(first, ok[:2]) is None
+    joined = joiner.add(second, ok[2:])
+    assert [r["output"] for r in joined] == [o for _, o in outs]
+    assert all(r["warnings"] == ["x", "y", "z"] for r in joined)
+    whole = SourceJob("b.png", outs, "png")
+    assert joiner.add(whole, ok) is ok
