@@ -62,25 +62,51 @@ def _native_stderr(lines: list[str]) -> Iterator[None]:
     except (OSError, ValueError, AttributeError):  # no stderr at all: nothing to catch
         yield
         return
-    import tempfile  # here: keeps `augcli --help` fast
-
     try:
-        with tempfile.TemporaryFile() as spool:
-            os.dup2(spool.fileno(), 2)
+        spool = _spool()
+        os.dup2(spool, 2)
+        try:
+            yield
+        finally:
             try:
-                yield
-            finally:
-                try:
-                    sys.stderr.flush()
-                except (OSError, ValueError):
-                    pass
-                os.dup2(saved, 2)
-                spool.seek(0)
-                text = spool.read(_NATIVE_LIMIT).decode("utf-8", "backslashreplace")
-                # a progress bar refreshed from another thread meanwhile is not the file's
-                lines.extend(one_line(line.strip()) for line in text.split("\n") if line.strip() and "\r" not in line)
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            text = os.pread(spool, _NATIVE_LIMIT, 0).decode("utf-8", "backslashreplace")
+            os.ftruncate(spool, 0)
+            os.lseek(spool, 0, os.SEEK_SET)
+            # a progress bar refreshed from another thread meanwhile is not the file's
+            lines.extend(one_line(line.strip()) for line in text.split("\n") if line.strip() and "\r" not in line)
     finally:
         os.close(saved)
+
+
+_SPOOL: tuple[int, int] | None = None  # (process id, file descriptor)
+
+
+def _spool() -> int:
+    """This process's file for native stderr, emptied after each use: one per process rather than
+    one per source, since creating and deleting a file per image made the file system's inode
+    allocator a measurable share of a run (ext4 scans past recently deleted inodes). In memory
+    (memfd) where the system has it. A forked child makes its own: the parent's is shared with it."""
+    global _SPOOL
+    if _SPOOL is None or _SPOOL[0] != os.getpid():
+        memfd = getattr(os, "memfd_create", None)
+        if memfd is not None:
+            try:
+                fd = memfd("augcli-stderr", getattr(os, "MFD_CLOEXEC", 0))
+            except OSError:
+                fd = -1
+        else:
+            fd = -1
+        if fd < 0:
+            import tempfile  # here: keeps `augcli --help` fast
+
+            fd = os.dup(tempfile.TemporaryFile().fileno())
+            os.set_inheritable(fd, False)
+        _SPOOL = (os.getpid(), fd)
+    return _SPOOL[1]
 
 
 def install_one_line_warnings() -> None:

@@ -133,3 +133,28 @@ def test_lines_a_c_library_writes_to_stderr_are_caught_too(capfd):
                       "second\\tline"]
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"  # stderr is back, and nothing leaked meanwhile
+
+
+def test_each_block_sees_only_its_own_native_lines_also_in_a_forked_child(capfd):
+    with file_warnings() as first:
+        os.write(2, b"a long first complaint\n" * 3)
+    with file_warnings() as second:
+        os.write(2, b"short\n")
+    assert first == ["a long first complaint"] and second == ["short"]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child gets its own spool: the parent's is not touched
+        try:
+            with file_warnings() as child:
+                os.write(2, b"from the child\n")
+            os.write(write, repr(child).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as fh:
+        assert fh.read() == "['from the child']"
+    with file_warnings() as third:
+        os.write(2, b"parent again\n")
+    assert third == ["parent again"]
+    assert capfd.readouterr().err == ""
