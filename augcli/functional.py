@@ -10,7 +10,7 @@ I;16 (16-bit grey), I (32-bit int grey, treated as 16-bit data) and F (32-bit fl
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -403,29 +403,46 @@ def _kernel_layout(image: Image.Image) -> tuple[int, int] | None:
     return _KERNEL_LAYOUTS.get(image.mode)
 
 
+# modes whose Pillow memory the kernels read and write without a copy: RGB is kept as 4 bytes a pixel
+_VIEW_LAYOUTS = {"L": (1, 1), "RGB": (4, 3)}
+
+
+def _source_pixels(image: Image.Image) -> tuple[Any, int, int]:
+    """An 8-bit image's pixels as the kernels read them: (buffer, bytes per pixel, colour bands),
+    Pillow's own memory where it can be viewed, else a packed copy."""
+    view = kernels.pixels(image) if image.mode in _VIEW_LAYOUTS else None
+    if view is not None:
+        return (view, *_VIEW_LAYOUTS[image.mode])
+    return (image.tobytes(), *_KERNEL_LAYOUTS[image.mode])
+
+
 def _run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
-    """``kernel(src, size, bpp, nc, *args)`` on an 8-bit image's packed bytes, as a new image."""
+    """``kernel(src, size, bpp, nc, *args, out=...)`` on an 8-bit image, as a new image: read from
+    and written into Pillow's own memory (L, RGB), or through packed copies (LA, RGBA)."""
+    if image.mode in _VIEW_LAYOUTS:
+        src = kernels.pixels(image)
+        out = Image.new(image.mode, image.size, None)  # not cleared: the kernel writes every byte
+        target = kernels.pixels(out, writable=True) if src is not None else None
+        if target is not None:
+            kernel(src, image.size, *_VIEW_LAYOUTS[image.mode], *args, out=target)
+            return out
     bpp, nc = _KERNEL_LAYOUTS[image.mode]
-    out = kernel(image.tobytes(), image.size, bpp, nc, *args)
-    return Image.frombytes(image.mode, image.size, out)
+    return Image.frombytes(image.mode, image.size, kernel(image.tobytes(), image.size, bpp, nc, *args))
 
 
 def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None, fn=None) -> Image.Image:
     """Apply a value map to the colour bands. 8-bit images use one lookup-table pass over every band
-    (``per_band`` tables of 256 entries, or ``fn`` evaluated on 0..255; alpha gets the identity);
-    other modes evaluate ``fn`` on the pixel values."""
+    (``per_band`` tables of 256 entries, or ``fn`` evaluated on 0..255; alpha is kept); other modes
+    evaluate ``fn`` on the pixel values."""
     layout = _kernel_layout(image)
     if layout is None:
         return map_colour(image, fn)
-    bpp, nc = layout
+    nc = layout[1]
     if per_band is None:
         table = np.asarray(fn(np.arange(256, dtype=np.float64)))
         per_band = [table] * nc
-    lut: list[int] = []
-    for table in per_band:
-        lut.extend(np.clip(np.rint(table), 0, 255).astype(int).tolist())
-    lut.extend(list(range(256)) * (bpp - nc))
-    return image.point(lut)
+    lut = np.clip(np.rint(np.asarray(per_band[:nc], dtype=np.float64)), 0, 255).astype(np.uint8).tobytes()
+    return _run_kernel(image, kernels.lut, lut)
 
 
 def brightness(image: Image.Image, factor: float) -> Image.Image:
@@ -473,7 +490,8 @@ def contrast(image: Image.Image, factor: float) -> Image.Image:
     (PIL ImageEnhance.Contrast, with an unrounded mean: 0 = flat mean grey, 1 = unchanged)."""
     layout = _kernel_layout(image)
     if layout is not None:  # exact band sums
-        sums = kernels.channel_sums(image.tobytes(), image.size, *layout)
+        src, bpp, nc = _source_pixels(image)
+        sums = kernels.channel_sums(src, image.size, bpp, nc)
         n = image.size[0] * image.size[1]
         mean = (float(_LUMA @ np.asarray(sums, dtype=np.float64)) if len(sums) == 3 else float(sums[0])) / n
     else:
@@ -492,7 +510,7 @@ def saturation(image: Image.Image, factor: float) -> Image.Image:
     if layout is not None:
         if layout[1] != 3:
             return image.copy()
-        return _run_kernel(image, lambda src, size, bpp, nc: kernels.saturation(src, size, bpp, factor))
+        return _run_kernel(image, lambda src, size, bpp, nc, out=None: kernels.saturation(src, size, bpp, factor, out=out))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
     def blend(a: np.ndarray) -> np.ndarray:
@@ -532,7 +550,7 @@ def hue(image: Image.Image, degrees: float) -> Image.Image:
     if layout is not None:
         if layout[1] != 3:
             return image.copy()
-        return _run_kernel(image, lambda src, size, bpp, nc: kernels.hue(src, size, bpp, degrees))
+        return _run_kernel(image, lambda src, size, bpp, nc, out=None: kernels.hue(src, size, bpp, degrees, out=out))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
 

@@ -31,6 +31,10 @@ def generated(w: int, h: int, bpp: int) -> bytes:
     return np.clip(v, 0, 255).astype(np.uint8).tobytes()
 
 
+# a fixed table per band (band c: value v -> (v * (2c + 3) + 17 c) mod 256, a permutation)
+LUT = bytes((v * (2 * c + 3) + 17 * c) % 256 for c in range(3) for v in range(256))
+
+
 def random_image(rng: np.random.Generator, w: int, h: int, bpp: int) -> bytes:
     return rng.integers(0, 256, w * h * bpp, dtype=np.uint8).tobytes()
 
@@ -44,6 +48,7 @@ def run_all(src: bytes, size: tuple[int, int], bpp: int, nc: int) -> dict[str, b
         "blur 0.6": K.blur(src, size, bpp, nc, 0.6),
         "blur 2.5": K.blur(src, size, bpp, nc, 2.5),
         "sums": repr(K.channel_sums(src, size, bpp, nc)).encode(),
+        "lut": K.lut(src, size, bpp, nc, LUT[:256 * nc]),
     }
     if nc == 3:
         out.update({
@@ -123,6 +128,7 @@ GOLDEN = {
     "saturation 1.7": "c3e641b4836b03dca38a3c9082a3b4537a716771f2083a3cf91f792cc9b294b7",
     "hue 25": "451738ab251fe2f5334580bf86fad17d83db8429aff428797f76c0556be409a5",
     "hue -137.5": "e84066fe00c500b4f82a1579851dcd4d78a18fe41391a54e50ed369a99c5cd81",
+    "lut": "08e7dabddb33abc3998043906240758ecef9081660e3998eeb42af98c614321e",
 }
 
 
@@ -439,6 +445,8 @@ def test_kernels_stay_inside_buffers_placed_against_guard_pages(path_restored):
                         assert bytes(dst) == expected["saturation 1.7"]
                     _pixel.salt_pepper(src, dst, w, h, bpp, nc, round(0.3 * 2**32), round(0.4 * 2**32), 99)
                     assert bytes(dst) == expected["salt_pepper"]
+                    _pixel.lut(src, dst, w, h, bpp, nc, LUT[:256 * nc])
+                    assert bytes(dst) == expected["lut"]
                     assert repr(tuple(_pixel.channel_sums(src, w, h, bpp, nc))).encode() == expected["sums"]
 
 
@@ -459,3 +467,40 @@ def test_erase_on_8_bit_is_array_slicing_with_rounded_colours(mode):
             ref[y:y + h, x:x + w, :nc] = np.clip(np.rint(colour[:nc]), 0, 255)
         out = np.asarray(F.erase(image, boxes, colours))
         assert np.array_equal(out.reshape(ref.shape), ref)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_lut_is_a_table_lookup_per_band_and_keeps_the_other_bytes(layout):
+    bpp, nc = layout
+    rng = np.random.default_rng(3)
+    raw = random_image(rng, 29, 13, bpp)
+    a = np.frombuffer(raw, np.uint8).reshape(13, 29, bpp)
+    tables = np.frombuffer(LUT, np.uint8).reshape(3, 256)
+    expected = a.copy()
+    for c in range(nc):
+        expected[..., c] = tables[c][a[..., c]]
+    assert bytes(K.lut(raw, (29, 13), bpp, nc, LUT[:256 * nc])) == expected.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_value_maps_give_pillows_point_bytes(mode):
+    image = Image.frombytes(mode, (33, 21), generated(33, 21, len(mode)))
+    bands = 1 if mode in ("L", "LA") else 3
+    tables = [np.arange(256) * 0.7 + 20 * c for c in range(bands)]
+    lut = [int(v) for t in tables for v in np.clip(np.rint(t), 0, 255)] + list(range(256)) * (len(mode) - bands)
+    assert F.map_values(image, per_band=tables).tobytes() == image.point(lut).tobytes()
+    assert F.brightness(image, 1.3).tobytes() == image.point(
+        [min(255, round(v * 1.3)) for v in range(256)] * bands + list(range(256)) * (len(mode) - bands)).tobytes()
+
+
+def test_kernels_write_into_a_given_output_of_the_right_size_only():
+    src = generated(9, 4, 4)
+    out = bytearray(9 * 4 * 4)
+    assert K.blur(src, (9, 4), 4, 3, 1.0, out=out) is out and bytes(out) == bytes(K.blur(src, (9, 4), 4, 3, 1.0))
+    with pytest.raises(ValueError, match="the output has 35 bytes"):
+        K.lut(src, (9, 4), 4, 3, LUT, out=bytearray(35))
+    with pytest.raises(ValueError, match="must not be the source"):
+        same = bytearray(src)
+        K.gaussian_noise(same, (9, 4), 4, 3, 5.0, 1, out=same)
+    with pytest.raises(ValueError, match="the table has 10 bytes"):
+        K.lut(src, (9, 4), 4, 3, bytes(10))

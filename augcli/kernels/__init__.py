@@ -130,9 +130,11 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
 #
 # Images are packed 8-bit buffers of ``size`` (w, h) pixels with ``bpp`` bytes each (1-4), the first
 # ``nc`` of them colour bands (L 1/1, LA 2/1, RGB 3/3, RGBA or RGBX 4/3); the other bytes (alpha) are
-# copied unchanged. Each function returns a new buffer. The float parameters are turned into the
-# fixed-point integers the C code uses here, with IEEE double arithmetic (the same on every
-# platform); the C code is integer-only, so the bytes depend on neither the CPU nor numpy.
+# copied unchanged. Each function writes into ``out`` (a writable buffer of the same size, not the
+# source; e.g. a new Pillow image's memory, see ``pixels``) and returns it, or into a new buffer.
+# The float parameters are turned into the fixed-point integers the C code uses here, with IEEE
+# double arithmetic (the same on every platform); the C code is integer-only, so the bytes depend
+# on neither the CPU nor numpy.
 
 Buffer = bytes | bytearray | memoryview
 
@@ -153,20 +155,30 @@ def _checked(what: str, src: Buffer, size: tuple[int, int], bpp: int, nc: int, w
     return w, h
 
 
+def _output(what: str, out: Buffer | None, size: tuple[int, int], bpp: int) -> Buffer:
+    n = int(size[0]) * int(size[1]) * bpp
+    if out is None:
+        return bytearray(n)
+    if memoryview(out).nbytes != n:
+        raise ValueError(f"{what}: the output has {memoryview(out).nbytes} bytes, {size[0]}x{size[1]}x{bpp} needs {n}")
+    return out
+
+
 def channel_sums(src: Buffer, size: tuple[int, int], bpp: int, nc: int) -> tuple[int, ...]:
     """The exact sum of each colour band over the image."""
     w, h = _checked("channel_sums", src, size, bpp, nc)
     return tuple(_pixel.channel_sums(src, w, h, bpp, nc))
 
 
-def saturation(src: Buffer, size: tuple[int, int], bpp: int, factor: float) -> bytearray:
+def saturation(src: Buffer, size: tuple[int, int], bpp: int, factor: float, *,
+               out: Buffer | None = None) -> Buffer:
     """Blend each RGB pixel with its 601 luma (weights 19595, 38470, 7471 / 2^16, unrounded):
     ``round(L + factor (c - L))``; ``factor`` in 16.16 fixed point."""
     w, h = _checked("saturation", src, size, bpp, 3, 3)
     f = round(float(factor) * 65536)
     if not abs(f) <= 1 << 36:
         raise ValueError(f"saturation: factor {factor!r} is out of range")
-    out = bytearray(w * h * bpp)
+    out = _output("saturation", out, size, bpp)
     _pixel.saturation(src, out, w, h, bpp, 3, f)
     return out
 
@@ -180,17 +192,17 @@ def hue_turn(degrees: float) -> int:
     return round(((d / 360.0) % 1.0) * 6.0 * (1 << HUE_SHIFT)) % (6 << HUE_SHIFT)
 
 
-def hue(src: Buffer, size: tuple[int, int], bpp: int, degrees: float) -> bytearray:
+def hue(src: Buffer, size: tuple[int, int], bpp: int, degrees: float, *, out: Buffer | None = None) -> Buffer:
     """Turn the HSV hue of each RGB pixel by ``degrees`` (colorsys semantics, exact integer form:
     the only rounding is the final one; exact halves round down)."""
     w, h = _checked("hue", src, size, bpp, 3, 3)
-    out = bytearray(w * h * bpp)
+    out = _output("hue", out, size, bpp)
     _pixel.hue(src, out, w, h, bpp, 3, hue_turn(degrees))
     return out
 
 
 def lighting(src: Buffer, size: tuple[int, int], bpp: int, nc: int, gain0: float, gain_dx: float,
-             gain_dy: float) -> bytearray:
+             gain_dy: float, *, out: Buffer | None = None) -> Buffer:
     """Multiply the colour bands by the linear gain ``gain0 + x gain_dx + y gain_dy`` (pixel (x, y),
     x = column); the gains in 32.32 fixed point, stepped exactly; ``round(c g)``, clamped."""
     w, h = _checked("lighting", src, size, bpp, nc)
@@ -200,12 +212,13 @@ def lighting(src: Buffer, size: tuple[int, int], bpp: int, nc: int, gain0: float
     g0, gx, gy = (round(v * FIXED_32) for v in vals)
     if abs(g0) > 1 << 52 or abs(gx) > (1 << 53) // w or abs(gy) > (1 << 53) // h:  # so |c g| < 2^63
         raise ValueError(f"lighting: gains {vals} are out of range")
-    out = bytearray(w * h * bpp)
+    out = _output("lighting", out, size, bpp)
     _pixel.lighting(src, out, w, h, bpp, nc, g0, gx, gy)
     return out
 
 
-def gaussian_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float, seed: int) -> bytearray:
+def gaussian_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float, seed: int, *,
+                   out: Buffer | None = None) -> Buffer:
     """Add ``sigma`` z to each colour sample, ``round(c + sigma z)`` clamped; z is one of 4096 fixed
     standard-normal values (normal_table.py) chosen by a counter-based hash of (seed, pixel, band)
     (splitmix64's mix of the pixel index; 12 bits per band). sigma in 16.16 fixed point."""
@@ -213,7 +226,7 @@ def gaussian_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma:
     s = round(float(sigma) * 65536)
     if not 0 <= s <= 1 << 28:
         raise ValueError(f"noise: sigma {sigma!r} is out of range")
-    out = bytearray(w * h * bpp)
+    out = _output("noise", out, size, bpp)
     _pixel.noise(src, out, w, h, bpp, nc, s, int(seed) & 0xFFFFFFFFFFFFFFFF)
     return out
 
@@ -226,12 +239,12 @@ def _probability(what: str, p: float) -> int:
 
 
 def salt_pepper(src: Buffer, size: tuple[int, int], bpp: int, nc: int, amount: float, salt_ratio: float,
-                seed: int) -> bytearray:
+                seed: int, *, out: Buffer | None = None) -> Buffer:
     """Set each pixel, with probability ``amount``, to white (a fraction ``salt_ratio`` of them) or
     black in every colour band. One counter-based hash of (seed, pixel) per pixel: its high 32 bits
     below ``amount`` 2^32 make a hit, its low 32 bits below ``salt_ratio`` 2^32 make it salt."""
     w, h = _checked("salt_pepper", src, size, bpp, nc)
-    out = bytearray(w * h * bpp)
+    out = _output("salt_pepper", out, size, bpp)
     _pixel.salt_pepper(src, out, w, h, bpp, nc, _probability("salt_pepper amount", amount),
                        _probability("salt_pepper salt ratio", salt_ratio), int(seed) & 0xFFFFFFFFFFFFFFFF)
     return out
@@ -262,12 +275,22 @@ def gaussian_taps(sigma: float) -> list[int]:
     return taps
 
 
-def blur(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float) -> bytearray:
+def blur(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float, *, out: Buffer | None = None) -> Buffer:
     """Gaussian blur (scipy.ndimage.gaussian_filter, mode="nearest", truncate 4) with the integer
     taps of ``gaussian_taps``: a horizontal pass kept in units of 2^-8, then a vertical pass, each
     rounded half up (filters.c)."""
     w, h = _checked("blur", src, size, bpp, nc)
     taps = array("I", gaussian_taps(sigma))
-    out = bytearray(w * h * bpp)
+    out = _output("blur", out, size, bpp)
     _pixel.blur(src, out, w, h, bpp, nc, taps.tobytes())
+    return out
+
+
+def lut(src: Buffer, size: tuple[int, int], bpp: int, nc: int, table: bytes, *, out: Buffer | None = None) -> Buffer:
+    """Map colour band c through ``table[256 c:256 (c + 1)]`` (256 output values per band)."""
+    w, h = _checked("lut", src, size, bpp, nc)
+    if len(table) != 256 * nc:
+        raise ValueError(f"lut: the table has {len(table)} bytes, {nc} bands need {256 * nc}")
+    out = _output("lut", out, size, bpp)
+    _pixel.lut(src, out, w, h, bpp, nc, bytes(table))
     return out

@@ -14,9 +14,11 @@
  *   circle arrives in 24.40 fixed point, the only rounding is the final one.
  * - lighting: out = round(c g(x, y)), g = G0 + x GX + y GY in 32.32 fixed point, stepped exactly.
  * - noise: out = round(c + sigma z), z from a fixed 4096-entry normal table (normal_table.h) indexed
- *   by 12 bits of a counter-based hash of (seed, pixel, band); sigma in 16.16.
+ *   by 12 bits of a counter-based hash of (seed, pixel, band); sigma in 16.16 (computed as
+ *   c + round(sigma z), the same integer).
  * - salt_pepper: per pixel one hash; hit if its high 32 bits < the hit threshold (amount 2^32),
  *   salt if its low 32 bits < the salt threshold (ratio 2^32); every colour band set to 255 or 0.
+ * - lut: out = table[256 c + v] for the value v of colour band c (a per-band lookup table).
  * "round" is round half up, then clamp to 0..255, unless stated otherwise.
  */
 #include "pixel.h"
@@ -192,26 +194,40 @@ static uint64_t stream_key(uint64_t seed, uint64_t stream)
     return augcli_mix64(seed * AUGCLI_GOLDEN + stream);
 }
 
+/* out = round(c + sigma z) = c + ((sigma z + 2^31) >> 32) exactly (c << 32 has no fraction bits), so
+ * each call first tabulates the second term for the 4096 z (clamped to +-256, where any c clamps
+ * alike): per sample one table load, one add and one clamp. */
 AUGCLI_INLINE void noise_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
-                                const int nc, int64_t sigma, uint64_t key)
+                                const int nc, const int16_t *restrict add, uint64_t key)
 {
     for (size_t i = 0; i < npx; i++) {
         const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
-        for (int c = 0; c < nc; c++) {
-            const int64_t z = augcli_normal_table[(r >> (16 * c + 16 - AUGCLI_NORMAL_BITS)) & ((1 << AUGCLI_NORMAL_BITS) - 1)];
-            d[i * bpp + c] = augcli_u8((((int64_t)s[i * bpp + c] << 32) + z * sigma + ((int64_t)1 << 31)) >> 32);
-        }
+        for (int c = 0; c < nc; c++)
+            d[i * bpp + c] = augcli_u8((int64_t)s[i * bpp + c] +
+                                       add[(r >> (16 * c + 16 - AUGCLI_NORMAL_BITS)) & ((1 << AUGCLI_NORMAL_BITS) - 1)]);
+        for (int c = nc; c < bpp; c++)
+            d[i * bpp + c] = s[i * bpp + c];
     }
 }
 
 AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma,
                               uint64_t key)
 {
+    int16_t add[1 << AUGCLI_NORMAL_BITS];
+    for (int k = 0; k < (1 << AUGCLI_NORMAL_BITS); k++) {
+        const int64_t t = ((int64_t)augcli_normal_table[k] * sigma + ((int64_t)1 << 31)) >> 32;
+        add[k] = (int16_t)(t < -256 ? -256 : (t > 256 ? 256 : t));
+    }
     switch (bpp) {
-    case 1: noise_pixels(s, d, npx, 1, 1, sigma, key); break;
-    case 2: noise_pixels(s, d, npx, 2, 1, sigma, key); break;
-    case 3: noise_pixels(s, d, npx, 3, 3, sigma, key); break;
-    default: noise_pixels(s, d, npx, 4, nc, sigma, key); break;
+    case 1: noise_pixels(s, d, npx, 1, 1, add, key); break;
+    case 2: noise_pixels(s, d, npx, 2, 1, add, key); break;
+    case 3: noise_pixels(s, d, npx, 3, 3, add, key); break;
+    default:
+        if (nc == 3)
+            noise_pixels(s, d, npx, 4, 3, add, key);
+        else
+            noise_pixels(s, d, npx, 4, nc, add, key);
+        break;
     }
 }
 AUGCLI_ONE_PATH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key),
@@ -230,6 +246,37 @@ AUGCLI_INLINE void salt_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, 
 AUGCLI_ONE_PATH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
                        uint64_t key),
                 (s, d, npx, bpp, nc, hit, salt, key))
+
+/* ---------------------------------------------------------------------------------------------- */
+/* lookup tables */
+
+AUGCLI_INLINE void lut_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                              const int nc, const uint8_t *restrict table)
+{
+    for (size_t i = 0; i < npx; i++) {
+        for (int c = 0; c < nc; c++)
+            d[i * bpp + c] = table[256 * c + s[i * bpp + c]];
+        for (int c = nc; c < bpp; c++)
+            d[i * bpp + c] = s[i * bpp + c];
+    }
+}
+
+AUGCLI_INLINE void lut_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table)
+{
+    switch (bpp) {
+    case 1: lut_pixels(s, d, npx, 1, 1, table); break;
+    case 2: lut_pixels(s, d, npx, 2, 1, table); break;
+    case 3: lut_pixels(s, d, npx, 3, 3, table); break;
+    default:
+        if (nc == 3)
+            lut_pixels(s, d, npx, 4, 3, table);
+        else
+            lut_pixels(s, d, npx, 4, nc, table);
+        break;
+    }
+}
+AUGCLI_ONE_PATH(lut, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table),
+                (s, d, npx, bpp, nc, table))
 
 /* ---------------------------------------------------------------------------------------------- */
 /* channel sums */
@@ -360,8 +407,7 @@ static PyObject *py_noise(PyObject *self, PyObject *args)
     const int path = augcli_pixel_path;
     const uint64_t key = stream_key(seed, NOISE_STREAM);
     Py_BEGIN_ALLOW_THREADS
-    noise_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, sigma, key);
-    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    noise_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, sigma, key); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;
@@ -389,6 +435,30 @@ static PyObject *py_salt_pepper(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_lut(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer table;
+    PARSE_PAIR("y*", &table);
+    if (augcli_check_pair("lut", &p, 0)) {
+        PyBuffer_Release(&table);
+        return NULL;
+    }
+    if (table.len != 256 * (Py_ssize_t)p.nc) {
+        PyErr_Format(PyExc_ValueError, "lut: the table has %zd bytes, %d bands need %d", table.len, p.nc, 256 * p.nc);
+        PyBuffer_Release(&table);
+        augcli_release_pair(&p);
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    Py_BEGIN_ALLOW_THREADS
+    lut_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, table.buf); /* the other bytes too */
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&table);
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* paths (the same face as _warp) */
 
@@ -401,6 +471,7 @@ static PyMethodDef methods[] = {
     {"lighting", py_lighting, METH_VARARGS, "lighting(src, dst, w, h, bpp, nc, g0, gx, gy) (gains 32.32)"},
     {"noise", py_noise, METH_VARARGS, "noise(src, dst, w, h, bpp, nc, sigma_16_16, seed)"},
     {"salt_pepper", py_salt_pepper, METH_VARARGS, "salt_pepper(src, dst, w, h, bpp, nc, hit_32, salt_32, seed)"},
+    {"lut", py_lut, METH_VARARGS, "lut(src, dst, w, h, bpp, nc, table) (table: 256 bytes per colour band)"},
     {"blur", augcli_py_blur, METH_VARARGS, "blur(src, dst, w, h, bpp, nc, taps) (taps: centre first, uint32)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
     {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},
