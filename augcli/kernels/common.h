@@ -34,7 +34,7 @@ static inline int augcli_cpu_has(int p)
         return __builtin_cpu_supports("avx2");
     if (p == AUGCLI_AVX512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #endif
     return 0;
 }

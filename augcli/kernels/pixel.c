@@ -92,6 +92,8 @@ AUGCLI_INLINE void saturation_pixels(const uint8_t *restrict s, uint8_t *restric
         const int64_t base = L * 65536 + ((int64_t)1 << 31);
         for (int c = 0; c < 3; c++)
             d[i * bpp + c] = augcli_u8((base + f * (((int64_t)p[c] << 16) - L)) >> 32);
+        for (int c = 3; c < bpp; c++) /* in the same loop: whole pixels stored, which vectorises */
+            d[i * bpp + c] = p[c];
     }
 }
 
@@ -102,7 +104,7 @@ AUGCLI_INLINE void saturation_body(const uint8_t *s, uint8_t *d, size_t npx, int
     else
         saturation_pixels(s, d, npx, 4, f);
 }
-AUGCLI_ONE_PATH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
+AUGCLI_DISPATCH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
 
 /* ---------------------------------------------------------------------------------------------- */
 /* hue
@@ -149,6 +151,8 @@ AUGCLI_INLINE void hue_pixels(const uint8_t *restrict s, uint8_t *restrict d, si
         t = four - K < K ? four - K : K;
         t = t < 0 ? 0 : (t > one ? one : t);
         d[i * bpp + 2] = (uint8_t)(v - ((t + half) >> HUE_SHIFT));
+        for (int c = 3; c < bpp; c++)
+            d[i * bpp + c] = s[i * bpp + c];
     }
 }
 
@@ -165,8 +169,8 @@ AUGCLI_DISPATCH(hue, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t
 /* ---------------------------------------------------------------------------------------------- */
 /* lighting */
 
-AUGCLI_INLINE void lighting_body(const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0,
-                                 int64_t gx, int64_t gy)
+AUGCLI_INLINE void lighting_rows(const uint8_t *restrict s, uint8_t *restrict d, int w, int h, const int bpp,
+                                 const int nc, int64_t g0, int64_t gx, int64_t gy)
 {
     for (int y = 0; y < h; y++) {
         const int64_t grow = g0 + (int64_t)y * gy;
@@ -176,10 +180,28 @@ AUGCLI_INLINE void lighting_body(const uint8_t *s, uint8_t *d, int w, int h, int
             const int64_t g = grow + (int64_t)x * gx;
             for (int c = 0; c < nc; c++)
                 dr[x * bpp + c] = augcli_u8((sr[x * bpp + c] * g + ((int64_t)1 << 31)) >> 32);
+            for (int c = nc; c < bpp; c++)
+                dr[x * bpp + c] = sr[x * bpp + c];
         }
     }
 }
-AUGCLI_ONE_PATH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
+
+AUGCLI_INLINE void lighting_body(const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0,
+                                 int64_t gx, int64_t gy)
+{
+    switch (bpp) {
+    case 1: lighting_rows(s, d, w, h, 1, 1, g0, gx, gy); break;
+    case 2: lighting_rows(s, d, w, h, 2, 1, g0, gx, gy); break;
+    case 3: lighting_rows(s, d, w, h, 3, 3, g0, gx, gy); break;
+    default:
+        if (nc == 3)
+            lighting_rows(s, d, w, h, 4, 3, g0, gx, gy);
+        else
+            lighting_rows(s, d, w, h, 4, nc, g0, gx, gy);
+        break;
+    }
+}
+AUGCLI_DISPATCH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
                            int64_t gy),
                 (s, d, w, h, bpp, nc, g0, gx, gy))
 
@@ -230,20 +252,38 @@ AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp,
         break;
     }
 }
-AUGCLI_ONE_PATH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key),
+AUGCLI_DISPATCH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key),
                 (s, d, npx, bpp, nc, sigma, key))
+
+AUGCLI_INLINE void salt_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                               const int nc, uint64_t hit, uint64_t salt, uint64_t key)
+{
+    for (size_t i = 0; i < npx; i++) {
+        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
+        const int is_hit = (r >> 32) < hit, is_salt = (r & 0xFFFFFFFFu) < salt;
+        for (int c = 0; c < nc; c++)
+            d[i * bpp + c] = is_hit ? (is_salt ? 255 : 0) : s[i * bpp + c];
+        for (int c = nc; c < bpp; c++)
+            d[i * bpp + c] = s[i * bpp + c];
+    }
+}
 
 AUGCLI_INLINE void salt_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit,
                              uint64_t salt, uint64_t key)
 {
-    for (size_t i = 0; i < npx; i++, s += bpp, d += bpp) {
-        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
-        const int is_hit = (r >> 32) < hit, is_salt = (r & 0xFFFFFFFFu) < salt;
-        for (int c = 0; c < nc; c++)
-            d[c] = is_hit ? (is_salt ? 255 : 0) : s[c];
+    switch (bpp) {
+    case 1: salt_pixels(s, d, npx, 1, 1, hit, salt, key); break;
+    case 2: salt_pixels(s, d, npx, 2, 1, hit, salt, key); break;
+    case 3: salt_pixels(s, d, npx, 3, 3, hit, salt, key); break;
+    default:
+        if (nc == 3)
+            salt_pixels(s, d, npx, 4, 3, hit, salt, key);
+        else
+            salt_pixels(s, d, npx, 4, nc, hit, salt, key);
+        break;
     }
 }
-AUGCLI_ONE_PATH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
+AUGCLI_DISPATCH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
                        uint64_t key),
                 (s, d, npx, bpp, nc, hit, salt, key))
 
@@ -275,7 +315,7 @@ AUGCLI_INLINE void lut_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, i
         break;
     }
 }
-AUGCLI_ONE_PATH(lut, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table),
+AUGCLI_DISPATCH(lut, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table),
                 (s, d, npx, bpp, nc, table))
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -340,8 +380,7 @@ static PyObject *py_saturation(PyObject *self, PyObject *args)
     }
     const int path = augcli_pixel_path;
     Py_BEGIN_ALLOW_THREADS
-    saturation_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, f);
-    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    saturation_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, f); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;
@@ -361,8 +400,7 @@ static PyObject *py_hue(PyObject *self, PyObject *args)
     }
     const int path = augcli_pixel_path;
     Py_BEGIN_ALLOW_THREADS
-    hue_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, turn);
-    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    hue_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, turn); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;
@@ -384,8 +422,7 @@ static PyObject *py_lighting(PyObject *self, PyObject *args)
     }
     const int path = augcli_pixel_path;
     Py_BEGIN_ALLOW_THREADS
-    lighting_for(path)(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy);
-    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    lighting_for(path)(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;
@@ -428,8 +465,7 @@ static PyObject *py_salt_pepper(PyObject *self, PyObject *args)
     const int path = augcli_pixel_path;
     const uint64_t key = stream_key(seed, SALT_STREAM);
     Py_BEGIN_ALLOW_THREADS
-    salt_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key);
-    augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+    salt_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;

@@ -39,9 +39,9 @@ PyObject *augcli_py_blur(PyObject *self, PyObject *args);
 #if AUGCLI_X86
 #define AUGCLI_TARGET_AVX2 __attribute__((target("avx2")))
 #if defined(__clang__)
-#define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+#define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq")))
 #else /* gcc would otherwise keep to 256-bit vectors */
-#define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,prefer-vector-width=512")))
+#define AUGCLI_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq,prefer-vector-width=512")))
 #endif
 #endif
 #if defined(_MSC_VER) && !defined(__clang__) && !defined(restrict)
