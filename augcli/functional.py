@@ -272,7 +272,7 @@ class Warper:
             self._bytes = _native_source(self.image, work)
         cval = _native_cval(work, self.cval)
         if self.image.mode in ("L", "RGB", "I;16"):
-            out = Image.new(self.image.mode, size)
+            out = Image.new(self.image.mode, size, None)  # not cleared: the kernel writes every byte
             target = kernels.pixels(out, writable=True)
             if target is not None:
                 kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
