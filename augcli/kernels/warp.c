@@ -179,12 +179,12 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
 
 /* Bilinear blend of four RGBX words, two channels per 64-bit product (R|B, then G|X, 32 bits apart):
  * exactly the per-channel mulhi16 chain of pixel_bilinear, for the scalar path's common case. */
-static inline uint64_t spread2(uint32_t w) /* bytes 0 and 2 of w to bits 0 and 32 */
+static inline __attribute__((always_inline)) uint64_t spread2(uint32_t w) /* bytes 0 and 2 of w to bits 0 and 32 */
 {
     return (w & 0xFF) | ((uint64_t)(w & 0xFF0000) << 16);
 }
 
-static inline uint32_t blend4(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t fx, uint32_t fy)
+static inline __attribute__((always_inline)) uint32_t blend4(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t fx, uint32_t fy)
 {
     const uint64_t M = 0x0000FFFF0000FFFFull, H = 0x0000008000000080ull;
     const uint64_t wx0 = 65535 - fx, wy0 = 65535 - fy;
