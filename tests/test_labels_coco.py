@@ -239,3 +239,14 @@ def test_replay_with_skip_keeps_the_kept_outputs_in_the_coco_json(tmp_path):
     res = run(tmp_path / "a/manifest.jsonl", "--output", tmp_path / "c", "--on-exists", "skip", command="replay")
     assert (tmp_path / "c/annotations/instances_train.json").read_bytes() == ja, res.output
     assert (tmp_path / "c/train/im0_1.png").read_bytes() == (tmp_path / "a/train/im0_1.png").read_bytes()
+
+
+def test_sources_cut_into_parts_give_the_json_of_one_worker(tmp_path):
+    # two images and six copies each: with 2 workers every source is cut into two parts
+    inp = make(tmp_path / "in")
+    flags = ["--rotate", "25", "--zoom", "0.3", "--hflip", "-n", "6", "--seed", "5"]
+    run(inp, tmp_path / "a", *flags, "-j", "1")
+    run(inp, tmp_path / "b", *flags, "-j", "2")
+    ja = (tmp_path / "a/annotations/instances_train.json").read_bytes()
+    assert ja == (tmp_path / "b/annotations/instances_train.json").read_bytes()
+    assert [im["file_name"] for im in json.loads(ja)["images"]] == [f"im{i}_{k}.png" for i in range(2) for k in range(6)]

@@ -316,3 +316,15 @@ def test_strict_stops_at_the_first_bad_label_and_yaml_outside_is_warned(tmp_path
     res = run(inp, tmp_path / "out", "-j", "1", "--strict", expect=1)
     assert res.output.count("expected 5 numbers") == 1
     assert "data.yaml: test: '/elsewhere/x' points outside the input folder" in res.output
+
+
+def test_sources_cut_into_parts_give_the_labels_of_one_worker(tmp_path):
+    # three images and six copies each: with 2 workers every source is cut into two parts
+    inp = make_yolo(tmp_path / "in", {f"im{i}": BOX for i in range(3)})
+    flags = ["--rotate", "30", "--zoom", "0.4", "--hflip", "-n", "6", "--seed", "9"]
+    run(inp, tmp_path / "a", *flags, "-j", "1")
+    run(inp, tmp_path / "b", *flags, "-j", "2")
+    ta, tb = tree_bytes(tmp_path / "a"), tree_bytes(tmp_path / "b")
+    assert records(tmp_path / "a") == records(tmp_path / "b")
+    ta.pop("manifest.jsonl"), tb.pop("manifest.jsonl")
+    assert ta == tb and len([k for k in ta if k.startswith("labels/")]) == 18

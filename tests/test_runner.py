@@ -336,3 +336,20 @@ def test_the_joiner_reports_a_source_failure_once_and_every_warning_on_every_rec
     assert all(r["warnings"] == ["x", "y", "z"] for r in joined)
     whole = SourceJob("b.png", outs, "png")
     assert joiner.add(whole, ok) is ok
+
+
+def test_a_resumed_run_with_sources_cut_into_parts_completes_exactly_the_missing_outputs(tmp_path):
+    src = _uneven_dataset(tmp_path / "in")
+    (src / "broken.png").unlink()
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    flags = ["-n", 6, "--seed", 4, "--rotate", 20]
+    expand(src, whole, "-j", 2, *flags)
+    expand(src, resumed, "-j", 2, *flags)
+    for name in ("big_1.png", "big_4.png", "s3_0.png"):
+        (resumed / name).unlink()
+    res = expand(src, resumed, "-j", 2, *flags, "--on-exists", "skip", "--json")
+    summary = json.loads(res.stdout)
+    assert summary["written"] == 3 and summary["skipped"] == 6 * 10 - 3
+    a, b = tree_bytes(whole), tree_bytes(resumed)
+    assert all(a[k] == b[k] for k in a if k != "manifest.jsonl") and a.keys() == b.keys()
+    assert manifest_records(whole / "manifest.jsonl") == manifest_records(resumed / "manifest.jsonl")
