@@ -33,6 +33,22 @@
 
 int augcli_pixel_path = AUGCLI_SCALAR;
 
+/* CALL(BPP, NC) with the layout as compile-time constants (L, LA, RGB, RGBA/RGBX, other 4-byte), so
+ * that each layout gets its own loop, which the compiler vectorises with whole pixels. */
+#define AUGCLI_BY_LAYOUT(bpp, nc, CALL)                                                                   \
+    do {                                                                                                 \
+        if ((bpp) == 1)                                                                                  \
+            CALL(1, 1);                                                                                  \
+        else if ((bpp) == 2)                                                                             \
+            CALL(2, 1);                                                                                  \
+        else if ((bpp) == 3)                                                                             \
+            CALL(3, 3);                                                                                  \
+        else if ((nc) == 3)                                                                              \
+            CALL(4, 3);                                                                                  \
+        else                                                                                             \
+            CALL(4, (nc));                                                                               \
+    } while (0)
+
 /* ---------------------------------------------------------------------------------------------- */
 /* buffers */
 
@@ -189,17 +205,9 @@ AUGCLI_INLINE void lighting_rows(const uint8_t *restrict s, uint8_t *restrict d,
 AUGCLI_INLINE void lighting_body(const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0,
                                  int64_t gx, int64_t gy)
 {
-    switch (bpp) {
-    case 1: lighting_rows(s, d, w, h, 1, 1, g0, gx, gy); break;
-    case 2: lighting_rows(s, d, w, h, 2, 1, g0, gx, gy); break;
-    case 3: lighting_rows(s, d, w, h, 3, 3, g0, gx, gy); break;
-    default:
-        if (nc == 3)
-            lighting_rows(s, d, w, h, 4, 3, g0, gx, gy);
-        else
-            lighting_rows(s, d, w, h, 4, nc, g0, gx, gy);
-        break;
-    }
+#define CALL(BPP, NC) lighting_rows(s, d, w, h, BPP, NC, g0, gx, gy)
+    AUGCLI_BY_LAYOUT(bpp, nc, CALL);
+#undef CALL
 }
 AUGCLI_DISPATCH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
                            int64_t gy),
@@ -240,17 +248,9 @@ AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp,
         const int64_t t = ((int64_t)augcli_normal_table[k] * sigma + ((int64_t)1 << 31)) >> 32;
         add[k] = (int16_t)(t < -256 ? -256 : (t > 256 ? 256 : t));
     }
-    switch (bpp) {
-    case 1: noise_pixels(s, d, npx, 1, 1, add, key); break;
-    case 2: noise_pixels(s, d, npx, 2, 1, add, key); break;
-    case 3: noise_pixels(s, d, npx, 3, 3, add, key); break;
-    default:
-        if (nc == 3)
-            noise_pixels(s, d, npx, 4, 3, add, key);
-        else
-            noise_pixels(s, d, npx, 4, nc, add, key);
-        break;
-    }
+#define CALL(BPP, NC) noise_pixels(s, d, npx, BPP, NC, add, key)
+    AUGCLI_BY_LAYOUT(bpp, nc, CALL);
+#undef CALL
 }
 AUGCLI_DISPATCH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key),
                 (s, d, npx, bpp, nc, sigma, key))
@@ -271,17 +271,9 @@ AUGCLI_INLINE void salt_pixels(const uint8_t *restrict s, uint8_t *restrict d, s
 AUGCLI_INLINE void salt_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit,
                              uint64_t salt, uint64_t key)
 {
-    switch (bpp) {
-    case 1: salt_pixels(s, d, npx, 1, 1, hit, salt, key); break;
-    case 2: salt_pixels(s, d, npx, 2, 1, hit, salt, key); break;
-    case 3: salt_pixels(s, d, npx, 3, 3, hit, salt, key); break;
-    default:
-        if (nc == 3)
-            salt_pixels(s, d, npx, 4, 3, hit, salt, key);
-        else
-            salt_pixels(s, d, npx, 4, nc, hit, salt, key);
-        break;
-    }
+#define CALL(BPP, NC) salt_pixels(s, d, npx, BPP, NC, hit, salt, key)
+    AUGCLI_BY_LAYOUT(bpp, nc, CALL);
+#undef CALL
 }
 AUGCLI_DISPATCH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
                        uint64_t key),
@@ -303,17 +295,9 @@ AUGCLI_INLINE void lut_pixels(const uint8_t *restrict s, uint8_t *restrict d, si
 
 AUGCLI_INLINE void lut_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table)
 {
-    switch (bpp) {
-    case 1: lut_pixels(s, d, npx, 1, 1, table); break;
-    case 2: lut_pixels(s, d, npx, 2, 1, table); break;
-    case 3: lut_pixels(s, d, npx, 3, 3, table); break;
-    default:
-        if (nc == 3)
-            lut_pixels(s, d, npx, 4, 3, table);
-        else
-            lut_pixels(s, d, npx, 4, nc, table);
-        break;
-    }
+#define CALL(BPP, NC) lut_pixels(s, d, npx, BPP, NC, table)
+    AUGCLI_BY_LAYOUT(bpp, nc, CALL);
+#undef CALL
 }
 AUGCLI_DISPATCH(lut, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table),
                 (s, d, npx, bpp, nc, table))
