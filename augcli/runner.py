@@ -415,6 +415,14 @@ class _Joiner:
             self._held.append(rec)
         if job.part < job.parts - 1:
             return None
+        return self.take()
+
+    def held(self) -> bool:
+        """Whether records of a source's first parts wait for its last part."""
+        return bool(self._held)
+
+    def take(self) -> list[dict[str, Any]]:
+        """The records held so far, joined (all of a source's, or those made before a stop)."""
         joined, self._held = self._held, []
         warnings = list(dict.fromkeys(w for r in joined for w in r.get("warnings") or ()))
         for rec in joined:
@@ -540,12 +548,17 @@ def _results_in_pool(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
                     # ignore SIGINT), and its records still reach the manifest.
                     for _, _, f in inflight:
                         f.cancel()
-                    for _, _, f in inflight:
+                    for p, _, f in inflight:
                         if not f.cancelled():
                             try:
-                                yield from f.result()
+                                for job, records in zip(p, f.result()):
+                                    joined = joiner.add(job, records)
+                                    if joined is not None:
+                                        yield joined
                             except BrokenProcessPool:
                                 pass
+                    if joiner.held():  # the parts of a cut source that were made before the stop
+                        yield joiner.take()
                     raise
                 except BrokenProcessPool:
                     broken = True

@@ -336,6 +336,9 @@ def test_the_joiner_reports_a_source_failure_once_and_every_warning_on_every_rec
     assert all(r["warnings"] == ["x", "y", "z"] for r in joined)
     whole = SourceJob("b.png", outs, "png")
     assert joiner.add(whole, ok) is ok
+    # a stop after the first part: what was made is still handed over
+    assert joiner.add(first, ok[:2]) is None and joiner.held()
+    assert [r["output"] for r in joiner.take()] == ["a_0.png", "a_1.png"] and not joiner.held()
 
 
 def test_a_resumed_run_with_sources_cut_into_parts_completes_exactly_the_missing_outputs(tmp_path):
