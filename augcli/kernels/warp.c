@@ -31,6 +31,12 @@ enum { FILL_NEAREST = 0, FILL_REFLECT = 1, FILL_WRAP = 2, FILL_CONSTANT = 3 };
 enum { INTERP_NEAREST = 0, INTERP_BILINEAR = 1 };
 
 #define COORD_LIMIT 536870912.0 /* 2^29 */
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define AUGCLI_VECTORISE __attribute__((optimize("O3"))) /* the portable loops the compiler may vectorise */
+#else
+#define AUGCLI_VECTORISE
+#endif
 #define TILE_ROWS 32
 #define TILE_COLS 512
 
@@ -177,27 +183,6 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
     memcpy(out, p, (size_t)j->bpp);
 }
 
-/* Bilinear blend of four RGBX words, two channels per 64-bit product (R|B, then G|X, 32 bits apart):
- * exactly the per-channel mulhi16 chain of pixel_bilinear, for the scalar path's common case. */
-static inline __attribute__((always_inline)) uint64_t spread2(uint32_t w) /* bytes 0 and 2 of w to bits 0 and 32 */
-{
-    return (w & 0xFF) | ((uint64_t)(w & 0xFF0000) << 16);
-}
-
-static inline __attribute__((always_inline)) uint32_t blend4(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t fx, uint32_t fy)
-{
-    const uint64_t M = 0x0000FFFF0000FFFFull, H = 0x0000008000000080ull;
-    const uint64_t wx0 = 65535 - fx, wy0 = 65535 - fy;
-    /* mulhi16(v << 8, w) == (v w) >> 8 for an 8-bit v */
-    const uint64_t t0 = (((spread2(a) * wx0) >> 8) & M) + (((spread2(b) * fx) >> 8) & M);
-    const uint64_t b0 = (((spread2(c) * wx0) >> 8) & M) + (((spread2(d) * fx) >> 8) & M);
-    const uint64_t t1 = (((spread2(a >> 8) * wx0) >> 8) & M) + (((spread2(b >> 8) * fx) >> 8) & M);
-    const uint64_t b1 = (((spread2(c >> 8) * wx0) >> 8) & M) + (((spread2(d >> 8) * fx) >> 8) & M);
-    const uint64_t v0 = ((((t0 * wy0) >> 16) & M) + (((b0 * fy) >> 16) & M) + H) >> 8;
-    const uint64_t v1 = ((((t1 * wy0) >> 16) & M) + (((b1 * fy) >> 16) & M) + H) >> 8;
-    return (uint32_t)((v0 & 0xFF) | ((v0 >> 16) & 0xFF0000) | ((v1 & 0xFF) << 8) | ((v1 >> 8) & 0xFF000000));
-}
-
 static inline uint32_t ld32(const uint8_t *p)
 {
     uint32_t v;
@@ -205,38 +190,72 @@ static inline uint32_t ld32(const uint8_t *p)
     return v;
 }
 
-/* A 4-byte pixel some of whose taps lie outside the source: taps mapped by the fill mode. */
-static inline uint32_t border4(const warp_job *j, int64_t u, int64_t v)
+/* The four taps of a 4-byte pixel some of whose taps lie outside the source, mapped by the fill mode. */
+static inline void border_taps(const warp_job *j, int64_t u, int64_t v, uint8_t *t00, uint8_t *t01, uint8_t *t10,
+                               uint8_t *t11)
 {
     const int32_t ix = (int32_t)(u >> 32), iy = (int32_t)(v >> 32);
     int ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
     const int32_t x0 = map_index(ix, j->sw, j->fill, &ox0), x1 = map_index((int64_t)ix + 1, j->sw, j->fill, &ox1);
     const int32_t y0 = map_index(iy, j->sh, j->fill, &oy0), y1 = map_index((int64_t)iy + 1, j->sh, j->fill, &oy1);
     const uint8_t *r0 = j->src + (ptrdiff_t)y0 * j->ss, *r1 = j->src + (ptrdiff_t)y1 * j->ss;
-    const uint32_t cv = ld32(j->cval);
-    const uint32_t a = (ox0 | oy0) ? cv : ld32(r0 + (ptrdiff_t)x0 * 4), b = (ox1 | oy0) ? cv : ld32(r0 + (ptrdiff_t)x1 * 4);
-    const uint32_t c = (ox0 | oy1) ? cv : ld32(r1 + (ptrdiff_t)x0 * 4), d = (ox1 | oy1) ? cv : ld32(r1 + (ptrdiff_t)x1 * 4);
-    return blend4(a, b, c, d, (uint32_t)(u >> 16) & 0xFFFF, (uint32_t)(v >> 16) & 0xFFFF);
+    memcpy(t00, (ox0 | oy0) ? j->cval : r0 + (ptrdiff_t)x0 * 4, 4);
+    memcpy(t01, (ox1 | oy0) ? j->cval : r0 + (ptrdiff_t)x1 * 4, 4);
+    memcpy(t10, (ox0 | oy1) ? j->cval : r1 + (ptrdiff_t)x0 * 4, 4);
+    memcpy(t11, (ox1 | oy1) ? j->cval : r1 + (ptrdiff_t)x1 * 4, 4);
 }
 
-/* 8-bit, 4 bytes per pixel, bilinear: the interior taps read directly, the rest as border4 */
+/* the high 16 bits of a 16 x 16-bit product, in 16-bit types (what vectorisers map to pmulhuw / umull) */
+static inline uint16_t mulhi_u16(uint16_t a, uint16_t b)
+{
+    return (uint16_t)(((uint32_t)a * b) >> 16);
+}
+
+/* pixel_bilinear's chain for n bytes with their weights (every sum fits 16 bits: at most 65280) */
+AUGCLI_VECTORISE static void blend_bytes(const uint8_t *restrict t00, const uint8_t *restrict t01,
+                                         const uint8_t *restrict t10, const uint8_t *restrict t11,
+                                         const uint16_t *restrict fx, const uint16_t *restrict fy,
+                                         uint8_t *restrict out, int n)
+{
+    for (int e = 0; e < n; e++) {
+        const uint16_t wx1 = fx[e], wy1 = fy[e], wx0 = (uint16_t)(65535u - wx1), wy0 = (uint16_t)(65535u - wy1);
+        const uint16_t top = (uint16_t)(mulhi_u16((uint16_t)(t00[e] << 8), wx0) + mulhi_u16((uint16_t)(t01[e] << 8), wx1));
+        const uint16_t bot = (uint16_t)(mulhi_u16((uint16_t)(t10[e] << 8), wx0) + mulhi_u16((uint16_t)(t11[e] << 8), wx1));
+        out[e] = (uint8_t)((uint16_t)(mulhi_u16(top, wy0) + mulhi_u16(bot, wy1) + 128) >> 8);
+    }
+}
+
+/* 8-bit, 4 bytes per pixel, bilinear, in blocks of ROW4_BLOCK pixels: first the taps and weights of
+ * every pixel of the block (interior taps read directly, the rest through border_taps), then the
+ * blend of every byte: pixel_bilinear's 16-bit chain as one plain loop over arrays, which compilers
+ * vectorise with the baseline SIMD of the CPU (SSE2, NEON). */
+#define ROW4_BLOCK 64
 static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
 {
     const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
     const uint8_t *src = j->src;
     const ptrdiff_t ss = j->ss;
-    uint64_t u = (uint64_t)U, v = (uint64_t)V; /* wrapping steps: lanes past the row end may wrap */
-    for (int32_t i = 0; i < n; i++, out += 4, u += (uint64_t)DU, v += (uint64_t)DV) {
-        const int32_t ix = (int32_t)((int64_t)u >> 32), iy = (int32_t)((int64_t)v >> 32);
-        uint32_t r;
-        if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
-            const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
-            r = blend4(ld32(p), ld32(p + 4), ld32(p + ss), ld32(p + ss + 4), (uint32_t)(u >> 16) & 0xFFFF,
-                       (uint32_t)(v >> 16) & 0xFFFF);
-        } else {
-            r = border4(j, (int64_t)u, (int64_t)v);
+    uint8_t t00[4 * ROW4_BLOCK], t01[4 * ROW4_BLOCK], t10[4 * ROW4_BLOCK], t11[4 * ROW4_BLOCK];
+    uint16_t fx[4 * ROW4_BLOCK], fy[4 * ROW4_BLOCK]; /* the weights, repeated for each byte */
+    uint64_t u = (uint64_t)U, v = (uint64_t)V;       /* wrapping steps: lanes past the row end may wrap */
+    for (int32_t i0 = 0; i0 < n; i0 += ROW4_BLOCK) {
+        const int m = n - i0 < ROW4_BLOCK ? (int)(n - i0) : ROW4_BLOCK;
+        for (int k = 0; k < m; k++, u += (uint64_t)DU, v += (uint64_t)DV) {
+            const int32_t ix = (int32_t)((int64_t)u >> 32), iy = (int32_t)((int64_t)v >> 32);
+            if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
+                const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
+                memcpy(t00 + 4 * k, p, 4);
+                memcpy(t01 + 4 * k, p + 4, 4);
+                memcpy(t10 + 4 * k, p + ss, 4);
+                memcpy(t11 + 4 * k, p + ss + 4, 4);
+            } else {
+                border_taps(j, (int64_t)u, (int64_t)v, t00 + 4 * k, t01 + 4 * k, t10 + 4 * k, t11 + 4 * k);
+            }
+            const uint16_t wx = (uint16_t)(u >> 16), wy = (uint16_t)(v >> 16);
+            for (int c = 0; c < 4; c++)
+                fx[4 * k + c] = wx, fy[4 * k + c] = wy;
         }
-        memcpy(out, &r, 4);
+        blend_bytes(t00, t01, t10, t11, fx, fy, out + 4 * (ptrdiff_t)i0, 4 * m);
     }
 }
 
@@ -746,6 +765,35 @@ static void rowc_scalar_all(const warp_job *j, const coords *k, int32_t n, uint8
     rowc_scalar(j, k, 0, n, out);
 }
 
+/* row4_scalar for rows with per-pixel coordinates (8-bit, 4 bytes per pixel, bilinear; any fold) */
+static void rowc4_scalar(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
+{
+    const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
+    const ptrdiff_t ss = j->ss;
+    uint8_t t00[4 * ROW4_BLOCK], t01[4 * ROW4_BLOCK], t10[4 * ROW4_BLOCK], t11[4 * ROW4_BLOCK];
+    uint16_t fx[4 * ROW4_BLOCK], fy[4 * ROW4_BLOCK];
+    for (int32_t i0 = 0; i0 < n; i0 += ROW4_BLOCK) {
+        const int m = n - i0 < ROW4_BLOCK ? (int)(n - i0) : ROW4_BLOCK;
+        for (int q = 0; q < m; q++) {
+            const int32_t i = i0 + q, ix = k->uh[i], iy = k->vh[i];
+            if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
+                const uint8_t *p = j->src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
+                memcpy(t00 + 4 * q, p, 4);
+                memcpy(t01 + 4 * q, p + 4, 4);
+                memcpy(t10 + 4 * q, p + ss, 4);
+                memcpy(t11 + 4 * q, p + ss + 4, 4);
+            } else {
+                border_taps(j, joined(ix, k->ul[i]), joined(iy, k->vl[i]), t00 + 4 * q, t01 + 4 * q, t10 + 4 * q,
+                            t11 + 4 * q);
+            }
+            const uint16_t wx = (uint16_t)(k->ul[i] >> 16), wy = (uint16_t)(k->vl[i] >> 16);
+            for (int c = 0; c < 4; c++)
+                fx[4 * q + c] = wx, fy[4 * q + c] = wy;
+        }
+        blend_bytes(t00, t01, t10, t11, fx, fy, out + 4 * (ptrdiff_t)i0, 4 * m);
+    }
+}
+
 /* The row functions one warp runs, chosen once: the fastest for its path and layout, and the ones
  * that take any fill mode and any coordinates (the SIMD rows need one fold of reflect / wrap to
  * cover every tap of a row, which ``one_fold`` says). */
@@ -760,8 +808,8 @@ static row_kernels kernels_for(const warp_job *j, int path)
 {
     const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
                      (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
-    row_kernels k = {simd ? row4_scalar : row_scalar, simd ? row4_scalar : row_scalar, rowc_scalar_all,
-                     rowc_scalar_all, fill_coords_scalar, 0};
+    row_kernels k = {simd ? row4_scalar : row_scalar, simd ? row4_scalar : row_scalar,
+                     simd ? rowc4_scalar : rowc_scalar_all, simd ? rowc4_scalar : rowc_scalar_all, fill_coords_scalar, 0};
 #if AUGCLI_X86
     if (path == AUGCLI_AVX512) {
         k.fill = fill_coords_avx512;
