@@ -73,9 +73,10 @@ def _native_stderr(lines: list[str]) -> Iterator[None]:
             except (OSError, ValueError):
                 pass
             os.dup2(saved, 2)
-            text = os.pread(spool, _NATIVE_LIMIT, 0).decode("utf-8", "backslashreplace")
-            os.ftruncate(spool, 0)
             os.lseek(spool, 0, os.SEEK_SET)
+            text = os.read(spool, _NATIVE_LIMIT).decode("utf-8", "backslashreplace")
+            os.lseek(spool, 0, os.SEEK_SET)  # emptied for the next source (no os.pread on Windows)
+            os.ftruncate(spool, 0)
             # a progress bar refreshed from another thread meanwhile is not the file's
             lines.extend(one_line(line.strip()) for line in text.split("\n") if line.strip() and "\r" not in line)
     finally:

@@ -510,7 +510,8 @@ def saturation(image: Image.Image, factor: float) -> Image.Image:
     if layout is not None:
         if layout[1] != 3:
             return image.copy()
-        return _run_kernel(image, lambda src, size, bpp, nc, out=None: kernels.saturation(src, size, bpp, factor, out=out))
+        return _run_kernel(image, lambda src, size, bpp, nc, out=None:
+                           kernels.saturation(src, size, bpp, factor, out=out))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
     def blend(a: np.ndarray) -> np.ndarray:

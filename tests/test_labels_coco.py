@@ -249,4 +249,5 @@ def test_sources_cut_into_parts_give_the_json_of_one_worker(tmp_path):
     run(inp, tmp_path / "b", *flags, "-j", "2")
     ja = (tmp_path / "a/annotations/instances_train.json").read_bytes()
     assert ja == (tmp_path / "b/annotations/instances_train.json").read_bytes()
-    assert [im["file_name"] for im in json.loads(ja)["images"]] == [f"im{i}_{k}.png" for i in range(2) for k in range(6)]
+    names = [im["file_name"] for im in json.loads(ja)["images"]]
+    assert names == [f"im{i}_{k}.png" for i in range(2) for k in range(6)]
