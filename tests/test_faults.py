@@ -230,3 +230,39 @@ def test_forked_and_spawned_workers_write_the_same_records(tmp_path, monkeypatch
             f.unlink()
     assert len(results["fork"][1]) == 18
     assert results["fork"] == results["spawn"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a pseudo-terminal through os.openpty")
+def test_a_run_on_a_terminal_shows_its_bar_and_forks_workers_that_finish(many, reference, tmp_path):
+    """stderr on a terminal: the progress bar is drawn (tqdm) while the workers are forked; the run
+    completes with the same bytes (no thread of the bar is copied into a worker holding a lock)."""
+    import select
+
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "augcli", "expand", str(many), str(out), *FLAGS, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=slave, env=ENV)
+    os.close(slave)
+    drawn = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal closed: the run ended
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=30) == 0, drawn[-2000:]
+    assert b"img/s" in drawn and b"/60" in drawn, drawn[-500:]
+    assert images_only(tree_bytes(out)) == reference
