@@ -9,7 +9,7 @@ import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -224,6 +224,12 @@ def prepare_for_format(image: Image.Image, fmt: str, background: tuple[int, int,
 def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     """Encode to bytes. No EXIF is written, so no stale orientation tag survives."""
     buf = io.BytesIO()
+    encode_into(image, fmt, quality, buf)
+    return buf.getvalue()
+
+
+def encode_into(image: Image.Image, fmt: str, quality: int, fh: BinaryIO) -> None:
+    """Encode into an open binary file: the same bytes as ``encode``, without holding them all."""
     kwargs: dict = {}
     if fmt == "jpeg":
         kwargs = {"quality": quality}
@@ -233,6 +239,5 @@ def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
         kwargs = {"compress_level": 6}
     elif fmt == "tiff":
         kwargs = {"compression": "tiff_adobe_deflate"}
-    image.save(buf, format=fmt.upper(), **kwargs)
-    return buf.getvalue()
+    image.save(fh, format=fmt.upper(), **kwargs)
 

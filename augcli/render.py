@@ -7,11 +7,11 @@ is the same file as the original.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 from PIL import Image
 
-from .imageio import encode, prepare_for_format
+from .imageio import encode, encode_into, prepare_for_format
 from .pipeline import Pipeline, Step
 from .seeding import rng_for, stable_key
 
@@ -30,6 +30,13 @@ def make_output(pipeline: Pipeline, image: Image.Image, steps: Sequence[Step], c
 def output_bytes(image: Image.Image, fmt: str, quality: int, background: Sequence[int]) -> bytes:
     """The file contents of an output: converted for the format by the documented rules, encoded."""
     return encode(prepare_for_format(image, fmt, tuple(background)), fmt, quality)  # type: ignore[arg-type]
+
+
+def output_writer(image: Image.Image, fmt: str, quality: int, background: Sequence[int]) -> Callable[[BinaryIO], None]:
+    """``output_bytes`` written straight into an open file, so the encoded file is never held in
+    memory as a whole (9 MiB for a 6000x4000 JPEG): the same bytes."""
+    prepared = prepare_for_format(image, fmt, tuple(background))  # type: ignore[arg-type]
+    return lambda fh: encode_into(prepared, fmt, quality, fh)  # type: ignore[arg-type]
 
 
 def describe_step(step: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
 from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, remove_stale_temporaries,
                       source_size, temp_path, write_atomic)
-from .render import output_bytes, plan_copy
+from .render import output_bytes, output_writer, plan_copy
 from .seeding import new_root_seed, stable_key
 from .filewarnings import file_warnings, install_one_line_warnings
 from .targets import CopyPlan, class_of, plan_copies
@@ -232,10 +232,16 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             if labels is not None:
                 rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
             continue
+        made_image = data = None
         try:
             # (one output alive at a time: the previous copy is gone before the next is made)
-            data = output_bytes(render(steps, (matrix, out_size)) if k is not None else image,
-                                job.fmt, cfg.quality, cfg.background)
+            made_image = render(steps, (matrix, out_size)) if k is not None else image
+            if labels is None and ctx.outputs is None:
+                # local files are encoded straight into their temporary file (the bytes are made
+                # again only to compare with a file that appeared meanwhile)
+                data = output_writer(made_image, job.fmt, cfg.quality, cfg.background)
+            else:
+                data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
                 label_files, rec["labels"] = labels.render(matrix, out_size, out)
@@ -247,7 +253,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 rec["status"] = "ok"
             elif cfg.on_exists == "skip":
                 rec.update(status="ok", existing=True)
-            elif _same_output(ctx, out, data):
+            elif _same_output(ctx, out, data if isinstance(data, bytes) else
+                              output_bytes(made_image, job.fmt, cfg.quality, cfg.background)):
                 # appeared since the run started, with exactly our bytes: a retry after a worker
                 # died, or an identical concurrent run
                 rec["status"] = "ok"
@@ -262,6 +269,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec.update(status="error", error="out of memory while making this output")
         except Exception as exc:  # noqa: BLE001 - ValueError and whatever a hostile file triggers
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
+        finally:
+            made_image = data = None  # this output is gone before the next one is made
 
 
 def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
@@ -278,7 +287,8 @@ def _output_exists(ctx: WorkContext, rel: str) -> bool:
     return ctx.outputs.exists(rel)
 
 
-def _write_output(ctx: WorkContext, rel: str, data: bytes) -> bool:
+def _write_output(ctx: WorkContext, rel: str, data: Any) -> bool:
+    """Write an output (bytes, or for local folders a function writing them into an open file)."""
     overwrite = ctx.cfg.on_exists == "overwrite"
     if ctx.outputs is None:
         return write_atomic(fsnames.join(ctx.cfg.output_dir, rel), data, overwrite=overwrite)

@@ -22,7 +22,7 @@ import re
 import secrets
 import socket
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Callable, Union
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -77,6 +77,8 @@ def temp_path(path: PathLike):
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended: a killed process whose parent has not yet
+    reaped it (a zombie) still answers kill(pid, 0), but will never finish its temporary file."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -85,7 +87,12 @@ def _pid_alive(pid: int) -> bool:
         return True
     except OverflowError:
         return False
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]  # the field after "(command name)"
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(pid, 0) is all there is
 
 
 def is_stale(name: bytes) -> bool:
@@ -110,9 +117,9 @@ def remove_stale_temporaries(root: PathLike) -> int:
     return removed
 
 
-def write_atomic(path: PathLike, data: bytes, *, overwrite: bool) -> bool:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so no
-    reader ever sees a partial file under ``path``. Without ``overwrite``, an existing ``path``
+def write_atomic(path: PathLike, data: bytes | Callable[[BinaryIO], None], *, overwrite: bool) -> bool:
+    """Write ``data`` (bytes, or a function writing them into an open file) to ``path`` through a
+    temporary file in the same folder and a rename, so no reader ever sees a partial file under ``path``. Without ``overwrite``, an existing ``path``
     (perhaps created by a concurrent run) is left alone and False is returned. A name longer than the
     file system allows raises NameTooLong (an OSError with errno ENAMETOOLONG)."""
     parent, name = os.path.split(os.fsencode(path))
@@ -127,7 +134,8 @@ def write_atomic(path: PathLike, data: bytes, *, overwrite: bool) -> bool:
         os.close(folder)
 
 
-def _write_in(folder: int | None, parent: bytes, name: bytes, data: bytes, overwrite: bool) -> bool:
+def _write_in(folder: int | None, parent: bytes, name: bytes, data: bytes | Callable[[BinaryIO], None],
+              overwrite: bool) -> bool:
     limit = name_max(folder if folder is not None else parent)
     if len(name) > limit:
         raise NameTooLong(name, limit)
@@ -140,7 +148,10 @@ def _write_in(folder: int | None, parent: bytes, name: bytes, data: bytes, overw
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666, **at)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
         if overwrite:
             os.replace(tmp, target, **pair)
             return True

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -79,3 +80,33 @@ def test_cleanup_removes_only_this_hosts_temporaries_of_dead_processes(tmp_path)
     assert remove_stale_temporaries(tmp_path) == 2
     left = {k for k, rel in files.items() if (tmp_path / rel).exists()}
     assert left == {"mine_alive", "other_host_dead", "old_style", "output"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="zombies are read from /proc")
+def test_a_killed_process_not_yet_reaped_counts_as_ended():
+    """A worker killed with the whole run is a zombie until reaped: its temporaries are stale."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # wait until the child has exited (a zombie, not reaped)
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        assert not tempfiles._pid_alive(pid)
+        assert tempfiles._pid_alive(os.getpid())
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_a_writer_function_gives_the_same_file_as_its_bytes(tmp_path):
+    data = bytes(range(256)) * 100
+    assert write_atomic(tmp_path / "a.bin", data, overwrite=False)
+    assert write_atomic(tmp_path / "b.bin", lambda fh: (fh.write(data[:1000]), fh.write(data[1000:])), overwrite=False)
+    assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes() == data
+    assert not write_atomic(tmp_path / "b.bin", lambda fh: fh.write(b"other"), overwrite=False)  # exists: left alone
+    with pytest.raises(ZeroDivisionError):
+        write_atomic(tmp_path / "c.bin", lambda fh: (fh.write(b"half"), 1 / 0), overwrite=False)
+    assert not (tmp_path / "c.bin").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin"]
