@@ -356,3 +356,32 @@ def test_a_resumed_run_with_sources_cut_into_parts_completes_exactly_the_missing
     a, b = tree_bytes(whole), tree_bytes(resumed)
     assert all(a[k] == b[k] for k in a if k != "manifest.jsonl") and a.keys() == b.keys()
     assert manifest_records(whole / "manifest.jsonl") == manifest_records(resumed / "manifest.jsonl")
+
+
+def test_one_output_image_is_alive_at_a_time(tmp_path, monkeypatch):
+    """Each output's image is released before the next is made (what bounds memory on big images)."""
+    import weakref
+
+    from augcli import pipeline
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(40, 30).save(src / "a.png")
+    original = pipeline.Pipeline.renderer
+    made: list[weakref.ref] = []
+
+    def renderer(self, image, plans, geometries=None):
+        render = original(self, image, plans, geometries)
+
+        def tracked(plan, geometry=None):
+            assert all(ref() is None for ref in made), "an earlier output image is still alive"
+            out = render(plan, geometry)
+            made.append(weakref.ref(out))
+            return out
+
+        return tracked
+
+    monkeypatch.setattr(pipeline.Pipeline, "renderer", renderer)
+    for fmt in ("png", "jpeg"):
+        expand(src, tmp_path / fmt, "-n", 4, "-j", 1, "--rotate", 20, "--format", fmt, "--seed", 1)
+    assert len(made) == 8
