@@ -89,7 +89,7 @@ def run_pool(func, items, workers, copies, quality, setup=None, start=None):
     gets JOB["copies"] and JOB["quality"], then runs ``setup()`` (a system's per-process set-up).
 
     start=None is the platform default start method, what `multiprocessing.Pool`
-    gives a user (fork on Linux up to Python 3.13); the floor asks for "spawn".
+    gives a user (fork on Linux up to Python 3.13); the floor asks for "fork" where it exists.
     """
     initargs = (copies, quality, setup)
     if workers <= 1:
