@@ -183,13 +183,6 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
     memcpy(out, p, (size_t)j->bpp);
 }
 
-static inline uint32_t ld32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* The four taps of a 4-byte pixel some of whose taps lie outside the source, mapped by the fill mode. */
 static inline void border_taps(const warp_job *j, int64_t u, int64_t v, uint8_t *t00, uint8_t *t01, uint8_t *t10,
                                uint8_t *t11)
