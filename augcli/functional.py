@@ -419,15 +419,15 @@ def _source_pixels(image: Image.Image) -> tuple[Any, int, int]:
 def _run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
     """``kernel(src, size, bpp, nc, *args, out=...)`` on an 8-bit image, as a new image: read from
     and written into Pillow's own memory (L, RGB), or through packed copies (LA, RGBA)."""
-    if image.mode in _VIEW_LAYOUTS:
-        src = kernels.pixels(image)
+    src, bpp, nc = _source_pixels(image)
+    if isinstance(src, memoryview):
         out = Image.new(image.mode, image.size, None)  # not cleared: the kernel writes every byte
-        target = kernels.pixels(out, writable=True) if src is not None else None
+        target = kernels.pixels(out, writable=True)
         if target is not None:
-            kernel(src, image.size, *_VIEW_LAYOUTS[image.mode], *args, out=target)
+            kernel(src, image.size, bpp, nc, *args, out=target)
             return out
-    bpp, nc = _KERNEL_LAYOUTS[image.mode]
-    return Image.frombytes(image.mode, image.size, kernel(image.tobytes(), image.size, bpp, nc, *args))
+        src, (bpp, nc) = image.tobytes(), _KERNEL_LAYOUTS[image.mode]
+    return Image.frombytes(image.mode, image.size, kernel(src, image.size, bpp, nc, *args))
 
 
 def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None, fn=None) -> Image.Image:

@@ -232,7 +232,6 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             if labels is not None:
                 rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
             continue
-        made_image = data = None
         try:
             # (one output alive at a time: the previous copy is gone before the next is made)
             made_image = render(steps, (matrix, out_size)) if k is not None else image
@@ -538,7 +537,7 @@ def _results_in_pool(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
                             fut = submit(part)
                         inflight.append((part, alone, fut))
                         continue
-                    if down or sum(1 for _, _, f in inflight if not f.done()) >= window:
+                    if sum(1 for _, _, f in inflight if not f.done()) >= window:
                         break
                     part = next(chunks, None)
                     if part is None:
