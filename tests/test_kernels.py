@@ -177,6 +177,31 @@ def test_every_path_gives_the_same_bytes():
                     assert len(results) == 1, f"paths differ: trial {trial} {w}x{h} bpp {bpp} {fill} {interp}"
 
 
+def test_narrow_sources_and_fold_seams_give_the_same_bytes_on_every_path():
+    # The SIMD rows read each tap pair as 8 bytes at the lower of two neighbouring columns (clamped to
+    # w - 2) and pick the taps from it; wrap's seam (taps w - 1 and 0) takes the gather route. Sources
+    # of 2 and 3 pixels, rows crossing folds and seams many times, every fill mode.
+    rng = np.random.default_rng(77)
+    paths = K.available()
+    # (rows spanning one to two and a half source widths: reflect and wrap rows stay within the one
+    # fold the SIMD rows take, so they do run there)
+    out = (24, 13)
+    for w, h in [(2, 2), (2, 9), (9, 2), (3, 3), (3, 40), (40, 3), (1, 20), (20, 1)]:
+        for trial in range(12):
+            s = rng.uniform(0.04, 0.1)
+            m = (G.shift(rng.uniform(-w / 2, w / 2), rng.uniform(-h / 2, h / 2)) @ G.translation((w - 1) / 2, (h - 1) / 2)
+                 @ G.rotation(rng.uniform(-180, 180), (1, 1)) @ np.diag([s * w * rng.uniform(0.5, 1.2), s * h, 1.0])
+                 @ G.translation(-(out[0] - 1) / 2, -(out[1] - 1) / 2))
+            src = rng.integers(0, 256, w * h * 4, dtype=np.uint8).tobytes()
+            for fill in FILLS:
+                results = {p: None for p in paths}
+                for p in paths:
+                    K.use(p)
+                    results[p] = bytes(K.warp(src, (w, h), 4, m, out, fill=fill, interpolation="bilinear",
+                                              cval=bytes([9, 99, 199, 0])))
+                assert len(set(results.values())) == 1, f"paths differ: {w}x{h} trial {trial} {fill}"
+
+
 # SHA-256 of fixed warps of a fixed image. A change here is a change of arithmetic: it must come with
 # a new KERNEL_VERSION (augcli.kernels) and a line in the commit message.
 GOLDEN = {
