@@ -222,7 +222,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     made = [(st, geo) for k, _, st, geo in planned if k is not None and k in todo]
     render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made]) \
         if image is not None else None
-    for k, out, steps, (matrix, out_size) in planned:
+    ahead: dict[int, Any] = {}  # copies rendered before their turn: the image, or what rendering raised
+    for i, (k, out, steps, (matrix, out_size)) in enumerate(planned):
         rec = _record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
                       matrix=matrix)
         records.append(rec)
@@ -234,7 +235,14 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             continue
         try:
             # (one output alive at a time: the previous copy is gone before the next is made)
-            made_image = render(steps, (matrix, out_size)) if k is not None else image
+            if k is None:
+                made_image = image
+            else:
+                if i not in ahead:
+                    _render_ahead(render, planned, todo, i, ahead)
+                made_image = ahead.pop(i)
+                if isinstance(made_image, BaseException):
+                    raise made_image
             if labels is None and ctx.outputs is None:
                 # local files are encoded straight into their temporary file (the bytes are made
                 # again only to compare with a file that appeared meanwhile)
@@ -270,6 +278,30 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
         finally:
             made_image = data = None  # this output is gone before the next one is made
+
+
+# Copies of a source are rendered in batches of up to this many output bytes before they are encoded:
+# its pixels are then read while still in the caches (each encode in between would push them out).
+# An output larger than this is made alone, so big images keep one output alive at a time.
+RENDER_AHEAD_BYTES = 4 << 20
+
+
+def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict) -> None:
+    """Render copy ``i`` and the copies after it that are to be made, while they fit the budget."""
+    budget = RENDER_AHEAD_BYTES
+    for j in range(i, len(planned)):
+        k, _, steps, geometry = planned[j]
+        if k is None or k not in todo:
+            continue
+        w, h = geometry[1]
+        cost = 4 * w * h
+        if j > i and cost > budget:
+            return
+        budget -= cost
+        try:
+            ahead[j] = render(steps, geometry)
+        except Exception as exc:  # noqa: BLE001 - raised again at this copy's turn, and recorded there
+            ahead[j] = exc
 
 
 def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:

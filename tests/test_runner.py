@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from augcli import runner
 from augcli.cli import cli
 from augcli.imageio import LoadOptions, load_image
 
@@ -359,10 +360,13 @@ def test_a_resumed_run_with_sources_cut_into_parts_completes_exactly_the_missing
 
 
 def test_one_output_image_is_alive_at_a_time(tmp_path, monkeypatch):
-    """Each output's image is released before the next is made (what bounds memory on big images)."""
+    """An output larger than the render-ahead budget is released before the next is made (what
+    bounds memory on big images)."""
     import weakref
 
     from augcli import pipeline
+
+    monkeypatch.setattr(runner, "RENDER_AHEAD_BYTES", 40 * 30 * 4 - 1)
 
     src = tmp_path / "in"
     src.mkdir()
@@ -385,3 +389,50 @@ def test_one_output_image_is_alive_at_a_time(tmp_path, monkeypatch):
     for fmt in ("png", "jpeg"):
         expand(src, tmp_path / fmt, "-n", 4, "-j", 1, "--rotate", 20, "--format", fmt, "--seed", 1)
     assert len(made) == 8
+
+
+def test_small_outputs_are_rendered_ahead_within_the_budget_and_a_failure_stays_with_its_copy(tmp_path, monkeypatch):
+    """Copies of a small source are rendered in batches (their source is still in the caches), never
+    more than RENDER_AHEAD_BYTES of them alive; a copy whose rendering fails is that copy's error."""
+    import weakref
+
+    from augcli import pipeline
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(40, 30).save(src / "a.png")
+    one = 40 * 30 * 4
+    monkeypatch.setattr(runner, "RENDER_AHEAD_BYTES", 3 * one)
+    original = pipeline.Pipeline.renderer
+    made: list[weakref.ref] = []
+    peak, calls = [0], [0]
+
+    def renderer(self, image, plans, geometries=None):
+        render = original(self, image, plans, geometries)
+
+        def tracked(plan, geometry=None):
+            calls[0] += 1
+            if calls[0] == 5:
+                raise ValueError("no such luck")
+            out = render(plan, geometry)
+            made.append(weakref.ref(out))
+            peak[0] = max(peak[0], sum(ref() is not None for ref in made))
+            return out
+
+        return tracked
+
+    monkeypatch.setattr(pipeline.Pipeline, "renderer", renderer)
+    result = expand(src, tmp_path / "out", "-n", 7, "-j", 1, "--rotate", 20, "--format", "png", "--seed", 1, expect=1)
+    err = result.stderr
+    assert peak[0] == 3  # batches of three: more than one alive, never more than the budget
+    outputs = sorted(manifest_records(tmp_path / "out" / "manifest.jsonl"), key=lambda r: r["copy"])
+    assert [r["status"] for r in outputs] == ["ok"] * 4 + ["error"] + ["ok"] * 2
+    assert "no such luck" in outputs[4]["error"]
+    assert err.count("no such luck") == 1
+    # and the bytes are those of a run that renders one copy at a time
+    monkeypatch.setattr(pipeline.Pipeline, "renderer", original)
+    monkeypatch.setattr(runner, "RENDER_AHEAD_BYTES", 0)
+    expand(src, tmp_path / "alone", "-n", 7, "-j", 1, "--rotate", 20, "--format", "png", "--seed", 1)
+    for r in outputs:
+        if r["status"] == "ok":
+            assert (tmp_path / "out" / r["output"]).read_bytes() == (tmp_path / "alone" / r["output"]).read_bytes()
