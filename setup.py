@@ -44,6 +44,7 @@ KERNELS = [
     Extension("augcli.kernels._warp", ["augcli/kernels/warp.c"], depends=["augcli/kernels/common.h"]),
     Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c"],
               depends=["augcli/kernels/common.h", "augcli/kernels/pixel.h", "augcli/kernels/normal_table.h"]),
+    Extension("augcli.kernels._seed", ["augcli/kernels/seed.c"]),
 ]
 
 setup(ext_modules=KERNELS, cmdclass={"build_ext": BuildKernels})

@@ -9,8 +9,12 @@ adding one op does not shift the values drawn for another.
 from __future__ import annotations
 
 import hashlib
+import sys
+from array import array
 
 import numpy as np
+
+from .kernels._seed import seed_state
 
 
 def stable_key(text: str | bytes) -> int:
@@ -29,7 +33,51 @@ def new_root_seed() -> int:
     return int(np.random.SeedSequence().entropy % (2**63))
 
 
+def _words(n: int) -> list[int]:
+    """A non-negative integer as numpy's SeedSequence reads it: 32-bit words, least significant first."""
+    if n < 0:
+        raise ValueError(f"seed values must be non-negative, got {n}")
+    words = [n & 0xFFFFFFFF]
+    n >>= 32
+    while n:
+        words.append(n & 0xFFFFFFFF)
+        n >>= 32
+    return words
+
+
+class _State:
+    """A seed sequence whose state is already known: what ``numpy.random.PCG64`` asks of one."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: np.ndarray) -> None:
+        self.state = state
+
+    def generate_state(self, n_words: int, dtype=np.uint32) -> np.ndarray:
+        if n_words != 4 or np.dtype(dtype) != np.uint64:  # PCG64 asks for exactly this
+            raise ValueError("this seed sequence only gives PCG64's four 64-bit words")
+        return self.state
+
+
+np.random.bit_generator.ISeedSequence.register(_State)
+
+_STREAM_WORDS: dict[str, list[int]] = {}
+
+
 def rng_for(root_seed: int, item_key: int, copy_index: int, stream: str) -> np.random.Generator:
-    """The generator for one (source, copy, stream); ``stream`` is usually an op name."""
-    seq = np.random.SeedSequence(root_seed, spawn_key=(item_key, copy_index, stable_key(stream)))
-    return np.random.Generator(np.random.PCG64(seq))
+    """The generator for one (source, copy, stream); ``stream`` is usually an op name.
+
+    It is ``Generator(PCG64(SeedSequence(root_seed, spawn_key=(item_key, copy_index,
+    stable_key(stream)))))``, with the seed sequence's hash computed by augcli's C kernel (the same
+    words, tests/test_seeding.py): numpy's own SeedSequence cost 25-50 us per generator, and augcli
+    makes one per op per output."""
+    run = _words(root_seed)
+    if len(run) < 4:  # SeedSequence pads the run entropy to its pool size when there is a spawn key
+        run += [0] * (4 - len(run))
+    words = _STREAM_WORDS.get(stream)
+    if words is None:
+        words = _STREAM_WORDS.setdefault(stream, _words(stable_key(stream)))
+    state = seed_state(array("I", run + _words(item_key) + _words(copy_index) + words).tobytes()
+                       if sys.byteorder == "little" else b"".join(w.to_bytes(4, "little") for w in
+                                                                  run + _words(item_key) + _words(copy_index) + words))
+    return np.random.Generator(np.random.PCG64(_State(np.frombuffer(state, dtype="<u8").astype(np.uint64))))
