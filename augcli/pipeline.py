@@ -46,15 +46,23 @@ class Pipeline:
     def plan(self, rng_for: Callable[[str], np.random.Generator], size: G.Size) -> list[Step]:
         """Draw every op's decision and params. ``rng_for(op_name)`` gives each op its own stream,
         so adding an op never changes what another op draws."""
+        return self.plan_with_geometry(rng_for, size)[0]
+
+    def plan_with_geometry(self, rng_for: Callable[[str], np.random.Generator],
+                           size: G.Size) -> tuple[list[Step], tuple[np.ndarray, G.Size]]:
+        """``plan`` and the plan's ``geometry`` together: the geometric ops' matrices, which the plan
+        needs for the output size anyway, are made once (the same products, in the same order)."""
         steps: list[Step] = []
+        m = G.identity()
         for op in self.ops:
             rng = rng_for(op.name)
             applied = bool(rng.random() < op.p)
             params = op.sample(rng, size) if applied else {}
             steps.append({"op": op.name, "applied": applied, **params})
             if applied and op.geometric:
-                size = op.matrix(params, size)[1]
-        return steps
+                m_op, size = op.matrix(params, size)
+                m = m @ m_op
+        return steps, (m, size)
 
     # -- applying -------------------------------------------------------------------------------
 

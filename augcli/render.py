@@ -22,6 +22,13 @@ def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: 
     return pipeline.plan(lambda name: rng_for(root_seed, item_key, copy, name), size)
 
 
+def plan_copy_with_geometry(pipeline: Pipeline, root_seed: int, source: str, copy: int,
+                            size: tuple[int, int]) -> tuple[list[Step], tuple[Any, tuple[int, int]]]:
+    """``plan_copy`` and ``pipeline.geometry`` of that plan, made together."""
+    item_key = stable_key(source)
+    return pipeline.plan_with_geometry(lambda name: rng_for(root_seed, item_key, copy, name), size)
+
+
 def make_output(pipeline: Pipeline, image: Image.Image, steps: Sequence[Step], copy: int | None) -> Image.Image:
     """The output image of a plan; an original (``copy`` None) is the image as loaded."""
     return image if copy is None else pipeline.apply(image, steps)

@@ -29,7 +29,7 @@ from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
 from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, remove_stale_temporaries,
                       source_size, temp_path, write_atomic)
-from .render import output_bytes, output_writer, plan_copy
+from .render import output_bytes, output_writer, plan_copy_with_geometry
 from .seeding import new_root_seed, stable_key
 from .filewarnings import file_warnings, install_one_line_warnings
 from .targets import CopyPlan, class_of, plan_copies
@@ -216,8 +216,9 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     cfg = ctx.cfg
     planned = []
     for k, out in job.outputs:
-        steps = [] if k is None else plan_copy(cfg.pipeline, ctx.root_seed, job.source, k, size)
-        planned.append((k, out, steps, cfg.pipeline.geometry(steps, size)))
+        steps, geometry = ([], cfg.pipeline.geometry([], size)) if k is None else \
+            plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size)
+        planned.append((k, out, steps, geometry))
     # all copies of a source are rendered together, so they share its preparation
     made = [(st, geo) for k, _, st, geo in planned if k is not None and k in todo]
     render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made]) \

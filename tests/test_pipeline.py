@@ -34,3 +34,17 @@ def test_geometry_composes_into_the_recorded_matrix():
     assert np.allclose(pipe.geometry(ident, (40, 30))[0], np.eye(3))
     image = pattern(40, 30)
     assert np.array_equal(np.asarray(pipe.apply(image, ident)), np.asarray(image))
+
+
+def test_plan_with_geometry_is_plan_then_geometry_to_the_bit():
+    # every geometric op, the size-changing ones (crop, rot90 on non-square sources) included
+    pipe = Pipeline(build(rotate=(-45, 45), rot90=True, crop=(0.5, 0.9), shear=(-10, 10), perspective=0.1,
+                          zoom=(0.7, 1.3), width_shift=(-0.2, 0.2), height_shift=(-5, 5), hflip=True, vflip=True,
+                          brightness=(0.8, 1.2)))
+    for k in range(60):
+        size = (37 + k, 23 + 2 * k)
+        steps, (m, out_size) = pipe.plan_with_geometry(lambda name: rng_for(9, 4, k, name), size)
+        alone = pipe.plan(lambda name: rng_for(9, 4, k, name), size)
+        assert steps == alone
+        m_alone, size_alone = pipe.geometry(alone, size)
+        assert out_size == size_alone and m.tobytes() == m_alone.tobytes(), k
