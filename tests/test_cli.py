@@ -91,3 +91,18 @@ def test_progress_bar_is_hidden_when_stderr_is_not_a_terminal(dataset, tmp_path)
     assert out.returncode == 0
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]  # only the summary line
     assert "it/s" not in out.stderr and "img/s" not in out.stderr and out.stdout == ""
+
+
+def test_leaving_without_teardown_keeps_codes_output_and_exit_handlers():
+    def run(body: str):
+        code = "import atexit, sys, threading, time\nfrom augcli.cli import _leave\n" + body
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+    done = run("atexit.register(lambda: print('handler ran'))\nprint('out', end=' ')\n_leave(3)")
+    assert (done.returncode, done.stdout) == (3, "out handler ran\n")
+    assert run("_leave(None)").returncode == 0
+    text = run("_leave('augcli: a reason')")
+    assert (text.returncode, text.stderr) == (1, "augcli: a reason\n")
+    # another thread still running: the ordinary exit, which waits for it
+    waited = run("threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n_leave(4)")
+    assert (waited.returncode, waited.stdout) == (4, "thread done\n")
