@@ -124,10 +124,15 @@ def write_atomic(path: PathLike, data: bytes | Callable[[BinaryIO], None], *, ov
     file system allows raises NameTooLong (an OSError with errno ENAMETOOLONG)."""
     parent, name = os.path.split(os.fsencode(path))
     parent = parent or b"."
-    os.makedirs(parent, exist_ok=True)
     if not _DIR_FD:  # no *at() calls on this system: plain paths
+        os.makedirs(parent, exist_ok=True)
         return _write_in(None, parent, name, data, overwrite)
-    folder = os.open(parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        folder = os.open(parent, flags)
+    except FileNotFoundError:  # the first output of a folder (makedirs for every output cost 50 us)
+        os.makedirs(parent, exist_ok=True)
+        folder = os.open(parent, flags)
     try:
         return _write_in(folder, parent, name, data, overwrite)
     finally:

@@ -110,3 +110,14 @@ def test_a_writer_function_gives_the_same_file_as_its_bytes(tmp_path):
     with pytest.raises(ZeroDivisionError):
         write_atomic(tmp_path / "c.bin", lambda fh: (fh.write(b"half"), 1 / 0), overwrite=False)
     assert not (tmp_path / "c.bin").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin"]
+
+
+def test_missing_folders_are_made_and_a_file_in_the_way_is_an_oserror(tmp_path):
+    target = tmp_path / "a" / "b" / "c" / "x.bin"
+    assert write_atomic(target, b"one", overwrite=False)
+    assert target.read_bytes() == b"one"
+    assert write_atomic(tmp_path / "a" / "b" / "y.bin", b"two", overwrite=False)  # the folder exists now
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "file" / "z.bin", b"three", overwrite=False)
+    assert sorted(p.name for p in (tmp_path / "a" / "b").iterdir()) == ["c", "y.bin"]
