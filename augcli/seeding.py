@@ -9,8 +9,7 @@ adding one op does not shift the values drawn for another.
 from __future__ import annotations
 
 import hashlib
-import sys
-from array import array
+import struct
 
 import numpy as np
 
@@ -77,7 +76,6 @@ def rng_for(root_seed: int, item_key: int, copy_index: int, stream: str) -> np.r
     words = _STREAM_WORDS.get(stream)
     if words is None:
         words = _STREAM_WORDS.setdefault(stream, _words(stable_key(stream)))
-    state = seed_state(array("I", run + _words(item_key) + _words(copy_index) + words).tobytes()
-                       if sys.byteorder == "little" else b"".join(w.to_bytes(4, "little") for w in
-                                                                  run + _words(item_key) + _words(copy_index) + words))
+    entropy = run + _words(item_key) + _words(copy_index) + words
+    state = seed_state(struct.pack(f"<{len(entropy)}I", *entropy))
     return np.random.Generator(np.random.PCG64(_State(np.frombuffer(state, dtype="<u8").astype(np.uint64))))
