@@ -235,7 +235,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
             continue
         try:
-            # (one output alive at a time: the previous copy is gone before the next is made)
+            # (at most RENDER_AHEAD_BYTES of outputs alive, or one larger output: each is gone after its turn)
             if k is None:
                 made_image = image
             else:
