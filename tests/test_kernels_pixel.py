@@ -178,6 +178,41 @@ def test_saturation_is_the_documented_blend_within_its_fixed_point():
             assert np.array_equal(out, a)
 
 
+def saturation_reference(rgb: np.ndarray, f: int) -> np.ndarray:
+    """The documented integers, in int64: clamp((L 2^16 + 2^31 + f (c 2^16 - L)) >> 32)."""
+    out = np.empty(rgb.shape, np.uint8)
+    for lo in range(0, rgb.shape[0], 512):  # in slices: int64 temporaries of 2^24 colours are large
+        c = rgb[lo:lo + 512].astype(np.int64)
+        luma = (c[..., 0] * 19595 + c[..., 1] * 38470 + c[..., 2] * 7471)[..., None]
+        out[lo:lo + 512] = np.clip((luma * 65536 + (1 << 31) + f * ((c << 16) - luma)) >> 32, 0, 255)
+    return out
+
+
+def test_saturation_in_32_bit_arithmetic_is_the_64_bit_formula_for_every_colour():
+    # Factors up to 100 run a 32-bit form of the formula (pixel.c, saturation_pixels32); it must
+    # give the 64-bit integers exactly: every one of the 2^24 colours, at the edges of the split
+    # f = fh 2^16 + fl, and a few factors outside that range (the 64-bit loop).
+    every = np.arange(1 << 24, dtype=np.uint32)
+    rgb = np.stack([every >> 16, (every >> 8) & 255, every & 255], axis=-1).astype(np.uint8).reshape(4096, 4096, 3)
+    rng = np.random.default_rng(5)
+    some = rgb.reshape(-1, 3)[rng.integers(0, 1 << 24, 1 << 16)].reshape(256, 256, 3)
+    cases = [(rgb, f) for f in (65535, 100 << 16)]
+    cases += [(some, f) for f in (1, 65536, 65537, round(1.7 * 65536), round(0.37 * 65536), (100 << 16) - 1,
+                                  (100 << 16) + 1, -1, -(1 << 20), 1 << 36, -(1 << 36))]
+    for img, f in cases:
+        h, w = img.shape[:2]
+        expected = saturation_reference(img, f).tobytes()
+        for path in K.available():
+            K.use(path)
+            assert bytes(K.saturation(img.tobytes(), (w, h), 3, f / 65536)) == expected, (path, f)
+        if img is some:  # the 4-byte layout (pad byte kept) on every path
+            rgbx = np.concatenate([img, np.full((h, w, 1), 77, np.uint8)], axis=-1)
+            for path in K.available():
+                K.use(path)
+                got4 = np.frombuffer(bytes(K.saturation(rgbx.tobytes(), (w, h), 4, f / 65536)), np.uint8)
+                assert got4.reshape(h, w, 4)[..., :3].tobytes() == expected and (got4[3::4] == 77).all(), (path, f)
+
+
 def test_lighting_kernel_is_the_float_field_rounded():
     rng = np.random.default_rng(3)
     a = rng.integers(0, 256, (33, 47, 3), dtype=np.uint8)

@@ -118,7 +118,7 @@ static inline int augcli_path_named(PyObject *arg)
  * 0 when they hold, -1 with ImportError set when they do not. */
 static inline int augcli_check_shifts(void)
 {
-    if ((-1LL >> 1) == -1LL)
+    if ((-1LL >> 1) == -1LL && ((int32_t)-1 >> 1) == -1)
         return 0;
     PyErr_SetString(PyExc_ImportError, "augcli kernels need arithmetic right shifts");
     return -1;

@@ -113,6 +113,30 @@ AUGCLI_INLINE void saturation_pixels(const uint8_t *restrict s, uint8_t *restric
     }
 }
 
+/* The same integers in 32-bit arithmetic, for 0 <= f <= 100 2^16 (the op's range): f = fh 2^16 + fl
+ * and D = c 2^16 - L = Dh 2^16 + Dl (Dl in [0, 2^16)), so that
+ *   L 2^16 + 2^31 + f D = 2^16 (L + fh D + q + 2^15) + r,  q = fl Dh + (fl Dl >> 16),  0 <= r < 2^16,
+ * and the result, floor(that / 2^32), is (L + fh D + q + 2^15) >> 16: r cannot carry into it. Every
+ * term stays below 2^31 in magnitude (|D| < 2^24, fh <= 100), so the compiler vectorises it with
+ * 32-bit lanes, where the 64-bit form needs emulated 64-bit products. */
+#define SATURATION_FAST_MAX ((int64_t)100 << 16)
+AUGCLI_INLINE void saturation_pixels32(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                                       int32_t fh, uint32_t fl)
+{
+    for (size_t i = 0; i < npx; i++) {
+        const uint8_t *p = s + i * bpp;
+        const int32_t L = 19595 * (int32_t)p[0] + 38470 * (int32_t)p[1] + 7471 * (int32_t)p[2];
+        for (int c = 0; c < 3; c++) {
+            const int32_t D = ((int32_t)p[c] << 16) - L;
+            const int32_t q = (int32_t)fl * (D >> 16) + (int32_t)((fl * ((uint32_t)D & 0xFFFFu)) >> 16);
+            const int32_t v = (L + fh * D + q + 32768) >> 16;
+            d[i * bpp + c] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+        }
+        for (int c = 3; c < bpp; c++)
+            d[i * bpp + c] = p[c];
+    }
+}
+
 AUGCLI_INLINE void saturation_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
 {
     if (bpp == 3)
@@ -120,7 +144,44 @@ AUGCLI_INLINE void saturation_body(const uint8_t *s, uint8_t *d, size_t npx, int
     else
         saturation_pixels(s, d, npx, 4, f);
 }
-AUGCLI_DISPATCH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
+
+/* The SIMD paths take the 32-bit form where it applies (AVX2 and AVX-512 multiply 32-bit lanes
+ * natively: 2x faster on a 500x375 photo, bench/pixel_ops.py --paths); the scalar path keeps the
+ * 64-bit form, which its SSE2 vectorisation runs faster (SSE2 has no 32-bit lane multiply). */
+AUGCLI_INLINE void saturation_body_simd(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
+{
+    if (f < 0 || f > SATURATION_FAST_MAX) {
+        saturation_body(s, d, npx, bpp, f);
+        return;
+    }
+    const int32_t fh = (int32_t)(f >> 16);
+    const uint32_t fl = (uint32_t)(f & 0xFFFF);
+    if (bpp == 3)
+        saturation_pixels32(s, d, npx, 3, fh, fl);
+    else
+        saturation_pixels32(s, d, npx, 4, fh, fl);
+}
+#if AUGCLI_X86
+static void saturation_scalar(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
+{
+    saturation_body(s, d, npx, bpp, f);
+}
+AUGCLI_TARGET_AVX2 static void saturation_avx2(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
+{
+    saturation_body_simd(s, d, npx, bpp, f);
+}
+AUGCLI_TARGET_AVX512 static void saturation_avx512(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
+{
+    saturation_body_simd(s, d, npx, bpp, f);
+}
+typedef void (*saturation_fn)(const uint8_t *, uint8_t *, size_t, int, int64_t);
+static saturation_fn saturation_for(int path)
+{
+    return path == AUGCLI_AVX512 ? saturation_avx512 : (path == AUGCLI_AVX2 ? saturation_avx2 : saturation_scalar);
+}
+#else
+AUGCLI_ONE_PATH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
+#endif
 
 /* ---------------------------------------------------------------------------------------------- */
 /* hue
