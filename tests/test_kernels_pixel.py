@@ -255,6 +255,18 @@ def test_contrast_mean_comes_from_exact_band_sums():
     assert list(K.channel_sums(rgba.tobytes(), (50, 40), 4, 3)) == rgba.reshape(-1, 4)[:, :3].sum(axis=0).tolist()
 
 
+
+def test_band_sums_for_every_layout_block_edge_and_a_saturated_large_image():
+    # the kernel adds in 32-bit blocks (256 pixels of 4 bytes, 65536 of 1-3): sizes around the
+    # block edges, and an all-255 image large enough to overflow any block that was too long
+    rng = np.random.default_rng(8)
+    for bpp, nc in [(1, 1), (2, 1), (3, 3), (4, 3), (4, 4)]:
+        for w, h in [(1, 1), (255, 1), (256, 1), (257, 1), (16, 16), (300, 219), (65537, 1)]:
+            a = rng.integers(0, 256, (h * w, bpp), dtype=np.uint8)
+            assert list(K.channel_sums(a.tobytes(), (w, h), bpp, nc)) == a[:, :nc].sum(axis=0).tolist(), (bpp, w, h)
+        full = np.full((1100, 1000, bpp), 255, np.uint8)
+        assert list(K.channel_sums(full.tobytes(), (1000, 1100), bpp, nc)) == [255 * 1100 * 1000] * nc, bpp
+
 # --- the noise generator ---------------------------------------------------------------------------
 
 

@@ -366,6 +366,43 @@ AUGCLI_DISPATCH(lut, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc,
 /* ---------------------------------------------------------------------------------------------- */
 /* channel sums */
 
+/* The byte sums of 4-byte pixels in one pass: bytes 0, 2 and 1, 3 of each pixel as two pairs of
+ * 16-bit fields, added in blocks of 256 pixels (at most 255 * 256 < 2^16 per field), which
+ * vectorises as two plain 32-bit reductions; the strided loop per band did not. */
+static void sums4(const uint8_t *s, size_t npx, uint64_t sums[4])
+{
+    for (size_t i0 = 0; i0 < npx; i0 += 256) {
+        const size_t n = npx - i0 < 256 ? npx - i0 : 256;
+        uint32_t lo = 0, hi = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t w;
+            memcpy(&w, s + 4 * (i0 + i), 4);
+            lo += w & 0x00FF00FFu;
+            hi += (w >> 8) & 0x00FF00FFu;
+        }
+        /* w holds the bytes in memory order on a little-endian CPU; big-endian swaps the fields */
+        const int le = (union { uint32_t u; uint8_t b[4]; }){1}.b[0] == 1;
+        sums[le ? 0 : 3] += lo & 0xFFFF, sums[le ? 2 : 1] += lo >> 16;
+        sums[le ? 1 : 2] += hi & 0xFFFF, sums[le ? 3 : 0] += hi >> 16;
+    }
+}
+
+/* The same for 1 to 3 bytes per pixel (bpp a constant of each call): 32-bit sums per block of
+ * 2^16 pixels (at most 255 * 2^16 < 2^32), then 64-bit totals. */
+AUGCLI_INLINE void sums_n(const uint8_t *s, size_t npx, const int bpp, uint64_t sums[4])
+{
+    for (size_t i0 = 0; i0 < npx; i0 += 65536) {
+        const size_t n = npx - i0 < 65536 ? npx - i0 : 65536;
+        const uint8_t *b = s + bpp * i0;
+        for (int c = 0; c < bpp; c++) {
+            uint32_t acc = 0;
+            for (size_t i = 0; i < n; i++)
+                acc += b[i * bpp + c];
+            sums[c] += acc;
+        }
+    }
+}
+
 static PyObject *py_channel_sums(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -380,12 +417,14 @@ static PyObject *py_channel_sums(PyObject *self, PyObject *args)
     const int bpp = p.bpp, nc = p.nc;
     const size_t npx = p.npx;
     Py_BEGIN_ALLOW_THREADS
-    for (int c = 0; c < nc; c++) {
-        uint64_t acc = 0;
-        for (size_t i = 0; i < npx; i++)
-            acc += s[i * bpp + c];
-        sums[c] = acc;
-    }
+    if (bpp == 4)
+        sums4(s, npx, sums);
+    else if (bpp == 3)
+        sums_n(s, npx, 3, sums);
+    else if (bpp == 2)
+        sums_n(s, npx, 2, sums);
+    else
+        sums_n(s, npx, 1, sums);
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     PyObject *out = PyTuple_New(nc);
