@@ -1,9 +1,9 @@
 /* Per-pixel colour kernels for 8-bit images, and the _pixel module (the blur is in filters.c).
  *
- * Integer arithmetic only, one definition per kernel. The hue (and the blur, filters.c) has AVX2 and
- * AVX-512 builds of its C body (AUGCLI_DISPATCH), which the compiler vectorises; the other kernels
- * run their scalar build on every path, because their SIMD builds were no faster on a 500x375
- * photo (measured with bench/pixel_ops.py --paths). Integer C gives the same bytes on every build. The Python side
+ * Integer arithmetic only. Each kernel has AVX2 and AVX-512 builds of its C body (AUGCLI_DISPATCH),
+ * which the compiler vectorises; saturation's SIMD builds use a 32-bit form of its integers, its
+ * scalar build the 64-bit one (AUGCLI_DISPATCH_BODIES: each is faster on its own paths, measured
+ * with bench/pixel_ops.py --paths). Integer C gives the same bytes on every build. The Python side
  * (augcli.kernels) turns the float parameters into the fixed-point integers passed here, with
  * IEEE double arithmetic that every platform computes alike.
  *
@@ -161,27 +161,8 @@ AUGCLI_INLINE void saturation_body_simd(const uint8_t *s, uint8_t *d, size_t npx
     else
         saturation_pixels32(s, d, npx, 4, fh, fl);
 }
-#if AUGCLI_X86
-static void saturation_scalar(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
-{
-    saturation_body(s, d, npx, bpp, f);
-}
-AUGCLI_TARGET_AVX2 static void saturation_avx2(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
-{
-    saturation_body_simd(s, d, npx, bpp, f);
-}
-AUGCLI_TARGET_AVX512 static void saturation_avx512(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f)
-{
-    saturation_body_simd(s, d, npx, bpp, f);
-}
-typedef void (*saturation_fn)(const uint8_t *, uint8_t *, size_t, int, int64_t);
-static saturation_fn saturation_for(int path)
-{
-    return path == AUGCLI_AVX512 ? saturation_avx512 : (path == AUGCLI_AVX2 ? saturation_avx2 : saturation_scalar);
-}
-#else
-AUGCLI_ONE_PATH(saturation, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
-#endif
+AUGCLI_DISPATCH_BODIES(saturation, saturation_body, saturation_body_simd,
+                       (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int64_t f), (s, d, npx, bpp, f))
 
 /* ---------------------------------------------------------------------------------------------- */
 /* hue
@@ -371,6 +352,8 @@ AUGCLI_DISPATCH(lut, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc,
  * vectorises as two plain 32-bit reductions; the strided loop per band did not. */
 static void sums4(const uint8_t *s, size_t npx, uint64_t sums[4])
 {
+    /* w below holds the bytes in memory order on a little-endian CPU; big-endian swaps the fields */
+    const int le = (union { uint32_t u; uint8_t b[4]; }){1}.b[0] == 1;
     for (size_t i0 = 0; i0 < npx; i0 += 256) {
         const size_t n = npx - i0 < 256 ? npx - i0 : 256;
         uint32_t lo = 0, hi = 0;
@@ -380,8 +363,6 @@ static void sums4(const uint8_t *s, size_t npx, uint64_t sums[4])
             lo += w & 0x00FF00FFu;
             hi += (w >> 8) & 0x00FF00FFu;
         }
-        /* w holds the bytes in memory order on a little-endian CPU; big-endian swaps the fields */
-        const int le = (union { uint32_t u; uint8_t b[4]; }){1}.b[0] == 1;
         sums[le ? 0 : 3] += lo & 0xFFFF, sums[le ? 2 : 1] += lo >> 16;
         sums[le ? 1 : 2] += hi & 0xFFFF, sums[le ? 3 : 0] += hi >> 16;
     }

@@ -65,18 +65,22 @@ PyObject *augcli_py_blur(PyObject *self, PyObject *args);
         return name##_scalar;                                                                          \
     }
 
-/* Builds of name_body for every path, and name_for(path) choosing one. */
+/* Builds for every path, and name_for(path) choosing one: the scalar path runs scalar_body, the
+ * SIMD paths simd_body (two forms of the same integers, when each runs faster on its own paths);
+ * AUGCLI_DISPATCH builds name_body for all of them. Without SIMD paths, scalar_body alone. */
 #if AUGCLI_X86
-#define AUGCLI_DISPATCH(name, params, args)                                                              \
-    static void name##_scalar params { name##_body args; }                                             \
-    AUGCLI_TARGET_AVX2 static void name##_avx2 params { name##_body args; }                            \
-    AUGCLI_TARGET_AVX512 static void name##_avx512 params { name##_body args; }                        \
+#define AUGCLI_DISPATCH_BODIES(name, scalar_body, simd_body, params, args)                               \
+    static void name##_scalar params { scalar_body args; }                                             \
+    AUGCLI_TARGET_AVX2 static void name##_avx2 params { simd_body args; }                              \
+    AUGCLI_TARGET_AVX512 static void name##_avx512 params { simd_body args; }                          \
     typedef void(*name##_fn) params;                                                                    \
     static name##_fn name##_for(int path)                                                              \
     {                                                                                                  \
         return path == AUGCLI_AVX512 ? name##_avx512 : (path == AUGCLI_AVX2 ? name##_avx2 : name##_scalar); \
     }
+#define AUGCLI_DISPATCH(name, params, args) AUGCLI_DISPATCH_BODIES(name, name##_body, name##_body, params, args)
 #else
+#define AUGCLI_DISPATCH_BODIES(name, scalar_body, simd_body, params, args) AUGCLI_ONE_PATH(name, params, args)
 #define AUGCLI_DISPATCH AUGCLI_ONE_PATH
 #endif
 
