@@ -18,8 +18,7 @@ from .seeding import rng_for, stable_key
 
 def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: tuple[int, int]) -> list[Step]:
     """The plan of copy ``copy`` of ``source`` (its relative POSIX path: the seed key), as expand draws it."""
-    item_key = stable_key(source)
-    return pipeline.plan(lambda name: rng_for(root_seed, item_key, copy, name), size)
+    return plan_copy_with_geometry(pipeline, root_seed, source, copy, size)[0]
 
 
 def plan_copy_with_geometry(pipeline: Pipeline, root_seed: int, source: str, copy: int,
