@@ -27,6 +27,10 @@ INTERPOLATIONS = {
 TILE_MIN_PIXELS = 1 << 24  # an extended source this large (64 MiB of RGB) is always made in one piece
 TILE = 1024  # output tile side when the work is cut into tiles
 SHARE_MAX_PIXELS = 1 << 24  # largest extended source kept for all the copies of a source
+# RGB sources this large (32 MiB as Pillow keeps them) are packed to 3 bytes a pixel in place for the
+# native warp when the caller gives the image up (``consume``): a worker then holds 3 bytes a pixel
+# of source instead of 4 (smaller buffers stay in the C heap, where the pages would only be reused)
+PACK_MIN_PIXELS = 1 << 23
 _MARGIN = 3  # source pixels a resampling kernel may reach beyond a mapped point (bicubic: 2)
 
 # ---------------------------------------------------------------------------------------------------
@@ -209,7 +213,9 @@ class Warper:
     extended (padded) source instead of extending it once per copy."""
 
     def __init__(self, image: Image.Image, *, fill_mode: str = "nearest", cval: float = 0.0,
-                 interpolation: str = "bilinear") -> None:
+                 interpolation: str = "bilinear", consume: bool = False) -> None:
+        """``consume``: the caller will not use ``image`` again, so a large RGB source may be packed
+        in its own memory (its pixels are then no longer an RGB image's; see ``reserve``)."""
         if fill_mode not in FILL_MODES:
             raise ValueError(f"fill mode must be one of {', '.join(FILL_MODES)}, not {fill_mode!r}")
         if interpolation not in INTERPOLATIONS:
@@ -219,6 +225,8 @@ class Warper:
         self._src: Image.Image | None = None  # the image in the mode Pillow resamples in
         self._bytes: bytes | None = None  # the packed pixels the native kernel reads
         self._shared: tuple[Image.Image, tuple[int, int, int, int]] | None = None
+        self._consume = consume
+        self._packed = False  # self._bytes is packed RGB in the image's own memory
         # augcli's kernel does the warp; bicubic and 32-bit I / F images stay on Pillow's resampler
         self._native_warp = interpolation in KERNEL_INTERPOLATIONS and image.mode in _NATIVE
 
@@ -239,8 +247,17 @@ class Warper:
 
     def reserve(self, warps: Sequence[tuple[np.ndarray, geometry.Size]]) -> None:
         """Extend the source once to cover every warp in ``warps`` (if that stays within budget).
-        Only Pillow's path uses an extended source: the native kernel fills per tap."""
+        Only Pillow's path uses an extended source: the native kernel fills per tap. A large RGB
+        source given up by the caller (``consume``) is packed to 3 bytes a pixel here instead, when
+        every warp resamples (an exact copy of pixels reads the image itself)."""
         if self._native_warp:
+            w, h = self.image.size
+            if self._consume and self.image.mode == "RGB" and w * h >= PACK_MIN_PIXELS and warps and \
+                    not any(self._exact(np.asarray(m, dtype=float), size) for m, size in warps):
+                view = kernels.pixels(self.image, writable=True)
+                if view is not None:
+                    kernels.pack_rgb(view)
+                    self._bytes, self._packed = view, True
             return
         boxes = [_source_box(m, self.image.size, size, self.fill_mode) for m, size in warps
                  if not self._exact(m, size)]
@@ -257,7 +274,7 @@ class Warper:
     def warp(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
         """The source resampled onto ``size`` through ``matrix``."""
         matrix = np.asarray(matrix, dtype=float)
-        if self._exact(matrix, size):
+        if self._exact(matrix, size) and not self._packed:
             # identity, flips, quarter turns, integer moves: an exact copy of pixels, no resampling
             return _permute(self.image, matrix, size)
         if self._native_warp:
@@ -276,10 +293,12 @@ class Warper:
             target = kernels.pixels(out, writable=True)
             if target is not None:
                 kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
-                             interpolation=self.interpolation, cval=cval, wide=wide, out=target)
+                             interpolation=self.interpolation, cval=cval, wide=wide, out=target,
+                             src_bpp=3 if self._packed else None)
                 return out
         buf = kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
-                           interpolation=self.interpolation, cval=cval, wide=wide)
+                           interpolation=self.interpolation, cval=cval, wide=wide,
+                           src_bpp=3 if self._packed else None)
         out = Image.frombytes(work, size, buf)
         return out.convert(self.image.mode) if out.mode != self.image.mode else out
 

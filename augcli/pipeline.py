@@ -87,13 +87,16 @@ class Pipeline:
         return self.renderer(image, [plan])(plan)
 
     def renderer(self, image: Image.Image, plans: Sequence[Sequence[Step]],
-                 geometries: Sequence[tuple[np.ndarray, G.Size]] | None = None) -> Callable[..., Image.Image]:
+                 geometries: Sequence[tuple[np.ndarray, G.Size]] | None = None, *,
+                 consume: bool = False) -> Callable[..., Image.Image]:
         """A function applying plans to one source. Given all the plans of its copies up front, the
         copies share the work they have in common: the source is converted and extended by the
         fill rule once, not once per copy. ``geometries``: the plans' ``self.geometry(plan,
-        image.size)``, if the caller has them already."""
+        image.size)``, if the caller has them already. ``consume``: the caller gives ``image`` up (it
+        reads neither its pixels nor the image again), which lets a large source be packed in its
+        own memory (``functional.Warper``)."""
         warper = F.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
-                          interpolation=self.warp.interpolation)
+                          interpolation=self.warp.interpolation, consume=consume)
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 
         def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:

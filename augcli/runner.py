@@ -221,8 +221,9 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
         planned.append((k, out, steps, geometry))
     # all copies of a source are rendered together, so they share its preparation
     made = [(st, geo) for k, _, st, geo in planned if k is not None and k in todo]
-    render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made]) \
-        if image is not None else None
+    # the source is given up to the renderer unless the original itself is one of the outputs
+    render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made],
+                                   consume=None not in todo) if image is not None else None
     ahead: dict[int, Any] = {}  # copies rendered before their turn: the image, or what rendering raised
     for i, (k, out, steps, (matrix, out_size)) in enumerate(planned):
         rec = _record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,

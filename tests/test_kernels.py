@@ -4,6 +4,7 @@ byte-identical, golden digests, and no read or write outside the buffers for any
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import subprocess
 import sys
@@ -332,6 +333,14 @@ GUARD_SCRIPT = textwrap.dedent("""
                             _warp.warp(src, w, h, w * bpp, bpp, wide, dst, ow, oh, ow * bpp, m, fill, interp,
                                        bytes(bpp))
                             count += 1
+            # packed RGB into RGBX: no slack (the scalar rows only) and the 2 bytes the SIMD rows need
+            for slack, at_end in itertools.product((0, 1, 2), (True, False)):
+                src = guarded(w * h * 3 + slack, at_end)
+                for (ow, oh) in [(1, 1), (17, 5), (3, 9)]:
+                    dst = guarded(ow * oh * 4, not at_end)
+                    for m, fill, interp in itertools.product(mats, range(4), range(2)):
+                        _warp.warp(src, w, h, w * 3, 4, 0, dst, ow, oh, ow * 4, m, fill, interp, bytes(4), 3)
+                        count += 1
     print("warps", count)
 """)
 
@@ -383,3 +392,48 @@ def test_projective_rows_are_the_same_bytes_on_every_path_even_across_the_horizo
                 results.add(bytes(K.warp(src, (w, h), 4, m, out, fill=fill, interpolation="bilinear",
                                          cval=bytes([9, 8, 7, 6]))))
             assert len(results) == 1, f"paths differ: trial {trial} {fill}"
+
+
+def test_a_packed_rgb_source_gives_the_bytes_of_its_rgbx_source_on_every_path():
+    # A 3-byte RGB source warped into RGBX reads as the RGBX source with a pad byte of 255, on every
+    # path, with no slack (the scalar rows) and with the 2 bytes the SIMD rows need (and more).
+    rng = np.random.default_rng(303)
+    paths = K.available()
+    cases = [random_case(rng) for _ in range(40)] + [(w, h, G.rotation(rng.uniform(-180, 180), (w, h)), (23, 17))
+                                                     for w, h in [(1, 1), (1, 5), (5, 1), (2, 2), (3, 2), (2, 3)]]
+    for trial, (w, h, m, out) in enumerate(cases):
+        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        rgbx = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=2).tobytes()
+        for fill in FILLS:
+            for interp in ("bilinear", "nearest"):
+                cval = bytes(rng.integers(0, 256, 4, dtype=np.uint8))
+                K.use("scalar")
+                want = bytes(K.warp(rgbx, (w, h), 4, m, out, fill=fill, interpolation=interp, cval=cval))
+                for p in paths:
+                    K.use(p)
+                    for slack in (0, 2, 7):
+                        got = K.warp(rgb.tobytes() + bytes(slack), (w, h), 4, m, out, fill=fill,
+                                     interpolation=interp, cval=cval, src_bpp=3)
+                        assert bytes(got) == want, f"{p}: trial {trial} {w}x{h} {fill} {interp} slack {slack}"
+    K.use(paths[-1])
+    with pytest.raises(ValueError, match="cannot be warped"):
+        K.warp(bytes(12), (2, 2), 2, G.identity(), (2, 2), fill="nearest", interpolation="bilinear", cval=bytes(2),
+               src_bpp=3)
+    with pytest.raises(ValueError, match="needs 12"):
+        K.warp(bytes(11), (2, 2), 4, G.identity(), (2, 2), fill="nearest", interpolation="bilinear", cval=bytes(4),
+               src_bpp=3)
+
+
+@pytest.mark.parametrize("npx", [1, 2, 3, 4, 5, 7, 8, 9, 1001, 1 << 20])
+def test_pack_rgb_packs_in_place_and_hands_the_rest_back(npx):
+    rng = np.random.default_rng(npx)
+    px = rng.integers(0, 256, (npx, 4), dtype=np.uint8)
+    buf = bytearray(px.tobytes())
+    released = K.pack_rgb(memoryview(buf))
+    assert bytes(buf[:3 * npx]) == px[:, :3].tobytes()
+    page = mmap.PAGESIZE
+    assert released % page == 0 and released <= npx
+    if sys.platform == "linux" and npx == 1 << 20:  # 4 MiB: the last quarter, less a page or two
+        assert released >= npx - 2 * page - 8
+    with pytest.raises(ValueError):
+        K.pack_rgb(memoryview(bytearray(6)))

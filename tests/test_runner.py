@@ -374,8 +374,8 @@ def test_one_output_image_is_alive_at_a_time(tmp_path, monkeypatch):
     original = pipeline.Pipeline.renderer
     made: list[weakref.ref] = []
 
-    def renderer(self, image, plans, geometries=None):
-        render = original(self, image, plans, geometries)
+    def renderer(self, image, plans, geometries=None, **kw):
+        render = original(self, image, plans, geometries, **kw)
 
         def tracked(plan, geometry=None):
             assert all(ref() is None for ref in made), "an earlier output image is still alive"
@@ -407,8 +407,8 @@ def test_small_outputs_are_rendered_ahead_within_the_budget_and_a_failure_stays_
     made: list[weakref.ref] = []
     peak, calls = [0], [0]
 
-    def renderer(self, image, plans, geometries=None):
-        render = original(self, image, plans, geometries)
+    def renderer(self, image, plans, geometries=None, **kw):
+        render = original(self, image, plans, geometries, **kw)
 
         def tracked(plan, geometry=None):
             calls[0] += 1
@@ -436,3 +436,42 @@ def test_small_outputs_are_rendered_ahead_within_the_budget_and_a_failure_stays_
     for r in outputs:
         if r["status"] == "ok":
             assert (tmp_path / "out" / r["output"]).read_bytes() == (tmp_path / "alone" / r["output"]).read_bytes()
+
+
+def test_large_rgb_sources_are_packed_in_place_and_give_the_same_files(tmp_path, monkeypatch):
+    """A large RGB source whose original is not an output (no --include-originals)
+    is packed to 3 bytes a pixel in its own memory for the warp: the files are those of the 4-byte
+    source; a source whose original is also written, or whose warps are exact copies, is left alone."""
+    from augcli import functional, pipeline
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(8)
+    Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)).save(src / "a.png")
+    pattern(40, 30).convert("L").save(src / "grey.png")
+    flags = ["-n", 3, "-j", 1, "--rotate", 30, "--zoom", 0.2, "--fill-mode", "reflect", "--seed", 5, "--format", "png"]
+    expand(src, tmp_path / "plain", *flags)
+
+    packed: list[bool] = []
+    original = pipeline.Pipeline.renderer
+
+    def renderer(self, image, plans, geometries=None, **kw):
+        render = original(self, image, plans, geometries, **kw)
+        warper = next(c.cell_contents for c in render.__closure__ if isinstance(c.cell_contents, functional.Warper))
+        packed.append(warper._packed)
+        return render
+
+    monkeypatch.setattr(pipeline.Pipeline, "renderer", renderer)
+    monkeypatch.setattr(functional, "PACK_MIN_PIXELS", 1)
+    expand(src, tmp_path / "packed", *flags)
+    assert sorted(packed) == [False, True]  # the RGB source only (L stays as it is)
+    a, b = tree_bytes(tmp_path / "plain"), tree_bytes(tmp_path / "packed")
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a if k != "manifest.jsonl")
+    assert manifest_records(tmp_path / "plain" / "manifest.jsonl") == manifest_records(tmp_path / "packed" / "manifest.jsonl")
+
+    packed.clear()  # the original written too: the source is not given up
+    expand(src, tmp_path / "orig", *flags, "--include-originals")
+    assert packed == [False, False]
+    packed.clear()  # exact warps (flips) read the image itself
+    expand(src, tmp_path / "flip", "-n", 2, "-j", 1, "--hflip", "--seed", 1)
+    assert packed == [False, False]

@@ -96,19 +96,26 @@ def pixels(image, *, writable: bool = False) -> memoryview | None:
 
 def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, matrix: Sequence[Sequence[float]],
          out_size: tuple[int, int], *, fill: str, interpolation: str, cval: bytes, wide: bool = False,
-         out: bytearray | memoryview | None = None) -> bytearray | memoryview:
+         out: bytearray | memoryview | None = None, src_bpp: int | None = None) -> bytearray | memoryview:
     """Resample a packed, contiguous source of ``size`` (w, h) with ``bpp`` bytes per pixel (1, 2 or
     4; ``wide``: one 16-bit little-endian sample) through the 3x3 output -> input ``matrix`` (pixel
     centres at integers) into ``out`` (or a new buffer) of ``out_size``. ``cval`` is one pixel of
-    the fill colour in the source's layout (used by the constant fill)."""
+    the fill colour in the output's layout (used by the constant fill).
+
+    ``src_bpp=3`` with ``bpp=4``: the source is packed RGB, read as RGBX with a pad byte of 255 (the
+    same output as from that RGBX source). Its buffer may be longer than ``3 w h`` bytes: with at
+    least 2 bytes to spare the SIMD paths run (they read 4 or 8 bytes per pixel), else the scalar one."""
     w, h = (int(v) for v in size)
     ow, oh = (int(v) for v in out_size)
     if w < 1 or h < 1 or ow < 1 or oh < 1:
         raise ValueError(f"warp: sizes must be positive, got {size} -> {out_size}")
     if bpp not in (1, 2, 4) or (wide and bpp != 2):
         raise ValueError(f"warp: {bpp} bytes per pixel is not supported")
-    if len(src) != w * h * bpp:
-        raise ValueError(f"warp: the source has {len(src)} bytes, {w}x{h}x{bpp} needs {w * h * bpp}")
+    sbpp = bpp if src_bpp is None else src_bpp
+    if sbpp != bpp and not (sbpp == 3 and bpp == 4 and not wide):
+        raise ValueError(f"warp: a source of {sbpp} bytes per pixel cannot be warped into {bpp}")
+    if len(src) != w * h * sbpp and not (sbpp == 3 and len(src) > w * h * 3):
+        raise ValueError(f"warp: the source has {len(src)} bytes, {w}x{h}x{sbpp} needs {w * h * sbpp}")
     if len(cval) != bpp:
         raise ValueError(f"warp: the fill pixel has {len(cval)} bytes, not {bpp}")
     m = [float(v) for row in matrix for v in row]
@@ -120,9 +127,20 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
         out = bytearray(ow * oh * bpp)
     elif len(out) != ow * oh * bpp:
         raise ValueError(f"warp: the output has {len(out)} bytes, {ow}x{oh}x{bpp} needs {ow * oh * bpp}")
-    _warp.warp(src, w, h, w * bpp, bpp, int(wide), out, ow, oh, ow * bpp, tuple(m), FILLS[fill],
-               INTERPOLATIONS[interpolation], bytes(cval))
+    _warp.warp(src, w, h, w * sbpp, bpp, int(wide), out, ow, oh, ow * bpp, tuple(m), FILLS[fill],
+               INTERPOLATIONS[interpolation], bytes(cval), sbpp)
     return out
+
+
+def pack_rgb(pixels: memoryview) -> int:
+    """Pack the RGBX pixels of a writable buffer (4 bytes each) in place to RGB, and hand the memory
+    this frees, in whole pages, back to the system (Linux; elsewhere it stays allocated). The buffer
+    is then a packed RGB source with slack for ``warp(..., src_bpp=3)``, and no longer RGBX.
+    Returns the number of bytes handed back."""
+    n = len(pixels)
+    if n % 4 or not n:
+        raise ValueError(f"pack_rgb: {n} bytes are not whole RGBX pixels")
+    return _warp.pack_rgb(pixels, n // 4)
 
 
 # ---------------------------------------------------------------------------------------------------

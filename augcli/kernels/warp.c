@@ -2,6 +2,8 @@
  *
  * Conventions (augcli.geometry): x = column, y = row, pixel centres at integers.
  * Samples: 8-bit with 1, 2 or 4 bytes per pixel (L, La, RGBX/RGBa), or 16-bit grey (I;16, LE).
+ * A packed 3-byte RGB source may be warped into 4-byte RGBX output: it reads as if each of its pixels
+ * had a fourth byte of 255 (Pillow's pad byte), so the output is the same as from the RGBX source.
  * Fill modes are applied per tap inside the kernel (scipy.ndimage's nearest / reflect / grid-wrap /
  * grid-constant), so no extended copy of the source is ever made.
  *
@@ -20,6 +22,10 @@
 #include <Python.h>
 #include <math.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "common.h"
 
@@ -44,7 +50,9 @@ typedef struct {
     const uint8_t *src;
     int32_t sw, sh;
     ptrdiff_t ss; /* bytes per source row */
-    int bpp;      /* bytes per pixel: 1, 2 or 4 */
+    int bpp;      /* bytes per output pixel: 1, 2 or 4 */
+    int sbpp;     /* bytes per source pixel: bpp, or 3 (packed RGB) when bpp is 4 */
+    Py_ssize_t slack; /* readable bytes after the source's last pixel */
     int wide;     /* 16-bit samples (then bpp == 2, one channel) */
     uint8_t *dst;
     int32_t dw, dh;
@@ -137,19 +145,32 @@ static inline void pixel_bilinear(const warp_job *j, int64_t U, int64_t V, uint8
     const int bpp = j->bpp;
     const uint8_t *p00, *p01, *p10, *p11;
     if ((uint32_t)ix < (uint32_t)(j->sw - 1) && (uint32_t)iy < (uint32_t)(j->sh - 1)) {
-        p00 = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * bpp;
-        p01 = p00 + bpp;
+        p00 = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * j->sbpp;
+        p01 = p00 + j->sbpp;
         p10 = p00 + j->ss;
-        p11 = p10 + bpp;
+        p11 = p10 + j->sbpp;
     } else {
         int ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
         const int32_t x0 = map_index(ix, j->sw, j->fill, &ox0), x1 = map_index((int64_t)ix + 1, j->sw, j->fill, &ox1);
         const int32_t y0 = map_index(iy, j->sh, j->fill, &oy0), y1 = map_index((int64_t)iy + 1, j->sh, j->fill, &oy1);
         const uint8_t *r0 = j->src + (ptrdiff_t)y0 * j->ss, *r1 = j->src + (ptrdiff_t)y1 * j->ss;
-        p00 = (ox0 | oy0) ? j->cval : r0 + (ptrdiff_t)x0 * bpp;
-        p01 = (ox1 | oy0) ? j->cval : r0 + (ptrdiff_t)x1 * bpp;
-        p10 = (ox0 | oy1) ? j->cval : r1 + (ptrdiff_t)x0 * bpp;
-        p11 = (ox1 | oy1) ? j->cval : r1 + (ptrdiff_t)x1 * bpp;
+        p00 = (ox0 | oy0) ? j->cval : r0 + (ptrdiff_t)x0 * j->sbpp;
+        p01 = (ox1 | oy0) ? j->cval : r0 + (ptrdiff_t)x1 * j->sbpp;
+        p10 = (ox0 | oy1) ? j->cval : r1 + (ptrdiff_t)x0 * j->sbpp;
+        p11 = (ox1 | oy1) ? j->cval : r1 + (ptrdiff_t)x1 * j->sbpp;
+    }
+    uint8_t q[4][4];
+    if (j->sbpp != bpp) { /* packed RGB taps, read as RGBX with a pad byte of 255 */
+        const uint8_t *p[4] = {p00, p01, p10, p11};
+        for (int t = 0; t < 4; t++) {
+            if (p[t] == j->cval) {
+                memcpy(q[t], j->cval, 4);
+            } else {
+                memcpy(q[t], p[t], 3);
+                q[t][3] = 255;
+            }
+        }
+        p00 = q[0], p01 = q[1], p10 = q[2], p11 = q[3];
     }
     if (j->wide) {
         const uint32_t top = rd16(p00) * (65536 - fx) + rd16(p01) * fx;
@@ -174,28 +195,45 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
     const int32_t ix = (int32_t)(U >> 32), iy = (int32_t)(V >> 32);
     const uint8_t *p;
     if ((uint32_t)ix < (uint32_t)j->sw && (uint32_t)iy < (uint32_t)j->sh) {
-        p = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * j->bpp;
+        p = j->src + (ptrdiff_t)iy * j->ss + (ptrdiff_t)ix * j->sbpp;
     } else {
         int outside = 0;
         const int32_t x = map_index(ix, j->sw, j->fill, &outside), y = map_index(iy, j->sh, j->fill, &outside);
-        p = outside ? j->cval : j->src + (ptrdiff_t)y * j->ss + (ptrdiff_t)x * j->bpp;
+        p = outside ? j->cval : j->src + (ptrdiff_t)y * j->ss + (ptrdiff_t)x * j->sbpp;
+    }
+    if (j->sbpp != j->bpp && p != j->cval) {
+        memcpy(out, p, 3);
+        out[3] = 255;
+        return;
     }
     memcpy(out, p, (size_t)j->bpp);
 }
 
-/* The four taps of a 4-byte pixel some of whose taps lie outside the source, mapped by the fill mode. */
-static inline void border_taps(const warp_job *j, int64_t u, int64_t v, uint8_t *t00, uint8_t *t01, uint8_t *t10,
-                               uint8_t *t11)
+/* One 4-byte tap from a source pixel of sb (3 or 4) bytes: packed RGB gets the pad byte 255. */
+static inline __attribute__((always_inline)) void tap4(uint8_t *t, const uint8_t *p, const int sb)
+{
+    if (sb == 4) {
+        memcpy(t, p, 4);
+    } else {
+        memcpy(t, p, 3);
+        t[3] = 255;
+    }
+}
+
+/* The four taps of a 4-byte output pixel some of whose taps lie outside the source, mapped by the
+ * fill mode (source pixels of sb bytes). */
+static inline __attribute__((always_inline)) void border_taps(const warp_job *j, int64_t u, int64_t v, uint8_t *t00,
+                                                              uint8_t *t01, uint8_t *t10, uint8_t *t11, const int sb)
 {
     const int32_t ix = (int32_t)(u >> 32), iy = (int32_t)(v >> 32);
     int ox0 = 0, ox1 = 0, oy0 = 0, oy1 = 0;
     const int32_t x0 = map_index(ix, j->sw, j->fill, &ox0), x1 = map_index((int64_t)ix + 1, j->sw, j->fill, &ox1);
     const int32_t y0 = map_index(iy, j->sh, j->fill, &oy0), y1 = map_index((int64_t)iy + 1, j->sh, j->fill, &oy1);
     const uint8_t *r0 = j->src + (ptrdiff_t)y0 * j->ss, *r1 = j->src + (ptrdiff_t)y1 * j->ss;
-    memcpy(t00, (ox0 | oy0) ? j->cval : r0 + (ptrdiff_t)x0 * 4, 4);
-    memcpy(t01, (ox1 | oy0) ? j->cval : r0 + (ptrdiff_t)x1 * 4, 4);
-    memcpy(t10, (ox0 | oy1) ? j->cval : r1 + (ptrdiff_t)x0 * 4, 4);
-    memcpy(t11, (ox1 | oy1) ? j->cval : r1 + (ptrdiff_t)x1 * 4, 4);
+    if (ox0 | oy0) memcpy(t00, j->cval, 4); else tap4(t00, r0 + (ptrdiff_t)x0 * sb, sb);
+    if (ox1 | oy0) memcpy(t01, j->cval, 4); else tap4(t01, r0 + (ptrdiff_t)x1 * sb, sb);
+    if (ox0 | oy1) memcpy(t10, j->cval, 4); else tap4(t10, r1 + (ptrdiff_t)x0 * sb, sb);
+    if (ox1 | oy1) memcpy(t11, j->cval, 4); else tap4(t11, r1 + (ptrdiff_t)x1 * sb, sb);
 }
 
 /* the high 16 bits of a 16 x 16-bit product, in 16-bit types (what vectorisers map to pmulhuw / umull) */
@@ -223,7 +261,8 @@ AUGCLI_VECTORISE static void blend_bytes(const uint8_t *restrict t00, const uint
  * blend of every byte: pixel_bilinear's 16-bit chain as one plain loop over arrays, which compilers
  * vectorise with the baseline SIMD of the CPU (SSE2, NEON). */
 #define ROW4_BLOCK 64
-static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
+static inline __attribute__((always_inline)) void row4_body(const warp_job *j, int64_t U, int64_t DU, int64_t V,
+                                                            int64_t DV, int32_t n, uint8_t *out, const int sb)
 {
     const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
     const uint8_t *src = j->src;
@@ -236,13 +275,13 @@ static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int
         for (int k = 0; k < m; k++, u += (uint64_t)DU, v += (uint64_t)DV) {
             const int32_t ix = (int32_t)((int64_t)u >> 32), iy = (int32_t)((int64_t)v >> 32);
             if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
-                const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
-                memcpy(t00 + 4 * k, p, 4);
-                memcpy(t01 + 4 * k, p + 4, 4);
-                memcpy(t10 + 4 * k, p + ss, 4);
-                memcpy(t11 + 4 * k, p + ss + 4, 4);
+                const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * sb;
+                tap4(t00 + 4 * k, p, sb);
+                tap4(t01 + 4 * k, p + sb, sb);
+                tap4(t10 + 4 * k, p + ss, sb);
+                tap4(t11 + 4 * k, p + ss + sb, sb);
             } else {
-                border_taps(j, (int64_t)u, (int64_t)v, t00 + 4 * k, t01 + 4 * k, t10 + 4 * k, t11 + 4 * k);
+                border_taps(j, (int64_t)u, (int64_t)v, t00 + 4 * k, t01 + 4 * k, t10 + 4 * k, t11 + 4 * k, sb);
             }
             const uint16_t wx = (uint16_t)(u >> 16), wy = (uint16_t)(v >> 16);
             for (int c = 0; c < 4; c++)
@@ -250,6 +289,14 @@ static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int
         }
         blend_bytes(t00, t01, t10, t11, fx, fy, out + 4 * (ptrdiff_t)i0, 4 * m);
     }
+}
+
+static void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
+{
+    if (j->sbpp == 3)
+        row4_body(j, U, DU, V, DV, n, out, 3);
+    else
+        row4_body(j, U, DU, V, DV, n, out, 4);
 }
 
 static void row_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out)
@@ -338,7 +385,7 @@ static inline void prefetch_taps(const warp_job *j, int64_t U, int64_t DU, int64
         int64_t x = step(U, i + PREFETCH_AHEAD + k, DU) >> 32, y = step(V, i + PREFETCH_AHEAD + k, DV) >> 32;
         x = x < 0 ? 0 : (x >= j->sw ? j->sw - 1 : x);
         y = y < 0 ? 0 : (y >= j->sh - 1 ? (j->sh > 1 ? j->sh - 2 : 0) : y);
-        const uint8_t *p = j->src + (ptrdiff_t)y * j->ss + (ptrdiff_t)x * 4;
+        const uint8_t *p = j->src + (ptrdiff_t)y * j->ss + (ptrdiff_t)x * j->sbpp;
         __builtin_prefetch(p, 0, 3);
         __builtin_prefetch(p + (j->sh > 1 ? j->ss : 0), 0, 3);
     }
@@ -394,9 +441,11 @@ __attribute__((target("avx2"))) static inline __m256i blend_avx2(__m256i p00, __
 
 typedef struct {
     __m256i sw, sh, swm1, shm1, swm2, shm2, one, all, cval;
+    __m256i pad, expand; /* packed RGB sources: the pad byte, and the shuffle spreading pairs to RGBX */
     const int *base;
+    const uint8_t *bytes;
     int32_t w;
-    int fill, pairs;
+    int fill, pairs, sb3;
 } c256;
 
 __attribute__((target("avx2"))) static inline void consts_avx2(const warp_job *j, c256 *c)
@@ -408,9 +457,24 @@ __attribute__((target("avx2"))) static inline void consts_avx2(const warp_job *j
     c->swm2 = _mm256_set1_epi32(j->sw - 2), c->shm2 = _mm256_set1_epi32(j->sh - 2);
     c->one = _mm256_set1_epi32(1), c->all = _mm256_set1_epi32(-1), c->cval = _mm256_set1_epi32((int)cv);
     c->base = (const int *)j->src;
+    c->bytes = j->src;
     c->w = j->sw;
     c->fill = j->fill;
     c->pairs = j->sw >= 2 && j->sh >= 2;
+    c->sb3 = j->sbpp == 3;
+    c->pad = _mm256_set1_epi32((int)0xFF000000u);
+    c->expand = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 8, 9, 10, -1, 11, 12, 13, -1,
+                                 0, 1, 2, -1, 3, 4, 5, -1, 8, 9, 10, -1, 11, 12, 13, -1);
+}
+
+/* The pixels at 32-bit indices idx (y w + x): dword gathers; a packed RGB source is read at byte 3 idx
+ * (the fourth byte read is the next pixel's, replaced by the pad byte; the caller leaves slack). */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i
+gather_avx2(const c256 *c, __m256i idx)
+{
+    if (c->sb3)
+        return _mm256_or_si256(_mm256_i32gather_epi32((const int *)c->bytes, _mm256_add_epi32(idx, _mm256_add_epi32(idx, idx)), 1), c->pad);
+    return _mm256_i32gather_epi32(c->base, idx, 4);
 }
 
 /* Pair loads: lane k reads the 8 bytes at 32-bit index idx[k] (pixels x, x + 1 of a row) and at
@@ -425,18 +489,43 @@ pair2_avx2(const int *s, uint64_t two)
     return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), (const double *)(s + (uint32_t)(two >> 32))));
 }
 
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
-pairs_avx2(const int *base, int32_t w, __m256i idx, __m256i *t0, __m256i *t1, __m256i *b0, __m256i *b1)
+/* the same from a packed RGB source: the 8 bytes at byte offsets (3 idx) hold the pair's 6 */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m128i
+pair2b_avx2(const uint8_t *s, uint64_t two)
 {
+    const __m128i lo = _mm_loadl_epi64((const __m128i *)(s + (uint32_t)two));
+    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), (const double *)(s + (uint32_t)(two >> 32))));
+}
+
+#define PAIRS4_AVX2(P2, base, bb, i01, i23, i45, i67, ta, tb, ba, bq)                                                      \
+    ta = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(base, i01)), P2(base, i45), 1);                                \
+    tb = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(base, i23)), P2(base, i67), 1);                                \
+    ba = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(bb, i01)), P2(bb, i45), 1);                                    \
+    bq = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(bb, i23)), P2(bb, i67), 1)
+
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+pairs_avx2(const c256 *c, __m256i idx, __m256i *t0, __m256i *t1, __m256i *b0, __m256i *b1)
+{
+    if (c->sb3)
+        idx = _mm256_add_epi32(idx, _mm256_add_epi32(idx, idx)); /* byte offsets */
     const __m128i ia = _mm256_castsi256_si128(idx), ib = _mm256_extracti128_si256(idx, 1);
     const uint64_t i01 = (uint64_t)_mm_cvtsi128_si64(ia), i23 = (uint64_t)_mm_extract_epi64(ia, 1);
     const uint64_t i45 = (uint64_t)_mm_cvtsi128_si64(ib), i67 = (uint64_t)_mm_extract_epi64(ib, 1);
-    const int *bb = base + w;
     /* lanes (0,1 | 4,5) and (2,3 | 6,7) of each row; shuffle_ps then puts the pairs' halves in order */
-    const __m256 ta = _mm256_castsi256_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(base, i01)), pair2_avx2(base, i45), 1));
-    const __m256 tb = _mm256_castsi256_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(base, i23)), pair2_avx2(base, i67), 1));
-    const __m256 ba = _mm256_castsi256_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(bb, i01)), pair2_avx2(bb, i45), 1));
-    const __m256 bq = _mm256_castsi256_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(bb, i23)), pair2_avx2(bb, i67), 1));
+    __m256i ia4, ib4, ja4, jb4;
+    if (c->sb3) {
+        const uint8_t *bb = c->bytes + 3 * (ptrdiff_t)c->w;
+        PAIRS4_AVX2(pair2b_avx2, c->bytes, bb, i01, i23, i45, i67, ia4, ib4, ja4, jb4);
+        ia4 = _mm256_or_si256(_mm256_shuffle_epi8(ia4, c->expand), c->pad);
+        ib4 = _mm256_or_si256(_mm256_shuffle_epi8(ib4, c->expand), c->pad);
+        ja4 = _mm256_or_si256(_mm256_shuffle_epi8(ja4, c->expand), c->pad);
+        jb4 = _mm256_or_si256(_mm256_shuffle_epi8(jb4, c->expand), c->pad);
+    } else {
+        const int *bb = c->base + c->w;
+        PAIRS4_AVX2(pair2_avx2, c->base, bb, i01, i23, i45, i67, ia4, ib4, ja4, jb4);
+    }
+    const __m256 ta = _mm256_castsi256_ps(ia4), tb = _mm256_castsi256_ps(ib4);
+    const __m256 ba = _mm256_castsi256_ps(ja4), bq = _mm256_castsi256_ps(jb4);
     *t0 = _mm256_castps_si256(_mm256_shuffle_ps(ta, tb, 0x88)), *t1 = _mm256_castps_si256(_mm256_shuffle_ps(ta, tb, 0xDD));
     *b0 = _mm256_castps_si256(_mm256_shuffle_ps(ba, bq, 0x88)), *b1 = _mm256_castps_si256(_mm256_shuffle_ps(ba, bq, 0xDD));
 }
@@ -451,7 +540,7 @@ block_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi, __m256i v_lo
     const __m256i in = _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_min_epu32(u_hi, c->swm2), u_hi),
                                         _mm256_cmpeq_epi32(_mm256_min_epu32(v_hi, c->shm2), v_hi));
     if (c->pairs && _mm256_movemask_epi8(in) == -1) {
-        pairs_avx2(c->base, c->w, _mm256_add_epi32(_mm256_mullo_epi32(v_hi, c->sw), u_hi), &p00, &p01, &p10, &p11);
+        pairs_avx2(c, _mm256_add_epi32(_mm256_mullo_epi32(v_hi, c->sw), u_hi), &p00, &p01, &p10, &p11);
     } else {
         __m256i ox0 = _mm256_setzero_si256(), ox1 = ox0, oy0 = ox0, oy1 = ox0;
         const __m256i x0 = map_avx2(u_hi, c->sw, c->swm1, c->fill, &ox0), x1 = map_avx2(_mm256_add_epi32(u_hi, c->one), c->sw, c->swm1, c->fill, &ox1);
@@ -469,7 +558,7 @@ block_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi, __m256i v_lo
         }
         if (pairs) {
             __m256i t0, t1, b0, b1;
-            pairs_avx2(c->base, c->w, _mm256_add_epi32(_mm256_mullo_epi32(yl, c->sw), xl), &t0, &t1, &b0, &b1);
+            pairs_avx2(c, _mm256_add_epi32(_mm256_mullo_epi32(yl, c->sw), xl), &t0, &t1, &b0, &b1);
             const __m256i x0l = _mm256_cmpeq_epi32(x0, xl), x1l = _mm256_cmpeq_epi32(x1, xl);
             const __m256i y0l = _mm256_cmpeq_epi32(y0, yl), y1l = _mm256_cmpeq_epi32(y1, yl);
             const __m256i r00 = _mm256_blendv_epi8(b0, t0, y0l), r01 = _mm256_blendv_epi8(b1, t1, y0l);
@@ -478,10 +567,10 @@ block_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi, __m256i v_lo
             p10 = _mm256_blendv_epi8(r11, r10, x0l), p11 = _mm256_blendv_epi8(r11, r10, x1l);
         } else {
             const __m256i r0 = _mm256_mullo_epi32(y0, c->sw), r1 = _mm256_mullo_epi32(y1, c->sw);
-            p00 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r0, x0), 4);
-            p01 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r0, x1), 4);
-            p10 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r1, x0), 4);
-            p11 = _mm256_i32gather_epi32(c->base, _mm256_add_epi32(r1, x1), 4);
+            p00 = gather_avx2(c, _mm256_add_epi32(r0, x0));
+            p01 = gather_avx2(c, _mm256_add_epi32(r0, x1));
+            p10 = gather_avx2(c, _mm256_add_epi32(r1, x0));
+            p11 = gather_avx2(c, _mm256_add_epi32(r1, x1));
         }
         if (c->fill == FILL_CONSTANT) {
             p00 = _mm256_blendv_epi8(p00, c->cval, _mm256_or_si256(ox0, oy0));
@@ -650,15 +739,40 @@ AVX512 static inline __m512i blend_avx512(__m512i p00, __m512i p01, __m512i p10,
 /* The taps x0 and x1 of row r (pixel index r + x), which the fill mapping leaves equal or adjacent
  * except at a wrap seam: one qword gather per 8 lanes fetches the pixel pair at xq = min(x0, x1, w - 2),
  * and lanes whose taps lie outside that pair (the seam) fetch alone. Needs w >= 2. */
-AVX512 static inline void pair_avx512(const void *base, __m512i r, __m512i x0, __m512i x1, __m512i swm2, __m512i *p0,
-                                      __m512i *p1)
+typedef struct {
+    __m512i sw, sh, swm1, shm1, swm2, one, all, cval;
+    __m512i pad, expand; /* packed RGB sources: the pad byte, and the shuffle spreading pairs to RGBX */
+    const void *base;
+    int fill, pairs, sb3;
+} c512;
+
+/* The pixels at 32-bit indices idx (y w + x), as gather_avx2 */
+AVX512 static inline __m512i gather_avx512(const c512 *c, __m512i idx)
 {
+    if (c->sb3)
+        return _mm512_or_si512(_mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_add_epi32(idx, idx)), c->base, 1), c->pad);
+    return _mm512_i32gather_epi32(idx, c->base, 4);
+}
+
+AVX512 static inline void pair_avx512(const c512 *c, __m512i r, __m512i x0, __m512i x1, __m512i *p0, __m512i *p1)
+{
+    const void *base = c->base;
+    const __m512i swm2 = c->swm2;
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     const __m512i xq = _mm512_min_epi32(_mm512_min_epi32(x0, x1), swm2), xq1 = _mm512_add_epi32(xq, _mm512_set1_epi32(1));
     const __m512i idx = _mm512_add_epi32(r, xq);
-    const __m512i lo = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx), base, 4);
-    const __m512i hi = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx, 1), base, 4);
+    __m512i lo, hi;
+    if (c->sb3) { /* the pair's 6 bytes at byte 3 idx, spread to two RGBX pixels */
+        const __m512i i3 = _mm512_add_epi32(idx, _mm512_add_epi32(idx, idx));
+        lo = _mm512_i32gather_epi64(_mm512_castsi512_si256(i3), base, 1);
+        hi = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(i3, 1), base, 1);
+        lo = _mm512_or_si512(_mm512_shuffle_epi8(lo, c->expand), c->pad);
+        hi = _mm512_or_si512(_mm512_shuffle_epi8(hi, c->expand), c->pad);
+    } else {
+        lo = _mm512_i32gather_epi64(_mm512_castsi512_si256(idx), base, 4);
+        hi = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(idx, 1), base, 4);
+    }
     const __m512i a = _mm512_permutex2var_epi32(lo, even, hi), b = _mm512_permutex2var_epi32(lo, odd, hi);
     const __mmask16 a0 = _mm512_cmpeq_epi32_mask(x0, xq), a1 = _mm512_cmpeq_epi32_mask(x1, xq);
     *p0 = _mm512_mask_blend_epi32(a0, b, a);
@@ -666,16 +780,10 @@ AVX512 static inline void pair_avx512(const void *base, __m512i r, __m512i x0, _
     const __mmask16 seam0 = (__mmask16)~(a0 | _mm512_cmpeq_epi32_mask(x0, xq1));
     const __mmask16 seam1 = (__mmask16)~(a1 | _mm512_cmpeq_epi32_mask(x1, xq1));
     if (seam0)
-        *p0 = _mm512_mask_i32gather_epi32(*p0, seam0, _mm512_add_epi32(r, x0), base, 4);
+        *p0 = _mm512_mask_blend_epi32(seam0, *p0, gather_avx512(c, _mm512_add_epi32(r, x0)));
     if (seam1)
-        *p1 = _mm512_mask_i32gather_epi32(*p1, seam1, _mm512_add_epi32(r, x1), base, 4);
+        *p1 = _mm512_mask_blend_epi32(seam1, *p1, gather_avx512(c, _mm512_add_epi32(r, x1)));
 }
-
-typedef struct {
-    __m512i sw, sh, swm1, shm1, swm2, one, all, cval;
-    const void *base;
-    int fill, pairs;
-} c512;
 
 AVX512 static inline void consts_avx512(const warp_job *j, c512 *c)
 {
@@ -687,6 +795,9 @@ AVX512 static inline void consts_avx512(const warp_job *j, c512 *c)
     c->base = j->src;
     c->fill = j->fill;
     c->pairs = j->sw >= 2;
+    c->sb3 = j->sbpp == 3;
+    c->pad = _mm512_set1_epi32((int)0xFF000000u);
+    c->expand = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 8, 9, 10, -1, 11, 12, 13, -1));
 }
 
 /* 16 output pixels from their 32.32 coordinates, split into hi (int32) and lo (uint32) halves */
@@ -700,13 +811,13 @@ AVX512 static inline void block_avx512(const c512 *c, __m512i u_hi, __m512i u_lo
     const __m512i r0 = _mm512_mullo_epi32(y0, c->sw), r1 = _mm512_mullo_epi32(y1, c->sw);
     __m512i p00, p01, p10, p11;
     if (c->pairs) {
-        pair_avx512(c->base, r0, x0, x1, c->swm2, &p00, &p01);
-        pair_avx512(c->base, r1, x0, x1, c->swm2, &p10, &p11);
+        pair_avx512(c, r0, x0, x1, &p00, &p01);
+        pair_avx512(c, r1, x0, x1, &p10, &p11);
     } else {
-        p00 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x0), c->base, 4);
-        p01 = _mm512_i32gather_epi32(_mm512_add_epi32(r0, x1), c->base, 4);
-        p10 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x0), c->base, 4);
-        p11 = _mm512_i32gather_epi32(_mm512_add_epi32(r1, x1), c->base, 4);
+        p00 = gather_avx512(c, _mm512_add_epi32(r0, x0));
+        p01 = gather_avx512(c, _mm512_add_epi32(r0, x1));
+        p10 = gather_avx512(c, _mm512_add_epi32(r1, x0));
+        p11 = gather_avx512(c, _mm512_add_epi32(r1, x1));
     }
     if (c->fill == FILL_CONSTANT) {
         p00 = _mm512_mask_blend_epi32(ox0 | oy0, p00, c->cval);
@@ -824,7 +935,8 @@ static void rowc_scalar_all(const warp_job *j, const coords *k, int32_t n, uint8
 }
 
 /* row4_scalar for rows with per-pixel coordinates (8-bit, 4 bytes per pixel, bilinear; any fold) */
-static void rowc4_scalar(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
+static inline __attribute__((always_inline)) void rowc4_body(const warp_job *j, const coords *k, int32_t n,
+                                                             uint8_t *out, const int sb)
 {
     const uint32_t wm1 = (uint32_t)(j->sw - 1), hm1 = (uint32_t)(j->sh - 1);
     const ptrdiff_t ss = j->ss;
@@ -835,14 +947,14 @@ static void rowc4_scalar(const warp_job *j, const coords *k, int32_t n, uint8_t 
         for (int q = 0; q < m; q++) {
             const int32_t i = i0 + q, ix = k->uh[i], iy = k->vh[i];
             if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
-                const uint8_t *p = j->src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * 4;
-                memcpy(t00 + 4 * q, p, 4);
-                memcpy(t01 + 4 * q, p + 4, 4);
-                memcpy(t10 + 4 * q, p + ss, 4);
-                memcpy(t11 + 4 * q, p + ss + 4, 4);
+                const uint8_t *p = j->src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * sb;
+                tap4(t00 + 4 * q, p, sb);
+                tap4(t01 + 4 * q, p + sb, sb);
+                tap4(t10 + 4 * q, p + ss, sb);
+                tap4(t11 + 4 * q, p + ss + sb, sb);
             } else {
                 border_taps(j, joined(ix, k->ul[i]), joined(iy, k->vl[i]), t00 + 4 * q, t01 + 4 * q, t10 + 4 * q,
-                            t11 + 4 * q);
+                            t11 + 4 * q, sb);
             }
             const uint16_t wx = (uint16_t)(k->ul[i] >> 16), wy = (uint16_t)(k->vl[i] >> 16);
             for (int c = 0; c < 4; c++)
@@ -850,6 +962,14 @@ static void rowc4_scalar(const warp_job *j, const coords *k, int32_t n, uint8_t 
         }
         blend_bytes(t00, t01, t10, t11, fx, fy, out + 4 * (ptrdiff_t)i0, 4 * m);
     }
+}
+
+static void rowc4_scalar(const warp_job *j, const coords *k, int32_t n, uint8_t *out)
+{
+    if (j->sbpp == 3)
+        rowc4_body(j, k, n, out, 3);
+    else
+        rowc4_body(j, k, n, out, 4);
 }
 
 /* The row functions one warp runs, chosen once: the fastest for its path and layout, and the ones
@@ -864,8 +984,11 @@ typedef struct {
 
 static row_kernels kernels_for(const warp_job *j, int path)
 {
-    const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == 4 * (ptrdiff_t)j->sw &&
-                     (int64_t)j->sw * j->sh < ((int64_t)1 << 31);
+    /* the SIMD rows index pixels (packed RGB: bytes) with int32 and read a packed source's pixels 4
+     * (pairs: 8) bytes at a time, so they need 2 bytes of slack after it */
+    const int simd = j->bpp == 4 && !j->wide && j->interp == INTERP_BILINEAR && j->ss == j->sbpp * (ptrdiff_t)j->sw &&
+                     (j->sbpp == 4 ? (int64_t)j->sw * j->sh < ((int64_t)1 << 31)
+                                   : 3 * (int64_t)j->sw * j->sh + 8 < ((int64_t)1 << 31) && j->slack >= 2);
     row_kernels k = {simd ? row4_scalar : row_scalar, simd ? row4_scalar : row_scalar,
                      simd ? rowc4_scalar : rowc_scalar_all, simd ? rowc4_scalar : rowc_scalar_all, fill_coords_scalar, 0};
 #if AUGCLI_X86
@@ -953,23 +1076,28 @@ static PyObject *py_warp(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer src, dst;
-    int sw, sh, dw, dh, bpp, wide, fill, interp;
+    int sw, sh, dw, dh, bpp, wide, fill, interp, sbpp = 0;
     Py_ssize_t ss, ds;
     const char *cval;
     Py_ssize_t cval_len;
     warp_job j;
-    if (!PyArg_ParseTuple(args, "y*iinipw*iin(ddddddddd)iiy#", &src, &sw, &sh, &ss, &bpp, &wide, &dst, &dw, &dh, &ds,
+    if (!PyArg_ParseTuple(args, "y*iinipw*iin(ddddddddd)iiy#|i", &src, &sw, &sh, &ss, &bpp, &wide, &dst, &dw, &dh, &ds,
                           &j.m[0], &j.m[1], &j.m[2], &j.m[3], &j.m[4], &j.m[5], &j.m[6], &j.m[7], &j.m[8], &fill,
-                          &interp, &cval, &cval_len))
+                          &interp, &cval, &cval_len, &sbpp))
         return NULL;
+    if (!sbpp)
+        sbpp = bpp;
     int bad = 0;
     if (!(bpp == 1 || bpp == 2 || bpp == 4) || (wide && bpp != 2) || cval_len != bpp) {
         PyErr_SetString(PyExc_ValueError, "warp: pixels must have 1, 2 or 4 bytes (16-bit: 2), and so must cval");
         bad = 1;
+    } else if (sbpp != bpp && !(sbpp == 3 && bpp == 4)) {
+        PyErr_SetString(PyExc_ValueError, "warp: the source has the output's bytes per pixel, or 3 (packed RGB) for 4");
+        bad = 1;
     } else if (fill < FILL_NEAREST || fill > FILL_CONSTANT || (interp != INTERP_NEAREST && interp != INTERP_BILINEAR)) {
         PyErr_SetString(PyExc_ValueError, "warp: unknown fill mode or interpolation");
         bad = 1;
-    } else if (check_extent("warp source", src.len, sw, sh, ss, bpp) || check_extent("warp output", dst.len, dw, dh, ds, bpp)) {
+    } else if (check_extent("warp source", src.len, sw, sh, ss, sbpp) || check_extent("warp output", dst.len, dw, dh, ds, bpp)) {
         bad = 1;
     } else if (dw > (1 << 30) || sw > (1 << 30)) {
         PyErr_SetString(PyExc_ValueError, "warp: image too wide");
@@ -981,6 +1109,8 @@ static PyObject *py_warp(PyObject *self, PyObject *args)
         j.sh = sh;
         j.ss = ss;
         j.bpp = bpp;
+        j.sbpp = sbpp;
+        j.slack = src.len - (Py_ssize_t)((sh - 1) * (ptrdiff_t)ss + (ptrdiff_t)sw * sbpp);
         j.wide = wide;
         j.dst = dst.buf;
         j.dw = dw;
@@ -1079,6 +1209,54 @@ static PyObject *py_pixel_view(PyObject *self, PyObject *args)
     return (PyObject *)v;
 }
 
+/* pack_rgb(buffer, npx): npx RGBX pixels packed in place to RGB (3 bytes each, from the front; the
+ * pad bytes are dropped), then the whole pages after the packed pixels and 8 bytes of slack handed
+ * back to the system (Linux: madvise MADV_DONTNEED, so they no longer count in the process's memory
+ * and read as zeros if touched again). Returns the number of bytes handed back (0 elsewhere). The
+ * buffer must hold exactly 4 npx bytes and stay unused as RGBX afterwards. */
+static PyObject *py_pack_rgb(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer b;
+    Py_ssize_t npx;
+    if (!PyArg_ParseTuple(args, "w*n", &b, &npx))
+        return NULL;
+    if (npx < 1 || npx > PY_SSIZE_T_MAX / 4 || b.len != 4 * npx) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "pack_rgb: the buffer must hold exactly 4 bytes per pixel");
+        return NULL;
+    }
+    uint8_t *p = b.buf;
+    Py_ssize_t released = 0;
+    Py_BEGIN_ALLOW_THREADS
+    /* forwards: pixels are read before the bytes they move to (3 i <= 4 i) are written */
+    const int le = (union { uint32_t u; uint8_t b[4]; }){1}.b[0] == 1;
+    Py_ssize_t i = 0;
+    for (; le && i + 4 <= npx; i += 4) { /* 4 pixels, 16 bytes read, 12 written */
+        uint32_t v[4], o[3];
+        memcpy(v, p + 4 * i, 16);
+        o[0] = (v[0] & 0xFFFFFFu) | (v[1] << 24);
+        o[1] = ((v[1] >> 8) & 0xFFFFu) | (v[2] << 16);
+        o[2] = ((v[2] >> 16) & 0xFFu) | (v[3] << 8);
+        memcpy(p + 3 * i, o, 12);
+    }
+    for (; i < npx; i++)
+        memmove(p + 3 * i, p + 4 * i, 3);
+    memset(p + 3 * npx, 0, (size_t)(npx < 8 ? npx : 8)); /* the slack the SIMD reads may touch */
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page > 0) {
+        const uintptr_t lo = ((uintptr_t)(p + 3 * npx + 8) + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        const uintptr_t hi = (uintptr_t)(p + 4 * npx) & ~((uintptr_t)page - 1);
+        if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0)
+            released = (Py_ssize_t)(hi - lo);
+    }
+#endif
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&b);
+    return PyLong_FromSsize_t(released);
+}
+
 #ifdef AUGCLI_ASAN_SELFTEST
 /* `make asan` only: one deliberate heap over-read, to prove the sanitizer is live before trusting a
  * clean run. Never compiled into a normal build. */
@@ -1100,7 +1278,8 @@ static PyMethodDef methods[] = {
     {"_overread", py_overread, METH_NOARGS, "ASan self-test: reads one byte past a heap block."},
 #endif
     {"warp", py_warp, METH_VARARGS,
-     "warp(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, matrix9, fill, interp, cval)"},
+     "warp(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, matrix9, fill, interp, cval[, sbpp])"},
+    {"pack_rgb", py_pack_rgb, METH_VARARGS, "pack_rgb(rgbx_buffer, npx): RGBX packed to RGB in place; bytes released"},
     {"pixel_view", py_pixel_view, METH_VARARGS, "pixel_view(arrow_array_capsule, nbytes, item_size, writable)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
     {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},
