@@ -2,8 +2,10 @@
  *
  * Integer arithmetic only. Each kernel has AVX2 and AVX-512 builds of its C body (AUGCLI_DISPATCH),
  * which the compiler vectorises; saturation's SIMD builds use a 32-bit form of its integers, its
- * scalar build the 64-bit one (AUGCLI_DISPATCH_BODIES: each is faster on its own paths, measured
- * with bench/pixel_ops.py --paths). Integer C gives the same bytes on every build. The Python side
+ * scalar build the 64-bit one, and noise's SIMD builds hash a block of pixels before the table loads
+ * (AUGCLI_DISPATCH_BODIES: each is faster on its own paths, measured with bench/pixel_ops.py --paths
+ * and in-process A/B runs); lut's AVX-512 path uses byte permutes where the CPU has AVX-512 VBMI
+ * (lut_vbmi). Integer C gives the same bytes on every build. The Python side
  * (augcli.kernels) turns the float parameters into the fixed-point integers passed here, with
  * IEEE double arithmetic that every platform computes alike.
  *
