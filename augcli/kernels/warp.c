@@ -138,6 +138,18 @@ static inline uint32_t rd16(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
 }
 
+/* One 4-byte tap at p: a source pixel of sb (3 or 4) bytes, packed RGB getting the pad byte 255, or
+ * the fill pixel cval (always 4 bytes). */
+static inline __attribute__((always_inline)) void tap4(uint8_t *t, const uint8_t *p, const int sb, const uint8_t *cval)
+{
+    if (sb == 4 || p == cval) {
+        memcpy(t, p, 4);
+    } else {
+        memcpy(t, p, 3);
+        t[3] = 255;
+    }
+}
+
 static inline void pixel_bilinear(const warp_job *j, int64_t U, int64_t V, uint8_t *out)
 {
     const int32_t ix = (int32_t)(U >> 32), iy = (int32_t)(V >> 32); /* arithmetic shifts: floor */
@@ -162,14 +174,8 @@ static inline void pixel_bilinear(const warp_job *j, int64_t U, int64_t V, uint8
     uint8_t q[4][4];
     if (j->sbpp != bpp) { /* packed RGB taps, read as RGBX with a pad byte of 255 */
         const uint8_t *p[4] = {p00, p01, p10, p11};
-        for (int t = 0; t < 4; t++) {
-            if (p[t] == j->cval) {
-                memcpy(q[t], j->cval, 4);
-            } else {
-                memcpy(q[t], p[t], 3);
-                q[t][3] = 255;
-            }
-        }
+        for (int t = 0; t < 4; t++)
+            tap4(q[t], p[t], 3, j->cval);
         p00 = q[0], p01 = q[1], p10 = q[2], p11 = q[3];
     }
     if (j->wide) {
@@ -201,23 +207,10 @@ static inline void pixel_nearest(const warp_job *j, int64_t U, int64_t V, uint8_
         const int32_t x = map_index(ix, j->sw, j->fill, &outside), y = map_index(iy, j->sh, j->fill, &outside);
         p = outside ? j->cval : j->src + (ptrdiff_t)y * j->ss + (ptrdiff_t)x * j->sbpp;
     }
-    if (j->sbpp != j->bpp && p != j->cval) {
-        memcpy(out, p, 3);
-        out[3] = 255;
-        return;
-    }
-    memcpy(out, p, (size_t)j->bpp);
-}
-
-/* One 4-byte tap from a source pixel of sb (3 or 4) bytes: packed RGB gets the pad byte 255. */
-static inline __attribute__((always_inline)) void tap4(uint8_t *t, const uint8_t *p, const int sb)
-{
-    if (sb == 4) {
-        memcpy(t, p, 4);
-    } else {
-        memcpy(t, p, 3);
-        t[3] = 255;
-    }
+    if (j->sbpp != j->bpp)
+        tap4(out, p, 3, j->cval);
+    else
+        memcpy(out, p, (size_t)j->bpp);
 }
 
 /* The four taps of a 4-byte output pixel some of whose taps lie outside the source, mapped by the
@@ -230,10 +223,10 @@ static inline __attribute__((always_inline)) void border_taps(const warp_job *j,
     const int32_t x0 = map_index(ix, j->sw, j->fill, &ox0), x1 = map_index((int64_t)ix + 1, j->sw, j->fill, &ox1);
     const int32_t y0 = map_index(iy, j->sh, j->fill, &oy0), y1 = map_index((int64_t)iy + 1, j->sh, j->fill, &oy1);
     const uint8_t *r0 = j->src + (ptrdiff_t)y0 * j->ss, *r1 = j->src + (ptrdiff_t)y1 * j->ss;
-    if (ox0 | oy0) memcpy(t00, j->cval, 4); else tap4(t00, r0 + (ptrdiff_t)x0 * sb, sb);
-    if (ox1 | oy0) memcpy(t01, j->cval, 4); else tap4(t01, r0 + (ptrdiff_t)x1 * sb, sb);
-    if (ox0 | oy1) memcpy(t10, j->cval, 4); else tap4(t10, r1 + (ptrdiff_t)x0 * sb, sb);
-    if (ox1 | oy1) memcpy(t11, j->cval, 4); else tap4(t11, r1 + (ptrdiff_t)x1 * sb, sb);
+    tap4(t00, (ox0 | oy0) ? j->cval : r0 + (ptrdiff_t)x0 * sb, sb, j->cval);
+    tap4(t01, (ox1 | oy0) ? j->cval : r0 + (ptrdiff_t)x1 * sb, sb, j->cval);
+    tap4(t10, (ox0 | oy1) ? j->cval : r1 + (ptrdiff_t)x0 * sb, sb, j->cval);
+    tap4(t11, (ox1 | oy1) ? j->cval : r1 + (ptrdiff_t)x1 * sb, sb, j->cval);
 }
 
 /* the high 16 bits of a 16 x 16-bit product, in 16-bit types (what vectorisers map to pmulhuw / umull) */
@@ -276,10 +269,10 @@ static inline __attribute__((always_inline)) void row4_body(const warp_job *j, i
             const int32_t ix = (int32_t)((int64_t)u >> 32), iy = (int32_t)((int64_t)v >> 32);
             if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
                 const uint8_t *p = src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * sb;
-                tap4(t00 + 4 * k, p, sb);
-                tap4(t01 + 4 * k, p + sb, sb);
-                tap4(t10 + 4 * k, p + ss, sb);
-                tap4(t11 + 4 * k, p + ss + sb, sb);
+                tap4(t00 + 4 * k, p, sb, NULL);
+                tap4(t01 + 4 * k, p + sb, sb, NULL);
+                tap4(t10 + 4 * k, p + ss, sb, NULL);
+                tap4(t11 + 4 * k, p + ss + sb, sb, NULL);
             } else {
                 border_taps(j, (int64_t)u, (int64_t)v, t00 + 4 * k, t01 + 4 * k, t10 + 4 * k, t11 + 4 * k, sb);
             }
@@ -442,8 +435,7 @@ __attribute__((target("avx2"))) static inline __m256i blend_avx2(__m256i p00, __
 typedef struct {
     __m256i sw, sh, swm1, shm1, swm2, shm2, one, all, cval;
     __m256i pad, expand; /* packed RGB sources: the pad byte, and the shuffle spreading pairs to RGBX */
-    const int *base;
-    const uint8_t *bytes;
+    const uint8_t *bytes; /* the source */
     int32_t w;
     int fill, pairs, sb3;
 } c256;
@@ -456,7 +448,6 @@ __attribute__((target("avx2"))) static inline void consts_avx2(const warp_job *j
     c->swm1 = _mm256_set1_epi32(j->sw - 1), c->shm1 = _mm256_set1_epi32(j->sh - 1);
     c->swm2 = _mm256_set1_epi32(j->sw - 2), c->shm2 = _mm256_set1_epi32(j->sh - 2);
     c->one = _mm256_set1_epi32(1), c->all = _mm256_set1_epi32(-1), c->cval = _mm256_set1_epi32((int)cv);
-    c->base = (const int *)j->src;
     c->bytes = j->src;
     c->w = j->sw;
     c->fill = j->fill;
@@ -474,7 +465,7 @@ gather_avx2(const c256 *c, __m256i idx)
 {
     if (c->sb3)
         return _mm256_or_si256(_mm256_i32gather_epi32((const int *)c->bytes, _mm256_add_epi32(idx, _mm256_add_epi32(idx, idx)), 1), c->pad);
-    return _mm256_i32gather_epi32(c->base, idx, 4);
+    return _mm256_i32gather_epi32((const int *)c->bytes, idx, 4);
 }
 
 /* Pair loads: lane k reads the 8 bytes at 32-bit index idx[k] (pixels x, x + 1 of a row) and at
@@ -483,46 +474,35 @@ gather_avx2(const c256 *c, __m256i idx)
  * source. Scalar 8-byte loads: on CPUs whose gathers are microcoded (AMD before Zen 4) they cost a
  * fraction of four dword gathers. */
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m128i
-pair2_avx2(const int *s, uint64_t two)
+pair2_avx2(const uint8_t *s, uint64_t two, const int sb)
 {
-    const __m128i lo = _mm_loadl_epi64((const __m128i *)(s + (uint32_t)two));
-    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), (const double *)(s + (uint32_t)(two >> 32))));
+    /* (sb bytes a pixel: a packed RGB pair is 6 of the 8 bytes read) */
+    const __m128i lo = _mm_loadl_epi64((const __m128i *)(s + (ptrdiff_t)sb * (uint32_t)two));
+    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), (const double *)(s + (ptrdiff_t)sb * (uint32_t)(two >> 32))));
 }
 
-/* the same from a packed RGB source: the 8 bytes at byte offsets (3 idx) hold the pair's 6 */
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m128i
-pair2b_avx2(const uint8_t *s, uint64_t two)
-{
-    const __m128i lo = _mm_loadl_epi64((const __m128i *)(s + (uint32_t)two));
-    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), (const double *)(s + (uint32_t)(two >> 32))));
-}
-
-#define PAIRS4_AVX2(P2, base, bb, i01, i23, i45, i67, ta, tb, ba, bq)                                                      \
-    ta = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(base, i01)), P2(base, i45), 1);                                \
-    tb = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(base, i23)), P2(base, i67), 1);                                \
-    ba = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(bb, i01)), P2(bb, i45), 1);                                    \
-    bq = _mm256_inserti128_si256(_mm256_castsi128_si256(P2(bb, i23)), P2(bb, i67), 1)
+#define PAIRS4_AVX2(sb, base, bb, i01, i23, i45, i67, ta, tb, ba, bq)                                                      \
+    ta = _mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(base, i01, sb)), pair2_avx2(base, i45, sb), 1);        \
+    tb = _mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(base, i23, sb)), pair2_avx2(base, i67, sb), 1);        \
+    ba = _mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(bb, i01, sb)), pair2_avx2(bb, i45, sb), 1);            \
+    bq = _mm256_inserti128_si256(_mm256_castsi128_si256(pair2_avx2(bb, i23, sb)), pair2_avx2(bb, i67, sb), 1)
 
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
 pairs_avx2(const c256 *c, __m256i idx, __m256i *t0, __m256i *t1, __m256i *b0, __m256i *b1)
 {
-    if (c->sb3)
-        idx = _mm256_add_epi32(idx, _mm256_add_epi32(idx, idx)); /* byte offsets */
     const __m128i ia = _mm256_castsi256_si128(idx), ib = _mm256_extracti128_si256(idx, 1);
     const uint64_t i01 = (uint64_t)_mm_cvtsi128_si64(ia), i23 = (uint64_t)_mm_extract_epi64(ia, 1);
     const uint64_t i45 = (uint64_t)_mm_cvtsi128_si64(ib), i67 = (uint64_t)_mm_extract_epi64(ib, 1);
     /* lanes (0,1 | 4,5) and (2,3 | 6,7) of each row; shuffle_ps then puts the pairs' halves in order */
     __m256i ia4, ib4, ja4, jb4;
     if (c->sb3) {
-        const uint8_t *bb = c->bytes + 3 * (ptrdiff_t)c->w;
-        PAIRS4_AVX2(pair2b_avx2, c->bytes, bb, i01, i23, i45, i67, ia4, ib4, ja4, jb4);
+        PAIRS4_AVX2(3, c->bytes, c->bytes + 3 * (ptrdiff_t)c->w, i01, i23, i45, i67, ia4, ib4, ja4, jb4);
         ia4 = _mm256_or_si256(_mm256_shuffle_epi8(ia4, c->expand), c->pad);
         ib4 = _mm256_or_si256(_mm256_shuffle_epi8(ib4, c->expand), c->pad);
         ja4 = _mm256_or_si256(_mm256_shuffle_epi8(ja4, c->expand), c->pad);
         jb4 = _mm256_or_si256(_mm256_shuffle_epi8(jb4, c->expand), c->pad);
     } else {
-        const int *bb = c->base + c->w;
-        PAIRS4_AVX2(pair2_avx2, c->base, bb, i01, i23, i45, i67, ia4, ib4, ja4, jb4);
+        PAIRS4_AVX2(4, c->bytes, c->bytes + 4 * (ptrdiff_t)c->w, i01, i23, i45, i67, ia4, ib4, ja4, jb4);
     }
     const __m256 ta = _mm256_castsi256_ps(ia4), tb = _mm256_castsi256_ps(ib4);
     const __m256 ba = _mm256_castsi256_ps(ja4), bq = _mm256_castsi256_ps(jb4);
@@ -965,10 +945,10 @@ static inline __attribute__((always_inline)) void rowc4_body(const warp_job *j, 
             const int32_t i = i0 + q, ix = k->uh[i], iy = k->vh[i];
             if ((uint32_t)ix < wm1 && (uint32_t)iy < hm1) {
                 const uint8_t *p = j->src + (ptrdiff_t)iy * ss + (ptrdiff_t)ix * sb;
-                tap4(t00 + 4 * q, p, sb);
-                tap4(t01 + 4 * q, p + sb, sb);
-                tap4(t10 + 4 * q, p + ss, sb);
-                tap4(t11 + 4 * q, p + ss + sb, sb);
+                tap4(t00 + 4 * q, p, sb, NULL);
+                tap4(t01 + 4 * q, p + sb, sb, NULL);
+                tap4(t10 + 4 * q, p + ss, sb, NULL);
+                tap4(t11 + 4 * q, p + ss + sb, sb, NULL);
             } else {
                 border_taps(j, joined(ix, k->ul[i]), joined(iy, k->vl[i]), t00 + 4 * q, t01 + 4 * q, t10 + 4 * q,
                             t11 + 4 * q, sb);
