@@ -253,7 +253,7 @@ class Warper:
         if self._native_warp:
             w, h = self.image.size
             if self._consume and self.image.mode == "RGB" and w * h >= PACK_MIN_PIXELS and warps and \
-                    not any(self._exact(np.asarray(m, dtype=float), size) for m, size in warps):
+                    not any(self._exact(m, size) for m, size in warps):
                 view = kernels.pixels(self.image, writable=True)
                 if view is not None:
                     kernels.pack_rgb(view)
