@@ -150,8 +150,15 @@ def _write_in(folder: int | None, parent: bytes, name: bytes, data: bytes | Call
     else:
         tmp, target, at = temp_name(name, limit), name, {"dir_fd": folder}
         pair = {"src_dir_fd": folder, "dst_dir_fd": folder}
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666, **at)
+    # The open is inside the try: a Ctrl-C delivered as os.open returns (the interpreter checks
+    # for signals there) must still remove the temporary. A name that exists is not ours to remove.
+    ours = True
     try:
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666, **at)
+        except FileExistsError:
+            ours = False
+            raise
         with os.fdopen(fd, "wb") as fh:
             if callable(data):
                 data(fh)
@@ -173,10 +180,11 @@ def _write_in(folder: int | None, parent: bytes, name: bytes, data: bytes | Call
             return True
         return True
     finally:
-        try:
-            os.unlink(tmp, **at)
-        except FileNotFoundError:
-            pass
+        if ours:
+            try:
+                os.unlink(tmp, **at)
+            except FileNotFoundError:
+                pass
 
 
 def _lexists(name: bytes, at: dict) -> bool:
