@@ -118,27 +118,24 @@ LABEL_FOLDERS = ("labels", "Annotations", "annotations", "xml", "masks", "Segmen
 
 def dataset_root(path: Path) -> Path:
     """The dataset root ``preview`` guesses for an image (as given, links not resolved): the folder
-    above the nearest ``images``/``JPEGImages``; else the nearest folder (up to 3 levels) in which
-    the image's folder has a label folder beside it (``annotations/`` beside ``train2017/``,
-    ``trainannot/`` beside ``train/``); else the image's own folder."""
+    above the nearest ``images``/``JPEGImages``; else the folder above the image's folder when a
+    label folder is beside it (``annotations/`` beside ``train2017/``, ``trainannot/`` beside
+    ``train/``); else the image's own folder."""
     from .labels.layouts import mask_named
 
     for parent in path.parents:
         if parent.name in ("images", "JPEGImages"):
             return parent.parent
     folder = path.parent
-    for _ in range(3):
-        above = folder.parent
-        if above == folder:
-            break
+    above = folder.parent
+    if above != folder:
         try:
             siblings = [n for n in os.listdir(above) if n != folder.name and (above / n).is_dir()]
         except OSError:
-            break
+            siblings = []
         if any(n in LABEL_FOLDERS or (mask_named(n) and n.lower().startswith(folder.name.lower()))
                for n in siblings):
             return above
-        folder = above
     return path.parent
 
 

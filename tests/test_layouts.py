@@ -259,3 +259,33 @@ def test_preview_of_a_coco_image_without_dataset_draws_it(tmp_path):
     res = run(inp / "train2017/000000000025.jpg", "--labels", "auto", "-o", tmp_path / "q.png",
               command="preview")
     assert "000000000025.jpg: this image has no labels" in res.output
+
+
+def test_palette_masks_in_split_masks_folder(tmp_path):
+    root = tmp_path / "in"
+    grey(root / "train/a.jpg")
+    (root / "train_masks").mkdir()
+    m = Image.frombytes("P", (100, 50), np.kron(np.array([[0, 1], [2, 0]], np.uint8), np.ones((25, 50), np.uint8))
+                        .tobytes())
+    m.putpalette([0, 0, 0, 200, 10, 10, 10, 200, 10] + [0] * 759)
+    m.save(root / "train_masks/a.png")
+    res = run(root, tmp_path / "out", "-j", "1", "--hflip", "--seed", "2")
+    assert "masks (class-index images) in train_masks/ beside train/" in res.output
+    got = Image.open(tmp_path / "out/train_masks/a_0.png")
+    assert got.mode == "P" and got.getpalette()[:9] == [0, 0, 0, 200, 10, 10, 10, 200, 10]
+
+
+def test_cityscapes_gtfine_is_refused_not_resampled(tmp_path):
+    root = tmp_path / "cityscapes"
+    grey(root / "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png")
+    (root / "gtFine/train/aachen").mkdir(parents=True)
+    Image.new("L", (100, 50), 7).save(root / "gtFine/train/aachen/aachen_000000_000019_gtFine_labelIds.png")
+    res = run(root, tmp_path / "out", "-j", "1", expect=2)
+    assert "gtFine/ looks like segmentation masks" in res.output
+
+
+def test_stats_on_a_refused_layout_still_reports_the_images(tmp_path):
+    inp = coco128(tmp_path / "coco128")
+    res = CliRunner().invoke(cli, ["stats", str(inp)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "objects not counted" in res.output and "4 images" in res.output

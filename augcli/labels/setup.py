@@ -247,14 +247,18 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     return replace(setup, unpaired=_check_pairing(setup, found, report))
 
 
+class LayoutRefused(UsageError):
+    """A layout whose labels one run cannot carry (exit 2, naming what to run instead)."""
+
+
 def _refuse_layouts(found: Found, inp: Path, options: LabelOptions, given: Path) -> None:
-    """Layouts whose labels one run cannot carry: exit 2 (UsageError) naming what to run instead."""
+    """Layouts whose labels one run cannot carry: exit 2 (LayoutRefused) naming what to run instead."""
     tasks = found.tree.tasks
     shared = Counter(real for _, real in tasks)
     bad = [t for t, real in tasks if shared[real] > 1 or _inside(Path(real), inp)]
     if bad:
         real = os.path.relpath(tasks[0][1], inp) if _inside(Path(tasks[0][1]), inp) else tasks[0][1]
-        raise UsageError(
+        raise LayoutRefused(
             f"labels: {' and '.join(t + '/' for t in bad)}: YOLO task folder{'s' if len(bad) > 1 else ''} whose "
             f"images/ link{'' if len(bad) > 1 else 's'} to a folder this run also reads ({real}/); one output tree "
             f"cannot hold {'their label sets' if len(bad) > 1 else 'its labels'} beside that folder: run augcli on "
@@ -263,7 +267,7 @@ def _refuse_layouts(found: Found, inp: Path, options: LabelOptions, given: Path)
     masks_root = Path(options.masks).resolve() if options.masks else None
     orphans = [o for o in found.tree.orphans if (inp / o).resolve() != masks_root]
     if orphans:
-        raise UsageError(
+        raise LayoutRefused(
             f"labels: {orphans[0]}/ looks like segmentation masks (class-index images) but no image folder beside "
             "it has their names; it is not expanded as photos: pair it with its images through --masks, or pass "
             "--labels none to expand its files as images")
