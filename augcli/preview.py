@@ -6,6 +6,7 @@ is copy k of an input file of the same name at the root of an ``expand`` input f
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -112,30 +113,62 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
     return contact_sheet(tiles, columns, tile)
 
 
+LABEL_FOLDERS = ("labels", "Annotations", "annotations", "xml", "masks", "SegmentationClass", "SegmentationObject")
+
+
+def dataset_root(path: Path) -> Path:
+    """The dataset root ``preview`` guesses for an image (as given, links not resolved): the folder
+    above the nearest ``images``/``JPEGImages``; else the folder above the image's folder when a
+    label folder is beside it (``annotations/`` beside ``train2017/``, ``trainannot/`` beside
+    ``train/``); else the image's own folder."""
+    from .labels.layouts import mask_named
+
+    for parent in path.parents:
+        if parent.name in ("images", "JPEGImages"):
+            return parent.parent
+    folder = path.parent
+    above = folder.parent
+    if above != folder:
+        try:
+            siblings = [n for n in os.listdir(above) if n != folder.name and (above / n).is_dir()]
+        except OSError:
+            siblings = []
+        if any(n in LABEL_FOLDERS or (mask_named(n) and n.lower().startswith(folder.name.lower()))
+               for n in siblings):
+            return above
+    return path.parent
+
+
 def preview_labels(path: Path, fmt: str, dataset: Path | None, pipeline: Pipeline, load: LoadOptions,
                    report, **options):
-    """The SourceLabels of one image for preview: the dataset root is ``dataset``, or the folder
-    above the image's nearest ``images``/``JPEGImages`` folder, or the image's own folder. None
-    when no labels are found. Raises UsageError or InputError (a bad label file)."""
-    from .labels.setup import LabelOptions, resolve
+    """The SourceLabels of one image for preview, found by the same detection as ``expand`` run on
+    the dataset root (``dataset``, or ``dataset_root``), with the image named by its path as given
+    (through symlinked folders, as expand's walk names it). Says in one line what this image has,
+    or that it has no labels. None when the dataset has none. Raises UsageError or InputError."""
+    from .errors import UsageError
     from .imageio import source_size
+    from .labels.setup import LabelOptions, resolve
 
-    path = Path(path).resolve()
-    root = Path(dataset).resolve() if dataset else None
-    if root is None:
-        root = path.parent
-        for parent in path.parents:
-            if parent.name in ("images", "JPEGImages"):
-                root = parent.parent
-                break
-    try:
-        rel = path.relative_to(root).as_posix()
-    except ValueError:
-        from .errors import UsageError
-
-        raise UsageError(f"{path} is not inside the dataset folder {root}") from None
+    path = Path(os.path.abspath(path))
+    root = Path(os.path.abspath(dataset)) if dataset else dataset_root(path)
+    rel = os.path.relpath(path, root)
+    if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+        raise UsageError(f"{path} is not inside the dataset folder {root}")
+    rel = Path(rel).as_posix()
     setup = resolve(LabelOptions(format=fmt, **options), root, root.parent / ".augcli-preview", pipeline, report)
-    if setup is None:
+    if setup is None or not setup.carries:
+        report(f"augcli: preview: {shown(rel)}: no labels found in {shown(str(root))}")
         return None
     size = source_size(path, load)
-    return setup.load(rel, size, load.exif_transpose, load.max_pixels, load.resize)
+    labels = setup.load(rel, size, load.exif_transpose, load.max_pixels, load.resize)
+    parsed = labels.parsed
+    objects = (len(parsed[1]) if setup.format == "coco" else len(parsed.objects)) if parsed is not None else 0
+    if parsed is None and labels.mask is None:
+        where = setup._label_rel(rel) or setup._mask_key(rel)
+        report(f"augcli: preview: {shown(rel)}: this image has no labels"
+               + (f" (no {shown(where)})" if where and setup.format != "coco" else ""))
+    else:
+        drawn = ([f"{objects} object{'s' if objects != 1 else ''}"] if parsed is not None else []) \
+            + (["a mask"] if labels.mask is not None else [])
+        report(f"augcli: preview: {shown(rel)}: {' and '.join(drawn)} drawn")
+    return labels

@@ -689,6 +689,10 @@ class Summary:
                 f"{len(self.failed)} failed, seed {self.seed}, {self.elapsed:.1f}s")
         if self.interrupted:
             text += " (interrupted)"
+        if self.labels is not None and not self.dry_run:
+            lab = self.labels
+            text += (f"\naugcli: labels: {lab['label_files']} label files, {lab['masks']} masks, "
+                     f"{lab['unlabeled']} outputs without labels, {lab['unpaired']} label files not paired")
         return text
 
 
@@ -726,7 +730,8 @@ def _refuse_labels_beyond_one_machine(cfg: RunConfig, report: Callable[[str], No
     from .labels.setup import resolve
 
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
-    if resolve(cfg.labels, inp, out, cfg.pipeline, report) is not None:
+    setup = resolve(cfg.labels, inp, out, cfg.pipeline, report)
+    if setup is not None and setup.carries:
         raise UsageError(why)
 
 
@@ -796,7 +801,8 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         if cfg.dry_run:
             summary.outputs.append(("", os.path.relpath(path, out)))
     if setup is not None:
-        summary.labels = {"objects_in": 0, "objects_out": 0, "unlabeled": 0, "label_files": 0}
+        summary.labels = {"objects_in": 0, "objects_out": 0, "unlabeled": 0, "label_files": 0, "masks": 0,
+                          "unpaired": setup.unpaired}
     if clash:
         raise UsageError(f"{len(clash)} output file(s) already exist, e.g. "
                          f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
@@ -908,6 +914,7 @@ def _count_labels(totals: dict[str, int], entry: dict[str, Any]) -> None:
     totals["objects_out"] += entry.get("out", 0)
     totals["unlabeled"] += 1 if entry.get("unlabeled") else 0
     totals["label_files"] += 1 if entry.get("file") else 0
+    totals["masks"] += 1 if entry.get("mask") else 0
 
 
 def _progress(total: int, enabled: bool):

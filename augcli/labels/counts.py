@@ -9,7 +9,7 @@ from typing import Sequence
 from ..errors import InputError
 from ..imageio import LoadOptions, source_size
 from ..pipeline import Pipeline
-from .setup import LabelOptions, resolve
+from .setup import LabelOptions, LayoutRefused, resolve
 
 
 def _names(root: Path, setup) -> dict:
@@ -31,7 +31,11 @@ def _names(root: Path, setup) -> dict:
 def count_objects(root: Path, rels: Sequence[str], report=lambda msg: None) -> dict[str, int] | None:
     """{class name: objects} over the label files of ``rels`` (None when no labels are found).
     A label file that cannot be read is reported and left out."""
-    setup = resolve(LabelOptions(), Path(root), Path(root).parent / ".augcli-stats", Pipeline(), report)
+    try:
+        setup = resolve(LabelOptions(), Path(root), Path(root).parent / ".augcli-stats", Pipeline(), report)
+    except LayoutRefused as exc:  # stats still reports the images; the objects are not counted
+        report(f"augcli: note: objects not counted: {exc}")
+        return None
     if setup is None or setup.format is None:
         return None
     names = _names(Path(root), setup)

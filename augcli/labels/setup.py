@@ -10,7 +10,8 @@ the images, so an image that is visible always has its complete label files besi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
@@ -20,6 +21,7 @@ from .. import geometry as G
 from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
 from . import coco as C
+from . import layouts as LY
 from . import masks as MK
 from . import model as L
 from . import voc as V
@@ -85,6 +87,7 @@ class Found:
     yamls: list[tuple[str, dict]] = field(default_factory=list)
     mask_layout: str | None = None  # "sibling" or "voc"
     excluded: set[str] = field(default_factory=set)
+    tree: LY.Tree = field(default_factory=LY.Tree)  # the sources and label-like files the walk saw
 
 
 def _read_yaml(path: Path, shown: str) -> Any:
@@ -101,9 +104,10 @@ def _read_yaml(path: Path, shown: str) -> Any:
         raise UsageError(f"{shown}: cannot read the dataset YAML: {reason}") from None
 
 
-def scan(root: Path, report: Callable[[str], None] = lambda msg: None) -> Found:
-    """Look for label evidence under ``root`` (one walk; symlinked folders are not followed). A
-    broken ``data.yaml`` is a usage error; any other broken YAML is ignored with a warning."""
+def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_dir: Path | None = None) -> Found:
+    """Look for label evidence under ``root`` (one walk, as the run walks: symlinked folders followed,
+    each real folder once; see augcli.labels.layouts). A broken ``data.yaml`` is a usage error; any
+    other broken YAML is ignored with a warning."""
     found = Found()
     for name in sorted(os.listdir(root)):
         if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file():
@@ -121,37 +125,7 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None) -> Found:
     if (root / "annotations").is_dir():
         found.json += sorted(f"annotations/{n}" for n in os.listdir(root / "annotations")
                              if n.lower().endswith(".json") and _visible(n))
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if _visible(d))
-        rel = PurePosixPath(Path(dirpath).relative_to(root).as_posix())
-        base = "" if str(rel) == "." else str(rel) + "/"
-        if "images" in dirnames and "labels" in dirnames:
-            found.yolo.append(f"{base}labels/ beside {base}images/")
-            found.excluded.add(f"{base}labels")
-        if "images" in dirnames and "masks" in dirnames:
-            found.mask_layout = found.mask_layout or "sibling"
-            found.excluded.add(f"{base}masks")
-        if "JPEGImages" in dirnames and "Annotations" in dirnames:
-            found.voc.append(f"{base}Annotations/ beside {base}JPEGImages/")
-            found.excluded.add(f"{base}Annotations")
-        if "JPEGImages" in dirnames and "SegmentationClass" in dirnames:
-            found.mask_layout = found.mask_layout or "voc"
-            if "SegmentationObject" in dirnames:
-                found.notes.append(f"{base}SegmentationObject/ is not carried (only SegmentationClass/ is)")
-        elif "JPEGImages" in dirnames and "SegmentationObject" in dirnames:
-            found.mask_layout = found.mask_layout or "voc-object"
-        if "JPEGImages" in dirnames:  # VOC's mask folders are never sources
-            found.excluded.update(f"{base}{d}" for d in ("SegmentationClass", "SegmentationObject")
-                                  if d in dirnames)
-        if filenames and not found.yolo:
-            stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
-            if any(f.endswith(".txt") and f[:-4] in stems for f in filenames):
-                found.yolo.append(f"<stem>.txt next to the images in {base or './'}")
-        found.json += sorted(f"{base}{f}" for f in filenames if f.endswith("_annotations.coco.json") and base)
-        if filenames and not found.voc:
-            stems = {os.path.splitext(f)[0] for f in filenames if _is_image(f) and _visible(f)}
-            if any(f.endswith(".xml") and f[:-4] in stems for f in filenames):
-                found.voc.append(f"<stem>.xml next to the images in {base or './'}")
+    LY.walk(root, output_dir, found)
     return found
 
 
@@ -162,7 +136,8 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     if options.format == "none" and options.masks is None:
         return None
     inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
-    found = scan(inp, report) if options.format != "none" else Found()
+    found = scan(inp, report, out) if options.format != "none" else Found()
+    _refuse_layouts(found, inp, options, input_dir)
     fmt: str | None = None
     coco_files = []
     parsed_json: dict[str, Any] = {}  # each COCO file is parsed once
@@ -215,6 +190,9 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
             raise UsageError(f"pose labels and --{mirror_ops[0]}, but the dataset YAML has no flip_idx: left and "
                              "right keypoints would not be swapped; add flip_idx or pass --allow-unswapped-mirror")
     mask_layout = "dir" if options.masks is not None else found.mask_layout
+    mask_dirs: tuple[tuple[str, str], ...] = ()
+    if options.masks is None and found.tree.new_masks:  # by name and content: each pair by its folders
+        mask_layout, mask_dirs = "pairs", tuple(found.tree.mask_dirs)
     if fmt is None and mask_layout is None:
         if options.format == "auto" and inp.name in ("images", "JPEGImages") and any(
                 (inp.parent / d).is_dir() for d in ("labels", "Annotations", "masks", "SegmentationClass",
@@ -223,7 +201,11 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                    "to carry labels, give the dataset root as INPUT_DIR")
         if options.format != "auto":
             report(f"augcli: labels: {options.format}: no label files found; images are written without labels")
-        return None
+        unpaired = _unpaired(found, inp, set(), set(), (), report)
+        if not unpaired:
+            return None
+        return LabelSetup(options=options, format=None, spec=None, flip_idx=None, yamls=(), mask_layout=None,
+                          excluded=tuple(sorted(found.excluded)), input_dir=inp, output_dir=out, unpaired=unpaired)
     kind = "pose" if spec and spec.kpt_shape else ("obb" if spec and spec.obb else "detect/segment")
     parts = []
     if fmt == "yolo":
@@ -233,7 +215,9 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         parts.append(f"voc ({', '.join(found.voc) or 'flag'})")
     elif fmt == "coco":
         parts.append(f"coco ({', '.join(coco_files) or 'no COCO JSON found'})")
-    if mask_layout:
+    if mask_layout == "pairs":
+        parts.append("masks (class-index images) in " + ", ".join(f"{m}/ beside {i}/" for i, m in mask_dirs))
+    elif mask_layout:
         parts.append({"dir": f"masks from {options.masks}", "sibling": "masks/ beside images/",
                       "voc": "SegmentationClass/ beside JPEGImages/",
                       "voc-object": "SegmentationObject/ beside JPEGImages/"}[mask_layout])
@@ -252,11 +236,98 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
             excluded.add(mroot.relative_to(inp).as_posix())
         except ValueError:
             pass
-    return LabelSetup(options=options, format=fmt, spec=spec, flip_idx=flip_idx,
-                      yamls=tuple(n for n, _ in found.yamls) if fmt == "yolo" else (), mask_layout=mask_layout,
-                      excluded=tuple(sorted(excluded)), input_dir=inp, output_dir=out,
-                      coco_files=tuple(coco_files) if fmt == "coco" else (),
-                      coco=C.build_index(inp, coco_files, report, parsed_json) if fmt == "coco" else None)
+    setup = LabelSetup(options=options, format=fmt, spec=spec, flip_idx=flip_idx,
+                       yamls=tuple(n for n, _ in found.yamls) if fmt == "yolo" else (), mask_layout=mask_layout,
+                       excluded=tuple(sorted(excluded)), input_dir=inp, output_dir=out,
+                       coco_files=tuple(coco_files) if fmt == "coco" else (),
+                       coco=C.build_index(inp, coco_files, report, parsed_json) if fmt == "coco" else None,
+                       label_dirs=tuple(found.tree.voc_dirs) if fmt == "voc" else (), mask_dirs=mask_dirs)
+    if options.format == "none":  # --masks alone: nothing was scanned
+        return setup
+    return replace(setup, unpaired=_check_pairing(setup, found, report))
+
+
+class LayoutRefused(UsageError):
+    """A layout whose labels one run cannot carry (exit 2, naming what to run instead)."""
+
+
+def _refuse_layouts(found: Found, inp: Path, options: LabelOptions, given: Path) -> None:
+    """Layouts whose labels one run cannot carry: exit 2 (LayoutRefused) naming what to run instead."""
+    tasks = found.tree.tasks
+    shared = Counter(real for _, real in tasks)
+    bad = [t for t, real in tasks if shared[real] > 1 or _inside(Path(real), inp)]
+    if bad:
+        real = os.path.relpath(tasks[0][1], inp) if _inside(Path(tasks[0][1]), inp) else tasks[0][1]
+        raise LayoutRefused(
+            f"labels: {' and '.join(t + '/' for t in bad)}: YOLO task folder{'s' if len(bad) > 1 else ''} whose "
+            f"images/ link{'' if len(bad) > 1 else 's'} to a folder this run also reads ({real}/); one output tree "
+            f"cannot hold {'their label sets' if len(bad) > 1 else 'its labels'} beside that folder: run augcli on "
+            f"each task folder (augcli expand {os.path.join(str(given), bad[0])} OUT/{bad[0]}), or pass "
+            "--labels none to expand the images alone")
+    masks_root = Path(options.masks).resolve() if options.masks else None
+    orphans = [o for o in found.tree.orphans if (inp / o).resolve() != masks_root]
+    if orphans:
+        raise LayoutRefused(
+            f"labels: {orphans[0]}/ looks like segmentation masks (class-index images) but no image folder beside "
+            "it has their names; it is not expanded as photos: pair it with its images through --masks, or pass "
+            "--labels none to expand its files as images")
+
+
+SHOW_NAMES = 5  # file names named in a warning
+
+
+def _names(items: list[str]) -> str:
+    more = f" and {len(items) - SHOW_NAMES} more" if len(items) > SHOW_NAMES else ""
+    return ", ".join(items[:SHOW_NAMES]) + more
+
+
+def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_json: tuple[str, ...],
+              report: Callable[[str], None]) -> int:
+    """Count and name (one warning) the label-like files no image pairs with: ``labels`` are the label
+    files the images pair with, ``masks`` their masks (relative path without extension)."""
+    left = []
+    for rel in found.tree.label_like:
+        if rel in labels or rel in used_json or str(PurePosixPath(rel).with_suffix("")) in masks:
+            continue
+        if rel.lower().endswith(".json") and not LY.looks_like_coco(inp / rel):
+            continue
+        left.append(rel)
+    if left:
+        report(f"augcli: warning: labels: {len(left)} label file{'s' if len(left) > 1 else ''} that no image "
+               f"pairs with {'are' if len(left) > 1 else 'is'} not carried: {_names(left)}")
+    return len(left)
+
+
+def _check_pairing(setup: "LabelSetup", found: Found, report: Callable[[str], None]) -> int:
+    """Say how many sources have no labels when a format was asked for (none paired: exit 2), and
+    count the label-like files no source pairs with. Returns that count."""
+    files = found.tree.files
+    labels: set[str] = set()
+    masks: set[str] = set()
+    missing: list[str] = []
+    for img in found.tree.images:
+        lab = setup._label_rel(img)
+        key = setup._mask_key(img)
+        if key is not None:
+            masks.add(key)
+        has = lab is not None and lab in files
+        if has:
+            labels.add(lab)  # type: ignore[arg-type]
+        if setup.format == "coco":
+            has = setup.coco is not None and img in setup.coco.entries
+        if setup.format is not None and not has:
+            missing.append(img)
+    images = found.tree.images
+    if setup.options.format not in ("auto", "none") and images and missing:
+        fmt = setup.options.format
+        where = setup._label_rel(missing[0])
+        hint = f" (looked for {where})" if where else ""
+        if len(missing) == len(images):
+            raise UsageError(f"labels: {fmt}: none of the {len(images)} images has a label{hint}; check the "
+                             "layout (see the README's table of dataset layouts) or pass --labels auto or none")
+        report(f"augcli: warning: labels: {fmt}: {len(missing)} of {len(images)} images have no label "
+               f"file and are written without labels: {_names(missing)}")
+    return _unpaired(found, setup.input_dir, labels, masks, setup.coco_files, report)
 
 
 @dataclass(frozen=True)
@@ -272,6 +343,14 @@ class LabelSetup:
     output_dir: Path
     coco_files: tuple[str, ...] = ()
     coco: Any = None  # coco.Index
+    label_dirs: tuple[tuple[str, str], ...] = ()  # VOC: (image folder, annotation folder), paired by path and stem
+    mask_dirs: tuple[tuple[str, str], ...] = ()  # mask_layout "pairs": (image folder, mask folder)
+    unpaired: int = 0  # label-like files no source pairs with (counted and named at resolve)
+
+    @property
+    def carries(self) -> bool:
+        """True if the run carries labels or masks (False: only unpaired files were counted)."""
+        return self.format is not None or self.mask_layout is not None
 
     # -- records -------------------------------------------------------------------------------
 
@@ -281,7 +360,9 @@ class LabelSetup:
                 "spec": None if spec is None else {"nc": spec.nc, "kpt_shape": list(spec.kpt_shape) if spec.kpt_shape
                                                    else None, "obb": spec.obb, "precision": spec.precision},
                 "flip_idx": list(self.flip_idx) if self.flip_idx else None, "yamls": list(self.yamls),
-                "mask_layout": self.mask_layout, "excluded": list(self.excluded), "coco_files": list(self.coco_files)}
+                "mask_layout": self.mask_layout, "excluded": list(self.excluded), "coco_files": list(self.coco_files),
+                **({"label_dirs": [list(p) for p in self.label_dirs]} if self.label_dirs else {}),
+                **({"mask_dirs": [list(p) for p in self.mask_dirs]} if self.mask_dirs else {})}
 
     @classmethod
     def from_description(cls, d: dict[str, Any], input_dir: Path, output_dir: Path) -> "LabelSetup":
@@ -293,7 +374,9 @@ class LabelSetup:
         coco = C.build_index(inp, coco_files, lambda msg: None) if d["format"] == "coco" else None
         return cls(LabelOptions(**d["options"]), d["format"], spec, tuple(d["flip_idx"]) if d["flip_idx"] else None,
                    tuple(d["yamls"]), d["mask_layout"], tuple(d["excluded"]), inp,
-                   Path(output_dir).resolve(), coco_files, coco)
+                   Path(output_dir).resolve(), coco_files, coco,
+                   tuple(tuple(p) for p in d.get("label_dirs") or ()),  # type: ignore[misc]
+                   tuple(tuple(p) for p in d.get("mask_dirs") or ()))  # type: ignore[misc]
 
     @property
     def params(self) -> L.Params:
@@ -310,29 +393,40 @@ class LabelSetup:
         if self.format == "yolo":
             return Y.label_path(rel)
         if self.format == "voc":
-            swapped = _swap_component(rel, "JPEGImages", "Annotations") or rel
+            moved = _move(rel, self.label_dirs)
+            swapped = moved or _swap_component(rel, "JPEGImages", "Annotations") or rel
             return str(PurePosixPath(swapped).with_suffix(".xml"))
         return None
+
+    def _mask_key(self, rel: str) -> str | None:
+        """Where the mask of ``rel`` is, relative and without extension (layouts inside the dataset)."""
+        if self.mask_layout == "pairs":
+            moved = _move(rel, self.mask_dirs)
+        elif self.mask_layout in _MASK_DIRS:
+            moved = _swap_component(rel, *_MASK_DIRS[self.mask_layout])
+        else:
+            return None
+        return None if moved is None else str(PurePosixPath(moved).parent / PurePosixPath(rel).stem)
 
     def _mask_in(self, source: str) -> Path | None:
         p = PurePosixPath(source)
         if self.mask_layout == "dir":
             folder = Path(self.options.masks) / p.parent  # type: ignore[arg-type]
             return MK.find_mask(folder, p.stem, self.options.mask_suffix)
-        swapped = _swap_component(source, *_MASK_DIRS[self.mask_layout]) if self.mask_layout else None
-        if swapped is None:
+        key = self._mask_key(source)
+        if key is None:
             return None
-        return MK.find_mask(self.input_dir / PurePosixPath(swapped).parent, p.stem)
+        return MK.find_mask(self.input_dir / PurePosixPath(key).parent, p.stem)
 
     def _mask_out(self, out_rel: str) -> Path | None:
         p = PurePosixPath(out_rel)
         if self.mask_layout == "dir":
             root = Path(self.options.masks_output) if self.options.masks_output else self.output_dir / "masks"
             return root / p.parent / f"{p.stem}{self.options.mask_suffix}.png"
-        swapped = _swap_component(out_rel, *_MASK_DIRS[self.mask_layout]) if self.mask_layout else None
-        if swapped is None:
+        key = self._mask_key(out_rel)
+        if key is None:
             return None
-        return self.output_dir / PurePosixPath(swapped).parent / f"{p.stem}.png"
+        return self.output_dir / PurePosixPath(key).parent / f"{p.stem}.png"
 
     def planned_files(self, source: str, outputs: list[str]) -> list[Path]:
         """The label and mask files the outputs of ``source`` will have (absolute paths)."""
@@ -438,6 +532,14 @@ def _check_size(given: tuple[int, int] | None, frame: G.Size, shown: str) -> Non
 
 _MASK_DIRS = {"sibling": ("images", "masks"), "voc": ("JPEGImages", "SegmentationClass"),
               "voc-object": ("JPEGImages", "SegmentationObject")}
+
+
+def _move(rel: str, pairs: tuple[tuple[str, str], ...]) -> str | None:
+    """``rel`` with its leading folder ``a`` replaced by ``b`` for the longest matching pair (a, b)."""
+    for a, b in sorted(pairs, key=lambda ab: -len(ab[0])):
+        if rel.startswith(a + "/"):
+            return b + rel[len(a):]
+    return None
 
 
 def _swap_component(rel: str, old: str, new: str) -> str | None:
@@ -607,6 +709,8 @@ class SourceLabels:
                 if files:
                     made.append((setup.output_dir / rel,
                                  Y.write(self.parsed.kind, objs, out_size, setup.spec or Y.YoloSpec())))
+        if setup.format is None and setup.mask_layout is not None and self.mask is None:
+            entry["unlabeled"] = True  # a mask layout, and this source has no mask
         if self.mask is not None:
             target = setup._mask_out(out_rel)
             if target is not None:
