@@ -372,8 +372,8 @@ def ops(markdown: bool) -> None:
               help="Largest tile side in pixels.")
 @click.option("--resize", type=SizeType(), help="Resize the image to WxH on load, as expand --resize does.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the tiles are the copies expand makes.")
-@click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="none", show_default=True,
-              help="Draw the image's labels (boxes, polygons, keypoints, mask) on every tile.")
+@click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="auto", show_default=True,
+              help="Draw the image's labels (boxes, polygons, keypoints, mask) on every tile; found as expand finds them.")
 @click.option("--dataset", "dataset_dir", type=click.Path(exists=True, file_okay=False),
               help="Dataset root for --labels [default: the folder above images/ or JPEGImages/].")
 @click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),

@@ -289,3 +289,14 @@ def test_stats_on_a_refused_layout_still_reports_the_images(tmp_path):
     res = CliRunner().invoke(cli, ["stats", str(inp)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "objects not counted" in res.output and "4 images" in res.output
+
+
+def test_preview_finds_labels_by_default_as_expand_does(tmp_path):
+    inp = coco128(tmp_path / "coco128")
+    sheet = tmp_path / "p.png"
+    res = run(inp / "object_detection/images/train2017/000000000009.jpg", "--grid", "2x1", "--seed", "1",
+              "-o", sheet, command="preview")
+    assert "000000000009.jpg: 1 object drawn" in res.output and red_pixels(sheet) > 100
+    res = run(inp / "object_detection/images/train2017/000000000009.jpg", "--labels", "none", "--grid", "2x1",
+              "--seed", "1", "-o", tmp_path / "q.png", command="preview")
+    assert "drawn" not in res.output and red_pixels(tmp_path / "q.png") == 0
