@@ -29,6 +29,7 @@ from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
 from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, remove_stale_temporaries,
                       source_size, temp_path, write_atomic)
+from .safepaths import check_output_rel
 from .render import output_bytes, output_writer, plan_copy_with_geometry
 from .seeding import new_root_seed, stable_key
 from .filewarnings import file_warnings, install_one_line_warnings
@@ -236,6 +237,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
             continue
         try:
+            check_output_rel(out)  # before its label files, which are named after it
             # (at most RENDER_AHEAD_BYTES of outputs alive, or one larger output: each is gone after its turn)
             if k is None:
                 made_image = image
@@ -323,6 +325,7 @@ def _output_exists(ctx: WorkContext, rel: str) -> bool:
 def _write_output(ctx: WorkContext, rel: str, data: Any) -> bool:
     """Write an output (bytes, or for local folders a function writing them into an open file)."""
     overwrite = ctx.cfg.on_exists == "overwrite"
+    check_output_rel(rel)  # whatever the name was made from, it stays under the output folder
     if ctx.outputs is None:
         return write_atomic(fsnames.join(ctx.cfg.output_dir, rel), data, overwrite=overwrite)
     return ctx.outputs.write(rel, data, overwrite=overwrite)
@@ -655,6 +658,7 @@ class Summary:
     outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
     labels: dict[str, int] | None = None  # object counts, when the run carries labels
     targets: dict[str, Any] | None = None  # the copy plan of --per-class / --total (CopyPlan.describe)
+    warnings: int = 0  # files and folders passed over with a warning line (links not followed...)
 
     @property
     def exit_code(self) -> int:
@@ -671,6 +675,7 @@ class Summary:
             "skipped": self.skipped,
             "failed": len(self.failed),
             "failures": [fsnames.encode_fields(f, ("source", "output")) for f in self.failed],
+            "warnings": self.warnings,
             "seed": self.seed,
             "elapsed": round(self.elapsed, 3),
             "dry_run": self.dry_run,
@@ -802,6 +807,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                          f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
     for rel, why in warned:
         report(f"augcli: {fsnames.shown(rel)}: warning: {why}")
+    summary.warnings += len(warned)
     for rel, why in unlisted:
         report(f"augcli: {fsnames.shown(rel)}: {why}")
         summary.failed.append({"source": rel, "output": None, "error": why})

@@ -1,0 +1,133 @@
+"""Names and links from untrusted places never make augcli read outside INPUT_DIR or write outside
+OUTPUT_DIR (issue 20): object-store keys with empty segments, symlinked dataset YAML and COCO JSON,
+output folders linked into the input, path separators in --prefix / --mask-suffix, links out of the
+input; credentials in chained URLs; terminal escapes in names; one unexpected failure per source.
+
+Every test lists its whole tmp tree before and after, so a file written anywhere but the output
+folder shows, and checks the input is unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import pattern
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+def augcli(*args, env=None, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "augcli", *map(str, args)], capture_output=True, text=True,
+                          env=env or ENV, cwd=cwd, timeout=timeout)
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every entry under ``root``, links not followed: file bytes, link targets, folders."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = p.read_bytes()
+    return out
+
+
+def changed_outside(before: dict, after: dict, *inside: str) -> dict:
+    """Entries of ``after`` that are new or changed and lie in none of the folders ``inside``."""
+    return {k: v for k, v in after.items()
+            if before.get(k) != v and not any(k == d or k.startswith(d + "/") for d in inside)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 2: an object key with an empty segment
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    s3fs = pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'augcli[s3]')")
+    moto_server = pytest.importorskip("moto.server", reason="moto[s3] with flask is not installed (test extra)")
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    assert host == "127.0.0.1"
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "AKIAFAKEKEYPATHS0001",
+           "AWS_SECRET_ACCESS_KEY": "fakeSecretPaths", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    fs = s3fs.S3FileSystem(key=env["AWS_ACCESS_KEY_ID"], secret=env["AWS_SECRET_ACCESS_KEY"],
+                           endpoint_url=env["AWS_ENDPOINT_URL"], skip_instance_cache=True)
+    fs.mkdir("paths")
+    yield fs, {**ENV, **env}
+    server.stop()
+
+
+def _png() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    pattern(20, 16).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_an_s3_key_with_an_empty_segment_is_skipped_and_never_written_outside(s3, tmp_path):
+    fs, env = s3
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    # "in//<abs path>/pwned.png": relative to the prefix "in/" the name is absolute
+    fs.pipe_file(f"paths/in/ok.png", _png())
+    fs.pipe_file(f"paths/in/{victim.as_posix()}/pwned.png".replace("/in/", "/in//", 1), _png())
+    fs.pipe_file("paths/in/a/../dotdot.png", _png())
+    fs.invalidate_cache()
+    assert any("//" in k for k in fs.find("paths/in"))  # the store keeps the empty segment
+    before = snapshot(tmp_path)
+    res = augcli("expand", "s3://paths/in", tmp_path / "out", "--seed", "1", "-j", "1", "--json", env=env)
+    after = snapshot(tmp_path)
+    assert changed_outside(before, after, "out") == {}
+    assert not list(victim.iterdir())
+    assert "Traceback" not in res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["written"] == 1 and summary["warnings"] == 2, res.stderr
+    assert "object key with an empty path segment; skipped" in res.stderr
+    assert "object key with a '.' or '..' segment; skipped" in res.stderr
+    assert sorted(k for k in snapshot(tmp_path / "out") if not k.startswith(".augcli")) == \
+        ["manifest.jsonl", "ok_0.png"]
+
+
+def test_every_write_refuses_a_name_that_leaves_the_output(tmp_path):
+    from augcli.safepaths import UnsafeOutputName
+    from augcli.storage import LocalStore
+
+    store = LocalStore(tmp_path / "out")
+    for bad in ("/abs/x.png", "a//b.png", "../x.png", "a/./b.png", "", "a\0b"):
+        with pytest.raises(UnsafeOutputName):
+            store.write(bad, b"x", overwrite=True)
+    assert store.write("a/b.png", b"x", overwrite=True) and (tmp_path / "out/a/b.png").read_bytes() == b"x"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["out", "out/a", "out/a/b.png"]
+
+
+def test_a_job_with_an_absolute_output_name_fails_that_source_only(tmp_path):
+    """The guard where writes happen holds even if a name slipped past the listing."""
+    from augcli.config import RunConfig
+    from augcli.runner import SourceJob, WorkContext, process_source
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(20, 16).save(src / "x.png")
+    target = tmp_path / "elsewhere" / "x_0.png"
+    cfg = RunConfig(src, tmp_path / "out", seed=1)
+    records = process_source(WorkContext(cfg, 1), SourceJob("x.png", ((0, target.as_posix()),), "png"))
+    assert records[0]["status"] == "error" and "unsafe output name" in records[0]["error"]
+    assert not target.exists() and not (tmp_path / "out").exists()
