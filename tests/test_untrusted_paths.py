@@ -131,3 +131,35 @@ def test_a_job_with_an_absolute_output_name_fails_that_source_only(tmp_path):
     records = process_source(WorkContext(cfg, 1), SourceJob("x.png", ((0, target.as_posix()),), "png"))
     assert records[0]["status"] == "error" and "unsafe output name" in records[0]["error"]
     assert not target.exists() and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 5: --prefix and --mask-suffix are pieces of a file name
+
+
+@pytest.mark.parametrize("flag,value", [("--prefix", "../../X"), ("--prefix", "a/b"), ("--prefix", "..\\x"),
+                                        ("--prefix", "/abs"), ("--mask-suffix", "/../../../m"),
+                                        ("--mask-suffix", "..")])
+def test_a_separator_or_dotdot_in_a_name_flag_is_a_usage_error(tmp_path, flag, value):
+    base = tmp_path / "d" / "e"
+    src, gt = base / "in", base / "gt"
+    src.mkdir(parents=True)
+    (gt / "x").mkdir(parents=True)
+    pattern(20, 16).save(src / "x.png")
+    pattern(20, 16, "L").save(gt / "x.png")
+    # gt/x/../../../m.png is d/m.png: the mask the suffix finds (its output would go to d/e/m.png)
+    pattern(20, 16, "L", seed=5).save(tmp_path / "d" / "m.png")
+    before = snapshot(tmp_path)
+    res = augcli("expand", src, base / "out", "--seed", "1", "-j", "1", "--rotate", "20", flag, value,
+                 *(["--masks", gt] if flag == "--mask-suffix" else []))
+    assert res.returncode == 2, res.stderr
+    assert flag in res.stderr and "Traceback" not in res.stderr
+    assert snapshot(tmp_path) == before  # nothing written anywhere
+
+
+def test_a_nul_in_the_prefix_is_refused_by_the_library(tmp_path):
+    from augcli.config import RunConfig
+
+    with pytest.raises(ValueError, match="--prefix"):
+        RunConfig(tmp_path, tmp_path / "out", prefix="a\0b")
+    assert RunConfig(tmp_path, tmp_path / "out", prefix="aug.v2").prefix == "aug.v2"
