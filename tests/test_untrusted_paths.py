@@ -163,3 +163,74 @@ def test_a_nul_in_the_prefix_is_refused_by_the_library(tmp_path):
     with pytest.raises(ValueError, match="--prefix"):
         RunConfig(tmp_path, tmp_path / "out", prefix="a\0b")
     assert RunConfig(tmp_path, tmp_path / "out", prefix="aug.v2").prefix == "aug.v2"
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 3: the dataset YAML and COCO JSON are read only from inside INPUT_DIR
+
+SECRET = "tok-7f3e9a1b-SECRET"
+
+
+def _yolo_dataset(root: Path) -> None:
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    pattern(32, 24).save(root / "images" / "x.png")
+    (root / "labels" / "x.txt").write_text("0 0.5 0.5 0.25 0.25\n")
+
+
+def _coco(token: str) -> str:
+    return json.dumps({"info": {"token": token}, "categories": [{"id": 1, "name": "a"}],
+                       "images": [{"id": 1, "file_name": "x.png", "width": 32, "height": 24}],
+                       "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 8, 8]}]})
+
+
+def test_a_symlinked_data_yaml_pointing_outside_is_not_read_nor_copied(tmp_path):
+    src = tmp_path / "in"
+    _yolo_dataset(src)
+    (tmp_path / "secret.yaml").write_text(f"names: [a]\ntoken: {SECRET}\n")
+    os.symlink(tmp_path / "secret.yaml", src / "data.yaml")
+    before = snapshot(tmp_path)
+    res = augcli("expand", src, tmp_path / "out", "--seed", "1", "-j", "1", "--rotate", "10")
+    after = snapshot(tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "data.yaml: resolves outside the input folder (a symbolic link); not read and not copied" in res.stderr
+    assert changed_outside(before, after, "out") == {}
+    assert not (tmp_path / "out" / "data.yaml").exists()
+    assert (tmp_path / "out" / "labels" / "x_0.txt").exists()  # the labels still travel
+    assert all(SECRET.encode() not in v for v in snapshot(tmp_path / "out").values() if isinstance(v, bytes))
+    assert SECRET not in res.stderr + res.stdout
+
+
+@pytest.mark.parametrize("where", ["annotations/instances_x.json", "x.json", "annotations-link"])
+def test_a_symlinked_coco_json_pointing_outside_is_not_read_nor_copied(tmp_path, where):
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(32, 24).save(src / "x.png")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "instances_x.json").write_text(_coco(SECRET))
+    if where == "annotations-link":  # the whole annotations/ folder is a link out of the input
+        os.symlink(outside, src / "annotations")
+    else:
+        (src / where).parent.mkdir(exist_ok=True)
+        os.symlink(outside / "instances_x.json", src / where)
+    before = snapshot(tmp_path)
+    res = augcli("expand", src, tmp_path / "out", "--seed", "1", "-j", "1", "--rotate", "10")
+    after = snapshot(tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "resolves outside the input folder (a symbolic link); not read and not copied" in res.stderr
+    assert changed_outside(before, after, "out") == {}
+    written = {k: v for k, v in snapshot(tmp_path / "out").items() if isinstance(v, bytes)}
+    assert sorted(written) == ["manifest.jsonl", "x_0.png"]
+    assert all(SECRET.encode() not in v for v in written.values())
+
+
+def test_a_symlinked_data_yaml_inside_the_input_is_still_read(tmp_path):
+    src = tmp_path / "in"
+    _yolo_dataset(src)
+    (src / "cfg").mkdir()
+    (src / "cfg" / "real.yaml").write_text("names: [a]\n")
+    os.symlink("cfg/real.yaml", src / "data.yaml")
+    res = augcli("expand", src, tmp_path / "out", "--seed", "1", "-j", "1")
+    assert res.returncode == 0 and "warning" not in res.stderr, res.stderr
+    assert (tmp_path / "out" / "data.yaml").read_text() == "names: [a]\n"

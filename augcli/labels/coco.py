@@ -20,8 +20,10 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from .. import fsnames
 from .. import functional as FN
 from ..errors import UsageError
+from ..safepaths import within
 from . import model as L
 from .errors import LabelError
 
@@ -180,6 +182,8 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
     refused when they leave INPUT_DIR). Problems of a single image become that image's error."""
     index = Index()
     for rel in json_rels:
+        if not (parsed and rel in parsed) and not within(inp / rel, inp):
+            raise UsageError(f"{fsnames.shown(rel)}: resolves outside the input folder (a symbolic link); not read")
         data = parsed[rel] if parsed and rel in parsed else load_json(inp / rel, rel)
         if not is_coco(data):
             raise UsageError(f"{rel}: not a COCO instances file (needs images and annotations lists)")

@@ -19,6 +19,7 @@ import numpy as np
 from .. import geometry as G
 from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
+from ..safepaths import read_inside
 from . import coco as C
 from . import masks as MK
 from . import model as L
@@ -106,7 +107,8 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None) -> Found:
     broken ``data.yaml`` is a usage error; any other broken YAML is ignored with a warning."""
     found = Found()
     for name in sorted(os.listdir(root)):
-        if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file():
+        if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file() \
+                and read_inside(root / name, root, name, report):
             try:
                 data = _read_yaml(root / name, name)
             except UsageError as exc:
@@ -168,6 +170,8 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     parsed_json: dict[str, Any] = {}  # each COCO file is parsed once
     if options.format in ("auto", "coco"):
         for rel in found.json:
+            if not read_inside(inp / rel, inp, rel, report):
+                continue
             data = C.load_json(inp / rel, rel)
             if C.is_coco(data):
                 coco_files.append(rel)
