@@ -796,6 +796,9 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                     summary.outputs.append((job.source, os.path.relpath(path, out) if _inside(path, out) else str(path)))
     run_files = setup.run_files() if setup is not None else []
     for path in [p for p, _ in run_files] + (setup.final_paths() if setup is not None else []):
+        if _inside(path.resolve(), inp):  # e.g. OUTPUT/annotations linked to INPUT/annotations
+            raise UsageError(f"label file {str(path)!r} would land inside the input folder; choose another "
+                             "output folder")
         if cfg.on_exists == "error" and path.exists():
             clash.append(str(path))
         if cfg.dry_run:
@@ -826,7 +829,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         remove_stale_temporaries(cfg.output_dir)
         manifest = _ManifestWriter(cfg, summary.seed, summary.targets, setup) if cfg.manifest_path else None
         for path, payload in run_files:  # the dataset YAML
-            write_atomic(path, payload, overwrite=cfg.on_exists != "error")
+            _write_run_file(path, payload, cfg.on_exists != "error", inp)
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
     bar = _progress(summary.discovered, cfg.progress)
@@ -888,7 +891,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         if collector is not None and not summary.fatal:
             try:  # after the images: the COCO JSON lists exactly the outputs that were made
                 for path, payload in collector.payloads():
-                    write_atomic(path, payload, overwrite=True)
+                    _write_run_file(path, payload, True, inp)
             except OSError as exc:
                 summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
         if manifest:
@@ -907,6 +910,14 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if summary.fatal:
         raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
     return summary
+
+
+def _write_run_file(path: Path, payload: bytes, overwrite: bool, inp: Path) -> None:
+    """Write a file made once per run (dataset YAML, COCO JSON), checked again just before: a folder
+    linked into the input since the run started must not turn the write into one of the input."""
+    if _inside(Path(path).resolve(), inp):
+        raise OSError(errno.EINVAL, "it would land inside the input folder; refused", str(path))
+    write_atomic(path, payload, overwrite=overwrite)
 
 
 def _count_labels(totals: dict[str, int], entry: dict[str, Any]) -> None:

@@ -234,3 +234,41 @@ def test_a_symlinked_data_yaml_inside_the_input_is_still_read(tmp_path):
     res = augcli("expand", src, tmp_path / "out", "--seed", "1", "-j", "1")
     assert res.returncode == 0 and "warning" not in res.stderr, res.stderr
     assert (tmp_path / "out" / "data.yaml").read_text() == "names: [a]\n"
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 4: the COCO JSON (and the YAML) are never written through a folder linked into the input
+
+
+def _coco_split(root: Path) -> None:
+    (root / "annotations").mkdir(parents=True)
+    (root / "train").mkdir()
+    pattern(32, 24).save(root / "train" / "x.png")
+    (root / "annotations" / "instances_train.json").write_text(_coco("original"))
+
+
+@pytest.mark.parametrize("on_exists", ["skip", "overwrite", "error"])
+def test_the_coco_json_is_not_written_through_an_output_folder_linked_into_the_input(tmp_path, on_exists):
+    src = tmp_path / "in"
+    _coco_split(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(src / "annotations", out / "annotations")
+    before = snapshot(tmp_path)
+    res = augcli("expand", src, out, "--seed", "1", "-j", "1", "--on-exists", on_exists)
+    assert res.returncode == 2, res.stderr
+    assert "would land inside the input folder" in res.stderr and "Traceback" not in res.stderr
+    assert snapshot(tmp_path) == before  # the input's JSON untouched, nothing written at all
+
+
+def test_a_link_made_during_the_run_is_caught_when_the_coco_json_is_written(tmp_path):
+    from augcli.runner import _write_run_file
+
+    src = tmp_path / "in"
+    _coco_split(src)
+    (tmp_path / "out").mkdir()
+    os.symlink(src / "annotations", tmp_path / "out" / "annotations")
+    before = snapshot(tmp_path)
+    with pytest.raises(OSError, match="inside the input folder"):
+        _write_run_file(tmp_path / "out" / "annotations" / "instances_train.json", b"{}", True, src.resolve())
+    assert snapshot(tmp_path) == before
