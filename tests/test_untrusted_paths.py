@@ -272,3 +272,56 @@ def test_a_link_made_during_the_run_is_caught_when_the_coco_json_is_written(tmp_
     with pytest.raises(OSError, match="inside the input folder"):
         _write_run_file(tmp_path / "out" / "annotations" / "instances_train.json", b"{}", True, src.resolve())
     assert snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 16: an unexpected failure ends one source, not a bucketed run
+
+
+def _boom_on(monkeypatch, name: str) -> None:
+    from augcli import runner
+
+    real = runner.load_image
+
+    def load(path, options):
+        if os.fsdecode(path).endswith(name):
+            raise RuntimeError("decoder bug")
+        return real(path, options)
+
+    monkeypatch.setattr(runner, "load_image", load)
+
+
+def _three(root: Path) -> Path:
+    root.mkdir()
+    for i, name in enumerate(("a.png", "boom.png", "c.png")):
+        pattern(20, 16, seed=i).save(root / name)
+    return root
+
+
+def test_bucketed_in_process_run_contains_an_unexpected_failure(tmp_path, monkeypatch):
+    from augcli.config import RunConfig
+    from augcli.run.shard import Shard
+    from augcli.runner import run
+
+    _boom_on(monkeypatch, "boom.png")
+    src = _three(tmp_path / "in")
+    before = snapshot(tmp_path)
+    summary = run(RunConfig(src, tmp_path / "out", seed=1, workers=1, shard=Shard(0, 1), buckets=1,
+                            progress=False), report=lambda msg: None)
+    assert [f["source"] for f in summary.failed] == ["boom.png"]
+    assert "RuntimeError: decoder bug" in summary.failed[0]["error"]
+    assert summary.written == 2
+    assert changed_outside(before, snapshot(tmp_path), "out") == {}
+
+
+def test_a_dask_bucket_task_contains_an_unexpected_failure(tmp_path, monkeypatch):
+    from augcli.config import RunConfig
+    from augcli.run.executors import BucketWork, run_bucket
+    from augcli.runner import WorkContext, header_line, iter_jobs
+
+    _boom_on(monkeypatch, "boom.png")
+    src = _three(tmp_path / "in")
+    cfg = RunConfig(src, tmp_path / "out", seed=1, buckets=1)
+    outcome = run_bucket(WorkContext(cfg, 1), header_line(cfg, 1), BucketWork(0, tuple(iter_jobs(cfg))))
+    assert outcome.done and outcome.written == 2
+    assert [f["source"] for f in outcome.failed] == ["boom.png"]
