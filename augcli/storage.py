@@ -45,8 +45,9 @@ def is_remote(location: str | None) -> bool:
 
 
 def redact(location: str) -> str:
-    """The location without credentials embedded in it (``scheme://user:secret@host/...``)."""
-    return _USERINFO.sub(r"\1", location)
+    """The location without credentials embedded in it (``scheme://user:secret@host/...``), in
+    every part of an fsspec chained URL (``simplecache::s3://user:secret@bucket/...``)."""
+    return "::".join(_USERINFO.sub(r"\1", part) for part in location.split("::"))
 
 
 def local_path(location: str) -> Path:

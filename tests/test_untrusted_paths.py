@@ -325,3 +325,32 @@ def test_a_dask_bucket_task_contains_an_unexpected_failure(tmp_path, monkeypatch
     outcome = run_bucket(WorkContext(cfg, 1), header_line(cfg, 1), BucketWork(0, tuple(iter_jobs(cfg))))
     assert outcome.done and outcome.written == 2
     assert [f["source"] for f in outcome.failed] == ["boom.png"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 13: credentials in any part of a chained URL are never shown
+
+
+def test_redact_removes_credentials_from_every_part_of_a_chained_url():
+    from augcli.storage import redact
+
+    assert redact("simplecache::s3://AKIAK:se/cr+et@bkt/x") == "simplecache::s3://bkt/x"
+    assert redact("blockcache::gs://tok@b/p::s3://k:s@c/q") == "blockcache::gs://b/p::s3://c/q"
+    assert redact("s3://AKIAK:secret@bkt/x") == "s3://bkt/x"
+    assert redact("s3://bkt/x@y") == "s3://bkt/x@y"
+
+
+def test_a_chained_url_with_credentials_never_shows_the_secret(tmp_path):
+    pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'augcli[s3]')")
+    env = {**ENV, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_CONFIG_FILE": os.devnull,
+           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
+    (tmp_path / "in").mkdir()
+    before = snapshot(tmp_path)
+    for args in (["simplecache::s3://AKIAKEYZ:SeCrEtZebra@no-bucket-zz/in", tmp_path / "out"],
+                 [tmp_path / "in", "simplecache::s3://AKIAKEYZ:SeCrEtZebra@no-bucket-zz/out"]):
+        res = augcli("expand", *args, "--seed", "1", env=env, timeout=180)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert "simplecache::s3://no-bucket-zz/" in res.stderr
+        assert "SeCrEtZebra" not in res.stderr + res.stdout and "AKIAKEYZ" not in res.stderr + res.stdout
+    assert snapshot(tmp_path) == before
