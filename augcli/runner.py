@@ -717,6 +717,12 @@ def check_folders(input_dir: Path, output_dir: Path, hint: str = "") -> tuple[Pa
     return inp, out
 
 
+def _one_line(report: Callable[[str], None]) -> Callable[[str], None]:
+    """``report`` for messages that quote names from the dataset (file names, ids): control
+    characters are escaped, so no terminal escape in a name reaches the terminal."""
+    return lambda msg: report(fsnames.one_line(msg))
+
+
 def _refuse_labels_beyond_one_machine(cfg: RunConfig, report: Callable[[str], None]) -> None:
     """Labels do not travel through sharded, Dask or object-storage runs yet: a dataset that has them
     is refused (exit 2) rather than expanded without them."""
@@ -731,7 +737,7 @@ def _refuse_labels_beyond_one_machine(cfg: RunConfig, report: Callable[[str], No
     from .labels.setup import resolve
 
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
-    if resolve(cfg.labels, inp, out, cfg.pipeline, report) is not None:
+    if resolve(cfg.labels, inp, out, cfg.pipeline, _one_line(report)) is not None:
         raise UsageError(why)
 
 
@@ -755,7 +761,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if cfg.labels is not None:
         from .labels.setup import resolve
 
-        setup = resolve(cfg.labels, inp, out, cfg.pipeline, report)
+        setup = resolve(cfg.labels, inp, out, cfg.pipeline, _one_line(report))
     skip_dir = setup.skip_dir if setup is not None else None
     folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
     inp_b, out_b = os.fsencode(inp), os.fsencode(out)

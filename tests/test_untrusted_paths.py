@@ -354,3 +354,47 @@ def test_a_chained_url_with_credentials_never_shows_the_secret(tmp_path):
         assert "simplecache::s3://no-bucket-zz/" in res.stderr
         assert "SeCrEtZebra" not in res.stderr + res.stdout and "AKIAKEYZ" not in res.stderr + res.stdout
     assert snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 14: no raw terminal escape reaches stderr
+
+
+ESC_NAME = "a\x1b[2J\x1b]0;pwn\x07.png"
+
+
+def test_a_sharded_run_escapes_names_and_errors_as_a_local_run_does(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(20, 16).save(src / "ok.png")
+    (src / ESC_NAME).write_bytes(b"not an image \x1b[31m at all")
+    before = snapshot(tmp_path)
+    local = augcli("expand", src, tmp_path / "out1", "--seed", "1", "-j", "1", "-q")
+    for extra in (["--shard", "0/1"], ["--shard", "0/1", "-j", "2"]):
+        res = augcli("expand", src, tmp_path / f"out{len(extra)}", "--seed", "1", "-j", "1", "-q", *extra)
+        assert res.returncode == 1, res.stderr
+        assert "\x1b" not in res.stderr and "\x07" not in res.stderr
+        assert "a\\x1b[2J\\x1b]0;pwn\\x07.png: " in res.stderr
+        assert res.stderr == local.stderr  # the same line a local run prints
+    after = snapshot(tmp_path)
+    assert changed_outside(before, after, "out1", "out2", "out4") == {}
+
+
+def test_coco_duplicate_id_warnings_escape_the_ids_and_names(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    pattern(32, 24).save(src / "x.png")
+    pattern(32, 24, seed=1).save(src / "y\x1b[1m.png")
+    ann = {"image_id": 1, "category_id": 1, "bbox": [4, 4, 8, 8]}
+    data = {"categories": [{"id": 1, "name": "a"}],
+            "images": [{"id": 1, "file_name": "x.png", "width": 32, "height": 24},
+                       {"id": 2, "file_name": "../\x1b[5mz.png", "width": 32, "height": 24}],
+            "annotations": [{**ann, "id": "\x1b]0;evil\x07"}, {**ann, "id": "\x1b]0;evil\x07"}]}
+    (src / "c\x1b[7m.json").write_text(json.dumps(data))
+    before = snapshot(tmp_path)
+    res = augcli("expand", src, tmp_path / "out", "--seed", "1", "-j", "1")
+    assert res.returncode == 0, res.stderr
+    assert "annotation id \\x1b]0;evil\\x07 appears twice" in res.stderr
+    assert "c\\x1b[7m.json: file_name '../\\x1b[5mz.png' points outside" in res.stderr
+    assert "\x1b" not in res.stderr and "\x07" not in res.stderr
+    assert changed_outside(before, snapshot(tmp_path), "out") == {}
