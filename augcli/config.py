@@ -51,6 +51,9 @@ class RunConfig:
     input_url: str | None = None
     output_url: str | None = None
     targets: Targets | None = None  # --per-class / --total: the plan decides each source's copies (not `copies`)
+    # follow symlinks whose real path is outside INPUT_DIR? None: not when labels are carried (a label
+    # set must not reach outside the dataset it describes), yes otherwise
+    follow_outside: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("input", "output"):

@@ -65,12 +65,14 @@ def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None
 
     Names are read as bytes and carried in augcli's canonical text form (augcli.fsnames). Hidden
     files and folders and OS litter are skipped; symlinked files and folders are followed, each real
-    folder read once (augcli.walk). A folder that cannot be listed is passed to ``on_error``; a link
-    loop, a second path to a folder or a broken link to ``on_warning``. With a copy ``plan``
+    folder read once (augcli.walk), except, with ``cfg.follow_outside`` False, those whose real path
+    is outside the input folder. A folder that cannot be listed is passed to ``on_error``; a link
+    loop, a second path to a folder, a broken link or a link not followed to ``on_warning``. With a copy ``plan``
     (dataset targets) each source gets the copies the plan gives it. A folder for which
     ``skip_dir(relative path)`` is true (labels, masks) is not walked."""
     walk = FolderWalk(cfg.input_dir, cfg.output_dir, on_error or (lambda rel, why: None),
-                      on_warning or (lambda rel, why: None), _visible, _candidate)
+                      on_warning or (lambda rel, why: None), _visible, _candidate,
+                      follow_outside=cfg.follow_outside is not False)
     yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir)
 
 
@@ -763,6 +765,8 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
 
         setup = resolve(cfg.labels, inp, out, cfg.pipeline, _one_line(report))
     skip_dir = setup.skip_dir if setup is not None else None
+    if cfg.follow_outside is None:  # auto: a run that carries labels reads nothing outside INPUT_DIR
+        cfg = replace(cfg, follow_outside=setup is None)
     folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
     inp_b, out_b = os.fsencode(inp), os.fsencode(out)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)

@@ -398,3 +398,68 @@ def test_coco_duplicate_id_warnings_escape_the_ids_and_names(tmp_path):
     assert "c\\x1b[7m.json: file_name '../\\x1b[5mz.png' points outside" in res.stderr
     assert "\x1b" not in res.stderr and "\x07" not in res.stderr
     assert changed_outside(before, snapshot(tmp_path), "out") == {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# item 6: --follow-outside / --no-follow-outside
+
+
+def _linked_out(tmp_path: Path, labels: bool) -> Path:
+    """An input whose images/ holds a real image, a link to an image outside, a link to a folder
+    outside and a link to an image inside; with ``labels``, a YOLO labels/ folder beside it."""
+    src = tmp_path / "in"
+    (src / "images").mkdir(parents=True)
+    (src / "inner").mkdir()
+    outside = tmp_path / "shared"
+    (outside / "more").mkdir(parents=True)
+    pattern(20, 16).save(src / "images" / "real.png")
+    pattern(20, 16, seed=1).save(src / "inner" / "deep.png")
+    pattern(20, 16, seed=2).save(outside / "far.png")
+    pattern(20, 16, seed=3).save(outside / "more" / "m.png")
+    os.symlink(outside / "far.png", src / "images" / "far.png")
+    os.symlink(outside / "more", src / "images" / "more")
+    os.symlink("../inner/deep.png", src / "images" / "alias.png")  # a link inside the input: followed
+    if labels:
+        (src / "labels" / "more").mkdir(parents=True)
+        for stem in ("real", "far", "more/m"):
+            (src / "labels" / f"{stem}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    return src
+
+
+def _outputs(out: Path) -> list[str]:
+    return sorted(k for k, v in snapshot(out).items() if isinstance(v, bytes) and k.endswith(".png"))
+
+
+@pytest.mark.parametrize("labels,flag,follows", [
+    (True, None, False), (False, None, True),
+    (True, "--follow-outside", True), (False, "--no-follow-outside", False)])
+def test_links_out_of_the_input_are_followed_only_when_asked(tmp_path, labels, flag, follows):
+    src = _linked_out(tmp_path, labels)
+    before = snapshot(tmp_path)
+    res = augcli("expand", src, tmp_path / "out", "--seed", "1", "-j", "1", "--json", *([flag] if flag else []))
+    assert res.returncode == 0, res.stderr
+    after = snapshot(tmp_path)
+    assert changed_outside(before, after, "out") == {}
+    summary = json.loads(res.stdout)
+    inside = ["images/alias_0.png", "images/real_0.png", "inner/deep_0.png"]
+    if follows:
+        assert _outputs(tmp_path / "out") == sorted(inside + ["images/far_0.png", "images/more/m_0.png"])
+        assert "outside the input folder" not in res.stderr and summary["warnings"] == 0
+    else:
+        assert _outputs(tmp_path / "out") == inside
+        lines = [ln for ln in res.stderr.splitlines() if "outside the input folder" in ln]
+        assert lines == [
+            f"augcli: images/far.png: warning: symbolic link to outside the input folder (to "
+            f"{tmp_path / 'shared' / 'far.png'}), not followed (--follow-outside follows it)",
+            f"augcli: images/more/: warning: symbolic link to outside the input folder (to "
+            f"{tmp_path / 'shared' / 'more'}), not followed (--follow-outside follows it)"]
+        assert summary["warnings"] == 2
+
+
+def test_no_follow_outside_in_a_sharded_run(tmp_path):
+    src = _linked_out(tmp_path, labels=False)
+    res = augcli("expand", src, tmp_path / "out", "--seed", "1", "-j", "1", "--shard", "0/1",
+                 "--no-follow-outside", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["warnings"] == 2
+    assert _outputs(tmp_path / "out") == ["images/alias_0.png", "images/real_0.png", "inner/deep_0.png"]
