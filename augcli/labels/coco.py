@@ -235,8 +235,9 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
                 continue
             ids.setdefault(im.get("id"), []).append(src)
             if src in index.entries:
-                report(f"augcli: warning: {fsnames.shown(src)} is listed by {fsnames.shown(index.entries[src].json_rel)} "
-                       f"and {fsnames.shown(rel)}; {fsnames.shown(rel)} ignored")
+                first = index.entries[src].json_rel
+                report(f"augcli: warning: {fsnames.shown(src)} is listed by {fsnames.shown(first)} and "
+                       f"{fsnames.shown(rel)}; {fsnames.shown(rel)} ignored")
                 continue
             anns = tuple(by_image.get(im.get("id"), ()))
             bad = {c.get("category_id") for c in anns} - set(cats)

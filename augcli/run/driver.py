@@ -104,7 +104,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
         jobs = _listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)))
     else:
-        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), on_warning=lambda rel, why: warned.append((rel, why)))
+        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)),
+                         on_warning=lambda rel, why: warned.append((rel, why)))
     for job in jobs:
         b = bucket_of(job.source, cfg.buckets)
         if b in owned:
