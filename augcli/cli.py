@@ -255,6 +255,9 @@ def cli() -> None:
 @click.option("--background", type=ColourType(), default="white", show_default=True,
               help="Colour that transparency is flattened onto for formats without alpha (JPEG, BMP).")
 @click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
+@click.option("--follow-outside/--no-follow-outside", default=None,
+              help="Follow symlinked images and folders whose real path is outside INPUT_DIR "
+                   "[default: not when labels are carried, else yes].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
 @label_options
@@ -283,7 +286,8 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             on_exists=kw["on_exists"], dry_run=kw["dry_run"], manifest=kw["manifest_path"],
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
-            progress=not quiet, labels=labels, targets=targets, **scaleout_settings(kw),
+            progress=not quiet, labels=labels, targets=targets, follow_outside=kw["follow_outside"],
+            **scaleout_settings(kw),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -9,6 +9,7 @@ from typing import Any
 
 from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
+from .safepaths import check_name_piece
 from .storage import is_remote, is_url, local_path, redact
 from .targets import Targets
 
@@ -50,6 +51,11 @@ class RunConfig:
     input_url: str | None = None
     output_url: str | None = None
     targets: Targets | None = None  # --per-class / --total: the plan decides each source's copies (not `copies`)
+    # follow symlinks whose real path is outside INPUT_DIR? None: not when labels are carried (a label
+    # set must not reach outside the dataset it describes), yes otherwise
+    follow_outside: bool | None = None
+    # links out of INPUT_DIR followed all the same: image folders the label layout pairs with labels
+    linked_folders: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("input", "output"):
@@ -63,6 +69,10 @@ class RunConfig:
             object.__setattr__(self, "manifest", Path(self.manifest))
         if self.copies < 0:
             raise ValueError(f"copies must be >= 0, not {self.copies}")
+        # pieces of output names: a "/" or ".." in them would write outside the output folder
+        check_name_piece(self.prefix, "--prefix")
+        if self.labels is not None:
+            check_name_piece(getattr(self.labels, "mask_suffix", ""), "--mask-suffix")
         if self.format != "same" and self.format not in FORMATS:
             raise ValueError(f"format must be 'same' or one of {', '.join(FORMATS)}, not {self.format!r}")
         if not 1 <= self.quality <= 100:

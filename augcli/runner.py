@@ -29,6 +29,7 @@ from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
 from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, remove_stale_temporaries,
                       source_size, temp_path, write_atomic)
+from .safepaths import check_output_rel
 from .render import output_bytes, output_writer, plan_copy_with_geometry
 from .seeding import new_root_seed, stable_key
 from .filewarnings import file_warnings, install_one_line_warnings
@@ -64,12 +65,14 @@ def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None
 
     Names are read as bytes and carried in augcli's canonical text form (augcli.fsnames). Hidden
     files and folders and OS litter are skipped; symlinked files and folders are followed, each real
-    folder read once (augcli.walk). A folder that cannot be listed is passed to ``on_error``; a link
-    loop, a second path to a folder or a broken link to ``on_warning``. With a copy ``plan``
+    folder read once (augcli.walk), except, with ``cfg.follow_outside`` False, those whose real path
+    is outside the input folder. A folder that cannot be listed is passed to ``on_error``; a link
+    loop, a second path to a folder, a broken link or a link not followed to ``on_warning``. With a copy ``plan``
     (dataset targets) each source gets the copies the plan gives it. A folder for which
     ``skip_dir(relative path)`` is true (labels, masks) is not walked."""
     walk = FolderWalk(cfg.input_dir, cfg.output_dir, on_error or (lambda rel, why: None),
-                      on_warning or (lambda rel, why: None), _visible, _candidate)
+                      on_warning or (lambda rel, why: None), _visible, _candidate,
+                      follow_outside=cfg.follow_outside is not False, allowed_links=cfg.linked_folders)
     yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir)
 
 
@@ -236,6 +239,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
             continue
         try:
+            check_output_rel(out)  # before its label files, which are named after it
             # (at most RENDER_AHEAD_BYTES of outputs alive, or one larger output: each is gone after its turn)
             if k is None:
                 made_image = image
@@ -323,6 +327,7 @@ def _output_exists(ctx: WorkContext, rel: str) -> bool:
 def _write_output(ctx: WorkContext, rel: str, data: Any) -> bool:
     """Write an output (bytes, or for local folders a function writing them into an open file)."""
     overwrite = ctx.cfg.on_exists == "overwrite"
+    check_output_rel(rel)  # whatever the name was made from, it stays under the output folder
     if ctx.outputs is None:
         return write_atomic(fsnames.join(ctx.cfg.output_dir, rel), data, overwrite=overwrite)
     return ctx.outputs.write(rel, data, overwrite=overwrite)
@@ -655,6 +660,7 @@ class Summary:
     outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
     labels: dict[str, int] | None = None  # object counts, when the run carries labels
     targets: dict[str, Any] | None = None  # the copy plan of --per-class / --total (CopyPlan.describe)
+    warnings: int = 0  # files and folders passed over with a warning line (links not followed...)
 
     @property
     def exit_code(self) -> int:
@@ -671,6 +677,7 @@ class Summary:
             "skipped": self.skipped,
             "failed": len(self.failed),
             "failures": [fsnames.encode_fields(f, ("source", "output")) for f in self.failed],
+            "warnings": self.warnings,
             "seed": self.seed,
             "elapsed": round(self.elapsed, 3),
             "dry_run": self.dry_run,
@@ -716,6 +723,12 @@ def check_folders(input_dir: Path, output_dir: Path, hint: str = "") -> tuple[Pa
     return inp, out
 
 
+def _one_line(report: Callable[[str], None]) -> Callable[[str], None]:
+    """``report`` for messages that quote names from the dataset (file names, ids): control
+    characters are escaped, so no terminal escape in a name reaches the terminal."""
+    return lambda msg: report(fsnames.one_line(msg))
+
+
 def _refuse_labels_beyond_one_machine(cfg: RunConfig, report: Callable[[str], None]) -> None:
     """Labels do not travel through sharded, Dask or object-storage runs yet: a dataset that has them
     is refused (exit 2) rather than expanded without them."""
@@ -730,9 +743,13 @@ def _refuse_labels_beyond_one_machine(cfg: RunConfig, report: Callable[[str], No
     from .labels.setup import resolve
 
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
-    setup = resolve(cfg.labels, inp, out, cfg.pipeline, report)
+    setup = resolve(cfg.labels, inp, out, cfg.pipeline, _one_line(report))
     if setup is not None and setup.carries:
         raise UsageError(why)
+
+
+def _outside_links(inp: Path, links: Sequence[str]) -> tuple[str, ...]:
+    return tuple(rel for rel in links if not _inside(Path(os.path.realpath(inp / rel)), inp))
 
 
 def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
@@ -755,8 +772,15 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if cfg.labels is not None:
         from .labels.setup import resolve
 
-        setup = resolve(cfg.labels, inp, out, cfg.pipeline, report)
+        setup = resolve(cfg.labels, inp, out, cfg.pipeline, _one_line(report))
     skip_dir = setup.skip_dir if setup is not None else None
+    if cfg.follow_outside is None:  # auto: a run that carries labels reads nothing outside INPUT_DIR
+        carries = setup is not None and setup.carries
+        links = _outside_links(inp, setup.image_links) if carries else ()
+        for rel in links:
+            report(f"augcli: labels: {fsnames.shown(rel)}/ links to a folder outside the input folder; followed, "
+                   "as the label layout pairs it with its labels (--no-follow-outside refuses)")
+        cfg = replace(cfg, follow_outside=not carries, linked_folders=links)
     folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
     inp_b, out_b = os.fsencode(inp), os.fsencode(out)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
@@ -796,6 +820,9 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                     summary.outputs.append((job.source, os.path.relpath(path, out) if _inside(path, out) else str(path)))
     run_files = setup.run_files() if setup is not None else []
     for path in [p for p, _ in run_files] + (setup.final_paths() if setup is not None else []):
+        if _inside(path.resolve(), inp):  # e.g. OUTPUT/annotations linked to INPUT/annotations
+            raise UsageError(f"label file {str(path)!r} would land inside the input folder; choose another "
+                             "output folder")
         if cfg.on_exists == "error" and path.exists():
             clash.append(str(path))
         if cfg.dry_run:
@@ -808,6 +835,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                          f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
     for rel, why in warned:
         report(f"augcli: {fsnames.shown(rel)}: warning: {why}")
+    summary.warnings += len(warned)
     for rel, why in unlisted:
         report(f"augcli: {fsnames.shown(rel)}: {why}")
         summary.failed.append({"source": rel, "output": None, "error": why})
@@ -826,7 +854,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         remove_stale_temporaries(cfg.output_dir)
         manifest = _ManifestWriter(cfg, summary.seed, summary.targets, setup) if cfg.manifest_path else None
         for path, payload in run_files:  # the dataset YAML
-            write_atomic(path, payload, overwrite=cfg.on_exists != "error")
+            _write_run_file(path, payload, cfg.on_exists != "error", inp)
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
     bar = _progress(summary.discovered, cfg.progress)
@@ -888,7 +916,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         if collector is not None and not summary.fatal:
             try:  # after the images: the COCO JSON lists exactly the outputs that were made
                 for path, payload in collector.payloads():
-                    write_atomic(path, payload, overwrite=True)
+                    _write_run_file(path, payload, True, inp)
             except OSError as exc:
                 summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
         if manifest:
@@ -907,6 +935,14 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if summary.fatal:
         raise FatalWriteError(f"{summary.fatal}; stopped (outputs already written are complete)")
     return summary
+
+
+def _write_run_file(path: Path, payload: bytes, overwrite: bool, inp: Path) -> None:
+    """Write a file made once per run (dataset YAML, COCO JSON), checked again just before: a folder
+    linked into the input since the run started must not turn the write into one of the input."""
+    if _inside(Path(path).resolve(), inp):
+        raise OSError(errno.EINVAL, "it would land inside the input folder; refused", str(path))
+    write_atomic(path, payload, overwrite=overwrite)
 
 
 def _count_labels(totals: dict[str, int], entry: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import InputError, UsageError
 from .imageio import write_atomic
+from .safepaths import check_output_rel
 
 LOCAL_SCHEMES = ("", "file", "local")
 # user[:secret]@ after the scheme (a secret may hold a "/", a key without ":" may not)
@@ -44,8 +45,9 @@ def is_remote(location: str | None) -> bool:
 
 
 def redact(location: str) -> str:
-    """The location without credentials embedded in it (``scheme://user:secret@host/...``)."""
-    return _USERINFO.sub(r"\1", location)
+    """The location without credentials embedded in it (``scheme://user:secret@host/...``), in
+    every part of an fsspec chained URL (``simplecache::s3://user:secret@bucket/...``)."""
+    return "::".join(_USERINFO.sub(r"\1", part) for part in location.split("::"))
 
 
 def local_path(location: str) -> Path:
@@ -77,7 +79,7 @@ class LocalStore:
         return (self.root / rel).read_bytes()
 
     def write(self, rel: str, data: bytes, *, overwrite: bool) -> bool:
-        return write_atomic(self.root / rel, data, overwrite=overwrite)
+        return write_atomic(self.root / check_output_rel(rel), data, overwrite=overwrite)
 
     def same_bytes(self, rel: str, data: bytes) -> bool:
         try:
@@ -155,7 +157,7 @@ class RemoteStore:
         return self.fs.cat_file(self.path(rel))
 
     def write(self, rel: str, data: bytes, *, overwrite: bool) -> bool:
-        path = self.path(rel)
+        path = self.path(check_output_rel(rel))
         try:
             if overwrite:
                 self.fs.pipe_file(path, data)

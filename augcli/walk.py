@@ -7,14 +7,16 @@ second path to a folder already claimed (a loop such as ``images -> ..``, or two
 shared folder) gets one warning line and is not read. A symlinked folder that holds the output
 folder, or lies inside it, is not followed (augcli never reads its own outputs). A broken link
 gets one warning line, unless its name is an image candidate: then it is a source that fails as
-``cannot read: No such file or directory``, as any unreadable image does.
+``cannot read: No such file or directory``, as any unreadable image does. Without ``follow_outside``
+a link (to an image or a folder) whose real path is outside the input folder gets one warning line
+and is not followed.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from typing import Callable
+from typing import Callable, Sequence
 
 from .fsnames import inside, join, shown, to_text
 
@@ -26,8 +28,12 @@ class FolderWalk:
 
     def __init__(self, root, output_dir, on_error: Callable[[str, str], None],
                  on_warning: Callable[[str, str], None], visible: Callable[[str], bool],
-                 candidate: Callable[[str], bool]) -> None:
+                 candidate: Callable[[str], bool], follow_outside: bool = True,
+                 allowed_links: Sequence[str] = ()) -> None:
         self.root = root
+        self.follow_outside = follow_outside
+        self.allowed_links = frozenset(allowed_links)  # relative paths of links followed all the same
+        self.real_root = os.path.realpath(os.fsencode(root))
         self.on_error, self.on_warning = on_error, on_warning
         self.visible, self.candidate = visible, candidate
         self.output = os.path.realpath(os.fsencode(output_dir))
@@ -85,9 +91,18 @@ class FolderWalk:
                 else:
                     self.on_warning(prefix + name, f"symbolic link not followed: {exc.strerror or exc}")
                 continue
-            if stat.S_ISDIR(target.st_mode):
+            is_dir = stat.S_ISDIR(target.st_mode)
+            if not (is_dir or self.candidate(name)):
+                continue
+            if not self.follow_outside and prefix + name not in self.allowed_links \
+                    and not inside(os.path.realpath(entry.path), self.real_root):
+                self.on_warning(prefix + name + ("/" if is_dir else ""),
+                                f"symbolic link to outside the input folder (to {self._target(entry)}), not "
+                                "followed (--follow-outside follows it)")
+                continue
+            if is_dir:
                 links.append((name, target))
-            elif self.candidate(name):
+            else:
                 out.append((name, name, False))
         for name, target in links:  # after the real sub-folders: those claim their folders first
             if self._claim_link(prefix + name, join(self.root, prefix + name), target):

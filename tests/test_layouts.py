@@ -300,3 +300,18 @@ def test_preview_finds_labels_by_default_as_expand_does(tmp_path):
     res = run(inp / "object_detection/images/train2017/000000000009.jpg", "--labels", "none", "--grid", "2x1",
               "--seed", "1", "-o", tmp_path / "q.png", command="preview")
     assert "drawn" not in res.output and red_pixels(tmp_path / "q.png") == 0
+
+
+def test_a_task_folder_follows_its_images_link_but_no_other_link_out(tmp_path):
+    inp = coco128(tmp_path / "coco128")
+    grey(tmp_path / "elsewhere/secret.jpg")
+    os.symlink(tmp_path / "elsewhere", inp / "object_detection/images/train2017/extra")
+    res = run(inp / "object_detection", tmp_path / "out", "-j", "1", "--seed", "1")
+    assert "images/ links to a folder outside the input folder; followed" in res.output
+    assert "images/train2017/extra/: warning: symbolic link to outside the input folder" in res.output
+    out = tmp_path / "out"
+    assert (out / "images/train2017/000000000009_0.jpg").exists()
+    assert not list(out.rglob("secret*"))
+    res = run(inp / "object_detection", tmp_path / "refused", "-j", "1", "--no-follow-outside")
+    assert "images/: warning: symbolic link to outside the input folder" in res.output
+    assert not list((tmp_path / "refused").rglob("*.jpg"))

@@ -20,8 +20,10 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from .. import fsnames
 from .. import functional as FN
 from ..errors import UsageError
+from ..safepaths import within
 from . import model as L
 from .errors import LabelError
 
@@ -180,6 +182,8 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
     refused when they leave INPUT_DIR). Problems of a single image become that image's error."""
     index = Index()
     for rel in json_rels:
+        if not (parsed and rel in parsed) and not within(inp / rel, inp):
+            raise UsageError(f"{fsnames.shown(rel)}: resolves outside the input folder (a symbolic link); not read")
         data = parsed[rel] if parsed and rel in parsed else load_json(inp / rel, rel)
         if not is_coco(data):
             raise UsageError(f"{rel}: not a COCO instances file (needs images and annotations lists)")
@@ -201,18 +205,19 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
             if not isinstance(a, dict):
                 raise UsageError(f"{rel}: an annotation is not an object")
             if a.get("id") in ann_ids:
-                report(f"augcli: warning: {rel}: annotation id {a.get('id')} appears twice (pycocotools would keep "
-                       "one; ids are renumbered in the output)")
+                report(f"augcli: warning: {fsnames.shown(rel)}: annotation id {fsnames.shown(str(a.get('id')))} "
+                       "appears twice (pycocotools would keep one; ids are renumbered in the output)")
             ann_ids.add(a.get("id"))
             by_image.setdefault(a.get("image_id"), []).append(a)
         for im in data["images"]:
             if not isinstance(im, dict) or not isinstance(im.get("file_name"), str):
-                report(f"augcli: warning: {rel}: an image entry has no file_name; ignored")
+                report(f"augcli: warning: {fsnames.shown(rel)}: an image entry has no file_name; ignored")
                 continue
             name = im["file_name"]
             pname = PurePosixPath(name.replace("\\", "/"))
             if pname.is_absolute() or ".." in pname.parts or os.path.isabs(name):
-                report(f"augcli: warning: {rel}: file_name {name!r} points outside the input folder; refused")
+                report(f"augcli: warning: {fsnames.shown(rel)}: file_name '{fsnames.shown(name)}' points outside "
+                       "the input folder; refused")
                 continue
             src = None
             for root in roots:
@@ -220,7 +225,8 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
                 path = inp / cand
                 if path.is_file():
                     if not _inside(path, inp):
-                        report(f"augcli: warning: {rel}: file_name {name!r} resolves outside the input folder; refused")
+                        report(f"augcli: warning: {fsnames.shown(rel)}: file_name '{fsnames.shown(name)}' resolves "
+                               "outside the input folder; refused")
                         src = ""
                         break
                     src, root_rel = cand, str(root)
@@ -229,7 +235,9 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
                 continue
             ids.setdefault(im.get("id"), []).append(src)
             if src in index.entries:
-                report(f"augcli: warning: {src} is listed by {index.entries[src].json_rel} and {rel}; {rel} ignored")
+                first = index.entries[src].json_rel
+                report(f"augcli: warning: {fsnames.shown(src)} is listed by {fsnames.shown(first)} and "
+                       f"{fsnames.shown(rel)}; {fsnames.shown(rel)} ignored")
                 continue
             anns = tuple(by_image.get(im.get("id"), ()))
             bad = {c.get("category_id") for c in anns} - set(cats)

@@ -67,6 +67,7 @@ class Tree:
     tasks: list[tuple[str, str]] = field(default_factory=list)  # (task folder, real path of its images link)
     orphans: list[str] = field(default_factory=list)  # mask-like folders with no image folder to pair
     new_masks: list[tuple[str, str]] = field(default_factory=list)  # mask_dirs found by name and content
+    image_links: list[str] = field(default_factory=list)  # image folders paired with labels that are links
 
 
 def _peek(path: str, limit: int = PEEK_FILES) -> tuple[Counter, list[str]]:
@@ -233,6 +234,12 @@ def classify(root: str, base: str, dirs: list[str], found) -> dict[str, str]:
             found.tree.orphans.append(f"{base}{name}")
         held[name] = "masks"
     found.excluded.update(f"{base}{n}" for n in held)
+    # An image folder the layout pairs with labels may be a link out of the input (a YOLO task folder's
+    # images -> ../images): the run follows it, naming it, even where other links out are not followed.
+    paired = {"images"} if "images" in d and held.get("labels") else set()
+    paired.update(i[len(base):] for i, _ in found.tree.voc_dirs + found.tree.mask_dirs
+                  if i.startswith(base) and "/" not in i[len(base):])
+    found.tree.image_links.extend(f"{base}{n}" for n in sorted(paired) if os.path.islink(os.path.join(here, n)))
     return held
 
 

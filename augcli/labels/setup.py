@@ -20,6 +20,7 @@ import numpy as np
 from .. import geometry as G
 from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
+from ..safepaths import read_inside
 from . import coco as C
 from . import layouts as LY
 from . import masks as MK
@@ -110,7 +111,8 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_di
     other broken YAML is ignored with a warning."""
     found = Found()
     for name in sorted(os.listdir(root)):
-        if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file():
+        if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file() \
+                and read_inside(root / name, root, name, report):
             try:
                 data = _read_yaml(root / name, name)
             except UsageError as exc:
@@ -143,6 +145,8 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
     parsed_json: dict[str, Any] = {}  # each COCO file is parsed once
     if options.format in ("auto", "coco"):
         for rel in found.json:
+            if not read_inside(inp / rel, inp, rel, report):
+                continue
             data = C.load_json(inp / rel, rel)
             if C.is_coco(data):
                 coco_files.append(rel)
@@ -241,7 +245,8 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                        excluded=tuple(sorted(excluded)), input_dir=inp, output_dir=out,
                        coco_files=tuple(coco_files) if fmt == "coco" else (),
                        coco=C.build_index(inp, coco_files, report, parsed_json) if fmt == "coco" else None,
-                       label_dirs=tuple(found.tree.voc_dirs) if fmt == "voc" else (), mask_dirs=mask_dirs)
+                       label_dirs=tuple(found.tree.voc_dirs) if fmt == "voc" else (), mask_dirs=mask_dirs,
+                       image_links=tuple(found.tree.image_links))
     if options.format == "none":  # --masks alone: nothing was scanned
         return setup
     return replace(setup, unpaired=_check_pairing(setup, found, report))
@@ -346,6 +351,7 @@ class LabelSetup:
     label_dirs: tuple[tuple[str, str], ...] = ()  # VOC: (image folder, annotation folder), paired by path and stem
     mask_dirs: tuple[tuple[str, str], ...] = ()  # mask_layout "pairs": (image folder, mask folder)
     unpaired: int = 0  # label-like files no source pairs with (counted and named at resolve)
+    image_links: tuple[str, ...] = ()  # image folders paired with labels that are links (followed)
 
     @property
     def carries(self) -> bool:

@@ -20,9 +20,11 @@ from typing import Any, Callable, Iterator
 
 from ..config import RunConfig
 from ..errors import UsageError
+from ..fsnames import one_line, shown
 from ..imageio import remove_stale_temporaries
 from ..runner import (FatalWriteError, SourceJob, Summary, WorkContext, _candidate, _inside, _progress, _visible,
                       check_folders, header_line, iter_jobs, plan_outputs, write_stats)
+from ..safepaths import unsafe_part
 from ..seeding import new_root_seed
 from ..storage import LocalStore, open_store
 from .buckets import Layout, digest, sources_digest
@@ -31,11 +33,18 @@ from .merge import merge
 from .shard import Shard, bucket_of
 
 
-def _listed_jobs(cfg: RunConfig, keys: list[str]) -> Iterator[SourceJob]:
+def _listed_jobs(cfg: RunConfig, keys: list[str],
+                 on_warning: Callable[[str, str], None] = lambda rel, why: None) -> Iterator[SourceJob]:
     """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
-    the local walk names them (hidden parts and OS litter skipped, candidates by extension)."""
+    the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
+    with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
+    output folder: it is passed to ``on_warning`` and skipped."""
     folders: dict[str, list[str]] = {}
     for key in keys:
+        why = unsafe_part(key)
+        if why is not None:
+            on_warning(key, f"object key with {why}; skipped")
+            continue
         parts = key.split("/")
         if all(_visible(p) for p in parts) and _candidate(parts[-1]):
             folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
@@ -88,13 +97,15 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     # 1. the jobs of this shard's buckets, named among all their siblings
     owned: dict[int, list] = {b: [] for b in range(shard.index, cfg.buckets, shard.count)}
     unlisted: list[tuple[str, str]] = []
+    warned: list[tuple[str, str]] = []
     if sources.remote:
         keys = sources.find()
         if not keys:
             raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
-        jobs = _listed_jobs(cfg, keys)
+        jobs = _listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)))
     else:
-        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)))
+        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)),
+                         on_warning=lambda rel, why: warned.append((rel, why)))
     for job in jobs:
         b = bucket_of(job.source, cfg.buckets)
         if b in owned:
@@ -159,8 +170,11 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     if clash:
         raise UsageError(f"{len(clash)} output file(s) of shard {shard} already exist, e.g. "
                          f"{outputs.shown.rstrip('/') + '/' + clash[0]!r}; use --on-exists skip or overwrite")
+    for rel, why in warned:
+        report(f"augcli: {shown(rel)}: warning: {why}")
+    summary.warnings += len(warned)
     for rel, why in unlisted:
-        report(f"augcli: {rel}: {why}")
+        report(f"augcli: {shown(rel)}: {one_line(why)}")
         summary.failed.append({"source": rel, "output": None, "error": why})
     if cfg.dry_run:
         summary.elapsed = time.perf_counter() - started
@@ -190,8 +204,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     def sink(outcome: BucketOutcome) -> bool:
         summary.written += outcome.written
         summary.skipped += outcome.skipped
-        for failure in outcome.failed:
-            say(f"augcli: {failure['source']}: {failure['error']}")
+        for failure in outcome.failed:  # names and errors escaped, as a local run prints them
+            say(f"augcli: {shown(failure['source'])}: {one_line(str(failure['error']))}")
             summary.failed.append(failure)
         if outcome.fatal:
             summary.fatal = outcome.fatal

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import AugcliError
-from ..runner import SourceJob, WorkContext, _results_in_pool, process_source, record_line
+from ..runner import SourceJob, WorkContext, _results_in_pool, process_source_safely, record_line
 from ..storage import LocalStore
 from .buckets import Layout, finish_bucket
 
@@ -89,7 +89,7 @@ def run_bucket(ctx: WorkContext, header: str, work: BucketWork) -> BucketOutcome
     This is the task a remote engine runs; it needs nothing but its arguments."""
     collector = _Collector(ctx, header, work)
     for job in work.jobs:
-        collector.add(process_source(ctx, job))
+        collector.add(process_source_safely(ctx, job))
         if collector.outcome.fatal:
             return collector.outcome
     return collector.finish()
@@ -113,7 +113,7 @@ class LocalExecutor:
         total = sum(len(w.jobs) for w in pending)
         if self.workers <= 1:
             # (a Ctrl-C inside a source propagates: its partial records never complete a bucket)
-            results = (process_source(ctx, job) for job in jobs)
+            results = (process_source_safely(ctx, job) for job in jobs)
         else:
             results = _results_in_pool(ctx, jobs, self.workers, warn=warn, total=total)
         queue = iter(pending)
