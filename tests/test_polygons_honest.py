@@ -98,6 +98,14 @@ def test_sliver_that_fills_no_pixel_is_dropped_and_counted():
     assert [o.cls for o in out] == [1] and st.dropped["outside"] == 1 and st.objects_in == 2
 
 
+def test_whole_object_that_fills_no_pixel_is_dropped_and_counted():
+    speck = np.array([(10, 10.6), (11.6, 10.6), (10, 11.85)], float)  # 1.6 x 1.25, no pixel
+    assert coco_extent([speck]) is None
+    out, st = moved(G.identity(), [L.Obj(0, polygons=[speck]), L.Obj(1, polygons=[speck, SQ_A])])
+    assert [o.cls for o in out] == [1] and st.dropped["outside"] == 1
+    assert len(out[0].polygons) == 2  # an unclipped polygon is never edited
+
+
 def test_unclipped_polygons_are_left_as_they_are():
     (o,), st = moved(G.identity(), [L.Obj(0, polygons=[MERGED])])
     assert o.polygons[0].tolist() == MERGED.tolist() and o.box == (10.0, 10.0, 80.0, 30.0) and not o.clipped

@@ -602,7 +602,8 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
                 if raster_extent(part, int(w), int(h)) is not None:
                     polys.append(part)
                     kept_area += area(part)
-        if not polys:
+        # an object that fills no pixel (pycocotools' rule) has no mask to train on
+        if not polys or all(raster_extent(p, int(w), int(h)) is None for p in polys):
             return None, "outside"
         allpts = np.concatenate(polys)
         box = enclosing(allpts)
