@@ -117,6 +117,11 @@ def test_raster_extent_is_pycocotools_rule():
         w, h = (int(v) for v in rng.integers(4, 30, 2))
         pts = np.abs(rng.uniform(0, 1, 2) * (w, h) + rng.normal(0, rng.uniform(0.3, 5), (int(rng.integers(3, 8)), 2)))
         assert L.raster_extent(pts, w, h) == coco_extent([pts], (w, h))
+        assert L.fills_pixel(pts, w, h) == (coco_extent([pts], (w, h)) is not None)
+    for _ in range(200):  # larger shapes take the quick inside-a-pixel path
+        c = rng.uniform(20, 80, 2)
+        pts = c + rng.normal(0, rng.uniform(0.5, 15), (int(rng.integers(3, 12)), 2))
+        assert L.fills_pixel(pts, 100, 100) == (coco_extent([pts], (100, 100)) is not None)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -379,6 +379,30 @@ def join_parts(parts: Sequence[np.ndarray]) -> np.ndarray:
     return np.array(tour(0, 0), dtype=float)
 
 
+def fills_pixel(poly: np.ndarray, width: int, height: int) -> bool:
+    """Whether pycocotools' rasteriser fills at least one pixel of ``poly``: at once when a pixel
+    centre near the middle lies inside (even-odd) at least 1 px from every edge (its rounding moves
+    the outline by well under that), else by :func:`raster_extent`."""
+    p = np.asarray(poly, dtype=float).reshape(-1, 2)
+    if len(p) >= 3:
+        q = np.concatenate([p[1:], p[:1]])
+        d = q - p
+        ll = np.maximum((d ** 2).sum(1), 1e-300)
+        for c in ((p.min(0) + p.max(0)) / 2, p.mean(0)):
+            c = np.floor(c) + 0.5
+            if not (0 < c[0] < width and 0 < c[1] < height):
+                continue
+            t = np.clip(((c - p) * d).sum(1) / ll, 0.0, 1.0)
+            if ((p + t[:, None] * d - c) ** 2).sum(1).min() < 1.0:
+                continue
+            crosses = (p[:, 1] > c[1]) != (q[:, 1] > c[1])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xs = p[:, 0] + (c[1] - p[:, 1]) * d[:, 0] / d[:, 1]
+            if int(np.count_nonzero(crosses & (xs > c[0]))) % 2 == 1:
+                return True
+    return raster_extent(p, width, height) is not None
+
+
 def raster_extent(poly: np.ndarray, width: int, height: int) -> tuple[int, int, int, int] | None:
     """The pixels pycocotools' polygon rasteriser (``rleFrPoly``: the outline traced on a 5x grid,
     a column's pixel kept between crossings of the line x = column + 0.4) fills for ``poly`` (edge
@@ -584,7 +608,7 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
          stats: Stats) -> tuple[Obj | None, str | None]:
     new = replace(obj, clipped=False)
     if obj.polygons is not None:
-        polys, full_area, kept_area, clipped = [], 0.0, 0.0, False
+        polys, full_area, kept_area, clipped, fills = [], 0.0, 0.0, False, False
         for poly in obj.polygons:
             moved, ok = apply(f, poly)
             if not ok:
@@ -599,11 +623,12 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
             # what the clip left, as true parts; a part that fills no pixel (pycocotools' rule)
             # is a sliver of something outside and would only stretch the box
             for part in honest_parts(clip_polygon(moved, w, h), w, h):
-                if raster_extent(part, int(w), int(h)) is not None:
+                if fills_pixel(part, int(w), int(h)):
                     polys.append(part)
                     kept_area += area(part)
+                    fills = True
         # an object that fills no pixel (pycocotools' rule) has no mask to train on
-        if not polys or all(raster_extent(p, int(w), int(h)) is None for p in polys):
+        if not polys or not (fills or any(fills_pixel(p, int(w), int(h)) for p in polys)):
             return None, "outside"
         allpts = np.concatenate(polys)
         box = enclosing(allpts)
