@@ -154,3 +154,21 @@ def test_exif_stored_frame_and_replay(tmp_path):  # 14
     assert res.exit_code == 0, res.output
     for name in ("Annotations/x_0.xml", "Annotations/x_1.xml"):
         assert (tmp_path / "r" / name).read_bytes() == (tmp_path / "s" / name).read_bytes()
+
+
+def test_path_and_folder_describe_the_output(tmp_path):
+    # labelImg style: <folder> is the image's folder, <path> the annotator's path of the image
+    lab = xml([("cat", (11, 6, 30, 20))], extra="<path>/home/ann/in/JPEGImages/x.jpg</path>")
+    inp = make(tmp_path / "in", lab.replace("<folder>VOC</folder>", "<folder>JPEGImages</folder>"))
+    run(inp, tmp_path / "out", "-n", "1", "-j", "1")
+    root = ET.parse(tmp_path / "out/Annotations/x_0.xml").getroot()
+    assert root.find("path") is None and root.find("folder").text == "JPEGImages"
+    # Pascal VOC style: <folder> is the dataset folder holding JPEGImages/
+    inp2 = make(tmp_path / "VOC2012", xml([("cat", (11, 6, 30, 20))]).replace("<folder>VOC</folder>",
+                                                                            "<folder>VOC2012</folder>"))
+    run(inp2, tmp_path / "aug", "-n", "1", "-j", "1")
+    assert ET.parse(tmp_path / "aug/Annotations/x_0.xml").getroot().find("folder").text == "aug"
+    # a <folder> that names neither (a dataset label) is kept
+    inp3 = make(tmp_path / "in3", xml([("cat", (11, 6, 30, 20))]))
+    run(inp3, tmp_path / "out3", "-n", "1", "-j", "1")
+    assert ET.parse(tmp_path / "out3/Annotations/x_0.xml").getroot().find("folder").text == "VOC"

@@ -29,6 +29,7 @@ from .errors import LabelError
 
 MAX_JSON_BYTES = 1 << 30  # COCO train2017 instances is 448 MB
 MAX_DEPTH = 32  # a COCO file is about 6 levels deep
+PROVENANCE_URLS = ("coco_url", "flickr_url")  # image fields naming where the source image lives
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -384,6 +385,8 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
     stats.objects_out = len(anns)
     image = dict(entry.image)
     image.pop("id", None)
+    for key in PROVENANCE_URLS:  # they would fetch the source image, not this output
+        image.pop(key, None)
     image["file_name"] = os.path.relpath(out_rel, entry.root_rel) if entry.root_rel not in ("", ".") else out_rel
     image["width"], image["height"] = int(w), int(h)
     return image, anns, stats

@@ -526,7 +526,7 @@ class LabelSetup:
                 raise LabelError(f"{shown}: mask is {mask.size[0]}x{mask.size[1]}, image is {expect[0]}x{expect[1]}")
             if resize:
                 mask = MK.resize_mask(mask, tuple(size))
-        return SourceLabels(self, lab, parsed, pre, mask, os.path.basename(str(mpath)) if mpath else None)
+        return SourceLabels(self, lab, parsed, pre, mask, os.path.basename(str(mpath)) if mpath else None, source)
 
 
 def _check_size(given: tuple[int, int] | None, frame: G.Size, shown: str) -> None:
@@ -645,8 +645,9 @@ class SourceLabels:
     """The labels of one source, loaded in the worker."""
 
     def __init__(self, setup: LabelSetup, label_rel: str | None, parsed: Y.Parsed | None,
-                 pre: np.ndarray | None, mask, mask_name: str | None) -> None:
+                 pre: np.ndarray | None, mask, mask_name: str | None, source: str = "") -> None:
         self.setup, self.label_rel, self.parsed, self.pre = setup, label_rel, parsed, pre
+        self.source = source  # relative to INPUT_DIR
         self.mask = mask
 
     def shapes(self, matrix: np.ndarray, out_size: G.Size) -> tuple[list[L.Obj], Any]:
@@ -701,8 +702,9 @@ class SourceLabels:
                 rel = setup._label_rel(out_rel)
                 entry["file"] = rel
                 if files:
+                    folders = V.folder_names(setup.input_dir, self.source, setup.output_dir, out_rel)
                     made.append((setup.output_dir / rel, V.write(self.parsed, objs, out_size,  # type: ignore[operator]
-                                                                  PurePosixPath(out_rel).name)))
+                                                                  PurePosixPath(out_rel).name, folders)))
         if setup.format == "yolo":
             entry["format"] = f"yolo-{self.parsed.kind}" if self.parsed else "yolo"
             if self.parsed is None:

@@ -12,6 +12,7 @@ import copy
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 from pyexpat import ExpatError, ParserCreate
 from typing import Sequence
 
@@ -112,10 +113,30 @@ def _set(parent: ET.Element, tag: str, text: str) -> None:
     el.text = text
 
 
-def write(parsed: Parsed, objects: Sequence[Obj], size: tuple[int, int], filename: str) -> bytes:
+def folder_names(input_dir: Path, source: str, output_dir: Path, out_rel: str) -> dict[str, str]:
+    """What a ``<folder>`` naming where the source image lives becomes for an output: the source
+    image's folder -> the output image's folder (labelImg writes that), and beside ``JPEGImages/``
+    the dataset folder holding it -> the one holding the output's (Pascal VOC writes that)."""
+    src = (Path(input_dir) / source).parent
+    out = (Path(output_dir) / out_rel).parent
+    names = {src.name: out.name}
+    if src.name == "JPEGImages" and out.name == "JPEGImages":
+        names[src.parent.name] = out.parent.name
+    return {k: v for k, v in names.items() if k}
+
+
+def write(parsed: Parsed, objects: Sequence[Obj], size: tuple[int, int], filename: str,
+          folders: dict[str, str] | None = None) -> bytes:
     """The XML of one output: ``filename`` and ``size`` updated, surviving objects' boxes as
-    integers (``truncated`` 1 when clipped), dropped objects removed, every other field kept."""
+    integers (``truncated`` 1 when clipped), dropped objects removed, every other field kept but
+    the source image's location: ``<path>`` is removed and a ``<folder>`` found in ``folders``
+    (:func:`folder_names`) is renamed."""
     root = copy.deepcopy(parsed.root)
+    for el in root.findall("path"):  # the annotator's path of the source image
+        root.remove(el)
+    folder = root.find("folder")
+    if folder is not None and folders and (folder.text or "").strip() in folders:
+        folder.text = folders[(folder.text or "").strip()]
     originals = root.findall("object")
     kept = {o.extra: o for o in objects}
     w, h = size

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import LabelError
-from .model import Obj, box_corners
+from .model import Obj, box_corners, join_parts
 
 TOLERANCE = 0.01  # Ultralytics accepts [-0.01, 1.01] on read
 MAX_LABEL_BYTES = 64 << 20
@@ -175,7 +175,8 @@ def write(kind: str, objects: Sequence[Obj], size: tuple[int, int], spec: YoloSp
             for x, y in o.obb:  # type: ignore[union-attr]
                 vals += [_fmt(x / w, p), _fmt(y / h, p)]
         else:
-            for x, y in o.polygons[0]:  # type: ignore[index]
+            # one row per object: several parts (a clip can split one) are joined by connectors
+            for x, y in join_parts(o.polygons):  # type: ignore[arg-type]
                 vals += [_fmt(x / w, p), _fmt(y / h, p)]
         lines.append(" ".join([str(int(o.cls)), *vals]))
     return ("\n".join(lines) + "\n").encode() if lines else b""
