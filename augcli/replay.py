@@ -166,7 +166,7 @@ def _settings(config: dict[str, Any]) -> Settings:
     if not isinstance(exif, bool):
         raise bad(f"exif_transpose must be true or false, not {_short(exif)}")
     fmt = config.get("format", "same")
-    if fmt != "same" and fmt not in FORMATS:
+    if not isinstance(fmt, str) or (fmt != "same" and fmt not in FORMATS):
         raise bad(f"format must be 'same' or one of {', '.join(FORMATS)}, not {_short(fmt)}")
     quality = config.get("quality", 95)
     if not _whole(quality) or not 1 <= quality <= 100:
