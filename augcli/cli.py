@@ -431,8 +431,13 @@ def preview(image: str, **kw: Any) -> None:
               help="Folder to write into [default: the run's output folder].")
 @click.option("--on-exists", type=click.Choice(("error", "skip", "overwrite")), default="error", show_default=True,
               help="What to do when an output file already exists.")
+@click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
+              help="The --masks folder of a run that had one (never taken from the manifest).")
+@click.option("--masks-output", type=click.Path(file_okay=False),
+              help="The --masks-output folder of a run that had one [default: OUTPUT_DIR/masks].")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line (errors still shown).")
-def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exists: str, quiet: bool) -> None:
+def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exists: str,
+           masks_dir: str | None, masks_output: str | None, quiet: bool) -> None:
     """Regenerate every output recorded in MANIFEST, byte-identical, from the recorded parameters.
 
     \b
@@ -446,7 +451,9 @@ def replay(manifest: str, input_dir: str | None, output_dir: str | None, on_exis
 
     try:
         summary = run_replay(Path(manifest), Path(input_dir) if input_dir else None,
-                             Path(output_dir) if output_dir else None, on_exists)
+                             Path(output_dir) if output_dir else None, on_exists,
+                             masks=Path(masks_dir) if masks_dir else None,
+                             masks_output=Path(masks_output) if masks_output else None)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     if not quiet:

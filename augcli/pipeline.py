@@ -26,6 +26,8 @@ class WarpSettings:
             raise ValueError(f"fill mode must be one of {', '.join(F.FILL_MODES)}, not {self.fill_mode!r}")
         if self.interpolation not in F.INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {', '.join(F.INTERPOLATIONS)}, not {self.interpolation!r}")
+        if isinstance(self.cval, bool) or not isinstance(self.cval, (int, float)) or not np.isfinite(self.cval):
+            raise ValueError(f"cval must be a finite number, not {self.cval!r}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,24 @@ class Pipeline:
                 m_op, size = op.matrix(params, size)
                 m = m @ m_op
         return steps, (m, size)
+
+    def check(self, plan: Any, size: G.Size) -> None:
+        """Raise ValueError unless ``plan`` is one this pipeline could have drawn for a source of
+        ``size``: a step for each of its ops, in order, and each applied op's params within that
+        op's settings (``Op.check``). A plan read back from a manifest goes through here first."""
+        if not isinstance(plan, list) or len(plan) != len(self.ops):
+            raise ValueError(f"the plan must list the pipeline's {len(self.ops)} op(s), each once")
+        for op, step in zip(self.ops, plan):
+            if not isinstance(step, dict) or step.get("op") != op.name or not isinstance(step.get("applied"), bool):
+                raise ValueError(f"step {op.name!r} expected, as {{\"op\": {op.name!r}, \"applied\": true|false, ...}}")
+            params = _params(step)
+            if not step["applied"]:
+                if params:
+                    raise ValueError(f"{op.name}: a step that is not applied has no params")
+                continue
+            op.check(params, size)
+            if op.geometric:
+                size = op.matrix(params, size)[1]  # type: ignore[attr-defined]
 
     # -- applying -------------------------------------------------------------------------------
 

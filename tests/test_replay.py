@@ -109,3 +109,30 @@ def test_replay_rejects_a_file_that_is_not_a_manifest(tmp_path):
     bogus.write_text('{"hello": 1}\n')
     res = invoke("replay", bogus, expect=2)
     assert "not an augcli manifest" in res.output
+
+
+
+def test_every_drawn_plan_passes_the_pipelines_check_and_an_edited_one_does_not(tmp_path):
+    """Pipeline.check (what replay applies to recorded steps) accepts every plan the pipeline draws,
+    whatever the canvas, and refuses a param moved past its op's range."""
+    from augcli.cli import build_pipeline, expand
+
+    pipeline = build_pipeline(dict(expand.make_context("expand", [str(tmp_path), str(tmp_path / "o"), *EVERY_OP]).params))
+    rng = np.random.default_rng(7)
+    checked = set()
+    for _ in range(300):
+        size = (int(rng.integers(1, 300)), int(rng.integers(1, 300)))
+        seed = int(rng.integers(0, 2**32))
+        plan = json.loads(json.dumps(pipeline.plan(lambda name: np.random.default_rng([seed, len(name)]), size)))
+        pipeline.check(plan, size)
+        for i, step in enumerate(plan):
+            keys = [k for k in step if k not in ("op", "applied")]
+            if not keys or step["op"] in checked:
+                continue
+            checked.add(step["op"])
+            edited = json.loads(json.dumps(plan))
+            value = step[keys[0]]
+            edited[i][keys[0]] = [[10**9] * 4] * 3 if isinstance(value, list) else 10**9
+            with pytest.raises(ValueError):
+                pipeline.check(edited, size)
+    assert checked == {name for name in OPS if name not in ("hflip", "vflip", "grayscale")}

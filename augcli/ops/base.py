@@ -70,6 +70,40 @@ def _uniform(rng: np.random.Generator, r: Range) -> float:
     return float(rng.uniform(r[0], r[1]))
 
 
+def check_keys(name: str, params: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    """Raise ValueError unless ``params`` has exactly ``keys``."""
+    if set(params) != set(keys):
+        raise ValueError(f"{name}: params must be {{{', '.join(keys)}}}, not {{{', '.join(map(str, params))}}}")
+
+
+def check_number(name: str, key: str, value: Any, lo: float, hi: float, whole: bool = False) -> None:
+    """Raise ValueError unless ``value`` is a number (an int if ``whole``) in [lo, hi]. The bounds
+    are widened by a few ulps: a value drawn from a range and written as JSON may land on its end."""
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        raise ValueError(f"{name}: {key}={value!r} must be {'a whole number' if whole else 'a number'}")
+    slack = 0 if whole else 1e-9 * max(1.0, abs(lo), abs(hi))
+    if not lo - slack <= value <= hi + slack:  # False for NaN too
+        raise ValueError(f"{name}: {key}={value!r} is outside the op's range [{lo:g}, {hi:g}]")
+
+
+def check_list(name: str, key: str, value: Any, length: int | None = None, most: int | None = None) -> list:
+    """``value`` if it is a list (of ``length`` items, or of 1 to ``most``), else ValueError."""
+    if not isinstance(value, list) or (length is not None and len(value) != length) or \
+            (most is not None and not 1 <= len(value) <= most):
+        want = f"{length} items" if length is not None else f"1 to {most} items" if most is not None else "items"
+        raise ValueError(f"{name}: {key} must be a list of {want}")
+    return value
+
+
+def check_box(name: str, key: str, box: Any, size: tuple[int, int]) -> None:
+    """A [left, top, width, height] box of whole pixels, at least 1x1, inside a canvas of ``size``."""
+    left, top, bw, bh = check_list(name, key, box, 4)
+    check_number(name, f"{key} width", bw, 1, size[0], whole=True)
+    check_number(name, f"{key} height", bh, 1, size[1], whole=True)
+    check_number(name, f"{key} left", left, 0, size[0] - bw, whole=True)
+    check_number(name, f"{key} top", top, 0, size[1] - bh, whole=True)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Op:
     name: ClassVar[str]
@@ -92,6 +126,11 @@ class Op:
 
     def sample(self, rng: np.random.Generator, size: G.Size) -> Params:
         return {}
+
+    def check(self, params: Mapping[str, Any], size: G.Size) -> None:
+        """Raise ValueError unless ``params`` could have been drawn by ``sample`` for a canvas of
+        ``size`` (the params of a manifest are read back by replay, and a manifest can be edited)."""
+        check_keys(self.name, params, ())
 
     def options(self) -> dict[str, Any]:
         """The op's settings as JSON-ready values (the manifest's record of the recipe)."""
@@ -131,3 +170,7 @@ class _OneRange(Op):
 
     def sample(self, rng, size):
         return {self.param: _uniform(rng, getattr(self, self.range_field))}
+
+    def check(self, params, size):
+        check_keys(self.name, params, (self.param,))
+        check_number(self.name, self.param, params[self.param], *getattr(self, self.range_field))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import F, Op, Range, _check_range, _OneRange, _uniform
+from .base import F, Op, Range, _check_range, _OneRange, _uniform, check_keys, check_list, check_number
 from .flags import Flag, Number, Span
 
 
@@ -142,6 +142,11 @@ class Lighting(Op):
     def sample(self, rng, size):
         return {"angle": float(rng.uniform(0.0, 360.0)), "strength": _uniform(rng, self.strength_range)}
 
+    def check(self, params, size):
+        check_keys(self.name, params, ("angle", "strength"))
+        check_number(self.name, "angle", params["angle"], 0.0, 360.0)
+        check_number(self.name, "strength", params["strength"], *self.strength_range)
+
     def apply(self, image, params):
         return F.lighting(image, params["angle"], params["strength"])
 
@@ -167,6 +172,11 @@ class ChannelShift(Op):
 
     def sample(self, rng, size):
         return {"offsets": [float(v) for v in rng.uniform(*self.intensity_range, 3)]}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("offsets",))
+        for v in check_list(self.name, "offsets", params["offsets"], 3):
+            check_number(self.name, "offset", v, *self.intensity_range)
 
     def apply(self, image, params):
         return F.channel_shift(image, params["offsets"])

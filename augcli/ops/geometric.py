@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import G, GeometricOp, Range, _check_range, _OneRange, _uniform
+from .base import (G, GeometricOp, Range, _check_range, _OneRange, _uniform, check_box, check_keys, check_list,
+                   check_number)
 from .flags import Choice, Flag, Number, Span, Switch
 
 
@@ -26,6 +27,10 @@ class Rot90(GeometricOp):
 
     def sample(self, rng, size):
         return {"k": int(rng.integers(0, 4))}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("k",))
+        check_number(self.name, "k", params["k"], 0, 3, whole=True)
 
     def matrix(self, params, size):
         return G.rot90(int(params["k"]), size)
@@ -74,6 +79,10 @@ class Crop(GeometricOp):
             left = [0, w - bw, 0, w - bw, (w - bw) // 2][where]
             top = [0, 0, h - bh, h - bh, (h - bh) // 2][where]
         return {"box": [left, top, bw, bh]}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("box",))
+        check_box(self.name, "box", params["box"], size)
 
     def matrix(self, params, size):
         return G.box_to_canvas(tuple(params["box"]), size), size
@@ -183,6 +192,11 @@ class Zoom(GeometricOp):
         zx, zy = rng.uniform(self.zoom_range[0], self.zoom_range[1], 2)
         return {"zx": float(zx), "zy": float(zy)}
 
+    def check(self, params, size):
+        check_keys(self.name, params, ("zx", "zy"))
+        for key in ("zx", "zy"):
+            check_number(self.name, key, params[key], *self.zoom_range)
+
     def matrix(self, params, size):
         return G.zoom(params["zx"], params["zy"], size), size
 
@@ -225,6 +239,11 @@ class Shift(GeometricOp):
         dy = _uniform(rng, _to_pixels(self.height_range, size[1]))
         return {"dx": dx, "dy": dy}
 
+    def check(self, params, size):
+        check_keys(self.name, params, ("dx", "dy"))
+        check_number(self.name, "dx", params["dx"], *_to_pixels(self.width_range, size[0]))
+        check_number(self.name, "dy", params["dy"], *_to_pixels(self.height_range, size[1]))
+
     def matrix(self, params, size):
         return G.shift(params["dx"], params["dy"]), size
 
@@ -255,6 +274,13 @@ class Perspective(GeometricOp):
 
         d = rng.uniform(-self.distortion, self.distortion, (4, 2)) * np.asarray(size, dtype=float)
         return {"corners": [[float(dx), float(dy)] for dx, dy in d]}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("corners",))
+        for corner in check_list(self.name, "corners", params["corners"], 4):
+            dx, dy = check_list(self.name, "corner", corner, 2)
+            check_number(self.name, "corner dx", dx, -self.distortion * size[0], self.distortion * size[0])
+            check_number(self.name, "corner dy", dy, -self.distortion * size[1], self.distortion * size[1])
 
     def matrix(self, params, size):
         import numpy as np

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from .base import F, Op, Range, _check_range, _OneRange, _uniform
+from .base import F, Op, Range, _check_range, _OneRange, _uniform, check_box, check_keys, check_list, check_number
 from .flags import Flag, Number, Span
 
 if TYPE_CHECKING:
@@ -75,6 +75,15 @@ class Erase(Op):
             colours.append([float(c) for c in rng.uniform(0.0, 255.0, 3)])
         return {"boxes": boxes, "colours": colours}
 
+    def check(self, params, size):
+        check_keys(self.name, params, ("boxes", "colours"))
+        boxes = check_list(self.name, "boxes", params["boxes"], most=self.max_count)
+        for box in boxes:
+            check_box(self.name, "box", box, size)
+        for colour in check_list(self.name, "colours", params["colours"], len(boxes)):
+            for v in check_list(self.name, "colour", colour, 3):
+                check_number(self.name, "colour", v, 0.0, 255.0)
+
     def apply(self, image, params):
         return F.erase(image, params["boxes"], params["colours"])
 
@@ -104,6 +113,11 @@ class Noise(Op):
 
     def sample(self, rng, size):
         return {"sigma": _uniform(rng, self.sigma_range), "noise_seed": _noise_seed(rng)}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("sigma", "noise_seed"))
+        check_number(self.name, "sigma", params["sigma"], *self.sigma_range)
+        check_number(self.name, "noise_seed", params["noise_seed"], 0, 2**32 - 1, whole=True)
 
     def apply(self, image, params):
         return F.gaussian_noise(image, params["sigma"], params["noise_seed"])
@@ -136,6 +150,11 @@ class SaltPepper(Op):
     def sample(self, rng, size):
         return {"amount": _uniform(rng, self.amount_range), "noise_seed": _noise_seed(rng)}
 
+    def check(self, params, size):
+        check_keys(self.name, params, ("amount", "noise_seed"))
+        check_number(self.name, "amount", params["amount"], *self.amount_range)
+        check_number(self.name, "noise_seed", params["noise_seed"], 0, 2**32 - 1, whole=True)
+
     def apply(self, image, params):
         return F.salt_pepper(image, params["amount"], self.salt_ratio, params["noise_seed"])
 
@@ -164,6 +183,10 @@ class JpegArtifacts(Op):
 
     def sample(self, rng, size):
         return {"quality": int(rng.integers(int(self.quality_range[0]), int(self.quality_range[1]) + 1))}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("quality",))
+        check_number(self.name, "quality", params["quality"], *self.quality_range, whole=True)
 
     def apply(self, image, params):
         return F.jpeg_round_trip(image, params["quality"])

@@ -21,6 +21,7 @@ from ..errors import UsageError
 from ..imageio import temp_path
 from ..storage import open_store
 from .buckets import BOOKKEEPING, Layout, bucket_name, digest
+from .shard import MAX_BUCKETS
 
 
 @dataclass
@@ -51,8 +52,27 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 def _lines(store, rel: str, size: int) -> Iterator[tuple[str, str]]:
     with store.open_lines(rel, size) as fh:
         next(fh, None)  # the recipe line
-        for line in fh:
-            yield json.loads(line)["source"], line
+        for number, line in enumerate(fh, 2):
+            try:
+                source = json.loads(line)["source"]
+            except (ValueError, TypeError, KeyError, RecursionError):
+                source = None
+            if not isinstance(source, str):
+                raise UsageError(f"manifest part {rel!r} line {number} is not a record of a source; "
+                                 "run its shard again with --on-exists overwrite")
+            yield source, line
+
+
+def _check_marker(rel: str, marker: dict[str, Any]) -> None:
+    """A done marker's counts must be whole numbers in range (a marker is a file anyone can edit)."""
+    total = marker.get("buckets")
+    if isinstance(total, bool) or not isinstance(total, int) or not 1 <= total <= MAX_BUCKETS:
+        raise UsageError(f"done marker {rel!r}: buckets must be a whole number from 1 to {MAX_BUCKETS}, not "
+                         f"{json.dumps(total)[:40]}; run the shard that owns it again")
+    records = marker.get("records", 0)
+    if isinstance(records, bool) or not isinstance(records, int) or records < 0:
+        raise UsageError(f"done marker {rel!r}: records must be a whole number >= 0, not "
+                         f"{json.dumps(records)[:40]}; run the shard that owns it again")
 
 
 def merge(output: Path | str | Any, manifest: Path | str | None = None) -> MergeResult:
@@ -70,10 +90,11 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None) -> Merge
         m = layout.read_marker(rel)
         if m is None:
             raise UsageError(f"done marker {rel!r} of {shown!r} cannot be read; run the shard that owns bucket {b} again")
+        _check_marker(rel, m)
         markers[b] = m
     counts: dict[int, list[int]] = {}
     for b, m in sorted(markers.items()):
-        counts.setdefault(int(m.get("buckets", -1)), []).append(b)
+        counts.setdefault(m["buckets"], []).append(b)
     if len(counts) > 1:
         parts = "; ".join(f"{n} buckets ({_names(bs, 3)})" for n, bs in sorted(counts.items()))
         raise UsageError(f"the done markers disagree on the bucket count: {parts}; every shard must use the "
@@ -99,12 +120,17 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None) -> Merge
         if digest([data]) != markers[b].get("part_digest"):
             raise UsageError(f"manifest part {rel!r} is not the one its done marker describes (written by "
                              "another run since?); run its shard again with --on-exists overwrite")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"manifest part {rel!r} is not UTF-8 text; run its shard again with "
+                             "--on-exists overwrite") from None
         sizes[b] = len(data)
         first = data.split(b"\n", 1)[0].decode("utf-8")
         headers.setdefault(first, []).append(b)
     if len(headers) > 1:
         (h1, b1), (h2, b2) = sorted(headers.items(), key=lambda kv: kv[1][0])[:2]
-        diffs = _differences(json.loads(h1), json.loads(h2))
+        diffs = _differences(*(_recipe(h) for h in (h1, h2)))
         raise UsageError(f"the parts have {len(headers)} different recipes: {_names(b1, 3)} and {_names(b2, 3)} "
                          f"differ in {'; '.join(diffs[:5])}; every shard must run the same command")
     header = next(iter(headers)) + "\n"
@@ -121,6 +147,14 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None) -> Merge
         changed = _write_local(target, merged())
         return MergeResult(target, total, records, changed)
     return MergeResult(f"{shown}/manifest.jsonl", total, records, _write_remote(store, "manifest.jsonl", merged))
+
+
+def _recipe(line: str) -> dict:
+    try:
+        recipe = json.loads(line)
+    except (ValueError, RecursionError):
+        recipe = None
+    return recipe if isinstance(recipe, dict) else {"recipe": line[:80]}
 
 
 def _write_local(target: Path, lines: Iterator[str]) -> bool:
