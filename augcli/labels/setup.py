@@ -133,7 +133,7 @@ def _brief(v: Any) -> str:
     import reprlib
 
     r = reprlib.Repr()
-    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxstring, r.maxother = 3, 6, 6, 6, 40, 40
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxstring, r.maxother = 2, 4, 4, 4, 40, 40
     return r.repr(v)
 
 
@@ -457,7 +457,7 @@ class LabelSetup:
             lpath = self.input_dir / lab
             if _escapes(lpath, self.input_dir):
                 raise LabelError(f"{lab}: label file resolves outside the input folder; refused")
-            if lpath.is_file():
+            if lpath.exists() and not lpath.is_dir():  # a FIFO or device there fails as one
                 try:
                     raw = read_limited(lpath, Y.MAX_LABEL_BYTES)
                     if self.format == "voc":
