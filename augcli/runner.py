@@ -168,7 +168,7 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     fetched = None
     try:
         if ctx.sources is not None:
-            src = fetched = ctx.sources.fetch(job.source)
+            src = fetched = ctx.sources.fetch(job.source, cfg.max_pixels)
         if todo:
             image = load_image(src, ctx.load)
             size = image.size

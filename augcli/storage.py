@@ -95,7 +95,7 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    def fetch(self, rel: str) -> Path:
+    def fetch(self, rel: str, max_pixels: int | None = None) -> Path:
         return self.root / rel
 
     def remove(self, rel: str) -> None:
@@ -109,6 +109,42 @@ class LocalStore:
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+
+
+FETCH_BLOCK = 1 << 20  # bytes of a remote source read at a time (the first block holds the header)
+# Formats whose first block may not identify them although the file is good: a TIFF's first IFD
+# may sit at its end, a JPEG may carry megabytes of APPn segments before its frame header.
+_READ_ON = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+", b"\xff\xd8\xff")
+
+
+def max_source_bytes(max_pixels: int | None) -> int:
+    """The most a source within ``max_pixels`` may take: 16 bytes a pixel (twice 16-bit RGBA,
+    more than any format's uncompressed or worst-case compressed data) plus 64 MiB of metadata."""
+    from .imageio import DEFAULT_MAX_PIXELS
+
+    return 16 * (DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels) + (64 << 20)
+
+
+def _header_verdict(head: bytes, max_pixels: int | None) -> None:
+    """Refuse a remote source from its first block, before the rest is read: bytes no image
+    decoder recognises (``cannot identify image file``, as for a local file), or a header whose
+    pixel count is over the limit (``too large``)."""
+    import io
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # augcli's own limit is checked below, as for local files
+    try:
+        with Image.open(io.BytesIO(head)) as im:
+            w, h = im.size
+    except Image.UnidentifiedImageError:
+        if head.startswith(_READ_ON):
+            return
+        raise InputError("cannot identify image file") from None
+    except Exception:  # a header the first block cannot finish: the loader will say what is wrong
+        return
+    if max_pixels is not None and w * h > max_pixels:
+        raise InputError(f"too large: {w * h} pixels > limit {max_pixels}")
 
 
 class RemoteStore:
@@ -190,16 +226,38 @@ class RemoteStore:
             return []
         return [PurePosixPath(e).name for e in entries]
 
-    def fetch(self, rel: str) -> Path:
-        """The source's bytes (one GET) in a local temporary file, for the loader; ``release``
-        removes it once the image is decoded."""
-        try:
-            data = self.read(rel)
-        except Exception as exc:
-            raise InputError(f"cannot read: {_reason(exc)}") from None
+    def fetch(self, rel: str, max_pixels: int | None = None) -> Path:
+        """The source's bytes in a local temporary file, for the loader; ``release`` removes it
+        once the image is decoded. The object is copied in ranges of FETCH_BLOCK bytes, never held
+        whole in memory; after the first range its header decides whether the rest is read (see
+        ``_header_verdict``), and at most ``max_source_bytes(max_pixels)`` bytes are read."""
+        limit = max_source_bytes(max_pixels)
         fd, name = tempfile.mkstemp(prefix="augcli-src-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    with self.fs.open(self.path(rel), "rb", block_size=FETCH_BLOCK, cache_type="none") as fh:
+                        first = fh.read(FETCH_BLOCK)
+                        out.write(first)
+                        if len(first) == FETCH_BLOCK:  # more to come: is it worth reading?
+                            _header_verdict(first, max_pixels)
+                        got = len(first)
+                        while True:
+                            chunk = fh.read(min(FETCH_BLOCK, limit + 1 - got))
+                            if not chunk:
+                                break
+                            got += len(chunk)
+                            if got > limit:
+                                raise InputError(f"larger than {limit} bytes, more than an image within the "
+                                                 "pixel limit needs")
+                            out.write(chunk)
+                except InputError:
+                    raise
+                except Exception as exc:
+                    raise InputError(f"cannot read: {_reason(exc)}") from None
+        except BaseException:
+            self.release(Path(name))
+            raise
         return Path(name)
 
     def remove(self, rel: str) -> None:

@@ -1,11 +1,13 @@
 """Seeded mutational fuzzing of augcli's readers: small real images of every supported format, and
 mutants of them (bit flips, truncations, duplicated and dropped chunks or segments, edited header
-fields). Everything is drawn from one ``random.Random(seed)``, so a seed names a set of mutants
+fields); and COCO JSON files: a small valid one with values replaced, deleted, duplicated and
+nested. Everything is drawn from one ``random.Random(seed)``, so a seed names a set of mutants
 exactly and a failure can be made again (``make fuzz SEED=... N=...``)."""
 
 from __future__ import annotations
 
 import io
+import json
 import random
 import struct
 import zlib
@@ -315,4 +317,102 @@ def mutants(seed: int, count: int) -> list[Mutant]:
                 break
         stem, ext = src.rsplit(".", 1)
         out.append(Mutant(f"m{i:05d}_{stem}.{ext}", data, f"{src}: " + "; ".join(hows)))
+    return out
+
+
+# --- COCO JSON ------------------------------------------------------------------------------------
+
+COCO_IMAGE_SIZE = (24, 16)
+JSON_VALUES = (None, True, False, 0, -1, 1, 2, 17, 0.5, -1e-9, 1e308, float("inf"), float("-inf"), float("nan"),
+               2**31, 2**63, 2**64 + 1, 30000, "", "a.png", "x" * 1000, "../../outside.png", "/abs.png", [], {},
+               [1, 2], [[1, 2]], {"a": 1}, {"size": [30000, 30000], "counts": "0"}, [0.0] * 7)
+
+
+def coco_seed_document() -> dict:
+    """A small valid COCO instances file for two 24x16 images (train/a.png, train/b.png): a box,
+    a polygon, a compressed and an uncompressed RLE, and keypoints."""
+    w, h = COCO_IMAGE_SIZE
+    mask = np.zeros((h, w), np.uint8)
+    mask[4:10, 6:15] = 1
+    flat = mask.T.ravel()  # column-major runs, starting with zeros
+    runs = np.diff(np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])).tolist()
+    from augcli.labels.coco import rle_encode_string
+
+    images = [{"id": 1, "file_name": "a.png", "width": w, "height": h},
+              {"id": 2, "file_name": "b.png", "width": w, "height": h}]
+    anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 8, 6], "area": 48, "iscrowd": 0,
+             "keypoints": [3, 3, 2, 8, 4, 2, 5, 6, 1], "num_keypoints": 3},
+            {"id": 2, "image_id": 1, "category_id": 2, "segmentation": [[1, 1, 20, 1, 10, 12]], "area": 104.5,
+             "bbox": [1, 1, 19, 11], "iscrowd": 0},
+            {"id": 3, "image_id": 2, "category_id": 2, "segmentation": {"size": [h, w], "counts":
+                                                                           rle_encode_string(runs)}, "iscrowd": 1},
+            {"id": 4, "image_id": 2, "category_id": 2, "segmentation": {"size": [h, w], "counts": runs},
+             "iscrowd": 1}]
+    cats = [{"id": 1, "name": "person", "keypoints": ["nose", "left_eye", "right_eye"], "skeleton": [[1, 2]]},
+            {"id": 2, "name": "thing"}]
+    return {"info": {"year": 2026}, "images": images, "annotations": anns, "categories": cats}
+
+
+def _slots(doc) -> list[tuple[object, object]]:
+    """Every (container, key or index) of a JSON value, in a fixed order."""
+    out, stack = [], [doc]
+    while stack:
+        v = stack.pop()
+        keys = list(v) if isinstance(v, dict) else range(len(v)) if isinstance(v, list) else []
+        for k in keys:
+            out.append((v, k))
+            stack.append(v[k])
+    return out
+
+
+def _coco_edit(rng: random.Random, doc: dict) -> str:
+    slots = _slots(doc)
+    parent, key = slots[rng.randrange(len(slots))]
+    kind = rng.randrange(6)
+    if kind == 0:
+        parent[key] = rng.choice(JSON_VALUES)
+        return f"set {key!r} to {str(parent[key])[:30]}"
+    if kind == 1:
+        del parent[key]
+        return f"deleted {key!r}"
+    if kind == 2 and isinstance(parent, list):
+        parent.insert(key, json.loads(json.dumps(parent[key])))
+        return f"duplicated item {key}"
+    if kind == 3:  # an RLE of random characters or counts
+        ann = rng.choice([a for a in doc.get("annotations", []) if isinstance(a, dict)] or [{}])
+        counts = "".join(chr(rng.randrange(48, 112)) for _ in range(rng.randrange(0, 40))) if rng.random() < 0.5 \
+            else [rng.choice([0, 1, 5, 384, -3, 2.5, 1e400]) for _ in range(rng.randrange(0, 6))]
+        ann["segmentation"] = {"size": rng.choice([[16, 24], [24, 16], [0, 0], [30000, 30000]]), "counts": counts}
+        return f"rle {str(ann['segmentation'])[:60]}"
+    if kind == 4:  # a value wrapped in lists
+        depth = rng.choice([2, 8, 40, 200])
+        v = parent[key]
+        for _ in range(depth):
+            v = [v]
+        parent[key] = v
+        return f"{key!r} nested {depth} deep"
+    v = parent[key]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        parent[key] = v * rng.choice([-1, 0, 10, 1000, 1e6])
+        return f"scaled {key!r}"
+    parent[key] = str(v)
+    return f"{key!r} as a string"
+
+
+def coco_mutants(seed: int, count: int) -> list[Mutant]:
+    """``count`` COCO JSON files: the seed document with 1 to 3 structural edits, then, for one in
+    five, a bit flip or a cut of its text. Drawn from one ``random.Random(seed)``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        doc = coco_seed_document()
+        hows = [_coco_edit(rng, doc) for _ in range(rng.randint(1, 3))]
+        data = json.dumps(doc).encode()  # NaN and Infinity as Python writes them
+        if rng.random() < 0.2:
+            if rng.random() < 0.5:
+                data, how = _truncate(rng, "x.json", data)
+            else:
+                data, how = _bit_flips(rng, "x.json", data)
+            hows.append(how)
+        out.append(Mutant(f"{i:04d}.json", data, "; ".join(hows)))
     return out

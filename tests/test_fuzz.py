@@ -4,7 +4,10 @@ through the real CLI. CI runs a fixed seed and a bounded count (about a minute);
 
 Invariants for every mutant: no traceback, exit 0 or 1, every input either written (and every
 output decodes) or reported with a reason on stderr and in the manifest, no temporary file left,
-no hang (each batch has a time bound)."""
+no hang (each batch has a time bound).
+
+COCO JSON mutants (``fuzzing.coco_mutants``, N/15 of them, or AUGCLI_FUZZ_COCO_N) go through expand
+and stats: no traceback, exit 0, 1 or 2, and only augcli's own one-line messages."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from PIL import Image
 
 from augcli.fsnames import shown
 
-from .fuzzing import Mutant, mutants, seeds
+from .fuzzing import Mutant, coco_mutants, mutants, seeds
 
 SEED = int(os.environ.get("AUGCLI_FUZZ_SEED", "20261201"))
 COUNT = int(os.environ.get("AUGCLI_FUZZ_N", "600"))
@@ -113,3 +116,64 @@ def test_mutants_never_crash_hang_or_lose_a_file(tmp_path, batch_index):
     out = tmp_path / "out"
     res = run_batch(src, out, FLAG_SETS[batch_index % len(FLAG_SETS)])
     check_batch(batch, src, out, res)
+
+
+# --- COCO JSON --------------------------------------------------------------------------------------
+
+COCO_COUNT = int(os.environ.get("AUGCLI_FUZZ_COCO_N", max(COUNT // 15, 1)))  # 40 for CI's 600 image mutants
+COCO_SECONDS = 60 + COCO_COUNT  # a run takes about 0.1 s
+# Runs every dataset through expand and stats in one process (a process per file would spend the
+# time budget on start-ups), and prints one JSON line per run.
+COCO_DRIVER = """
+import json, sys, traceback
+from click.testing import CliRunner
+from augcli.cli import cli
+for d in sys.argv[1:]:
+    for args in (["expand", d + "/in", d + "/out", "-n", "1", "-j", "1", "--rotate", "20", "--hflip"],
+                 ["stats", d + "/in"]):
+        res = CliRunner().invoke(cli, args)
+        exc = res.exception
+        crash = None if exc is None or isinstance(exc, SystemExit) else "".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__))
+        print(json.dumps({"dir": d, "command": args[0], "exit": res.exit_code, "stderr": res.stderr,
+                          "crash": crash}), flush=True)
+"""
+
+
+def test_coco_mutants_are_deterministic():
+    a = coco_mutants(5, 30)
+    assert a == coco_mutants(5, 30) and a != coco_mutants(6, 30) and len({m.data for m in a}) > 25
+
+
+def test_coco_mutants_end_in_success_or_one_line_errors(tmp_path):
+    batch = coco_mutants(SEED, COCO_COUNT)
+    dirs = []
+    for m in batch:
+        d = tmp_path / m.name[:-5]
+        (d / "in/annotations").mkdir(parents=True)
+        (d / "in/train").mkdir()
+        for i, name in enumerate(("a.png", "b.png")):
+            (d / "in/train" / name).write_bytes(seeds()["rgb.png"] if i == 0 else seeds()["rgba.png"])
+        (d / "in/annotations/instances_train.json").write_bytes(m.data)
+        dirs.append(str(d))
+    try:
+        res = subprocess.run([sys.executable, "-c", COCO_DRIVER, *dirs], capture_output=True, text=True, env=ENV,
+                             timeout=COCO_SECONDS, errors="backslashreplace")
+    except subprocess.TimeoutExpired as exc:
+        done = (exc.stdout or b"").count(b"\n") if isinstance(exc.stdout, bytes) else (exc.stdout or "").count("\n")
+        pytest.fail(f"COCO fuzz did not end within {COCO_SECONDS} s; stuck after {done} runs (seed {SEED})")
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(runs) == 2 * len(batch)
+    how = {str(tmp_path / m.name[:-5]): m.how for m in batch}
+    for r in runs:
+        context = f"{r['command']} of {r['dir']} ({how[r['dir']]}), seed {SEED}"
+        assert r["crash"] is None, f"{context}:\n{r['crash']}"
+        assert r["exit"] in (0, 1, 2), f"{context}: exit {r['exit']}\n{r['stderr']}"
+        # a usage error (exit 2) comes with click's usage lines
+        lines = [line for line in r["stderr"].splitlines() if line and not line.startswith(("Usage: ", "Try '"))]
+        stray = [line for line in lines if not line.startswith(("augcli: ", "Error: "))]
+        assert not stray, f"{context}: lines that are not augcli's: {stray[:3]}"
+        assert all(len(line) < 1000 for line in lines), f"{context}: a line of {max(map(len, lines))} characters"
+        if r["exit"]:
+            assert any(("error" in line.lower() or "augcli: " in line) for line in lines), context

@@ -94,6 +94,9 @@ def pixels(image, *, writable: bool = False) -> memoryview | None:
     return memoryview(_warp.pixel_view(array, w * h * bpp, item, writable))
 
 
+MAX_SIDE = 1 << 30  # widths and heights the warp kernel takes (warp.c MAX_SIDE)
+
+
 def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, matrix: Sequence[Sequence[float]],
          out_size: tuple[int, int], *, fill: str, interpolation: str, cval: bytes, wide: bool = False,
          out: bytearray | memoryview | None = None, src_bpp: int | None = None) -> bytearray | memoryview:
@@ -109,6 +112,8 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
     ow, oh = (int(v) for v in out_size)
     if w < 1 or h < 1 or ow < 1 or oh < 1:
         raise ValueError(f"warp: sizes must be positive, got {size} -> {out_size}")
+    if max(w, h, ow, oh) > MAX_SIDE:  # the kernel's limit, checked before the output is allocated
+        raise ValueError(f"warp: image too large: {w}x{h} -> {ow}x{oh} (each side at most {MAX_SIDE})")
     if bpp not in (1, 2, 4) or (wide and bpp != 2):
         raise ValueError(f"warp: {bpp} bytes per pixel is not supported")
     sbpp = bpp if src_bpp is None else src_bpp

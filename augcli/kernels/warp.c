@@ -1043,6 +1043,7 @@ static void warp_segment(const warp_job *j, int32_t y, int32_t xa, int32_t xb, c
 static void run_warp(const warp_job *j, int path)
 {
     const row_kernels rk = kernels_for(j, path);
+    /* sizes are at most 2^30 (py_warp), so a tile's end never overflows */
     for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
         const int32_t ty1 = j->dh - ty < TILE_ROWS ? j->dh : ty + TILE_ROWS;
         for (int32_t tx = 0; tx < j->dw; tx += TILE_COLS) {
@@ -1056,13 +1057,22 @@ static void run_warp(const warp_job *j, int path)
 /* ---------------------------------------------------------------------------------------------- */
 /* Python face */
 
+#define MAX_SIDE (1 << 30) /* widths and heights: every index, tile end and (h - 1) * stride stays exact */
+
 static int check_extent(const char *what, Py_ssize_t len, int32_t w, int32_t h, ptrdiff_t stride, int bpp)
 {
+    if (w > MAX_SIDE || h > MAX_SIDE) {
+        PyErr_Format(PyExc_ValueError, "%s: image too large: %dx%d (each side at most %d)", what, (int)w, (int)h,
+                     MAX_SIDE);
+        return -1;
+    }
     if (w < 1 || h < 1 || stride < (ptrdiff_t)w * bpp) {
         PyErr_Format(PyExc_ValueError, "%s: bad geometry %dx%d, stride %zd", what, (int)w, (int)h, (Py_ssize_t)stride);
         return -1;
     }
-    if ((Py_ssize_t)((h - 1) * stride + (ptrdiff_t)w * bpp) > len) {
+    const ptrdiff_t row = (ptrdiff_t)w * bpp; /* at most 2^32 */
+    /* (h - 1) * stride + row, refused before it could overflow */
+    if ((h > 1 && stride > (PTRDIFF_MAX - row) / (h - 1)) || (h - 1) * stride + row > (ptrdiff_t)len) {
         PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes is too small for %dx%d", what, len, (int)w, (int)h);
         return -1;
     }
@@ -1095,9 +1105,6 @@ static PyObject *py_warp(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "warp: unknown fill mode or interpolation");
         bad = 1;
     } else if (check_extent("warp source", src.len, sw, sh, ss, sbpp) || check_extent("warp output", dst.len, dw, dh, ds, bpp)) {
-        bad = 1;
-    } else if (dw > (1 << 30) || sw > (1 << 30)) {
-        PyErr_SetString(PyExc_ValueError, "warp: image too wide");
         bad = 1;
     }
     if (!bad) {

@@ -23,6 +23,7 @@ from PIL import Image
 from .. import fsnames
 from .. import functional as FN
 from ..errors import UsageError
+from ..safefiles import FileRefused, read_limited
 from ..safepaths import within
 from . import model as L
 from .errors import LabelError
@@ -36,27 +37,33 @@ PROVENANCE_URLS = ("coco_url", "flickr_url")  # image fields naming where the so
 # RLE
 
 
+MAX_RLE_CHARS = 12  # characters of one count in a compressed RLE string (60 bits; pycocotools keeps 32)
+
+
 def rle_decode_string(s: str) -> list[int]:
-    """pycocotools' compressed RLE string -> counts."""
-    cnts: list[int] = []
-    p = 0
-    data = s.encode("ascii")
-    while p < len(data):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(data):
-                raise ValueError("truncated RLE string")
-            c = data[p] - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(cnts) > 2:
-            x += cnts[-2]
-        cnts.append(x)
-    return cnts
+    """pycocotools' compressed RLE string -> counts (``rleFrString``), in linear time: each count
+    is 5 bits a character, low first, a 0x20 bit meaning "more", sign from the last character's
+    0x10 bit; from the fourth count on, each is a difference to the count two before."""
+    data = np.frombuffer(s.encode("ascii"), np.uint8).astype(np.int64) - 48
+    if not data.size:
+        return []
+    last = (data & 0x20) == 0  # the last character of a count
+    if not last[-1]:
+        raise ValueError("truncated RLE string")
+    ends = np.flatnonzero(last)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    k = ends - starts + 1
+    if int(k.max()) > MAX_RLE_CHARS:
+        raise ValueError(f"a count longer than {MAX_RLE_CHARS} characters")
+    shift = 5 * (np.arange(data.size) - np.repeat(starts, k))
+    x = np.add.reduceat((data & 0x1F) << shift, starts)
+    x -= np.where(data[ends] & 0x10, np.left_shift(1, 5 * k), 0)  # x | (-1 << 5k), x < 2**5k
+    cnts = x.copy()
+    if cnts.size > 3:  # cnts[m] = x[m] + cnts[m - 2] for m > 2: running sums of each parity
+        cnts[3::2] = x[1] + np.cumsum(x[3::2])
+    if cnts.size > 4:
+        cnts[4::2] = x[2] + np.cumsum(x[4::2])
+    return cnts.tolist()
 
 
 def rle_encode_string(cnts: Sequence[int]) -> str:
@@ -74,19 +81,49 @@ def rle_encode_string(cnts: Sequence[int]) -> str:
     return "".join(out)
 
 
-def rle_to_mask(rle: dict, shown: str) -> np.ndarray:
+def _counts(v: Any) -> list[int]:
+    """An uncompressed RLE ``counts`` list: whole, finite, non-negative numbers only."""
+    if not isinstance(v, list):
+        raise ValueError("counts is neither a list nor a string")
+    out = []
+    for c in v:
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or isinstance(c, float) and (
+                not math.isfinite(c) or c != int(c)):
+            raise ValueError("counts must be whole numbers")
+        out.append(int(c))
+    return out
+
+
+def rle_to_mask(rle: dict, shown: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The (h, w) mask of an RLE dict; with ``size`` (the image's w, h) its ``size`` must match,
+    checked before anything is decoded."""
     try:
-        h, w = (int(v) for v in rle["size"])
+        dims = rle["size"]
+        if not (isinstance(dims, list) and len(dims) == 2 and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in dims)):
+            raise ValueError("size must be [height, width]")
+        h, w = dims
+        if size is not None and (w, h) != tuple(size):
+            raise LabelError(f"{shown}: RLE size {w}x{h}, image is {size[0]}x{size[1]}")
         counts = rle["counts"]
-        cnts = rle_decode_string(counts) if isinstance(counts, str) else [int(v) for v in counts]
+        cnts = rle_decode_string(counts) if isinstance(counts, str) else _counts(counts)
     except (KeyError, TypeError, ValueError) as exc:
-        raise LabelError(f"{shown}: bad RLE segmentation ({exc})") from None
-    if any(c < 0 for c in cnts) or sum(cnts) != h * w:
-        raise LabelError(f"{shown}: RLE counts add up to {sum(cnts)}, not {h}x{w}")
+        raise LabelError(f"{shown}: bad RLE segmentation ({_short(exc)})") from None
+    if any(c < 0 for c in cnts):
+        raise LabelError(f"{shown}: RLE counts must not be negative")
+    total = sum(cnts)
+    if total != h * w:
+        raise LabelError(f"{shown}: RLE counts add up to {total}, not {h}x{w}")
     vals = np.zeros(len(cnts), np.uint8)
     vals[1::2] = 1
     flat = np.repeat(vals, cnts)
     return flat.reshape(w, h).T.copy()  # column-major
+
+
+def _short(v: Any, n: int = 60) -> str:
+    """``str(v)`` for a message, cut to ``n`` characters (a value from a file may be huge)."""
+    text = str(v)
+    return text if len(text) <= n else text[:n] + "..."
 
 
 def mask_to_rle(mask: np.ndarray, compressed: bool) -> dict:
@@ -107,12 +144,13 @@ def mask_to_rle(mask: np.ndarray, compressed: bool) -> dict:
 def load_json(path: Path, shown: str) -> Any:
     """A COCO file, refused cleanly when huge or nested deeper than a COCO file can be."""
     try:
-        size = path.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise UsageError(f"{shown}: JSON larger than {MAX_JSON_BYTES} bytes; refused")
-        data = json.loads(path.read_bytes())
-    except UsageError:
-        raise
+        raw = read_limited(path, MAX_JSON_BYTES)
+    except FileRefused as exc:
+        if str(exc).startswith("larger"):
+            raise UsageError(f"{shown}: JSON {exc}; refused") from None
+        raise UsageError(f"{shown}: {exc}") from None
+    try:
+        data = json.loads(raw)
     except RecursionError:
         raise UsageError(f"{shown}: JSON nested too deeply; refused") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -178,6 +216,36 @@ def _flip_idx(names: Sequence[str]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _check_ids(data: dict, rel: str) -> None:
+    """Ids are looked up, so they must be numbers or strings (or absent), never lists or objects."""
+    cats = data.get("categories", [])
+    for what, items, keys in (("image", data["images"], ("id",)), ("annotation", data["annotations"],
+                                                                  ("id", "image_id", "category_id")),
+                              ("category", cats if isinstance(cats, list) else [], ("id",))):
+        for item in items:
+            if isinstance(item, dict):
+                for key in keys:
+                    if isinstance(item.get(key), (list, dict)):
+                        kind = "a list" if isinstance(item[key], list) else "an object"
+                        raise UsageError(f"{rel}: {what} {key} {_short(json.dumps(item[key]))} is {kind}; ids "
+                                         "must be numbers or strings")
+
+
+def read_candidate(path: Path, rel: str, explicit: bool, report) -> Any:
+    """A JSON file found while looking for COCO files, parsed (``load_json``), or None when it
+    cannot be read and is only a stray JSON at the top of INPUT_DIR under ``--labels auto``: then a
+    warning names it and the run goes on. Files under a folder (``annotations/``,
+    ``*_annotations.coco.json``) are COCO by their place, and one that cannot be read stays an
+    error, as does any with ``--labels coco``."""
+    try:
+        return load_json(path, rel)
+    except UsageError as exc:
+        if explicit or "/" in rel:
+            raise
+        report(f"augcli: warning: {exc}; not read as COCO")
+        return None
+
+
 def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None = None) -> Index:
     """Read the COCO files (or take them from ``parsed``) and pair their images with sources (paths
     refused when they leave INPUT_DIR). Problems of a single image become that image's error."""
@@ -195,6 +263,7 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
             stem = PurePosixPath(rel).stem
             split = stem.split("_", 1)[1] if "_" in stem else stem
             roots = [jdir.parent / split, jdir.parent / "images" / split, jdir.parent / "images", jdir.parent]
+        _check_ids(data, rel)
         cats = {c.get("id"): c for c in data.get("categories", []) if isinstance(c, dict)}
         for cid, c in cats.items():
             if isinstance(c.get("keypoints"), list) and all(isinstance(n, str) for n in c["keypoints"]):
@@ -206,7 +275,7 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
             if not isinstance(a, dict):
                 raise UsageError(f"{rel}: an annotation is not an object")
             if a.get("id") in ann_ids:
-                report(f"augcli: warning: {fsnames.shown(rel)}: annotation id {fsnames.shown(str(a.get('id')))} "
+                report(f"augcli: warning: {fsnames.shown(rel)}: annotation id {fsnames.shown(_short(a.get('id')))} "
                        "appears twice (pycocotools would keep one; ids are renumbered in the output)")
             ann_ids.add(a.get("id"))
             by_image.setdefault(a.get("image_id"), []).append(a)
@@ -269,7 +338,7 @@ def objects_of(entry: Entry, size: tuple[int, int], flip: dict[int, tuple[int, .
     """The annotations of an image as objects (``extra`` = (index, annotation, kind))."""
     objs = []
     for i, a in enumerate(entry.annotations):
-        shown = f"{entry.json_rel}: annotation {a.get('id')}"
+        shown = f"{entry.json_rel}: annotation {_short(a.get('id'))}"
         seg = a.get("segmentation")
         kp = None
         if a.get("keypoints") is not None:
@@ -284,9 +353,7 @@ def objects_of(entry: Entry, size: tuple[int, int], flip: dict[int, tuple[int, .
                 raise LabelError(f"{shown}: bbox with negative size")
             box = (x, y, x + w, y + h)
         if isinstance(seg, dict):
-            mask = rle_to_mask(seg, shown)
-            if mask.shape != (size[1], size[0]):
-                raise LabelError(f"{shown}: RLE size {mask.shape[1]}x{mask.shape[0]}, image is {size[0]}x{size[1]}")
+            mask = rle_to_mask(seg, shown, size)
             objs.append(L.Obj(a.get("category_id"), box=box, keypoints=kp,
                               extra=(i, a, ("rle", mask, isinstance(seg.get("counts"), str)))))
         elif isinstance(seg, list) and seg:

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..imageio import IMAGE_EXTENSIONS
+from ..safefiles import FileRefused, open_regular, read_head
 
 IMAGE_DIRS = ("images", "JPEGImages")
 VOC_DIRS = ("Annotations", "annotations", "xml", "labels")
@@ -100,7 +101,7 @@ def class_index(path: str, max_pixels: int = 50_000_000) -> bool:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with open_regular(path) as fh, Image.open(fh) as im:
             if im.size[0] * im.size[1] > max_pixels:
                 return False
             mode = im.mode
@@ -246,9 +247,8 @@ def classify(root: str, base: str, dirs: list[str], found) -> dict[str, str]:
 def looks_like_coco(path: Path) -> bool:
     """A JSON whose first megabyte names both ``images`` and ``annotations``."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(COCO_HEAD)
-    except OSError:
+        head = read_head(path, COCO_HEAD)
+    except FileRefused:  # a FIFO or a device is no COCO file (and must not hang the scan)
         return False
     return b'"images"' in head and b'"annotations"' in head
 

@@ -30,13 +30,16 @@ def find_mask(folder: Path, stem: str, suffix: str = "") -> Path | None:
     return None
 
 
-def load_mask(path: Path, shown: str, max_pixels: int) -> Image.Image:
+def load_mask(path: Path, shown: str, max_pixels: int, expect: tuple[int, int] | None = None) -> Image.Image:
     """A mask in a mode whose values are labels: P (palette kept), L, I;16, or RGB colour maps.
-    No colour conversion of P, no 16-bit cut, no EXIF."""
+    No colour conversion of P, no 16-bit cut, no EXIF. With ``expect`` (the image's size) a mask
+    of another size is refused from its header, before its pixels are decoded."""
     try:
         with open(path, "rb") as fh, Image.open(fh) as im:
             if im.size[0] * im.size[1] > max_pixels:
                 raise LabelError(f"{shown}: mask too large: {im.size[0] * im.size[1]} pixels > limit {max_pixels}")
+            if expect is not None and im.size != tuple(expect):
+                raise LabelError(f"{shown}: mask is {im.size[0]}x{im.size[1]}, image is {expect[0]}x{expect[1]}")
             im.load()
             mode = im.mode
             if mode in ("P", "L", "I;16", "RGB"):

@@ -20,6 +20,7 @@ import numpy as np
 from .. import geometry as G
 from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
+from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
 from . import layouts as LY
@@ -91,18 +92,71 @@ class Found:
     tree: LY.Tree = field(default_factory=LY.Tree)  # the sources and label-like files the walk saw
 
 
-def _read_yaml(path: Path, shown: str) -> Any:
+MAX_YAML_DEPTH = 64  # nesting of a dataset YAML (a real one is 2 or 3 levels deep)
+MAX_YAML_NODES = 1_000_000  # values of a dataset YAML, counting each alias as what it stands for
+MAX_KEYPOINTS = 1000  # kpt_shape [K, 2|3]: COCO pose has 17, whole-body sets about 133
+
+
+def _yaml_bytes(raw: bytes | bytearray, shown: str) -> Any:
+    """``yaml.safe_load`` of a dataset YAML, after a pass over its events that refuses nesting
+    deeper than MAX_YAML_DEPTH (PyYAML builds nodes recursively) and more than MAX_YAML_NODES
+    values once aliases are expanded (an alias bomb: each level repeating the one before)."""
     import yaml  # PyYAML, safe_load only
 
+    text = raw.decode("utf-8")
+    weights: dict[str, int] = {}  # anchor -> values under it, aliases expanded
+    stack: list[list] = []  # open collections: [anchor, values so far]
+    total = 0
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(stack) >= MAX_YAML_DEPTH:
+                raise UsageError(f"{shown}: YAML nested deeper than {MAX_YAML_DEPTH}; refused")
+            stack.append([ev.anchor, 1])
+            continue
+        if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, n = stack.pop()
+        elif isinstance(ev, yaml.ScalarEvent):
+            anchor, n = ev.anchor, 1
+        elif isinstance(ev, yaml.AliasEvent):
+            anchor, n = None, weights.get(ev.anchor, 1)
+        else:
+            continue
+        if anchor is not None:
+            weights[anchor] = n
+        if stack:
+            stack[-1][1] += n
+        else:
+            total += n
+        if total + sum(c[1] for c in stack) > MAX_YAML_NODES:
+            raise UsageError(f"{shown}: YAML with more than {MAX_YAML_NODES} values (aliases expanded); refused")
+    return yaml.safe_load(text)
+
+
+def _brief(v: Any) -> str:
+    """A value from a YAML for a message: a few items and levels only (aliases may make it huge)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxstring, r.maxother = 2, 4, 4, 4, 40, 40
+    return r.repr(v)
+
+
+def _read_yaml(path: Path, shown: str) -> Any:
+    import yaml
+
     try:
-        if path.stat().st_size > MAX_YAML_BYTES:
-            raise UsageError(f"{shown}: dataset YAML larger than {MAX_YAML_BYTES} bytes; refused")
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return _yaml_bytes(read_limited(path, MAX_YAML_BYTES), shown)
+    except FileRefused as exc:
+        if str(exc).startswith("larger"):
+            raise UsageError(f"{shown}: dataset YAML {exc}; refused") from None
+        raise UsageError(f"{shown}: cannot read the dataset YAML: {exc}") from None
     except UsageError:
         raise
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except RecursionError:
+        raise UsageError(f"{shown}: YAML nested too deeply; refused") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{shown}: cannot read the dataset YAML: {reason}") from None
+        raise UsageError(f"{shown}: cannot read the dataset YAML: {reason[:200]}") from None
 
 
 def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_dir: Path | None = None) -> Found:
@@ -147,7 +201,7 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         for rel in found.json:
             if not read_inside(inp / rel, inp, rel, report):
                 continue
-            data = C.load_json(inp / rel, rel)
+            data = C.read_candidate(inp / rel, rel, options.format == "coco", report)
             if C.is_coco(data):
                 coco_files.append(rel)
                 parsed_json[rel] = data
@@ -178,13 +232,18 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                 data = dict(d)
         kpt = data.get("kpt_shape")
         if kpt is not None:
-            if not (isinstance(kpt, (list, tuple)) and len(kpt) == 2 and all(isinstance(v, int) for v in kpt)
-                    and kpt[0] > 0 and kpt[1] in (2, 3)):
-                raise UsageError(f"dataset YAML: kpt_shape must be [K, 2] or [K, 3], not {kpt!r}")
+            if not (isinstance(kpt, (list, tuple)) and len(kpt) == 2
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in kpt)
+                    and 0 < kpt[0] <= MAX_KEYPOINTS and kpt[1] in (2, 3)):
+                raise UsageError(f"dataset YAML: kpt_shape must be [K, 2] or [K, 3] with K from 1 to {MAX_KEYPOINTS}, "
+                                 f"not {_brief(kpt)}")
             fi = data.get("flip_idx")
             if fi is not None:
-                if not (isinstance(fi, (list, tuple)) and sorted(fi) == list(range(kpt[0]))):
-                    raise UsageError(f"dataset YAML: flip_idx must be a permutation of 0..{kpt[0] - 1}, not {fi!r}")
+                if not (isinstance(fi, (list, tuple)) and len(fi) == kpt[0]
+                        and all(isinstance(v, int) and not isinstance(v, bool) for v in fi)
+                        and sorted(fi) == list(range(kpt[0]))):
+                    raise UsageError(f"dataset YAML: flip_idx must be a permutation of 0..{kpt[0] - 1}, "
+                                     f"not {_brief(fi)}")
                 flip_idx = tuple(int(v) for v in fi)
         spec = Y.YoloSpec(nc=Y.names_count(data.get("names")) if "names" in data else None,
                           kpt_shape=tuple(kpt) if kpt is not None else None,  # type: ignore[arg-type]
@@ -498,11 +557,9 @@ class LabelSetup:
             lpath = self.input_dir / lab
             if _escapes(lpath, self.input_dir):
                 raise LabelError(f"{lab}: label file resolves outside the input folder; refused")
-            if lpath.is_file():
+            if lpath.exists() and not lpath.is_dir():  # a FIFO or device there fails as one
                 try:
-                    if lpath.stat().st_size > Y.MAX_LABEL_BYTES:
-                        raise LabelError(f"{lab}: label file larger than {Y.MAX_LABEL_BYTES} bytes")
-                    raw = lpath.read_bytes()
+                    raw = read_limited(lpath, Y.MAX_LABEL_BYTES)
                     if self.format == "voc":
                         parsed = V.parse(raw, lab)
                         _check_size(parsed.size, frame, lab)
@@ -510,8 +567,8 @@ class LabelSetup:
                         parsed = Y.parse(raw.decode("utf-8"), lab, self.spec or Y.YoloSpec(), frame)
                 except UnicodeDecodeError:
                     raise LabelError(f"{lab}: not UTF-8 text") from None
-                except OSError as exc:
-                    raise LabelError(f"{lab}: cannot read: {exc.strerror or exc}") from None
+                except FileRefused as exc:
+                    raise LabelError(f"{lab}: {exc}") from None
             else:
                 lab = None
         mask = None
@@ -520,8 +577,8 @@ class LabelSetup:
             raise LabelError(f"{os.path.relpath(mpath, self.input_dir)}: mask resolves outside the input folder; refused")
         if mpath is not None:
             shown = os.path.relpath(mpath, self.input_dir) if _inside(mpath, self.input_dir) else str(mpath)
-            mask = MK.load_mask(mpath, shown, max_pixels)
             expect = _unresized_size(size, src, exif_transpose, max_pixels) if resize else size
+            mask = MK.load_mask(mpath, shown, max_pixels, tuple(expect))
             if mask.size != tuple(expect):
                 raise LabelError(f"{shown}: mask is {mask.size[0]}x{mask.size[1]}, image is {expect[0]}x{expect[1]}")
             if resize:

@@ -9,6 +9,7 @@ relative to INPUT_DIR (and to OUTPUT_DIR for the outputs), so nothing outside th
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -49,14 +50,40 @@ class Parsed:
     clipped_input: int
 
 
+# Limits for a label file a dataset may hold (README: "Untrusted manifests and label files"):
+# Ultralytics-scale datasets have at most a few thousand objects in an image.
+MAX_LINES = 10_000  # lines (objects) per label file
+MAX_VALUES = 2_000_000  # numbers per label file (a polygon of a million points)
+# what str.splitlines() ends a line at ("\r\n" is one end)
+_LINE_ENDS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_TOKEN = re.compile(r"\S+")
+
+
 def _num(tok: str, path: str, line: int) -> float:
     try:
         v = float(tok)
     except ValueError:
-        raise LabelError(f"{path}:{line}: {tok!r} is not a number") from None
+        raise LabelError(f"{path}:{line}: {_cut(tok)!r} is not a number") from None
     if not math.isfinite(v):
-        raise LabelError(f"{path}:{line}: {tok!r} is not a finite number")
+        raise LabelError(f"{path}:{line}: {_cut(tok)!r} is not a finite number")
     return v
+
+
+def _cut(tok: str) -> str:
+    """A token for a message, cut (a token may be megabytes long)."""
+    return tok if len(tok) <= 40 else tok[:40] + "..."
+
+
+def _numbers(toks: list[str], path: str, line: int) -> np.ndarray:
+    """The tokens as float64 (numpy parses as ``float()`` does), or the error ``_num`` words for
+    the first bad one."""
+    try:
+        arr = np.array(toks, dtype=np.float64)
+    except ValueError:
+        arr = None
+    if arr is None or not np.isfinite(arr).all():
+        arr = np.array([_num(t, path, line) for t in toks], dtype=np.float64)
+    return arr
 
 
 class _Range:
@@ -71,22 +98,48 @@ class _Range:
             return min(max(v, 0.0), 1.0)
         return v
 
+    def xy(self, xy: np.ndarray, line: int) -> np.ndarray:
+        """``__call__`` on every x and y of an (n, 2) array, in row order, at numpy speed."""
+        bad = (xy < -TOLERANCE) | (xy > 1 + TOLERANCE)
+        if bad.any():
+            i = int(np.flatnonzero(bad.ravel())[0])
+            self(float(xy.ravel()[i]), "xy"[i % 2], line)
+        self.clipped += int(np.count_nonzero((xy < 0) | (xy > 1)))
+        return np.clip(xy, 0.0, 1.0)
+
+
+def _lines(text: str, path: str) -> list[str]:
+    """``text.splitlines()``, refused before it is made when there are more than MAX_LINES."""
+    ends = sum(text.count(c) for c in _LINE_ENDS) - text.count("\r\n")
+    if ends + (bool(text) and not text.endswith(_LINE_ENDS)) > MAX_LINES:
+        raise LabelError(f"{path}: more than {MAX_LINES} lines; augcli reads at most {MAX_LINES} objects per "
+                         "label file")
+    return text.splitlines()
+
 
 def parse(text: str, path: str, spec: YoloSpec, size: tuple[int, int]) -> Parsed:
     """Parse a label file into objects in edge pixel coordinates of an image of ``size`` (the
     frame the file is normalised to). Raises LabelError ``path:line: reason`` for a bad row."""
     w, h = size
-    rows: list[tuple[int, int, list[float]]] = []  # (line, class, values)
-    for i, raw in enumerate(text.splitlines(), 1):
+    rows: list[tuple[int, int, np.ndarray]] = []  # (line, class, values)
+    budget = MAX_VALUES
+    for i, raw in enumerate(_lines(text, path), 1):
+        # a line of n characters has at most (n + 1) // 2 numbers; count exactly (without making
+        # them) only when that bound could pass the budget
+        if (len(raw) + 1) // 2 > budget and sum(1 for _ in _TOKEN.finditer(raw)) > budget:
+            raise LabelError(f"{path}:{i}: more than {MAX_VALUES} numbers in the file; augcli reads at most "
+                             f"{MAX_VALUES} per label file")
         toks = raw.split()
         if not toks:
             continue
+        budget -= len(toks)
         c = _num(toks[0], path, i)
         if c < 0 or c != int(c):
-            raise LabelError(f"{path}:{i}: class {toks[0]} is not a non-negative whole number")
+            raise LabelError(f"{path}:{i}: class {_cut(toks[0])} is not a non-negative whole number")
         if spec.nc is not None and int(c) >= spec.nc:
             raise LabelError(f"{path}:{i}: class {int(c)} >= nc {spec.nc} (dataset YAML names)")
-        rows.append((i, int(c), [_num(t, path, i) for t in toks[1:]]))
+        rows.append((i, int(c), _numbers(toks[1:], path, i)))
+        del toks
     check = _Range(path)
     if spec.kpt_shape is not None:
         kind = "pose"
@@ -101,32 +154,32 @@ def parse(text: str, path: str, spec: YoloSpec, size: tuple[int, int]) -> Parsed
             if len(v) != 4 + k * nd:
                 raise LabelError(f"{path}:{line}: expected {5 + k * nd} numbers (class cx cy w h + {k}x{nd} "
                                  f"keypoint values), got {len(v) + 1}")
-            box = _box(v[:4], check, line, w, h)
-            kp = np.array(v[4:], dtype=float).reshape(k, nd)
+            box = _box(v[:4].tolist(), check, line, w, h)
+            kp = v[4:].reshape(k, nd)
+            xy = check.xy(kp[:, :2], line)
+            if nd == 3:
+                vis = kp[:, 2]
+            else:
+                vis = np.where((xy[:, 0] == 0) & (xy[:, 1] == 0), 0.0, 2.0)
             pts = np.zeros((k, 3))
-            for j in range(k):
-                x = check(kp[j, 0], "x", line)
-                y = check(kp[j, 1], "y", line)
-                vis = kp[j, 2] if nd == 3 else (0.0 if x == 0 and y == 0 else 2.0)
-                if vis > 0:
-                    pts[j] = (x * w - 0.5, y * h - 0.5, vis)
+            shown = vis > 0
+            pts[shown, 0] = xy[shown, 0] * w - 0.5
+            pts[shown, 1] = xy[shown, 1] * h - 0.5
+            pts[shown, 2] = vis[shown]
             objects.append(Obj(c, box=box, keypoints=pts))
         elif kind == "obb":
             if len(v) != 8:
                 raise LabelError(f"{path}:{line}: expected 9 numbers (class x1 y1 ... x4 y4), got {len(v) + 1}")
-            quad = np.array([(check(v[j], "x", line) * w, check(v[j + 1], "y", line) * h) for j in (0, 2, 4, 6)])
-            objects.append(Obj(c, obb=quad))
+            objects.append(Obj(c, obb=check.xy(v.reshape(4, 2), line) * (w, h)))
         elif kind == "detect":
             if len(v) != 4:
                 raise LabelError(f"{path}:{line}: expected 5 numbers (class cx cy w h), got {len(v) + 1}")
-            objects.append(Obj(c, box=_box(v, check, line, w, h)))
+            objects.append(Obj(c, box=_box(v.tolist(), check, line, w, h)))
         else:  # segment file: polygons; a box row becomes its 4-corner polygon (never mixed rows)
             if len(v) == 4:
-                objects.append(Obj(c, polygons=[box_corners(_box(v, check, line, w, h))]))
+                objects.append(Obj(c, polygons=[box_corners(_box(v.tolist(), check, line, w, h))]))
             elif len(v) >= 6 and len(v) % 2 == 0:
-                poly = np.array([(check(v[j], "x", line) * w, check(v[j + 1], "y", line) * h)
-                                 for j in range(0, len(v), 2)])
-                objects.append(Obj(c, polygons=[poly]))
+                objects.append(Obj(c, polygons=[check.xy(v.reshape(-1, 2), line) * (w, h)]))
             else:
                 raise LabelError(f"{path}:{line}: a segment row needs class and 3 or more x y pairs "
                                  f"(an odd count >= 7), got {len(v) + 1} numbers")
