@@ -83,7 +83,24 @@ def test_a_fifo_as_coco_json_is_refused_not_waited_on(tmp_path):
 @pytest.mark.parametrize("command", ["expand", "stats"])
 def test_dev_zero_as_coco_json_is_refused_not_read(tmp_path, command):
     inp = coco(tmp_path / "in", [])
-    (inp / "annotations/x.json").symlink_to("/dev/zero")
+    (inp / "annotations/x.json").symlink_to("/dev/zero")  # a link out of the input: never read
+    args = [tmp_path / "out", "-n", "1"] if command == "expand" else []
+    res = augcli(command, inp, *args, timeout=30)
+    assert "x.json: resolves outside the input folder" in one_line(res, "x.json")
+    if command == "expand":
+        assert res.returncode == 0 and (tmp_path / "out/train/a_0.png").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+@pytest.mark.parametrize("command", ["expand", "stats"])
+def test_a_device_node_as_coco_json_is_refused_not_read(tmp_path, command):
+    import stat
+
+    inp = coco(tmp_path / "in", [])
+    try:
+        os.mknod(inp / "annotations/x.json", stat.S_IFCHR | 0o444, os.makedev(1, 5))  # /dev/zero's numbers
+    except OSError as exc:
+        pytest.skip(f"cannot make a device node here: {exc}")
     args = [tmp_path / "out", "-n", "1"] if command == "expand" else []
     res = augcli(command, inp, *args, timeout=30)
     assert res.returncode == 2
