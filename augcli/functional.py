@@ -861,8 +861,9 @@ def _value_map(image: Image.Image, table: np.ndarray, fn) -> Image.Image:
 
 def posterize(image: Image.Image, bits: int) -> Image.Image:
     """Keep the top ``bits`` (1-8) bits of each colour value: PIL.ImageOps.posterize on 8-bit
-    images; 16-bit data keep as many levels (the top ``bits`` of 16), float data (0-255 units)
-    are floored to multiples of 2^(8 - bits)."""
+    images. 16-bit data keep as many levels, the top ``bits`` of their 16, and float data (0-255
+    units) are floored to multiples of 2^(8 - bits), as torchvision's posterize does for uint16 and
+    float: 8 bits are unchanged only on 8-bit images."""
     bits = int(bits)
     if not 1 <= bits <= 8:
         raise ValueError(f"posterize: bits={bits} must be between 1 and 8")

@@ -85,7 +85,7 @@ class Posterize(Op):
              "Keep B bits (1-8) of each colour value; LO:HI draws a whole number of bits per output.",
              metavar="B", field="bits_range"),
     )
-    params: ClassVar[str] = "bits = B, or ~ U{LO..HI} (whole numbers, 1-8; 8 = unchanged)"
+    params: ClassVar[str] = "bits = B, or ~ U{LO..HI} (whole numbers, 1-8); 8 = unchanged on 8-bit images"
     default: ClassVar[str] = "4:8"
     summary: ClassVar[str] = "posterize (PIL ImageOps.posterize, exact; torchvision RandomPosterize)"
     bits_range: tuple[int, int] = (8, 8)
