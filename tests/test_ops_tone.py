@@ -349,3 +349,35 @@ def test_pipeline_applies_the_family_in_canonical_order():
     assert [s["op"] for s in plan] == ["posterize", "solarize", "invert"]
     expected = ImageOps.invert(ImageOps.solarize(ImageOps.posterize(image, 2), 50))
     assert pipe.apply(image, plan).tobytes() == expected.tobytes()
+
+
+# --- a recorded setting no float can hold -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op,options", [
+    ("posterize", {"p": 1.0, "bits_range": [1, 10**400]}),
+    ("solarize", {"p": 1.0, "threshold_range": [-10**400, 3]}),
+    ("equalize", {"p": 10**400}),
+    ("blur", {"p": 1.0, "sigma_range": [0, 10**400]}),
+])
+def test_a_recorded_number_too_large_for_a_float_is_a_value_error(op, options):
+    # a manifest's JSON may hold such an integer; replay turns a ValueError into a one-line usage error
+    from augcli.ops import from_record
+
+    with pytest.raises(ValueError, match="too large|must be"):
+        from_record(op, options)
+
+
+def test_replay_of_such_a_manifest_is_a_usage_error_not_a_traceback(tmp_path):
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["expand", str(tmp_path / "in"), str(out), "--posterize", "3", "-q", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    next(op for op in header["config"]["pipeline"]["ops"] if op["op"] == "posterize")["bits_range"] = [1, 10**400]
+    (tmp_path / "m.jsonl").write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    res = CliRunner().invoke(cli, ["replay", str(tmp_path / "m.jsonl"), "--output", str(tmp_path / "again")])
+    assert res.exit_code == 2 and "pipeline cannot be rebuilt" in res.output, res.output
+    assert not isinstance(res.exception, OverflowError)
