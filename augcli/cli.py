@@ -29,7 +29,8 @@ def _op_option(flag: Flag) -> Callable:
     if isinstance(value, Switch):
         return click.option(flag.name, is_flag=True, help=flag.help)
     if isinstance(value, Span):
-        return click.option(flag.name, type=RangeType(value.centre, start=value.start, end=value.end), help=flag.help)
+        return click.option(flag.name, type=RangeType(value.centre, start=value.start, end=value.end,
+                                                      fixed=value.fixed), help=flag.help)
     if isinstance(value, Choice):
         return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
     if isinstance(value, Number):

@@ -22,13 +22,15 @@ class RangeType(click.ParamType):
     """``X`` or ``LO:HI``. A single X means the range from "unchanged" to X:
     ``(centre - X, centre + X)`` by default, centre 0 for symmetric ranges (--rotate 15 -> -15:15),
     centre 1 for factors (--zoom 0.25 -> 0.75:1.25); with ``start`` it means ``(start, X)``
-    (--blur 2 -> 0:2), with ``end`` it means ``(X, end)`` (--crop 0.8 -> 0.8:1)."""
+    (--blur 2 -> 0:2), with ``end`` it means ``(X, end)`` (--crop 0.8 -> 0.8:1), and with ``fixed``
+    it means X alone, ``(X, X)`` (--posterize 4 -> 4:4)."""
 
     name = "range"
 
     def __init__(self, centre: float = 0.0, allow_single: bool = True, *, start: float | None = None,
-                 end: float | None = None) -> None:
+                 end: float | None = None, fixed: bool = False) -> None:
         self.centre = centre
+        self.fixed = fixed
         self.allow_single = allow_single
         self.start = start
         self.end = end
@@ -50,6 +52,8 @@ class RangeType(click.ParamType):
         if not self.allow_single:
             self.fail(f"{text!r}: expected LO:HI, e.g. 0.8:1.2", param, ctx)
         x = _number(text, param, ctx, self.fail)
+        if self.fixed:
+            return (x, x)
         if self.start is not None or self.end is not None:
             lo, hi = (self.start, x) if self.start is not None else (x, self.end)
             if lo > hi:  # type: ignore[operator]

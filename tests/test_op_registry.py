@@ -47,20 +47,20 @@ def test_help_imports_neither_numpy_nor_pillow(tmp_path):
 
 # A new op, written the way the README's "Adding an op" says: one class in its family's module,
 # listed in that module's FAMILY. Nothing else in the package changes.
-POSTERIZE = '''
+BITCRUSH = '''
 
 @dataclass(frozen=True, kw_only=True)
-class Posterize(Op):
+class Bitcrush(Op):
     """Keep the top ``bits`` bits of every colour value. Params: none."""
 
-    name: ClassVar[str] = "posterize"
+    name: ClassVar[str] = "bitcrush"
     flags: ClassVar[tuple[Flag, ...]] = (
-        Flag("--posterize", Number(1, 8, whole=True), "Keep the top B bits of every value.",
+        Flag("--bitcrush", Number(1, 8, whole=True), "Keep the top B bits of every value.",
              metavar="B", field="bits"),
     )
     params: ClassVar[str] = "none; the top B bits of each value kept"
     default: ClassVar[str] = "4"
-    summary: ClassVar[str] = "posterize (PIL ImageOps.posterize)"
+    summary: ClassVar[str] = "bit crush (PIL ImageOps.posterize)"
     bits: int = 8
 
     def apply(self, image, params):
@@ -70,7 +70,7 @@ class Posterize(Op):
 
 '''
 
-CHECK_POSTERIZE = textwrap.dedent("""
+CHECK_BITCRUSH = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     from click.testing import CliRunner
@@ -83,13 +83,13 @@ CHECK_POSTERIZE = textwrap.dedent("""
     Image.radial_gradient("L").convert("RGB").resize((40, 30)).save(inp / "a.png")
     help_text = CliRunner().invoke(cli, ["expand", "--help"]).output
     table = CliRunner().invoke(cli, ["ops", "--markdown"]).output
-    run = CliRunner().invoke(cli, ["expand", "in", "out", "--posterize", "2", "--rotate", "5", "--seed", "1",
+    run = CliRunner().invoke(cli, ["expand", "in", "out", "--bitcrush", "2", "--rotate", "5", "--seed", "1",
                                    "-j", "1", "-q"])
     records = [json.loads(line) for line in Path("out/manifest.jsonl").read_text().splitlines()]
     values = set(Image.open("out/a_0.png").getdata(0))
     print(json.dumps({
         "package": augcli.__file__, "help": help_text, "table": table, "run": [run.exit_code, run.output],
-        "order": list(OPS), "built": repr(build(posterize=3)), "pipeline": records[0]["config"]["pipeline"]["ops"],
+        "order": list(OPS), "built": repr(build(bitcrush=3)), "pipeline": records[0]["config"]["pipeline"]["ops"],
         "steps": records[1]["ops"], "values": sorted(values),
     }))
 """)
@@ -102,21 +102,21 @@ def test_an_op_added_in_its_family_module_alone_reaches_help_build_table_and_run
     text = family.read_text()
     marker = "\n\n# canonical order within the family"
     assert text.count(marker) == 1 and text.count("FAMILY = (Brightness, ") == 1
-    text = text.replace(marker, POSTERIZE.rstrip("\n") + marker)
-    family.write_text(text.replace("FAMILY = (Brightness, ", "FAMILY = (Posterize, Brightness, "))
+    text = text.replace(marker, BITCRUSH.rstrip("\n") + marker)
+    family.write_text(text.replace("FAMILY = (Brightness, ", "FAMILY = (Bitcrush, Brightness, "))
 
-    out = run_python(CHECK_POSTERIZE, str(root), tmp_path)
+    out = run_python(CHECK_BITCRUSH, str(root), tmp_path)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["package"].startswith(str(root))  # the edited copy ran, not the installed package
-    assert "--posterize B" in got["help"] and "Keep the top B bits of every value." in got["help"]
-    assert ("| `posterize` | `--posterize B` | none; the top B bits of each value kept | 4 | "
-            "posterize (PIL ImageOps.posterize) |") in got["table"]
-    assert got["order"].index("posterize") == got["order"].index("brightness") - 1
-    assert got["built"] == "(Posterize(p=1.0, bits=3),)"
+    assert "--bitcrush B" in got["help"] and "Keep the top B bits of every value." in got["help"]
+    assert ("| `bitcrush` | `--bitcrush B` | none; the top B bits of each value kept | 4 | "
+            "bit crush (PIL ImageOps.posterize) |") in got["table"]
+    assert got["order"].index("bitcrush") == got["order"].index("brightness") - 1
+    assert got["built"] == "(Bitcrush(p=1.0, bits=3),)"
     assert got["run"] == [0, ""]
-    assert {"op": "posterize", "bits": 2, "p": 1.0} in got["pipeline"]
-    assert {"op": "posterize", "applied": True} in got["steps"]
+    assert {"op": "bitcrush", "bits": 2, "p": 1.0} in got["pipeline"]
+    assert {"op": "bitcrush", "applied": True} in got["steps"]
     assert got["values"] and all(v % 64 == 0 for v in got["values"])  # 2 bits kept: 0, 64, 128, 192
 
 
@@ -125,8 +125,8 @@ def test_every_op_flag_is_an_option_of_expand_and_preview_and_a_keyword_of_build
         options = {opt for p in command.params for opt in p.opts}
         assert {flag.name for flag in FLAGS} <= options, command.name
     assert len(FLAGS) == sum(len(cls.flags) for cls in OPS.values())
-    with pytest.raises(TypeError, match="unexpected keyword argument 'sharpen'"):
-        build(sharpen=(0, 1))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'kaleidoscope'"):
+        build(kaleidoscope=(0, 1))
 
 
 def test_modifier_flags_need_their_op_except_zoom_keep_aspect():

@@ -44,10 +44,11 @@ def flat(value, size=(200, 150), mode="RGB") -> Image.Image:
 # --- order and streams ---------------------------------------------------------------------------
 
 
-def test_canonical_order_is_geometry_colour_filters_noise_compression():
+def test_canonical_order_is_geometry_colour_tone_filters_noise_compression():
     assert list(OPS) == [
         "rot90", "crop", "hflip", "vflip", "rotate", "shear", "zoom", "shift", "perspective",
         "brightness", "contrast", "saturation", "hue", "gamma", "lighting", "channel_shift", "grayscale",
+        "autocontrast", "equalize", "sharpen", "posterize", "solarize", "invert",
         "blur", "erase", "noise", "salt_pepper",
         "jpeg_artifacts",
     ]

@@ -18,7 +18,9 @@ from .conftest import pattern, tree_bytes
 EVERY_OP = ["--rot90", "--crop", "0.7", "--crop-mode", "corners", "--hflip", "--vflip", "--rotate", "20",
             "--shear", "8", "--zoom", "0.2", "--width-shift", "0.1", "--height-shift", "3", "--perspective", "0.08",
             "--brightness", "0.2", "--contrast", "0.3", "--saturation", "0.5", "--hue", "20", "--gamma", "0.3",
-            "--lighting", "0.4", "--channel-shift", "15", "--grayscale", "0.3", "--blur", "1.5", "--erase", "2",
+            "--lighting", "0.4", "--channel-shift", "15", "--grayscale", "0.3", "--autocontrast", "0.5",
+            "--equalize", "0.5", "--sharpen", "0.5:1.5", "--posterize", "3:7", "--solarize", "100:256",
+            "--invert", "0.4", "--blur", "1.5", "--erase", "2",
             "--noise", "10", "--salt-pepper", "0.03", "--salt-ratio", "0.4", "--jpeg-artifacts", "20:80",
             "--p", "blur=0.6", "--p", "rotate=0.8"]
 
@@ -135,4 +137,5 @@ def test_every_drawn_plan_passes_the_pipelines_check_and_an_edited_one_does_not(
             edited[i][keys[0]] = [[10**9] * 4] * 3 if isinstance(value, list) else 10**9
             with pytest.raises(ValueError):
                 pipeline.check(edited, size)
-    assert checked == {name for name in OPS if name not in ("hflip", "vflip", "grayscale")}
+    no_params = ("hflip", "vflip", "grayscale", "autocontrast", "equalize", "invert")
+    assert checked == {name for name in OPS if name not in no_params}

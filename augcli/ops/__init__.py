@@ -14,11 +14,12 @@ Each op is a small frozen dataclass:
 ``p`` is the probability that the op is applied to an output (exact: one uniform draw ``< p``).
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
-The ops live by family: ``geometric.py``, ``colour.py``, ``noise.py`` (filters, occlusion, noise,
-compression), each ending with its ``FAMILY`` tuple in canonical order; ``base.py`` holds what
-they share. None of these modules imports numpy or Pillow when loaded (``augcli --help`` reads the
-flags from them); the image code is imported on first use. Adding an op is one class in its
-family's module, put in that module's ``FAMILY`` (and ``FLAG_ORDER``), plus its README line.
+The ops live by family: ``geometric.py``, ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
+mask), ``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple
+in canonical order; ``base.py`` holds what they share. None of these modules imports numpy or
+Pillow when loaded (``augcli --help`` reads the flags from them); the image code is imported on
+first use. Adding an op is one class in its family's module, put in that module's ``FAMILY`` (and
+``FLAG_ORDER``), plus its README line.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import colour, geometric, noise
+from . import colour, geometric, noise, tone
 from .base import GeometricOp, Op, Params, Range
 from .flags import Flag
 
@@ -36,10 +37,11 @@ from .flags import Flag
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
+from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize
 
-# The canonical order: geometry (composed into one warp), colour, then filters and noise, then
+# The canonical order: geometry (composed into one warp), colour, tone, then filters and noise, then
 # compression (the last of the noise family).
-FAMILIES: tuple[ModuleType, ...] = (geometric, colour, noise)
+FAMILIES: tuple[ModuleType, ...] = (geometric, colour, tone, noise)
 
 
 def _registry(families: tuple[ModuleType, ...]) -> tuple[dict[str, type[Op]], tuple[Flag, ...]]:

@@ -50,11 +50,20 @@ else:
     G = lazy_module("augcli.geometry")
 
 
+def _float(name: str, value: Any) -> float:
+    """float(value), with an integer too large for a float (a manifest's JSON can hold one) a
+    ValueError like any other bad setting, not an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: a number is too large") from None
+
+
 def _check_range(name: str, value: Range, lo: float | None = None, hi: float | None = None,
                  open_lo: bool = False) -> Range:
     if len(value) != 2:
         raise ValueError(f"{name}={value!r} should be a pair (low, high)")
-    a, b = float(value[0]), float(value[1])
+    a, b = _float(name, value[0]), _float(name, value[1])
     if not (math.isfinite(a) and math.isfinite(b)):
         raise ValueError(f"{name}={value!r} must be finite numbers")
     if a > b:
@@ -121,7 +130,7 @@ class Op:
         cls.flag = ", ".join(f.usage for f in cls.flags if f.metavar or f.enables)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= float(self.p) <= 1.0:
+        if not 0.0 <= _float(self.name, self.p) <= 1.0:
             raise ValueError(f"{self.name}: probability p={self.p!r} must be between 0 and 1")
 
     def sample(self, rng: np.random.Generator, size: G.Size) -> Params:

@@ -13,12 +13,13 @@ from typing import Literal, Union
 
 @dataclass(frozen=True)
 class Span:
-    """A range: ``X`` or ``LO:HI``, parsed as ``augcli.cli_types.RangeType(centre, start=, end=)``.
-    A single X means centre - X : centre + X, or start : X, or X : end."""
+    """A range: ``X`` or ``LO:HI``, parsed as ``augcli.cli_types.RangeType(centre, start=, end=, fixed=)``.
+    A single X means centre - X : centre + X, or start : X, or X : end, or (``fixed``) X : X."""
 
     centre: float = 0.0
     start: float | None = None
     end: float | None = None
+    fixed: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,163 @@
+"""Tone ops: Pillow's ImageOps (autocontrast, equalize, posterize, solarize, invert) and an unsharp
+mask, on the colour bands only (alpha is never touched); after the colour ops, before the filters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .base import F, Op, Range, _check_range, _OneRange, _uniform, check_keys, check_number
+from .flags import Flag, Number, Span
+
+
+@dataclass(frozen=True, kw_only=True)
+class Autocontrast(Op):
+    """Stretch each colour band from its lowest to its highest value onto black..white
+    (PIL ImageOps.autocontrast, cutoff 0). ``--autocontrast P`` is this op with p = P. Params: none."""
+
+    name: ClassVar[str] = "autocontrast"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--autocontrast", Number(0.0, 1.0),
+             "With probability P, stretch each colour band to the full range (Pillow's ImageOps.autocontrast).",
+             metavar="P", field="p"),
+    )
+    params: ClassVar[str] = "none; applied with probability P; each band's lowest value to 0, highest to white"
+    default: ClassVar[str] = "0.2"
+    summary: ClassVar[str] = "per-band min-max stretch (PIL ImageOps.autocontrast, exact)"
+
+    def apply(self, image, params):
+        return F.autocontrast(image)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Equalize(Op):
+    """Histogram equalisation of each colour band (PIL ImageOps.equalize). ``--equalize P`` is this
+    op with p = P. Params: none."""
+
+    name: ClassVar[str] = "equalize"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--equalize", Number(0.0, 1.0),
+             "With probability P, equalise each colour band's histogram (Pillow's ImageOps.equalize).",
+             metavar="P", field="p"),
+    )
+    params: ClassVar[str] = "none; applied with probability P; each band's histogram equalised"
+    default: ClassVar[str] = "0.2"
+    summary: ClassVar[str] = "histogram equalisation (PIL ImageOps.equalize, exact)"
+
+    def apply(self, image, params):
+        return F.equalize(image)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sharpen(_OneRange):
+    """Unsharp mask of amount ~ U(amount_range): where a value differs from its blurred value
+    (Gaussian, radius 2) by more than 3 levels, add amount x the difference (PIL
+    ImageFilter.UnsharpMask(2, round(100 amount), 3)). Params: {"amount": float}."""
+
+    name: ClassVar[str] = "sharpen"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--sharpen", Span(start=0.0),
+             "Unsharp mask (radius 2, threshold 3) of amount U(0, A) (or LO:HI); 1.5 = Pillow's default 150%.",
+             metavar="A", field="amount_range"),
+    )
+    params: ClassVar[str] = ("amount ~ U(0, A); in + amount x (in - Gaussian blur, radius 2) where they differ "
+                             "by more than 3 levels; applied as a whole percent")
+    default: ClassVar[str] = "0.5:1.5"
+    summary: ClassVar[str] = "unsharp mask (PIL ImageFilter.UnsharpMask, exact)"
+    range_field: ClassVar[str] = "amount_range"
+    param: ClassVar[str] = "amount"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 10.0, False)
+    amount_range: Range = (0.0, 0.0)
+
+    def apply(self, image, params):
+        return F.sharpen(image, params["amount"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Posterize(Op):
+    """Keep the top ``bits`` bits of each colour value, bits ~ U{lo..hi} (PIL ImageOps.posterize).
+    Params: {"bits": int}."""
+
+    name: ClassVar[str] = "posterize"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--posterize", Span(fixed=True),
+             "Keep B bits (1-8) of each colour value; LO:HI draws a whole number of bits per output.",
+             metavar="B", field="bits_range"),
+    )
+    params: ClassVar[str] = "bits = B, or ~ U{LO..HI} (whole numbers, 1-8); 8 = unchanged on 8-bit images"
+    default: ClassVar[str] = "4:8"
+    summary: ClassVar[str] = "posterize (PIL ImageOps.posterize, exact; torchvision RandomPosterize)"
+    bits_range: tuple[int, int] = (8, 8)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        lo, hi = _check_range("posterize", self.bits_range, 1, 8)
+        if lo != math.floor(lo) or hi != math.floor(hi):
+            raise ValueError(f"posterize={self.bits_range!r}: the bits must be whole numbers")
+        object.__setattr__(self, "bits_range", (int(lo), int(hi)))
+
+    def sample(self, rng, size):
+        return {"bits": int(rng.integers(self.bits_range[0], self.bits_range[1] + 1))}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("bits",))
+        check_number(self.name, "bits", params["bits"], *self.bits_range, whole=True)
+
+    def apply(self, image, params):
+        return F.posterize(image, params["bits"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Solarize(Op):
+    """Invert each colour value at or above ``threshold`` ~ U(threshold_range), 0-255 units (PIL
+    ImageOps.solarize; 256 = unchanged). Params: {"threshold": float}."""
+
+    name: ClassVar[str] = "solarize"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--solarize", Span(fixed=True),
+             "Invert values >= T (0-256, 0-255 units; 256 = unchanged); LO:HI draws T per output.",
+             metavar="T", field="threshold_range"),
+    )
+    params: ClassVar[str] = "threshold = T, or ~ U(LO, HI), 0-255 units; values >= it inverted; 256 = unchanged"
+    default: ClassVar[str] = "128:256"
+    summary: ClassVar[str] = "solarize (PIL ImageOps.solarize, exact; torchvision RandomSolarize)"
+    threshold_range: Range = (256.0, 256.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "threshold_range", _check_range("solarize", self.threshold_range, 0.0, 256.0))
+
+    def sample(self, rng, size):
+        return {"threshold": _uniform(rng, self.threshold_range)}
+
+    def check(self, params, size):
+        check_keys(self.name, params, ("threshold",))
+        check_number(self.name, "threshold", params["threshold"], *self.threshold_range)
+
+    def apply(self, image, params):
+        return F.solarize(image, params["threshold"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invert(Op):
+    """Invert the colour values (white - value; PIL ImageOps.invert). ``--invert P`` is this op
+    with p = P. Params: none."""
+
+    name: ClassVar[str] = "invert"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--invert", Number(0.0, 1.0), "With probability P, invert the colour values (white - value).",
+             metavar="P", field="p"),
+    )
+    params: ClassVar[str] = "none; applied with probability P; value -> white - value"
+    default: ClassVar[str] = "0.1"
+    summary: ClassVar[str] = "negative (PIL ImageOps.invert, exact)"
+
+    def apply(self, image, params):
+        return F.invert(image)
+
+
+# canonical order within the family (the stretches first, the spatial sharpening next, then the
+# stylising value maps); --help lists the flags in the same order
+FAMILY = (Autocontrast, Equalize, Sharpen, Posterize, Solarize, Invert)
+FLAG_ORDER = FAMILY
