@@ -317,3 +317,103 @@ def lut(src: Buffer, size: tuple[int, int], bpp: int, nc: int, table: bytes, *, 
     out = _output("lut", out, size, bpp)
     _pixel.lut(src, out, w, h, bpp, nc, bytes(table))
     return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# window filters and ISO noise (filters.c)
+
+MEDIAN_MAX_K = 15  # filters.c MEDIAN_MAX_K
+
+
+def _batcher_pairs(n: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort network on the next power of two >= n, comparators that touch
+    a slot >= n dropped (those slots hold +infinity, which never moves)."""
+    size = 1
+    while size < n:
+        size *= 2
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return [(a, b) for a, b in pairs if b < n]
+
+
+def median_network(k: int) -> tuple[list[tuple[int, int]], int]:
+    """A comparator network that leaves the median of k^2 values in one slot: Batcher's sorting
+    network pruned, from the last comparator back, to those the middle slot depends on.
+    Returns (pairs, slot)."""
+    n = k * k
+    mid = n // 2
+    needed = {mid}
+    kept = []
+    for a, b in reversed(_batcher_pairs(n)):
+        if a in needed or b in needed:
+            kept.append((a, b))
+            needed.update((a, b))
+    return kept[::-1], mid
+
+
+def median(src: Buffer, size: tuple[int, int], bpp: int, nc: int, k: int, *, out: Buffer | None = None) -> Buffer:
+    """The median of each k x k window (k odd), per byte, edges replicated: exactly
+    scipy.ndimage.median_filter(size=k, mode="nearest") on each colour band."""
+    w, h = _checked("median", src, size, bpp, nc)
+    k = int(k)
+    if k < 1 or k % 2 == 0 or k > MEDIAN_MAX_K:
+        raise ValueError(f"median: the window must be an odd number of pixels up to {MEDIAN_MAX_K}, not {k}")
+    pairs, slot = median_network(k)
+    out = _output("median", out, size, bpp)
+    _pixel.median(src, out, w, h, bpp, nc, k, array("H", [v for pair in pairs for v in pair]).tobytes(), slot)
+    return out
+
+
+TAPS_MAX_R = 256  # filters.c TAPS_MAX_R
+
+
+def taps(src: Buffer, size: tuple[int, int], bpp: int, nc: int, weights: Sequence[tuple[int, int, int]], *,
+         out: Buffer | None = None) -> Buffer:
+    """A sparse filter: ``out = (sum t p(x + dx, y + dy) + 2^15) >> 16`` over ``weights`` = (dx, dy, t)
+    with whole t > 0 summing to 2^16 exactly, |dx|, |dy| <= 256; edges replicated."""
+    w, h = _checked("taps", src, size, bpp, nc)
+    flat = [int(v) for tap in weights for v in tap]
+    if len(flat) != 3 * len(weights) or not weights or sum(flat[2::3]) != TAP_ONE or min(flat[2::3]) <= 0 or \
+            max(abs(v) for i, v in enumerate(flat) if i % 3 != 2) > TAPS_MAX_R:
+        raise ValueError("taps: (dx, dy, t) triples with |dx|, |dy| <= 256 and whole t > 0 summing to 65536")
+    out = _output("taps", out, size, bpp)
+    _pixel.taps(src, out, w, h, bpp, nc, array("i", flat).tobytes())
+    return out
+
+
+ISO_STREAM = 0x69736F  # "iso"
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def iso_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, lum: Sequence[int], chroma: Sequence[int],
+              seed: int, *, out: Buffer | None = None) -> Buffer:
+    """ISO noise (filters.c): band c of a pixel of luma Y becomes round(c + (lum[Y] z0 + chroma[Y] zc)
+    / 2^32), clamped, z0 shared by the bands, zc one per band, both from the unit normal table (16.16)
+    picked by one counter-based hash per pixel keyed by ``seed``; ``lum`` and ``chroma`` are 256
+    standard deviations each, 16.16 fixed point (0-255 units), at most 256."""
+    w, h = _checked("iso_noise", src, size, bpp, nc)
+    if nc not in (1, 3):
+        raise ValueError(f"iso_noise: {nc} colour bands are not supported (1 or 3)")
+    table = [int(v) for v in (*lum, *chroma)]
+    if len(table) != 512 or not all(0 <= v <= 256 << 16 for v in table):
+        raise ValueError("iso_noise: 256 luminance and 256 chroma sigmas in [0, 2^24] (16.16)")
+    out = _output("iso_noise", out, size, bpp)
+    key = _mix64((int(seed) & _MASK64) * 0x9E3779B97F4A7C15 + ISO_STREAM)
+    _pixel.iso_noise(src, out, w, h, bpp, nc, array("q", table).tobytes(), key)
+    return out

@@ -14,7 +14,8 @@ Each op is a small frozen dataclass:
 ``p`` is the probability that the op is applied to an output (exact: one uniform draw ``< p``).
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
-The ops live by family: ``geometric.py``, ``colour.py``, ``noise.py`` (filters, occlusion, noise,
+The ops live by family: ``geometric.py``, ``colour.py``, ``sensor.py`` (motion and median blur,
+downscale, ISO noise, coarse dropout, GridMask), ``noise.py`` (filters, occlusion, noise,
 compression), each ending with its ``FAMILY`` tuple in canonical order; ``base.py`` holds what
 they share. None of these modules imports numpy or Pillow when loaded (``augcli --help`` reads the
 flags from them); the image code is imported on first use. Adding an op is one class in its
@@ -27,7 +28,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import colour, geometric, noise
+from . import colour, geometric, noise, sensor
 from .base import GeometricOp, Op, Params, Range
 from .flags import Flag
 
@@ -36,10 +37,11 @@ from .flags import Flag
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
+from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
 
-# The canonical order: geometry (composed into one warp), colour, then filters and noise, then
-# compression (the last of the noise family).
-FAMILIES: tuple[ModuleType, ...] = (geometric, colour, noise)
+# The canonical order: geometry (composed into one warp), colour, then sensor and occlusion, then
+# filters and noise, then compression (the last of the noise family).
+FAMILIES: tuple[ModuleType, ...] = (geometric, colour, sensor, noise)
 
 
 def _registry(families: tuple[ModuleType, ...]) -> tuple[dict[str, type[Op]], tuple[Flag, ...]]:
