@@ -13,12 +13,13 @@ The callers here check every buffer against the sizes they pass; the C code chec
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from array import array
 from typing import Sequence
 
-from . import _pixel, _warp
+from . import _pixel, _warp, median_networks
 
 KERNEL_VERSION = 1
 PATHS = ("scalar", "avx2", "avx512")
@@ -325,39 +326,15 @@ def lut(src: Buffer, size: tuple[int, int], bpp: int, nc: int, table: bytes, *, 
 MEDIAN_MAX_K = 15  # filters.c MEDIAN_MAX_K
 
 
-def _batcher_pairs(n: int) -> list[tuple[int, int]]:
-    """Batcher's odd-even merge sort network on the next power of two >= n, comparators that touch
-    a slot >= n dropped (those slots hold +infinity, which never moves)."""
-    size = 1
-    while size < n:
-        size *= 2
-    pairs = []
-    p = 1
-    while p < size:
-        k = p
-        while k >= 1:
-            for j in range(k % p, size - k, 2 * k):
-                for i in range(min(k, size - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
-                        pairs.append((i + j, i + j + k))
-            k //= 2
-        p *= 2
-    return [(a, b) for a, b in pairs if b < n]
+def median_network(k: int) -> tuple[tuple[tuple[int, int], ...], int]:
+    """(pairs, slot): the comparator network that leaves the median of a k x k window in ``slot``
+    (augcli.kernels.median_networks)."""
+    return median_networks.network(k)
 
 
-def median_network(k: int) -> tuple[list[tuple[int, int]], int]:
-    """A comparator network that leaves the median of k^2 values in one slot: Batcher's sorting
-    network pruned, from the last comparator back, to those the middle slot depends on.
-    Returns (pairs, slot)."""
-    n = k * k
-    mid = n // 2
-    needed = {mid}
-    kept = []
-    for a, b in reversed(_batcher_pairs(n)):
-        if a in needed or b in needed:
-            kept.append((a, b))
-            needed.update((a, b))
-    return kept[::-1], mid
+@functools.lru_cache(maxsize=None)
+def _median_pairs(k: int) -> bytes:
+    return array("H", [v for pair in median_network(k)[0] for v in pair]).tobytes()
 
 
 def median(src: Buffer, size: tuple[int, int], bpp: int, nc: int, k: int, *, out: Buffer | None = None) -> Buffer:
@@ -367,26 +344,41 @@ def median(src: Buffer, size: tuple[int, int], bpp: int, nc: int, k: int, *, out
     k = int(k)
     if k < 1 or k % 2 == 0 or k > MEDIAN_MAX_K:
         raise ValueError(f"median: the window must be an odd number of pixels up to {MEDIAN_MAX_K}, not {k}")
-    pairs, slot = median_network(k)
     out = _output("median", out, size, bpp)
-    _pixel.median(src, out, w, h, bpp, nc, k, array("H", [v for pair in pairs for v in pair]).tobytes(), slot)
+    _pixel.median(src, out, w, h, bpp, nc, k, _median_pairs(k), median_network(k)[1])
     return out
 
 
-TAPS_MAX_R = 256  # filters.c TAPS_MAX_R
+LINE_MAX_R = 256  # filters.c LINE_MAX_R, LINE_MAX_N
+LINE_MAX_N = 255
 
 
-def taps(src: Buffer, size: tuple[int, int], bpp: int, nc: int, weights: Sequence[tuple[int, int, int]], *,
-         out: Buffer | None = None) -> Buffer:
-    """A sparse filter: ``out = (sum t p(x + dx, y + dy) + 2^15) >> 16`` over ``weights`` = (dx, dy, t)
-    with whole t > 0 summing to 2^16 exactly, |dx|, |dy| <= 256; edges replicated."""
-    w, h = _checked("taps", src, size, bpp, nc)
-    flat = [int(v) for tap in weights for v in tap]
-    if len(flat) != 3 * len(weights) or not weights or sum(flat[2::3]) != TAP_ONE or min(flat[2::3]) <= 0 or \
-            max(abs(v) for i, v in enumerate(flat) if i % 3 != 2) > TAPS_MAX_R:
-        raise ValueError("taps: (dx, dy, t) triples with |dx|, |dy| <= 256 and whole t > 0 summing to 65536")
-    out = _output("taps", out, size, bpp)
-    _pixel.taps(src, out, w, h, bpp, nc, array("i", flat).tobytes())
+@functools.lru_cache(maxsize=None)
+def mean_divisor(n: int) -> tuple[int, int]:
+    """(mult, shift) with ((2 s + n) mult) >> shift == (2 s + n) // (2 n), the mean of n bytes summing
+    to s rounded half up, for every s in [0, 255 n]: the smallest shift for which the rounded-up
+    reciprocal is exact on that whole range (checked here, value by value)."""
+    d = 2 * n
+    xs = range(n, 2 * 255 * n + n + 1, 2)
+    for shift in range(8, 57):
+        mult = -(-(1 << shift) // d)
+        if mult < 1 << 40 and all((x * mult) >> shift == x // d for x in xs):
+            return mult, shift
+    raise ValueError(f"line_mean: no exact reciprocal for {n} pixels")
+
+
+def line_mean(src: Buffer, size: tuple[int, int], bpp: int, nc: int, offsets: Sequence[tuple[int, int]], *,
+              out: Buffer | None = None) -> Buffer:
+    """The mean of the pixels at ``offsets`` (dx, dy) from each pixel, rounded half up, edges
+    replicated: ``(2 sum + n) // 2n`` exactly for n = len(offsets) <= 255 and |dx|, |dy| <= 256."""
+    w, h = _checked("line_mean", src, size, bpp, nc)
+    flat = [int(v) for pair in offsets for v in pair]
+    n = len(offsets)
+    if not 1 <= n <= LINE_MAX_N or len(flat) != 2 * n or max(abs(v) for v in flat) > LINE_MAX_R:
+        raise ValueError(f"line_mean: 1 to {LINE_MAX_N} (dx, dy) offsets within +-{LINE_MAX_R}")
+    mult, shift = mean_divisor(n)
+    out = _output("line_mean", out, size, bpp)
+    _pixel.line_mean(src, out, w, h, bpp, nc, array("i", flat).tobytes(), mult, shift)
     return out
 
 

@@ -16,6 +16,7 @@
 
 #include <string.h>
 
+#include "median_networks.h"
 #include "normal_table.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -236,6 +237,26 @@ static void window_advance(window_rows *wr, int y)
     }
 }
 
+/* Copy the non-colour bytes of one row back from the source (the filters compute every byte). */
+static void row_copy_extra(const uint8_t *src, uint8_t *dst, int w, int bpp, int nc)
+{
+    if (bpp == nc)
+        return;
+    if (bpp == 4 && nc == 3) { /* whole 32-bit words with a mask: this loop vectorises */
+        const uint8_t mb[4] = {0, 0, 0, 0xFF};
+        uint32_t m, a, b;
+        memcpy(&m, mb, 4);
+        for (int i = 0; i < w; i++) {
+            memcpy(&a, src + (size_t)i * 4, 4);
+            memcpy(&b, dst + (size_t)i * 4, 4);
+            b = (b & ~m) | (a & m);
+            memcpy(dst + (size_t)i * 4, &b, 4);
+        }
+        return;
+    }
+    augcli_copy_extra(src, dst, (size_t)w, bpp, nc);
+}
+
 /* median: a comparator network (pairs of slots, min to the first) run on every byte of a block of
  * the row at once; the k^2 slots hold the window's values, slot i k + j the one at offset
  * (j - r, i - r). The network (augcli.kernels.median_network) leaves the median in one slot. */
@@ -257,22 +278,87 @@ AUGCLI_INLINE void network_body(uint8_t *slots, size_t stride, size_t n, const u
 AUGCLI_DISPATCH(network, (uint8_t *slots, size_t stride, size_t n, const uint16_t *net, int ncmp),
                 (slots, stride, n, net, ncmp))
 
-static void run_median(window_rows *wr, uint8_t *dst, int k, const uint16_t *net, int ncmp, int out_slot,
+/* k = 5, 7: the network written out (median_networks.h) on every byte of the row, the k^2 values
+ * in locals the compiler keeps in vector registers (one byte lane per output byte). */
+#define MEDIAN_CMPX(a, b)                                                                              \
+    do {                                                                                               \
+        const uint8_t lo_ = (a) < (b) ? (a) : (b);                                                     \
+        (b) = (a) < (b) ? (b) : (a);                                                                   \
+        (a) = lo_;                                                                                     \
+    } while (0)
+#define MEDIAN_UNROLLED(K)                                                                             \
+    AUGCLI_INLINE void median##K##_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp) \
+    {                                                                                                  \
+        for (size_t j = 0; j < n; j++) {                                                               \
+            uint8_t v[K * K];                                                                          \
+            for (int a = 0; a < K; a++)                                                                \
+                for (int b = 0; b < K; b++)                                                            \
+                    v[a * K + b] = rows[a][j + (size_t)b * bpp];                                       \
+            MEDIAN##K##_NETWORK                                                                        \
+            out[j] = v[MEDIAN##K##_SLOT];                                                              \
+        }                                                                                              \
+    }                                                                                                  \
+    AUGCLI_DISPATCH(median##K, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
+MEDIAN_UNROLLED(5)
+MEDIAN_UNROLLED(7)
+
+/* k = 3 by sorted columns: each column of 3 is sorted once per row (shared by the 3 windows that
+ * hold it); the median of the window is then med3(max of the minima, med3 of the middles, min of the
+ * maxima), which is exact (the classic 3 x 3 median decomposition). */
+#define MEDIAN3_BLOCK 512
+#define MIN8(a, b) ((a) < (b) ? (a) : (b))
+#define MAX8(a, b) ((a) < (b) ? (b) : (a))
+AUGCLI_INLINE void median3_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp)
+{
+    uint8_t lo[MEDIAN3_BLOCK + 8], mid[MEDIAN3_BLOCK + 8], hi[MEDIAN3_BLOCK + 8];
+    for (size_t j0 = 0; j0 < n; j0 += MEDIAN3_BLOCK) {
+        const size_t len = n - j0 < MEDIAN3_BLOCK ? n - j0 : MEDIAN3_BLOCK;
+        const size_t cols = len + 2 * (size_t)bpp;
+        const uint8_t *restrict a = rows[0] + j0, *restrict b = rows[1] + j0, *restrict c = rows[2] + j0;
+        for (size_t j = 0; j < cols; j++) {
+            const uint8_t x = a[j], y = b[j], z = c[j];
+            const uint8_t l = MIN8(x, y), h = MAX8(x, y);
+            const uint8_t m = MIN8(h, z);
+            lo[j] = MIN8(l, z);
+            hi[j] = MAX8(h, z);
+            mid[j] = MAX8(l, m);
+        }
+        for (size_t j = 0; j < len; j++) {
+            const uint8_t p = MAX8(MAX8(lo[j], lo[j + bpp]), lo[j + 2 * (size_t)bpp]);
+            const uint8_t r = MIN8(MIN8(hi[j], hi[j + bpp]), hi[j + 2 * (size_t)bpp]);
+            const uint8_t m0 = mid[j], m1 = mid[j + bpp], m2 = mid[j + 2 * (size_t)bpp];
+            const uint8_t q = MAX8(MIN8(m0, m1), MIN8(MAX8(m0, m1), m2));
+            out[j0 + j] = MAX8(MIN8(p, q), MIN8(MAX8(p, q), r));
+        }
+    }
+}
+AUGCLI_DISPATCH(median3, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
+
+static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint16_t *net, int ncmp, int out_slot,
                        uint8_t *slots, int path)
 {
     const network_fn network = network_for(path);
     const int bpp = wr->bpp;
     const size_t n = (size_t)wr->w * bpp;
+    const median3_fn m3 = median3_for(path);
+    const median5_fn m5 = median5_for(path);
+    const median7_fn m7 = median7_for(path);
     for (int y = 0; y < wr->h; y++) {
         window_advance(wr, y);
-        for (size_t j0 = 0; j0 < n; j0 += MEDIAN_BLOCK) {
-            const size_t len = n - j0 < MEDIAN_BLOCK ? n - j0 : MEDIAN_BLOCK;
-            for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++)
-                    memcpy(slots + (size_t)(i * k + j) * MEDIAN_BLOCK, wr->rows[i] + j0 + (size_t)j * bpp, len);
-            network(slots, MEDIAN_BLOCK, len, net, ncmp);
-            memcpy(dst + (size_t)y * n + j0, slots + (size_t)out_slot * MEDIAN_BLOCK, len);
+        uint8_t *out = dst + (size_t)y * n;
+        if (k == 3 || k == 5 || k == 7) {
+            (k == 3 ? m3 : (k == 5 ? m5 : m7))(wr->rows, out, n, bpp);
+        } else {
+            for (size_t j0 = 0; j0 < n; j0 += MEDIAN_BLOCK) {
+                const size_t len = n - j0 < MEDIAN_BLOCK ? n - j0 : MEDIAN_BLOCK;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++)
+                        memcpy(slots + (size_t)(i * k + j) * MEDIAN_BLOCK, wr->rows[i] + j0 + (size_t)j * bpp, len);
+                network(slots, MEDIAN_BLOCK, len, net, ncmp);
+                memcpy(out + j0, slots + (size_t)out_slot * MEDIAN_BLOCK, len);
+            }
         }
+        row_copy_extra(wr->src + (size_t)y * n, out, wr->w, bpp, nc);
     }
 }
 
@@ -313,8 +399,7 @@ PyObject *augcli_py_median(PyObject *self, PyObject *args)
     } else {
         const int path = augcli_pixel_path;
         Py_BEGIN_ALLOW_THREADS
-        run_median(&wr, p.dst.buf, k, pairs, ncmp, out_slot, slots, path);
-        augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
+        run_median(&wr, p.dst.buf, p.nc, k, pairs, ncmp, out_slot, slots, path);
         Py_END_ALLOW_THREADS
     }
     window_free(&wr);
@@ -326,85 +411,89 @@ PyObject *augcli_py_median(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* sparse taps (motion blur): out = (sum t p + 2^15) >> 16 over taps (dx, dy, t) with |dx|, |dy| <= r,
- * t > 0 and sum t == 2^16 exactly, so every sum stays below 255 2^16 < 2^32. */
-#define TAPS_MAX_R 256
+/* line mean (motion blur): out = round half up of the mean of the n pixels at offsets (dx, dy),
+ * |dx|, |dy| <= r, n <= 255: the sum kept in uint16 (at most 255 n < 2^16), then
+ * (2 sum + n) // 2n computed as ((2 sum + n) mult) >> shift, with mult and shift chosen by
+ * augcli.kernels.line_mean so that this is exact for every possible sum. */
+#define LINE_MAX_R 256
+#define LINE_MAX_N 255
+#define LINE_BLOCK 512
 
-AUGCLI_INLINE void taps_row_body(const uint8_t *const *rows, uint8_t *restrict out, uint32_t *restrict acc, size_t n,
-                                 int bpp, int r, const int32_t *taps, int ntaps)
+AUGCLI_INLINE void line_row_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp, int r,
+                                 const int32_t *offsets, int count, uint64_t mult, int shift)
 {
-    for (size_t j = 0; j < n; j++)
-        acc[j] = 1u << 15;
-    for (int t = 0; t < ntaps; t++) {
-        const uint8_t *restrict p = rows[taps[3 * t + 1] + r] + (size_t)(taps[3 * t] + r) * bpp;
-        const uint32_t wt = (uint32_t)taps[3 * t + 2];
-        for (size_t j = 0; j < n; j++)
-            acc[j] += wt * p[j];
+    uint16_t block[LINE_BLOCK]; /* a block of the row at a time: the sums stay in the L1 cache */
+    for (size_t j0 = 0; j0 < n; j0 += LINE_BLOCK) {
+        const size_t len = n - j0 < LINE_BLOCK ? n - j0 : LINE_BLOCK;
+        for (size_t j = 0; j < len; j++)
+            block[j] = 0;
+        for (int t = 0; t < count; t++) {
+            const uint8_t *restrict p = rows[offsets[2 * t + 1] + r] + (size_t)(offsets[2 * t] + r) * bpp + j0;
+            for (size_t j = 0; j < len; j++)
+                block[j] = (uint16_t)(block[j] + p[j]);
+        }
+        for (size_t j = 0; j < len; j++)
+            out[j0 + j] = (uint8_t)(((2u * (uint64_t)block[j] + (uint64_t)count) * mult) >> shift);
     }
-    for (size_t j = 0; j < n; j++)
-        out[j] = (uint8_t)(acc[j] >> 16);
 }
-AUGCLI_DISPATCH(taps_row, (const uint8_t *const *rows, uint8_t *out, uint32_t *acc, size_t n, int bpp, int r,
-                           const int32_t *taps, int ntaps),
-                (rows, out, acc, n, bpp, r, taps, ntaps))
+AUGCLI_DISPATCH(line_row, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp, int r, const int32_t *offsets,
+                           int count, uint64_t mult, int shift),
+                (rows, out, n, bpp, r, offsets, count, mult, shift))
 
-PyObject *augcli_py_taps(PyObject *self, PyObject *args)
+PyObject *augcli_py_line_mean(PyObject *self, PyObject *args)
 {
     (void)self;
     augcli_image_pair p;
-    Py_buffer tb;
+    Py_buffer ob;
+    unsigned long long mult;
+    int shift;
     memset(&p, 0, sizeof p);
-    if (!PyArg_ParseTuple(args, "y*w*iiiiy*", &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, &tb))
+    if (!PyArg_ParseTuple(args, "y*w*iiiiy*Ki", &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, &ob, &mult, &shift))
         return NULL;
-    if (augcli_check_pair("taps", &p, 0)) {
-        PyBuffer_Release(&tb);
+    if (augcli_check_pair("line_mean", &p, 0)) {
+        PyBuffer_Release(&ob);
         return NULL;
     }
-    const Py_ssize_t ntaps = tb.len / 12;
-    int bad = tb.len % 12 != 0 || ntaps < 1 || ntaps > (2 * TAPS_MAX_R + 1) * (2 * TAPS_MAX_R + 1);
-    int32_t *taps = bad ? NULL : PyMem_RawMalloc((size_t)tb.len);
+    const Py_ssize_t count = ob.len / 8;
+    /* (2 sum + n) < 2^17 and mult < 2^40 keep the product below 2^57 */
+    int bad = ob.len % 8 != 0 || count < 1 || count > LINE_MAX_N || mult >= ((uint64_t)1 << 40) || shift < 0 ||
+              shift > 56;
+    int32_t *offsets = bad ? NULL : PyMem_RawMalloc((size_t)ob.len);
     int r = 0;
-    if (!bad && taps) {
-        int64_t sum = 0;
-        memcpy(taps, tb.buf, (size_t)tb.len); /* native-endian int32 triples */
-        for (Py_ssize_t t = 0; t < ntaps && !bad; t++) {
-            const int32_t dx = taps[3 * t], dy = taps[3 * t + 1], wt = taps[3 * t + 2];
-            bad = dx < -TAPS_MAX_R || dx > TAPS_MAX_R || dy < -TAPS_MAX_R || dy > TAPS_MAX_R || wt <= 0 || wt > 65536;
-            const int a = dx < 0 ? -dx : dx, b = dy < 0 ? -dy : dy;
-            r = a > r ? a : r;
-            r = b > r ? b : r;
-            sum += wt;
+    if (!bad && offsets) {
+        memcpy(offsets, ob.buf, (size_t)ob.len); /* native-endian int32 pairs */
+        for (Py_ssize_t t = 0; t < 2 * count && !bad; t++) {
+            const int32_t v = offsets[t];
+            bad = v < -LINE_MAX_R || v > LINE_MAX_R;
+            r = (v < 0 ? -v : v) > r ? (v < 0 ? -v : v) : r;
         }
-        bad = bad || sum != 65536;
     }
-    PyBuffer_Release(&tb);
+    PyBuffer_Release(&ob);
     if (bad) {
-        PyMem_RawFree(taps);
+        PyMem_RawFree(offsets);
         augcli_release_pair(&p);
-        PyErr_SetString(PyExc_ValueError, "taps: (dx, dy, t) int32 triples, |dx|, |dy| <= 256, t > 0, sum t == 65536");
+        PyErr_SetString(PyExc_ValueError, "line_mean: 1 to 255 (dx, dy) int32 pairs within +-256, mult < 2^40, shift <= 56");
         return NULL;
     }
     window_rows wr;
     memset(&wr, 0, sizeof wr);
-    const size_t n = (size_t)p.w * p.bpp;
-    uint32_t *acc = PyMem_RawMalloc(n * sizeof(uint32_t));
-    if (!taps || !acc || window_init(&wr, p.src.buf, p.w, p.h, p.bpp, r)) {
+    if (!offsets || window_init(&wr, p.src.buf, p.w, p.h, p.bpp, r)) {
         PyErr_NoMemory();
     } else {
         const int path = augcli_pixel_path;
-        const taps_row_fn row = taps_row_for(path);
+        const line_row_fn row = line_row_for(path);
+        const size_t n = (size_t)p.w * p.bpp;
         uint8_t *dst = p.dst.buf;
         Py_BEGIN_ALLOW_THREADS
         for (int y = 0; y < p.h; y++) {
             window_advance(&wr, y);
-            row(wr.rows, dst + (size_t)y * n, acc, n, p.bpp, r, taps, (int)ntaps);
+            row(wr.rows, dst + (size_t)y * n, n, p.bpp, r, offsets, (int)count, (uint64_t)mult, shift);
+            row_copy_extra(wr.src + (size_t)y * n, dst + (size_t)y * n, p.w, p.bpp, p.nc);
         }
-        augcli_copy_extra(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc);
         Py_END_ALLOW_THREADS
     }
     window_free(&wr);
-    PyMem_RawFree(acc);
-    PyMem_RawFree(taps);
+    PyMem_RawFree(offsets);
     augcli_release_pair(&p);
     if (PyErr_Occurred())
         return NULL;

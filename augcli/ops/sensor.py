@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-ONE = 1 << 16  # integer filter taps sum to this
-
-
 def _noise_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**32))
 
@@ -81,14 +78,13 @@ def _edge_window(a: np.ndarray, r: int) -> np.ndarray:
     return np.pad(a, ((r, r), (r, r), (0, 0)), mode="edge")
 
 
-def motion_taps(length: int, angle: float) -> list[tuple[int, int, int]]:
-    """The motion-blur kernel as (dx, dy, weight) taps: the pixels of a digital line through the
-    centre, ``length`` pixels long (odd), at ``angle`` degrees counter-clockwise from the x axis
-    (y points down). The end of the half-line is (round(r cos), -round(r sin)), r = (length - 1)/2,
-    halves rounded away from zero (after snapping values within 1e-9 of a half, so that libm's last
-    bit cannot change the kernel); the line is Bresenham's from the centre to that end, mirrored
-    through the centre. Equal weights in units of 2^-16 summing to 2^16 exactly: the remainder goes
-    one unit to the centre (if odd) and one to each pair of mirrored pixels, nearest the centre first."""
+def motion_line(length: int, angle: float) -> list[tuple[int, int]]:
+    """The motion-blur kernel: the (dx, dy) offsets of a digital line through the centre, ``length``
+    pixels long (odd), at ``angle`` degrees counter-clockwise from the x axis (y points down). The
+    end of the half-line is (round(r cos a), -round(r sin a)), r = (length - 1) / 2, halves rounded
+    away from zero (values within 1e-9 of a half are taken as the half, so that libm's last bit cannot
+    change the kernel); the line is Bresenham's from the centre to that end, mirrored through the
+    centre, so it is symmetric and has 2 max(|x end|, |y end|) + 1 pixels, the centre first."""
     r = (int(length) - 1) / 2
 
     def rnd(v: float) -> int:
@@ -100,8 +96,7 @@ def motion_taps(length: int, angle: float) -> list[tuple[int, int, int]]:
 
     a = math.radians(float(angle))
     ex, ey = rnd(r * math.cos(a)), -rnd(r * math.sin(a))
-    # Bresenham from (0, 0) to (ex, ey): the points in order of distance from the centre
-    half = []
+    line = [(0, 0)]
     x = y = 0
     dx, dy = abs(ex), -abs(ey)
     sx, sy = (1 if ex > 0 else -1), (1 if ey > 0 else -1)
@@ -114,39 +109,33 @@ def motion_taps(length: int, angle: float) -> list[tuple[int, int, int]]:
         if e2 <= dx:
             err += dx
             y += sy
-        half.append((x, y))
-    n = 1 + 2 * len(half)
-    base, rem = divmod(ONE, n)
-    centre = base + rem % 2
-    pairs = rem // 2
-    taps = [(0, 0, centre)]
-    for i, (px, py) in enumerate(half):
-        wt = base + (1 if i < pairs else 0)
-        taps += [(px, py, wt), (-px, -py, wt)]
-    return taps
+        line += [(x, y), (-x, -y)]
+    return line
 
 
 def motion_blur(image: Image.Image, length: int, angle: float) -> Image.Image:
-    """Average along a line (``motion_taps``), edges replicated: ``(sum t p + 2^15) >> 16`` for 8- and
-    16-bit data (augcli.kernels.taps for 8-bit), the same weighted sum unrounded for float data."""
+    """The mean of the pixels on a line through each pixel (``motion_line``), edges replicated,
+    rounded half up (``(2 sum + n) // 2n``; augcli.kernels.line_mean for 8-bit data); float data
+    get the plain mean."""
     import numpy as np
 
-    taps = motion_taps(length, angle)
-    if len(taps) == 1:
+    line = motion_line(length, angle)
+    if len(line) == 1:
         return image.copy()
     if F._kernel_layout(image) is not None:
         from .. import kernels
 
-        return F._run_kernel(image, kernels.taps, taps)
+        return F._run_kernel(image, kernels.line_mean, line)
     arr, alpha = _colour_array(image)
-    r = max(max(abs(dx), abs(dy)) for dx, dy, _ in taps)
+    r = max(max(abs(dx), abs(dy)) for dx, dy in line)
     pad = _edge_window(arr, r)
     h, w = arr.shape[:2]
     exact = arr.dtype.kind != "f"
     acc = np.zeros(arr.shape, dtype=np.int64 if exact else np.float64)
-    for dx, dy, wt in taps:
-        acc += pad[r + dy:r + dy + h, r + dx:r + dx + w] * (wt if exact else wt / ONE)
-    out = (acc + (1 << 15)) >> 16 if exact else acc
+    for dx, dy in line:
+        acc += pad[r + dy:r + dy + h, r + dx:r + dx + w]
+    n = len(line)
+    out = (2 * acc + n) // (2 * n) if exact else acc / n
     return _from_colour(out.astype(arr.dtype), F.split_alpha(image)[0].mode, alpha)
 
 
@@ -203,8 +192,8 @@ def iso_sigmas(sigma: float, colour: float) -> tuple[list[int], list[int]]:
     """The ISO noise's standard deviations per luma Y = 0..255 in 16.16 fixed point (0-255 units):
     luminance ``sigma sqrt(Y / 255)`` and chroma ``colour`` times that (IEEE double, correctly
     rounded square roots: the same integers everywhere)."""
-    lum = [round(float(sigma) * math.sqrt(y / 255.0) * ONE) for y in range(256)]
-    chroma = [round(float(colour) * float(sigma) * math.sqrt(y / 255.0) * ONE) for y in range(256)]
+    lum = [round(float(sigma) * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
+    chroma = [round(float(colour) * float(sigma) * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
     return lum, chroma
 
 
@@ -309,8 +298,8 @@ def grid_holes(size: tuple[int, int], unit: int, hole: int, dx: int, dy: int) ->
 
 @dataclass(frozen=True, kw_only=True)
 class MotionBlur(Op):
-    """Motion blur: the average along a line through each pixel, ``length`` ~ U{odd in length_range}
-    pixels long, at ``angle`` ~ U(angle_range) degrees (see ``motion_taps``). Params: {"length": int,
+    """Motion blur: the mean along a line through each pixel, ``length`` ~ U{odd in length_range}
+    pixels long, at ``angle`` ~ U(angle_range) degrees (see ``motion_line``). Params: {"length": int,
     "angle": float}."""
 
     name: ClassVar[str] = "motion_blur"
@@ -324,7 +313,7 @@ class MotionBlur(Op):
     params: ClassVar[str] = ("length ~ U{odd 3..K} pixels (K odd, <= 63); angle ~ U(0, 180) degrees "
                              "counter-clockwise (or --motion-angle)")
     default: ClassVar[str] = "3:7"
-    summary: ClassVar[str] = "motion blur: equal weights on a Bresenham line (albumentations MotionBlur)"
+    summary: ClassVar[str] = "motion blur: the mean along a Bresenham line (albumentations MotionBlur)"
     length_range: Range = (3.0, 3.0)
     angle_range: Range = (0.0, 180.0)
 
