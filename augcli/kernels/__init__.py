@@ -350,19 +350,19 @@ def median(src: Buffer, size: tuple[int, int], bpp: int, nc: int, k: int, *, out
 
 
 LINE_MAX_R = 256  # filters.c LINE_MAX_R, LINE_MAX_N
-LINE_MAX_N = 255
+LINE_MAX_N = 63
 
 
 @functools.lru_cache(maxsize=None)
 def mean_divisor(n: int) -> tuple[int, int]:
     """(mult, shift) with ((2 s + n) mult) >> shift == (2 s + n) // (2 n), the mean of n bytes summing
-    to s rounded half up, for every s in [0, 255 n]: the smallest shift for which the rounded-up
-    reciprocal is exact on that whole range (checked here, value by value)."""
+    to s rounded half up, for every s in [0, 255 n] (n <= 63): the smallest shift for which the
+    rounded-up reciprocal is exact on that whole range (checked here, value by value), mult < 2^16."""
     d = 2 * n
     xs = range(n, 2 * 255 * n + n + 1, 2)
-    for shift in range(8, 57):
+    for shift in range(0, 32):
         mult = -(-(1 << shift) // d)
-        if mult < 1 << 40 and all((x * mult) >> shift == x // d for x in xs):
+        if mult < 1 << 16 and all((x * mult) >> shift == x // d for x in xs):
             return mult, shift
     raise ValueError(f"line_mean: no exact reciprocal for {n} pixels")
 
@@ -409,3 +409,20 @@ def iso_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, lum: Sequen
     key = _mix64((int(seed) & _MASK64) * 0x9E3779B97F4A7C15 + ISO_STREAM)
     _pixel.iso_noise(src, out, w, h, bpp, nc, array("q", table).tobytes(), key)
     return out
+
+
+FILL_STREAM = 0x66696C6C  # "fill"
+
+
+def fill_noise(pixels: Buffer, size: tuple[int, int], bpp: int, nc: int, box: Sequence[int], seed: int) -> None:
+    """Fill the colour bands of ``box`` (x, y, w, h) of a writable image buffer, in place, with
+    uniform bytes: pixel i = y width + x takes band c from byte c of mix64(key + (i + 1) golden),
+    key = mix64(seed golden + "fill"), so a pixel's values depend only on the seed and its place."""
+    w, h = (int(v) for v in size)
+    x0, y0, bw, bh = (int(v) for v in box)
+    if memoryview(pixels).nbytes != w * h * bpp or not 1 <= nc <= bpp <= 4:
+        raise ValueError(f"fill_noise: the buffer is not a {w}x{h} image of {bpp} bytes a pixel")
+    if x0 < 0 or y0 < 0 or bw < 0 or bh < 0 or x0 + bw > w or y0 + bh > h:
+        raise ValueError(f"fill_noise: the box {list(box)} is not inside {w}x{h}")
+    key = _mix64((int(seed) & _MASK64) * 0x9E3779B97F4A7C15 + FILL_STREAM)
+    _pixel.fill_noise(pixels, w, h, bpp, nc, x0, y0, bw, bh, key)

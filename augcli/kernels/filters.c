@@ -412,33 +412,36 @@ PyObject *augcli_py_median(PyObject *self, PyObject *args)
 }
 
 /* line mean (motion blur): out = round half up of the mean of the n pixels at offsets (dx, dy),
- * |dx|, |dy| <= r, n <= 255: the sum kept in uint16 (at most 255 n < 2^16), then
- * (2 sum + n) // 2n computed as ((2 sum + n) mult) >> shift, with mult and shift chosen by
- * augcli.kernels.line_mean so that this is exact for every possible sum. */
+ * |dx|, |dy| <= r, n <= 63: the sum kept in uint16 (at most 255 n < 2^14), then (2 sum + n) // 2n
+ * computed as ((2 sum + n) mult) >> shift in 32 bits ((2 sum + n) < 2^15, mult < 2^16), with mult
+ * and shift chosen by augcli.kernels.mean_divisor so that this is exact for every possible sum. */
 #define LINE_MAX_R 256
-#define LINE_MAX_N 255
+#define LINE_MAX_N 63
 #define LINE_BLOCK 512
 
-AUGCLI_INLINE void line_row_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp, int r,
-                                 const int32_t *offsets, int count, uint64_t mult, int shift)
+/* one tap added to a block of sums (a function of its own: restrict-qualified parameters let the
+ * compiler vectorise it without a runtime overlap check, which it otherwise took the scalar way) */
+AUGCLI_INLINE void line_add(uint16_t *restrict sum, const uint8_t *restrict p, size_t len)
 {
-    uint16_t block[LINE_BLOCK]; /* a block of the row at a time: the sums stay in the L1 cache */
-    for (size_t j0 = 0; j0 < n; j0 += LINE_BLOCK) {
+    for (size_t j = 0; j < len; j++)
+        sum[j] = (uint16_t)(sum[j] + p[j]);
+}
+
+AUGCLI_INLINE void line_row_body(const uint8_t *const *rows, uint8_t *restrict out, uint16_t *restrict sum, size_t n,
+                                 int bpp, int r, const int32_t *offsets, int count, uint32_t mult, int shift)
+{
+    for (size_t j0 = 0; j0 < n; j0 += LINE_BLOCK) { /* a block of the row at a time: the sums stay in L1 */
         const size_t len = n - j0 < LINE_BLOCK ? n - j0 : LINE_BLOCK;
+        memset(sum, 0, len * sizeof *sum);
+        for (int t = 0; t < count; t++)
+            line_add(sum, rows[offsets[2 * t + 1] + r] + (size_t)(offsets[2 * t] + r) * bpp + j0, len);
         for (size_t j = 0; j < len; j++)
-            block[j] = 0;
-        for (int t = 0; t < count; t++) {
-            const uint8_t *restrict p = rows[offsets[2 * t + 1] + r] + (size_t)(offsets[2 * t] + r) * bpp + j0;
-            for (size_t j = 0; j < len; j++)
-                block[j] = (uint16_t)(block[j] + p[j]);
-        }
-        for (size_t j = 0; j < len; j++)
-            out[j0 + j] = (uint8_t)(((2u * (uint64_t)block[j] + (uint64_t)count) * mult) >> shift);
+            out[j0 + j] = (uint8_t)(((2u * (uint32_t)sum[j] + (uint32_t)count) * mult) >> shift);
     }
 }
-AUGCLI_DISPATCH(line_row, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp, int r, const int32_t *offsets,
-                           int count, uint64_t mult, int shift),
-                (rows, out, n, bpp, r, offsets, count, mult, shift))
+AUGCLI_DISPATCH(line_row, (const uint8_t *const *rows, uint8_t *out, uint16_t *sum, size_t n, int bpp, int r,
+                           const int32_t *offsets, int count, uint32_t mult, int shift),
+                (rows, out, sum, n, bpp, r, offsets, count, mult, shift))
 
 PyObject *augcli_py_line_mean(PyObject *self, PyObject *args)
 {
@@ -455,9 +458,8 @@ PyObject *augcli_py_line_mean(PyObject *self, PyObject *args)
         return NULL;
     }
     const Py_ssize_t count = ob.len / 8;
-    /* (2 sum + n) < 2^17 and mult < 2^40 keep the product below 2^57 */
-    int bad = ob.len % 8 != 0 || count < 1 || count > LINE_MAX_N || mult >= ((uint64_t)1 << 40) || shift < 0 ||
-              shift > 56;
+    /* (2 sum + n) < 2^15 and mult < 2^16 keep the product below 2^31 */
+    int bad = ob.len % 8 != 0 || count < 1 || count > LINE_MAX_N || mult >= (1u << 16) || shift < 0 || shift > 31;
     int32_t *offsets = bad ? NULL : PyMem_RawMalloc((size_t)ob.len);
     int r = 0;
     if (!bad && offsets) {
@@ -472,7 +474,7 @@ PyObject *augcli_py_line_mean(PyObject *self, PyObject *args)
     if (bad) {
         PyMem_RawFree(offsets);
         augcli_release_pair(&p);
-        PyErr_SetString(PyExc_ValueError, "line_mean: 1 to 255 (dx, dy) int32 pairs within +-256, mult < 2^40, shift <= 56");
+        PyErr_SetString(PyExc_ValueError, "line_mean: 1 to 63 (dx, dy) int32 pairs within +-256, mult < 2^16, shift <= 31");
         return NULL;
     }
     window_rows wr;
@@ -484,10 +486,11 @@ PyObject *augcli_py_line_mean(PyObject *self, PyObject *args)
         const line_row_fn row = line_row_for(path);
         const size_t n = (size_t)p.w * p.bpp;
         uint8_t *dst = p.dst.buf;
+        uint16_t sum[LINE_BLOCK];
         Py_BEGIN_ALLOW_THREADS
         for (int y = 0; y < p.h; y++) {
             window_advance(&wr, y);
-            row(wr.rows, dst + (size_t)y * n, n, p.bpp, r, offsets, (int)count, (uint64_t)mult, shift);
+            row(wr.rows, dst + (size_t)y * n, sum, n, p.bpp, r, offsets, (int)count, (uint32_t)mult, shift);
             row_copy_extra(wr.src + (size_t)y * n, dst + (size_t)y * n, p.w, p.bpp, p.nc);
         }
         Py_END_ALLOW_THREADS
@@ -559,5 +562,37 @@ PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args)
     iso_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, t, t + 256, (uint64_t)key);
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
+/* Uniform noise in a box, in place: pixel i = y w + x of the image takes colour band c from byte c
+ * of mix64(key + (i + 1) golden) (the noise kernels' counter-based generator); other bytes kept. */
+PyObject *augcli_py_fill_noise(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer dst;
+    int w, h, bpp, nc, x0, y0, bw, bh;
+    unsigned long long key;
+    if (!PyArg_ParseTuple(args, "w*iiiiiiiiK", &dst, &w, &h, &bpp, &nc, &x0, &y0, &bw, &bh, &key))
+        return NULL;
+    const int bad = w < 1 || h < 1 || w > (1 << 30) || h > (1 << 30) || bpp < 1 || bpp > 4 || nc < 1 || nc > bpp ||
+                    dst.len != (Py_ssize_t)w * h * bpp || x0 < 0 || y0 < 0 || bw < 0 || bh < 0 || bw > w - x0 ||
+                    bh > h - y0;
+    if (bad) {
+        PyBuffer_Release(&dst);
+        PyErr_SetString(PyExc_ValueError, "fill_noise: the box must lie inside a w x h image of bpp bytes a pixel");
+        return NULL;
+    }
+    uint8_t *d = dst.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (int y = y0; y < y0 + bh; y++)
+        for (int x = x0; x < x0 + bw; x++) {
+            const uint64_t i = (uint64_t)y * (uint64_t)w + (uint64_t)x;
+            const uint64_t r = augcli_mix64((uint64_t)key + (i + 1) * AUGCLI_GOLDEN);
+            for (int c = 0; c < nc; c++)
+                d[i * bpp + c] = (uint8_t)(r >> (8 * c));
+        }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&dst);
     Py_RETURN_NONE;
 }

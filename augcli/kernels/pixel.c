@@ -660,6 +660,7 @@ static PyMethodDef methods[] = {
     {"blur", augcli_py_blur, METH_VARARGS, "blur(src, dst, w, h, bpp, nc, taps) (taps: centre first, uint32)"},
     {"median", augcli_py_median, METH_VARARGS, "median(src, dst, w, h, bpp, nc, k, network, out_slot) (uint16 pairs)"},
     {"line_mean", augcli_py_line_mean, METH_VARARGS, "line_mean(src, dst, w, h, bpp, nc, offsets, mult, shift)"},
+    {"fill_noise", augcli_py_fill_noise, METH_VARARGS, "fill_noise(dst, w, h, bpp, nc, x, y, bw, bh, key) in place"},
     {"iso_noise", augcli_py_iso_noise, METH_VARARGS, "iso_noise(src, dst, w, h, bpp, nc, sigmas, key) (512 int64)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
     {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},

@@ -257,24 +257,31 @@ def noise_fill(seed: int, box: Sequence[int], width: int, bands: int) -> np.ndar
 def fill_holes(image: Image.Image, holes: Sequence[Sequence[int]], fill: str,
                colours: Sequence[Sequence[float]] | None = None, noise_seed: int = 0) -> Image.Image:
     """Fill each (x, y, w, h) hole's colour bands: a level (black 0, grey 128, white 255), a solid
-    colour per hole (``colours``, 0-255 units, rounded half to even), or per-pixel uniform noise
-    (``noise_fill``); 0-255 units scaled to 16-bit data, as they are for float data. Alpha is kept."""
+    colour per hole (``colours``, 0-255 units; both as ``functional.erase``: rounded half to even,
+    scaled to 16-bit data), or per-pixel uniform noise (``noise_fill``; 8-bit images through
+    augcli.kernels.fill_noise, the same values). Alpha is kept."""
     import numpy as np
+    from PIL import Image
 
+    if fill != "noise":
+        solid = colours if fill == "random" else [[_FILL_LEVELS[fill]] * 3] * len(holes)
+        return F.erase(image, holes, solid)
+    layout = F._kernel_layout(image)
+    if layout is not None:
+        from .. import kernels
+
+        out = image.copy()
+        view = kernels.pixels(out, writable=True) if image.mode in ("L", "RGB") else None
+        bpp, nc = (4 if image.mode == "RGB" else 1, layout[1]) if view is not None else layout
+        buf = view if view is not None else bytearray(image.tobytes())
+        for hole in holes:
+            kernels.fill_noise(buf, image.size, bpp, nc, hole, noise_seed)
+        return out if view is not None else Image.frombytes(image.mode, image.size, bytes(buf))
     arr, alpha = _colour_array(image)
     mode = F.split_alpha(image)[0].mode
-    scale = F._scale(mode)
-    bands = arr.shape[2]
-    for i, (x, y, w, h) in enumerate(holes):
-        target = arr[y:y + h, x:x + w]
-        if fill == "noise":
-            values = noise_fill(noise_seed, (x, y, w, h), image.size[0], bands).astype(np.float64)
-        elif fill == "random":
-            values = np.asarray(colours[i][:bands], dtype=np.float64)
-        else:
-            values = np.full(bands, _FILL_LEVELS[fill])
-        values = values * scale
-        target[...] = values if arr.dtype.kind == "f" else np.clip(np.rint(values), 0, F.max_value(mode))
+    for x, y, w, h in holes:
+        values = noise_fill(noise_seed, (x, y, w, h), image.size[0], arr.shape[2]).astype(np.float64) * F._scale(mode)
+        arr[y:y + h, x:x + w] = values if arr.dtype.kind == "f" else np.rint(values)
     return _from_colour(arr, mode, alpha)
 
 
