@@ -18,7 +18,11 @@ from .conftest import pattern, tree_bytes
 EVERY_OP = ["--rot90", "--crop", "0.7", "--crop-mode", "corners", "--hflip", "--vflip", "--rotate", "20",
             "--shear", "8", "--zoom", "0.2", "--width-shift", "0.1", "--height-shift", "3", "--perspective", "0.08",
             "--brightness", "0.2", "--contrast", "0.3", "--saturation", "0.5", "--hue", "20", "--gamma", "0.3",
-            "--lighting", "0.4", "--channel-shift", "15", "--grayscale", "0.3", "--blur", "1.5", "--erase", "2",
+            "--lighting", "0.4", "--channel-shift", "15", "--grayscale", "0.3",
+            "--motion-blur", "7", "--motion-angle", "0:90", "--median-blur", "3:5", "--downscale", "0.4",
+            "--downscale-filter", "box", "--iso-noise", "8", "--iso-colour", "0.3", "--coarse-dropout", "3",
+            "--dropout-size", "0.1:0.3", "--dropout-fill", "random", "--grid-mask", "0.6", "--grid-unit", "0.2:0.4",
+            "--blur", "1.5", "--erase", "2",
             "--noise", "10", "--salt-pepper", "0.03", "--salt-ratio", "0.4", "--jpeg-artifacts", "20:80",
             "--p", "blur=0.6", "--p", "rotate=0.8"]
 
