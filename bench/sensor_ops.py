@@ -48,7 +48,7 @@ CASES = [
     ("coarse_dropout 8 holes, noise", lambda S, im: S.fill_holes(im, HOLES, "noise", noise_seed=7),
      lambda A, cv2: A.CoarseDropout(num_holes_range=(8, 8), hole_height_range=(0.15, 0.15),
                                     hole_width_range=(0.15, 0.15), fill="random", p=1)),
-    ("grid_mask unit 75, hole 30", lambda S, im: S.fill_holes(im, S.grid_holes(im.size, 75, 30, 10, 20), "black"),
+    ("grid_mask unit 75, hole 30", lambda S, im: S.grid_mask(im, 75, 30, 10, 20),
      lambda A, cv2: A.GridDropout(ratio=0.4, unit_size_range=(75, 75), random_offset=True, p=1)),
 ]
 # 8 holes of 15 % of each side (75 x 56 on 500 x 375), as the peer's settings draw them

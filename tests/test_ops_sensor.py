@@ -395,6 +395,19 @@ def test_grid_mask_known_answer():
     assert (out[0] == [0, 200, 0, 0, 0, 200, 0, 0]).all()
 
 
+@pytest.mark.parametrize("mode", MODES + ["I;16"])
+def test_grid_mask_in_pillows_memory_equals_filling_its_squares(mode):
+    image = image_of(mode if mode != "I;16" else "L", 53, 37, 5)
+    if mode == "I;16":
+        image = Image.frombytes("I;16", image.size, (np.asarray(image).astype(np.uint16) * 257).tobytes())
+    for unit, hole, dx, dy in [(10, 4, 3, 7), (7, 6, 0, 0), (60, 20, 59, 1)]:
+        expected = S.fill_holes(image, S.grid_holes(image.size, unit, hole, dx, dy), "black")
+        assert S.grid_mask(image, unit, hole, dx, dy).tobytes() == expected.tobytes()
+    before = image.tobytes()
+    S.grid_mask(image, 10, 4, 3, 7)
+    assert image.tobytes() == before  # the source is left alone
+
+
 def test_grid_mask_drops_the_papers_share_and_draws_units_in_range():
     op = GridMask(ratio=0.6, unit_range=(0.2, 0.5))
     size = (240, 180)

@@ -299,6 +299,32 @@ def grid_holes(size: tuple[int, int], unit: int, hole: int, dx: int, dy: int) ->
     return holes
 
 
+def grid_mask(image: Image.Image, unit: int, hole: int, dx: int, dy: int) -> Image.Image:
+    """Black out the colour bands of the ``grid_holes`` squares (alpha kept). L and RGB images are
+    written in Pillow's own memory (RGB as whole 4-byte pixels, the fourth byte kept by a mask);
+    other modes through ``fill_holes``."""
+    import numpy as np
+
+    from .. import kernels
+
+    holes = grid_holes(image.size, unit, hole, dx, dy)
+    out = image.copy() if image.mode in ("L", "RGB") else None
+    view = kernels.pixels(out, writable=True) if out is not None else None
+    if view is None:
+        return fill_holes(image, holes, "black")
+    w, h = image.size
+    if image.mode == "L":
+        pixels = np.frombuffer(view, dtype=np.uint8).reshape(h, w)
+        for x, y, bw, bh in holes:
+            pixels[y:y + bh, x:x + bw] = 0
+        return out
+    words = np.frombuffer(view, dtype=np.uint32).reshape(h, w)
+    keep = np.frombuffer(bytes((0, 0, 0, 255)), dtype=np.uint32)[0]  # the pad byte, in this byte order
+    for x, y, bw, bh in holes:
+        words[y:y + bh, x:x + bw] &= keep
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # the ops
 
@@ -574,8 +600,7 @@ class GridMask(Op):
         check_number(self.name, "dy", params["dy"], 0, params["unit"] - 1, whole=True)
 
     def apply(self, image, params):
-        holes = grid_holes(image.size, params["unit"], params["hole"], params["dx"], params["dy"])
-        return fill_holes(image, holes, "black")
+        return grid_mask(image, params["unit"], params["hole"], params["dx"], params["dy"])
 
 
 # canonical order within the family: blur-like sensor effects, then sensor noise, then occlusion
