@@ -278,7 +278,7 @@ AUGCLI_INLINE void network_body(uint8_t *slots, size_t stride, size_t n, const u
 AUGCLI_DISPATCH(network, (uint8_t *slots, size_t stride, size_t n, const uint16_t *net, int ncmp),
                 (slots, stride, n, net, ncmp))
 
-/* k = 5, 7: the network written out (median_networks.h) on every byte of the row, the k^2 values
+/* k = 7: the network written out (median_networks.h) on every byte of the row, the k^2 values
  * in locals the compiler keeps in vector registers (one byte lane per output byte). */
 #define MEDIAN_CMPX(a, b)                                                                              \
     do {                                                                                               \
@@ -299,7 +299,6 @@ AUGCLI_DISPATCH(network, (uint8_t *slots, size_t stride, size_t n, const uint16_
         }                                                                                              \
     }                                                                                                  \
     AUGCLI_DISPATCH(median##K, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
-MEDIAN_UNROLLED(5)
 MEDIAN_UNROLLED(7)
 
 /* k = 3 by sorted columns: each column of 3 is sorted once per row (shared by the 3 windows that
@@ -333,6 +332,70 @@ AUGCLI_INLINE void median3_body(const uint8_t *const *rows, uint8_t *restrict ou
     }
 }
 AUGCLI_DISPATCH(median3, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
+
+/* k = 5 in the three stages of median_networks.staged5, on a block of the row at a time: each column
+ * of 5 sorted once, each pair of neighbouring sorted columns merged once (a window's 5 columns are
+ * the pairs at x and x + 2 and the column at x + 4), then a 56-comparator selection per output byte
+ * instead of the 113 of the plain network. Each stage is its own function with restrict-qualified
+ * arrays, so that the compiler vectorises it without overlap checks. */
+#define MEDIAN5_BLOCK 1024
+#define MEDIAN5_SPAN (MEDIAN5_BLOCK + 16) /* a block plus the 4 columns of 4 bytes to its right */
+
+AUGCLI_INLINE void median5_colsort(const uint8_t *restrict r0, const uint8_t *restrict r1, const uint8_t *restrict r2,
+                                   const uint8_t *restrict r3, const uint8_t *restrict r4, uint8_t (*restrict s)[MEDIAN5_SPAN],
+                                   size_t cols)
+{
+    for (size_t j = 0; j < cols; j++) {
+        uint8_t v[5] = {r0[j], r1[j], r2[j], r3[j], r4[j]};
+        MEDIAN5_COLSORT
+        for (int i = 0; i < 5; i++)
+            s[i][j] = v[i];
+    }
+}
+
+AUGCLI_INLINE void median5_pairs(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN], size_t cols,
+                                 int bpp)
+{
+    static const int rank[10] = MEDIAN5_PAIR_RANK;
+    for (size_t j = 0; j < cols; j++) {
+        uint8_t v[10];
+        for (int i = 0; i < 5; i++) {
+            v[i] = s[i][j];
+            v[5 + i] = s[i][j + bpp];
+        }
+        MEDIAN5_PAIR
+        for (int i = 0; i < 10; i++)
+            p[i][j] = v[rank[i]];
+    }
+}
+
+AUGCLI_INLINE void median5_final(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN],
+                                 uint8_t *restrict out, size_t len, int bpp)
+{
+    for (size_t j = 0; j < len; j++) {
+        uint8_t v[25];
+        for (int i = 0; i < 10; i++) {
+            v[i] = p[i][j];
+            v[10 + i] = p[i][j + 2 * (size_t)bpp];
+        }
+        for (int i = 0; i < 5; i++)
+            v[20 + i] = s[i][j + 4 * (size_t)bpp];
+        MEDIAN5_FINAL
+        out[j] = v[MEDIAN5_FINAL_SLOT];
+    }
+}
+
+AUGCLI_INLINE void median5_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp)
+{
+    uint8_t s[5][MEDIAN5_SPAN], p[10][MEDIAN5_SPAN];
+    for (size_t j0 = 0; j0 < n; j0 += MEDIAN5_BLOCK) {
+        const size_t len = n - j0 < MEDIAN5_BLOCK ? n - j0 : MEDIAN5_BLOCK;
+        median5_colsort(rows[0] + j0, rows[1] + j0, rows[2] + j0, rows[3] + j0, rows[4] + j0, s, len + 4 * (size_t)bpp);
+        median5_pairs(s, p, len + 2 * (size_t)bpp, bpp);
+        median5_final(s, p, out + j0, len, bpp);
+    }
+}
+AUGCLI_DISPATCH(median5, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
 
 static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint16_t *net, int ncmp, int out_slot,
                        uint8_t *slots, int path)
