@@ -7,7 +7,7 @@ in ns per pixel, one thread (OpenCV's threads off, OMP/BLAS threads 1). The peer
 this script again with --peer in the peer's interpreter (AlbumentationsX is AGPL and installs the
 same module name as albumentations, so it lives in its own venv, `make bench` / the Makefile's ALBX).
 
-Usage: python bench/sensor_ops.py [--images DIR] [--repeats N] [--peer-python PATH] [--path P]
+Usage: python bench/sensor_ops.py [--images DIR] [--repeats N] [--rounds R] [--peer-python PATH] [--path P]
        (PATH e.g. /tmp/augcli-bench-albx/bin/python; without it only augcli is timed)
 """
 from __future__ import annotations
@@ -76,7 +76,8 @@ def timed(fn, repeats: int) -> float:
 
 
 def run_augcli(path: Path, repeats: int) -> dict[str, float]:
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from PIL import Image
 
     from augcli.ops import sensor as S
@@ -104,6 +105,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=ROOT.parent / "shared" / "bench-images")
     ap.add_argument("--repeats", type=int, default=41)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peer-python", default=None)
     ap.add_argument("--path", default=None, help="augcli kernel path (scalar, avx2, avx512)")
     ap.add_argument("--peer", type=Path, default=None, help=argparse.SUPPRESS)  # the photo, in the peer's venv
@@ -112,21 +114,29 @@ def main() -> None:
         print(json.dumps(run_peer(args.peer, args.repeats)))
         return
     path = photo(args.images)
+    from PIL import Image
     if args.path:
         os.environ["AUGCLI_KERNELS"] = args.path
-    mine = run_augcli(path, args.repeats)
+    # rounds alternate augcli and the peer, so that a VM's drifting speed hits both alike; each cell
+    # is the median over the rounds of the per-round medians
+    mine_rounds, peer_rounds = [], []
+    for _ in range(args.rounds):
+        mine_rounds.append(run_augcli(path, args.repeats))
+        if args.peer_python:
+            done = subprocess.run([args.peer_python, __file__, "--peer", str(path), "--repeats", str(args.repeats)],
+                                  capture_output=True, text=True, check=True)
+            peer_rounds.append(json.loads(done.stdout.strip().splitlines()[-1]))
     from augcli import kernels
 
-    peer: dict = {}
-    if args.peer_python:
-        done = subprocess.run([args.peer_python, __file__, "--peer", str(path), "--repeats", str(args.repeats)], capture_output=True, text=True, check=True)
-        peer = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{path.name}, median of {args.repeats}, ns per pixel; augcli kernels {kernels.active()}"
-          + (f"; peer: {peer['version']}" if peer else ""))
-    print(f"| op | augcli | {'peer' if peer else ''} |\n|---|---|---|")
-    for name, _, _ in CASES:
-        print(f"| {name} | {mine[name]:.2f} | {peer[name]:.2f} |" if peer else f"| {name} | {mine[name]:.2f} | |")
+    def cell(rounds: list[dict], name: str) -> str:
+        return f"{statistics.median(r[name] for r in rounds):.2f}" if rounds else ""
 
+    print(f"{path.name} ({Image.open(path).size[0]}x{Image.open(path).size[1]}), ns per pixel, median of "
+          f"{args.rounds} rounds of {args.repeats} calls; augcli kernels {kernels.active()}"
+          + (f"; peer: {peer_rounds[0]['version']}" if peer_rounds else ""))
+    print(f"| op | augcli | {'peer' if peer_rounds else ''} |\n|---|---|---|")
+    for name, _, _ in CASES:
+        print(f"| {name} | {cell(mine_rounds, name)} | {cell(peer_rounds, name)} |")
 
 if __name__ == "__main__":
     main()
