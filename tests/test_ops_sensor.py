@@ -22,7 +22,7 @@ from augcli.ops import OPS, CoarseDropout, Downscale, GridMask, IsoNoise, Median
 from augcli.ops import sensor as S
 
 from .conftest import REPO, pattern, tree_bytes
-from .test_kernels_pixel import LAYOUTS, generated, random_image
+from .test_kernels_pixel import LAYOUTS, Guarded, generated, random_image
 
 MODES = ["L", "LA", "RGB", "RGBA"]
 
@@ -501,6 +501,34 @@ def test_golden_digests_hold_on_every_path(path_restored):
     for path in K.available():
         K.use(path)
         assert digests() == GOLDEN, path
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "uname") or __import__("os").uname().sysname != "Linux",
+                    reason="mprotect through ctypes is set up for Linux")
+def test_sensor_kernels_stay_inside_buffers_placed_against_guard_pages(path_restored):
+    g = Guarded()
+    rng = np.random.default_rng(9)
+    for path in K.available():
+        K.use(path)
+        for w, h in [(1, 1), (1, 7), (7, 1), (3, 5), (17, 3), (300, 9)]:
+            for bpp, nc in LAYOUTS:
+                n = w * h * bpp
+                for at_end in (True, False):
+                    src = g.buffer(n, at_end)
+                    src[:] = random_image(rng, w, h, bpp)
+                    expected = run_sensor_kernels(bytes(src), (w, h), bpp, nc)
+                    dst = g.buffer(n, at_end)
+                    for k in (3, 5, 7, 9):
+                        K.median(src, (w, h), bpp, nc, k, out=dst)
+                        assert bytes(dst) == expected[f"median {k}"]
+                    K.line_mean(src, (w, h), bpp, nc, S.motion_line(15, 100.0), out=dst)
+                    assert bytes(dst) == expected["line 15/100"]
+                    if nc in (1, 3):
+                        K.iso_noise(src, (w, h), bpp, nc, *S.iso_sigmas(9.0, 0.5), 12345, out=dst)
+                        assert bytes(dst) == expected["iso 9/0.5"]
+                    x, y = min(1, w - 1), min(2, h - 1)
+                    K.fill_noise(src, (w, h), bpp, nc, (x, y, max(1, w - 3 * x), max(1, h - 2 * y)), 77)
+                    assert bytes(src) == expected["fill noise"]
 
 
 # --- the Python face checks before the C code -----------------------------------------------------------
