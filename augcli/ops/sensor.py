@@ -131,12 +131,16 @@ def motion_blur(image: Image.Image, length: int, angle: float) -> Image.Image:
     pad = _edge_window(arr, r)
     h, w = arr.shape[:2]
     exact = arr.dtype.kind != "f"
-    acc = np.zeros(arr.shape, dtype=np.int64 if exact else np.float64)
-    for dx, dy in line:
-        acc += pad[r + dy:r + dy + h, r + dx:r + dx + w]
     n = len(line)
-    out = (2 * acc + n) // (2 * n) if exact else acc / n
-    return _from_colour(out.astype(arr.dtype), F.split_alpha(image)[0].mode, alpha)
+    out = np.empty_like(arr)
+    rows = max(1, (1 << 20) // (w * arr.shape[2]))  # a band of rows at a time: the sums are 8 bytes a value
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        acc = np.zeros((y1 - y0,) + arr.shape[1:], dtype=np.int64 if exact else np.float64)
+        for dx, dy in line:
+            acc += pad[r + dy + y0:r + dy + y1, r + dx:r + dx + w]
+        out[y0:y1] = (2 * acc + n) // (2 * n) if exact else acc / n
+    return _from_colour(out, F.split_alpha(image)[0].mode, alpha)
 
 
 def median_blur(image: Image.Image, size: int) -> Image.Image:
@@ -157,9 +161,11 @@ def median_blur(image: Image.Image, size: int) -> Image.Image:
     h, w = arr.shape[:2]
     out = np.empty_like(arr)
     windows = np.lib.stride_tricks.sliding_window_view(pad, (size, size), axis=(0, 1))
-    for y0 in range(0, h, 64):  # a band of rows at a time: the windows are copied to be sorted
-        block = windows[y0:y0 + 64].reshape(*windows[y0:y0 + 64].shape[:3], size * size)
-        out[y0:y0 + 64] = np.partition(block, size * size // 2, axis=-1)[..., size * size // 2]
+    # a band of rows at a time (about 2^22 window values): the windows are copied to be partitioned
+    rows = max(1, (1 << 22) // (w * arr.shape[2] * size * size))
+    for y0 in range(0, h, rows):
+        block = windows[y0:y0 + rows].reshape(*windows[y0:y0 + rows].shape[:3], size * size)
+        out[y0:y0 + rows] = np.partition(block, size * size // 2, axis=-1)[..., size * size // 2]
     return _from_colour(out, F.split_alpha(image)[0].mode, alpha)
 
 
