@@ -649,3 +649,13 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
 def test_the_ops_are_registered_between_colour_and_the_noise_family():
     names = list(OPS)
     assert names.index("grayscale") < names.index("motion_blur") < names.index("grid_mask") < names.index("blur")
+
+
+def test_16_bit_median_and_motion_blur_agree_across_their_bands_of_rows():
+    # wide enough that both work in several bands of rows
+    rng = np.random.default_rng(12)
+    values = rng.integers(0, 65536, (300, 4100), dtype=np.uint16)
+    image = Image.frombytes("I;16", (4100, 300), values.tobytes())
+    assert (np.asarray(S.median_blur(image, 5)) == ndimage.median_filter(values, size=5, mode="nearest")).all()
+    line = S.motion_line(9, 30.0)
+    assert (np.asarray(S.motion_blur(image, 9, 30.0)) == line_mean_reference(values[..., None], line)[..., 0]).all()
