@@ -199,7 +199,8 @@ def test_line_mean_kernel_is_the_rounded_mean_on_every_path(layout, path_restore
         ref = line_mean_reference(src[..., :nc], line)
         for path in K.available():
             K.use(path)
-            out = np.frombuffer(bytes(K.line_mean(src.tobytes(), (37, 23), bpp, nc, line)), np.uint8).reshape(23, 37, bpp)
+            out = np.frombuffer(bytes(K.line_mean(src.tobytes(), (37, 23), bpp, nc, line)), np.uint8)
+            out = out.reshape(23, 37, bpp)
             assert (out[..., :nc] == ref).all(), (length, angle, path)
             assert (out[..., nc:] == src[..., nc:]).all()
 
