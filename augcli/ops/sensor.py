@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
+
 def _noise_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**32))
 
