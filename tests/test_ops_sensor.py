@@ -660,3 +660,16 @@ def test_16_bit_median_and_motion_blur_agree_across_their_bands_of_rows():
     assert (np.asarray(S.median_blur(image, 5)) == ndimage.median_filter(values, size=5, mode="nearest")).all()
     line = S.motion_line(9, 30.0)
     assert (np.asarray(S.motion_blur(image, 9, 30.0)) == line_mean_reference(values[..., None], line)[..., 0]).all()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_new_op_gives_the_same_bytes_on_every_path(mode, path_restored):
+    image = image_of(mode, 67, 45, 9)
+    ops = [MotionBlur(length_range=(3, 15)), MedianBlur(size_range=(3, 9)), Downscale(scale_range=(0.2, 0.6)),
+           IsoNoise(sigma_range=(3, 20)), CoarseDropout(count_range=(1, 5), fill="noise"), GridMask(ratio=0.4)]
+    plans = [(op, op.sample(np.random.default_rng(seed), image.size)) for op in ops for seed in range(4)]
+    K.use("scalar")
+    expected = [op.apply(image, params).tobytes() for op, params in plans]
+    for path in K.available():
+        K.use(path)
+        assert [op.apply(image, params).tobytes() for op, params in plans] == expected, path
