@@ -45,6 +45,12 @@ EXAMPLES = {
     "noise": OPS["noise"](sigma_range=(5, 20)),
     "salt_pepper": OPS["salt_pepper"](amount_range=(0.01, 0.1), salt_ratio=0.3),
     "jpeg_artifacts": OPS["jpeg_artifacts"](quality_range=(20, 60)),
+    "motion_blur": OPS["motion_blur"](length_range=(3, 9)),
+    "median_blur": OPS["median_blur"](size_range=(3, 7)),
+    "downscale": OPS["downscale"](scale_range=(0.3, 0.8), filter="bilinear"),
+    "iso_noise": OPS["iso_noise"](sigma_range=(2, 12), colour=0.4),
+    "coarse_dropout": OPS["coarse_dropout"](count_range=(1, 6), size_range=(0.05, 0.3), fill="noise"),
+    "grid_mask": OPS["grid_mask"](ratio=0.5, unit_range=(0.15, 0.4)),
 }
 
 

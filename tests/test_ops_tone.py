@@ -243,9 +243,9 @@ def test_golden_digests_on_every_path(path_restored):
 # --- the ops: draws, records, checks, flags -------------------------------------------------------------
 
 
-def test_the_ops_sit_between_colour_and_filters():
+def test_the_ops_sit_between_colour_and_the_sensor_ops():
     names = list(OPS)
-    assert names[names.index("grayscale") + 1:names.index("blur")] == list(TONE)
+    assert names[names.index("grayscale") + 1:names.index("motion_blur")] == list(TONE)
 
 
 def test_posterize_and_solarize_take_a_single_value_as_itself():

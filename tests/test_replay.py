@@ -20,7 +20,11 @@ EVERY_OP = ["--rot90", "--crop", "0.7", "--crop-mode", "corners", "--hflip", "--
             "--brightness", "0.2", "--contrast", "0.3", "--saturation", "0.5", "--hue", "20", "--gamma", "0.3",
             "--lighting", "0.4", "--channel-shift", "15", "--grayscale", "0.3", "--autocontrast", "0.5",
             "--equalize", "0.5", "--sharpen", "0.5:1.5", "--posterize", "3:7", "--solarize", "100:256",
-            "--invert", "0.4", "--blur", "1.5", "--erase", "2",
+            "--invert", "0.4",
+            "--motion-blur", "7", "--motion-angle", "0:90", "--median-blur", "3:5", "--downscale", "0.4",
+            "--downscale-filter", "box", "--iso-noise", "8", "--iso-colour", "0.3", "--coarse-dropout", "3",
+            "--dropout-size", "0.1:0.3", "--dropout-fill", "random", "--grid-mask", "0.6", "--grid-unit", "0.2:0.4",
+            "--blur", "1.5", "--erase", "2",
             "--noise", "10", "--salt-pepper", "0.03", "--salt-ratio", "0.4", "--jpeg-artifacts", "20:80",
             "--p", "blur=0.6", "--p", "rotate=0.8"]
 

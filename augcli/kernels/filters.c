@@ -16,6 +16,9 @@
 
 #include <string.h>
 
+#include "median_networks.h"
+#include "normal_table.h"
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3") /* let the compiler vectorise the integer loops for each target */
 #endif
@@ -174,5 +177,484 @@ PyObject *augcli_py_blur(PyObject *self, PyObject *args)
     augcli_release_pair(&p);
     if (PyErr_Occurred())
         return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Window filters (median, sparse integer taps): a window of k x k pixels about each pixel, edges
+ * replicated (scipy.ndimage mode "nearest"). The source rows the window needs are kept padded by r
+ * replicated pixels on each side in a ring of min(k, h) rows (row y in slot y % ring), so no padded
+ * copy of the image is made. Every byte of a pixel is filtered; the non-colour bytes are copied
+ * from the source afterwards. */
+
+typedef struct {
+    const uint8_t *src;
+    int w, h, bpp, r, ring;
+    uint8_t *pad;          /* ring of padded rows, (w + 2r) bpp bytes each */
+    const uint8_t **rows;  /* rows[i]: the padded source row y - r + i (clamped) of the current output row */
+    int done;              /* source rows 0 .. done - 1 are in the ring */
+} window_rows;
+
+static int window_init(window_rows *wr, const uint8_t *src, int w, int h, int bpp, int r)
+{
+    wr->src = src;
+    wr->w = w;
+    wr->h = h;
+    wr->bpp = bpp;
+    wr->r = r;
+    wr->ring = 2 * (int64_t)r + 1 < h ? 2 * r + 1 : h;
+    wr->done = 0;
+    wr->pad = PyMem_RawMalloc(((size_t)w + 2 * (size_t)r) * bpp * (size_t)wr->ring);
+    wr->rows = PyMem_RawMalloc((2 * (size_t)r + 1) * sizeof(uint8_t *));
+    return wr->pad && wr->rows ? 0 : -1;
+}
+
+static void window_free(window_rows *wr)
+{
+    PyMem_RawFree(wr->pad);
+    PyMem_RawFree((void *)wr->rows);
+}
+
+/* Point rows[0 .. 2r] at the padded source rows y - r .. y + r (clamped), padding new ones. */
+static void window_advance(window_rows *wr, int y)
+{
+    const int w = wr->w, h = wr->h, bpp = wr->bpp, r = wr->r;
+    const size_t n = (size_t)w * bpp, padded = ((size_t)w + 2 * (size_t)r) * bpp;
+    const int last = (int64_t)y + r >= h ? h - 1 : y + r;
+    for (; wr->done <= last; wr->done++) {
+        uint8_t *pad = wr->pad + (size_t)(wr->done % wr->ring) * padded;
+        const uint8_t *row = wr->src + (size_t)wr->done * n;
+        memcpy(pad + (size_t)r * bpp, row, n);
+        for (int k = 0; k < r; k++) {
+            memcpy(pad + (size_t)k * bpp, row, (size_t)bpp);
+            memcpy(pad + (size_t)(r + w + k) * bpp, row + (size_t)(w - 1) * bpp, (size_t)bpp);
+        }
+    }
+    for (int k = 0; k <= 2 * r; k++) {
+        const int64_t yy = (int64_t)y - r + k;
+        const int row = yy < 0 ? 0 : (yy >= h ? h - 1 : (int)yy);
+        wr->rows[k] = wr->pad + (size_t)(row % wr->ring) * padded;
+    }
+}
+
+/* Copy the non-colour bytes of one row back from the source (the filters compute every byte). */
+static void row_copy_extra(const uint8_t *src, uint8_t *dst, int w, int bpp, int nc)
+{
+    if (bpp == nc)
+        return;
+    if (bpp == 4 && nc == 3) { /* whole 32-bit words with a mask: this loop vectorises */
+        const uint8_t mb[4] = {0, 0, 0, 0xFF};
+        uint32_t m, a, b;
+        memcpy(&m, mb, 4);
+        for (int i = 0; i < w; i++) {
+            memcpy(&a, src + (size_t)i * 4, 4);
+            memcpy(&b, dst + (size_t)i * 4, 4);
+            b = (b & ~m) | (a & m);
+            memcpy(dst + (size_t)i * 4, &b, 4);
+        }
+        return;
+    }
+    augcli_copy_extra(src, dst, (size_t)w, bpp, nc);
+}
+
+/* median: a comparator network (pairs of slots, min to the first) run on every byte of a block of
+ * the row at once; the k^2 slots hold the window's values, slot i k + j the one at offset
+ * (j - r, i - r). The network (augcli.kernels.median_network) leaves the median in one slot. */
+#define MEDIAN_BLOCK 1024 /* bytes of a row per pass: k^2 slots of them stay in the L1/L2 cache */
+#define MEDIAN_MAX_K 15
+
+AUGCLI_INLINE void network_body(uint8_t *slots, size_t stride, size_t n, const uint16_t *net, int ncmp)
+{
+    for (int c = 0; c < ncmp; c++) {
+        uint8_t *restrict a = slots + net[2 * c] * stride;
+        uint8_t *restrict b = slots + net[2 * c + 1] * stride;
+        for (size_t j = 0; j < n; j++) {
+            const uint8_t x = a[j], y = b[j];
+            a[j] = x < y ? x : y;
+            b[j] = x < y ? y : x;
+        }
+    }
+}
+AUGCLI_DISPATCH(network, (uint8_t *slots, size_t stride, size_t n, const uint16_t *net, int ncmp),
+                (slots, stride, n, net, ncmp))
+
+/* k = 7: the network written out (median_networks.h) on every byte of the row, the k^2 values
+ * in locals the compiler keeps in vector registers (one byte lane per output byte). */
+#define MEDIAN_CMPX(a, b)                                                                              \
+    do {                                                                                               \
+        const uint8_t lo_ = (a) < (b) ? (a) : (b);                                                     \
+        (b) = (a) < (b) ? (b) : (a);                                                                   \
+        (a) = lo_;                                                                                     \
+    } while (0)
+#define MEDIAN_UNROLLED(K)                                                                             \
+    AUGCLI_INLINE void median##K##_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp) \
+    {                                                                                                  \
+        for (size_t j = 0; j < n; j++) {                                                               \
+            uint8_t v[K * K];                                                                          \
+            for (int a = 0; a < K; a++)                                                                \
+                for (int b = 0; b < K; b++)                                                            \
+                    v[a * K + b] = rows[a][j + (size_t)b * bpp];                                       \
+            MEDIAN##K##_NETWORK                                                                        \
+            out[j] = v[MEDIAN##K##_SLOT];                                                              \
+        }                                                                                              \
+    }                                                                                                  \
+    AUGCLI_DISPATCH(median##K, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
+MEDIAN_UNROLLED(7)
+
+/* k = 3 by sorted columns: the median of the window is med3(max of the column minima, med3 of the
+ * column middles, min of the column maxima), which is exact (the classic 3 x 3 decomposition):
+ * 30 min/max per output byte, all in registers (sorting each column once per row and storing it
+ * saved min/max but cost more in loads and stores). */
+#define MIN8(a, b) ((a) < (b) ? (a) : (b))
+#define MAX8(a, b) ((a) < (b) ? (b) : (a))
+AUGCLI_INLINE void median3_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp)
+{
+    const uint8_t *restrict a = rows[0], *restrict b = rows[1], *restrict c = rows[2];
+    const size_t o1 = (size_t)bpp, o2 = 2 * (size_t)bpp;
+    for (size_t j = 0; j < n; j++) {
+        uint8_t lo[3], mid[3], hi[3];
+        const size_t off[3] = {j, j + o1, j + o2};
+        for (int t = 0; t < 3; t++) {
+            const uint8_t x = a[off[t]], y = b[off[t]], z = c[off[t]];
+            const uint8_t l = MIN8(x, y), h = MAX8(x, y);
+            lo[t] = MIN8(l, z);
+            hi[t] = MAX8(h, z);
+            mid[t] = MAX8(l, MIN8(h, z));
+        }
+        const uint8_t p = MAX8(MAX8(lo[0], lo[1]), lo[2]);
+        const uint8_t r = MIN8(MIN8(hi[0], hi[1]), hi[2]);
+        const uint8_t q = MAX8(MIN8(mid[0], mid[1]), MIN8(MAX8(mid[0], mid[1]), mid[2]));
+        out[j] = MAX8(MIN8(p, q), MIN8(MAX8(p, q), r));
+    }
+}
+AUGCLI_DISPATCH(median3, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
+
+/* k = 5 in the three stages of median_networks.staged5, on a block of the row at a time: each column
+ * of 5 sorted once, each pair of neighbouring sorted columns merged once (a window's 5 columns are
+ * the pairs at x and x + 2 and the column at x + 4), then a 56-comparator selection per output byte
+ * instead of the 113 of the plain network. Each stage is its own function with restrict-qualified
+ * arrays, so that the compiler vectorises it without overlap checks. */
+#define MEDIAN5_BLOCK 1024
+#define MEDIAN5_SPAN (MEDIAN5_BLOCK + 16) /* a block plus the 4 columns of 4 bytes to its right */
+
+AUGCLI_INLINE void median5_colsort(const uint8_t *restrict r0, const uint8_t *restrict r1, const uint8_t *restrict r2,
+                                   const uint8_t *restrict r3, const uint8_t *restrict r4, uint8_t (*restrict s)[MEDIAN5_SPAN],
+                                   size_t cols)
+{
+    for (size_t j = 0; j < cols; j++) {
+        uint8_t v[5] = {r0[j], r1[j], r2[j], r3[j], r4[j]};
+        MEDIAN5_COLSORT
+        for (int i = 0; i < 5; i++)
+            s[i][j] = v[i];
+    }
+}
+
+AUGCLI_INLINE void median5_pairs(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN], size_t cols,
+                                 int bpp)
+{
+    static const int rank[10] = MEDIAN5_PAIR_RANK;
+    for (size_t j = 0; j < cols; j++) {
+        uint8_t v[10];
+        for (int i = 0; i < 5; i++) {
+            v[i] = s[i][j];
+            v[5 + i] = s[i][j + bpp];
+        }
+        MEDIAN5_PAIR
+        for (int i = 0; i < 10; i++)
+            p[i][j] = v[rank[i]];
+    }
+}
+
+AUGCLI_INLINE void median5_final(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN],
+                                 uint8_t *restrict out, size_t len, int bpp)
+{
+    for (size_t j = 0; j < len; j++) {
+        uint8_t v[25];
+        for (int i = 0; i < 10; i++) {
+            v[i] = p[i][j];
+            v[10 + i] = p[i][j + 2 * (size_t)bpp];
+        }
+        for (int i = 0; i < 5; i++)
+            v[20 + i] = s[i][j + 4 * (size_t)bpp];
+        MEDIAN5_FINAL
+        out[j] = v[MEDIAN5_FINAL_SLOT];
+    }
+}
+
+AUGCLI_INLINE void median5_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp)
+{
+    uint8_t s[5][MEDIAN5_SPAN], p[10][MEDIAN5_SPAN];
+    for (size_t j0 = 0; j0 < n; j0 += MEDIAN5_BLOCK) {
+        const size_t len = n - j0 < MEDIAN5_BLOCK ? n - j0 : MEDIAN5_BLOCK;
+        median5_colsort(rows[0] + j0, rows[1] + j0, rows[2] + j0, rows[3] + j0, rows[4] + j0, s, len + 4 * (size_t)bpp);
+        median5_pairs(s, p, len + 2 * (size_t)bpp, bpp);
+        median5_final(s, p, out + j0, len, bpp);
+    }
+}
+AUGCLI_DISPATCH(median5, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
+
+static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint16_t *net, int ncmp, int out_slot,
+                       uint8_t *slots, int path)
+{
+    const network_fn network = network_for(path);
+    const int bpp = wr->bpp;
+    const size_t n = (size_t)wr->w * bpp;
+    /* 3x3 and 5x5: the 256-bit builds also on the AVX-512 path, where they ran faster than the 512-bit
+     * ones (bench/sensor_ops.py); every build computes the same bytes */
+    const int narrow = path == AUGCLI_AVX512 ? AUGCLI_AVX2 : path;
+    const median3_fn m3 = median3_for(narrow);
+    const median5_fn m5 = median5_for(narrow);
+    const median7_fn m7 = median7_for(path);
+    for (int y = 0; y < wr->h; y++) {
+        window_advance(wr, y);
+        uint8_t *out = dst + (size_t)y * n;
+        if (k == 3 || k == 5 || k == 7) {
+            (k == 3 ? m3 : (k == 5 ? m5 : m7))(wr->rows, out, n, bpp);
+        } else {
+            for (size_t j0 = 0; j0 < n; j0 += MEDIAN_BLOCK) {
+                const size_t len = n - j0 < MEDIAN_BLOCK ? n - j0 : MEDIAN_BLOCK;
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < k; j++)
+                        memcpy(slots + (size_t)(i * k + j) * MEDIAN_BLOCK, wr->rows[i] + j0 + (size_t)j * bpp, len);
+                network(slots, MEDIAN_BLOCK, len, net, ncmp);
+                memcpy(out + j0, slots + (size_t)out_slot * MEDIAN_BLOCK, len);
+            }
+        }
+        row_copy_extra(wr->src + (size_t)y * n, out, wr->w, bpp, nc);
+    }
+}
+
+PyObject *augcli_py_median(PyObject *self, PyObject *args)
+{
+    (void)self;
+    augcli_image_pair p;
+    Py_buffer net;
+    int k, out_slot;
+    memset(&p, 0, sizeof p);
+    if (!PyArg_ParseTuple(args, "y*w*iiiiiy*i", &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, &k, &net, &out_slot))
+        return NULL;
+    if (augcli_check_pair("median", &p, 0)) {
+        PyBuffer_Release(&net);
+        return NULL;
+    }
+    const int slots_n = k * k;
+    int bad = k < 1 || k > MEDIAN_MAX_K || k % 2 == 0 || net.len % 4 != 0 || out_slot < 0 || out_slot >= slots_n;
+    const int ncmp = bad ? 0 : (int)(net.len / 4);
+    uint16_t *pairs = bad ? NULL : PyMem_RawMalloc((size_t)ncmp * 4 + 4);
+    if (!bad && pairs) {
+        memcpy(pairs, net.buf, (size_t)net.len); /* native-endian uint16 pairs */
+        for (int c = 0; c < ncmp && !bad; c++)
+            bad = pairs[2 * c] >= slots_n || pairs[2 * c + 1] >= slots_n || pairs[2 * c] == pairs[2 * c + 1];
+    }
+    PyBuffer_Release(&net);
+    if (bad) {
+        PyMem_RawFree(pairs);
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "median: k must be odd, 1 to 15, and the network pairs of distinct slots < k^2");
+        return NULL;
+    }
+    window_rows wr;
+    memset(&wr, 0, sizeof wr);
+    uint8_t *slots = PyMem_RawMalloc((size_t)slots_n * MEDIAN_BLOCK);
+    if (!pairs || !slots || window_init(&wr, p.src.buf, p.w, p.h, p.bpp, k / 2)) {
+        PyErr_NoMemory();
+    } else {
+        const int path = augcli_pixel_path;
+        Py_BEGIN_ALLOW_THREADS
+        run_median(&wr, p.dst.buf, p.nc, k, pairs, ncmp, out_slot, slots, path);
+        Py_END_ALLOW_THREADS
+    }
+    window_free(&wr);
+    PyMem_RawFree(slots);
+    PyMem_RawFree(pairs);
+    augcli_release_pair(&p);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* line mean (motion blur): out = round half up of the mean of the n pixels at offsets (dx, dy),
+ * |dx|, |dy| <= r, n <= 63: the sum kept in uint16 (at most 255 n < 2^14), then (2 sum + n) // 2n
+ * computed as ((2 sum + n) mult) >> shift in 32 bits ((2 sum + n) < 2^15, mult < 2^16), with mult
+ * and shift chosen by augcli.kernels.mean_divisor so that this is exact for every possible sum. */
+#define LINE_MAX_R 256
+#define LINE_MAX_N 63
+#define LINE_BLOCK 512
+
+/* one tap added to a block of sums (a function of its own: restrict-qualified parameters let the
+ * compiler vectorise it without a runtime overlap check, which it otherwise took the scalar way) */
+AUGCLI_INLINE void line_add(uint16_t *restrict sum, const uint8_t *restrict p, size_t len)
+{
+    for (size_t j = 0; j < len; j++)
+        sum[j] = (uint16_t)(sum[j] + p[j]);
+}
+
+AUGCLI_INLINE void line_row_body(const uint8_t *const *rows, uint8_t *restrict out, uint16_t *restrict sum, size_t n,
+                                 int bpp, int r, const int32_t *offsets, int count, uint32_t mult, int shift)
+{
+    for (size_t j0 = 0; j0 < n; j0 += LINE_BLOCK) { /* a block of the row at a time: the sums stay in L1 */
+        const size_t len = n - j0 < LINE_BLOCK ? n - j0 : LINE_BLOCK;
+        memset(sum, 0, len * sizeof *sum);
+        for (int t = 0; t < count; t++)
+            line_add(sum, rows[offsets[2 * t + 1] + r] + (size_t)(offsets[2 * t] + r) * bpp + j0, len);
+        for (size_t j = 0; j < len; j++)
+            out[j0 + j] = (uint8_t)(((2u * (uint32_t)sum[j] + (uint32_t)count) * mult) >> shift);
+    }
+}
+AUGCLI_DISPATCH(line_row, (const uint8_t *const *rows, uint8_t *out, uint16_t *sum, size_t n, int bpp, int r,
+                           const int32_t *offsets, int count, uint32_t mult, int shift),
+                (rows, out, sum, n, bpp, r, offsets, count, mult, shift))
+
+PyObject *augcli_py_line_mean(PyObject *self, PyObject *args)
+{
+    (void)self;
+    augcli_image_pair p;
+    Py_buffer ob;
+    unsigned long long mult;
+    int shift;
+    memset(&p, 0, sizeof p);
+    if (!PyArg_ParseTuple(args, "y*w*iiiiy*Ki", &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, &ob, &mult, &shift))
+        return NULL;
+    if (augcli_check_pair("line_mean", &p, 0)) {
+        PyBuffer_Release(&ob);
+        return NULL;
+    }
+    const Py_ssize_t count = ob.len / 8;
+    /* (2 sum + n) < 2^15 and mult < 2^16 keep the product below 2^31 */
+    int bad = ob.len % 8 != 0 || count < 1 || count > LINE_MAX_N || mult >= (1u << 16) || shift < 0 || shift > 31;
+    int32_t *offsets = bad ? NULL : PyMem_RawMalloc((size_t)ob.len);
+    int r = 0;
+    if (!bad && offsets) {
+        memcpy(offsets, ob.buf, (size_t)ob.len); /* native-endian int32 pairs */
+        for (Py_ssize_t t = 0; t < 2 * count && !bad; t++) {
+            const int32_t v = offsets[t];
+            bad = v < -LINE_MAX_R || v > LINE_MAX_R;
+            r = (v < 0 ? -v : v) > r ? (v < 0 ? -v : v) : r;
+        }
+    }
+    PyBuffer_Release(&ob);
+    if (bad) {
+        PyMem_RawFree(offsets);
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "line_mean: 1 to 63 (dx, dy) int32 pairs within +-256, mult < 2^16, shift <= 31");
+        return NULL;
+    }
+    window_rows wr;
+    memset(&wr, 0, sizeof wr);
+    if (!offsets || window_init(&wr, p.src.buf, p.w, p.h, p.bpp, r)) {
+        PyErr_NoMemory();
+    } else {
+        const int path = augcli_pixel_path;
+        const line_row_fn row = line_row_for(path);
+        const size_t n = (size_t)p.w * p.bpp;
+        uint8_t *dst = p.dst.buf;
+        uint16_t sum[LINE_BLOCK];
+        Py_BEGIN_ALLOW_THREADS
+        for (int y = 0; y < p.h; y++) {
+            window_advance(&wr, y);
+            row(wr.rows, dst + (size_t)y * n, sum, n, p.bpp, r, offsets, (int)count, (uint32_t)mult, shift);
+            row_copy_extra(wr.src + (size_t)y * n, dst + (size_t)y * n, p.w, p.bpp, p.nc);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    window_free(&wr);
+    PyMem_RawFree(offsets);
+    augcli_release_pair(&p);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ISO noise: per pixel one hash r = mix64(key + (i + 1) golden) (the noise kernel's generator) and
+ * the pixel's luma Y (601 weights 19595, 38470, 7471 / 2^16, rounded; the grey value for L); band c
+ * gets round(c + (lum[Y] z0 + chroma[Y] zc) / 2^32), clamped, where z0 (bits 0-11 of r, shared by
+ * every band) and zc (bits 12 c + 12 .. 12 c + 23) index the unit normal table (16.16) and lum,
+ * chroma are the standard deviations per luma in 16.16, tabulated by augcli.kernels.iso_noise. */
+AUGCLI_INLINE void iso_body(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, int bpp, int nc,
+                            const int64_t *restrict lum, const int64_t *restrict chroma, uint64_t key)
+{
+    const int mask = (1 << AUGCLI_NORMAL_BITS) - 1;
+    for (size_t i = 0; i < npx; i++) {
+        const uint8_t *p = s + i * bpp;
+        const int y = nc == 3 ? (int)((19595u * p[0] + 38470u * p[1] + 7471u * p[2] + 32768u) >> 16) : p[0];
+        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
+        const int64_t base = lum[y] * augcli_normal_table[r & mask] + ((int64_t)1 << 31);
+        for (int c = 0; c < nc; c++) {
+            const int64_t z = augcli_normal_table[(r >> (12 * c + 12)) & mask];
+            d[i * bpp + c] = augcli_u8((int64_t)p[c] + ((base + chroma[y] * z) >> 32));
+        }
+        for (int c = nc; c < bpp; c++)
+            d[i * bpp + c] = p[c];
+    }
+}
+AUGCLI_ONE_PATH(iso, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const int64_t *lum,
+                      const int64_t *chroma, uint64_t key),
+                (s, d, npx, bpp, nc, lum, chroma, key))
+
+#define ISO_MAX_SIGMA ((int64_t)256 << 16)
+
+PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args)
+{
+    (void)self;
+    augcli_image_pair p;
+    Py_buffer tables;
+    unsigned long long key;
+    memset(&p, 0, sizeof p);
+    if (!PyArg_ParseTuple(args, "y*w*iiiiy*K", &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, &tables, &key))
+        return NULL;
+    if (augcli_check_pair("iso_noise", &p, 0)) {
+        PyBuffer_Release(&tables);
+        return NULL;
+    }
+    int64_t t[512];
+    int bad = tables.len != (Py_ssize_t)sizeof t || (p.nc != 1 && p.nc != 3);
+    if (!bad) {
+        memcpy(t, tables.buf, sizeof t); /* native-endian int64: 256 luminance, then 256 chroma */
+        for (int i = 0; i < 512 && !bad; i++)
+            bad = t[i] < 0 || t[i] > ISO_MAX_SIGMA;
+    }
+    PyBuffer_Release(&tables);
+    if (bad) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "iso_noise: 1 or 3 colour bands and 512 int64 sigmas in [0, 2^24]");
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    Py_BEGIN_ALLOW_THREADS
+    iso_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, t, t + 256, (uint64_t)key);
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
+/* Uniform noise in a box, in place: pixel i = y w + x of the image takes colour band c from byte c
+ * of mix64(key + (i + 1) golden) (the noise kernels' counter-based generator); other bytes kept. */
+PyObject *augcli_py_fill_noise(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer dst;
+    int w, h, bpp, nc, x0, y0, bw, bh;
+    unsigned long long key;
+    if (!PyArg_ParseTuple(args, "w*iiiiiiiiK", &dst, &w, &h, &bpp, &nc, &x0, &y0, &bw, &bh, &key))
+        return NULL;
+    const int bad = w < 1 || h < 1 || w > (1 << 30) || h > (1 << 30) || bpp < 1 || bpp > 4 || nc < 1 || nc > bpp ||
+                    dst.len != (Py_ssize_t)w * h * bpp || x0 < 0 || y0 < 0 || bw < 0 || bh < 0 || bw > w - x0 ||
+                    bh > h - y0;
+    if (bad) {
+        PyBuffer_Release(&dst);
+        PyErr_SetString(PyExc_ValueError, "fill_noise: the box must lie inside a w x h image of bpp bytes a pixel");
+        return NULL;
+    }
+    uint8_t *d = dst.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (int y = y0; y < y0 + bh; y++)
+        for (int x = x0; x < x0 + bw; x++) {
+            const uint64_t i = (uint64_t)y * (uint64_t)w + (uint64_t)x;
+            const uint64_t r = augcli_mix64((uint64_t)key + (i + 1) * AUGCLI_GOLDEN);
+            for (int c = 0; c < nc; c++)
+                d[i * bpp + c] = (uint8_t)(r >> (8 * c));
+        }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&dst);
     Py_RETURN_NONE;
 }

@@ -15,10 +15,11 @@ Each op is a small frozen dataclass:
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
 The ops live by family: ``geometric.py``, ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
-mask), ``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple
-in canonical order; ``base.py`` holds what they share. None of these modules imports numpy or
-Pillow when loaded (``augcli --help`` reads the flags from them); the image code is imported on
-first use. Adding an op is one class in its family's module, put in that module's ``FAMILY`` (and
+mask), ``sensor.py`` (motion and median blur, downscale, ISO noise, coarse dropout, GridMask),
+``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple in
+canonical order; ``base.py`` holds what they share. None of these modules imports numpy or Pillow
+when loaded (``augcli --help`` reads the flags from them); the image code is imported on first use.
+Adding an op is one class in its family's module, put in that module's ``FAMILY`` (and
 ``FLAG_ORDER``), plus its README line.
 """
 
@@ -28,7 +29,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import colour, geometric, noise, tone
+from . import colour, geometric, noise, sensor, tone
 from .base import GeometricOp, Op, Params, Range
 from .flags import Flag
 
@@ -37,11 +38,12 @@ from .flags import Flag
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
+from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
 from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize
 
-# The canonical order: geometry (composed into one warp), colour, tone, then filters and noise, then
-# compression (the last of the noise family).
-FAMILIES: tuple[ModuleType, ...] = (geometric, colour, tone, noise)
+# The canonical order: geometry (composed into one warp), colour, tone, then sensor and occlusion,
+# then filters and noise, then compression (the last of the noise family).
+FAMILIES: tuple[ModuleType, ...] = (geometric, colour, tone, sensor, noise)
 
 
 def _registry(families: tuple[ModuleType, ...]) -> tuple[dict[str, type[Op]], tuple[Flag, ...]]:

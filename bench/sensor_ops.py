@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Per-pixel cost of the sensor and occlusion ops: augcli against AlbumentationsX (or albumentations).
+
+One 500x375 RGB photo, decoded once; each op applied --repeats times with fixed settings (the same
+on both sides, see CASES); the figure is the median wall time of a call divided by the pixel count,
+in ns per pixel, one thread (OpenCV's threads off, OMP/BLAS threads 1). The peer is timed by running
+this script again with --peer in the peer's interpreter (AlbumentationsX is AGPL and installs the
+same module name as albumentations, so it lives in its own venv, `make bench` / the Makefile's ALBX).
+
+Usage: python bench/sensor_ops.py [--images DIR] [--repeats N] [--rounds R] [--peer-python PATH] [--path P]
+       (PATH e.g. /tmp/augcli-bench-albx/bin/python; without it only augcli is timed)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (name, augcli call on a PIL image, albumentations transform built from (A, cv2))
+CASES = [
+    ("motion_blur 7 @45deg", lambda S, im: S.motion_blur(im, 7, 45.0),
+     lambda A, cv2: A.MotionBlur(blur_range=(7, 7), angle_range=(45, 45), direction_range=(0, 0),
+                                 allow_shifted=False, p=1)),
+    ("median_blur 3", lambda S, im: S.median_blur(im, 3), lambda A, cv2: A.MedianBlur(blur_range=(3, 3), p=1)),
+    ("median_blur 5", lambda S, im: S.median_blur(im, 5), lambda A, cv2: A.MedianBlur(blur_range=(5, 5), p=1)),
+    ("median_blur 7", lambda S, im: S.median_blur(im, 7), lambda A, cv2: A.MedianBlur(blur_range=(7, 7), p=1)),
+    ("downscale 0.25 nearest", lambda S, im: S.downscale(im, 0.25, "nearest"),
+     lambda A, cv2: A.Downscale(scale_range=(0.25, 0.25), p=1,
+                                interpolation_pair={"downscale": cv2.INTER_NEAREST, "upscale": cv2.INTER_NEAREST})),
+    ("downscale 0.25 bilinear", lambda S, im: S.downscale(im, 0.25, "bilinear"),
+     lambda A, cv2: A.Downscale(scale_range=(0.25, 0.25), p=1,
+                                interpolation_pair={"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR})),
+    ("iso_noise", lambda S, im: S.iso_noise(im, 10.0, 0.5, 12345),
+     lambda A, cv2: A.ISONoise(color_shift_range=(0.03, 0.03), intensity_range=(0.3, 0.3), p=1)),
+    ("coarse_dropout 8 holes", lambda S, im: S.fill_holes(im, HOLES, "black"),
+     lambda A, cv2: A.CoarseDropout(num_holes_range=(8, 8), hole_height_range=(0.15, 0.15),
+                                    hole_width_range=(0.15, 0.15), fill=0, p=1)),
+    ("coarse_dropout 8 holes, noise", lambda S, im: S.fill_holes(im, HOLES, "noise", noise_seed=7),
+     lambda A, cv2: A.CoarseDropout(num_holes_range=(8, 8), hole_height_range=(0.15, 0.15),
+                                    hole_width_range=(0.15, 0.15), fill="random", p=1)),
+    ("grid_mask unit 75, hole 30", lambda S, im: S.grid_mask(im, 75, 30, 10, 20),
+     lambda A, cv2: A.GridDropout(ratio=0.4, unit_size_range=(75, 75), random_offset=True, p=1)),
+]
+# 8 holes of 15 % of each side (75 x 56 on 500 x 375), as the peer's settings draw them
+HOLES = [[10 + 55 * i, 20 + 35 * i, 75, 56] for i in range(8)]
+
+
+def photo(folder: Path) -> Path:
+    for path in sorted(folder.rglob("*.jpg")):
+        from PIL import Image
+
+        with Image.open(path) as im:
+            if im.size == (500, 375) and im.mode == "RGB":
+                return path
+    sys.exit(f"no 500x375 RGB JPEG under {folder}")
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm: first-call imports and allocations
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def run_augcli(path: Path, repeats: int) -> dict[str, float]:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from PIL import Image
+
+    from augcli.ops import sensor as S
+
+    with Image.open(path) as im:
+        im.load()
+    n = im.size[0] * im.size[1]
+    return {name: timed(lambda: mine(S, im), repeats) / n * 1e9 for name, mine, _ in CASES}
+
+
+def run_peer(path: Path, repeats: int) -> dict[str, float]:
+    import albumentations as A
+    import cv2
+    cv2.setNumThreads(1)
+    img = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)  # the peer has no Pillow
+    n = img.shape[0] * img.shape[1]
+    out = {"version": f"{A.__name__} {A.__version__}, OpenCV {cv2.__version__}"}
+    for name, _, peer in CASES:
+        t = peer(A, cv2)
+        out[name] = timed(lambda: t(image=img)["image"], repeats) / n * 1e9
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=Path, default=ROOT.parent / "shared" / "bench-images")
+    ap.add_argument("--repeats", type=int, default=41)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--peer-python", default=None)
+    ap.add_argument("--path", default=None, help="augcli kernel path (scalar, avx2, avx512)")
+    ap.add_argument("--peer", type=Path, default=None, help=argparse.SUPPRESS)  # the photo, in the peer's venv
+    args = ap.parse_args()
+    if args.peer:
+        print(json.dumps(run_peer(args.peer, args.repeats)))
+        return
+    path = photo(args.images)
+    from PIL import Image
+    if args.path:
+        os.environ["AUGCLI_KERNELS"] = args.path
+    # rounds alternate augcli and the peer, so that a VM's drifting speed hits both alike; each cell
+    # is the median over the rounds of the per-round medians
+    mine_rounds, peer_rounds = [], []
+    for _ in range(args.rounds):
+        mine_rounds.append(run_augcli(path, args.repeats))
+        if args.peer_python:
+            done = subprocess.run([args.peer_python, __file__, "--peer", str(path), "--repeats", str(args.repeats)],
+                                  capture_output=True, text=True, check=True)
+            peer_rounds.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    from augcli import kernels
+
+    def cell(rounds: list[dict], name: str) -> str:
+        return f"{statistics.median(r[name] for r in rounds):.2f}" if rounds else ""
+
+    print(f"{path.name} ({Image.open(path).size[0]}x{Image.open(path).size[1]}), ns per pixel, median of "
+          f"{args.rounds} rounds of {args.repeats} calls; augcli kernels {kernels.active()}"
+          + (f"; peer: {peer_rounds[0]['version']}" if peer_rounds else ""))
+    print(f"| op | augcli | {'peer' if peer_rounds else ''} |\n|---|---|---|")
+    for name, _, _ in CASES:
+        print(f"| {name} | {cell(mine_rounds, name)} | {cell(peer_rounds, name)} |")
+
+if __name__ == "__main__":
+    main()
