@@ -121,12 +121,14 @@ def apply_points(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def is_affine(matrix: np.ndarray) -> bool:
     m = matrix[2]
-    return abs(m[0]) < 1e-12 and abs(m[1]) < 1e-12 and abs(m[2] - 1.0) < 1e-12
+    a, b, c = m.tolist() if isinstance(m, np.ndarray) else m  # Python floats: the same tests, faster
+    return abs(a) < 1e-12 and abs(b) < 1e-12 and abs(c - 1.0) < 1e-12
 
 
 def as_list(matrix: np.ndarray, rows: int = 2) -> list[list[float]]:
     """JSON-ready rows of a matrix (2x3 for affine maps, 3x3 for projective ones)."""
-    return [[float(v) for v in row] for row in matrix[:rows]]
+    head = matrix[:rows]
+    return [[float(v) for v in row] for row in (head.tolist() if isinstance(head, np.ndarray) else head)]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ draws, whichever scheme made a manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 
@@ -30,6 +31,7 @@ from .kernels._seed import Stream as _CStream
 from .kernels._seed import seed_state
 
 
+@functools.lru_cache(maxsize=1024)  # each output's record asks for its source's key again
 def stable_key(text: str | bytes) -> int:
     """A stable 64-bit key for a string (a relative path, an op name); the same on every machine.
 
