@@ -17,7 +17,7 @@ from PIL import Image
 from augcli import geometry as G
 from augcli.cli import cli
 from augcli.ops import Perspective, build
-from augcli.pipeline import Pipeline, WarpSettings
+from augcli.pipeline import Pipeline
 from augcli.render import PLAN_SCHEME, plan_copies, plan_copy, plan_copy_with_geometry
 from augcli.replay import read_manifest
 from augcli.seeding import Stream, copy_key, rng_for, source_key, stable_key, stream_key, streams_for
