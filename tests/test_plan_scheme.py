@@ -256,6 +256,8 @@ def test_the_manifest_records_the_plan_scheme_and_replays(tmp_path):
     pipe = Pipeline.from_description(header["config"]["pipeline"])
     for rec in records:
         assert rec["ops"] == plan_copy(pipe, 5, "a.png", rec["copy"], (30, 20))
+        # the README's recipe, from the record's own seed material
+        assert rec["ops"] == pipe.plan(streams_for(rec["seed"], rec["item_key"], rec["copy"]), (30, 20))
     again = tmp_path / "again"
     invoke("replay", out / "manifest.jsonl", "--output", again, "-q")
     for k in range(3):
