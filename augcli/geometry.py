@@ -121,9 +121,94 @@ def apply_points(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def is_affine(matrix: np.ndarray) -> bool:
     m = matrix[2]
-    return abs(m[0]) < 1e-12 and abs(m[1]) < 1e-12 and abs(m[2] - 1.0) < 1e-12
+    a, b, c = m.tolist() if isinstance(m, np.ndarray) else m  # Python floats: the same tests, faster
+    return abs(a) < 1e-12 and abs(b) < 1e-12 and abs(c - 1.0) < 1e-12
 
 
 def as_list(matrix: np.ndarray, rows: int = 2) -> list[list[float]]:
     """JSON-ready rows of a matrix (2x3 for affine maps, 3x3 for projective ones)."""
-    return [[float(v) for v in row] for row in matrix[:rows]]
+    head = matrix[:rows]
+    return [[float(v) for v in row] for row in (head.tolist() if isinstance(head, np.ndarray) else head)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# plan scheme 2: the geometric ops' matrices in plain Python floats
+
+Rows = tuple[float, float, float, float, float, float, float, float, float]  # a 3x3 matrix, row by row
+
+IDENTITY_ROWS: Rows = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def _linear_about_centre(a: float, b: float, d: float, e: float, size: Size) -> Rows:
+    """The linear map [[a, b], [d, e]] acting about the image centre c: x -> L (x - c) + c."""
+    cx, cy = (size[0] - 1) / 2.0, (size[1] - 1) / 2.0
+    return (a, b, cx - (a * cx + b * cy), d, e, cy - (d * cx + e * cy), 0.0, 0.0, 1.0)
+
+
+def _rows_rot90(params, size):
+    m, out = rot90(int(params["k"]), size)
+    return tuple(float(v) for v in m.ravel()), out
+
+
+def _rows_crop(params, size):
+    left, top, bw, bh = params["box"]
+    sx, sy = bw / size[0], bh / size[1]
+    return (sx, 0.0, left + 0.5 * sx - 0.5, 0.0, sy, top + 0.5 * sy - 0.5, 0.0, 0.0, 1.0), size
+
+
+def _rows_rotate(params, size):
+    c, s = _cos_sin(params["angle"])
+    return _linear_about_centre(c, -s, s, c, size), size
+
+
+def _rows_shear(params, size):
+    a = math.radians(params["angle"])
+    return _linear_about_centre(math.cos(a), 0.0, -math.sin(a), 1.0, size), size
+
+
+def _rows_zoom(params, size):
+    return _linear_about_centre(float(params["zx"]), 0.0, 0.0, float(params["zy"]), size), size
+
+
+# op name -> (params, size) -> (rows, output size), for the ops whose matrices are simple enough to
+# write out; any other geometric op's numpy matrix is read into rows (``op_rows``)
+ROWS = {
+    "rot90": _rows_rot90,
+    "crop": _rows_crop,
+    "hflip": lambda params, size: ((-1.0, 0.0, size[0] - 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0), size),
+    "vflip": lambda params, size: ((1.0, 0.0, 0.0, 0.0, -1.0, size[1] - 1.0, 0.0, 0.0, 1.0), size),
+    "rotate": _rows_rotate,
+    "shear": _rows_shear,
+    "zoom": _rows_zoom,
+    "shift": lambda params, size: ((1.0, 0.0, -float(params["dx"]), 0.0, 1.0, -float(params["dy"]),
+                                    0.0, 0.0, 1.0), size),
+}
+
+
+def op_rows(op, params, size: Size) -> tuple[Rows, Size]:
+    """A geometric op's matrix as rows of plain floats, and its output size."""
+    fast = ROWS.get(op.name)
+    if fast is not None:
+        return fast(params, size)
+    m, out = op.matrix(params, size)
+    return tuple(float(v) for v in m.ravel()), out  # type: ignore[return-value]
+
+
+def compose_rows(a: Rows, b: Rows) -> Rows:
+    """``a @ b``, each entry summed left to right in Python floats (no FMA, no BLAS: the same on
+    every machine). When both are affine, the terms of their last rows are left out (exact zeros
+    and ones), and the last row is exactly (0, 0, 1)."""
+    a0, a1, a2, a3, a4, a5, a6, a7, a8 = a
+    b0, b1, b2, b3, b4, b5, b6, b7, b8 = b
+    if a6 == 0.0 and a7 == 0.0 and a8 == 1.0 and b6 == 0.0 and b7 == 0.0 and b8 == 1.0:
+        return (a0 * b0 + a1 * b3, a0 * b1 + a1 * b4, a0 * b2 + a1 * b5 + a2,
+                a3 * b0 + a4 * b3, a3 * b1 + a4 * b4, a3 * b2 + a4 * b5 + a5,
+                0.0, 0.0, 1.0)
+    return (a0 * b0 + a1 * b3 + a2 * b6, a0 * b1 + a1 * b4 + a2 * b7, a0 * b2 + a1 * b5 + a2 * b8,
+            a3 * b0 + a4 * b3 + a5 * b6, a3 * b1 + a4 * b4 + a5 * b7, a3 * b2 + a4 * b5 + a5 * b8,
+            a6 * b0 + a7 * b3 + a8 * b6, a6 * b1 + a7 * b4 + a8 * b7, a6 * b2 + a7 * b5 + a8 * b8)
+
+
+def rows_matrix(rows: Rows) -> np.ndarray:
+    """The 3x3 numpy matrix of ``rows`` (one array per output: what the warp and labels take)."""
+    return np.array(rows, dtype=float).reshape(3, 3)

@@ -11,6 +11,7 @@ from PIL import Image
 from . import functional as F
 from . import geometry as G
 from .ops import OPS, ORDER, Op, from_record
+from .seeding import PLAN_SCHEME
 
 Step = dict[str, Any]  # {"op": name, "applied": bool, **params}
 
@@ -30,17 +31,29 @@ class WarpSettings:
             raise ValueError(f"cval must be a finite number, not {self.cval!r}")
 
 
+PLAN_SCHEMES = (1, 2)
+
+
 @dataclass(frozen=True)
 class Pipeline:
-    """``ops`` are kept in the registry's canonical order; at most one op of each name."""
+    """``ops`` are kept in the registry's canonical order; at most one op of each name.
+
+    ``plan_scheme``: how plans are drawn from a seed (augcli.seeding) and how the geometric steps'
+    matrices are composed: 1 in numpy (what runs recorded before scheme 2 used), 2 in plain Python
+    floats (``geometry.compose_rows``). A manifest's pipeline records it, so a replay composes its
+    recorded steps as the run did."""
 
     ops: tuple[Op, ...] = ()
     warp: WarpSettings = WarpSettings()
+    plan_scheme: int = PLAN_SCHEME
 
     def __post_init__(self) -> None:
         names = [op.name for op in self.ops]
         if len(set(names)) != len(names):
             raise ValueError(f"each op may appear once, got {names}")
+        if isinstance(self.plan_scheme, bool) or self.plan_scheme not in PLAN_SCHEMES:
+            raise ValueError(f"plan scheme must be one of {', '.join(map(str, PLAN_SCHEMES))}, "
+                             f"not {self.plan_scheme!r}")
         object.__setattr__(self, "ops", tuple(sorted(self.ops, key=lambda op: ORDER[op.name])))
 
     # -- planning -------------------------------------------------------------------------------
@@ -55,16 +68,32 @@ class Pipeline:
         """``plan`` and the plan's ``geometry`` together: the geometric ops' matrices, which the plan
         needs for the output size anyway, are made once (the same products, in the same order)."""
         steps: list[Step] = []
-        m = G.identity()
+        if self.plan_scheme == 1:
+            m = G.identity()
+            for op in self.ops:
+                rng = rng_for(op.name)
+                applied = bool(rng.random() < op.p)
+                params = op.sample(rng, size) if applied else {}
+                steps.append({"op": op.name, "applied": applied, **params})
+                if applied and op.geometric:
+                    m_op, size = op.matrix(params, size)
+                    m = m @ m_op
+            return steps, (m, size)
+        rows = None
         for op in self.ops:
             rng = rng_for(op.name)
-            applied = bool(rng.random() < op.p)
-            params = op.sample(rng, size) if applied else {}
-            steps.append({"op": op.name, "applied": applied, **params})
-            if applied and op.geometric:
-                m_op, size = op.matrix(params, size)
-                m = m @ m_op
-        return steps, (m, size)
+            applied = rng.random() < op.p
+            if applied:
+                params = op.sample(rng, size)
+                step = {"op": op.name, "applied": True}
+                step.update(params)
+                if op.geometric:
+                    m_op, size = G.op_rows(op, params, size)
+                    rows = m_op if rows is None else G.compose_rows(rows, m_op)
+            else:
+                step = {"op": op.name, "applied": False}
+            steps.append(step)
+        return steps, (G.rows_matrix(rows or G.IDENTITY_ROWS), size)
 
     def check(self, plan: Any, size: G.Size) -> None:
         """Raise ValueError unless ``plan`` is one this pipeline could have drawn for a source of
@@ -94,13 +123,21 @@ class Pipeline:
 
     def geometry(self, plan: Sequence[Step], size: G.Size) -> tuple[np.ndarray, G.Size]:
         """The complete output -> input mapping of a plan's geometric steps and the output size."""
-        m = G.identity()
+        if self.plan_scheme == 1:
+            m = G.identity()
+            for step in plan:
+                op = self._op(step["op"])
+                if op.geometric and step["applied"]:
+                    m_op, size = op.matrix(_params(step), size)
+                    m = m @ m_op
+            return m, size
+        rows = None
         for step in plan:
             op = self._op(step["op"])
             if op.geometric and step["applied"]:
-                m_op, size = op.matrix(_params(step), size)
-                m = m @ m_op
-        return m, size
+                m_op, size = G.op_rows(op, _params(step), size)
+                rows = m_op if rows is None else G.compose_rows(rows, m_op)
+        return G.rows_matrix(rows or G.IDENTITY_ROWS), size
 
     def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
         """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
@@ -138,12 +175,15 @@ class Pipeline:
             "fill_mode": self.warp.fill_mode,
             "cval": self.warp.cval,
             "interpolation": self.warp.interpolation,
+            "plan_scheme": self.plan_scheme,
         }
 
     @classmethod
     def from_description(cls, desc: Mapping[str, Any]) -> "Pipeline":
+        """The pipeline a manifest describes; one recorded before plan schemes existed is scheme 1."""
         ops = tuple(from_record(d["op"], {k: v for k, v in d.items() if k != "op"}) for d in desc["ops"])
-        return cls(ops, WarpSettings(desc["fill_mode"], desc["cval"], desc["interpolation"]))
+        return cls(ops, WarpSettings(desc["fill_mode"], desc["cval"], desc["interpolation"]),
+                   desc.get("plan_scheme", 1))
 
 
 def _params(step: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,13 +7,28 @@ is the same file as the original.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 
 from PIL import Image
 
 from .imageio import encode, encode_into, prepare_for_format
 from .pipeline import Pipeline, Step
-from .seeding import rng_for, stable_key
+from .seeding import PLAN_SCHEME, Stream, copy_key, rng_for, source_key, stable_key, stream_key
+
+__all__ = ["PLAN_SCHEME", "plan_copy", "plan_copies", "plan_copy_with_geometry", "make_output", "output_bytes",
+           "output_writer", "describe_step"]
+
+_last_source: tuple[int, str, int] | None = None  # (seed, source, source_key): the copies of a source come together
+
+
+def _source_key(root_seed: int, source: str) -> int:
+    global _last_source
+    last = _last_source
+    if last is not None and last[0] == root_seed and last[1] == source:
+        return last[2]
+    key = source_key(root_seed, stable_key(source))
+    _last_source = (root_seed, source, key)
+    return key
 
 
 def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: tuple[int, int]) -> list[Step]:
@@ -23,9 +38,24 @@ def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: 
 
 def plan_copy_with_geometry(pipeline: Pipeline, root_seed: int, source: str, copy: int,
                             size: tuple[int, int]) -> tuple[list[Step], tuple[Any, tuple[int, int]]]:
-    """``plan_copy`` and ``pipeline.geometry`` of that plan, made together."""
-    item_key = stable_key(source)
-    return pipeline.plan_with_geometry(lambda name: rng_for(root_seed, item_key, copy, name), size)
+    """``plan_copy`` and ``pipeline.geometry`` of that plan, made together, by the pipeline's plan
+    scheme (augcli.seeding)."""
+    if pipeline.plan_scheme == 1:
+        item_key = stable_key(source)
+        return pipeline.plan_with_geometry(lambda name: rng_for(root_seed, item_key, copy, name), size)
+    key = copy_key(_source_key(root_seed, source), copy)
+    return pipeline.plan_with_geometry(lambda name: Stream(key, stream_key(name)), size)
+
+
+def plan_copies(pipeline: Pipeline, root_seed: int, source: str, copies: Iterable[int],
+                size: tuple[int, int]) -> list[tuple[list[Step], Any, tuple[int, int]]]:
+    """``(steps, matrix, output size)`` of each of ``copies`` of ``source``: what expand makes and
+    records for them (the same as ``plan_copy_with_geometry`` copy by copy)."""
+    out = []
+    for copy in copies:
+        steps, (matrix, out_size) = plan_copy_with_geometry(pipeline, root_seed, source, copy, size)
+        out.append((steps, matrix, out_size))
+    return out
 
 
 def make_output(pipeline: Pipeline, image: Image.Image, steps: Sequence[Step], copy: int | None) -> Image.Image:

@@ -46,6 +46,7 @@ JOBS = {  # name -> (input selection, copies, quality)
     "J1": ("all", 4, 90),
     "J2": ("largest10", 10, 90),
     "J3": ("all", 4, 90),
+    "J4": ("cifar", 4, 90),
 }
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 PEER_PACKAGES = ["pillow", "numpy", "scipy", "keras-preprocessing", "Augmentor",
@@ -225,6 +226,9 @@ def job_input(selection, images, workdir):
     """Folder to feed the systems: the images folder, or a folder of symlinks."""
     if selection == "all":
         return images
+    if selection == "cifar":  # made once, kept between invocations (about 8 s to make)
+        from cifar_set import make_cifar_set
+        return make_cifar_set(images, Path(tempfile.gettempdir()) / "augcli-bench-j4" / "cifar")
     largest = sorted(list_images(images), key=pixel_count, reverse=True)[:10]
     dst_root = Path(workdir) / "largest10"
     for src in largest:
@@ -543,8 +547,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
                     help="folder of class sub-folders (default: %(default)s)")
-    ap.add_argument("--jobs", default="J1,J2,J3",
-                    help="comma list of J1,J2,J3, or 'none' (default: %(default)s)")
+    ap.add_argument("--jobs", default="J1,J2,J3,J4",
+                    help="comma list of J1,J2,J3,J4, or 'none' (default: %(default)s)")
     ap.add_argument("--systems", default="augcli,floor,keras,augmentor,albumentations",
                     help="comma list from: " + ",".join(SYSTEMS))
     ap.add_argument("--reps", type=int, default=3)

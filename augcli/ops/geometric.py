@@ -270,10 +270,10 @@ class Perspective(GeometricOp):
             raise ValueError(f"perspective={self.distortion!r} must be between 0 and 0.3")
 
     def sample(self, rng, size):
-        import numpy as np  # here, not at the top: --help imports this module
-
-        d = rng.uniform(-self.distortion, self.distortion, (4, 2)) * np.asarray(size, dtype=float)
-        return {"corners": [[float(dx), float(dy)] for dx, dy in d]}
+        # eight draws, corner by corner (dx then dy), each times the width or the height
+        d = [float(v) for v in rng.uniform(-self.distortion, self.distortion, 8)]
+        w, h = float(size[0]), float(size[1])
+        return {"corners": [[d[i] * w, d[i + 1] * h] for i in range(0, 8, 2)]}
 
     def check(self, params, size):
         check_keys(self.name, params, ("corners",))

@@ -42,8 +42,8 @@ def parse_args(description):
 
 
 def require_plain_job(job):
-    """Peers implement J1/J2 (same augmentation); J3 ("every op") is augcli-only."""
-    if job not in ("J1", "J2"):
+    """Peers implement J1/J2/J4 (same augmentation); J3 ("every op") is augcli-only."""
+    if job not in ("J1", "J2", "J4"):
         skip(f"job {job} not expressible")
 
 
