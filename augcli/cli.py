@@ -9,6 +9,8 @@ from typing import Any, Callable
 import click
 
 from . import __version__
+from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, FORMATS, INTERPOLATIONS, LABEL_FORMATS,
+                      LABEL_FRAMES, MAX_BUCKETS, ON_EXISTS)
 from .cli_types import ColourType, ProbabilityType, RangeType, SizeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
 from .ops.flags import Choice, Flag, Number, Span, Switch
@@ -16,11 +18,6 @@ from .ops.flags import Choice, Flag, Number, Span, Switch
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 GROUP_CONTEXT = {**CONTEXT, "auto_envvar_prefix": "AUGCLI"}
-# augcli.functional's and augcli.imageio's lists, written here so that --help imports neither
-# (tests/test_op_registry.py checks that they agree)
-FILL_MODES = ("nearest", "reflect", "wrap", "constant")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
-FORMATS = ("same", "jpeg", "png", "webp", "bmp", "tiff")
 
 
 def _op_option(flag: Flag) -> Callable:
@@ -70,12 +67,10 @@ def build_pipeline(kw: dict[str, Any]):
     return Pipeline(ops, warp)
 
 
-LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")  # augcli.labels.setup.FORMATS (not imported: --help)
-
 _LABEL_OPTIONS = [
     click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="auto", show_default=True,
                  help="Label files to carry: auto detects (and says what it found); none ignores them."),
-    click.option("--box-method", type=click.Choice(("corners", "ellipse")), default="corners", show_default=True,
+    click.option("--box-method", type=click.Choice(BOX_METHODS), default="corners", show_default=True,
                  help="Box of a transformed box: enclosing its 4 corners, or its inscribed ellipse."),
     click.option("--min-visibility", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
                  help="Drop objects with less than this fraction inside the output."),
@@ -83,7 +78,7 @@ _LABEL_OPTIONS = [
                  help="Drop objects whose clipped box is narrower or lower than this (pixels)."),
     click.option("--min-area", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
                  help="Drop objects whose clipped area is below this (square pixels)."),
-    click.option("--labels-frame", type=click.Choice(("displayed", "stored")), default="displayed", show_default=True,
+    click.option("--labels-frame", type=click.Choice(LABEL_FRAMES), default="displayed", show_default=True,
                  help="Label coordinates refer to the EXIF-rotated (displayed) or the stored pixels."),
     click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
                  help="Folder of segmentation masks, paired by relative path and stem."),
@@ -128,9 +123,9 @@ def scaleout_options(fn: Callable) -> Callable:
     options = [
         click.option("--shard", metavar="I/N|auto",
                      help="Do only shard I of N (0-based), or take it from Slurm / Kubernetes (auto)."),
-        click.option("--buckets", type=click.IntRange(1, 100_000), default=256, show_default=True,
+        click.option("--buckets", type=click.IntRange(1, MAX_BUCKETS), default=DEFAULT_BUCKETS, show_default=True,
                      help="Fixed number of buckets (the unit of output and resume of sharded runs)."),
-        click.option("--executor", type=click.Choice(("local", "dask")), default="local", show_default=True,
+        click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
                      help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),
         click.option("--scheduler", metavar="tcp://HOST:PORT",
                      help="Dask scheduler to use with --executor dask [default: a local cluster]."),
@@ -243,7 +238,7 @@ def cli() -> None:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the same seed gives the same bytes.")
 @click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
               help="Worker processes; 1 runs in-process.")
-@click.option("--on-exists", type=click.Choice(("error", "skip", "overwrite")), default="error", show_default=True,
+@click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
               help="What to do when an output file already exists.")
 @click.option("--dry-run", is_flag=True, help="Plan and count, print the outputs, write nothing.")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
@@ -429,7 +424,7 @@ def preview(image: str, **kw: Any) -> None:
               help="Folder of the sources [default: the run's input folder].")
 @click.option("--output", "output_dir", type=click.Path(file_okay=False),
               help="Folder to write into [default: the run's output folder].")
-@click.option("--on-exists", type=click.Choice(("error", "skip", "overwrite")), default="error", show_default=True,
+@click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
               help="What to do when an output file already exists.")
 @click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
               help="The --masks folder of a run that had one (never taken from the manifest).")

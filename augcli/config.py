@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .choices import DEFAULT_BUCKETS, EXECUTORS, MAX_BUCKETS, ON_EXISTS
 from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
 from .safepaths import check_name_piece
 from .storage import is_remote, is_url, local_path, redact
 from .targets import Targets
 
-ON_EXISTS = ("error", "skip", "overwrite")
-EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class RunConfig:
     # scale-out (augcli/run/): which shard this process does, the fixed bucket count (the unit of
     # output and resume, recorded in the manifest), and the engine that runs the buckets
     shard: Any = None  # augcli.run.shard.Shard, or None for the whole run
-    buckets: int = 256  # augcli.run.shard.DEFAULT_BUCKETS
+    buckets: int = DEFAULT_BUCKETS
     executor: str = "local"
     scheduler: str | None = None  # dask: tcp://HOST:PORT of an existing scheduler
     # INPUT_DIR / OUTPUT_DIR given as URLs (s3://, gs://, file://...): kept as given (input_dir and
@@ -85,8 +84,8 @@ class RunConfig:
             raise ValueError(f"resize must be two positive integers (width, height), not {self.resize!r}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
-        if not 1 <= self.buckets <= 100_000:
-            raise ValueError(f"buckets must be between 1 and 100000, not {self.buckets}")
+        if not 1 <= self.buckets <= MAX_BUCKETS:
+            raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
         if self.seed is not None and not 0 <= self.seed < 2**63:

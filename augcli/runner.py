@@ -29,6 +29,7 @@ from .config import RunConfig
 from .errors import AugcliError, InputError, UsageError
 from .imageio import (IMAGE_EXTENSIONS, LoadOptions, load_image, output_format, remove_stale_temporaries,
                       source_size, temp_path, write_atomic)
+from .manifest import ManifestWriter, header_line, record_line  # noqa: F401 - record_line: public here too
 from .safepaths import check_output_rel
 from .render import output_bytes, output_writer, plan_copy_with_geometry
 from .seeding import new_root_seed, stable_key
@@ -852,7 +853,8 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(cfg.output_dir)
-        manifest = _ManifestWriter(cfg, summary.seed, summary.targets, setup) if cfg.manifest_path else None
+        manifest = ManifestWriter(cfg.manifest_path, header_line(cfg, summary.seed, summary.targets, setup)) \
+            if cfg.manifest_path else None
         for path, payload in run_files:  # the dataset YAML
             _write_run_file(path, payload, cfg.on_exists != "error", inp)
     except OSError as exc:
@@ -962,71 +964,9 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True, leave=False)
 
 
-def run_header(cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None, labels: Any = None) -> dict[str, Any]:
-    """The manifest's first line: the recipe only (what decides the bytes of every output), never
-    run events, so every run of one recipe into one path writes the same line. Folder names and the
-    prefix that are not UTF-8 also get exact ``_b64`` fields (augcli.fsnames)."""
-    from .kernels import KERNEL_VERSION
-
-    config = cfg.describe()
-    config.update({k: fsnames.canonical(config[k]) for k in ("input_dir", "output_dir", "prefix")})
-    config = fsnames.encode_fields(config, ("input_dir", "output_dir", "prefix"))
-    # the kernel version, never the CPU path: every path gives the same bytes
-    header = {"kind": "run", "augcli": __version__, "kernel": KERNEL_VERSION, "seed": seed, "config": config}
-    if targets is not None:
-        header["targets"] = targets
-    if labels is not None:
-        header["labels"] = labels.describe()
-    return header
-
-
-def header_line(cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None, labels: Any = None) -> str:
-    return json.dumps(run_header(cfg, seed, targets, labels), sort_keys=True) + "\n"
-
-
-def record_line(rec: dict[str, Any]) -> str:
-    rec = fsnames.encode_fields({k: v for k, v in rec.items() if k not in ("fatal", "existing")}, ("source", "output"))
-    return json.dumps(rec, sort_keys=True) + "\n"
-
-
 def write_stats(cfg: RunConfig, summary: "Summary", workers: int, store: Any = None, **extra: Any) -> None:
     """Run events (host, workers, timing, counts) go to a stats file of their own under the output's
     hidden bookkeeping folder, never into the manifest. Best effort: a failure here loses no output."""
     from .run.buckets import write_stats as write
 
     write(cfg, summary, workers, store, **extra)
-
-
-class _ManifestWriter:
-    """JSON lines: a first line describing the run, then one line per output in source order.
-    Written to a temporary file and renamed at the end, so a manifest is never half-written."""
-
-    def __init__(self, cfg: RunConfig, seed: int, targets: dict[str, Any] | None = None,
-                 labels: Any = None) -> None:
-        self.path = Path(cfg.manifest_path)  # type: ignore[arg-type]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = temp_path(self.path)
-        self.fh = open(self.tmp, "w", encoding="utf-8")
-        self.fh.write(header_line(cfg, seed, targets, labels))
-
-    def add(self, rec: dict[str, Any]) -> None:
-        self.fh.write(record_line(rec))
-
-    def close(self) -> Path:
-        try:
-            self.fh.close()
-            os.replace(self.tmp, self.path)
-        except OSError:
-            self.discard()
-            raise
-        return self.path
-
-    def discard(self) -> None:
-        try:
-            self.fh.close()
-        except OSError:
-            pass
-        try:
-            os.unlink(self.tmp)
-        except OSError:
-            pass

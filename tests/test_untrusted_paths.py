@@ -317,7 +317,8 @@ def test_bucketed_in_process_run_contains_an_unexpected_failure(tmp_path, monkey
 def test_a_dask_bucket_task_contains_an_unexpected_failure(tmp_path, monkeypatch):
     from augcli.config import RunConfig
     from augcli.run.executors import BucketWork, run_bucket
-    from augcli.runner import WorkContext, header_line, iter_jobs
+    from augcli.manifest import header_line
+    from augcli.runner import WorkContext, iter_jobs
 
     _boom_on(monkeypatch, "boom.png")
     src = _three(tmp_path / "in")

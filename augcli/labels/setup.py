@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import geometry as G
+from ..choices import LABEL_FORMATS, LABEL_FRAMES
 from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
 from ..safefiles import FileRefused, read_limited
@@ -30,8 +31,8 @@ from . import voc as V
 from . import yolo as Y
 from .errors import LabelError
 
-FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")
-FRAMES = ("displayed", "stored")
+FORMATS = LABEL_FORMATS
+FRAMES = LABEL_FRAMES
 MIRROR_OPS = ("hflip", "vflip")
 MAX_YAML_BYTES = 1 << 20
 

@@ -22,8 +22,9 @@ from ..config import RunConfig
 from ..errors import UsageError
 from ..fsnames import one_line, shown
 from ..imageio import remove_stale_temporaries
+from ..manifest import header_line
 from ..runner import (FatalWriteError, SourceJob, Summary, WorkContext, _candidate, _inside, _progress, _visible,
-                      check_folders, header_line, iter_jobs, plan_outputs, write_stats)
+                      check_folders, iter_jobs, plan_outputs, write_stats)
 from ..safepaths import unsafe_part
 from ..seeding import new_root_seed
 from ..storage import LocalStore, open_store

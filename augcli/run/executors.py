@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import AugcliError
-from ..runner import SourceJob, WorkContext, _results_in_pool, process_source_safely, record_line
+from ..runner import SourceJob, WorkContext, _results_in_pool, process_source_safely
+from ..manifest import record_line
 from ..storage import LocalStore
 from .buckets import Layout, finish_bucket
 

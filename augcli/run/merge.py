@@ -10,7 +10,6 @@ left untouched).
 from __future__ import annotations
 
 import filecmp
-import heapq
 import json
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..imageio import temp_path
+from ..manifest import merged_lines, part_records, recipe_differences
 from ..storage import open_store
 from .buckets import BOOKKEEPING, Layout, bucket_name, digest
 from .shard import MAX_BUCKETS
@@ -37,30 +37,14 @@ def _names(buckets: list[int], limit: int = 8) -> str:
     return shown + (f" and {len(buckets) - limit} more" if len(buckets) > limit else "")
 
 
-def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(a) | set(b))
-    diffs = []
-    for k in keys:
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            diffs += _differences(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            diffs.append(f"{prefix}{k}: {json.dumps(va)} vs {json.dumps(vb)}")
-    return diffs
-
-
 def _lines(store, rel: str, size: int) -> Iterator[tuple[str, str]]:
+    def bad(number: int) -> UsageError:
+        return UsageError(f"manifest part {rel!r} line {number} is not a record of a source; "
+                          "run its shard again with --on-exists overwrite")
+
     with store.open_lines(rel, size) as fh:
         next(fh, None)  # the recipe line
-        for number, line in enumerate(fh, 2):
-            try:
-                source = json.loads(line)["source"]
-            except (ValueError, TypeError, KeyError, RecursionError):
-                source = None
-            if not isinstance(source, str):
-                raise UsageError(f"manifest part {rel!r} line {number} is not a record of a source; "
-                                 "run its shard again with --on-exists overwrite")
-            yield source, line
+        yield from part_records(fh, bad)
 
 
 def _check_marker(rel: str, marker: dict[str, Any]) -> None:
@@ -130,16 +114,13 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None) -> Merge
         headers.setdefault(first, []).append(b)
     if len(headers) > 1:
         (h1, b1), (h2, b2) = sorted(headers.items(), key=lambda kv: kv[1][0])[:2]
-        diffs = _differences(*(_recipe(h) for h in (h1, h2)))
+        diffs = recipe_differences(h1, h2)
         raise UsageError(f"the parts have {len(headers)} different recipes: {_names(b1, 3)} and {_names(b2, 3)} "
                          f"differ in {'; '.join(diffs[:5])}; every shard must run the same command")
     header = next(iter(headers)) + "\n"
 
     def merged() -> Iterator[str]:
-        yield header
-        streams = [_lines(store, layout.part(b), sizes[b]) for b in range(total)]
-        for _, line in heapq.merge(*streams, key=lambda item: item[0]):
-            yield line
+        return merged_lines(header, [_lines(store, layout.part(b), sizes[b]) for b in range(total)])
 
     records = sum(m.get("records", 0) for m in markers.values())
     if manifest is not None or not store.remote:
@@ -147,14 +128,6 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None) -> Merge
         changed = _write_local(target, merged())
         return MergeResult(target, total, records, changed)
     return MergeResult(f"{shown}/manifest.jsonl", total, records, _write_remote(store, "manifest.jsonl", merged))
-
-
-def _recipe(line: str) -> dict:
-    try:
-        recipe = json.loads(line)
-    except (ValueError, RecursionError):
-        recipe = None
-    return recipe if isinstance(recipe, dict) else {"recipe": line[:80]}
 
 
 def _write_local(target: Path, lines: Iterator[str]) -> bool:
