@@ -36,7 +36,7 @@ from .imageio import FORMATS, LoadOptions, load_image, output_format, write_atom
 from .manifest import MAX_LINE_BYTES, raw_lines, read_header, read_manifest, skip_header  # noqa: F401 - read_manifest: public here too
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
-from .runner import check_folders
+from .run.places import check_folders
 
 REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
 RUN_LENGTH = 256  # records of one source made from one load of it, at most

@@ -57,7 +57,7 @@ class FileInfo:
 def _candidates(root: Path, on_error: Callable[[str, str], None]) -> list[str]:
     """The candidate files under ``root``, found by expand's own discovery (names only)."""
     from .config import RunConfig
-    from .runner import iter_jobs
+    from .run.discover import iter_jobs
 
     from .labels.counts import label_folders
 

@@ -15,42 +15,23 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import PurePosixPath
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..config import RunConfig
-from ..errors import UsageError
+from ..errors import FatalWriteError, UsageError
 from ..fsnames import one_line, shown
 from ..imageio import remove_stale_temporaries
 from ..manifest import header_line
-from ..runner import (FatalWriteError, SourceJob, Summary, WorkContext, _candidate, _inside, _progress, _visible,
-                      check_folders, iter_jobs, plan_outputs, write_stats)
-from ..safepaths import unsafe_part
 from ..seeding import new_root_seed
 from ..storage import LocalStore, open_store
-from .buckets import Layout, digest, sources_digest
+from .buckets import Layout, digest, sources_digest, write_stats
+from .discover import iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge
+from .places import check_folders, inside
+from .report import Summary, progress_bar
 from .shard import Shard, bucket_of
-
-
-def _listed_jobs(cfg: RunConfig, keys: list[str],
-                 on_warning: Callable[[str, str], None] = lambda rel, why: None) -> Iterator[SourceJob]:
-    """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
-    the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
-    with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
-    output folder: it is passed to ``on_warning`` and skipped."""
-    folders: dict[str, list[str]] = {}
-    for key in keys:
-        why = unsafe_part(key)
-        if why is not None:
-            on_warning(key, f"object key with {why}; skipped")
-            continue
-        parts = key.split("/")
-        if all(_visible(p) for p in parts) and _candidate(parts[-1]):
-            folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
-    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg)]
-    return iter(sorted(jobs, key=lambda j: j.source))
+from .work import WorkContext
 
 
 def _stores(cfg: RunConfig):
@@ -103,7 +84,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         keys = sources.find()
         if not keys:
             raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
-        jobs = _listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)))
+        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)))
     else:
         jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)),
                          on_warning=lambda rel, why: warned.append((rel, why)))
@@ -161,7 +142,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
                     parent = rel.rpartition("/")[0]
                     if parent not in folders:
                         folders[parent] = (out / parent).resolve()
-                    if _inside(folders[parent] / rel.rpartition("/")[2], inp):
+                    if inside(folders[parent] / rel.rpartition("/")[2], inp):
                         raise UsageError(f"output {rel!r} would land inside the input folder; choose another "
                                          "output folder")
                 if cfg.on_exists == "error" and outputs.exists(rel):
@@ -193,7 +174,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     plan = [BucketWork(b, tuple(bucket_jobs)) for b, bucket_jobs in sorted(owned.items())]
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     executor = make_executor(cfg.executor, workers, cfg.scheduler)
-    bar = _progress(summary.discovered, cfg.progress)
+    bar = progress_bar(summary.discovered, cfg.progress)
     finished: list[int] = []
 
     def say(msg: str) -> None:

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import AugcliError
-from ..runner import SourceJob, WorkContext, _results_in_pool, process_source_safely
 from ..manifest import record_line
 from ..storage import LocalStore
 from .buckets import Layout, finish_bucket
+from .discover import SourceJob
+from .pool import results_in_pool
+from .work import WorkContext, process_source_safely
 
 
 class ExecutorError(AugcliError):
@@ -116,7 +118,7 @@ class LocalExecutor:
             # (a Ctrl-C inside a source propagates: its partial records never complete a bucket)
             results = (process_source_safely(ctx, job) for job in jobs)
         else:
-            results = _results_in_pool(ctx, jobs, self.workers, warn=warn, total=total)
+            results = results_in_pool(ctx, jobs, self.workers, warn=warn, total=total)
         queue = iter(pending)
         current = _Collector(ctx, header, next(queue))
         try:
