@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from . import __version__
+from .version import __version__
 from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, FORMATS, INTERPOLATIONS, LABEL_FORMATS,
                       LABEL_FRAMES, MAX_BUCKETS, ON_EXISTS)
 from .cli_types import ColourType, ProbabilityType, RangeType, SizeType

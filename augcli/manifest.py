@@ -19,7 +19,8 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from . import __version__, fsnames
+from . import fsnames
+from .version import __version__
 from .errors import UsageError
 from .imageio import temp_path
 

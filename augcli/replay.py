@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import __version__, fsnames
+from . import fsnames
+from .version import __version__
 from .errors import InputError, UsageError
 from .filewarnings import file_warnings
 from .imageio import FORMATS, LoadOptions, load_image, output_format, write_atomic

@@ -142,7 +142,7 @@ def _brief(v: Any) -> str:
     return r.repr(v)
 
 
-def _read_yaml(path: Path, shown: str) -> Any:
+def read_yaml(path: Path, shown: str) -> Any:
     import yaml
 
     try:
@@ -169,7 +169,7 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_di
         if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file() \
                 and read_inside(root / name, root, name, report):
             try:
-                data = _read_yaml(root / name, name)
+                data = read_yaml(root / name, name)
             except UsageError as exc:
                 if name in ("data.yaml", "data.yml"):
                     raise

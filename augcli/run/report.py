@@ -6,7 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .. import __version__, fsnames
+from .. import fsnames
+from ..version import __version__
 
 
 @dataclass
