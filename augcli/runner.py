@@ -5,10 +5,8 @@ Sharded, Dask and object-storage runs go to augcli/run/driver.py.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 from . import fsnames
@@ -17,34 +15,15 @@ from .errors import FatalWriteError, UsageError
 from .imageio import remove_stale_temporaries
 from .manifest import ManifestWriter, header_line
 from .run.discover import SourceJob, iter_jobs, plan_outputs  # noqa: F401 - public here too
-from .run.places import check_folders, inside, outside_links, write_run_file
+from .run.places import check_folders, write_run_file
+from .run.prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .run.pool import results_in_pool, results_in_process
-from .run.report import Summary, count_labels, one_line_reporter, progress_bar, stderr_report
+from .run.report import Summary, count_labels, progress_bar, stderr_report
 from .run.work import WorkContext, process_source, process_source_safely  # noqa: F401 - public here too
 from .seeding import new_root_seed
-from .targets import class_of, plan_copies
 
 __all__ = ["FatalWriteError", "SourceJob", "Summary", "WorkContext", "check_folders", "iter_jobs", "plan_outputs",
            "process_source", "process_source_safely", "run"]
-
-
-def _refuse_labels_beyond_one_machine(cfg: RunConfig, report: Callable[[str], None]) -> None:
-    """Labels do not travel through sharded, Dask or object-storage runs yet: a dataset that has them
-    is refused (exit 2) rather than expanded without them."""
-    if cfg.labels is None or cfg.labels.format == "none":
-        return
-    why = ("label files and masks are not carried by --shard, --executor dask or object storage yet; "
-           "run on one machine, or pass --labels none to expand the images alone")
-    if cfg.remote:
-        if cfg.labels.format != "auto":
-            raise UsageError(why)
-        return
-    from .labels.setup import resolve
-
-    inp, out = check_folders(cfg.input_dir, cfg.output_dir)
-    setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
-    if setup is not None and setup.carries:
-        raise UsageError(why)
 
 
 def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
@@ -60,84 +39,24 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     if cfg.shard is not None or cfg.executor != "local" or cfg.remote:
         from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
 
-        _refuse_labels_beyond_one_machine(cfg, report)
         return run_buckets(cfg, report)
     inp, out = check_folders(cfg.input_dir, cfg.output_dir)
-    setup = None
-    if cfg.labels is not None:
-        from .labels.setup import resolve
-
-        setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
+    cfg, setup = resolve_labels(cfg, inp, out, report)
     skip_dir = setup.skip_dir if setup is not None else None
-    if cfg.follow_outside is None:  # auto: a run that carries labels reads nothing outside INPUT_DIR
-        carries = setup is not None and setup.carries
-        links = outside_links(inp, setup.image_links) if carries else ()
-        for rel in links:
-            report(f"augcli: labels: {fsnames.shown(rel)}/ links to a folder outside the input folder; followed, "
-                   "as the label layout pairs it with its labels (--no-follow-outside refuses)")
-        cfg = replace(cfg, follow_outside=not carries, linked_folders=links)
-    folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
-    inp_b, out_b = os.fsencode(inp), os.fsencode(out)
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
     warned: list[tuple[str, str]] = []
-    plan = None
-    if cfg.targets is not None:  # names only: the sources of each class decide the copies of each source
-        names = iter_jobs(replace(cfg, copies=0, include_originals=False, targets=None), skip_dir=skip_dir)
-        plan = plan_copies((job.source for job in names), summary.seed, cfg.targets, cfg.include_originals)
-    extras: dict[str, list[str]] = {}  # class -> its sources that get the extra copy
+    plan = copy_plan(cfg, summary.seed, source_names(cfg, skip_dir))
+    checks = Checks(cfg, summary, plan, setup, inp, out)
     # First pass, over names only: count, check, and refuse before anything is written.
-    clash: list[str] = []
     for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
                          lambda rel, why: warned.append((rel, why)), skip_dir):
-        summary.discovered += 1
-        if plan is not None and plan.is_extra(job.source, sum(k is not None for k, _ in job.outputs)):
-            extras.setdefault(class_of(job.source), []).append(job.source)
-        summary.planned += len(job.outputs)
-        for _, rel in job.outputs:
-            target = fsnames.join(cfg.output_dir, rel)  # bytes: any name, in any locale
-            parent = rel.rpartition("/")[0]
-            if parent not in folders:
-                folders[parent] = os.path.realpath(fsnames.join(out_b, parent))
-            if fsnames.inside(os.path.join(folders[parent], os.path.basename(target)), inp_b):
-                raise UsageError(f"output {rel!r} would land inside the input folder; choose another output folder")
-            if cfg.on_exists == "error" and os.path.exists(target):
-                clash.append(rel)
-            if cfg.dry_run:
-                summary.outputs.append((job.source, rel))
-        if setup is not None:
-            for path in setup.planned_files(job.source, [rel for _, rel in job.outputs]):
-                if inside(path.resolve(), inp):
-                    raise UsageError(f"label file {str(path)!r} would land inside the input folder")
-                if cfg.on_exists == "error" and path.exists():
-                    clash.append(str(path.relative_to(cfg.output_dir)) if inside(path, cfg.output_dir) else str(path))
-                if cfg.dry_run:
-                    summary.outputs.append((job.source, os.path.relpath(path, out) if inside(path, out) else str(path)))
-    run_files = setup.run_files() if setup is not None else []
-    for path in [p for p, _ in run_files] + (setup.final_paths() if setup is not None else []):
-        if inside(path.resolve(), inp):  # e.g. OUTPUT/annotations linked to INPUT/annotations
-            raise UsageError(f"label file {str(path)!r} would land inside the input folder; choose another "
-                             "output folder")
-        if cfg.on_exists == "error" and path.exists():
-            clash.append(str(path))
-        if cfg.dry_run:
-            summary.outputs.append(("", os.path.relpath(path, out)))
-    if setup is not None:
-        summary.labels = {"objects_in": 0, "objects_out": 0, "unlabeled": 0, "label_files": 0, "masks": 0,
-                          "unpaired": setup.unpaired}
-    if clash:
-        raise UsageError(f"{len(clash)} output file(s) already exist, e.g. "
-                         f"{str(cfg.output_dir / clash[0])!r}; use --on-exists skip or overwrite")
-    for rel, why in warned:
-        report(f"augcli: {fsnames.shown(rel)}: warning: {why}")
-    summary.warnings += len(warned)
-    for rel, why in unlisted:
-        report(f"augcli: {fsnames.shown(rel)}: {why}")
-        summary.failed.append({"source": rel, "output": None, "error": why})
-    if plan is not None:
-        summary.targets = plan.describe(extras)
-        for note in summary.targets["notes"]:
-            report(f"augcli: note: {note}")
+        checks.note_extra(job)
+        checks.job(job)
+    run_files = checks.run_files()
+    checks.refuse_clashes(lambda rel: str(cfg.output_dir / rel))
+    report_listing(summary, report, warned, unlisted)
+    checks.describe_plan(report)
     if cfg.dry_run:
         summary.elapsed = time.perf_counter() - started
         return summary

@@ -104,8 +104,8 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
     return jobs
 
 
-def listed_jobs(cfg: RunConfig, keys: list[str],
-                on_warning: Callable[[str, str], None] = lambda rel, why: None) -> Iterator[SourceJob]:
+def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str], None] = lambda rel, why: None,
+                plan: CopyPlan | None = None) -> Iterator[SourceJob]:
     """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
     the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
     with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
@@ -119,5 +119,5 @@ def listed_jobs(cfg: RunConfig, keys: list[str],
         parts = key.split("/")
         if all(is_visible(p) for p in parts) and is_candidate(parts[-1]):
             folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
-    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg)]
+    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg, plan)]
     return iter(sorted(jobs, key=lambda j: j.source))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
 
 from ..config import RunConfig
@@ -28,10 +30,14 @@ from .buckets import Layout, digest, sources_digest, write_stats
 from .discover import iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge
-from .places import check_folders, inside
+from .places import check_folders, write_run_file
+from .prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .report import Summary, progress_bar
 from .shard import Shard, bucket_of
 from .work import WorkContext
+
+# keys that make an object-store input look labelled (label files, COCO JSON, dataset YAML)
+LABEL_SUFFIXES = (".txt", ".xml", ".json", ".yaml", ".yml")
 
 
 def _stores(cfg: RunConfig):
@@ -59,39 +65,78 @@ def _stores(cfg: RunConfig):
     return sources, outputs, None, None
 
 
+def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, keys: list[str],
+            report: Callable[[str], None]) -> tuple[RunConfig, Any]:
+    """The label setup of a bucketed run (the same as one machine's for local folders). Labels are
+    not read from or written to object storage yet: a dataset there that has them is refused (exit
+    2) rather than expanded without them."""
+    if inp is not None:
+        cfg, setup = resolve_labels(cfg, inp, out, report)  # type: ignore[arg-type]
+        if setup is not None and setup.coco is not None:
+            raise UsageError("COCO JSON is not carried by --shard, --executor dask or object storage yet; run on "
+                             "one machine, or pass --labels none to expand the images alone")
+        return cfg, setup
+    if cfg.labels is None or cfg.labels.format == "none":
+        return cfg, None
+    why = ("label files and masks are not carried to or from object storage yet; run with local folders, "
+           "or pass --labels none to expand the images alone")
+    if cfg.labels.format != "auto" or cfg.labels.masks is not None:
+        raise UsageError(why)
+    if sources.remote:
+        labelled = next((k for k in keys if k.lower().endswith(LABEL_SUFFIXES)), None)
+        if labelled is not None:
+            raise UsageError(f"{shown(labelled)} looks like a label file: {why}")
+        return cfg, None
+    from ..labels.setup import resolve  # a local input written to object storage
+
+    setup = resolve(cfg.labels, Path(cfg.input_dir).resolve(), Path(cfg.input_dir).resolve(), cfg.pipeline,
+                    lambda msg: None)
+    if setup is not None and setup.carries:
+        raise UsageError(why)
+    return cfg, None
+
+
 def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     started = time.perf_counter()
-    if cfg.targets is not None:
-        raise UsageError("--per-class / --total do not work with --shard, --executor dask or object storage yet "
-                         "(the copy plan is not shared between shards); run them on one machine")
     sources, outputs, inp, out = _stores(cfg)
     if cfg.seed is None and cfg.shard is not None and cfg.shard.count > 1:
         raise UsageError("a sharded run needs --seed: every shard must draw from the same seed")
     seed = cfg.seed if cfg.seed is not None else new_root_seed()
     shard: Shard = cfg.shard if cfg.shard is not None else Shard(0, 1)
     layout = Layout(outputs)
-    header = header_line(cfg, seed)
-    recipe = digest([header.encode("utf-8")])
     summary = Summary(seed=seed, dry_run=cfg.dry_run)
-    if shard.index >= cfg.buckets:
-        report(f"augcli: note: shard {shard} owns no bucket (there are {cfg.buckets}; use --buckets)")
-
-    # 1. the jobs of this shard's buckets, named among all their siblings
-    owned: dict[int, list] = {b: [] for b in range(shard.index, cfg.buckets, shard.count)}
-    unlisted: list[tuple[str, str]] = []
-    warned: list[tuple[str, str]] = []
+    keys: list[str] = []
     if sources.remote:
         keys = sources.find()
         if not keys:
             raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
-        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)))
+    cfg, setup = _labels(cfg, sources, inp, out, keys, report)
+    skip_dir = setup.skip_dir if setup is not None else None
+    if shard.index >= cfg.buckets:
+        report(f"augcli: note: shard {shard} owns no bucket (there are {cfg.buckets}; use --buckets)")
+
+    # 1. the jobs of this shard's buckets, named among all their siblings (and the copy plan, drawn
+    # from the whole listing: every shard draws the same one)
+    owned: dict[int, list] = {b: [] for b in range(shard.index, cfg.buckets, shard.count)}
+    unlisted: list[tuple[str, str]] = []
+    warned: list[tuple[str, str]] = []
+    if sources.remote:
+        names = (j.source for j in listed_jobs(replace(cfg, copies=0, include_originals=False, targets=None), keys))
+        plan = copy_plan(cfg, seed, names)
+        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan)
     else:
-        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)),
-                         on_warning=lambda rel, why: warned.append((rel, why)))
+        plan = copy_plan(cfg, seed, source_names(cfg, skip_dir))
+        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
+                         lambda rel, why: warned.append((rel, why)), skip_dir)
+    checks = Checks(cfg, summary, plan, setup, inp, out, exists=outputs.exists)
     for job in jobs:
+        checks.note_extra(job)
         b = bucket_of(job.source, cfg.buckets)
         if b in owned:
             owned[b].append(job)
+    checks.describe_plan(report)
+    header = header_line(cfg, seed, summary.targets, setup)
+    recipe = digest([header.encode("utf-8")])
 
     # 2. done buckets, from one listing of the done folder and one read per owned marker
     done_before: list[int] = []
@@ -131,33 +176,13 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     # 3. checks over the outputs still to make
     if outputs.remote and cfg.on_exists != "overwrite" and any(owned.values()):
         outputs.list_once()  # one listing instead of a request per output
-    folders: dict[str, Any] = {}
-    clash: list[str] = []
-    for b, bucket_jobs in owned.items():
+    for bucket_jobs in owned.values():
         for job in bucket_jobs:
-            summary.discovered += 1
-            summary.planned += len(job.outputs)
-            for _, rel in job.outputs:
-                if inp is not None:
-                    parent = rel.rpartition("/")[0]
-                    if parent not in folders:
-                        folders[parent] = (out / parent).resolve()
-                    if inside(folders[parent] / rel.rpartition("/")[2], inp):
-                        raise UsageError(f"output {rel!r} would land inside the input folder; choose another "
-                                         "output folder")
-                if cfg.on_exists == "error" and outputs.exists(rel):
-                    clash.append(rel)
-                if cfg.dry_run:
-                    summary.outputs.append((job.source, rel))
-    if clash:
-        raise UsageError(f"{len(clash)} output file(s) of shard {shard} already exist, e.g. "
-                         f"{outputs.shown.rstrip('/') + '/' + clash[0]!r}; use --on-exists skip or overwrite")
-    for rel, why in warned:
-        report(f"augcli: {shown(rel)}: warning: {why}")
-    summary.warnings += len(warned)
-    for rel, why in unlisted:
-        report(f"augcli: {shown(rel)}: {one_line(why)}")
-        summary.failed.append({"source": rel, "output": None, "error": why})
+            checks.job(job)
+    run_files = checks.run_files(shared=True)
+    checks.refuse_clashes(lambda rel: rel if rel.startswith("/") else outputs.shown.rstrip("/") + "/" + rel,
+                          f" of shard {shard}")
+    report_listing(summary, report, warned, unlisted)
     if cfg.dry_run:
         summary.elapsed = time.perf_counter() - started
         return summary
@@ -169,6 +194,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             remove_stale_temporaries(cfg.output_dir)
         for rel in stale:
             layout.remove(rel)
+        for path, payload in run_files:  # the dataset YAML: every shard writes the same bytes
+            write_run_file(path, payload, cfg.on_exists != "error", inp)
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {outputs.shown!r}: {exc.strerror or exc}") from None
     plan = [BucketWork(b, tuple(bucket_jobs)) for b, bucket_jobs in sorted(owned.items())]
@@ -186,6 +213,11 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     def sink(outcome: BucketOutcome) -> bool:
         summary.written += outcome.written
         summary.skipped += outcome.skipped
+        for source, warning in outcome.warnings:
+            say(f"augcli: {shown(source)}: warning: {warning}")
+        if summary.labels is not None:
+            for key, n in outcome.labels.items():
+                summary.labels[key] += n
         for failure in outcome.failed:  # names and errors escaped, as a local run prints them
             say(f"augcli: {shown(failure['source'])}: {one_line(str(failure['error']))}")
             summary.failed.append(failure)
@@ -200,7 +232,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         if bar is not None:
             bar.update(n)
 
-    ctx = WorkContext(cfg, seed, sources=sources if sources.remote else None,
+    ctx = WorkContext(cfg, seed, setup, sources=sources if sources.remote else None,
                       outputs=outputs if outputs.remote else None)
     try:
         executor.run(ctx, header, plan, sink, say, progress)

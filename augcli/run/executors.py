@@ -17,6 +17,7 @@ from ..storage import LocalStore
 from .buckets import Layout, finish_bucket
 from .discover import SourceJob
 from .pool import results_in_pool
+from .report import count_labels, label_counts
 from .work import WorkContext, process_source_safely
 
 
@@ -39,6 +40,8 @@ class BucketOutcome:
     failed: list[dict[str, Any]] = field(default_factory=list)  # {"source", "output", "error"}
     fatal: str | None = None
     done: bool = False  # its part and done marker are written
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (source, warning line)
+    labels: dict[str, int] = field(default_factory=label_counts)  # object counts, when the run carries labels
 
 
 Sink = Callable[[BucketOutcome], bool]  # False: stop the run (--strict, a fatal write error)
@@ -61,7 +64,11 @@ class _Collector:
     def add(self, records: list[dict[str, Any]]) -> None:
         self.seen += 1
         out = self.outcome
+        for warning in (records[0].get("warnings") or []) if records else []:
+            out.warnings.append((records[0]["source"], warning))
         for rec in records:
+            if rec.get("labels"):
+                count_labels(out.labels, rec["labels"])
             if rec.get("fatal"):
                 out.fatal = rec["error"]
                 continue

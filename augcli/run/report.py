@@ -79,6 +79,13 @@ def one_line_reporter(report: Callable[[str], None]) -> Callable[[str], None]:
     return lambda msg: report(fsnames.one_line(msg))
 
 
+LABEL_COUNTS = ("objects_in", "objects_out", "unlabeled", "label_files", "masks")
+
+
+def label_counts() -> dict[str, int]:
+    return dict.fromkeys(LABEL_COUNTS, 0)
+
+
 def count_labels(totals: dict[str, int], entry: dict[str, Any]) -> None:
     totals["objects_in"] += entry.get("in", 0)
     totals["objects_out"] += entry.get("out", 0)
