@@ -10,7 +10,7 @@ import click
 
 from .version import __version__
 from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, FORMATS, INTERPOLATIONS, LABEL_FORMATS,
-                      LABEL_FRAMES, MAX_BUCKETS, ON_EXISTS)
+                      LABEL_FRAMES, LAYOUTS, MAX_BUCKETS, ON_EXISTS)
 from .cli_types import ColourType, ProbabilityType, RangeType, SizeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
 from .ops.flags import Choice, Flag, Number, Span, Switch
@@ -129,6 +129,8 @@ def scaleout_options(fn: Callable) -> Callable:
                      help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),
         click.option("--scheduler", metavar="tcp://HOST:PORT",
                      help="Dask scheduler to use with --executor dask [default: a local cluster]."),
+        click.option("--layout", type=click.Choice(LAYOUTS), default="tree", show_default=True,
+                     help="How outputs are placed: tree mirrors the input's folders, one file per output."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -195,7 +197,8 @@ def scaleout_settings(kw: dict[str, Any]) -> dict[str, Any]:
             raise click.UsageError(str(exc)) from None
     if kw["scheduler"] and kw["executor"] != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
-    return {"shard": shard, "buckets": kw["buckets"], "executor": kw["executor"], "scheduler": kw["scheduler"]}
+    return {"shard": shard, "buckets": kw["buckets"], "executor": kw["executor"], "scheduler": kw["scheduler"],
+            "layout": kw["layout"]}
 
 
 def build_targets(kw: dict[str, Any]):

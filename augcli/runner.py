@@ -20,7 +20,9 @@ from .run.prepare import Checks, copy_plan, report_listing, resolve_labels, sour
 from .run.pool import results_in_pool, results_in_process
 from .run.report import Summary, count_labels, progress_bar, stderr_report
 from .run.work import WorkContext, process_source, process_source_safely  # noqa: F401 - public here too
+from .run.sinks import make_sink
 from .seeding import new_root_seed
+from .storage import LocalStore
 
 __all__ = ["FatalWriteError", "SourceJob", "Summary", "WorkContext", "check_folders", "iter_jobs", "plan_outputs",
            "process_source", "process_source_safely", "run"]
@@ -61,7 +63,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         summary.elapsed = time.perf_counter() - started
         return summary
 
-    ctx = WorkContext(cfg, summary.seed, setup)
+    ctx = WorkContext(cfg, summary.seed, setup, sink=make_sink(cfg.layout, LocalStore(cfg.output_dir)))
     collector = setup.collector() if setup is not None else None  # COCO: one JSON written at the end
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from .places import check_folders, write_run_file
 from .prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .report import Summary, progress_bar
 from .shard import Shard, bucket_of
+from .sinks import make_sink
 from .work import WorkContext
 
 # keys that make an object-store input look labelled (label files, COCO JSON, dataset YAML)
@@ -104,6 +105,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     seed = cfg.seed if cfg.seed is not None else new_root_seed()
     shard: Shard = cfg.shard if cfg.shard is not None else Shard(0, 1)
     layout = Layout(outputs)
+    sink = make_sink(cfg.layout, outputs)
     summary = Summary(seed=seed, dry_run=cfg.dry_run)
     keys: list[str] = []
     if sources.remote:
@@ -128,7 +130,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         plan = copy_plan(cfg, seed, source_names(cfg, skip_dir))
         jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
                          lambda rel, why: warned.append((rel, why)), skip_dir)
-    checks = Checks(cfg, summary, plan, setup, inp, out, exists=outputs.exists)
+    checks = Checks(cfg, summary, plan, setup, inp, out, exists=sink.exists)
     for job in jobs:
         checks.note_extra(job)
         b = bucket_of(job.source, cfg.buckets)
@@ -175,7 +177,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
 
     # 3. checks over the outputs still to make
     if outputs.remote and cfg.on_exists != "overwrite" and any(owned.values()):
-        outputs.list_once()  # one listing instead of a request per output
+        sink.list_once()  # one listing instead of a request per output
     for bucket_jobs in owned.values():
         for job in bucket_jobs:
             checks.job(job)
@@ -189,7 +191,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
 
     # 4. run the buckets
     try:
-        outputs.prepare()
+        sink.prepare()
         if not outputs.remote:
             remove_stale_temporaries(cfg.output_dir)
         for rel in stale:
@@ -210,7 +212,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         else:
             report(msg)
 
-    def sink(outcome: BucketOutcome) -> bool:
+    def take(outcome: BucketOutcome) -> bool:
         summary.written += outcome.written
         summary.skipped += outcome.skipped
         for source, warning in outcome.warnings:
@@ -232,10 +234,9 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         if bar is not None:
             bar.update(n)
 
-    ctx = WorkContext(cfg, seed, setup, sources=sources if sources.remote else None,
-                      outputs=outputs if outputs.remote else None)
+    ctx = WorkContext(cfg, seed, setup, sources=sources if sources.remote else None, sink=sink)
     try:
-        executor.run(ctx, header, plan, sink, say, progress)
+        executor.run(ctx, header, plan, take, say, progress)
     except KeyboardInterrupt:
         summary.interrupted = True
     except ExecutorError as exc:

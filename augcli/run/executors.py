@@ -1,7 +1,7 @@
 """Engines that run buckets: ``local`` (augcli's own process pool) and ``dask`` (a Dask cluster).
 
 An executor gets the plan (buckets in order, each with its sources' jobs) and reports one
-BucketOutcome per finished bucket through ``sink``; a bucket's manifest part and done marker are
+BucketOutcome per finished bucket through ``take``; a bucket's manifest part and done marker are
 written before its outcome is reported. Adding an engine means one class with ``run``.
 """
 
@@ -13,7 +13,6 @@ from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import AugcliError
 from ..manifest import record_line
-from ..storage import LocalStore
 from .buckets import Layout, finish_bucket
 from .discover import SourceJob
 from .pool import results_in_pool
@@ -44,11 +43,11 @@ class BucketOutcome:
     labels: dict[str, int] = field(default_factory=label_counts)  # object counts, when the run carries labels
 
 
-Sink = Callable[[BucketOutcome], bool]  # False: stop the run (--strict, a fatal write error)
+Take = Callable[[BucketOutcome], bool]  # False: stop the run (--strict, a fatal write error)
 
 
 class Executor(Protocol):
-    def run(self, ctx: WorkContext, header: str, plan: Sequence[BucketWork], sink: Sink,
+    def run(self, ctx: WorkContext, header: str, plan: Sequence[BucketWork], take: Take,
             warn: Callable[[str], None], progress: Callable[[int], None]) -> None: ...
 
 
@@ -60,6 +59,7 @@ class _Collector:
         self.lines: list[str] = []
         self.outcome = BucketOutcome(work.bucket, sources=len(work.jobs))
         self.seen = 0
+        ctx.sink.open_bucket(work.bucket)
 
     def add(self, records: list[dict[str, Any]]) -> None:
         self.seen += 1
@@ -87,8 +87,8 @@ class _Collector:
     def finish(self) -> BucketOutcome:
         if self.outcome.fatal is None:
             cfg = self.ctx.cfg
-            store = self.ctx.outputs if self.ctx.outputs is not None else LocalStore(cfg.output_dir)
-            finish_bucket(Layout(store), self.work.bucket, cfg.buckets, self.header,
+            self.ctx.sink.close_bucket(self.work.bucket)
+            finish_bucket(Layout(self.ctx.sink.store), self.work.bucket, cfg.buckets, self.header,
                           [j.source for j in self.work.jobs], self.lines, len(self.outcome.failed))
             self.outcome.done = True
         return self.outcome
@@ -112,10 +112,10 @@ class LocalExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
-    def run(self, ctx, header, plan, sink, warn, progress) -> None:
+    def run(self, ctx, header, plan, take, warn, progress) -> None:
         pending = list(plan)
         while pending and not pending[0].jobs:  # empty buckets are done at once
-            if not sink(_Collector(ctx, header, pending.pop(0)).finish()):
+            if not take(_Collector(ctx, header, pending.pop(0)).finish()):
                 return
         if not pending:
             return
@@ -133,10 +133,10 @@ class LocalExecutor:
                 current.add(records)
                 progress(1)
                 if current.outcome.fatal:
-                    sink(current.outcome)
+                    take(current.outcome)
                     return
                 while current.complete:
-                    if not sink(current.finish()):
+                    if not take(current.finish()):
                         return
                     work = next(queue, None)
                     if work is None:
@@ -156,7 +156,7 @@ class DaskExecutor:
                  task: Callable[..., BucketOutcome] = run_bucket) -> None:
         self.workers, self.scheduler, self.retries, self.task = workers, scheduler, retries, task
 
-    def run(self, ctx, header, plan, sink, warn, progress) -> None:
+    def run(self, ctx, header, plan, take, warn, progress) -> None:
         try:
             from distributed import Client, LocalCluster, as_completed
         except ImportError:
@@ -201,7 +201,7 @@ class DaskExecutor:
                 except Exception as exc:  # the task failed on every try (not a worker death)
                     raise ExecutorError(f"a Dask bucket task failed: {type(exc).__name__}: {exc}") from None
                 progress(outcome.sources)
-                if not sink(outcome):
+                if not take(outcome):
                     return
                 submit_next()
         finally:

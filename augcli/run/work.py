@@ -19,7 +19,9 @@ from ..imageio import LoadOptions, load_image, source_size, write_atomic
 from ..render import output_bytes, output_writer, plan_copy_with_geometry
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
+from ..storage import LocalStore
 from .discover import SourceJob
+from .sinks import TreeSink, same_bytes
 
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
 
@@ -38,9 +40,12 @@ class WorkContext:
     cfg: RunConfig
     root_seed: int
     labels: Any = None  # augcli.labels.setup.LabelSetup, when the run carries labels
-    # augcli.storage stores for object storage (augcli/run/ sets them); None: the local folders
-    sources: Any = None
-    outputs: Any = None
+    sources: Any = None  # an augcli.storage store for object storage; None: the local input folder
+    sink: Any = None  # augcli.run.sinks.Sink, where every output goes; None: the local output tree
+
+    def __post_init__(self) -> None:
+        if self.sink is None:
+            object.__setattr__(self, "sink", TreeSink(LocalStore(self.cfg.output_dir)))
 
     @property
     def load(self) -> LoadOptions:
@@ -52,7 +57,7 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
     cfg = ctx.cfg
     src = fsnames.join(cfg.input_dir, job.source)  # bytes: any name, in any locale
     todo = {k for k, out in job.outputs
-            if not (cfg.on_exists == "skip" and _output_exists(ctx, out))}
+            if not (cfg.on_exists == "skip" and ctx.sink.exists(out))}
     fetched = None
     try:
         if ctx.sources is not None:
@@ -137,7 +142,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 made_image = ahead.pop(i)
                 if isinstance(made_image, BaseException):
                     raise made_image
-            if labels is None and ctx.outputs is None:
+            if labels is None and ctx.sink.streams:
                 # local files are encoded straight into their temporary file (the bytes are made
                 # again only to compare with a file that appeared meanwhile)
                 data = output_writer(made_image, job.fmt, cfg.quality, cfg.background)
@@ -150,12 +155,12 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
                     continue
-            if _write_output(ctx, out, data):
+            if ctx.sink.write(out, data, overwrite=cfg.on_exists == "overwrite"):
                 rec["status"] = "ok"
             elif cfg.on_exists == "skip":
                 rec.update(status="ok", existing=True)
-            elif _same_output(ctx, out, data if isinstance(data, bytes) else
-                              output_bytes(made_image, job.fmt, cfg.quality, cfg.background)):
+            elif ctx.sink.same_bytes(out, data if isinstance(data, bytes) else
+                                     output_bytes(made_image, job.fmt, cfg.quality, cfg.background)):
                 # appeared since the run started, with exactly our bytes: a retry after a worker
                 # died, or an identical concurrent run
                 rec["status"] = "ok"
@@ -201,40 +206,9 @@ def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict) -> None
 def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
     """Write label files atomically; the name of one that exists with other bytes, else None."""
     for path, payload in files:
-        if not write_atomic(path, payload, overwrite=overwrite) and not _same_bytes(path, payload):
+        if not write_atomic(path, payload, overwrite=overwrite) and not same_bytes(path, payload):
             return os.fsdecode(path)
     return None
-
-
-def _output_exists(ctx: WorkContext, rel: str) -> bool:
-    if ctx.outputs is None:
-        return os.path.exists(fsnames.join(ctx.cfg.output_dir, rel))
-    return ctx.outputs.exists(rel)
-
-
-def _write_output(ctx: WorkContext, rel: str, data: Any) -> bool:
-    """Write an output (bytes, or for local folders a function writing them into an open file)."""
-    overwrite = ctx.cfg.on_exists == "overwrite"
-    check_output_rel(rel)  # whatever the name was made from, it stays under the output folder
-    if ctx.outputs is None:
-        return write_atomic(fsnames.join(ctx.cfg.output_dir, rel), data, overwrite=overwrite)
-    return ctx.outputs.write(rel, data, overwrite=overwrite)
-
-
-def _same_output(ctx: WorkContext, rel: str, data: bytes) -> bool:
-    if ctx.outputs is None:
-        return _same_bytes(fsnames.join(ctx.cfg.output_dir, rel), data)
-    return ctx.outputs.same_bytes(rel, data)
-
-
-def _same_bytes(path: bytes | Path, data: bytes) -> bool:
-    try:
-        if os.stat(path).st_size != len(data):
-            return False
-        with open(path, "rb") as fh:
-            return fh.read() == data
-    except OSError:
-        return False
 
 
 def make_record(source, output, copy, ctx: WorkContext, *, status="ok", error=None, size=None,
