@@ -62,6 +62,23 @@ def masks(root: Path) -> None:
         Image.fromarray(a, "L").save(root / "masks" / "val" / f"m{i}.png")
 
 
+def coco(root: Path) -> None:
+    """A COCO split with boxes, keypoints and polygons (no RLE: pycocotools is a test extra)."""
+    (root / "annotations").mkdir(parents=True)
+    (root / "train").mkdir()
+    images, anns = [], []
+    for i in range(7):
+        pattern(60, 40, seed=i).save(root / "train" / f"c{i}.png")
+        images.append({"id": 10 + i, "file_name": f"c{i}.png", "width": 60, "height": 40})
+        anns += [{"id": 100 * i + 1, "image_id": 10 + i, "category_id": 1, "bbox": [5, 5, 20, 15], "area": 300,
+                  "iscrowd": 0, "keypoints": [8, 6, 2, 20, 6, 2, 14, 15, 1], "num_keypoints": 3},
+                 {"id": 100 * i + 2, "image_id": 10 + i, "category_id": 2, "iscrowd": 0, "area": 450,
+                  "bbox": [10, 10, 30, 20], "segmentation": [[10, 10, 40, 10, 25, 30]]}]
+    cats = [{"id": 1, "name": "person", "keypoints": ["nose", "left_eye", "right_eye"]}, {"id": 2, "name": "thing"}]
+    (root / "annotations" / "instances_train.json").write_text(json.dumps(
+        {"info": {"year": 2024}, "images": images, "annotations": anns, "categories": cats}))
+
+
 def classes(root: Path) -> None:
     for cls, n in (("one", 1), ("three", 3), ("five", 5)):
         (root / cls).mkdir(parents=True)
@@ -76,6 +93,7 @@ DATASETS = {
                                  {"kpt_shape": [3, 3], "flip_idx": [0, 2, 1]}), ("-n", "2")),
     "yolo-obb": (lambda r: yolo(r, ["1 0.1 0.1 0.3 0.1 0.3 0.4 0.1 0.4\n"]), ("--labels", "yolo-obb", "-n", "2")),
     "voc": (voc, ("-n", "2")),
+    "coco": (coco, ("-n", "2")),
     "masks": (masks, ("-n", "2")),
     "per-class": (classes, ("--per-class", "4")),
     "total": (classes, ("--total", "20", "--include-originals")),
@@ -95,15 +113,15 @@ def test_shards_and_merge_equal_one_machine(tmp_path, kind):
     make, extra = DATASETS[kind]
     make(tmp_path / "in")
     reference = one_machine(tmp_path, extra)
-    assert any(k.endswith((".txt", ".xml")) or k.startswith("masks/") for k in reference) or "per-class" in kind \
-        or "total" in kind
+    assert any(k.endswith((".txt", ".xml", ".json")) or k.startswith("masks/") for k in reference) \
+        or kind in ("per-class", "total")
     for i in range(SHARDS):
         augcli("expand", "in", "out", *FLAGS, *extra, "--shard", f"{i}/{SHARDS}", "-j", 1 + i % 2, cwd=tmp_path)
     augcli("merge", "out", "-q", cwd=tmp_path)
     assert tree_bytes(tmp_path / "out") == reference
 
 
-@pytest.mark.parametrize("kind", ["yolo-pose", "masks", "per-class"])
+@pytest.mark.parametrize("kind", ["yolo-pose", "coco", "masks", "per-class"])
 def test_dask_equals_one_machine(tmp_path, kind):
     pytest.importorskip("distributed", reason="Dask is not installed (pip install 'augcli[dask]')")
     make, extra = DATASETS[kind]
@@ -137,15 +155,16 @@ def test_a_sharded_yaml_written_by_another_shard_is_no_clash(tmp_path):
     assert "data.yaml" in res.stderr and "already exist" in res.stderr
 
 
-def test_coco_beyond_one_machine_is_refused_not_dropped(tmp_path):
-    (tmp_path / "in" / "images").mkdir(parents=True)
-    pattern(40, 30).save(tmp_path / "in" / "images" / "a.png")
-    (tmp_path / "in" / "annotations").mkdir()
-    (tmp_path / "in" / "annotations" / "instances.json").write_text(json.dumps({
-        "images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 10], "area": 100,
-                         "iscrowd": 0}],
-        "categories": [{"id": 1, "name": "cat"}]}))
-    res = augcli("expand", "in", "out", *FLAGS, "--shard", "0/2", cwd=tmp_path, expect=2)
-    assert "COCO JSON is not carried" in res.stderr and "--labels none" in res.stderr
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+def test_the_coco_json_is_written_once_by_the_shard_that_finishes_last(tmp_path):
+    coco(tmp_path / "in")
+    reference = one_machine(tmp_path, ("-n", "2"))
+    made = tmp_path / "out" / "annotations" / "instances_train.json"
+    augcli("expand", "in", "out", *FLAGS, "-n", "2", "--shard", "1/2", cwd=tmp_path)
+    assert not made.exists()  # bucket parts of shard 0 are missing: not yet
+    augcli("expand", "in", "out", *FLAGS, "-n", "2", "--shard", "0/2", cwd=tmp_path)
+    assert made.read_bytes() == reference["annotations/instances_train.json"]
+    doc = json.loads(made.read_bytes())
+    assert len(doc["images"]) == 14 and len(doc["annotations"]) > 0
+    # a shard run again (all its buckets done) finds the JSON its run wrote: no clash, same bytes
+    augcli("expand", "in", "out", *FLAGS, "-n", "2", "--shard", "0/2", cwd=tmp_path)
+    assert tree_bytes(tmp_path / "out") == reference

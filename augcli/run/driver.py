@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import replace
@@ -73,9 +74,6 @@ def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, ke
     2) rather than expanded without them."""
     if inp is not None:
         cfg, setup = resolve_labels(cfg, inp, out, report)  # type: ignore[arg-type]
-        if setup is not None and setup.coco is not None:
-            raise UsageError("COCO JSON is not carried by --shard, --executor dask or object storage yet; run on "
-                             "one machine, or pass --labels none to expand the images alone")
         return cfg, setup
     if cfg.labels is None or cfg.labels.format == "none":
         return cfg, None
@@ -95,6 +93,30 @@ def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, ke
     if setup is not None and setup.carries:
         raise UsageError(why)
     return cfg, None
+
+
+def _write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
+    """The COCO JSON(s) from every bucket's entries: the same bytes as a one-machine run (the
+    collector sorts images by name), written once, after the images."""
+    collector = setup.collector()
+    for b in range(buckets):
+        marker = layout.read_marker(layout.marker(b)) or {}
+        rel = layout.labels_part(b)
+        try:
+            data = layout.store.read(rel)
+        except OSError:
+            data = None
+        if data is None or digest([data]) != marker.get("labels_digest"):
+            raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
+                             "owns it again with --on-exists overwrite")
+        try:
+            for line in data.decode("utf-8").splitlines():
+                collector.add({"_coco": json.loads(line)})
+        except (ValueError, RecursionError):
+            raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
+                             "overwrite") from None
+    for path, payload in collector.payloads():
+        write_run_file(path, payload, True, inp)
 
 
 def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
@@ -181,7 +203,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     for bucket_jobs in owned.values():
         for job in bucket_jobs:
             checks.job(job)
-    run_files = checks.run_files(shared=True)
+    run_files = checks.run_files(shared=True, resumed=bool(markers))
     checks.refuse_clashes(lambda rel: rel if rel.startswith("/") else outputs.shown.rstrip("/") + "/" + rel,
                           f" of shard {shard}")
     report_listing(summary, report, warned, unlisted)
@@ -248,16 +270,23 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             bar.close()
     extra: dict[str, Any] = {"buckets": cfg.buckets, "buckets_done_before": len(done_before),
                              "buckets_finished": len(finished), "buckets_owned": len(plan) + len(done_before)}
-    # 5. the last shard to finish writes the manifest
-    if not (summary.fatal or summary.interrupted) and cfg.write_manifest:
-        if len(layout.done_buckets()) >= cfg.buckets:
-            try:
-                result = merge(outputs, cfg.manifest if cfg.manifest is not None else None)
-                summary.manifest = str(result.manifest)
-            except UsageError as exc:  # e.g. a concurrent shard of another recipe: the parts say why
-                say(f"augcli: note: the manifest was not merged: {exc}")
-            except OSError as exc:
-                summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
+    # 5. the last shard to finish writes the COCO JSON and the manifest
+    all_done = not (summary.fatal or summary.interrupted) and len(layout.done_buckets()) >= cfg.buckets
+    if all_done and setup is not None and setup.coco is not None:
+        try:
+            _write_coco(layout, setup, cfg.buckets, inp)  # type: ignore[arg-type]
+        except UsageError as exc:
+            say(f"augcli: note: the COCO JSON was not written: {exc}")
+        except OSError as exc:
+            summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
+    if all_done and cfg.write_manifest and not summary.fatal:
+        try:
+            result = merge(outputs, cfg.manifest if cfg.manifest is not None else None)
+            summary.manifest = str(result.manifest)
+        except UsageError as exc:  # e.g. a concurrent shard of another recipe: the parts say why
+            say(f"augcli: note: the manifest was not merged: {exc}")
+        except OSError as exc:
+            summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
     summary.elapsed = time.perf_counter() - started
     write_stats(cfg, summary, workers, store=outputs, **extra)
     if summary.fatal:

@@ -7,6 +7,7 @@ written before its outcome is reported. Adding an engine means one class with ``
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
@@ -59,6 +60,8 @@ class _Collector:
         self.lines: list[str] = []
         self.outcome = BucketOutcome(work.bucket, sources=len(work.jobs))
         self.seen = 0
+        # COCO entries of the bucket's outputs, for the one COCO JSON written when all buckets are done
+        self.coco: list[str] | None = [] if ctx.labels is not None and ctx.labels.coco is not None else None
         ctx.sink.open_bucket(work.bucket)
 
     def add(self, records: list[dict[str, Any]]) -> None:
@@ -68,6 +71,9 @@ class _Collector:
             out.warnings.append((records[0]["source"], warning))
         for rec in records:
             if rec.get("labels"):
+                entry = rec["labels"].pop("_coco", None)
+                if entry is not None and self.coco is not None and rec["status"] in ("ok", "skipped"):
+                    self.coco.append(json.dumps(entry, ensure_ascii=False) + "\n")
                 count_labels(out.labels, rec["labels"])
             if rec.get("fatal"):
                 out.fatal = rec["error"]
@@ -89,7 +95,7 @@ class _Collector:
             cfg = self.ctx.cfg
             self.ctx.sink.close_bucket(self.work.bucket)
             finish_bucket(Layout(self.ctx.sink.store), self.work.bucket, cfg.buckets, self.header,
-                          [j.source for j in self.work.jobs], self.lines, len(self.outcome.failed))
+                          [j.source for j in self.work.jobs], self.lines, len(self.outcome.failed), self.coco)
             self.outcome.done = True
         return self.outcome
 

@@ -105,20 +105,23 @@ class Checks:
                 if cfg.dry_run:
                     summary.outputs.append((job.source, os.path.relpath(path, out) if inside(path, out) else str(path)))
 
-    def run_files(self, shared: bool = False) -> list[tuple[Path, bytes]]:
+    def run_files(self, shared: bool = False, resumed: bool = False) -> list[tuple[Path, bytes]]:
         """Check the files written once per run (dataset YAML, COCO JSON) and return the YAMLs with
-        their bytes. ``shared``: other shards write the same files, so one that exists with exactly
-        these bytes is not a clash."""
+        their bytes. ``shared``: other shards write the same files, so a YAML that exists with exactly
+        these bytes is not a clash, nor is a COCO JSON in an output that already holds done buckets
+        (``resumed``: the shard that finished the last bucket wrote it)."""
         if self.setup is None:
             return []
         cfg, inp = self.cfg, self.inp
         run_files = self.setup.run_files()
         payloads = dict(run_files)
-        for path in [p for p, _ in run_files] + self.setup.final_paths():
+        finals = self.setup.final_paths()
+        for path in [p for p, _ in run_files] + finals:
             if inside(path.resolve(), inp):  # e.g. OUTPUT/annotations linked to INPUT/annotations
                 raise UsageError(f"label file {str(path)!r} would land inside the input folder; choose another "
                                  "output folder")
-            if cfg.on_exists == "error" and path.exists() and not (shared and _holds(path, payloads.get(path))):
+            ours = shared and (_holds(path, payloads.get(path)) or (resumed and path in finals))
+            if cfg.on_exists == "error" and path.exists() and not ours:
                 self.clash.append(str(path))
             if cfg.dry_run:
                 self.summary.outputs.append(("", os.path.relpath(path, self.out)))
