@@ -5,7 +5,6 @@ Sharded, Dask and object-storage runs go to augcli/run/driver.py.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Callable, Iterator
 
@@ -18,7 +17,7 @@ from .run.discover import SourceJob, iter_jobs, plan_outputs  # noqa: F401 - pub
 from .run.places import check_folders, write_run_file
 from .run.prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .run.pool import results_in_pool, results_in_process
-from .run.report import Summary, count_labels, progress_bar, stderr_report
+from .run.report import Progress, Summary, failure_line, stderr_report, tally
 from .run.work import WorkContext, process_source, process_source_safely  # noqa: F401 - public here too
 from .run.sinks import make_sink
 from .seeding import new_root_seed
@@ -74,13 +73,8 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
             write_run_file(path, payload, cfg.on_exists != "error", inp)
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {str(cfg.output_dir)!r}: {exc.strerror or exc}") from None
-    bar = progress_bar(summary.discovered, cfg.progress)
-
-    def say(msg: str) -> None:  # above the progress bar, when there is one
-        if bar is not None:
-            bar.write(msg, file=sys.stderr)
-        else:
-            report(msg)
+    progress = Progress(summary.discovered, cfg.progress, report)
+    say = progress.say
 
     # Second pass: the same jobs again, streamed to the workers.
     jobs = iter_jobs(cfg, plan=plan, skip_dir=skip_dir)
@@ -106,21 +100,10 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                         summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
                         manifest.discard()
                         manifest = None
-                if summary.labels is not None and rec.get("labels"):
-                    count_labels(summary.labels, rec["labels"])
-                if rec.get("existing"):
-                    summary.skipped += 1
-                elif rec["status"] == "ok":
-                    summary.written += 1
-                elif rec["status"] == "skipped":
-                    summary.skipped += 1
-                elif rec.get("fatal"):
-                    summary.fatal = rec["error"]
-                else:
-                    say(f"augcli: {fsnames.shown(rec['source'])}: {fsnames.one_line(rec['error'])}")
-                    summary.failed.append({"source": rec["source"], "output": rec["output"], "error": rec["error"]})
-            if bar is not None:
-                bar.update(1)
+                failure = tally(summary, rec)
+                if failure is not None:
+                    say(failure_line(failure))
+            progress.update()
             if summary.fatal or (cfg.strict and summary.failed):
                 break
     except KeyboardInterrupt:
@@ -128,8 +111,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     finally:
         if hasattr(results, "close"):
             results.close()  # stops the pool: in-flight chunks finish, queued ones are dropped
-        if bar is not None:
-            bar.close()
+        progress.close()
         if collector is not None and not summary.fatal:
             try:  # after the images: the COCO JSON lists exactly the outputs that were made
                 for path, payload in collector.payloads():

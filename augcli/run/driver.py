@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Callable
 
 from ..config import RunConfig
 from ..errors import FatalWriteError, UsageError
-from ..fsnames import one_line, shown
+from ..fsnames import shown
 from ..imageio import remove_stale_temporaries
 from ..manifest import header_line
 from ..seeding import new_root_seed
@@ -33,7 +32,7 @@ from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge
 from .places import check_folders, write_run_file
 from .prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
-from .report import Summary, progress_bar
+from .report import Progress, Summary, failure_line
 from .shard import Shard, bucket_of
 from .sinks import make_sink
 from .work import WorkContext
@@ -225,14 +224,9 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     plan = [BucketWork(b, tuple(bucket_jobs)) for b, bucket_jobs in sorted(owned.items())]
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     executor = make_executor(cfg.executor, workers, cfg.scheduler)
-    bar = progress_bar(summary.discovered, cfg.progress)
+    progress = Progress(summary.discovered, cfg.progress, report)
+    say = progress.say
     finished: list[int] = []
-
-    def say(msg: str) -> None:
-        if bar is not None:
-            bar.write(msg, file=sys.stderr)
-        else:
-            report(msg)
 
     def take(outcome: BucketOutcome) -> bool:
         summary.written += outcome.written
@@ -242,8 +236,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         if summary.labels is not None:
             for key, n in outcome.labels.items():
                 summary.labels[key] += n
-        for failure in outcome.failed:  # names and errors escaped, as a local run prints them
-            say(f"augcli: {shown(failure['source'])}: {one_line(str(failure['error']))}")
+        for failure in outcome.failed:
+            say(failure_line(failure))
             summary.failed.append(failure)
         if outcome.fatal:
             summary.fatal = outcome.fatal
@@ -252,13 +246,9 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             finished.append(outcome.bucket)
         return not (cfg.strict and summary.failed)
 
-    def progress(n: int) -> None:
-        if bar is not None:
-            bar.update(n)
-
     ctx = WorkContext(cfg, seed, setup, sources=sources if sources.remote else None, sink=sink)
     try:
-        executor.run(ctx, header, plan, take, say, progress)
+        executor.run(ctx, header, plan, take, say, progress.update)
     except KeyboardInterrupt:
         summary.interrupted = True
     except ExecutorError as exc:
@@ -266,8 +256,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     except OSError as exc:
         summary.fatal = f"cannot write the bookkeeping of {outputs.shown!r}: {exc.strerror or exc}"
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     extra: dict[str, Any] = {"buckets": cfg.buckets, "buckets_done_before": len(done_before),
                              "buckets_finished": len(finished), "buckets_owned": len(plan) + len(done_before)}
     # 5. the last shard to finish writes the COCO JSON and the manifest

@@ -17,7 +17,7 @@ from ..manifest import record_line
 from .buckets import Layout, finish_bucket
 from .discover import SourceJob
 from .pool import results_in_pool
-from .report import count_labels, label_counts
+from .report import label_counts, tally
 from .work import WorkContext, process_source_safely
 
 
@@ -74,17 +74,9 @@ class _Collector:
                 entry = rec["labels"].pop("_coco", None)
                 if entry is not None and self.coco is not None and rec["status"] in ("ok", "skipped"):
                     self.coco.append(json.dumps(entry, ensure_ascii=False) + "\n")
-                count_labels(out.labels, rec["labels"])
-            if rec.get("fatal"):
-                out.fatal = rec["error"]
-                continue
-            self.lines.append(record_line(rec))
-            if rec.get("existing"):
-                out.skipped += 1
-            elif rec["status"] == "ok":
-                out.written += 1
-            else:
-                out.failed.append({"source": rec["source"], "output": rec["output"], "error": rec["error"]})
+            if not rec.get("fatal"):  # a fatal record ends the bucket unfinished: it is never written
+                self.lines.append(record_line(rec))
+            tally(out, rec)
 
     @property
     def complete(self) -> bool:

@@ -94,6 +94,52 @@ def count_labels(totals: dict[str, int], entry: dict[str, Any]) -> None:
     totals["masks"] += 1 if entry.get("mask") else 0
 
 
+def tally(counts: Any, rec: dict[str, Any]) -> dict[str, Any] | None:
+    """Count one record into ``counts`` (a Summary, or one bucket's outcome): written, skipped (an
+    output that existed), failed, the fatal error, label counts. Returns the failure it adds, if any."""
+    if counts.labels is not None and rec.get("labels"):
+        count_labels(counts.labels, rec["labels"])
+    if rec.get("fatal"):
+        counts.fatal = rec["error"]
+        return None
+    if rec.get("existing") or rec["status"] == "skipped":
+        counts.skipped += 1
+    elif rec["status"] == "ok":
+        counts.written += 1
+    else:
+        failure = {"source": rec["source"], "output": rec["output"], "error": rec["error"]}
+        counts.failed.append(failure)
+        return failure
+    return None
+
+
+def failure_line(failure: dict[str, Any]) -> str:
+    """A failure for stderr: names and errors escaped (no terminal escape from a file name)."""
+    return f"augcli: {fsnames.shown(failure['source'])}: {fsnames.one_line(str(failure['error']))}"
+
+
+class Progress:
+    """The progress bar (tqdm, on stderr, when enabled) and report lines printed above it."""
+
+    def __init__(self, total: int, enabled: bool, report: Callable[[str], None]) -> None:
+        self.bar = progress_bar(total, enabled)
+        self.report = report
+
+    def say(self, msg: str) -> None:
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stderr)
+        else:
+            self.report(msg)
+
+    def update(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
