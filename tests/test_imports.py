@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "augcli"
 MAX_LINES = 450
 # modules over the limit that other work owns; each is a debt to pay, never a place to add to
 OVERSIZE = {"augcli.functional", "augcli.labels.model", "augcli.labels.setup", "augcli.labels.coco",
-            "augcli.replay", "augcli.cli"}
+            "augcli.replay"}
 # private names imported across modules in code other work owns (the ops' shared range helpers,
 # the seeding binding): listed so that no new one appears
 KNOWN_PRIVATE = {("augcli.ops.colour", "augcli.ops.base"), ("augcli.ops.geometric", "augcli.ops.base"),
