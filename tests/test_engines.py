@@ -168,3 +168,20 @@ def test_the_coco_json_is_written_once_by_the_shard_that_finishes_last(tmp_path)
     # a shard run again (all its buckets done) finds the JSON its run wrote: no clash, same bytes
     augcli("expand", "in", "out", *FLAGS, "-n", "2", "--shard", "0/2", cwd=tmp_path)
     assert tree_bytes(tmp_path / "out") == reference
+
+
+def test_augcli_merge_writes_the_coco_json_when_the_last_shard_did_not(tmp_path):
+    coco(tmp_path / "in")
+    reference = one_machine(tmp_path, ("-n", "2"))
+    for i in range(2):  # --no-manifest: no shard merges, so none writes the COCO JSON either
+        augcli("expand", "in", "out", *FLAGS, "-n", "2", "--shard", f"{i}/2", "--no-manifest", cwd=tmp_path)
+    made = tmp_path / "out" / "annotations" / "instances_train.json"
+    made.unlink()
+    augcli("merge", "out", "-q", cwd=tmp_path)
+    assert tree_bytes(tmp_path / "out") == reference
+    # the input's annotations gone: the manifest is still merged, the error says why the JSON is not
+    made.unlink()
+    (tmp_path / "in" / "annotations" / "instances_train.json").rename(tmp_path / "elsewhere.json")
+    res = augcli("merge", "out", "-q", cwd=tmp_path, expect=2)
+    assert "the COCO JSON needs the input's annotations" in res.stderr and not made.exists()
+    assert (tmp_path / "out" / "manifest.jsonl").read_bytes() == reference["manifest.jsonl"]

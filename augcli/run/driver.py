@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +28,7 @@ from ..storage import LocalStore, open_store
 from .buckets import Layout, digest, sources_digest, write_stats
 from .discover import iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
-from .merge import merge
+from .merge import merge, write_coco
 from .places import check_folders, write_run_file
 from .prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .report import Progress, Summary, failure_line
@@ -92,30 +91,6 @@ def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, ke
     if setup is not None and setup.carries:
         raise UsageError(why)
     return cfg, None
-
-
-def _write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
-    """The COCO JSON(s) from every bucket's entries: the same bytes as a one-machine run (the
-    collector sorts images by name), written once, after the images."""
-    collector = setup.collector()
-    for b in range(buckets):
-        marker = layout.read_marker(layout.marker(b)) or {}
-        rel = layout.labels_part(b)
-        try:
-            data = layout.store.read(rel)
-        except OSError:
-            data = None
-        if data is None or digest([data]) != marker.get("labels_digest"):
-            raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
-                             "owns it again with --on-exists overwrite")
-        try:
-            for line in data.decode("utf-8").splitlines():
-                collector.add({"_coco": json.loads(line)})
-        except (ValueError, RecursionError):
-            raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
-                             "overwrite") from None
-    for path, payload in collector.payloads():
-        write_run_file(path, payload, True, inp)
 
 
 def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
@@ -263,14 +238,14 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     all_done = not (summary.fatal or summary.interrupted) and len(layout.done_buckets()) >= cfg.buckets
     if all_done and setup is not None and setup.coco is not None:
         try:
-            _write_coco(layout, setup, cfg.buckets, inp)  # type: ignore[arg-type]
+            write_coco(layout, setup, cfg.buckets, inp)  # type: ignore[arg-type]
         except UsageError as exc:
             say(f"augcli: note: the COCO JSON was not written: {exc}")
         except OSError as exc:
             summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
     if all_done and cfg.write_manifest and not summary.fatal:
         try:
-            result = merge(outputs, cfg.manifest if cfg.manifest is not None else None)
+            result = merge(outputs, cfg.manifest if cfg.manifest is not None else None, coco=False)
             summary.manifest = str(result.manifest)
         except UsageError as exc:  # e.g. a concurrent shard of another recipe: the parts say why
             say(f"augcli: note: the manifest was not merged: {exc}")

@@ -21,6 +21,7 @@ from ..imageio import temp_path
 from ..manifest import merged_lines, part_records, recipe_differences
 from ..storage import open_store
 from .buckets import BOOKKEEPING, Layout, bucket_name, digest
+from .places import write_run_file
 from .shard import MAX_BUCKETS
 
 
@@ -59,9 +60,10 @@ def _check_marker(rel: str, marker: dict[str, Any]) -> None:
                          f"{json.dumps(records)[:40]}; run the shard that owns it again")
 
 
-def merge(output: Path | str | Any, manifest: Path | str | None = None) -> MergeResult:
+def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bool = True) -> MergeResult:
     """Merge the parts of ``output`` (a folder, a URL, or an augcli.storage store) into
-    ``manifest`` (default: the output's manifest.jsonl)."""
+    ``manifest`` (default: the output's manifest.jsonl); with ``coco``, also write the COCO JSON of
+    a run that carries COCO labels (from the buckets' entries under .augcli/labels/)."""
     store = output if hasattr(output, "names") else open_store(output)
     layout = Layout(store)
     shown = store.shown
@@ -125,9 +127,67 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None) -> Merge
     records = sum(m.get("records", 0) for m in markers.values())
     if manifest is not None or not store.remote:
         target = Path(manifest) if manifest is not None else Path(store.root) / "manifest.jsonl"
-        changed = _write_local(target, merged())
-        return MergeResult(target, total, records, changed)
-    return MergeResult(f"{shown}/manifest.jsonl", total, records, _write_remote(store, "manifest.jsonl", merged))
+        result = MergeResult(target, total, records, _write_local(target, merged()))
+    else:
+        result = MergeResult(f"{shown}/manifest.jsonl", total, records,
+                             _write_remote(store, "manifest.jsonl", merged))
+    if coco:  # after the manifest: a COCO JSON that cannot be made does not cost the manifest
+        _coco_of(header, store, layout, total)
+    return result
+
+
+def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
+    """The COCO JSON(s) from every bucket's entries: the same bytes as a one-machine run (the
+    collector sorts images by name), written once, after the images."""
+    collector = setup.collector()
+    for b in range(buckets):
+        marker = layout.read_marker(layout.marker(b)) or {}
+        rel = layout.labels_part(b)
+        try:
+            data = layout.store.read(rel)
+        except OSError:
+            data = None
+        if data is None or digest([data]) != marker.get("labels_digest"):
+            raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
+                             "owns it again with --on-exists overwrite")
+        try:
+            for line in data.decode("utf-8").splitlines():
+                collector.add({"_coco": json.loads(line)})
+        except (ValueError, RecursionError):
+            raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
+                             "overwrite") from None
+    for path, payload in collector.payloads():
+        write_run_file(path, payload, True, inp)
+
+
+def _coco_of(header: str, store: Any, layout: Layout, total: int) -> bool:
+    """Write the COCO JSON of a run whose header says it carries COCO labels (local outputs: the
+    label setup is rebuilt from the recorded description and the input folder it names). Whether
+    it was written."""
+    recipe = _recipe_of(header)
+    labels = recipe.get("labels")
+    if store.remote or not isinstance(labels, dict) or labels.get("format") != "coco":
+        return False
+    from ..labels.setup import LabelSetup
+    from ..fsnames import decode_fields
+
+    config = decode_fields(recipe.get("config") or {}, ("input_dir", "output_dir", "prefix"))
+    inp = Path(str(config.get("input_dir"))).resolve()
+    try:
+        setup = LabelSetup.from_description(labels, inp, Path(store.root))
+    except Exception as exc:  # the input moved, or its JSON changed since: the manifest is merged all the same
+        raise UsageError(f"the COCO JSON needs the input's annotations ({exc}); run `augcli merge` where "
+                         "INPUT_DIR is reachable as the shards saw it") from None
+    write_coco(layout, setup, total, inp)
+    return True
+
+
+def _recipe_of(line: str) -> dict:
+    try:
+        recipe = json.loads(line)
+    except (ValueError, RecursionError):
+        return {}
+    return recipe if isinstance(recipe, dict) else {}
 
 
 def _write_local(target: Path, lines: Iterator[str]) -> bool:
