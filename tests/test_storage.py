@@ -235,6 +235,9 @@ def test_a_labelled_dataset_on_object_storage_is_refused_not_expanded_without_la
     assert "--labels none" in res.stderr and not objects(fs, "yolo-out", bookkeeping=True)
     res = augcli(env, "expand", f"s3://{BUCKET}/yolo", f"s3://{BUCKET}/yolo-out", "--seed", "1", "--labels", "none")
     assert res.returncode == 0, res.stderr
+    # an output expanded again: its hidden bookkeeping (.augcli/*.json) is not a label file
+    res = augcli(env, "expand", f"s3://{BUCKET}/yolo-out", f"s3://{BUCKET}/again", "--seed", "1")
+    assert res.returncode == 0, res.stderr
     # a local labelled dataset written to object storage: refused too
     (tmp_path / "d" / "images").mkdir(parents=True)
     (tmp_path / "d" / "labels").mkdir()

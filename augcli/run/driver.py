@@ -26,7 +26,7 @@ from ..manifest import header_line
 from ..seeding import new_root_seed
 from ..storage import LocalStore, open_store
 from .buckets import Layout, digest, sources_digest, write_stats
-from .discover import iter_jobs, listed_jobs
+from .discover import is_visible, iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge, write_coco
 from .places import check_folders, write_run_file
@@ -80,7 +80,8 @@ def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, ke
     if cfg.labels.format != "auto" or cfg.labels.masks is not None:
         raise UsageError(why)
     if sources.remote:
-        labelled = next((k for k in keys if k.lower().endswith(LABEL_SUFFIXES)), None)
+        labelled = next((k for k in keys if k.lower().endswith(LABEL_SUFFIXES)
+                         and all(is_visible(part) for part in k.split("/"))), None)
         if labelled is not None:
             raise UsageError(f"{shown(labelled)} looks like a label file: {why}")
         return cfg, None
