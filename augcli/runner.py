@@ -14,14 +14,12 @@ from .errors import FatalWriteError, UsageError
 from .imageio import remove_stale_temporaries
 from .manifest import ManifestWriter, header_line
 from .run.discover import SourceJob, iter_jobs, plan_outputs  # noqa: F401 - public here too
-from .run.places import check_folders, write_run_file
+from .run.places import check_folders, open_placement, write_run_file  # noqa: F401 - check_folders: public here too
 from .run.prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .run.pool import results_in_pool, results_in_process
 from .run.report import Progress, Summary, failure_line, stderr_report, tally
 from .run.work import WorkContext, process_source, process_source_safely  # noqa: F401 - public here too
-from .run.sinks import make_sink
 from .seeding import new_root_seed
-from .storage import LocalStore
 
 __all__ = ["FatalWriteError", "SourceJob", "Summary", "WorkContext", "check_folders", "iter_jobs", "plan_outputs",
            "process_source", "process_source_safely", "run"]
@@ -41,7 +39,8 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
 
         return run_buckets(cfg, report)
-    inp, out = check_folders(cfg.input_dir, cfg.output_dir)
+    place = open_placement(cfg)  # local folders (object storage goes to the driver above)
+    inp, out = place.inp, place.out
     cfg, setup = resolve_labels(cfg, inp, out, report)
     skip_dir = setup.skip_dir if setup is not None else None
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
@@ -62,7 +61,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
         summary.elapsed = time.perf_counter() - started
         return summary
 
-    ctx = WorkContext(cfg, summary.seed, setup, sink=make_sink(cfg.layout, LocalStore(cfg.output_dir)))
+    ctx = WorkContext(cfg, summary.seed, setup, sink=place.sink)
     collector = setup.collector() if setup is not None else None  # COCO: one JSON written at the end
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)

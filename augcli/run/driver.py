@@ -24,45 +24,18 @@ from ..fsnames import shown
 from ..imageio import remove_stale_temporaries
 from ..manifest import header_line
 from ..seeding import new_root_seed
-from ..storage import LocalStore, open_store
 from .buckets import Layout, digest, sources_digest, write_stats
 from .discover import is_visible, iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge, write_coco
-from .places import check_folders, write_run_file
+from .places import open_placement, write_run_file
 from .prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .report import Progress, Summary, failure_line
 from .shard import Shard, bucket_of
-from .sinks import make_sink
 from .work import WorkContext
 
 # keys that make an object-store input look labelled (label files, COCO JSON, dataset YAML)
 LABEL_SUFFIXES = (".txt", ".xml", ".json", ".yaml", ".yml")
-
-
-def _stores(cfg: RunConfig):
-    """The input and output stores, after the checks a local run makes (UsageError otherwise)."""
-    if not cfg.remote:
-        inp, out = check_folders(cfg.input_dir, cfg.output_dir)
-        return LocalStore(cfg.input_dir), LocalStore(cfg.output_dir), inp, out
-    sources = open_store(cfg.input_url) if cfg.input_url else LocalStore(cfg.input_dir)
-    outputs = open_store(cfg.output_url) if cfg.output_url else LocalStore(cfg.output_dir)
-    if sources.remote and outputs.remote and type(sources.fs) is type(outputs.fs):
-        a, b = sources.root.rstrip("/") + "/", outputs.root.rstrip("/") + "/"
-        if b.startswith(a):
-            raise UsageError(f"output {outputs.shown!r} is inside input {sources.shown!r}; augcli never writes "
-                             "into its input")
-    if outputs.remote:
-        bucket = outputs.root.split("/", 1)[0]
-        try:
-            reachable = outputs.fs.exists(bucket)
-        except Exception:  # the store's own errors (permissions, network)
-            reachable = False
-        if not reachable:
-            raise UsageError(f"the bucket of output {outputs.shown!r} does not exist or cannot be reached")
-    if not sources.remote and not cfg.input_dir.is_dir():
-        raise UsageError(f"input folder {str(cfg.input_dir)!r} does not exist or is not a folder")
-    return sources, outputs, None, None
 
 
 def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, keys: list[str],
@@ -96,13 +69,13 @@ def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, ke
 
 def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     started = time.perf_counter()
-    sources, outputs, inp, out = _stores(cfg)
+    place = open_placement(cfg)
+    sources, outputs, inp, out, sink = place.sources, place.outputs, place.inp, place.out, place.sink
     if cfg.seed is None and cfg.shard is not None and cfg.shard.count > 1:
         raise UsageError("a sharded run needs --seed: every shard must draw from the same seed")
     seed = cfg.seed if cfg.seed is not None else new_root_seed()
     shard: Shard = cfg.shard if cfg.shard is not None else Shard(0, 1)
     layout = Layout(outputs)
-    sink = make_sink(cfg.layout, outputs)
     summary = Summary(seed=seed, dry_run=cfg.dry_run)
     keys: list[str] = []
     if sources.remote:
