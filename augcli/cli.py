@@ -4,141 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from . import __version__
-from .cli_types import ColourType, ProbabilityType, RangeType, SizeType
-from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Number, Span, Switch
+from .version import __version__
+from .choices import FORMATS, LABEL_FORMATS, ON_EXISTS
+from .cli_options import (FolderOrURL, build_label_options, build_pipeline, build_targets, label_options, op_options,
+                          scaleout_settings, scaleout_options, target_options)
+from .cli_types import ColourType, SizeType
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 GROUP_CONTEXT = {**CONTEXT, "auto_envvar_prefix": "AUGCLI"}
-# augcli.functional's and augcli.imageio's lists, written here so that --help imports neither
-# (tests/test_op_registry.py checks that they agree)
-FILL_MODES = ("nearest", "reflect", "wrap", "constant")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
-FORMATS = ("same", "jpeg", "png", "webp", "bmp", "tiff")
-
-
-def _op_option(flag: Flag) -> Callable:
-    """The click option of an op flag: the flag as its op declares it (augcli.ops.flags)."""
-    value = flag.value
-    if isinstance(value, Switch):
-        return click.option(flag.name, is_flag=True, help=flag.help)
-    if isinstance(value, Span):
-        return click.option(flag.name, type=RangeType(value.centre, start=value.start, end=value.end,
-                                                      fixed=value.fixed), help=flag.help)
-    if isinstance(value, Choice):
-        return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
-    if isinstance(value, Number):
-        number = click.IntRange if value.whole else click.FloatRange
-        return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
-    raise TypeError(f"{flag.name}: no click option for {value!r}")
-
-
-_OP_OPTIONS = [
-    *(_op_option(flag) for flag in OP_FLAGS),
-    click.option("--p", "probabilities", type=ProbabilityType(), multiple=True,
-                 help="Apply op OP with probability P (repeatable), e.g. --p rotate=0.5."),
-    click.option("--fill-mode", type=click.Choice(FILL_MODES), default="nearest", show_default=True,
-                 help="How points outside the image are filled."),
-    click.option("--cval", type=float, default=0.0, show_default=True,
-                 help="Fill value (0-255) for --fill-mode constant."),
-    click.option("--interpolation", type=click.Choice(INTERPOLATIONS), default="bilinear", show_default=True,
-                 help="Resampling filter for the geometric warp."),
-]
-
-
-def op_options(fn: Callable) -> Callable:
-    for option in reversed(_OP_OPTIONS):
-        fn = option(fn)
-    return fn
-
-
-def build_pipeline(kw: dict[str, Any]):
-    """Turn the op flags into a Pipeline (pops them from ``kw``)."""
-    from .ops import build
-    from .pipeline import Pipeline, WarpSettings
-
-    try:
-        ops = build(**{flag.key: kw.pop(flag.key) for flag in OP_FLAGS}, probabilities=dict(kw.pop("probabilities")))
-        warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    return Pipeline(ops, warp)
-
-
-LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")  # augcli.labels.setup.FORMATS (not imported: --help)
-
-_LABEL_OPTIONS = [
-    click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="auto", show_default=True,
-                 help="Label files to carry: auto detects (and says what it found); none ignores them."),
-    click.option("--box-method", type=click.Choice(("corners", "ellipse")), default="corners", show_default=True,
-                 help="Box of a transformed box: enclosing its 4 corners, or its inscribed ellipse."),
-    click.option("--min-visibility", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-                 help="Drop objects with less than this fraction inside the output."),
-    click.option("--min-size", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
-                 help="Drop objects whose clipped box is narrower or lower than this (pixels)."),
-    click.option("--min-area", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
-                 help="Drop objects whose clipped area is below this (square pixels)."),
-    click.option("--labels-frame", type=click.Choice(("displayed", "stored")), default="displayed", show_default=True,
-                 help="Label coordinates refer to the EXIF-rotated (displayed) or the stored pixels."),
-    click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
-                 help="Folder of segmentation masks, paired by relative path and stem."),
-    click.option("--mask-suffix", default="", help="Suffix of mask names before the extension, e.g. _mask."),
-    click.option("--masks-output", type=click.Path(file_okay=False),
-                 help="Where masks from --masks are written [default: OUTPUT_DIR/masks]."),
-    click.option("--mask-fill", type=click.IntRange(0, 65535), default=0, show_default=True,
-                 help="Mask value for pixels from outside the image (255 where 255 means ignore)."),
-    click.option("--allow-unswapped-mirror", is_flag=True,
-                 help="Allow flips on pose labels without flip_idx (left/right keypoints are not swapped)."),
-    click.option("--label-precision", type=click.IntRange(1, 12), default=6, show_default=True,
-                 help="Decimals written in YOLO label files."),
-]
-
-
-def label_options(fn: Callable) -> Callable:
-    for option in reversed(_LABEL_OPTIONS):
-        fn = option(fn)
-    return fn
-
-
-class FolderOrURL(click.ParamType):
-    """A local folder (checked as click.Path does) or a storage URL such as s3://bucket/prefix
-    (checked by the library when it is opened)."""
-
-    name = "folder"
-
-    def __init__(self, exists: bool = False) -> None:
-        self.local = click.Path(exists=exists, file_okay=False)
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, str) and "://" in value and not value.startswith("file://"):
-            return value
-        if isinstance(value, str) and value.startswith("file://"):
-            self.local.convert(value[len("file://"):], param, ctx)
-            return value
-        return self.local.convert(value, param, ctx)
-
-
-def scaleout_options(fn: Callable) -> Callable:
-    """expand's options for running beyond one machine (augcli/run/)."""
-    options = [
-        click.option("--shard", metavar="I/N|auto",
-                     help="Do only shard I of N (0-based), or take it from Slurm / Kubernetes (auto)."),
-        click.option("--buckets", type=click.IntRange(1, 100_000), default=256, show_default=True,
-                     help="Fixed number of buckets (the unit of output and resume of sharded runs)."),
-        click.option("--executor", type=click.Choice(("local", "dask")), default="local", show_default=True,
-                     help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),
-        click.option("--scheduler", metavar="tcp://HOST:PORT",
-                     help="Dask scheduler to use with --executor dask [default: a local cluster]."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
 
 
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -151,74 +29,6 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     if kernels.env_error():
         click.echo(f"augcli: warning: {kernels.env_error()}", err=True)
     ctx.exit()
-
-
-_TARGET_OPTIONS = [
-    click.option("--per-class", type=click.IntRange(min=1), metavar="N",
-                 help="Every class folder ends with exactly N images (replaces -n; see --include-originals)."),
-    click.option("--total", type=click.IntRange(min=1), metavar="N",
-                 help="The whole dataset ends with N images, spread evenly over the sources (replaces -n)."),
-    click.option("--balance", is_flag=True, help="With --total: lift the smallest classes first, then spread the rest."),
-    click.option("--max-copies", type=click.IntRange(min=1), metavar="K",
-                 help="With --per-class / --total: at most K copies of any one source."),
-]
-
-
-def target_options(fn: Callable) -> Callable:
-    for option in reversed(_TARGET_OPTIONS):
-        fn = option(fn)
-    return fn
-
-
-def build_label_options(kw: dict[str, Any]):
-    """Turn the label flags into augcli.labels.setup.LabelOptions (pops them from ``kw``)."""
-    from .labels.setup import LabelOptions
-
-    try:
-        return LabelOptions(
-            format=kw.pop("labels_format"), box_method=kw.pop("box_method"), min_visibility=kw.pop("min_visibility"),
-            min_size=kw.pop("min_size"), min_area=kw.pop("min_area"), frame=kw.pop("labels_frame"),
-            masks=kw.pop("masks_dir"), mask_suffix=kw.pop("mask_suffix"), masks_output=kw.pop("masks_output"),
-            mask_fill=kw.pop("mask_fill"), allow_unswapped_mirror=kw.pop("allow_unswapped_mirror"),
-            precision=kw.pop("label_precision"))
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-def scaleout_settings(kw: dict[str, Any]) -> dict[str, Any]:
-    """The RunConfig fields of the scale-out options (a bad --shard is a usage error, exit 2)."""
-    import os
-
-    from .errors import UsageError
-
-    shard = None
-    if kw["shard"] is not None:
-        from .run.shard import parse_shard
-
-        try:
-            shard = parse_shard(kw["shard"], os.environ)
-        except UsageError as exc:
-            raise click.UsageError(str(exc)) from None
-    if kw["scheduler"] and kw["executor"] != "dask":
-        raise click.UsageError("--scheduler needs --executor dask")
-    return {"shard": shard, "buckets": kw["buckets"], "executor": kw["executor"], "scheduler": kw["scheduler"]}
-
-
-def build_targets(kw: dict[str, Any]):
-    """Turn the dataset-target flags into a Targets, or None (pops them from ``kw``)."""
-    from .targets import Targets
-
-    values = {key: kw.pop(key) for key in ("per_class", "total", "balance", "max_copies")}
-    if not any(v not in (None, False) for v in values.values()):
-        return None
-    source = click.get_current_context().get_parameter_source("copies")
-    if (values["per_class"] or values["total"]) and source not in (None, click.core.ParameterSource.DEFAULT):
-        flag = "--per-class" if values["per_class"] else "--total"
-        raise click.UsageError(f"-n/--copies and {flag} cannot be used together: {flag} decides the copies")
-    try:
-        return Targets(**values)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 @click.group(context_settings=GROUP_CONTEXT)
@@ -244,7 +54,7 @@ def cli() -> None:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the same seed gives the same bytes.")
 @click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
               help="Worker processes; 1 runs in-process.")
-@click.option("--on-exists", type=click.Choice(("error", "skip", "overwrite")), default="error", show_default=True,
+@click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
               help="What to do when an output file already exists.")
 @click.option("--dry-run", is_flag=True, help="Plan and count, print the outputs, write nothing.")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
@@ -430,7 +240,7 @@ def preview(image: str, **kw: Any) -> None:
               help="Folder of the sources [default: the run's input folder].")
 @click.option("--output", "output_dir", type=click.Path(file_okay=False),
               help="Folder to write into [default: the run's output folder].")
-@click.option("--on-exists", type=click.Choice(("error", "skip", "overwrite")), default="error", show_default=True,
+@click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
               help="What to do when an output file already exists.")
 @click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
               help="The --masks folder of a run that had one (never taken from the manifest).")

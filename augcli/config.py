@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .choices import DEFAULT_BUCKETS, EXECUTORS, LAYOUTS, MAX_BUCKETS, ON_EXISTS
 from .imageio import DEFAULT_MAX_PIXELS, FORMATS
 from .pipeline import Pipeline
 from .safepaths import check_name_piece
 from .storage import is_remote, is_url, local_path, redact
 from .targets import Targets
 
-ON_EXISTS = ("error", "skip", "overwrite")
-EXECUTORS = ("local", "dask")
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,9 @@ class RunConfig:
     # scale-out (augcli/run/): which shard this process does, the fixed bucket count (the unit of
     # output and resume, recorded in the manifest), and the engine that runs the buckets
     shard: Any = None  # augcli.run.shard.Shard, or None for the whole run
-    buckets: int = 256  # augcli.run.shard.DEFAULT_BUCKETS
+    buckets: int = DEFAULT_BUCKETS
     executor: str = "local"
+    layout: str = "tree"  # how outputs are placed (augcli.run.sinks)
     scheduler: str | None = None  # dask: tcp://HOST:PORT of an existing scheduler
     # INPUT_DIR / OUTPUT_DIR given as URLs (s3://, gs://, file://...): kept as given (input_dir and
     # output_dir are then the local path of a file:// URL, or unused for object storage)
@@ -85,8 +85,10 @@ class RunConfig:
             raise ValueError(f"resize must be two positive integers (width, height), not {self.resize!r}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
-        if not 1 <= self.buckets <= 100_000:
-            raise ValueError(f"buckets must be between 1 and 100000, not {self.buckets}")
+        if not 1 <= self.buckets <= MAX_BUCKETS:
+            raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -127,4 +129,6 @@ class RunConfig:
             "background": list(self.background),
             "buckets": self.buckets,
             "targets": self.targets.describe() if self.targets is not None else None,
+            # the default tree is not written, so manifests of tree runs keep their bytes
+            **({"layout": self.layout} if self.layout != "tree" else {}),
         }

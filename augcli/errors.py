@@ -13,3 +13,7 @@ class UsageError(AugcliError):
 
 class InputError(AugcliError):
     """One input file cannot be used; the runner records it and goes on."""
+
+
+class FatalWriteError(AugcliError):
+    """The output cannot be written at all (disk full, read-only): the run stops."""

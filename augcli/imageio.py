@@ -84,7 +84,7 @@ def normalise_mode(image: Image.Image) -> Image.Image:
 
 
 @contextmanager
-def _opened(path: Path, options: LoadOptions) -> Iterator[Image.Image]:
+def opened(path: Path, options: LoadOptions) -> Iterator[Image.Image]:
     """Open ``path`` lazily (header only), refuse it if it is over the pixel limit, and turn every
     decoder failure inside the block into an InputError with a short reason."""
     _check_regular(path)
@@ -144,11 +144,11 @@ def load_image(path: Path, options: LoadOptions) -> Image.Image:
     """Decode ``path`` (first frame of an animation or a multi-page file) into a working mode,
     EXIF orientation applied unless turned off. Raises InputError with a short reason."""
     contiguous_images()
-    with _opened(path, options) as im:
+    with opened(path, options) as im:
         if options.resize and im.format == "JPEG":
             # let libjpeg decode at 1/2, 1/4 or 1/8 scale when we shrink anyway (exact DCT scaling)
             tw, th = options.resize
-            im.draft(im.mode, (th, tw) if _swaps(im, options) else (tw, th))
+            im.draft(im.mode, (th, tw) if swaps(im, options) else (tw, th))
         im.load()  # the pixels are in memory from here on; closing the file does not touch them
         if options.exif_transpose:
             ImageOps.exif_transpose(im, in_place=True)  # no copy when there is nothing to turn
@@ -158,7 +158,7 @@ def load_image(path: Path, options: LoadOptions) -> Image.Image:
     return out
 
 
-def _swaps(im: Image.Image, options: LoadOptions) -> bool:
+def swaps(im: Image.Image, options: LoadOptions) -> bool:
     if not options.exif_transpose:
         return False
     try:
@@ -171,9 +171,9 @@ def source_size(path: Path, options: LoadOptions) -> tuple[int, int]:
     """The (width, height) of ``path`` as load_image would give it, read from the header only."""
     if options.resize:
         return tuple(options.resize)  # type: ignore[return-value]
-    with _opened(path, options) as im:
+    with opened(path, options) as im:
         w, h = im.size
-        return (h, w) if _swaps(im, options) else (w, h)
+        return (h, w) if swaps(im, options) else (w, h)
 
 
 def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:

@@ -27,19 +27,19 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
-from . import __version__, fsnames
+from . import fsnames
+from .version import __version__
 from .errors import InputError, UsageError
 from .filewarnings import file_warnings
 from .imageio import FORMATS, LoadOptions, load_image, output_format, write_atomic
+from .manifest import MAX_LINE_BYTES, raw_lines, read_header, read_manifest, skip_header  # noqa: F401 - read_manifest: public here too
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
-from .runner import check_folders
+from .run.places import check_folders
 
 REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
-MAX_LINE_BYTES = 1 << 20  # a record line longer than this is refused (expand's are well under 64 KiB)
-MAX_HEADER_BYTES = 16 << 20  # the first line (the recipe; COCO and target runs make it longer)
 RUN_LENGTH = 256  # records of one source made from one load of it, at most
 
 
@@ -87,61 +87,6 @@ class BadRecord(Exception):
 
 # ---------------------------------------------------------------------------------------------------
 # reading
-
-
-def _lines(fh: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, bytes) of each line, or (line number, None) for one longer than ``limit``
-    (read past in pieces, never held)."""
-    number = 0
-    while True:
-        raw = fh.readline(limit + 1)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > limit and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):
-                raw = fh.readline(limit)
-            yield number, None
-            continue
-        yield number, raw
-
-
-def _header(fh: BinaryIO, shown: str) -> dict[str, Any]:
-    raw = fh.readline(MAX_HEADER_BYTES + 1)
-    try:
-        if len(raw) > MAX_HEADER_BYTES:
-            raise ValueError(f"its first line is longer than {MAX_HEADER_BYTES} bytes")
-        header = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-        if isinstance(header, dict) and isinstance(header.get("config"), dict):
-            header["config"] = fsnames.decode_fields(header["config"], ("input_dir", "output_dir", "prefix"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise UsageError(f"cannot read manifest {shown!r}: {exc}") from None
-    if not isinstance(header, dict) or header.get("kind") != "run" or not isinstance(header.get("config"), dict):
-        raise UsageError(f"{shown!r} is not an augcli manifest (its first line must describe the run)")
-    return header
-
-
-def read_manifest(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The run header and the records of a manifest (all in memory: for tools and tests; replay
-    itself streams). Raises UsageError if it is not one or a line is not a JSON object."""
-    shown = fsnames.shown(str(path))
-    try:
-        with open(path, "rb") as fh:
-            header = _header(fh, shown)
-            records = []
-            for number, raw in _lines(fh):
-                try:
-                    rec = json.loads(raw.decode("utf-8")) if raw is not None else None
-                    if raw is not None and not raw.strip():
-                        continue
-                    if not isinstance(rec, dict):
-                        raise ValueError("not a JSON object")
-                    records.append(fsnames.decode_fields(rec, ("source", "output")))
-                except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                    raise UsageError(f"{shown}:{number + 1}: not a record: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read manifest {shown!r}: {exc.strerror or exc}") from None
-    return header, records
 
 
 def _settings(config: dict[str, Any]) -> Settings:
@@ -276,8 +221,8 @@ def _records(path: Path, settings: Settings, places: _Places,
     """Each record line, in order: (line number, a checked Record | the raw record of a failed
     source | the BadRecord that refuses it)."""
     with open(path, "rb") as fh:
-        fh.readline(MAX_HEADER_BYTES + 1)
-        for number, raw in _lines(fh):
+        skip_header(fh)
+        for number, raw in raw_lines(fh):
             number += 1  # the header is line 1
             if raw is None:
                 yield number, BadRecord(f"line longer than {MAX_LINE_BYTES} bytes")
@@ -360,7 +305,7 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     shown = fsnames.shown(str(manifest))
     try:
         with open(manifest, "rb") as fh:
-            header = _header(fh, shown)
+            header = read_header(fh, shown)
     except OSError as exc:
         raise UsageError(f"cannot read manifest {shown!r}: {exc.strerror or exc}") from None
     config = header["config"]

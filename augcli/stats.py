@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import __version__, fsnames
+from . import fsnames
+from .version import __version__
 from .errors import AugcliError, InputError, UsageError
-from .imageio import DEFAULT_MAX_PIXELS, LoadOptions, _opened, _swaps, write_atomic
+from .imageio import DEFAULT_MAX_PIXELS, LoadOptions, opened, swaps, write_atomic
 from .targets import class_of
 
 # Labels hook: a function (dataset root, relative paths of its readable images) -> {label class:
@@ -57,7 +58,7 @@ class FileInfo:
 def _candidates(root: Path, on_error: Callable[[str, str], None]) -> list[str]:
     """The candidate files under ``root``, found by expand's own discovery (names only)."""
     from .config import RunConfig
-    from .runner import iter_jobs
+    from .run.discover import iter_jobs
 
     from .labels.counts import label_folders
 
@@ -72,9 +73,9 @@ def inspect_file(root: Path, rel: str, decode: bool = False) -> FileInfo:
     limit = DEFAULT_MAX_PIXELS if decode else 2**62  # a header costs nothing, whatever its size
     options = LoadOptions(max_pixels=limit)
     try:
-        with _opened(fsnames.join(root, rel), options) as im:  # bytes: any name, in any locale
+        with opened(fsnames.join(root, rel), options) as im:  # bytes: any name, in any locale
             w, h = im.size
-            info = FileInfo(rel, im.format, im.mode, (h, w) if _swaps(im, options) else (w, h))
+            info = FileInfo(rel, im.format, im.mode, (h, w) if swaps(im, options) else (w, h))
             if decode:
                 im.load()
         return info

@@ -80,7 +80,7 @@ def run_augcli(path: Path, repeats: int) -> dict[str, float]:
         sys.path.insert(0, str(ROOT))
     from PIL import Image
 
-    from augcli.ops import sensor as S
+    from augcli.ops import sensor_image as S
 
     with Image.open(path) as im:
         im.load()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from augcli import runner
+from augcli.run import pool
 
 
 def kill_on_poison(chunk):
     """Like the runner's own chunk worker, but the process dies on any source named poison*."""
     if any(job.source.startswith("poison") for job in chunk):
         os._exit(9)
-    return runner._work_chunk(chunk)
+    return pool.work_chunk(chunk)
 
 
 def die_once_mid_bucket(flag: str, ctx, header, work):
@@ -20,7 +20,7 @@ def die_once_mid_bucket(flag: str, ctx, header, work):
     import signal
 
     from augcli.run.executors import run_bucket
-    from augcli.runner import process_source
+    from augcli.run.work import process_source
 
     if work.jobs:
         try:

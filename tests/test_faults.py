@@ -16,7 +16,9 @@ import pytest
 from augcli.config import RunConfig
 from augcli.ops import build
 from augcli.pipeline import Pipeline
-from augcli.runner import WorkContext, _results_in_pool, plan_outputs
+from augcli.run.discover import plan_outputs
+from augcli.run.pool import results_in_pool
+from augcli.run.work import WorkContext
 
 from .conftest import pattern, tree_bytes
 
@@ -119,7 +121,7 @@ def test_a_source_that_kills_its_worker_is_reported_and_the_rest_completed(tmp_p
     warnings: list[str] = []
     from .faulty import kill_on_poison
 
-    results = list(_results_in_pool(WorkContext(cfg, 1), jobs, 2, warnings.append, work=kill_on_poison))
+    results = list(results_in_pool(WorkContext(cfg, 1), jobs, 2, warnings.append, work=kill_on_poison))
     flat = [r for group in results for r in group]
     assert [r["source"] for r in flat] == ["a.png", "b.png", "c.png", "d.png", "e.png", "poison.png"]
     status = {r["source"]: (r["status"], r["error"]) for r in flat}
@@ -201,9 +203,9 @@ def test_workers_are_forked_from_a_single_threaded_parent_and_spawned_otherwise(
     if not sys.platform.startswith("linux"):
         pytest.skip("fork is used on Linux only")
     # in a fresh interpreter (this one may run other tests' threads)
-    code = ("import threading\nfrom augcli import runner\nprint(runner._pool_context().get_start_method())\n"
+    code = ("import threading\nfrom augcli.run import pool\nprint(pool.pool_context().get_start_method())\n"
             "stop = threading.Event()\nthreading.Thread(target=stop.wait).start()\n"
-            "print(runner._pool_context().get_start_method())\nstop.set()\n")
+            "print(pool.pool_context().get_start_method())\nstop.set()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["fork", "spawn"]
@@ -212,7 +214,7 @@ def test_workers_are_forked_from_a_single_threaded_parent_and_spawned_otherwise(
 def test_forked_and_spawned_workers_write_the_same_records(tmp_path, monkeypatch):
     from multiprocessing import get_context
 
-    from augcli import runner
+    from augcli.run import pool
 
     src = tmp_path / "in"
     src.mkdir()
@@ -223,9 +225,9 @@ def test_forked_and_spawned_workers_write_the_same_records(tmp_path, monkeypatch
     jobs = plan_outputs(sorted(p.name for p in src.iterdir()), cfg)
     results = {}
     for method in ("fork", "spawn"):
-        monkeypatch.setattr(runner, "_pool_context", lambda m=method: get_context(m))
+        monkeypatch.setattr(pool, "pool_context", lambda m=method: get_context(m))
         out = tmp_path / "out"
-        results[method] = (list(_results_in_pool(WorkContext(cfg, 1), jobs, 2)), tree_bytes(out))
+        results[method] = (list(results_in_pool(WorkContext(cfg, 1), jobs, 2)), tree_bytes(out))
         for f in out.rglob("*.png"):
             f.unlink()
     assert len(results["fork"][1]) == 18

@@ -179,11 +179,16 @@ def test_a_flag_declaration_is_checked():
     assert Flag("--rot90", Switch(), "Turn.").usage == "--rot90"
 
 
-def test_the_choice_lists_the_cli_repeats_match_the_library():
-    # cli.py keeps these literal so that --help imports neither augcli.functional nor augcli.imageio
-    assert cli_module.FILL_MODES == F.FILL_MODES
-    assert cli_module.INTERPOLATIONS == tuple(F.INTERPOLATIONS)
+def test_the_choice_lists_match_the_library():
+    # augcli.choices is a leaf, so that --help imports neither augcli.functional nor augcli.imageio
+    from augcli import choices
+    from augcli.labels import setup
+
+    assert choices.FILL_MODES == F.FILL_MODES
+    assert choices.INTERPOLATIONS == tuple(F.INTERPOLATIONS)
+    assert choices.IMAGE_FORMATS == tuple(imageio.FORMATS)
     assert cli_module.FORMATS == ("same", *imageio.FORMATS)
+    assert setup.FORMATS is choices.LABEL_FORMATS
 
 
 def test_every_subpackage_is_listed_for_the_wheel():

@@ -19,7 +19,7 @@ from augcli import kernels as K
 from augcli.cli import cli
 from augcli.kernels import median_networks
 from augcli.ops import OPS, CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur, build
-from augcli.ops import sensor as S
+from augcli.ops import sensor_image as S
 
 from .conftest import REPO, pattern, tree_bytes
 from .test_kernels_pixel import LAYOUTS, Guarded, generated, random_image

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from augcli import runner
+from augcli.run import work
 from augcli.cli import cli
 from augcli.imageio import LoadOptions, load_image
 
@@ -243,7 +243,9 @@ def test_the_pool_pulls_jobs_lazily(tmp_path):
     """Jobs are streamed: before the first result arrives, only about a window's worth has been
     taken from the source of jobs, whatever its length."""
     from augcli.config import RunConfig
-    from augcli.runner import SourceJob, WorkContext, _results_in_pool
+    from augcli.run.discover import SourceJob
+    from augcli.run.pool import results_in_pool as _results_in_pool
+    from augcli.run.work import WorkContext
 
     src = tmp_path / "in"
     src.mkdir()
@@ -259,7 +261,7 @@ def test_the_pool_pulls_jobs_lazily(tmp_path):
     results = _results_in_pool(WorkContext(cfg, 1), jobs(), 2, total=2000)
     first = next(results)
     assert first[0]["status"] == "ok"
-    from augcli.runner import HELD_PER_WINDOW, SPLIT_LOOKAHEAD, WINDOW_PER_WORKER
+    from augcli.run.pool import HELD_PER_WINDOW, SPLIT_LOOKAHEAD, WINDOW_PER_WORKER
 
     # chunks held (workers x window x held windows) x chunk size, plus one chunk and the look-ahead
     assert len(pulled) <= 2 * WINDOW_PER_WORKER * HELD_PER_WINDOW * 4 + 4 + SPLIT_LOOKAHEAD + 1
@@ -280,7 +282,9 @@ def _uneven_dataset(root: Path) -> Path:
 
 def test_a_large_source_is_cut_into_parts_for_the_workers(tmp_path):
     from augcli.config import RunConfig
-    from augcli.runner import WorkContext, _split_large, plan_outputs
+    from augcli.run.discover import plan_outputs
+    from augcli.run.pool import split_large as _split_large
+    from augcli.run.work import WorkContext
 
     src = _uneven_dataset(tmp_path / "in")
     cfg = RunConfig(src, tmp_path / "out", seed=1, copies=6, workers=2, progress=False)
@@ -322,7 +326,8 @@ def test_a_source_cut_into_parts_gives_the_bytes_and_records_of_one_worker(tmp_p
 
 
 def test_the_joiner_reports_a_source_failure_once_and_every_warning_on_every_record():
-    from augcli.runner import SourceJob, _Joiner
+    from augcli.run.discover import SourceJob
+    from augcli.run.pool import Joiner as _Joiner
 
     outs = tuple((k, f"a_{k}.png") for k in range(4))
     first, second = SourceJob("a.png", outs[:2], "png", 0, 2), SourceJob("a.png", outs[2:], "png", 1, 2)
@@ -366,7 +371,7 @@ def test_one_output_image_is_alive_at_a_time(tmp_path, monkeypatch):
 
     from augcli import pipeline
 
-    monkeypatch.setattr(runner, "RENDER_AHEAD_BYTES", 40 * 30 * 4 - 1)
+    monkeypatch.setattr(work, "RENDER_AHEAD_BYTES", 40 * 30 * 4 - 1)
 
     src = tmp_path / "in"
     src.mkdir()
@@ -402,7 +407,7 @@ def test_small_outputs_are_rendered_ahead_within_the_budget_and_a_failure_stays_
     src.mkdir()
     pattern(40, 30).save(src / "a.png")
     one = 40 * 30 * 4
-    monkeypatch.setattr(runner, "RENDER_AHEAD_BYTES", 3 * one)
+    monkeypatch.setattr(work, "RENDER_AHEAD_BYTES", 3 * one)
     original = pipeline.Pipeline.renderer
     made: list[weakref.ref] = []
     peak, calls = [0], [0]
@@ -431,7 +436,7 @@ def test_small_outputs_are_rendered_ahead_within_the_budget_and_a_failure_stays_
     assert err.count("no such luck") == 1
     # and the bytes are those of a run that renders one copy at a time
     monkeypatch.setattr(pipeline.Pipeline, "renderer", original)
-    monkeypatch.setattr(runner, "RENDER_AHEAD_BYTES", 0)
+    monkeypatch.setattr(work, "RENDER_AHEAD_BYTES", 0)
     expand(src, tmp_path / "alone", "-n", 7, "-j", 1, "--rotate", 20, "--format", "png", "--seed", 1)
     for r in outputs:
         if r["status"] == "ok":

@@ -121,7 +121,8 @@ def test_every_write_refuses_a_name_that_leaves_the_output(tmp_path):
 def test_a_job_with_an_absolute_output_name_fails_that_source_only(tmp_path):
     """The guard where writes happen holds even if a name slipped past the listing."""
     from augcli.config import RunConfig
-    from augcli.runner import SourceJob, WorkContext, process_source
+    from augcli.run.discover import SourceJob
+    from augcli.run.work import WorkContext, process_source
 
     src = tmp_path / "in"
     src.mkdir()
@@ -262,7 +263,7 @@ def test_the_coco_json_is_not_written_through_an_output_folder_linked_into_the_i
 
 
 def test_a_link_made_during_the_run_is_caught_when_the_coco_json_is_written(tmp_path):
-    from augcli.runner import _write_run_file
+    from augcli.run.places import write_run_file as _write_run_file
 
     src = tmp_path / "in"
     _coco_split(src)
@@ -279,16 +280,16 @@ def test_a_link_made_during_the_run_is_caught_when_the_coco_json_is_written(tmp_
 
 
 def _boom_on(monkeypatch, name: str) -> None:
-    from augcli import runner
+    from augcli.run import work
 
-    real = runner.load_image
+    real = work.load_image
 
     def load(path, options):
         if os.fsdecode(path).endswith(name):
             raise RuntimeError("decoder bug")
         return real(path, options)
 
-    monkeypatch.setattr(runner, "load_image", load)
+    monkeypatch.setattr(work, "load_image", load)
 
 
 def _three(root: Path) -> Path:
@@ -317,7 +318,9 @@ def test_bucketed_in_process_run_contains_an_unexpected_failure(tmp_path, monkey
 def test_a_dask_bucket_task_contains_an_unexpected_failure(tmp_path, monkeypatch):
     from augcli.config import RunConfig
     from augcli.run.executors import BucketWork, run_bucket
-    from augcli.runner import WorkContext, header_line, iter_jobs
+    from augcli.manifest import header_line
+    from augcli.run.discover import iter_jobs
+    from augcli.run.work import WorkContext
 
     _boom_on(monkeypatch, "boom.png")
     src = _three(tmp_path / "in")

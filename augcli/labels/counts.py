@@ -18,9 +18,9 @@ def _names(root: Path, setup) -> dict:
         return {c.get("id"): str(c.get("name")) for _, top in setup.coco.files for c in top.get("categories", [])
                 if isinstance(c, dict)}
     if setup.format == "yolo" and setup.yamls:
-        from .setup import _read_yaml
+        from .setup import read_yaml
 
-        names = (_read_yaml(root / setup.yamls[0], setup.yamls[0]) or {}).get("names")
+        names = (read_yaml(root / setup.yamls[0], setup.yamls[0]) or {}).get("names")
         if isinstance(names, list):
             return dict(enumerate(map(str, names)))
         if isinstance(names, dict):

@@ -18,10 +18,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import choices
 from .. import geometry as G
 
 HORIZON = 1e-9  # a mapped point whose third coordinate is <= this is at or behind the horizon
-BOX_METHODS = ("corners", "ellipse")
+BOX_METHODS = choices.BOX_METHODS
 DROP_REASONS = ("horizon", "outside", "min_visibility", "min_size", "min_area")
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import geometry as G
+from ..choices import LABEL_FORMATS, LABEL_FRAMES
 from ..errors import UsageError
 from ..imageio import IMAGE_EXTENSIONS
 from ..safefiles import FileRefused, read_limited
@@ -30,8 +31,8 @@ from . import voc as V
 from . import yolo as Y
 from .errors import LabelError
 
-FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")
-FRAMES = ("displayed", "stored")
+FORMATS = LABEL_FORMATS
+FRAMES = LABEL_FRAMES
 MIRROR_OPS = ("hflip", "vflip")
 MAX_YAML_BYTES = 1 << 20
 
@@ -141,7 +142,7 @@ def _brief(v: Any) -> str:
     return r.repr(v)
 
 
-def _read_yaml(path: Path, shown: str) -> Any:
+def read_yaml(path: Path, shown: str) -> Any:
     import yaml
 
     try:
@@ -168,7 +169,7 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_di
         if name.lower().endswith((".yaml", ".yml")) and _visible(name) and (root / name).is_file() \
                 and read_inside(root / name, root, name, report):
             try:
-                data = _read_yaml(root / name, name)
+                data = read_yaml(root / name, name)
             except UsageError as exc:
                 if name in ("data.yaml", "data.yml"):
                     raise

@@ -59,7 +59,7 @@ def _float(name: str, value: Any) -> float:
         raise ValueError(f"{name}: a number is too large") from None
 
 
-def _check_range(name: str, value: Range, lo: float | None = None, hi: float | None = None,
+def check_range(name: str, value: Range, lo: float | None = None, hi: float | None = None,
                  open_lo: bool = False) -> Range:
     if len(value) != 2:
         raise ValueError(f"{name}={value!r} should be a pair (low, high)")
@@ -75,7 +75,7 @@ def _check_range(name: str, value: Range, lo: float | None = None, hi: float | N
     return (a, b)
 
 
-def _uniform(rng: np.random.Generator, r: Range) -> float:
+def uniform(rng: np.random.Generator, r: Range) -> float:
     return float(rng.uniform(r[0], r[1]))
 
 
@@ -163,7 +163,7 @@ class GeometricOp(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _OneRange(Op):
+class OneRange(Op):
     """An op with one parameter ``param`` ~ U(the range held in field ``range_field``), that range
     checked against ``limits`` = (low, high, low excluded). Params: {param: float}."""
 
@@ -174,11 +174,11 @@ class _OneRange(Op):
     def __post_init__(self) -> None:
         super().__post_init__()
         lo, hi, open_lo = self.limits
-        value = _check_range(self.name, getattr(self, self.range_field), lo, hi, open_lo=open_lo)
+        value = check_range(self.name, getattr(self, self.range_field), lo, hi, open_lo=open_lo)
         object.__setattr__(self, self.range_field, value)
 
     def sample(self, rng, size):
-        return {self.param: _uniform(rng, getattr(self, self.range_field))}
+        return {self.param: uniform(rng, getattr(self, self.range_field))}
 
     def check(self, params, size):
         check_keys(self.name, params, (self.param,))

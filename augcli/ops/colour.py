@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import F, Op, Range, _check_range, _OneRange, _uniform, check_keys, check_list, check_number
+from .base import F, Op, Range, check_range, OneRange, uniform, check_keys, check_list, check_number
 from .flags import Flag, Number, Span
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Factor(_OneRange):
+class _Factor(OneRange):
     """Shared shape of the one-factor colour ops: factor ~ U(factor_range). Params: {"factor": float}."""
 
     range_field: ClassVar[str] = "factor_range"
@@ -75,7 +75,7 @@ class Saturation(_Factor):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Hue(_OneRange):
+class Hue(OneRange):
     """Turn the HSV hue by ``degrees`` ~ U(degree_range); a no-op on grey. Params: {"degrees": float}."""
 
     name: ClassVar[str] = "hue"
@@ -95,7 +95,7 @@ class Hue(_OneRange):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Gamma(_OneRange):
+class Gamma(OneRange):
     """Gamma curve ``out = white * (in / white) ** gamma``, gamma ~ U(gamma_range).
     Params: {"gamma": float}."""
 
@@ -137,10 +137,10 @@ class Lighting(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "strength_range", _check_range("lighting", self.strength_range, 0.0, 1.0))
+        object.__setattr__(self, "strength_range", check_range("lighting", self.strength_range, 0.0, 1.0))
 
     def sample(self, rng, size):
-        return {"angle": float(rng.uniform(0.0, 360.0)), "strength": _uniform(rng, self.strength_range)}
+        return {"angle": float(rng.uniform(0.0, 360.0)), "strength": uniform(rng, self.strength_range)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("angle", "strength"))
@@ -168,7 +168,7 @@ class ChannelShift(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "intensity_range", _check_range("channel-shift", self.intensity_range, -255, 255))
+        object.__setattr__(self, "intensity_range", check_range("channel-shift", self.intensity_range, -255, 255))
 
     def sample(self, rng, size):
         return {"offsets": [float(v) for v in rng.uniform(*self.intensity_range, 3)]}

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import (G, GeometricOp, Range, _check_range, _OneRange, _uniform, check_box, check_keys, check_list,
+from .base import (G, GeometricOp, Range, check_range, OneRange, uniform, check_box, check_keys, check_list,
                    check_number)
 from .flags import Choice, Flag, Number, Span, Switch
 
@@ -63,13 +63,13 @@ class Crop(GeometricOp):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "scale_range", _check_range("crop", self.scale_range, 0.0, 1.0, open_lo=True))
+        object.__setattr__(self, "scale_range", check_range("crop", self.scale_range, 0.0, 1.0, open_lo=True))
         if self.mode not in CROP_MODES:
             raise ValueError(f"crop-mode={self.mode!r} must be one of {', '.join(CROP_MODES)}")
 
     def sample(self, rng, size):
         w, h = size
-        f = _uniform(rng, self.scale_range)
+        f = uniform(rng, self.scale_range)
         bw, bh = max(1, round(f * w)), max(1, round(f * h))
         if self.mode == "random":
             left, top = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
@@ -119,7 +119,7 @@ class VFlip(GeometricOp):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Rotate(_OneRange, GeometricOp):
+class Rotate(OneRange, GeometricOp):
     """Rotate by ``angle`` ~ U(angle_range) degrees, counter-clockwise on screen, about the centre.
     Params: {"angle": float}."""
 
@@ -141,7 +141,7 @@ class Rotate(_OneRange, GeometricOp):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Shear(_OneRange, GeometricOp):
+class Shear(OneRange, GeometricOp):
     """Shear by ``angle`` ~ U(angle_range) degrees (Keras' shear matrix). Params: {"angle": float}."""
 
     name: ClassVar[str] = "shear"
@@ -183,11 +183,11 @@ class Zoom(GeometricOp):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "zoom_range", _check_range("zoom", self.zoom_range, 0.0, 10.0, open_lo=True))
+        object.__setattr__(self, "zoom_range", check_range("zoom", self.zoom_range, 0.0, 10.0, open_lo=True))
 
     def sample(self, rng, size):
         if self.keep_aspect:
-            z = _uniform(rng, self.zoom_range)
+            z = uniform(rng, self.zoom_range)
             return {"zx": z, "zy": z}
         zx, zy = rng.uniform(self.zoom_range[0], self.zoom_range[1], 2)
         return {"zx": float(zx), "zy": float(zy)}
@@ -231,12 +231,12 @@ class Shift(GeometricOp):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "width_range", _check_range("width-shift", self.width_range))
-        object.__setattr__(self, "height_range", _check_range("height-shift", self.height_range))
+        object.__setattr__(self, "width_range", check_range("width-shift", self.width_range))
+        object.__setattr__(self, "height_range", check_range("height-shift", self.height_range))
 
     def sample(self, rng, size):
-        dx = _uniform(rng, _to_pixels(self.width_range, size[0]))
-        dy = _uniform(rng, _to_pixels(self.height_range, size[1]))
+        dx = uniform(rng, _to_pixels(self.width_range, size[0]))
+        dy = uniform(rng, _to_pixels(self.height_range, size[1]))
         return {"dx": dx, "dy": dy}
 
     def check(self, params, size):

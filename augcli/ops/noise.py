@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from .base import F, Op, Range, _check_range, _OneRange, _uniform, check_box, check_keys, check_list, check_number
+from .base import F, Op, Range, check_range, OneRange, uniform, check_box, check_keys, check_list, check_number
 from .flags import Flag, Number, Span
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Blur(_OneRange):
+class Blur(OneRange):
     """Gaussian blur of standard deviation ``sigma`` ~ U(sigma_range) pixels (a true Gaussian,
     truncated at 4 sigma, edges replicated). Params: {"sigma": float}."""
 
@@ -59,14 +59,14 @@ class Erase(Op):
         super().__post_init__()
         if not isinstance(self.max_count, int) or not 1 <= self.max_count <= 100:
             raise ValueError(f"erase={self.max_count!r} must be a whole number between 1 and 100")
-        object.__setattr__(self, "area_range", _check_range("erase area", self.area_range, 0.0, 1.0, open_lo=True))
-        object.__setattr__(self, "aspect_range", _check_range("erase aspect", self.aspect_range, 0.0, open_lo=True))
+        object.__setattr__(self, "area_range", check_range("erase area", self.area_range, 0.0, 1.0, open_lo=True))
+        object.__setattr__(self, "aspect_range", check_range("erase aspect", self.aspect_range, 0.0, open_lo=True))
 
     def sample(self, rng, size):
         w, h = size
         boxes, colours = [], []
         for _ in range(int(rng.integers(1, self.max_count + 1))):
-            area = _uniform(rng, self.area_range) * w * h
+            area = uniform(rng, self.area_range) * w * h
             aspect = math.exp(rng.uniform(math.log(self.aspect_range[0]), math.log(self.aspect_range[1])))
             bw = min(w, max(1, round(math.sqrt(area * aspect))))
             bh = min(h, max(1, round(math.sqrt(area / aspect))))
@@ -109,10 +109,10 @@ class Noise(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "sigma_range", _check_range("noise", self.sigma_range, 0.0, 255.0))
+        object.__setattr__(self, "sigma_range", check_range("noise", self.sigma_range, 0.0, 255.0))
 
     def sample(self, rng, size):
-        return {"sigma": _uniform(rng, self.sigma_range), "noise_seed": _noise_seed(rng)}
+        return {"sigma": uniform(rng, self.sigma_range), "noise_seed": _noise_seed(rng)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("sigma", "noise_seed"))
@@ -143,12 +143,12 @@ class SaltPepper(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "amount_range", _check_range("salt-pepper", self.amount_range, 0.0, 1.0))
+        object.__setattr__(self, "amount_range", check_range("salt-pepper", self.amount_range, 0.0, 1.0))
         if not 0.0 <= float(self.salt_ratio) <= 1.0:
             raise ValueError(f"salt-ratio={self.salt_ratio!r} must be between 0 and 1")
 
     def sample(self, rng, size):
-        return {"amount": _uniform(rng, self.amount_range), "noise_seed": _noise_seed(rng)}
+        return {"amount": uniform(rng, self.amount_range), "noise_seed": _noise_seed(rng)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("amount", "noise_seed"))
@@ -176,7 +176,7 @@ class JpegArtifacts(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        q = _check_range("jpeg-artifacts", self.quality_range, 1.0, 100.0)
+        q = check_range("jpeg-artifacts", self.quality_range, 1.0, 100.0)
         if not all(float(v).is_integer() for v in q):
             raise ValueError(f"jpeg-artifacts={self.quality_range!r}: qualities must be whole numbers")
         object.__setattr__(self, "quality_range", q)

@@ -6,22 +6,21 @@ grid square is kept (the label-aware ``--erase-dropped`` rules are not applied t
 
 8-bit images (L, LA, RGB, RGBA) go through augcli's integer kernels or integer numpy, so the bytes
 depend on neither the CPU nor the kernel path; 16-bit and float images use numpy (the same rules,
-in their own units). Alpha is never changed. The image code here imports numpy and Pillow inside
-the functions: ``augcli --help`` loads this module.
+in their own units). Alpha is never changed. The image code is in ``sensor_image``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import F, Op, Range, _check_range, _uniform, check_box, check_keys, check_list, check_number
+from .base import Op, Range, check_range, uniform, check_box, check_keys, check_list, check_number
 from .flags import Choice, Flag, Number, Span
+from .sensor_image import DOWNSCALE_FILTERS, DROPOUT_FILLS, downscale, fill_holes, grid_mask, iso_noise, median_blur, motion_blur
 
 if TYPE_CHECKING:
     import numpy as np
-    from PIL import Image
 
 
 def _noise_seed(rng: np.random.Generator) -> int:
@@ -30,7 +29,7 @@ def _noise_seed(rng: np.random.Generator) -> int:
 
 def _odd_range(name: str, value: Range, lo: int, hi: int) -> Range:
     """A range of odd whole window sizes within [lo, hi] (ValueError otherwise)."""
-    a, b = _check_range(name, value, lo, hi)
+    a, b = check_range(name, value, lo, hi)
     if not (a.is_integer() and b.is_integer() and a % 2 == 1 and b % 2 == 1):
         raise ValueError(f"{name}={value!r}: window sizes must be odd whole numbers of pixels")
     return (a, b)
@@ -49,7 +48,7 @@ def _check_odd(name: str, key: str, value: Any, r: Range) -> None:
 
 
 def _whole_range(name: str, value: Range, lo: float, hi: float) -> Range:
-    a, b = _check_range(name, value, lo, hi)
+    a, b = check_range(name, value, lo, hi)
     if not (a.is_integer() and b.is_integer()):
         raise ValueError(f"{name}={value!r}: counts must be whole numbers")
     return (a, b)
@@ -57,283 +56,6 @@ def _whole_range(name: str, value: Range, lo: float, hi: float) -> Range:
 
 # ---------------------------------------------------------------------------------------------------
 # image helpers (numpy and Pillow imported on first use)
-
-
-def _colour_array(image: Image.Image) -> tuple[np.ndarray, Image.Image | None]:
-    """The colour bands as a writable (h, w, bands) array in the mode's own units, and the alpha."""
-    import numpy as np
-
-    colour, alpha = F.split_alpha(image)
-    arr = np.array(colour)
-    return arr.reshape(arr.shape[0], arr.shape[1], -1), alpha
-
-
-def _from_colour(arr: np.ndarray, mode: str, alpha: Image.Image | None) -> Image.Image:
-    return F.merge_alpha(F._from_array(arr.reshape(arr.shape[:2]) if arr.shape[2] == 1 else arr, mode), alpha)
-
-
-def _edge_window(a: np.ndarray, r: int) -> np.ndarray:
-    """``a`` (h, w, bands) padded by r replicated pixels on every side."""
-    import numpy as np
-
-    return np.pad(a, ((r, r), (r, r), (0, 0)), mode="edge")
-
-
-def motion_line(length: int, angle: float) -> list[tuple[int, int]]:
-    """The motion-blur kernel: the (dx, dy) offsets of a digital line through the centre, ``length``
-    pixels long (odd), at ``angle`` degrees counter-clockwise from the x axis (y points down). The
-    end of the half-line is (round(r cos a), -round(r sin a)), r = (length - 1) / 2, halves rounded
-    away from zero (values within 1e-9 of a half are taken as the half, so that libm's last bit cannot
-    change the kernel); the line is Bresenham's from the centre to that end, mirrored through the
-    centre, so it is symmetric and has 2 max(|x end|, |y end|) + 1 pixels, the centre first."""
-    r = (int(length) - 1) / 2
-
-    def rnd(v: float) -> int:
-        twice = v * 2
-        if abs(twice - round(twice)) < 1e-9:
-            twice = round(twice)
-        half = twice / 2
-        return int(math.floor(abs(half) + 0.5)) * (1 if half >= 0 else -1)
-
-    a = math.radians(float(angle))
-    ex, ey = rnd(r * math.cos(a)), -rnd(r * math.sin(a))
-    line = [(0, 0)]
-    x = y = 0
-    dx, dy = abs(ex), -abs(ey)
-    sx, sy = (1 if ex > 0 else -1), (1 if ey > 0 else -1)
-    err = dx + dy
-    while (x, y) != (ex, ey):
-        e2 = 2 * err
-        if e2 >= dy:
-            err += dy
-            x += sx
-        if e2 <= dx:
-            err += dx
-            y += sy
-        line += [(x, y), (-x, -y)]
-    return line
-
-
-def motion_blur(image: Image.Image, length: int, angle: float) -> Image.Image:
-    """The mean of the pixels on a line through each pixel (``motion_line``), edges replicated,
-    rounded half up (``(2 sum + n) // 2n``; augcli.kernels.line_mean for 8-bit data); float data
-    get the plain mean."""
-    import numpy as np
-
-    line = motion_line(length, angle)
-    if len(line) == 1:
-        return image.copy()
-    if F._kernel_layout(image) is not None:
-        from .. import kernels
-
-        return F._run_kernel(image, kernels.line_mean, line)
-    arr, alpha = _colour_array(image)
-    r = max(max(abs(dx), abs(dy)) for dx, dy in line)
-    pad = _edge_window(arr, r)
-    h, w = arr.shape[:2]
-    exact = arr.dtype.kind != "f"
-    n = len(line)
-    out = np.empty_like(arr)
-    rows = max(1, (1 << 20) // (w * arr.shape[2]))  # a band of rows at a time: the sums are 8 bytes a value
-    for y0 in range(0, h, rows):
-        y1 = min(h, y0 + rows)
-        acc = np.zeros((y1 - y0,) + arr.shape[1:], dtype=np.int64 if exact else np.float64)
-        for dx, dy in line:
-            acc += pad[r + dy + y0:r + dy + y1, r + dx:r + dx + w]
-        out[y0:y1] = (2 * acc + n) // (2 * n) if exact else acc / n
-    return _from_colour(out, F.split_alpha(image)[0].mode, alpha)
-
-
-def median_blur(image: Image.Image, size: int) -> Image.Image:
-    """The median of each size x size window per colour band, edges replicated: exactly
-    ``scipy.ndimage.median_filter(band, size=size, mode="nearest")`` (augcli.kernels.median's
-    comparator network for 8-bit data; numpy's median of the windows otherwise)."""
-    import numpy as np
-
-    if size <= 1:
-        return image.copy()
-    if F._kernel_layout(image) is not None:
-        from .. import kernels
-
-        return F._run_kernel(image, kernels.median, size)
-    arr, alpha = _colour_array(image)
-    r = size // 2
-    pad = _edge_window(arr, r)
-    h, w = arr.shape[:2]
-    out = np.empty_like(arr)
-    windows = np.lib.stride_tricks.sliding_window_view(pad, (size, size), axis=(0, 1))
-    # a band of rows at a time (about 2^22 window values): the windows are copied to be partitioned
-    rows = max(1, (1 << 22) // (w * arr.shape[2] * size * size))
-    for y0 in range(0, h, rows):
-        block = windows[y0:y0 + rows].reshape(*windows[y0:y0 + rows].shape[:3], size * size)
-        out[y0:y0 + rows] = np.partition(block, size * size // 2, axis=-1)[..., size * size // 2]
-    return _from_colour(out, F.split_alpha(image)[0].mode, alpha)
-
-
-DOWNSCALE_FILTERS = ("nearest", "box", "bilinear", "bicubic")
-
-
-def downscale(image: Image.Image, scale: float, filter: str) -> Image.Image:
-    """Resize the colour bands to round(scale * side) pixels (at least 1) and back to the original size,
-    both ways with Pillow's ``filter`` (Image.resize); alpha is kept as it was. 16-bit data is
-    resized as 32-bit integers."""
-    from PIL import Image
-
-    resample = {"nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX,
-                "bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}[filter]
-    w, h = image.size
-    small = (max(1, round(w * scale)), max(1, round(h * scale)))
-    colour, alpha = F.split_alpha(image)
-    if small == (w, h):
-        return image.copy()
-    work = colour.convert("I") if colour.mode == "I;16" else colour
-    out = work.resize(small, resample).resize((w, h), resample)
-    if colour.mode == "I;16":
-        import numpy as np
-
-        out = F._from_array(np.clip(np.asarray(out), 0, 65535).astype("<u2"), "I;16")
-    return F.merge_alpha(out, alpha)
-
-
-def iso_sigmas(sigma: float, colour: float) -> tuple[list[int], list[int]]:
-    """The ISO noise's standard deviations per luma Y = 0..255 in 16.16 fixed point (0-255 units):
-    luminance ``sigma sqrt(Y / 255)`` and chroma ``colour`` times that (IEEE double, correctly
-    rounded square roots: the same integers everywhere)."""
-    lum = [round(float(sigma) * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
-    chroma = [round(float(colour) * float(sigma) * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
-    return lum, chroma
-
-
-def iso_noise(image: Image.Image, sigma: float, colour: float, noise_seed: int) -> Image.Image:
-    """Sensor (ISO) noise: with Y a pixel's luma in 0-255 units, every colour band gets
-    ``sigma sqrt(Y / 255) z0`` (one z0 per pixel: luminance shot noise, brighter pixels noisier) plus
-    ``colour sigma sqrt(Y / 255) zc`` (one zc per band: colour noise), rounded and clipped. 8-bit
-    images: augcli.kernels.iso_noise (counter-based draws keyed by ``noise_seed``, luma with the
-    601 integer weights); 16-bit and float data: numpy.random.default_rng(noise_seed), 601 luma."""
-    import numpy as np
-
-    layout = F._kernel_layout(image)
-    if layout is not None:
-        from .. import kernels
-
-        return F._run_kernel(image, kernels.iso_noise, *iso_sigmas(sigma, colour), noise_seed)
-    scale = F._scale(F.split_alpha(image)[0].mode)
-
-    def add(a: np.ndarray) -> np.ndarray:
-        rng = np.random.default_rng(noise_seed)
-        luma = F._luma(a) / scale
-        spread = sigma * np.sqrt(np.clip(luma, 0.0, 255.0) / 255.0) * scale
-        z0 = rng.standard_normal(a.shape[:2] + (1,))
-        zc = rng.standard_normal(a.shape)
-        return a + spread * (z0 + colour * zc)
-
-    return F.map_colour(image, add)
-
-
-DROPOUT_FILLS = ("black", "grey", "white", "random", "noise")
-_FILL_LEVELS = {"black": 0.0, "grey": 128.0, "white": 255.0}
-_GOLDEN = 0x9E3779B97F4A7C15
-FILL_STREAM = 0x66696C6C  # "fill"
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64's output function on uint64 arrays (the kernels' counter-based generator)."""
-    import numpy as np
-
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def noise_fill(seed: int, box: Sequence[int], width: int, bands: int) -> np.ndarray:
-    """Uniform 0..255 values for the pixels of ``box`` (x, y, w, h) of an image ``width`` wide:
-    pixel i = y width + x takes band c from byte c of mix64(key + (i + 1) golden), key =
-    mix64(seed golden + "fill"); each pixel's values depend only on the seed and its place."""
-    import numpy as np
-
-    x, y, bw, bh = (int(v) for v in box)
-    with np.errstate(over="ignore"):
-        key = _mix64(np.array([(int(seed) * _GOLDEN + FILL_STREAM) & (2**64 - 1)], dtype=np.uint64))[0]
-        index = (np.arange(y, y + bh, dtype=np.uint64)[:, None] * np.uint64(width)
-                 + np.arange(x, x + bw, dtype=np.uint64)[None, :] + np.uint64(1))
-        r = _mix64(key + index * np.uint64(_GOLDEN))
-    shifts = np.arange(bands, dtype=np.uint64) * np.uint64(8)
-    return ((r[..., None] >> shifts) & np.uint64(255)).astype(np.uint8)
-
-
-def fill_holes(image: Image.Image, holes: Sequence[Sequence[int]], fill: str,
-               colours: Sequence[Sequence[float]] | None = None, noise_seed: int = 0) -> Image.Image:
-    """Fill each (x, y, w, h) hole's colour bands: a level (black 0, grey 128, white 255), a solid
-    colour per hole (``colours``, 0-255 units; both as ``functional.erase``: rounded half to even,
-    scaled to 16-bit data), or per-pixel uniform noise (``noise_fill``; 8-bit images through
-    augcli.kernels.fill_noise, the same values). Alpha is kept."""
-    import numpy as np
-    from PIL import Image
-
-    if fill != "noise":
-        solid = colours if fill == "random" else [[_FILL_LEVELS[fill]] * 3] * len(holes)
-        return F.erase(image, holes, solid)
-    layout = F._kernel_layout(image)
-    if layout is not None:
-        from .. import kernels
-
-        out = image.copy()
-        view = kernels.pixels(out, writable=True) if image.mode in ("L", "RGB") else None
-        bpp, nc = (4 if image.mode == "RGB" else 1, layout[1]) if view is not None else layout
-        buf = view if view is not None else bytearray(image.tobytes())
-        for hole in holes:
-            kernels.fill_noise(buf, image.size, bpp, nc, hole, noise_seed)
-        return out if view is not None else Image.frombytes(image.mode, image.size, bytes(buf))
-    arr, alpha = _colour_array(image)
-    mode = F.split_alpha(image)[0].mode
-    for x, y, w, h in holes:
-        values = noise_fill(noise_seed, (x, y, w, h), image.size[0], arr.shape[2]).astype(np.float64) * F._scale(mode)
-        arr[y:y + h, x:x + w] = values if arr.dtype.kind == "f" else np.rint(values)
-    return _from_colour(arr, mode, alpha)
-
-
-def grid_holes(size: tuple[int, int], unit: int, hole: int, dx: int, dy: int) -> list[list[int]]:
-    """The squares GridMask drops on a canvas of ``size``: side ``hole``, one in the top-left corner
-    of every ``unit`` x ``unit`` cell of a grid shifted by (dx, dy), clipped to the canvas."""
-    w, h = size
-    holes = []
-    for y0 in range(dy - unit, h, unit):
-        for x0 in range(dx - unit, w, unit):
-            x1, y1 = min(x0 + hole, w), min(y0 + hole, h)
-            xa, ya = max(x0, 0), max(y0, 0)
-            if x1 > xa and y1 > ya:
-                holes.append([xa, ya, x1 - xa, y1 - ya])
-    return holes
-
-
-def grid_mask(image: Image.Image, unit: int, hole: int, dx: int, dy: int) -> Image.Image:
-    """Black out the colour bands of the ``grid_holes`` squares (alpha kept). L and RGB images are
-    written in Pillow's own memory (RGB as whole 4-byte pixels, the fourth byte kept by a mask);
-    other modes through ``fill_holes``."""
-    import numpy as np
-
-    from .. import kernels
-
-    holes = grid_holes(image.size, unit, hole, dx, dy)
-    out = image.copy() if image.mode in ("L", "RGB") else None
-    view = kernels.pixels(out, writable=True) if out is not None else None
-    if view is None:
-        return fill_holes(image, holes, "black")
-    w, h = image.size
-    if image.mode == "L":
-        pixels = np.frombuffer(view, dtype=np.uint8).reshape(h, w)
-        for x, y, bw, bh in holes:
-            pixels[y:y + bh, x:x + bw] = 0
-        return out
-    words = np.frombuffer(view, dtype=np.uint32).reshape(h, w)
-    keep = np.frombuffer(bytes((0, 0, 0, 255)), dtype=np.uint32)[0]  # the pad byte, in this byte order
-    for x, y, bw, bh in holes:
-        words[y:y + bh, x:x + bw] &= keep
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------
-# the ops
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -360,10 +82,10 @@ class MotionBlur(Op):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "length_range", _odd_range("motion-blur", self.length_range, 3, 63))
-        object.__setattr__(self, "angle_range", _check_range("motion-angle", self.angle_range, -360.0, 360.0))
+        object.__setattr__(self, "angle_range", check_range("motion-angle", self.angle_range, -360.0, 360.0))
 
     def sample(self, rng, size):
-        return {"length": _draw_odd(rng, self.length_range), "angle": _uniform(rng, self.angle_range)}
+        return {"length": _draw_odd(rng, self.length_range), "angle": uniform(rng, self.angle_range)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("length", "angle"))
@@ -428,12 +150,12 @@ class Downscale(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "scale_range", _check_range("downscale", self.scale_range, 0.05, 1.0))
+        object.__setattr__(self, "scale_range", check_range("downscale", self.scale_range, 0.05, 1.0))
         if self.filter not in DOWNSCALE_FILTERS:
             raise ValueError(f"downscale-filter={self.filter!r} must be one of {', '.join(DOWNSCALE_FILTERS)}")
 
     def sample(self, rng, size):
-        return {"scale": _uniform(rng, self.scale_range)}
+        return {"scale": uniform(rng, self.scale_range)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("scale",))
@@ -466,13 +188,13 @@ class IsoNoise(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "sigma_range", _check_range("iso-noise", self.sigma_range, 0.0, 255.0))
+        object.__setattr__(self, "sigma_range", check_range("iso-noise", self.sigma_range, 0.0, 255.0))
         if isinstance(self.colour, bool) or not isinstance(self.colour, (int, float)) or \
                 not 0.0 <= float(self.colour) <= 1.0:
             raise ValueError(f"iso-colour={self.colour!r} must be between 0 and 1")
 
     def sample(self, rng, size):
-        return {"sigma": _uniform(rng, self.sigma_range), "noise_seed": _noise_seed(rng)}
+        return {"sigma": uniform(rng, self.sigma_range), "noise_seed": _noise_seed(rng)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("sigma", "noise_seed"))
@@ -512,7 +234,7 @@ class CoarseDropout(Op):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "count_range", _whole_range("coarse-dropout", self.count_range, 1, 1000))
-        object.__setattr__(self, "size_range", _check_range("dropout-size", self.size_range, 0.0, 1.0, open_lo=True))
+        object.__setattr__(self, "size_range", check_range("dropout-size", self.size_range, 0.0, 1.0, open_lo=True))
         if self.fill not in DROPOUT_FILLS:
             raise ValueError(f"dropout-fill={self.fill!r} must be one of {', '.join(DROPOUT_FILLS)}")
 
@@ -523,8 +245,8 @@ class CoarseDropout(Op):
         w, h = size
         holes = []
         for _ in range(int(rng.integers(int(self.count_range[0]), int(self.count_range[1]) + 1))):
-            bw = min(w, max(1, round(_uniform(rng, self.size_range) * w)))
-            bh = min(h, max(1, round(_uniform(rng, self.size_range) * h)))
+            bw = min(w, max(1, round(uniform(rng, self.size_range) * w)))
+            bh = min(h, max(1, round(uniform(rng, self.size_range) * h)))
             holes.append([int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1)), bw, bh])
         params: dict[str, Any] = {"holes": holes}
         if self.fill == "random":
@@ -581,7 +303,7 @@ class GridMask(Op):
         if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or \
                 not 0.05 <= float(self.ratio) <= 0.95:
             raise ValueError(f"grid-mask={self.ratio!r} must be between 0.05 and 0.95")
-        object.__setattr__(self, "unit_range", _check_range("grid-unit", self.unit_range, 0.0, 1.0, open_lo=True))
+        object.__setattr__(self, "unit_range", check_range("grid-unit", self.unit_range, 0.0, 1.0, open_lo=True))
 
     def _units(self, size) -> tuple[int, int]:
         side = min(size)

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import F, Op, Range, _check_range, _OneRange, _uniform, check_keys, check_number
+from .base import F, Op, Range, check_range, OneRange, uniform, check_keys, check_number
 from .flags import Flag, Number, Span
 
 
@@ -50,7 +50,7 @@ class Equalize(Op):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sharpen(_OneRange):
+class Sharpen(OneRange):
     """Unsharp mask of amount ~ U(amount_range): where a value differs from its blurred value
     (Gaussian, radius 2) by more than 3 levels, add amount x the difference (PIL
     ImageFilter.UnsharpMask(2, round(100 amount), 3)). Params: {"amount": float}."""
@@ -92,7 +92,7 @@ class Posterize(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        lo, hi = _check_range("posterize", self.bits_range, 1, 8)
+        lo, hi = check_range("posterize", self.bits_range, 1, 8)
         if lo != math.floor(lo) or hi != math.floor(hi):
             raise ValueError(f"posterize={self.bits_range!r}: the bits must be whole numbers")
         object.__setattr__(self, "bits_range", (int(lo), int(hi)))
@@ -126,10 +126,10 @@ class Solarize(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "threshold_range", _check_range("solarize", self.threshold_range, 0.0, 256.0))
+        object.__setattr__(self, "threshold_range", check_range("solarize", self.threshold_range, 0.0, 256.0))
 
     def sample(self, rng, size):
-        return {"threshold": _uniform(rng, self.threshold_range)}
+        return {"threshold": uniform(rng, self.threshold_range)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("threshold",))

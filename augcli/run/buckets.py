@@ -61,6 +61,12 @@ class Layout:
         return f"{BOOKKEEPING}/parts/{bucket_name(bucket)}.jsonl"
 
     @staticmethod
+    def labels_part(bucket: int) -> str:
+        """A bucket's COCO entries (one JSON line per output, in source order), for the COCO JSON
+        written once when every bucket is done."""
+        return f"{BOOKKEEPING}/labels/{bucket_name(bucket)}.jsonl"
+
+    @staticmethod
     def marker(bucket: int) -> str:
         return f"{BOOKKEEPING}/done/{bucket_name(bucket)}.json"
 
@@ -88,9 +94,10 @@ class Layout:
 
 
 def finish_bucket(layout: Layout, bucket: int, buckets: int, header: str, sources: list[str],
-                  lines: list[str], failed: int) -> dict[str, Any]:
-    """Write a bucket's manifest part, then (last) its done marker; each appears whole. ``lines``
-    are the bucket's record lines in source order, exactly as the manifest holds them."""
+                  lines: list[str], failed: int, labels: list[str] | None = None) -> dict[str, Any]:
+    """Write a bucket's manifest part (and its COCO entries, ``labels``), then (last) its done
+    marker; each appears whole. ``lines`` are the bucket's record lines in source order, exactly as
+    the manifest holds them."""
     part = (header + "".join(lines)).encode("utf-8")
     marker = {
         "kind": "bucket-done",
@@ -104,6 +111,10 @@ def finish_bucket(layout: Layout, bucket: int, buckets: int, header: str, source
         "recipe_digest": digest([header.encode("utf-8")]),
         "part_digest": digest([part]),
     }
+    if labels is not None:
+        entries = "".join(labels).encode("utf-8")
+        marker["labels_digest"] = digest([entries])
+        layout.store.write(layout.labels_part(bucket), entries, overwrite=True)
     layout.store.write(layout.part(bucket), part, overwrite=True)
     layout.store.write(layout.marker(bucket), (json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"),
                        overwrite=True)

@@ -13,103 +13,102 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import PurePosixPath
-from typing import Any, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
 
 from ..config import RunConfig
-from ..errors import UsageError
-from ..fsnames import one_line, shown
+from ..errors import FatalWriteError, UsageError
+from ..fsnames import shown
 from ..imageio import remove_stale_temporaries
-from ..runner import (FatalWriteError, SourceJob, Summary, WorkContext, _candidate, _inside, _progress, _visible,
-                      check_folders, header_line, iter_jobs, plan_outputs, write_stats)
-from ..safepaths import unsafe_part
+from ..manifest import header_line
 from ..seeding import new_root_seed
-from ..storage import LocalStore, open_store
-from .buckets import Layout, digest, sources_digest
+from .buckets import Layout, digest, sources_digest, write_stats
+from .discover import is_visible, iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
-from .merge import merge
+from .merge import merge, write_coco
+from .places import open_placement, write_run_file
+from .prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
+from .report import Progress, Summary, failure_line
 from .shard import Shard, bucket_of
+from .work import WorkContext
+
+# keys that make an object-store input look labelled (label files, COCO JSON, dataset YAML)
+LABEL_SUFFIXES = (".txt", ".xml", ".json", ".yaml", ".yml")
 
 
-def _listed_jobs(cfg: RunConfig, keys: list[str],
-                 on_warning: Callable[[str, str], None] = lambda rel, why: None) -> Iterator[SourceJob]:
-    """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
-    the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
-    with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
-    output folder: it is passed to ``on_warning`` and skipped."""
-    folders: dict[str, list[str]] = {}
-    for key in keys:
-        why = unsafe_part(key)
-        if why is not None:
-            on_warning(key, f"object key with {why}; skipped")
-            continue
-        parts = key.split("/")
-        if all(_visible(p) for p in parts) and _candidate(parts[-1]):
-            folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
-    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg)]
-    return iter(sorted(jobs, key=lambda j: j.source))
+def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, keys: list[str],
+            report: Callable[[str], None]) -> tuple[RunConfig, Any]:
+    """The label setup of a bucketed run (the same as one machine's for local folders). Labels are
+    not read from or written to object storage yet: a dataset there that has them is refused (exit
+    2) rather than expanded without them."""
+    if inp is not None:
+        cfg, setup = resolve_labels(cfg, inp, out, report)  # type: ignore[arg-type]
+        return cfg, setup
+    if cfg.labels is None or cfg.labels.format == "none":
+        return cfg, None
+    why = ("label files and masks are not carried to or from object storage yet; run with local folders, "
+           "or pass --labels none to expand the images alone")
+    if cfg.labels.format != "auto" or cfg.labels.masks is not None:
+        raise UsageError(why)
+    if sources.remote:
+        labelled = next((k for k in keys if k.lower().endswith(LABEL_SUFFIXES)
+                         and all(is_visible(part) for part in k.split("/"))), None)
+        if labelled is not None:
+            raise UsageError(f"{shown(labelled)} looks like a label file: {why}")
+        return cfg, None
+    from ..labels.setup import resolve  # a local input written to object storage
 
-
-def _stores(cfg: RunConfig):
-    """The input and output stores, after the checks a local run makes (UsageError otherwise)."""
-    if not cfg.remote:
-        inp, out = check_folders(cfg.input_dir, cfg.output_dir)
-        return LocalStore(cfg.input_dir), LocalStore(cfg.output_dir), inp, out
-    sources = open_store(cfg.input_url) if cfg.input_url else LocalStore(cfg.input_dir)
-    outputs = open_store(cfg.output_url) if cfg.output_url else LocalStore(cfg.output_dir)
-    if sources.remote and outputs.remote and type(sources.fs) is type(outputs.fs):
-        a, b = sources.root.rstrip("/") + "/", outputs.root.rstrip("/") + "/"
-        if b.startswith(a):
-            raise UsageError(f"output {outputs.shown!r} is inside input {sources.shown!r}; augcli never writes "
-                             "into its input")
-    if outputs.remote:
-        bucket = outputs.root.split("/", 1)[0]
-        try:
-            reachable = outputs.fs.exists(bucket)
-        except Exception:  # the store's own errors (permissions, network)
-            reachable = False
-        if not reachable:
-            raise UsageError(f"the bucket of output {outputs.shown!r} does not exist or cannot be reached")
-    if not sources.remote and not cfg.input_dir.is_dir():
-        raise UsageError(f"input folder {str(cfg.input_dir)!r} does not exist or is not a folder")
-    return sources, outputs, None, None
+    setup = resolve(cfg.labels, Path(cfg.input_dir).resolve(), Path(cfg.input_dir).resolve(), cfg.pipeline,
+                    lambda msg: None)
+    if setup is not None and setup.carries:
+        raise UsageError(why)
+    return cfg, None
 
 
 def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     started = time.perf_counter()
-    if cfg.targets is not None:
-        raise UsageError("--per-class / --total do not work with --shard, --executor dask or object storage yet "
-                         "(the copy plan is not shared between shards); run them on one machine")
-    sources, outputs, inp, out = _stores(cfg)
+    place = open_placement(cfg)
+    sources, outputs, inp, out, sink = place.sources, place.outputs, place.inp, place.out, place.sink
     if cfg.seed is None and cfg.shard is not None and cfg.shard.count > 1:
         raise UsageError("a sharded run needs --seed: every shard must draw from the same seed")
     seed = cfg.seed if cfg.seed is not None else new_root_seed()
     shard: Shard = cfg.shard if cfg.shard is not None else Shard(0, 1)
     layout = Layout(outputs)
-    header = header_line(cfg, seed)
-    recipe = digest([header.encode("utf-8")])
     summary = Summary(seed=seed, dry_run=cfg.dry_run)
-    if shard.index >= cfg.buckets:
-        report(f"augcli: note: shard {shard} owns no bucket (there are {cfg.buckets}; use --buckets)")
-
-    # 1. the jobs of this shard's buckets, named among all their siblings
-    owned: dict[int, list] = {b: [] for b in range(shard.index, cfg.buckets, shard.count)}
-    unlisted: list[tuple[str, str]] = []
-    warned: list[tuple[str, str]] = []
+    keys: list[str] = []
     if sources.remote:
         keys = sources.find()
         if not keys:
             raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
-        jobs = _listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)))
+    cfg, setup = _labels(cfg, sources, inp, out, keys, report)
+    skip_dir = setup.skip_dir if setup is not None else None
+    if shard.index >= cfg.buckets:
+        report(f"augcli: note: shard {shard} owns no bucket (there are {cfg.buckets}; use --buckets)")
+
+    # 1. the jobs of this shard's buckets, named among all their siblings (and the copy plan, drawn
+    # from the whole listing: every shard draws the same one)
+    owned: dict[int, list] = {b: [] for b in range(shard.index, cfg.buckets, shard.count)}
+    unlisted: list[tuple[str, str]] = []
+    warned: list[tuple[str, str]] = []
+    if sources.remote:
+        names = (j.source for j in listed_jobs(replace(cfg, copies=0, include_originals=False, targets=None), keys))
+        plan = copy_plan(cfg, seed, names)
+        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan)
     else:
-        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)),
-                         on_warning=lambda rel, why: warned.append((rel, why)))
+        plan = copy_plan(cfg, seed, source_names(cfg, skip_dir))
+        jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
+                         lambda rel, why: warned.append((rel, why)), skip_dir)
+    checks = Checks(cfg, summary, plan, setup, inp, out, exists=sink.exists)
     for job in jobs:
+        checks.note_extra(job)
         b = bucket_of(job.source, cfg.buckets)
         if b in owned:
             owned[b].append(job)
+    checks.describe_plan(report)
+    header = header_line(cfg, seed, summary.targets, setup)
+    recipe = digest([header.encode("utf-8")])
 
     # 2. done buckets, from one listing of the done folder and one read per owned marker
     done_before: list[int] = []
@@ -148,64 +147,46 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
 
     # 3. checks over the outputs still to make
     if outputs.remote and cfg.on_exists != "overwrite" and any(owned.values()):
-        outputs.list_once()  # one listing instead of a request per output
-    folders: dict[str, Any] = {}
-    clash: list[str] = []
-    for b, bucket_jobs in owned.items():
+        sink.list_once()  # one listing instead of a request per output
+    for bucket_jobs in owned.values():
         for job in bucket_jobs:
-            summary.discovered += 1
-            summary.planned += len(job.outputs)
-            for _, rel in job.outputs:
-                if inp is not None:
-                    parent = rel.rpartition("/")[0]
-                    if parent not in folders:
-                        folders[parent] = (out / parent).resolve()
-                    if _inside(folders[parent] / rel.rpartition("/")[2], inp):
-                        raise UsageError(f"output {rel!r} would land inside the input folder; choose another "
-                                         "output folder")
-                if cfg.on_exists == "error" and outputs.exists(rel):
-                    clash.append(rel)
-                if cfg.dry_run:
-                    summary.outputs.append((job.source, rel))
-    if clash:
-        raise UsageError(f"{len(clash)} output file(s) of shard {shard} already exist, e.g. "
-                         f"{outputs.shown.rstrip('/') + '/' + clash[0]!r}; use --on-exists skip or overwrite")
-    for rel, why in warned:
-        report(f"augcli: {shown(rel)}: warning: {why}")
-    summary.warnings += len(warned)
-    for rel, why in unlisted:
-        report(f"augcli: {shown(rel)}: {one_line(why)}")
-        summary.failed.append({"source": rel, "output": None, "error": why})
+            checks.job(job)
+    run_files = checks.run_files(shared=True, resumed=bool(markers))
+    checks.refuse_clashes(lambda rel: rel if rel.startswith("/") else outputs.shown.rstrip("/") + "/" + rel,
+                          f" of shard {shard}")
+    report_listing(summary, report, warned, unlisted)
     if cfg.dry_run:
         summary.elapsed = time.perf_counter() - started
         return summary
 
     # 4. run the buckets
     try:
-        outputs.prepare()
+        sink.prepare()
         if not outputs.remote:
             remove_stale_temporaries(cfg.output_dir)
         for rel in stale:
             layout.remove(rel)
+        for path, payload in run_files:  # the dataset YAML: every shard writes the same bytes
+            write_run_file(path, payload, cfg.on_exists != "error", inp)
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {outputs.shown!r}: {exc.strerror or exc}") from None
     plan = [BucketWork(b, tuple(bucket_jobs)) for b, bucket_jobs in sorted(owned.items())]
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     executor = make_executor(cfg.executor, workers, cfg.scheduler)
-    bar = _progress(summary.discovered, cfg.progress)
+    progress = Progress(summary.discovered, cfg.progress, report)
+    say = progress.say
     finished: list[int] = []
 
-    def say(msg: str) -> None:
-        if bar is not None:
-            bar.write(msg, file=sys.stderr)
-        else:
-            report(msg)
-
-    def sink(outcome: BucketOutcome) -> bool:
+    def take(outcome: BucketOutcome) -> bool:
         summary.written += outcome.written
         summary.skipped += outcome.skipped
-        for failure in outcome.failed:  # names and errors escaped, as a local run prints them
-            say(f"augcli: {shown(failure['source'])}: {one_line(str(failure['error']))}")
+        for source, warning in outcome.warnings:
+            say(f"augcli: {shown(source)}: warning: {warning}")
+        if summary.labels is not None:
+            for key, n in outcome.labels.items():
+                summary.labels[key] += n
+        for failure in outcome.failed:
+            say(failure_line(failure))
             summary.failed.append(failure)
         if outcome.fatal:
             summary.fatal = outcome.fatal
@@ -214,14 +195,9 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             finished.append(outcome.bucket)
         return not (cfg.strict and summary.failed)
 
-    def progress(n: int) -> None:
-        if bar is not None:
-            bar.update(n)
-
-    ctx = WorkContext(cfg, seed, sources=sources if sources.remote else None,
-                      outputs=outputs if outputs.remote else None)
+    ctx = WorkContext(cfg, seed, setup, sources=sources if sources.remote else None, sink=sink)
     try:
-        executor.run(ctx, header, plan, sink, say, progress)
+        executor.run(ctx, header, plan, take, say, progress.update)
     except KeyboardInterrupt:
         summary.interrupted = True
     except ExecutorError as exc:
@@ -229,20 +205,26 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     except OSError as exc:
         summary.fatal = f"cannot write the bookkeeping of {outputs.shown!r}: {exc.strerror or exc}"
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     extra: dict[str, Any] = {"buckets": cfg.buckets, "buckets_done_before": len(done_before),
                              "buckets_finished": len(finished), "buckets_owned": len(plan) + len(done_before)}
-    # 5. the last shard to finish writes the manifest
-    if not (summary.fatal or summary.interrupted) and cfg.write_manifest:
-        if len(layout.done_buckets()) >= cfg.buckets:
-            try:
-                result = merge(outputs, cfg.manifest if cfg.manifest is not None else None)
-                summary.manifest = str(result.manifest)
-            except UsageError as exc:  # e.g. a concurrent shard of another recipe: the parts say why
-                say(f"augcli: note: the manifest was not merged: {exc}")
-            except OSError as exc:
-                summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
+    # 5. the last shard to finish writes the COCO JSON and the manifest
+    all_done = not (summary.fatal or summary.interrupted) and len(layout.done_buckets()) >= cfg.buckets
+    if all_done and setup is not None and setup.coco is not None:
+        try:
+            write_coco(layout, setup, cfg.buckets, inp)  # type: ignore[arg-type]
+        except UsageError as exc:
+            say(f"augcli: note: the COCO JSON was not written: {exc}")
+        except OSError as exc:
+            summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
+    if all_done and cfg.write_manifest and not summary.fatal:
+        try:
+            result = merge(outputs, cfg.manifest if cfg.manifest is not None else None, coco=False)
+            summary.manifest = str(result.manifest)
+        except UsageError as exc:  # e.g. a concurrent shard of another recipe: the parts say why
+            say(f"augcli: note: the manifest was not merged: {exc}")
+        except OSError as exc:
+            summary.fatal = f"cannot write the manifest: {exc.strerror or exc}"
     summary.elapsed = time.perf_counter() - started
     write_stats(cfg, summary, workers, store=outputs, **extra)
     if summary.fatal:

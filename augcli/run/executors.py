@@ -1,20 +1,24 @@
 """Engines that run buckets: ``local`` (augcli's own process pool) and ``dask`` (a Dask cluster).
 
 An executor gets the plan (buckets in order, each with its sources' jobs) and reports one
-BucketOutcome per finished bucket through ``sink``; a bucket's manifest part and done marker are
+BucketOutcome per finished bucket through ``take``; a bucket's manifest part and done marker are
 written before its outcome is reported. Adding an engine means one class with ``run``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import AugcliError
-from ..runner import SourceJob, WorkContext, _results_in_pool, process_source_safely, record_line
-from ..storage import LocalStore
+from ..manifest import record_line
 from .buckets import Layout, finish_bucket
+from .discover import SourceJob
+from .pool import results_in_pool
+from .report import label_counts, tally
+from .work import WorkContext, process_source_safely
 
 
 class ExecutorError(AugcliError):
@@ -36,13 +40,15 @@ class BucketOutcome:
     failed: list[dict[str, Any]] = field(default_factory=list)  # {"source", "output", "error"}
     fatal: str | None = None
     done: bool = False  # its part and done marker are written
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (source, warning line)
+    labels: dict[str, int] = field(default_factory=label_counts)  # object counts, when the run carries labels
 
 
-Sink = Callable[[BucketOutcome], bool]  # False: stop the run (--strict, a fatal write error)
+Take = Callable[[BucketOutcome], bool]  # False: stop the run (--strict, a fatal write error)
 
 
 class Executor(Protocol):
-    def run(self, ctx: WorkContext, header: str, plan: Sequence[BucketWork], sink: Sink,
+    def run(self, ctx: WorkContext, header: str, plan: Sequence[BucketWork], take: Take,
             warn: Callable[[str], None], progress: Callable[[int], None]) -> None: ...
 
 
@@ -54,21 +60,23 @@ class _Collector:
         self.lines: list[str] = []
         self.outcome = BucketOutcome(work.bucket, sources=len(work.jobs))
         self.seen = 0
+        # COCO entries of the bucket's outputs, for the one COCO JSON written when all buckets are done
+        self.coco: list[str] | None = [] if ctx.labels is not None and ctx.labels.coco is not None else None
+        ctx.sink.open_bucket(work.bucket)
 
     def add(self, records: list[dict[str, Any]]) -> None:
         self.seen += 1
         out = self.outcome
+        for warning in (records[0].get("warnings") or []) if records else []:
+            out.warnings.append((records[0]["source"], warning))
         for rec in records:
-            if rec.get("fatal"):
-                out.fatal = rec["error"]
-                continue
-            self.lines.append(record_line(rec))
-            if rec.get("existing"):
-                out.skipped += 1
-            elif rec["status"] == "ok":
-                out.written += 1
-            else:
-                out.failed.append({"source": rec["source"], "output": rec["output"], "error": rec["error"]})
+            if rec.get("labels"):
+                entry = rec["labels"].pop("_coco", None)
+                if entry is not None and self.coco is not None and rec["status"] in ("ok", "skipped"):
+                    self.coco.append(json.dumps(entry, ensure_ascii=False) + "\n")
+            if not rec.get("fatal"):  # a fatal record ends the bucket unfinished: it is never written
+                self.lines.append(record_line(rec))
+            tally(out, rec)
 
     @property
     def complete(self) -> bool:
@@ -77,9 +85,9 @@ class _Collector:
     def finish(self) -> BucketOutcome:
         if self.outcome.fatal is None:
             cfg = self.ctx.cfg
-            store = self.ctx.outputs if self.ctx.outputs is not None else LocalStore(cfg.output_dir)
-            finish_bucket(Layout(store), self.work.bucket, cfg.buckets, self.header,
-                          [j.source for j in self.work.jobs], self.lines, len(self.outcome.failed))
+            self.ctx.sink.close_bucket(self.work.bucket)
+            finish_bucket(Layout(self.ctx.sink.store), self.work.bucket, cfg.buckets, self.header,
+                          [j.source for j in self.work.jobs], self.lines, len(self.outcome.failed), self.coco)
             self.outcome.done = True
         return self.outcome
 
@@ -102,10 +110,10 @@ class LocalExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
-    def run(self, ctx, header, plan, sink, warn, progress) -> None:
+    def run(self, ctx, header, plan, take, warn, progress) -> None:
         pending = list(plan)
         while pending and not pending[0].jobs:  # empty buckets are done at once
-            if not sink(_Collector(ctx, header, pending.pop(0)).finish()):
+            if not take(_Collector(ctx, header, pending.pop(0)).finish()):
                 return
         if not pending:
             return
@@ -115,7 +123,7 @@ class LocalExecutor:
             # (a Ctrl-C inside a source propagates: its partial records never complete a bucket)
             results = (process_source_safely(ctx, job) for job in jobs)
         else:
-            results = _results_in_pool(ctx, jobs, self.workers, warn=warn, total=total)
+            results = results_in_pool(ctx, jobs, self.workers, warn=warn, total=total)
         queue = iter(pending)
         current = _Collector(ctx, header, next(queue))
         try:
@@ -123,10 +131,10 @@ class LocalExecutor:
                 current.add(records)
                 progress(1)
                 if current.outcome.fatal:
-                    sink(current.outcome)
+                    take(current.outcome)
                     return
                 while current.complete:
-                    if not sink(current.finish()):
+                    if not take(current.finish()):
                         return
                     work = next(queue, None)
                     if work is None:
@@ -146,7 +154,7 @@ class DaskExecutor:
                  task: Callable[..., BucketOutcome] = run_bucket) -> None:
         self.workers, self.scheduler, self.retries, self.task = workers, scheduler, retries, task
 
-    def run(self, ctx, header, plan, sink, warn, progress) -> None:
+    def run(self, ctx, header, plan, take, warn, progress) -> None:
         try:
             from distributed import Client, LocalCluster, as_completed
         except ImportError:
@@ -191,7 +199,7 @@ class DaskExecutor:
                 except Exception as exc:  # the task failed on every try (not a worker death)
                     raise ExecutorError(f"a Dask bucket task failed: {type(exc).__name__}: {exc}") from None
                 progress(outcome.sources)
-                if not sink(outcome):
+                if not take(outcome):
                     return
                 submit_next()
         finally:

@@ -10,7 +10,6 @@ left untouched).
 from __future__ import annotations
 
 import filecmp
-import heapq
 import json
 import os
 from dataclasses import dataclass
@@ -19,8 +18,10 @@ from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..imageio import temp_path
+from ..manifest import merged_lines, part_records, recipe_differences
 from ..storage import open_store
 from .buckets import BOOKKEEPING, Layout, bucket_name, digest
+from .places import write_run_file
 from .shard import MAX_BUCKETS
 
 
@@ -37,30 +38,14 @@ def _names(buckets: list[int], limit: int = 8) -> str:
     return shown + (f" and {len(buckets) - limit} more" if len(buckets) > limit else "")
 
 
-def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(a) | set(b))
-    diffs = []
-    for k in keys:
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            diffs += _differences(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            diffs.append(f"{prefix}{k}: {json.dumps(va)} vs {json.dumps(vb)}")
-    return diffs
-
-
 def _lines(store, rel: str, size: int) -> Iterator[tuple[str, str]]:
+    def bad(number: int) -> UsageError:
+        return UsageError(f"manifest part {rel!r} line {number} is not a record of a source; "
+                          "run its shard again with --on-exists overwrite")
+
     with store.open_lines(rel, size) as fh:
         next(fh, None)  # the recipe line
-        for number, line in enumerate(fh, 2):
-            try:
-                source = json.loads(line)["source"]
-            except (ValueError, TypeError, KeyError, RecursionError):
-                source = None
-            if not isinstance(source, str):
-                raise UsageError(f"manifest part {rel!r} line {number} is not a record of a source; "
-                                 "run its shard again with --on-exists overwrite")
-            yield source, line
+        yield from part_records(fh, bad)
 
 
 def _check_marker(rel: str, marker: dict[str, Any]) -> None:
@@ -75,9 +60,10 @@ def _check_marker(rel: str, marker: dict[str, Any]) -> None:
                          f"{json.dumps(records)[:40]}; run the shard that owns it again")
 
 
-def merge(output: Path | str | Any, manifest: Path | str | None = None) -> MergeResult:
+def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bool = True) -> MergeResult:
     """Merge the parts of ``output`` (a folder, a URL, or an augcli.storage store) into
-    ``manifest`` (default: the output's manifest.jsonl)."""
+    ``manifest`` (default: the output's manifest.jsonl); with ``coco``, also write the COCO JSON of
+    a run that carries COCO labels (from the buckets' entries under .augcli/labels/)."""
     store = output if hasattr(output, "names") else open_store(output)
     layout = Layout(store)
     shown = store.shown
@@ -130,31 +116,78 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None) -> Merge
         headers.setdefault(first, []).append(b)
     if len(headers) > 1:
         (h1, b1), (h2, b2) = sorted(headers.items(), key=lambda kv: kv[1][0])[:2]
-        diffs = _differences(*(_recipe(h) for h in (h1, h2)))
+        diffs = recipe_differences(h1, h2)
         raise UsageError(f"the parts have {len(headers)} different recipes: {_names(b1, 3)} and {_names(b2, 3)} "
                          f"differ in {'; '.join(diffs[:5])}; every shard must run the same command")
     header = next(iter(headers)) + "\n"
 
     def merged() -> Iterator[str]:
-        yield header
-        streams = [_lines(store, layout.part(b), sizes[b]) for b in range(total)]
-        for _, line in heapq.merge(*streams, key=lambda item: item[0]):
-            yield line
+        return merged_lines(header, [_lines(store, layout.part(b), sizes[b]) for b in range(total)])
 
     records = sum(m.get("records", 0) for m in markers.values())
     if manifest is not None or not store.remote:
         target = Path(manifest) if manifest is not None else Path(store.root) / "manifest.jsonl"
-        changed = _write_local(target, merged())
-        return MergeResult(target, total, records, changed)
-    return MergeResult(f"{shown}/manifest.jsonl", total, records, _write_remote(store, "manifest.jsonl", merged))
+        result = MergeResult(target, total, records, _write_local(target, merged()))
+    else:
+        result = MergeResult(f"{shown}/manifest.jsonl", total, records,
+                             _write_remote(store, "manifest.jsonl", merged))
+    if coco:  # after the manifest: a COCO JSON that cannot be made does not cost the manifest
+        _coco_of(header, store, layout, total)
+    return result
 
 
-def _recipe(line: str) -> dict:
+def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
+    """The COCO JSON(s) from every bucket's entries: the same bytes as a one-machine run (the
+    collector sorts images by name), written once, after the images."""
+    collector = setup.collector()
+    for b in range(buckets):
+        marker = layout.read_marker(layout.marker(b)) or {}
+        rel = layout.labels_part(b)
+        try:
+            data = layout.store.read(rel)
+        except OSError:
+            data = None
+        if data is None or digest([data]) != marker.get("labels_digest"):
+            raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
+                             "owns it again with --on-exists overwrite")
+        try:
+            for line in data.decode("utf-8").splitlines():
+                collector.add({"_coco": json.loads(line)})
+        except (ValueError, RecursionError):
+            raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
+                             "overwrite") from None
+    for path, payload in collector.payloads():
+        write_run_file(path, payload, True, inp)
+
+
+def _coco_of(header: str, store: Any, layout: Layout, total: int) -> bool:
+    """Write the COCO JSON of a run whose header says it carries COCO labels (local outputs: the
+    label setup is rebuilt from the recorded description and the input folder it names). Whether
+    it was written."""
+    recipe = _recipe_of(header)
+    labels = recipe.get("labels")
+    if store.remote or not isinstance(labels, dict) or labels.get("format") != "coco":
+        return False
+    from ..labels.setup import LabelSetup
+    from ..fsnames import decode_fields
+
+    config = decode_fields(recipe.get("config") or {}, ("input_dir", "output_dir", "prefix"))
+    inp = Path(str(config.get("input_dir"))).resolve()
+    try:
+        setup = LabelSetup.from_description(labels, inp, Path(store.root))
+    except Exception as exc:  # the input moved, or its JSON changed since: the manifest is merged all the same
+        raise UsageError(f"the COCO JSON needs the input's annotations ({exc}); run `augcli merge` where "
+                         "INPUT_DIR is reachable as the shards saw it") from None
+    write_coco(layout, setup, total, inp)
+    return True
+
+
+def _recipe_of(line: str) -> dict:
     try:
         recipe = json.loads(line)
     except (ValueError, RecursionError):
-        recipe = None
-    return recipe if isinstance(recipe, dict) else {"recipe": line[:80]}
+        return {}
+    return recipe if isinstance(recipe, dict) else {}
 
 
 def _write_local(target: Path, lines: Iterator[str]) -> bool:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from ..choices import DEFAULT_BUCKETS, MAX_BUCKETS  # noqa: F401 - public here too
 from ..errors import UsageError
 from ..seeding import stable_key
 
-DEFAULT_BUCKETS = 256
-MAX_BUCKETS = 100_000
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""Discovery and naming: the sources under an input folder (or in an object-store listing), each
+with its output names. Names depend on a source's siblings (``a.jpg`` + ``a.png`` -> ``a_jpg_0.png``),
+so a shard or bucket filter always comes after naming."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable, Iterator, Sequence
+
+from .. import fsnames
+from ..config import RunConfig
+from ..imageio import IMAGE_EXTENSIONS, output_format
+from ..safepaths import unsafe_part
+from ..targets import CopyPlan
+from ..walk import FolderWalk
+
+IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
+
+
+def is_candidate(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def is_visible(name: str) -> bool:
+    return not name.startswith(".") and name not in IGNORED_NAMES
+
+
+def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None,
+              plan: CopyPlan | None = None,
+              on_warning: Callable[[str, str], None] | None = None,
+              skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
+    """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
+    order of their sorted relative paths (so only one folder's listing is held at a time).
+
+    Names are read as bytes and carried in augcli's canonical text form (augcli.fsnames). Hidden
+    files and folders and OS litter are skipped; symlinked files and folders are followed, each real
+    folder read once (augcli.walk), except, with ``cfg.follow_outside`` False, those whose real path
+    is outside the input folder. A folder that cannot be listed is passed to ``on_error``; a link
+    loop, a second path to a folder, a broken link or a link not followed to ``on_warning``. With a copy ``plan``
+    (dataset targets) each source gets the copies the plan gives it. A folder for which
+    ``skip_dir(relative path)`` is true (labels, masks) is not walked."""
+    walk = FolderWalk(cfg.input_dir, cfg.output_dir, on_error or (lambda rel, why: None),
+                      on_warning or (lambda rel, why: None), is_visible, is_candidate,
+                      follow_outside=cfg.follow_outside is not False, allowed_links=cfg.linked_folders)
+    yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir)
+
+
+def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig,
+             plan: CopyPlan | None = None, skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
+    entries = walk.entries("" if rel == PurePosixPath() else rel.as_posix())
+    if entries is None:
+        return
+    if skip_dir is not None:
+        entries = [e for e in entries if not (e[2] and skip_dir((rel / e[1]).as_posix()))]
+    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan))
+    for _, name, folder in entries:
+        if folder:
+            yield from _jobs_in(walk, rel / name, cfg, plan, skip_dir)
+        else:
+            yield next(named)
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    source: str  # relative POSIX path
+    outputs: tuple[tuple[int | None, str], ...]  # (copy index, or None for the original; output rel path)
+    fmt: str
+    # a large source's outputs may be cut into parts run by different workers (split_large)
+    part: int = 0
+    parts: int = 1
+
+
+def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None = None) -> list[SourceJob]:
+    """Deterministic output names: ``[{prefix}_]{stem}_{k}.{ext}`` (k zero-padded to the width of
+    copies - 1) and ``[{prefix}_]{stem}_orig.{ext}`` for --include-originals, in the source's
+    folder. Where two sources in one folder share a stem and would get the same extension (a.jpg and
+    a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png.
+    With a copy ``plan`` each source gets its planned count and k is padded to ``plan.width``."""
+    width = len(str(max(cfg.copies - 1, 0))) if plan is None else plan.width
+    counts = plan.copies_in(sources) if plan is not None else None
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    formats: dict[str, tuple[str, str]] = {}
+    for rel in sources:
+        fmt, ext = output_format(rel, cfg.format)
+        formats[rel] = (fmt, ext)
+        p = PurePosixPath(rel)
+        groups.setdefault((str(p.parent).lower(), p.stem.lower(), ext.lower()), []).append(rel)
+    jobs = []
+    for rel in sources:
+        p = PurePosixPath(rel)
+        fmt, ext = formats[rel]
+        stem = p.stem
+        if len(groups[(str(p.parent).lower(), stem.lower(), ext.lower())]) > 1:
+            stem = f"{stem}_{p.suffix[1:].lower()}"
+        base = f"{fsnames.canonical(cfg.prefix)}_{stem}" if cfg.prefix else stem
+        outs: list[tuple[int | None, str]] = []
+        if cfg.include_originals:
+            outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
+        copies = cfg.copies if counts is None else counts[rel]
+        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(copies))
+        jobs.append(SourceJob(rel, tuple(outs), fmt))
+    return jobs
+
+
+def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str], None] = lambda rel, why: None,
+                plan: CopyPlan | None = None) -> Iterator[SourceJob]:
+    """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
+    the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
+    with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
+    output folder: it is passed to ``on_warning`` and skipped."""
+    folders: dict[str, list[str]] = {}
+    for key in keys:
+        why = unsafe_part(key)
+        if why is not None:
+            on_warning(key, f"object key with {why}; skipped")
+            continue
+        parts = key.split("/")
+        if all(is_visible(p) for p in parts) and is_candidate(parts[-1]):
+            folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
+    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg, plan)]
+    return iter(sorted(jobs, key=lambda j: j.source))

@@ -1,0 +1,160 @@
+"""What every run does before it writes anything, on any engine and placement: resolve the label
+setup, draw the copy plan of dataset targets, and check every planned output (count it, refuse one
+that would land inside the input or that exists under ``--on-exists error``, list it for a dry run).
+
+A sharded run checks only the outputs of its own buckets, and the copy plan is a pure function of
+the listing and the seed, so every shard draws the same plan without talking to the others.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .. import fsnames
+from ..config import RunConfig
+from ..errors import UsageError
+from ..targets import CopyPlan, class_of, plan_copies
+from .discover import SourceJob, iter_jobs
+from .places import inside, outside_links
+from .report import Summary, label_counts, one_line_reporter
+
+
+def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str], None]) -> tuple[RunConfig, Any]:
+    """The run's label setup (augcli.labels.setup.LabelSetup or None), and the config with
+    ``follow_outside`` decided: a run that carries labels reads nothing outside INPUT_DIR, except the
+    image folders its label layout pairs with labels (each named in one line)."""
+    setup = None
+    if cfg.labels is not None:
+        from ..labels.setup import resolve
+
+        setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
+    if cfg.follow_outside is None:
+        carries = setup is not None and setup.carries
+        links = outside_links(inp, setup.image_links) if carries else ()
+        for rel in links:
+            report(f"augcli: labels: {fsnames.shown(rel)}/ links to a folder outside the input folder; followed, "
+                   "as the label layout pairs it with its labels (--no-follow-outside refuses)")
+        cfg = replace(cfg, follow_outside=not carries, linked_folders=links)
+    return cfg, setup
+
+
+def copy_plan(cfg: RunConfig, seed: int, names: Iterable[str]) -> CopyPlan | None:
+    """The copies of each source under --per-class / --total, from the names of every source."""
+    if cfg.targets is None:
+        return None
+    return plan_copies(names, seed, cfg.targets, cfg.include_originals)
+
+
+def source_names(cfg: RunConfig, skip_dir: Callable[[str], bool] | None = None) -> Iterable[str]:
+    """The sources of a local input, names only (the first pass of a copy plan)."""
+    names = iter_jobs(replace(cfg, copies=0, include_originals=False, targets=None), skip_dir=skip_dir)
+    return (job.source for job in names)
+
+
+class Checks:
+    """The checks over every planned output, made before anything is written. ``inp``/``out``: the
+    resolved local folders (None for object storage, where nothing can land inside the input);
+    ``exists(rel)``: whether an output exists (default: the local output folder)."""
+
+    def __init__(self, cfg: RunConfig, summary: Summary, plan: CopyPlan | None = None, setup: Any = None,
+                 inp: Path | None = None, out: Path | None = None,
+                 exists: Callable[[str], bool] | None = None) -> None:
+        self.cfg, self.summary, self.plan, self.setup = cfg, summary, plan, setup
+        self.inp, self.out = inp, out
+        self.exists = exists or (lambda rel: os.path.exists(fsnames.join(cfg.output_dir, rel)))
+        self.folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
+        self.inp_b = os.fsencode(inp) if inp is not None else None
+        self.out_b = os.fsencode(out) if out is not None else None
+        self.clash: list[str] = []
+        self.extras: dict[str, list[str]] = {}  # class -> its sources that get the extra copy
+
+    def note_extra(self, job: SourceJob) -> None:
+        """Count a source among the extra copies of its class (every source of the listing, so the
+        plan's description is the same in every shard)."""
+        if self.plan is not None and self.plan.is_extra(job.source, sum(k is not None for k, _ in job.outputs)):
+            self.extras.setdefault(class_of(job.source), []).append(job.source)
+
+    def job(self, job: SourceJob) -> None:
+        cfg, summary = self.cfg, self.summary
+        summary.discovered += 1
+        summary.planned += len(job.outputs)
+        for _, rel in job.outputs:
+            if self.inp_b is not None:
+                target = fsnames.join(cfg.output_dir, rel)  # bytes: any name, in any locale
+                parent = rel.rpartition("/")[0]
+                if parent not in self.folders:
+                    self.folders[parent] = os.path.realpath(fsnames.join(self.out_b, parent))
+                if fsnames.inside(os.path.join(self.folders[parent], os.path.basename(target)), self.inp_b):
+                    raise UsageError(f"output {rel!r} would land inside the input folder; choose another "
+                                     "output folder")
+            if cfg.on_exists == "error" and self.exists(rel):
+                self.clash.append(rel)
+            if cfg.dry_run:
+                summary.outputs.append((job.source, rel))
+        if self.setup is not None:
+            inp, out = self.inp, self.out
+            for path in self.setup.planned_files(job.source, [rel for _, rel in job.outputs]):
+                if inside(path.resolve(), inp):
+                    raise UsageError(f"label file {str(path)!r} would land inside the input folder")
+                if cfg.on_exists == "error" and path.exists():
+                    self.clash.append(str(path.relative_to(cfg.output_dir)) if inside(path, cfg.output_dir)
+                                      else str(path))
+                if cfg.dry_run:
+                    summary.outputs.append((job.source, os.path.relpath(path, out) if inside(path, out) else str(path)))
+
+    def run_files(self, shared: bool = False, resumed: bool = False) -> list[tuple[Path, bytes]]:
+        """Check the files written once per run (dataset YAML, COCO JSON) and return the YAMLs with
+        their bytes. ``shared``: other shards write the same files, so a YAML that exists with exactly
+        these bytes is not a clash, nor is a COCO JSON in an output that already holds done buckets
+        (``resumed``: the shard that finished the last bucket wrote it)."""
+        if self.setup is None:
+            return []
+        cfg, inp = self.cfg, self.inp
+        run_files = self.setup.run_files()
+        payloads = dict(run_files)
+        finals = self.setup.final_paths()
+        for path in [p for p, _ in run_files] + finals:
+            if inside(path.resolve(), inp):  # e.g. OUTPUT/annotations linked to INPUT/annotations
+                raise UsageError(f"label file {str(path)!r} would land inside the input folder; choose another "
+                                 "output folder")
+            ours = shared and (_holds(path, payloads.get(path)) or (resumed and path in finals))
+            if cfg.on_exists == "error" and path.exists() and not ours:
+                self.clash.append(str(path))
+            if cfg.dry_run:
+                self.summary.outputs.append(("", os.path.relpath(path, self.out)))
+        self.summary.labels = {**label_counts(), "unpaired": self.setup.unpaired}
+        return run_files
+
+    def refuse_clashes(self, first: Callable[[str], str], scope: str = "") -> None:
+        if self.clash:
+            raise UsageError(f"{len(self.clash)} output file(s){scope} already exist, e.g. "
+                             f"{first(self.clash[0])!r}; use --on-exists skip or overwrite")
+
+    def describe_plan(self, report: Callable[[str], None]) -> None:
+        if self.plan is not None:
+            self.summary.targets = self.plan.describe(self.extras)
+            for note in self.summary.targets["notes"]:
+                report(f"augcli: note: {note}")
+
+
+def _holds(path: Path, payload: bytes | None) -> bool:
+    if payload is None:
+        return False
+    try:
+        return path.stat().st_size == len(payload) and path.read_bytes() == payload
+    except OSError:
+        return False
+
+
+def report_listing(summary: Summary, report: Callable[[str], None], warned: list[tuple[str, str]],
+                   unlisted: list[tuple[str, str]]) -> None:
+    """Files passed over with a warning, and folders that could not be listed (failures)."""
+    for rel, why in warned:
+        report(f"augcli: {fsnames.shown(rel)}: warning: {why}")
+    summary.warnings += len(warned)
+    for rel, why in unlisted:
+        report(f"augcli: {fsnames.shown(rel)}: {fsnames.one_line(why)}")
+        summary.failed.append({"source": rel, "output": None, "error": why})

@@ -1,0 +1,229 @@
+"""The work for one source, in a worker process (or in-process): load it once, plan, render,
+encode and write each of its outputs, and return one record per output. Never raises for a bad
+input: problems become records."""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import fsnames
+from .. import geometry as G
+from ..config import RunConfig
+from ..errors import InputError
+from ..filewarnings import file_warnings
+from ..imageio import LoadOptions, load_image, source_size, write_atomic
+from ..render import output_bytes, output_writer, plan_copy_with_geometry
+from ..safepaths import check_output_rel
+from ..seeding import stable_key
+from ..storage import LocalStore
+from .discover import SourceJob
+from .sinks import TreeSink, same_bytes
+
+FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C inside process_source, carrying the records of the outputs already written."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.records = records
+
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    cfg: RunConfig
+    root_seed: int
+    labels: Any = None  # augcli.labels.setup.LabelSetup, when the run carries labels
+    sources: Any = None  # an augcli.storage store for object storage; None: the local input folder
+    sink: Any = None  # augcli.run.sinks.Sink, where every output goes; None: the local output tree
+
+    def __post_init__(self) -> None:
+        if self.sink is None:
+            object.__setattr__(self, "sink", TreeSink(LocalStore(self.cfg.output_dir)))
+
+    @property
+    def load(self) -> LoadOptions:
+        return LoadOptions(self.cfg.exif_transpose, self.cfg.max_pixels, self.cfg.resize)
+
+
+def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
+    """Make every output of one source. Never raises for a bad input: problems become records."""
+    cfg = ctx.cfg
+    src = fsnames.join(cfg.input_dir, job.source)  # bytes: any name, in any locale
+    todo = {k for k, out in job.outputs
+            if not (cfg.on_exists == "skip" and ctx.sink.exists(out))}
+    fetched = None
+    try:
+        if ctx.sources is not None:
+            src = fetched = ctx.sources.fetch(job.source, cfg.max_pixels)
+        if todo:
+            image = load_image(src, ctx.load)
+            size = image.size
+        else:  # everything exists: plan from the header alone, so the manifest stays complete
+            image = None
+            size = source_size(src, ctx.load)
+        labels = ctx.labels.load(job.source, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize) \
+            if ctx.labels is not None else None
+    except InputError as exc:
+        return [make_record(job.source, None, None, ctx, status="error", error=str(exc))]
+    except MemoryError:
+        return [make_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
+    finally:
+        if fetched is not None:
+            ctx.sources.release(fetched)
+
+    records: list[dict[str, Any]] = []
+    try:
+        _make_outputs(ctx, job, image, size, todo, records, labels)
+    except KeyboardInterrupt:
+        # only the outputs that were finished (written, skipped or failed) are reported
+        raise Interrupted([r for r in records if r["status"] != "pending"]) from None
+    return records
+
+
+def process_source_safely(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
+    """``process_source`` for the pool and the in-process loop: every Python warning raised while
+    the source is read or made is kept, as one short line, under ``warnings`` in its records (the
+    parent prints ``augcli: <file>: warning: <what>``), and a failure nothing else caught (out of
+    memory, a decoder bug a hostile file triggers) becomes an error record for this source alone."""
+    with file_warnings() as caught:
+        try:
+            records = process_source(ctx, job)
+        except MemoryError:
+            records = [make_record(job.source, None, None, ctx, status="error",
+                               error="out of memory while making its outputs")]
+        except Exception as exc:  # noqa: BLE001 - one hostile file must never end the run
+            records = [make_record(job.source, None, None, ctx, status="error",
+                               error=f"cannot process: {type(exc).__name__}: {exc}")]
+    if caught:
+        for rec in records:
+            rec["warnings"] = list(caught)
+    return records
+
+
+def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, records: list, labels=None) -> None:
+    """Plan, render, encode and write each output of ``job``, appending one record per output."""
+    cfg = ctx.cfg
+    planned = []
+    for k, out in job.outputs:
+        steps, geometry = ([], cfg.pipeline.geometry([], size)) if k is None else \
+            plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size)
+        planned.append((k, out, steps, geometry))
+    # all copies of a source are rendered together, so they share its preparation
+    made = [(st, geo) for k, _, st, geo in planned if k is not None and k in todo]
+    # the source is given up to the renderer unless the original itself is one of the outputs
+    render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made],
+                                   consume=None not in todo) if image is not None else None
+    ahead: dict[int, Any] = {}  # copies rendered before their turn: the image, or what rendering raised
+    for i, (k, out, steps, (matrix, out_size)) in enumerate(planned):
+        rec = make_record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
+                      matrix=matrix)
+        records.append(rec)
+        if k not in todo:
+            rec["existing"] = True  # recorded as ok: a record never depends on the run's history
+            rec["status"] = "ok"
+            if labels is not None:
+                rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
+            continue
+        try:
+            check_output_rel(out)  # before its label files, which are named after it
+            # (at most RENDER_AHEAD_BYTES of outputs alive, or one larger output: each is gone after its turn)
+            if k is None:
+                made_image = image
+            else:
+                if i not in ahead:
+                    _render_ahead(render, planned, todo, i, ahead)
+                made_image = ahead.pop(i)
+                if isinstance(made_image, BaseException):
+                    raise made_image
+            if labels is None and ctx.sink.streams:
+                # local files are encoded straight into their temporary file (the bytes are made
+                # again only to compare with a file that appeared meanwhile)
+                data = output_writer(made_image, job.fmt, cfg.quality, cfg.background)
+            else:
+                data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
+            if labels is not None:
+                # label files first, the image last: a visible image always has its labels
+                label_files, rec["labels"] = labels.render(matrix, out_size, out)
+                clash = _write_labels(label_files, cfg.on_exists == "overwrite")
+                if clash:
+                    rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
+                    continue
+            if ctx.sink.write(out, data, overwrite=cfg.on_exists == "overwrite"):
+                rec["status"] = "ok"
+            elif cfg.on_exists == "skip":
+                rec.update(status="ok", existing=True)
+            elif ctx.sink.same_bytes(out, data if isinstance(data, bytes) else
+                                     output_bytes(made_image, job.fmt, cfg.quality, cfg.background)):
+                # appeared since the run started, with exactly our bytes: a retry after a worker
+                # died, or an identical concurrent run
+                rec["status"] = "ok"
+            else:
+                rec.update(status="error", error="output appeared during the run (another run?) and differs")
+        except OSError as exc:
+            rec.update(status="error", error=f"cannot write {fsnames.shown(out)}: {exc.strerror or exc}")
+            if exc.errno in FATAL_ERRNOS:
+                rec["fatal"] = True
+                return
+        except MemoryError:
+            rec.update(status="error", error="out of memory while making this output")
+        except Exception as exc:  # noqa: BLE001 - ValueError and whatever a hostile file triggers
+            rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
+        finally:
+            made_image = data = None  # this output is gone before the next one is made
+
+
+# Copies of a source are rendered in batches of up to this many output bytes before they are encoded:
+# its pixels are then read while still in the caches (each encode in between would push them out).
+# An output larger than this is made alone, so big images keep one output alive at a time.
+RENDER_AHEAD_BYTES = 4 << 20
+
+
+def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict) -> None:
+    """Render copy ``i`` and the copies after it that are to be made, while they fit the budget."""
+    budget = RENDER_AHEAD_BYTES
+    for j in range(i, len(planned)):
+        k, _, steps, geometry = planned[j]
+        if k is None or k not in todo:
+            continue
+        w, h = geometry[1]
+        cost = 4 * w * h
+        if j > i and cost > budget:
+            return
+        budget -= cost
+        try:
+            ahead[j] = render(steps, geometry)
+        except Exception as exc:  # noqa: BLE001 - raised again at this copy's turn, and recorded there
+            ahead[j] = exc
+
+
+def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
+    """Write label files atomically; the name of one that exists with other bytes, else None."""
+    for path, payload in files:
+        if not write_atomic(path, payload, overwrite=overwrite) and not same_bytes(path, payload):
+            return os.fsdecode(path)
+    return None
+
+
+def make_record(source, output, copy, ctx: WorkContext, *, status="ok", error=None, size=None,
+            out_size=None, steps=(), matrix=None) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "source": source,
+        "output": output,
+        "copy": copy,
+        "status": status,
+        "error": error,
+        "seed": ctx.root_seed,
+        "item_key": stable_key(source),
+        "size": list(size) if size else None,
+        "output_size": list(out_size) if out_size else None,
+        "ops": list(steps),
+        "matrix": G.as_list(matrix, 2 if G.is_affine(matrix) else 3) if matrix is not None else None,
+    }
+    return rec
