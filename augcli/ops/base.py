@@ -79,6 +79,11 @@ def uniform(rng: np.random.Generator, r: Range) -> float:
     return float(rng.uniform(r[0], r[1]))
 
 
+def noise_seed(rng: np.random.Generator) -> int:
+    """A 32-bit seed for an op's per-pixel draws (recorded, so replay needs no generator)."""
+    return int(rng.integers(0, 2**32))
+
+
 def check_keys(name: str, params: Mapping[str, Any], keys: tuple[str, ...]) -> None:
     """Raise ValueError unless ``params`` has exactly ``keys``."""
     if set(params) != set(keys):

@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from .base import F, Op, Range, check_range, OneRange, uniform, check_box, check_keys, check_list, check_number
+from .base import (F, OneRange, Op, Range, check_box, check_keys, check_list, check_number, check_range, noise_seed,
+                   uniform)
 from .flags import Flag, Number, Span
 
 if TYPE_CHECKING:
@@ -88,10 +89,6 @@ class Erase(Op):
         return F.erase(image, params["boxes"], params["colours"])
 
 
-def _noise_seed(rng: np.random.Generator) -> int:
-    return int(rng.integers(0, 2**32))
-
-
 @dataclass(frozen=True, kw_only=True)
 class Noise(Op):
     """Additive Gaussian noise of standard deviation ``sigma`` ~ U(sigma_range), 0-255 units,
@@ -112,7 +109,7 @@ class Noise(Op):
         object.__setattr__(self, "sigma_range", check_range("noise", self.sigma_range, 0.0, 255.0))
 
     def sample(self, rng, size):
-        return {"sigma": uniform(rng, self.sigma_range), "noise_seed": _noise_seed(rng)}
+        return {"sigma": uniform(rng, self.sigma_range), "noise_seed": noise_seed(rng)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("sigma", "noise_seed"))
@@ -148,7 +145,7 @@ class SaltPepper(Op):
             raise ValueError(f"salt-ratio={self.salt_ratio!r} must be between 0 and 1")
 
     def sample(self, rng, size):
-        return {"amount": uniform(rng, self.amount_range), "noise_seed": _noise_seed(rng)}
+        return {"amount": uniform(rng, self.amount_range), "noise_seed": noise_seed(rng)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("amount", "noise_seed"))

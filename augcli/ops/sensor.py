@@ -15,16 +15,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import Op, Range, check_range, uniform, check_box, check_keys, check_list, check_number
+from .base import Op, Range, check_box, check_keys, check_list, check_number, check_range, noise_seed, uniform
 from .flags import Choice, Flag, Number, Span
 from .sensor_image import DOWNSCALE_FILTERS, DROPOUT_FILLS, downscale, fill_holes, grid_mask, iso_noise, median_blur, motion_blur
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-def _noise_seed(rng: np.random.Generator) -> int:
-    return int(rng.integers(0, 2**32))
 
 
 def _odd_range(name: str, value: Range, lo: int, hi: int) -> Range:
@@ -194,7 +190,7 @@ class IsoNoise(Op):
             raise ValueError(f"iso-colour={self.colour!r} must be between 0 and 1")
 
     def sample(self, rng, size):
-        return {"sigma": uniform(rng, self.sigma_range), "noise_seed": _noise_seed(rng)}
+        return {"sigma": uniform(rng, self.sigma_range), "noise_seed": noise_seed(rng)}
 
     def check(self, params, size):
         check_keys(self.name, params, ("sigma", "noise_seed"))
@@ -252,7 +248,7 @@ class CoarseDropout(Op):
         if self.fill == "random":
             params["colours"] = [[float(c) for c in rng.uniform(0.0, 255.0, 3)] for _ in holes]
         elif self.fill == "noise":
-            params["noise_seed"] = _noise_seed(rng)
+            params["noise_seed"] = noise_seed(rng)
         return params
 
     def check(self, params, size):
