@@ -217,6 +217,11 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             say(f"augcli: note: the COCO JSON was not written: {exc}")
         except OSError as exc:
             summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
+    if all_done and not summary.fatal:
+        try:  # the layout's own index (hf metadata.jsonl), from every bucket's part
+            sink.finish(cfg.buckets)
+        except OSError as exc:
+            summary.fatal = f"cannot write the {cfg.layout} index of {outputs.shown!r}: {exc.strerror or exc}"
     if all_done and cfg.write_manifest and not summary.fatal:
         try:
             result = merge(outputs, cfg.manifest if cfg.manifest is not None else None, coco=False)
