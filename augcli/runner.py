@@ -36,7 +36,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
 
     if kernels.env_error():
         raise UsageError(kernels.env_error())
-    if cfg.shard is not None or cfg.executor != "local" or cfg.remote:
+    if cfg.shard is not None or cfg.executor != "local" or cfg.remote or cfg.layout == "webdataset":
         from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
 
         return run_buckets(cfg, report)

@@ -198,8 +198,13 @@ def same_bytes(path: bytes | os.PathLike, data: bytes) -> bool:
         return False
 
 
-LAYOUTS: dict[str, Callable[[Any], Sink]] = {"tree": TreeSink, "hf": HfSink}
+from .sink_wds import DEFAULT_SHARD_SIZE, WebDatasetSink  # noqa: E402 - it builds on this module
+
+LAYOUTS: dict[str, Callable[..., Sink]] = {"tree": TreeSink, "hf": HfSink, "webdataset": WebDatasetSink}
+PACKED = ("webdataset",)  # layouts whose sink needs the plan (Sink.plan): their runs go through buckets
 
 
-def make_sink(layout: str, store: LocalStore | RemoteStore) -> Sink:
+def make_sink(layout: str, store: LocalStore | RemoteStore, shard_size: int = DEFAULT_SHARD_SIZE) -> Sink:
+    if layout == "webdataset":
+        return WebDatasetSink(store, shard_size)
     return LAYOUTS[layout](store)
