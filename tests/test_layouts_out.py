@@ -4,6 +4,7 @@ equal to the tree layout's label files, image bytes identical to the tree run of
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,121 @@ def test_the_manifest_never_holds_the_objects_handed_to_the_sink(tmp_path):
     run(inp, tmp_path / "hf", *OPS, "--layout", "hf")
     for out in ("tree", "hf"):
         assert b"_objects" not in (tmp_path / out / "manifest.jsonl").read_bytes()
+
+
+# --- --layout webdataset ---------------------------------------------------------------------------
+
+wds = pytest.importorskip("webdataset")
+
+
+def shards(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("shard-*.tar"))}
+
+
+def read_samples(out: Path) -> list[dict]:
+    urls = [str(p) for p in sorted(out.glob("shard-*.tar"))]
+    return list(wds.WebDataset(urls, shardshuffle=False, empty_check=False))
+
+
+def classes(root: Path, n: int = 5) -> Path:
+    for i, cls in enumerate(("cats", "dogs", "owls")):
+        (root / cls).mkdir(parents=True)
+        for j in range(n):
+            pattern(40, 30, seed=7 * i + j).save(root / cls / f"im.{j}.png")  # a dot in the name
+    return root
+
+
+WFLAGS = (*OPS, "--layout", "webdataset", "--shard-size", "4", "--buckets", "3")
+
+
+def test_webdataset_class_folders_read_back_with_webdataset(tmp_path):
+    inp = classes(tmp_path / "in")
+    run(inp, tmp_path / "tree", *OPS, "--buckets", "3")
+    run(inp, tmp_path / "w1", *WFLAGS, "-j", "1")
+    run(inp, tmp_path / "w2", *WFLAGS, "-j", "2")
+    one = shards(tmp_path / "w1")
+    assert one and shards(tmp_path / "w2") == one  # -j1 and -j2: byte-identical shards
+    assert list(one) == [f"shard-{i:06d}.tar" for i in range(len(one))]
+    assert not (tmp_path / "w1" / ".augcli" / "wds" / "stage").exists() or \
+        not any(p.is_file() for p in (tmp_path / "w1" / ".augcli/wds/stage").rglob("*"))
+    tree = {k: v for k, v in tree_bytes(tmp_path / "tree").items() if k.endswith(".png")}
+    samples = read_samples(tmp_path / "w1")
+    assert len(samples) == len(tree) == 30
+    names = ["cats", "dogs", "owls"]
+    for s in samples:
+        rec = json.loads(s["json"])
+        assert s["__key__"] == rec["output"].rsplit(".", 1)[0].replace("im.", "im_")
+        assert s["png"] == tree[rec["output"]]  # the tree run's bytes
+        assert names[int(s["cls"])] == rec["output"].split("/")[0]
+    import tarfile
+
+    with tarfile.open(tmp_path / "w1" / "shard-000000.tar") as tar:
+        members = tar.getmembers()
+    assert all(m.mtime == 0 and m.uid == 0 and m.gid == 0 and m.uname == "" and m.mode == 0o644 for m in members)
+    # shards never hold more than --shard-size samples
+    for name in one:
+        with tarfile.open(tmp_path / "w1" / name) as tar:
+            assert 0 < len({m.name.rsplit(".", 1)[0] for m in tar.getmembers()}) <= 4
+
+
+def test_webdataset_shards_and_merge_equal_one_machine(tmp_path):
+    inp = classes(tmp_path / "in")
+    run(inp, tmp_path / "one", *WFLAGS)
+    for i in (1, 0):
+        run(inp, tmp_path / "sharded", *WFLAGS, "--shard", f"{i}/2")
+    assert shards(tmp_path / "sharded") == shards(tmp_path / "one")
+
+
+def test_webdataset_detection_json_holds_the_record_and_objects(tmp_path):
+    inp = make_yolo(tmp_path / "in")
+    run(inp, tmp_path / "hf", *OPS, "--layout", "hf")
+    run(inp, tmp_path / "w", *OPS, "--layout", "webdataset")
+    rows = {}
+    for line in (tmp_path / "hf/images/train/metadata.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        rows["images/train/" + row["file_name"]] = row["objects"]
+    samples = read_samples(tmp_path / "w")
+    assert len(samples) == len(rows) == 8 and all("cls" not in s for s in samples)
+    for s in samples:
+        rec = json.loads(s["json"])
+        assert rec["objects"] == rows[rec["output"]] and rec["labels"]["format"].startswith("yolo")
+        assert s["png"] == (tmp_path / "hf" / rec["output"]).read_bytes()
+
+
+def test_webdataset_resumes_after_sigkill_mid_shard(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    inp = tmp_path / "in"
+    (inp / "x").mkdir(parents=True)
+    for i in range(40):
+        pattern(300, 200, seed=i).save(inp / "x" / f"{i:02d}.png", compress_level=1)
+    flags = ("--rotate", "30", "--zoom", "0.2", "-n", "3", "--seed", "5", "--layout", "webdataset",
+             "--shard-size", "7", "--buckets", "1", "-j", "1")
+    run(inp, tmp_path / "ref", *flags)
+    reference = shards(tmp_path / "ref")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "augcli", "expand", inp, out, *flags], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    stage = out / ".augcli" / "wds" / "stage"
+    while not (list(out.glob("shard-*.tar")) and stage.exists() and any(stage.rglob("*.png"))):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no shard appeared"
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = shards(out)
+    assert 0 < len(done) < len(reference)
+    assert all(reference[name] == data for name, data in done.items())  # a visible shard is complete
+    res = CliRunner().invoke(cli, ["expand", str(inp), str(out), *flags, "--on-exists", "skip", "--json"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    summary = json.JSONDecoder().raw_decode(res.output[res.output.index("{"):])[0]
+    assert summary["skipped"] >= 7 * len(done)  # the complete shards' samples were not made again
+    assert shards(out) == reference
+    assert not any(p.is_file() for p in stage.rglob("*"))

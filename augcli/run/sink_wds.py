@@ -135,8 +135,8 @@ class WebDatasetSink:
             return
         seen = self._seen.setdefault(n, {})
         entry = json.loads(record_line(rec))
-        if objects is not None:
-            entry["objects"] = objects
+        if objects is not None or (rec.get("labels") or {}).get("format") is not None:
+            entry["objects"] = objects or {"bbox": [], "categories": []}  # an unlabelled output of a labelled run
         seen[rel] = {"ok": rec.get("status") == "ok", "existing": bool(rec.get("existing")), "json": entry}
         if len(seen) == len(self._members[n]):
             self._pack(n, self._seen.pop(n))
