@@ -239,3 +239,25 @@ def test_webdataset_resumes_after_sigkill_mid_shard(tmp_path):
     assert summary["skipped"] >= 7 * len(done)  # the complete shards' samples were not made again
     assert shards(out) == reference
     assert not any(p.is_file() for p in stage.rglob("*"))
+
+
+def test_hf_coco_objects_equal_the_output_coco_json_and_shards_agree(tmp_path):
+    from .test_labels_coco import make as make_coco
+
+    inp = make_coco(tmp_path / "in", n_images=3)
+    run(inp, tmp_path / "one", *OPS, "--layout", "hf")
+    for i in (1, 0):
+        run(inp, tmp_path / "sharded", *OPS, "--layout", "hf", "--shard", f"{i}/2", "--buckets", "4")
+    meta = (tmp_path / "one/train/metadata.jsonl").read_bytes()
+    assert (tmp_path / "sharded/train/metadata.jsonl").read_bytes() == meta
+    doc = json.loads((tmp_path / "one/annotations/instances_train.json").read_text())
+    by_image: dict[str, list] = {}
+    names = {im["id"]: Path(im["file_name"]).name for im in doc["images"]}
+    for a in doc["annotations"]:
+        by_image.setdefault(names[a["image_id"]], []).append(a)
+    rows = load(tmp_path / "one", tmp_path)["train"]
+    assert len(rows) == len(doc["images"]) == 6
+    for row in rows:
+        anns = by_image.get(Path(row["image"].filename).name, [])
+        assert row["objects"]["categories"] == [a["category_id"] for a in anns]
+        assert row["objects"]["bbox"] == [pytest.approx(a["bbox"], abs=0.001) for a in anns]
