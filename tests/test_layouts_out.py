@@ -261,3 +261,28 @@ def test_hf_coco_objects_equal_the_output_coco_json_and_shards_agree(tmp_path):
         anns = by_image.get(Path(row["image"].filename).name, [])
         assert row["objects"]["categories"] == [a["category_id"] for a in anns]
         assert row["objects"]["bbox"] == [pytest.approx(a["bbox"], abs=0.001) for a in anns]
+
+
+def test_merge_writes_the_hf_metadata_of_a_sharded_run(tmp_path):
+    inp = make_yolo(tmp_path / "in")
+    run(inp, tmp_path / "one", *OPS, "--layout", "hf")
+    for i in (1, 0):
+        run(inp, tmp_path / "sharded", *OPS, "--layout", "hf", "--shard", f"{i}/2", "--buckets", "4")
+    meta = tmp_path / "sharded/images/train/metadata.jsonl"
+    meta.unlink()
+    res = CliRunner().invoke(cli, ["merge", str(tmp_path / "sharded")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert meta.read_bytes() == (tmp_path / "one/images/train/metadata.jsonl").read_bytes()
+
+
+def test_layouts_on_dask_equal_the_local_engine(tmp_path):
+    pytest.importorskip("distributed")
+    inp = make_yolo(tmp_path / "in")
+    flags = (*OPS, "--buckets", "3", "-j", "2")
+    for layout in ("hf", "webdataset"):
+        run(inp, tmp_path / f"local-{layout}", *flags, "--layout", layout, "--shard-size", "3")
+        run(inp, tmp_path / f"dask-{layout}", *flags, "--layout", layout, "--shard-size", "3", "--executor", "dask")
+        local, dask = tree_bytes(tmp_path / f"local-{layout}"), tree_bytes(tmp_path / f"dask-{layout}")
+        local.pop("manifest.jsonl"), dask.pop("manifest.jsonl")
+        assert dask == local
+    assert shards(tmp_path / "dask-webdataset") and (tmp_path / "dask-hf/images/train/metadata.jsonl").exists()
