@@ -286,3 +286,13 @@ def test_layouts_on_dask_equal_the_local_engine(tmp_path):
         local.pop("manifest.jsonl"), dask.pop("manifest.jsonl")
         assert dask == local
     assert shards(tmp_path / "dask-webdataset") and (tmp_path / "dask-hf/images/train/metadata.jsonl").exists()
+
+
+def test_webdataset_a_source_that_cannot_be_read_leaves_its_samples_out_and_every_shard_written(tmp_path):
+    inp = classes(tmp_path / "in", n=3)
+    (inp / "dogs" / "broken.png").write_bytes(b"not an image")
+    res = run(inp, tmp_path / "w", *WFLAGS, "--buckets", "1", expect=1)
+    assert "broken.png" in res.output
+    samples = read_samples(tmp_path / "w")
+    assert len(samples) == 18  # 9 good sources, 2 copies each
+    assert len(shards(tmp_path / "w")) == 5  # 20 planned outputs, 4 per shard: numbering has no gap

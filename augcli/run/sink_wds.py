@@ -79,6 +79,8 @@ class WebDatasetSink:
         self._members: dict[int, list[str]] = {}  # shard -> its outputs, in plan order
         self._classes: dict[str, int] | None = None
         self._seen: dict[int, dict[str, dict[str, Any]]] = {}  # shard -> records arrived
+        self._of_bucket: dict[int, list[int]] = {}  # bucket -> its shards
+        self._packed: set[int] = set()
 
     # the plan: called once by the driver, before any check or write
     def plan(self, buckets: list[tuple[int, list[str], bool]]) -> None:
@@ -86,10 +88,11 @@ class WebDatasetSink:
         run makes it). Numbers the shards across all buckets; keeps the members of the owned ones."""
         number = 0
         everything: list[str] = []
-        for _, rels, owned in buckets:
+        for b, rels, owned in buckets:
             everything += rels
             for start in range(0, len(rels), self.shard_size):
                 if owned:
+                    self._of_bucket.setdefault(b, []).append(number)
                     chunk = rels[start:start + self.shard_size]
                     self._members[number] = chunk
                     for rel in chunk:
@@ -126,7 +129,11 @@ class WebDatasetSink:
         pass
 
     def close_bucket(self, bucket: int) -> None:
-        pass  # each shard is packed as its last record arrives
+        """Pack the bucket's shards still open: a source that failed as a whole (it could not be
+        read) has one record without an output, so its outputs never arrive; they are left out."""
+        for n in self._of_bucket.get(bucket, []):
+            if n not in self._packed:
+                self._pack(n, self._seen.pop(n, {}))
 
     def record(self, rec: dict[str, Any], objects: dict[str, list] | None) -> None:
         rel = rec.get("output")
@@ -142,7 +149,10 @@ class WebDatasetSink:
             self._pack(n, self._seen.pop(n))
 
     def _pack(self, n: int, seen: dict[str, dict[str, Any]]) -> None:
+        self._packed.add(n)
         members = self._members[n]
+        missing = {"ok": False, "existing": False}
+        seen = {rel: seen.get(rel, missing) for rel in members}
         made = [rel for rel in members if seen[rel]["ok"] and not seen[rel]["existing"]]
         if not made and self.store.exists(shard_name(n)):
             return  # complete from an earlier run
@@ -160,7 +170,8 @@ class WebDatasetSink:
                     _member(tar, f"{key}.{field}", fields[field])
         self.store.write(shard_name(n), buf.getvalue(), overwrite=True)
         for rel in members:
-            self.store.remove(f"{STAGE}/{rel}")
+            if seen[rel]["ok"]:
+                self.store.remove(f"{STAGE}/{rel}")
 
     def finish(self, buckets: int | None = None) -> None:
         pass
