@@ -14,6 +14,6 @@ BOX_METHODS = ("corners", "ellipse")
 LABEL_FRAMES = ("displayed", "stored")
 ON_EXISTS = ("error", "skip", "overwrite")
 EXECUTORS = ("local", "dask")
-LAYOUTS = ("tree",)  # --layout: how outputs are placed (augcli.run.sinks)
+LAYOUTS = ("tree", "hf", "webdataset")  # --layout: how outputs are placed (augcli.run.sinks)
 DEFAULT_BUCKETS = 256
 MAX_BUCKETS = 100_000

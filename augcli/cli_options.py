@@ -126,7 +126,10 @@ def scaleout_options(fn: Callable) -> Callable:
         click.option("--scheduler", metavar="tcp://HOST:PORT",
                      help="Dask scheduler to use with --executor dask [default: a local cluster]."),
         click.option("--layout", type=click.Choice(LAYOUTS), default="tree", show_default=True,
-                     help="How outputs are placed: tree mirrors the input's folders, one file per output."),
+                     help="How outputs are placed: tree mirrors the input's folders, one file per output; hf "
+                          "adds Hugging Face ImageFolder metadata; webdataset packs tar shards."),
+        click.option("--shard-size", type=click.IntRange(1), default=1000, show_default=True, metavar="N",
+                     help="Samples per tar shard with --layout webdataset."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -182,7 +185,7 @@ def scaleout_settings(kw: dict[str, Any]) -> dict[str, Any]:
     if kw["scheduler"] and kw["executor"] != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
     return {"shard": shard, "buckets": kw["buckets"], "executor": kw["executor"], "scheduler": kw["scheduler"],
-            "layout": kw["layout"]}
+            "layout": kw["layout"], "shard_size": kw["shard_size"]}
 
 
 def build_targets(kw: dict[str, Any]):

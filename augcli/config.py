@@ -45,6 +45,7 @@ class RunConfig:
     buckets: int = DEFAULT_BUCKETS
     executor: str = "local"
     layout: str = "tree"  # how outputs are placed (augcli.run.sinks)
+    shard_size: int = 1000  # samples per tar shard of --layout webdataset
     scheduler: str | None = None  # dask: tcp://HOST:PORT of an existing scheduler
     # INPUT_DIR / OUTPUT_DIR given as URLs (s3://, gs://, file://...): kept as given (input_dir and
     # output_dir are then the local path of a file:// URL, or unused for object storage)
@@ -89,6 +90,8 @@ class RunConfig:
             raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+        if self.shard_size < 1:
+            raise ValueError(f"shard_size must be positive, not {self.shard_size}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -131,4 +134,5 @@ class RunConfig:
             "targets": self.targets.describe() if self.targets is not None else None,
             # the default tree is not written, so manifests of tree runs keep their bytes
             **({"layout": self.layout} if self.layout != "tree" else {}),
+            **({"shard_size": self.shard_size} if self.layout == "webdataset" else {}),
         }

@@ -17,6 +17,7 @@ from .run.discover import SourceJob, iter_jobs, plan_outputs  # noqa: F401 - pub
 from .run.places import check_folders, open_placement, write_run_file  # noqa: F401 - check_folders: public here too
 from .run.prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
 from .run.pool import results_in_pool, results_in_process
+from .run.sinks import take_objects
 from .run.report import Progress, Summary, failure_line, stderr_report, tally
 from .run.work import WorkContext, process_source, process_source_safely  # noqa: F401 - public here too
 from .seeding import new_root_seed
@@ -35,7 +36,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
 
     if kernels.env_error():
         raise UsageError(kernels.env_error())
-    if cfg.shard is not None or cfg.executor != "local" or cfg.remote:
+    if cfg.shard is not None or cfg.executor != "local" or cfg.remote or cfg.layout == "webdataset":
         from .run.driver import run_buckets  # sharded / bucketed runs: augcli/run/
 
         return run_buckets(cfg, report)
@@ -92,6 +93,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                     collector.add(rec.get("labels") if rec["status"] in ("ok", "skipped") else None)
                     if rec.get("labels"):
                         rec["labels"].pop("_coco", None)
+                take_objects(place.sink, rec)
                 if manifest:
                     try:
                         manifest.add(rec)
@@ -117,6 +119,11 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
                     write_run_file(path, payload, True, inp)
             except OSError as exc:
                 summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
+        if not summary.fatal:
+            try:  # after the images, like the COCO JSON: the layout's own index (hf metadata.jsonl)
+                place.sink.finish()
+            except OSError as exc:
+                summary.fatal = f"cannot write the {cfg.layout} index of {str(cfg.output_dir)!r}: {exc.strerror or exc}"
         if manifest:
             if summary.fatal:
                 manifest.discard()

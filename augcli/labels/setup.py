@@ -751,12 +751,14 @@ class SourceLabels:
                 entry.update(stats.as_dict())
                 entry["file"] = centry.json_rel
                 entry["_coco"] = {"json": centry.json_rel, "image": image, "annotations": anns}
+                entry["_objects"] = coco_objects(anns)
         if setup.format == "voc":
             entry["format"] = "voc"
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
                 objs = self._transform_objects(matrix, out_size, entry)
+                entry["_objects"] = pixel_objects(objs)
                 rel = setup._label_rel(out_rel)
                 entry["file"] = rel
                 if files:
@@ -769,6 +771,7 @@ class SourceLabels:
                 entry["unlabeled"] = True
             else:
                 objs = self._transform_objects(matrix, out_size, entry)
+                entry["_objects"] = pixel_objects(objs)
                 entry["input_clipped"] = self.parsed.clipped_input
                 rel = Y.label_path(out_rel)
                 entry["file"] = rel
@@ -787,3 +790,37 @@ class SourceLabels:
                     made.append((target, MK.encode_mask(MK.warp_mask(self.mask, m, out_size,
                                                                      setup.options.mask_fill))))
         return made, entry
+
+
+def _xywh(x0: float, y0: float, x1: float, y1: float) -> list[float]:
+    return [round(x0, 3), round(y0, 3), round(x1 - x0, 3), round(y1 - y0, 3)]
+
+
+def pixel_objects(objs: list) -> dict[str, list]:
+    """An output's objects as Hugging Face ``objects``: COCO [x, y, w, h] boxes in pixels (edge
+    coordinates; polygons and oriented boxes by their enclosing box) and their classes. Taken from
+    the transformed objects in memory, never read back from the label files. Not in the manifest:
+    the orchestrator hands it to the sink (augcli.run.sinks.take_objects)."""
+    boxes, cats = [], []
+    for o in objs:
+        if o.box is not None:
+            box = o.box
+        elif o.obb is not None:
+            box = L.enclosing(np.asarray(o.obb, dtype=float))
+        elif o.polygons:
+            box = L.enclosing(np.concatenate([np.asarray(p, dtype=float) for p in o.polygons]))
+        else:
+            continue  # keypoints alone: no box to give
+        boxes.append(_xywh(*(float(v) for v in box)))
+        cats.append(int(o.cls) if isinstance(o.cls, (int, np.integer)) else o.cls)
+    return {"bbox": boxes, "categories": cats}
+
+
+def coco_objects(anns: list) -> dict[str, list]:
+    """The same for an output's COCO annotations (already [x, y, w, h] in pixels)."""
+    boxes, cats = [], []
+    for a in anns:
+        if isinstance(a.get("bbox"), list) and len(a["bbox"]) == 4:
+            boxes.append([round(float(v), 3) for v in a["bbox"]])
+            cats.append(a.get("category_id"))
+    return {"bbox": boxes, "categories": cats}

@@ -101,11 +101,16 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
                          lambda rel, why: warned.append((rel, why)), skip_dir)
     checks = Checks(cfg, summary, plan, setup, inp, out, exists=sink.exists)
+    planned: dict[int, list[str]] = {}  # every bucket's outputs in source order, for a sink that packs them
     for job in jobs:
         checks.note_extra(job)
         b = bucket_of(job.source, cfg.buckets)
         if b in owned:
             owned[b].append(job)
+        if hasattr(sink, "plan"):
+            planned.setdefault(b, []).extend(rel for _, rel in job.outputs)
+    if hasattr(sink, "plan"):
+        sink.plan([(b, planned[b], b in owned) for b in sorted(planned)])
     checks.describe_plan(report)
     header = header_line(cfg, seed, summary.targets, setup)
     recipe = digest([header.encode("utf-8")])
@@ -217,6 +222,11 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             say(f"augcli: note: the COCO JSON was not written: {exc}")
         except OSError as exc:
             summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
+    if all_done and not summary.fatal:
+        try:  # the layout's own index (hf metadata.jsonl), from every bucket's part
+            sink.finish(cfg.buckets)
+        except OSError as exc:
+            summary.fatal = f"cannot write the {cfg.layout} index of {outputs.shown!r}: {exc.strerror or exc}"
     if all_done and cfg.write_manifest and not summary.fatal:
         try:
             result = merge(outputs, cfg.manifest if cfg.manifest is not None else None, coco=False)

@@ -18,6 +18,7 @@ from .buckets import Layout, finish_bucket
 from .discover import SourceJob
 from .pool import results_in_pool
 from .report import label_counts, tally
+from .sinks import take_objects
 from .work import WorkContext, process_source_safely
 
 
@@ -74,6 +75,7 @@ class _Collector:
                 entry = rec["labels"].pop("_coco", None)
                 if entry is not None and self.coco is not None and rec["status"] in ("ok", "skipped"):
                     self.coco.append(json.dumps(entry, ensure_ascii=False) + "\n")
+            take_objects(self.ctx.sink, rec)
             if not rec.get("fatal"):  # a fatal record ends the bucket unfinished: it is never written
                 self.lines.append(record_line(rec))
             tally(out, rec)

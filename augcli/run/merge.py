@@ -133,6 +133,14 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bo
                              _write_remote(store, "manifest.jsonl", merged))
     if coco:  # after the manifest: a COCO JSON that cannot be made does not cost the manifest
         _coco_of(header, store, layout, total)
+        if (_recipe_of(header).get("config") or {}).get("layout") == "hf":
+            from .sinks import HfSink
+
+            try:  # the ImageFolder metadata from the buckets' rows
+                HfSink(store).finish(total)
+            except (OSError, ValueError, KeyError) as exc:
+                raise UsageError(f"the hf metadata.jsonl cannot be made from {BOOKKEEPING}/hf/ "
+                                 f"({type(exc).__name__}); run the shards again with --on-exists overwrite") from None
     return result
 
 

@@ -65,7 +65,7 @@ class Placement:
 
 
 def _placed(cfg: Any, sources: Any, outputs: Any, inp: Path | None, out: Path | None) -> Placement:
-    return Placement(sources, outputs, make_sink(cfg.layout, outputs), inp, out)
+    return Placement(sources, outputs, make_sink(cfg.layout, outputs, cfg.shard_size), inp, out)
 
 
 def open_placement(cfg: Any) -> Placement:
