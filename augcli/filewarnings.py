@@ -34,6 +34,41 @@ def describe(warning: warnings.WarningMessage) -> str | None:
     return text
 
 
+class _Chunk:
+    """The capture shared by the sources of one chunk (see ``chunk_warnings``)."""
+
+    def __init__(self, caught: list, spool: int) -> None:
+        self.caught = caught  # the warnings recorded since the chunk began, emptied after each source
+        self.spool = spool  # file descriptor 2 points here for the whole chunk
+
+
+_CHUNK: _Chunk | None = None
+
+
+@contextmanager
+def chunk_warnings() -> Iterator[None]:
+    """For a worker making several sources in a row with nothing else printing in between: the
+    warning filters and file descriptor 2 are switched once for the whole block rather than once
+    per source. Each ``file_warnings`` block inside it still gets exactly its own source's messages
+    (Python warnings recorded during it, native stderr written during it)."""
+    global _CHUNK
+    if _CHUNK is not None:
+        yield
+        return
+    native: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _native_stderr(native) as spool:
+            if spool is None:  # no stderr to point elsewhere: each source captures alone
+                yield
+                return
+            _CHUNK = _Chunk(caught, spool)
+            try:
+                yield
+            finally:
+                _CHUNK = None
+
+
 @contextmanager
 def file_warnings() -> Iterator[list[str]]:
     """Catch every warning raised inside the block, and every line a C library (libtiff, say)
@@ -41,6 +76,23 @@ def file_warnings() -> Iterator[list[str]]:
     the distinct messages (in order), dropped ones left out."""
     messages: list[str] = []
     native: list[str] = []
+    chunk = _CHUNK
+    if chunk is not None:
+        del chunk.caught[:]  # anything from between sources is not this source's
+        try:
+            yield messages
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            if os.lseek(chunk.spool, 0, os.SEEK_CUR):  # something was written: the rare case
+                _take_spool(chunk.spool, native)
+            for text in [describe(w) for w in chunk.caught] + native:
+                if text is not None and text not in messages:
+                    messages.append(text)
+            del chunk.caught[:]
+        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # every file gets its own warnings, not once per process
         try:
@@ -53,34 +105,40 @@ def file_warnings() -> Iterator[list[str]]:
 
 
 @contextmanager
-def _native_stderr(lines: list[str]) -> Iterator[None]:
-    """Point file descriptor 2 at a temporary file inside the block; its lines go to ``lines``.
-    (Decoders such as libtiff print their complaints with fprintf(stderr), not through Python.)"""
+def _native_stderr(lines: list[str]) -> Iterator[int | None]:
+    """Point file descriptor 2 at a temporary file (yielded; None if there is no stderr) inside the
+    block; its lines go to ``lines``. (Decoders such as libtiff print their complaints with
+    fprintf(stderr), not through Python.)"""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError, AttributeError):  # no stderr at all: nothing to catch
-        yield
+        yield None
         return
     try:
         spool = _spool()
         os.dup2(spool, 2)
         try:
-            yield
+            yield spool
         finally:
             try:
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
             os.dup2(saved, 2)
-            os.lseek(spool, 0, os.SEEK_SET)
-            text = os.read(spool, _NATIVE_LIMIT).decode("utf-8", "backslashreplace")
-            os.lseek(spool, 0, os.SEEK_SET)  # emptied for the next source (no os.pread on Windows)
-            os.ftruncate(spool, 0)
-            # a progress bar refreshed from another thread meanwhile is not the file's
-            lines.extend(one_line(line.strip()) for line in text.split("\n") if line.strip() and "\r" not in line)
+            _take_spool(spool, lines)
     finally:
         os.close(saved)
+
+
+def _take_spool(spool: int, lines: list[str]) -> None:
+    """Move the lines written into the spool to ``lines`` and empty it."""
+    os.lseek(spool, 0, os.SEEK_SET)
+    text = os.read(spool, _NATIVE_LIMIT).decode("utf-8", "backslashreplace")
+    os.lseek(spool, 0, os.SEEK_SET)  # emptied for the next source (no os.pread on Windows)
+    os.ftruncate(spool, 0)
+    # a progress bar refreshed from another thread meanwhile is not the file's
+    lines.extend(one_line(line.strip()) for line in text.split("\n") if line.strip() and "\r" not in line)
 
 
 _SPOOL: tuple[int, int] | None = None  # (process id, file descriptor)

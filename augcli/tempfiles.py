@@ -6,10 +6,15 @@ A temporary file is named ``.VISIBLE.HOST.PID.RANDOM.tmp`` beside its target:
   never exceeds the file system's name limit (NAME_MAX, 255 bytes on most), whatever the target's name;
 - HOST is the first 8 hex digits of blake2b(hostname): on a file system shared by several machines,
   a run only ever removes temporaries of its own machine;
-- PID is the writing process, RANDOM 8 hex digits.
+- PID is the writing process, RANDOM 8 hex digits: a per-process counter from a random start, so
+  a name left by an earlier process with the same (reused) PID is unlikely to be met, and skipped if it is.
 
-The file is created and renamed through a descriptor of its folder (``openat``/``linkat``), so only
-the folder's path and the name must fit the system's limits, never folder + temporary name.
+The file is created and renamed through a descriptor of its folder (``openat``/``renameat2`` or
+``linkat``), so only the folder's path and the name must fit the system's limits, never folder +
+temporary name. Without overwrite, the temporary is renamed with RENAME_NOREPLACE where the kernel and
+file system have it (one change to the folder instead of a link and an unlink), else linked then removed:
+either way an existing target is never replaced. Inside ``folders_kept()`` each folder is opened (and
+asked its name limit) once rather than per file.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import errno
 import functools
 import hashlib
 import os
+import itertools
 import re
 import secrets
 import socket
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -54,9 +62,32 @@ def name_max(folder: PathLike | int) -> int:
     return limit if isinstance(limit, int) and limit > 0 else DEFAULT_NAME_MAX
 
 
+class _Process:
+    """This process's id and temporary-name counter, made again in a forked child."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.counter = itertools.count(int.from_bytes(secrets.token_bytes(4), "little"))
+
+    def tail(self) -> bytes:
+        return b".%s.%d.%08x.tmp" % (host_tag().encode("ascii"), self.pid, next(self.counter) & 0xFFFFFFFF)
+
+
+_PROCESS = _Process()
+
+
+def _after_fork() -> None:
+    global _PROCESS
+    _PROCESS = _Process()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 def temp_name(name: bytes, limit: int = DEFAULT_NAME_MAX) -> bytes:
     """The temporary name for the target name ``name`` (bytes), at most ``limit`` bytes long."""
-    tail = f".{host_tag()}.{os.getpid()}.{secrets.token_hex(4)}.tmp".encode("ascii")
+    tail = _PROCESS.tail()
     room = max(0, limit - 1 - len(tail))
     visible = name
     if len(visible) > room:
@@ -117,6 +148,57 @@ def remove_stale_temporaries(root: PathLike) -> int:
     return removed
 
 
+_KEPT = threading.local()  # .folders: {parent path: _Folder} inside folders_kept(), else absent/None
+_KEEP_AT_MOST = 8
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_NAME_TRIES = 4  # temporary names tried before a name that exists is an error
+
+
+class _Folder:
+    """An open output folder: its descriptor, its name limit, and whether RENAME_NOREPLACE works in it
+    (None: not tried yet)."""
+
+    __slots__ = ("fd", "limit", "noreplace")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.limit = name_max(fd)
+        self.noreplace: bool | None = None
+
+
+@contextmanager
+def folders_kept() -> Iterator[None]:
+    """Inside the block, ``write_atomic`` keeps the last few folders it wrote into open and reuses
+    them (and their name limits): the outputs of one source usually share a folder. A folder removed
+    meanwhile is noticed (creating a file in it fails) and opened again by path. Nested blocks share
+    the outer one's folders; each thread has its own."""
+    if getattr(_KEPT, "folders", None) is not None:
+        yield
+        return
+    folders: dict[bytes, _Folder] = {}
+    _KEPT.folders = folders
+    try:
+        yield
+    finally:
+        _KEPT.folders = None
+        for folder in folders.values():
+            os.close(folder.fd)
+
+
+def _open_folder(parent: bytes) -> _Folder:
+    try:
+        fd = os.open(parent, _DIR_FLAGS)
+    except FileNotFoundError:  # the first output of a folder (makedirs for every output cost 50 us)
+        os.makedirs(parent, exist_ok=True)
+        fd = os.open(parent, _DIR_FLAGS)
+    try:
+        return _Folder(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def write_atomic(path: PathLike, data: bytes | Callable[[BinaryIO], None], *, overwrite: bool) -> bool:
     """Write ``data`` (bytes, or a function writing them into an open file) to ``path`` through a
     temporary file in the same folder and a rename, so no reader ever sees a partial file under ``path``. Without ``overwrite``, an existing ``path``
@@ -127,46 +209,75 @@ def write_atomic(path: PathLike, data: bytes | Callable[[BinaryIO], None], *, ov
     if not _DIR_FD:  # no *at() calls on this system: plain paths
         os.makedirs(parent, exist_ok=True)
         return _write_in(None, parent, name, data, overwrite)
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        folder = os.open(parent, flags)
-    except FileNotFoundError:  # the first output of a folder (makedirs for every output cost 50 us)
-        os.makedirs(parent, exist_ok=True)
-        folder = os.open(parent, flags)
-    try:
-        return _write_in(folder, parent, name, data, overwrite)
-    finally:
-        os.close(folder)
+    kept = getattr(_KEPT, "folders", None)
+    if kept is None:
+        folder = _open_folder(parent)
+        try:
+            return _write_in(folder, parent, name, data, overwrite)
+        finally:
+            os.close(folder.fd)
+    folder = kept.get(parent)
+    if folder is not None:
+        try:
+            return _write_in(folder, parent, name, data, overwrite)
+        except FileNotFoundError:  # the folder was removed since it was opened: open it again below
+            del kept[parent]
+            os.close(folder.fd)
+    folder = _open_folder(parent)
+    if len(kept) >= _KEEP_AT_MOST:
+        os.close(kept.pop(next(iter(kept))).fd)
+    kept[parent] = folder
+    return _write_in(folder, parent, name, data, overwrite)
 
 
-def _write_in(folder: int | None, parent: bytes, name: bytes, data: bytes | Callable[[BinaryIO], None],
+def _write_in(folder: _Folder | None, parent: bytes, name: bytes, data: bytes | Callable[[BinaryIO], None],
               overwrite: bool) -> bool:
-    limit = name_max(folder if folder is not None else parent)
+    limit = folder.limit if folder is not None else name_max(parent)
     if len(name) > limit:
         raise NameTooLong(name, limit)
     if folder is None:
-        tmp, target, at = os.path.join(parent, temp_name(name, limit)), os.path.join(parent, name), {}
+        target, at = os.path.join(parent, name), {}
         pair: dict = {}
     else:
-        tmp, target, at = temp_name(name, limit), name, {"dir_fd": folder}
-        pair = {"src_dir_fd": folder, "dst_dir_fd": folder}
+        target, at = name, {"dir_fd": folder.fd}
+        pair = {"src_dir_fd": folder.fd, "dst_dir_fd": folder.fd}
     # The open is inside the try: a Ctrl-C delivered as os.open returns (the interpreter checks
     # for signals there) must still remove the temporary. A name that exists is not ours to remove.
-    ours = True
+    tmp = None
     try:
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666, **at)
-        except FileExistsError:
-            ours = False
-            raise
-        with os.fdopen(fd, "wb") as fh:
-            if callable(data):
+        for attempt in range(_NAME_TRIES):
+            name_tried = temp_name(name, limit)
+            if folder is None:
+                name_tried = os.path.join(parent, name_tried)
+            tmp = name_tried
+            try:
+                fd = os.open(name_tried, _TMP_FLAGS, 0o666, **at)
+            except FileExistsError:  # left by an earlier process that had our PID, or another writer's
+                tmp = None
+                if attempt + 1 == _NAME_TRIES:
+                    raise
+                continue
+            break
+        if callable(data):
+            with os.fdopen(fd, "wb") as fh:
                 data(fh)
-            else:
-                fh.write(data)
+        else:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
         if overwrite:
             os.replace(tmp, target, **pair)
+            tmp = None
             return True
+        if folder is not None and folder.noreplace is not False:
+            moved = _rename_noreplace(folder, tmp, target)
+            if moved is not None:
+                if moved:
+                    tmp = None
+                return moved
         try:
             os.link(tmp, target, **pair)  # atomic create-if-absent
         except FileExistsError:
@@ -177,14 +288,57 @@ def _write_in(folder: int | None, parent: bytes, name: bytes, data: bytes | Call
             if _lexists(target, at):  # file system without hard links: best effort
                 return False
             os.replace(tmp, target, **pair)
+            tmp = None
             return True
         return True
     finally:
-        if ours:
+        if tmp is not None:
             try:
                 os.unlink(tmp, **at)
             except FileNotFoundError:
                 pass
+
+
+_RENAME_NOREPLACE = 1
+_renameat2: Callable | None | bool = False  # False: not looked up yet; None: the C library has none
+
+
+def _libc_renameat2():
+    global _renameat2
+    if _renameat2 is False:
+        _renameat2 = None
+        if os.name == "posix":
+            try:
+                import ctypes  # here: keeps `augcli --help` fast
+
+                fn = ctypes.CDLL(None, use_errno=True).renameat2
+                fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+                fn.restype = ctypes.c_int
+                _renameat2 = fn
+            except (OSError, AttributeError, ImportError):
+                pass
+    return _renameat2
+
+
+def _rename_noreplace(folder: _Folder, tmp: bytes, target: bytes) -> bool | None:
+    """Rename ``tmp`` to ``target`` in ``folder`` unless ``target`` exists: True if renamed, False if
+    it exists, None if the system or the folder's file system cannot (the caller links instead)."""
+    fn = _libc_renameat2()
+    if fn is None:
+        folder.noreplace = False
+        return None
+    if fn(folder.fd, tmp, folder.fd, target, _RENAME_NOREPLACE) == 0:
+        folder.noreplace = True
+        return True
+    import ctypes
+
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+        folder.noreplace = False  # this file system (or kernel) has no RENAME_NOREPLACE
+        return None
+    raise OSError(err, os.strerror(err), os.fsdecode(target))
 
 
 def _lexists(name: bytes, at: dict) -> bool:

@@ -158,3 +158,27 @@ def test_each_block_sees_only_its_own_native_lines_also_in_a_forked_child(capfd)
         os.write(2, b"parent again\n")
     assert third == ["parent again"]
     assert capfd.readouterr().err == ""
+
+
+def test_inside_a_chunk_each_source_still_gets_only_its_own_warnings(capfd, monkeypatch):
+    from augcli import filewarnings
+
+    switched = []
+    real_dup2 = os.dup2
+    monkeypatch.setattr(filewarnings.os, "dup2", lambda *a: (switched.append(a), real_dup2(*a))[1])
+    with filewarnings.chunk_warnings():
+        with file_warnings() as first:
+            warnings.warn("first file's oddity")
+            os.write(2, b"native from the first\n")
+        with file_warnings() as second:
+            pass
+        with file_warnings() as third:
+            os.write(2, b"native from the third\n")
+            warnings.warn("third file's oddity")
+            warnings.warn("third file's oddity")
+    assert first == ["first file's oddity", "native from the first"]
+    assert second == []
+    assert third == ["third file's oddity", "native from the third"]
+    assert len(switched) == 2  # stderr pointed away once for the chunk and back once
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"

@@ -3,6 +3,7 @@ only temporaries of this host whose process is gone."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import socket
@@ -146,3 +147,104 @@ def test_a_temporary_name_already_taken_is_left_alone(tmp_path, monkeypatch):
     with pytest.raises(FileExistsError):
         tempfiles.write_atomic(tmp_path / "out.png", b"data", overwrite=False)
     assert (tmp_path / ".taken.tmp").read_bytes() == b"another writer's"
+
+
+def _count_folder_opens(monkeypatch) -> list:
+    opened: list = []
+    real_open = os.open
+
+    def counting(path, flags, *a, **kw):
+        fd = real_open(path, flags, *a, **kw)
+        if flags & os.O_DIRECTORY:
+            opened.append(path)
+        return fd
+
+    monkeypatch.setattr(tempfiles.os, "open", counting)
+    return opened
+
+
+def test_folders_kept_opens_each_output_folder_once(tmp_path, monkeypatch):
+    opened = _count_folder_opens(monkeypatch)
+    with tempfiles.folders_kept():
+        for i in range(4):
+            assert write_atomic(tmp_path / "a" / f"{i}.jpg", b"x%d" % i, overwrite=False)
+            assert write_atomic(tmp_path / "b" / f"{i}.jpg", b"y%d" % i, overwrite=False)
+        assert not write_atomic(tmp_path / "a" / "0.jpg", b"other", overwrite=False)
+    assert len(opened) == 2
+    assert sorted(os.listdir(tmp_path / "a")) == [f"{i}.jpg" for i in range(4)]
+    assert (tmp_path / "a" / "0.jpg").read_bytes() == b"x0" and (tmp_path / "b" / "3.jpg").read_bytes() == b"y3"
+    write_atomic(tmp_path / "a" / "9.jpg", b"z", overwrite=False)  # outside the block: opened per file
+    assert len(opened) == 3
+
+
+def test_a_kept_folder_removed_meanwhile_is_made_again(tmp_path):
+    import shutil
+
+    with tempfiles.folders_kept():
+        assert write_atomic(tmp_path / "a" / "1.jpg", b"one", overwrite=False)
+        shutil.rmtree(tmp_path / "a")
+        assert write_atomic(tmp_path / "a" / "2.jpg", b"two", overwrite=False)
+    assert os.listdir(tmp_path / "a") == ["2.jpg"] and (tmp_path / "a" / "2.jpg").read_bytes() == b"two"
+
+
+def _fake_renameat2(err):
+    import ctypes
+
+    calls = []
+
+    def fake(*args):
+        calls.append(args)
+        ctypes.set_errno(err)
+        return -1
+
+    return fake, calls
+
+
+@pytest.mark.parametrize("err", [errno.EINVAL, errno.ENOSYS])
+def test_without_rename_noreplace_an_existing_target_is_still_never_replaced(tmp_path, monkeypatch, err):
+    fake, calls = _fake_renameat2(err)
+    monkeypatch.setattr(tempfiles, "_renameat2", fake)
+    with tempfiles.folders_kept():
+        assert write_atomic(tmp_path / "out.jpg", b"first", overwrite=False)
+        assert not write_atomic(tmp_path / "out.jpg", b"second", overwrite=False)
+        assert write_atomic(tmp_path / "other.jpg", b"third", overwrite=False)
+    assert len(calls) == 1  # the folder's file system is asked once, then linked into
+    assert sorted(os.listdir(tmp_path)) == ["other.jpg", "out.jpg"]
+    assert (tmp_path / "out.jpg").read_bytes() == b"first"
+
+
+def test_rename_noreplace_leaves_an_existing_target_and_no_temporary(tmp_path, monkeypatch):
+    if tempfiles._libc_renameat2() is None:
+        pytest.skip("no renameat2 in this C library")
+    unlinked = []
+    real_unlink = os.unlink
+    monkeypatch.setattr(tempfiles.os, "unlink", lambda *a, **kw: (unlinked.append(a[0]), real_unlink(*a, **kw))[1])
+    assert write_atomic(tmp_path / "out.jpg", b"first", overwrite=False)
+    assert unlinked == []  # moved into place in one step, not linked and then removed
+    assert not write_atomic(tmp_path / "out.jpg", b"second", overwrite=False)
+    assert os.listdir(tmp_path) == ["out.jpg"] and (tmp_path / "out.jpg").read_bytes() == b"first"
+
+
+def test_a_temporary_name_left_by_a_process_with_our_pid_is_skipped(tmp_path, monkeypatch):
+    names = iter([b".taken.tmp", b".free.tmp"])
+    monkeypatch.setattr(tempfiles, "temp_name", lambda name, limit=255: next(names))
+    (tmp_path / ".taken.tmp").write_bytes(b"an earlier process's")
+    assert write_atomic(tmp_path / "out.png", b"data", overwrite=False)
+    assert sorted(os.listdir(tmp_path)) == [".taken.tmp", "out.png"]
+    assert (tmp_path / ".taken.tmp").read_bytes() == b"an earlier process's"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_names_temporaries_with_its_own_pid():
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write, tempfiles.temp_name(b"a.png") + b"\n" + str(os.getpid()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as fh:
+        name, child = fh.read().split(b"\n")
+    assert int(TEMP_PATTERN.match(name).group("pid")) == int(child) != os.getpid()

@@ -15,7 +15,7 @@ from multiprocessing import get_context
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .. import fsnames
-from ..filewarnings import install_one_line_warnings
+from ..filewarnings import chunk_warnings, install_one_line_warnings
 from ..imageio import remove_stale_temporaries
 from .discover import SourceJob
 from .work import Interrupted, WorkContext, make_record, process_source_safely
@@ -33,7 +33,8 @@ def init_worker(ctx: WorkContext) -> None:
 
 def work_chunk(chunk: Sequence[SourceJob]) -> list[list[dict[str, Any]]]:
     assert _CTX is not None
-    return [process_source_safely(_CTX, job) for job in chunk]
+    with chunk_warnings():  # stderr and the warning filters switched once per chunk, not per source
+        return [process_source_safely(_CTX, job) for job in chunk]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..imageio import LoadOptions, load_image, source_size, write_atomic
 from ..render import output_bytes, output_writer, plan_copy_with_geometry
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
+from ..tempfiles import folders_kept
 from ..storage import LocalStore
 from .discover import SourceJob
 from .sinks import TreeSink, same_bytes
@@ -92,7 +93,7 @@ def process_source_safely(ctx: WorkContext, job: SourceJob) -> list[dict[str, An
     the source is read or made is kept, as one short line, under ``warnings`` in its records (the
     parent prints ``augcli: <file>: warning: <what>``), and a failure nothing else caught (out of
     memory, a decoder bug a hostile file triggers) becomes an error record for this source alone."""
-    with file_warnings() as caught:
+    with file_warnings() as caught, folders_kept():  # its outputs' folders are opened once
         try:
             records = process_source(ctx, job)
         except MemoryError:
@@ -142,9 +143,11 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 made_image = ahead.pop(i)
                 if isinstance(made_image, BaseException):
                     raise made_image
-            if labels is None and ctx.sink.streams:
-                # local files are encoded straight into their temporary file (the bytes are made
-                # again only to compare with a file that appeared meanwhile)
+            if labels is None and ctx.sink.streams and \
+                    made_image.width * made_image.height > STREAM_ABOVE_PIXELS:
+                # large local files are encoded straight into their temporary file (the bytes are
+                # made again only to compare with a file that appeared meanwhile); small ones are
+                # written with one system call
                 data = output_writer(made_image, job.fmt, cfg.quality, cfg.background)
             else:
                 data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
@@ -177,6 +180,10 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
         finally:
             made_image = data = None  # this output is gone before the next one is made
+
+
+# Outputs with more pixels than this are encoded into their file as they are made, not held whole.
+STREAM_ABOVE_PIXELS = 1 << 20
 
 
 # Copies of a source are rendered in batches of up to this many output bytes before they are encoded:
