@@ -64,12 +64,19 @@ class Checks:
                  exists: Callable[[str], bool] | None = None) -> None:
         self.cfg, self.summary, self.plan, self.setup = cfg, summary, plan, setup
         self.inp, self.out = inp, out
-        self.exists = exists or (lambda rel: os.path.exists(fsnames.join(cfg.output_dir, rel)))
+        self.exists = exists or self._exists_locally
+        self.present: dict[str, bool] = {}  # output folder -> whether it exists (a new folder holds no output)
         self.folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
         self.inp_b = os.fsencode(inp) if inp is not None else None
         self.out_b = os.fsencode(out) if out is not None else None
         self.clash: list[str] = []
         self.extras: dict[str, list[str]] = {}  # class -> its sources that get the extra copy
+
+    def _exists_locally(self, rel: str) -> bool:
+        parent = rel.rpartition("/")[0]
+        if parent not in self.present:
+            self.present[parent] = os.path.isdir(fsnames.join(self.cfg.output_dir, parent))
+        return self.present[parent] and os.path.exists(fsnames.join(self.cfg.output_dir, rel))
 
     def note_extra(self, job: SourceJob) -> None:
         """Count a source among the extra copies of its class (every source of the listing, so the
