@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..imageio import IMAGE_EXTENSIONS
+from ..run.discover import is_candidate, is_visible
 from ..safefiles import FileRefused, open_regular, read_head
 
 IMAGE_DIRS = ("images", "JPEGImages")
@@ -41,15 +42,6 @@ PEEK_FILES = 400  # files looked at to tell what a folder holds
 SAMPLE_MASKS = 3  # images decoded to tell class indices from photos
 SAMPLE_STEMS = 20  # mask names checked against the image folder
 COCO_HEAD = 1 << 20  # bytes of a JSON read to see whether it looks like COCO
-
-
-def visible(name: str) -> bool:
-    return not name.startswith(".") and name not in ("__MACOSX", "Thumbs.db", "thumbs.db", "desktop.ini",
-                                                     "Desktop.ini", "Icon\r")
-
-
-def is_image(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def mask_named(name: str) -> bool:
@@ -78,9 +70,9 @@ def _peek(path: str, limit: int = PEEK_FILES) -> tuple[Counter, list[str]]:
     images: list[str] = []
     seen = 0
     for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if visible(d))
+        dirnames[:] = sorted(d for d in dirnames if is_visible(d))
         for f in sorted(filenames):
-            if not visible(f):
+            if not is_visible(f):
                 continue
             ext = os.path.splitext(f)[1].lower()
             if ext in IMAGE_EXTENSIONS:
@@ -139,7 +131,7 @@ def _stems_match(root: str, image_dir: str, mask_dir: str, masks: list[str]) -> 
         if parent not in listed:
             try:
                 listed[parent] = {os.path.splitext(n)[0] for n in os.listdir(os.path.join(root, image_dir, parent))
-                                  if is_image(n)}
+                                  if is_candidate(n)}
             except OSError:
                 listed[parent] = set()
         if stem in listed[parent]:
@@ -270,7 +262,7 @@ def _subfolders(path: str) -> list[str]:
     that the walk will not follow included (a YOLO task folder's ``images`` link is one)."""
     try:
         with os.scandir(path) as listing:
-            return sorted(e.name for e in listing if visible(e.name) and _is_dir(e))
+            return sorted(e.name for e in listing if is_visible(e.name) and _is_dir(e))
     except OSError:
         return []
 
@@ -288,7 +280,7 @@ def walk(root: Path, output_dir: Path | None, found) -> None:
     from ..walk import FolderWalk
 
     out = output_dir if output_dir is not None else Path(root) / ".augcli-scan-none"
-    fw = FolderWalk(root, out, lambda rel, why: None, lambda rel, why: None, visible, lambda name: True)
+    fw = FolderWalk(root, out, lambda rel, why: None, lambda rel, why: None, is_visible, lambda name: True)
     sroot = str(root)
 
     def visit(rel: str, role: str | None) -> None:
@@ -307,15 +299,15 @@ def walk(root: Path, output_dir: Path | None, found) -> None:
 
 def _files_here(found, base: str, files: list[str], role: str | None) -> None:
     tree = found.tree
-    stems = {os.path.splitext(f)[0] for f in files if is_image(f)}
+    stems = {os.path.splitext(f)[0] for f in files if is_candidate(f)}
     for f in files:
         rel = f"{base}{f}"
         if role is not None:
             tree.files.add(rel)
-            if (role == "masks" and is_image(f)) or label_like(rel) or f.lower().endswith(".json"):
+            if (role == "masks" and is_candidate(f)) or label_like(rel) or f.lower().endswith(".json"):
                 tree.label_like.append(rel)
             continue
-        if is_image(f):
+        if is_candidate(f):
             tree.images.append(rel)
             continue
         if f.lower().endswith((".txt", ".xml", ".json")):

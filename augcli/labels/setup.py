@@ -20,7 +20,6 @@ import numpy as np
 from .. import geometry as G
 from ..choices import LABEL_FORMATS, LABEL_FRAMES
 from ..errors import UsageError
-from ..imageio import IMAGE_EXTENSIONS
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
@@ -75,10 +74,6 @@ class LabelOptions:
 
 def _visible(name: str) -> bool:
     return not name.startswith(".") and name != "__MACOSX"
-
-
-def _is_image(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 @dataclass
