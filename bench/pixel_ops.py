@@ -23,6 +23,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from augcli import functional as F  # noqa: E402
+from photos import photo  # noqa: E402 - bench/photos.py, beside this script
 
 OPS = {
     "brightness 1.3": lambda im: F.brightness(im, 1.3),
@@ -41,12 +42,6 @@ OPS = {
 }
 
 
-def photo(folder: Path) -> Path:
-    for path in sorted(folder.rglob("*.jpg")):
-        with Image.open(path) as im:
-            if im.size == (500, 375) and im.mode == "RGB":
-                return path
-    sys.exit(f"no 500x375 RGB JPEG under {folder}")
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from photos import photo  # bench/photos.py, beside this script
+
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 
@@ -55,14 +57,6 @@ CASES = [
 HOLES = [[10 + 55 * i, 20 + 35 * i, 75, 56] for i in range(8)]
 
 
-def photo(folder: Path) -> Path:
-    for path in sorted(folder.rglob("*.jpg")):
-        from PIL import Image
-
-        with Image.open(path) as im:
-            if im.size == (500, 375) and im.mode == "RGB":
-                return path
-    sys.exit(f"no 500x375 RGB JPEG under {folder}")
 
 
 def timed(fn, repeats: int) -> float:

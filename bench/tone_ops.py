@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from augcli import functional as F  # noqa: E402
 from augcli import kernels  # noqa: E402
+from photos import photo  # noqa: E402 - bench/photos.py, beside this script
 
 
 def with_alpha(reference):
@@ -40,12 +41,6 @@ OPS = {
 }
 
 
-def photo(folder: Path) -> Path:
-    for path in sorted(folder.rglob("*.jpg")):
-        with Image.open(path) as im:
-            if im.size == (500, 375) and im.mode == "RGB":
-                return path
-    sys.exit(f"no 500x375 RGB JPEG under {folder}")
 
 
 def cpu_ms(fn, image: Image.Image) -> float:
