@@ -75,6 +75,14 @@ def check_range(name: str, value: Range, lo: float | None = None, hi: float | No
     return (a, b)
 
 
+def check_whole_range(name: str, value: Range, lo: float, hi: float, what: str) -> Range:
+    """``check_range`` for counts: both ends also whole numbers (``what`` names them in the error)."""
+    a, b = check_range(name, value, lo, hi)
+    if not (a.is_integer() and b.is_integer()):
+        raise ValueError(f"{name}={value!r}: {what} must be whole numbers")
+    return (a, b)
+
+
 def uniform(rng: np.random.Generator, r: Range) -> float:
     return float(rng.uniform(r[0], r[1]))
 

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import Op, Range, check_box, check_keys, check_list, check_number, check_range, noise_seed, uniform
+from .base import (Op, Range, check_box, check_keys, check_list, check_number, check_range, check_whole_range,
+                   noise_seed, uniform)
 from .flags import Choice, Flag, Number, Span
 from .sensor_image import DOWNSCALE_FILTERS, DROPOUT_FILLS, downscale, fill_holes, grid_mask, iso_noise, median_blur, motion_blur
 
@@ -41,17 +42,6 @@ def _check_odd(name: str, key: str, value: Any, r: Range) -> None:
     check_number(name, key, value, r[0], r[1], whole=True)
     if value % 2 != 1:
         raise ValueError(f"{name}: {key}={value!r} must be odd")
-
-
-def _whole_range(name: str, value: Range, lo: float, hi: float) -> Range:
-    a, b = check_range(name, value, lo, hi)
-    if not (a.is_integer() and b.is_integer()):
-        raise ValueError(f"{name}={value!r}: counts must be whole numbers")
-    return (a, b)
-
-
-# ---------------------------------------------------------------------------------------------------
-# image helpers (numpy and Pillow imported on first use)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,7 +219,7 @@ class CoarseDropout(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "count_range", _whole_range("coarse-dropout", self.count_range, 1, 1000))
+        object.__setattr__(self, "count_range", check_whole_range("coarse-dropout", self.count_range, 1, 1000, "counts"))
         object.__setattr__(self, "size_range", check_range("dropout-size", self.size_range, 0.0, 1.0, open_lo=True))
         if self.fill not in DROPOUT_FILLS:
             raise ValueError(f"dropout-fill={self.fill!r} must be one of {', '.join(DROPOUT_FILLS)}")

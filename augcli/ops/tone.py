@@ -3,11 +3,10 @@ mask, on the colour bands only (alpha is never touched); after the colour ops, b
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import F, Op, Range, check_range, OneRange, uniform, check_keys, check_number
+from .base import F, OneRange, Op, Range, check_keys, check_number, check_range, check_whole_range, uniform
 from .flags import Flag, Number, Span
 
 
@@ -92,9 +91,7 @@ class Posterize(Op):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        lo, hi = check_range("posterize", self.bits_range, 1, 8)
-        if lo != math.floor(lo) or hi != math.floor(hi):
-            raise ValueError(f"posterize={self.bits_range!r}: the bits must be whole numbers")
+        lo, hi = check_whole_range("posterize", self.bits_range, 1, 8, "the bits")
         object.__setattr__(self, "bits_range", (int(lo), int(hi)))
 
     def sample(self, rng, size):
