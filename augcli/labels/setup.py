@@ -407,6 +407,7 @@ class LabelSetup:
     mask_dirs: tuple[tuple[str, str], ...] = ()  # mask_layout "pairs": (image folder, mask folder)
     unpaired: int = 0  # label-like files no source pairs with (counted and named at resolve)
     image_links: tuple[str, ...] = ()  # image folders paired with labels that are links (followed)
+    objects: bool = False  # render each output's objects in pixels (``_objects``) for a sink that asks
 
     @property
     def carries(self) -> bool:
@@ -746,14 +747,16 @@ class SourceLabels:
                 entry.update(stats.as_dict())
                 entry["file"] = centry.json_rel
                 entry["_coco"] = {"json": centry.json_rel, "image": image, "annotations": anns}
-                entry["_objects"] = coco_objects(anns)
+                if setup.objects:
+                    entry["_objects"] = coco_objects(anns)
         if setup.format == "voc":
             entry["format"] = "voc"
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
                 objs = self._transform_objects(matrix, out_size, entry)
-                entry["_objects"] = pixel_objects(objs)
+                if setup.objects:
+                    entry["_objects"] = pixel_objects(objs)
                 rel = setup._label_rel(out_rel)
                 entry["file"] = rel
                 if files:
@@ -766,7 +769,8 @@ class SourceLabels:
                 entry["unlabeled"] = True
             else:
                 objs = self._transform_objects(matrix, out_size, entry)
-                entry["_objects"] = pixel_objects(objs)
+                if setup.objects:
+                    entry["_objects"] = pixel_objects(objs)
                 entry["input_clipped"] = self.parsed.clipped_input
                 rel = Y.label_path(out_rel)
                 entry["file"] = rel

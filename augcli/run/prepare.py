@@ -20,6 +20,7 @@ from ..targets import CopyPlan, class_of, plan_copies
 from .discover import SourceJob, iter_jobs
 from .places import inside, outside_links
 from .report import Summary, label_counts, one_line_reporter
+from .sinks import WITH_OBJECTS
 
 
 def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str], None]) -> tuple[RunConfig, Any]:
@@ -31,6 +32,8 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
         from ..labels.setup import resolve
 
         setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
+        if setup is not None and cfg.layout in WITH_OBJECTS:
+            setup = replace(setup, objects=True)
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()

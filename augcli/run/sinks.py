@@ -202,6 +202,7 @@ from .sink_wds import DEFAULT_SHARD_SIZE, WebDatasetSink  # noqa: E402 - it buil
 
 LAYOUTS: dict[str, Callable[..., Sink]] = {"tree": TreeSink, "hf": HfSink, "webdataset": WebDatasetSink}
 PACKED = ("webdataset",)  # layouts whose sink needs the plan (Sink.plan): their runs go through buckets
+WITH_OBJECTS = ("hf", "webdataset")  # layouts whose sink records each output's objects (Sink.record)
 
 
 def make_sink(layout: str, store: LocalStore | RemoteStore, shard_size: int = DEFAULT_SHARD_SIZE) -> Sink:
