@@ -38,7 +38,7 @@ from .manifest import MAX_LINE_BYTES, raw_lines, read_header, read_manifest, ski
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
 from .run.places import check_folders
-from .run.sinks import same_bytes
+from .run.work import write_labels
 
 REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
 RUN_LENGTH = 256  # records of one source made from one load of it, at most
@@ -504,8 +504,6 @@ def _write_labels(files: list[tuple[Path, bytes]], on_exists: str, places: _Plac
     for path, _ in files:
         if not places.may_write(path):
             return f"{fsnames.shown(os.fsdecode(path))} resolves outside the output folder; refused"
-    for path, payload in files:
-        if not write_atomic(path, payload, overwrite=on_exists == "overwrite") and not same_bytes(path, payload):
-            return f"{fsnames.shown(os.fsdecode(path))} exists and differs (--on-exists {on_exists})"
-    return None
+    clash = write_labels(files, overwrite=on_exists == "overwrite")
+    return None if clash is None else f"{fsnames.shown(clash)} exists and differs (--on-exists {on_exists})"
 

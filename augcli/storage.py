@@ -26,6 +26,7 @@ from typing import Any
 from .errors import InputError, UsageError
 from .imageio import write_atomic
 from .safepaths import check_output_rel
+from .tempfiles import same_bytes
 
 LOCAL_SCHEMES = ("", "file", "local")
 # user[:secret]@ after the scheme (a secret may hold a "/", a key without ":" may not)
@@ -82,11 +83,7 @@ class LocalStore:
         return write_atomic(self.root / check_output_rel(rel), data, overwrite=overwrite)
 
     def same_bytes(self, rel: str, data: bytes) -> bool:
-        try:
-            path = self.root / rel
-            return path.stat().st_size == len(data) and path.read_bytes() == data
-        except OSError:
-            return False
+        return same_bytes(self.root / rel, data)
 
     def names(self, rel: str) -> list[str]:
         """The names in a folder ([] when it does not exist): one listing."""

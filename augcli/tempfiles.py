@@ -341,6 +341,17 @@ def _rename_noreplace(folder: _Folder, tmp: bytes, target: bytes) -> bool | None
     raise OSError(err, os.strerror(err), os.fsdecode(target))
 
 
+def same_bytes(path: bytes | os.PathLike, data: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``data`` (False if it cannot be read)."""
+    try:
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as fh:
+            return fh.read() == data
+    except OSError:
+        return False
+
+
 def _lexists(name: bytes, at: dict) -> bool:
     try:
         os.stat(name, follow_symlinks=False, **at)

@@ -28,6 +28,7 @@ from .. import fsnames
 from ..imageio import write_atomic
 from ..safepaths import check_output_rel
 from ..storage import LocalStore, RemoteStore
+from ..tempfiles import same_bytes
 
 Data = Any  # bytes, or (local tree only) a function that writes them into an open file
 
@@ -187,15 +188,6 @@ class HfSink(TreeSink):
             self._write_metadata(rows)
 
 
-def same_bytes(path: bytes | os.PathLike, data: bytes) -> bool:
-    """Whether the file at ``path`` holds exactly ``data`` (False if it cannot be read)."""
-    try:
-        if os.stat(path).st_size != len(data):
-            return False
-        with open(path, "rb") as fh:
-            return fh.read() == data
-    except OSError:
-        return False
 
 
 from .sink_wds import DEFAULT_SHARD_SIZE, WebDatasetSink  # noqa: E402 - it builds on this module

@@ -22,7 +22,8 @@ from ..seeding import stable_key
 from ..tempfiles import folders_kept
 from ..storage import LocalStore
 from .discover import SourceJob
-from .sinks import TreeSink, same_bytes
+from ..tempfiles import same_bytes
+from .sinks import TreeSink
 
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
 
@@ -154,7 +155,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
                 label_files, rec["labels"] = labels.render(matrix, out_size, out)
-                clash = _write_labels(label_files, cfg.on_exists == "overwrite")
+                clash = write_labels(label_files, cfg.on_exists == "overwrite")
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
                     continue
@@ -210,7 +211,7 @@ def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict) -> None
             ahead[j] = exc
 
 
-def _write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
+def write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
     """Write label files atomically; the name of one that exists with other bytes, else None."""
     for path, payload in files:
         if not write_atomic(path, payload, overwrite=overwrite) and not same_bytes(path, payload):
