@@ -43,7 +43,7 @@ def max_value(mode: str) -> float:
     return 65535.0 if mode in ("I;16", "I") else 255.0
 
 
-def _scale(mode: str) -> float:
+def value_scale(mode: str) -> float:
     """Mode units per 0-255 unit (257 for 16-bit data, 1 otherwise)."""
     return max_value(mode) / 255.0
 
@@ -60,7 +60,7 @@ def _fill_value(mode: str, cval: float) -> float | tuple[float, ...]:
     """``cval`` (0-255 units, every band alike) in a mode's own units; premultiplied modes get the
     premultiplied form of that colour with that alpha."""
     if mode in ("I;16", "I"):
-        return int(round(cval * _scale(mode)))
+        return int(round(cval * value_scale(mode)))
     if mode == "F":
         return float(cval)
     v = int(round(cval))
@@ -155,7 +155,7 @@ def _is_permutation(matrix: np.ndarray, in_size: geometry.Size, out_size: geomet
                 and np.all(corners[:, 1] <= in_size[1] - 1))
 
 
-def _from_array(arr: np.ndarray, mode: str) -> Image.Image:
+def from_array(arr: np.ndarray, mode: str) -> Image.Image:
     """An image of ``mode`` from an array laid out as ``np.asarray`` gives it (mode kept exactly)."""
     h, w = arr.shape[:2]
     return Image.frombytes(mode, (w, h), np.ascontiguousarray(arr).tobytes())
@@ -418,7 +418,7 @@ def merge_alpha(colour: Image.Image, alpha: Image.Image | None) -> Image.Image:
 _KERNEL_LAYOUTS = {"L": (1, 1), "LA": (2, 1), "RGB": (3, 3), "RGBA": (4, 3), "RGBX": (4, 3)}
 
 
-def _kernel_layout(image: Image.Image) -> tuple[int, int] | None:
+def kernel_layout(image: Image.Image) -> tuple[int, int] | None:
     return _KERNEL_LAYOUTS.get(image.mode)
 
 
@@ -435,7 +435,7 @@ def _source_pixels(image: Image.Image) -> tuple[Any, int, int]:
     return (image.tobytes(), *_KERNEL_LAYOUTS[image.mode])
 
 
-def _run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
+def run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
     """``kernel(src, size, bpp, nc, *args, out=...)`` on an 8-bit image, as a new image: read from
     and written into Pillow's own memory (L, RGB), or through packed copies (LA, RGBA)."""
     src, bpp, nc = _source_pixels(image)
@@ -453,7 +453,7 @@ def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None,
     """Apply a value map to the colour bands. 8-bit images use one lookup-table pass over every band
     (``per_band`` tables of 256 entries, or ``fn`` evaluated on 0..255; alpha is kept); other modes
     evaluate ``fn`` on the pixel values."""
-    layout = _kernel_layout(image)
+    layout = kernel_layout(image)
     if layout is None:
         return map_colour(image, fn)
     nc = layout[1]
@@ -461,7 +461,7 @@ def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None,
         table = np.asarray(fn(np.arange(256, dtype=np.float64)))
         per_band = [table] * nc
     lut = np.clip(np.rint(np.asarray(per_band[:nc], dtype=np.float64)), 0, 255).astype(np.uint8).tobytes()
-    return _run_kernel(image, kernels.lut, lut)
+    return run_kernel(image, kernels.lut, lut)
 
 
 def brightness(image: Image.Image, factor: float) -> Image.Image:
@@ -476,7 +476,7 @@ def channel_shift(image: Image.Image, offsets: Sequence[float]) -> Image.Image:
     if colour.mode in ("L", "RGB"):
         ramp = np.arange(256, dtype=np.float64)
         return map_values(image, per_band=[ramp + offsets[i] for i in range(len(colour.getbands()))])
-    return map_values(image, fn=lambda v: v + offsets[0] * _scale(colour.mode))
+    return map_values(image, fn=lambda v: v + offsets[0] * value_scale(colour.mode))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -496,10 +496,10 @@ def map_colour(image: Image.Image, fn) -> Image.Image:
     limits = _clip_limits(colour.mode)
     if limits is not None:
         out = np.clip(np.rint(out), *limits)
-    return merge_alpha(_from_array(out.reshape(arr.shape).astype(arr.dtype), colour.mode), alpha)
+    return merge_alpha(from_array(out.reshape(arr.shape).astype(arr.dtype), colour.mode), alpha)
 
 
-def _luma(arr: np.ndarray) -> np.ndarray:
+def luma_of(arr: np.ndarray) -> np.ndarray:
     """Per-pixel luma (h, w, 1) of an (h, w, bands) array: 601-2 weights for RGB, the value for grey."""
     return arr @ _LUMA[:, None].astype(arr.dtype) if arr.shape[-1] == 3 else arr[..., :1]
 
@@ -507,7 +507,7 @@ def _luma(arr: np.ndarray) -> np.ndarray:
 def contrast(image: Image.Image, factor: float) -> Image.Image:
     """Scale the distance of every colour value from the image's mean luma by ``factor``
     (PIL ImageEnhance.Contrast, with an unrounded mean: 0 = flat mean grey, 1 = unchanged)."""
-    layout = _kernel_layout(image)
+    layout = kernel_layout(image)
     if layout is not None:  # exact band sums
         src, bpp, nc = _source_pixels(image)
         sums = kernels.channel_sums(src, image.size, bpp, nc)
@@ -525,16 +525,16 @@ def saturation(image: Image.Image, factor: float) -> Image.Image:
     Grey images have no saturation: returned unchanged. 8-bit images use the integer kernel (luma
     with Pillow's 601 weights 19595, 38470, 7471 / 2^16, unrounded; see augcli.kernels.saturation);
     16-bit and float data use numpy with the 0.299, 0.587, 0.114 weights."""
-    layout = _kernel_layout(image)
+    layout = kernel_layout(image)
     if layout is not None:
         if layout[1] != 3:
             return image.copy()
-        return _run_kernel(image, lambda src, size, bpp, nc, out=None:
+        return run_kernel(image, lambda src, size, bpp, nc, out=None:
                            kernels.saturation(src, size, bpp, factor, out=out))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
     def blend(a: np.ndarray) -> np.ndarray:
-        luma = _luma(a)
+        luma = luma_of(a)
         return luma + a.dtype.type(factor) * (a - luma)
 
     return map_colour(image, blend)
@@ -566,11 +566,11 @@ def hue(image: Image.Image, degrees: float) -> Image.Image:
     """Turn the hue of every pixel by ``degrees`` (HSV hue, as colorsys; saturation and value kept).
     Grey images have no hue: returned unchanged. 8-bit images use the exact integer kernel
     (augcli.kernels.hue); 16-bit and float data use numpy."""
-    layout = _kernel_layout(image)
+    layout = kernel_layout(image)
     if layout is not None:
         if layout[1] != 3:
             return image.copy()
-        return _run_kernel(image, lambda src, size, bpp, nc, out=None: kernels.hue(src, size, bpp, degrees, out=out))
+        return run_kernel(image, lambda src, size, bpp, nc, out=None: kernels.hue(src, size, bpp, degrees, out=out))
     if len(split_alpha(image)[0].getbands()) != 3:
         return image.copy()
 
@@ -614,8 +614,8 @@ def lighting(image: Image.Image, angle: float, strength: float) -> Image.Image:
     """Multiply the colour values by a smooth linear illumination gradient (see lighting_field).
     8-bit images use the fixed-point kernel (the same linear gain, 32.32, stepped exactly; see
     augcli.kernels.lighting); 16-bit and float data use numpy."""
-    if _kernel_layout(image) is not None:
-        return _run_kernel(image, kernels.lighting, *_lighting_plane(image.size, angle, strength))
+    if kernel_layout(image) is not None:
+        return run_kernel(image, kernels.lighting, *_lighting_plane(image.size, angle, strength))
     gain = lighting_field(image.size, angle, strength)[..., None]
     return map_colour(image, lambda a: a * gain.astype(a.dtype))
 
@@ -668,8 +668,8 @@ def blur(image: Image.Image, sigma: float) -> Image.Image:
     augcli.kernels.blur); 16-bit and float data use numpy in float."""
     if sigma <= 0.0:
         return image.copy()
-    if _kernel_layout(image) is not None:
-        return _run_kernel(image, kernels.blur, sigma)
+    if kernel_layout(image) is not None:
+        return run_kernel(image, kernels.blur, sigma)
     kernel = gaussian_kernel(sigma)
     return map_colour(image, lambda a: _convolve_axis(_convolve_axis(a, kernel, 0), kernel, 1))
 
@@ -680,9 +680,9 @@ def gaussian_noise(image: Image.Image, sigma: float, noise_seed: int) -> Image.I
     ``noise_seed`` (a fixed 4096-entry normal table, see augcli.kernels.gaussian_noise), so the bytes
     depend on neither numpy nor the CPU; 16-bit and float data still draw from
     ``numpy.random.default_rng(noise_seed).standard_normal``."""
-    if _kernel_layout(image) is not None:
-        return _run_kernel(image, kernels.gaussian_noise, sigma, noise_seed)
-    scale = _scale(image.mode)
+    if kernel_layout(image) is not None:
+        return run_kernel(image, kernels.gaussian_noise, sigma, noise_seed)
+    scale = value_scale(image.mode)
 
     def add(a: np.ndarray) -> np.ndarray:
         noise = np.random.default_rng(noise_seed).standard_normal(a.shape, dtype=a.dtype)
@@ -697,8 +697,8 @@ def salt_pepper(image: Image.Image, amount: float, salt_ratio: float, noise_seed
     black, in every colour band. 8-bit images draw from augcli's own counter-based generator keyed
     by ``noise_seed`` (see augcli.kernels.salt_pepper); 16-bit and float data draw from
     ``numpy.random.default_rng(noise_seed)``."""
-    if _kernel_layout(image) is not None:
-        return _run_kernel(image, kernels.salt_pepper, amount, salt_ratio, noise_seed)
+    if kernel_layout(image) is not None:
+        return run_kernel(image, kernels.salt_pepper, amount, salt_ratio, noise_seed)
     white = max_value(image.mode)
 
     def sprinkle(a: np.ndarray) -> np.ndarray:
@@ -717,7 +717,7 @@ def erase(image: Image.Image, boxes: Sequence[Sequence[int]], colours: Sequence[
     """Fill each rectangle ``(left, top, width, height)`` (pixels) with a solid colour (0-255 units;
     grey images use the first value). Alpha is untouched. 8-bit images are filled by Pillow (the
     colour rounded half to even, as np.rint, and clipped: the same bytes as the array path)."""
-    layout = _kernel_layout(image)
+    layout = kernel_layout(image)
     if layout is not None:
         bpp, nc = layout
         out = image.copy()
@@ -733,7 +733,7 @@ def erase(image: Image.Image, boxes: Sequence[Sequence[int]], colours: Sequence[
             else:
                 out.paste(fill if nc > 1 else fill[0], box)
         return out
-    scale = _scale(image.mode)
+    scale = value_scale(image.mode)
 
     def fill(a: np.ndarray) -> np.ndarray:
         out = a.copy()
@@ -751,7 +751,7 @@ def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
     import io
 
     colour, alpha = split_alpha(image)
-    scale = _scale(colour.mode)
+    scale = value_scale(colour.mode)
     if colour.mode in ("L", "RGB"):
         eight = colour
     else:
@@ -764,7 +764,7 @@ def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
     if colour.mode in ("L", "RGB"):
         return merge_alpha(decoded, alpha)
     back = np.asarray(decoded).astype(np.float64) * scale
-    return merge_alpha(_from_array(back.astype(np.asarray(colour).dtype), colour.mode), alpha)
+    return merge_alpha(from_array(back.astype(np.asarray(colour).dtype), colour.mode), alpha)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -787,7 +787,7 @@ def _colour_histograms(image: Image.Image) -> list[np.ndarray]:
 def _per_band(image: Image.Image, tables, fn) -> Image.Image:
     """8-bit: ``tables(histograms)`` -> one table per colour band, one lookup pass; else ``fn`` on
     each colour band of the float array (see map_colour)."""
-    if _kernel_layout(image) is not None:
+    if kernel_layout(image) is not None:
         return map_values(image, per_band=[tables(h) for h in _colour_histograms(image)])
     return map_colour(image, lambda a: np.stack([fn(a[..., c]) for c in range(a.shape[-1])], axis=-1))
 
@@ -854,7 +854,7 @@ def autocontrast(image: Image.Image) -> Image.Image:
 
 def _value_map(image: Image.Image, table: np.ndarray, fn) -> Image.Image:
     """One table for every colour band of an 8-bit image, ``fn`` on the values of other modes."""
-    if _kernel_layout(image) is not None:
+    if kernel_layout(image) is not None:
         return map_values(image, per_band=[table] * 3)
     return map_colour(image, fn)
 
@@ -877,7 +877,7 @@ def solarize(image: Image.Image, threshold: float) -> Image.Image:
     white = max_value(image.mode)
     t = float(threshold)
     table = np.where(_IDENTITY < t, _IDENTITY, 255 - _IDENTITY)
-    return _value_map(image, table, lambda a: np.where(a < t * _scale(image.mode), a, white - a))
+    return _value_map(image, table, lambda a: np.where(a < t * value_scale(image.mode), a, white - a))
 
 
 def invert(image: Image.Image) -> Image.Image:
@@ -906,7 +906,7 @@ def sharpen(image: Image.Image, amount: float) -> Image.Image:
 
         return merge_alpha(colour.filter(ImageFilter.UnsharpMask(UNSHARP_RADIUS, percent, UNSHARP_THRESHOLD)), alpha)
     kernel = gaussian_kernel(UNSHARP_RADIUS)
-    limit = UNSHARP_THRESHOLD * _scale(colour.mode)
+    limit = UNSHARP_THRESHOLD * value_scale(colour.mode)
 
     def unsharp(a: np.ndarray) -> np.ndarray:
         diff = a - _convolve_axis(_convolve_axis(a, kernel, 0), kernel, 1)

@@ -164,7 +164,7 @@ def preview_labels(path: Path, fmt: str, dataset: Path | None, pipeline: Pipelin
     parsed = labels.parsed
     objects = (len(parsed[1]) if setup.format == "coco" else len(parsed.objects)) if parsed is not None else 0
     if parsed is None and labels.mask is None:
-        where = setup._label_rel(rel) or setup._mask_key(rel)
+        where = setup.label_rel(rel) or setup.mask_key(rel)
         report(f"augcli: preview: {shown(rel)}: this image has no labels"
                + (f" (no {shown(where)})" if where and setup.format != "coco" else ""))
     else:

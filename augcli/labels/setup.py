@@ -366,8 +366,8 @@ def _check_pairing(setup: "LabelSetup", found: Found, report: Callable[[str], No
     masks: set[str] = set()
     missing: list[str] = []
     for img in found.tree.images:
-        lab = setup._label_rel(img)
-        key = setup._mask_key(img)
+        lab = setup.label_rel(img)
+        key = setup.mask_key(img)
         if key is not None:
             masks.add(key)
         has = lab is not None and lab in files
@@ -380,7 +380,7 @@ def _check_pairing(setup: "LabelSetup", found: Found, report: Callable[[str], No
     images = found.tree.images
     if setup.options.format not in ("auto", "none") and images and missing:
         fmt = setup.options.format
-        where = setup._label_rel(missing[0])
+        where = setup.label_rel(missing[0])
         hint = f" (looked for {where})" if where else ""
         if len(missing) == len(images):
             raise UsageError(f"labels: {fmt}: none of the {len(images)} images has a label{hint}; check the "
@@ -451,7 +451,7 @@ class LabelSetup:
         """Folders (relative POSIX paths) that hold labels or masks: never walked for images."""
         return rel in self.excluded
 
-    def _label_rel(self, rel: str) -> str | None:
+    def label_rel(self, rel: str) -> str | None:
         if self.format == "yolo":
             return Y.label_path(rel)
         if self.format == "voc":
@@ -460,7 +460,7 @@ class LabelSetup:
             return str(PurePosixPath(swapped).with_suffix(".xml"))
         return None
 
-    def _mask_key(self, rel: str) -> str | None:
+    def mask_key(self, rel: str) -> str | None:
         """Where the mask of ``rel`` is, relative and without extension (layouts inside the dataset)."""
         if self.mask_layout == "pairs":
             moved = _move(rel, self.mask_dirs)
@@ -475,17 +475,17 @@ class LabelSetup:
         if self.mask_layout == "dir":
             folder = Path(self.options.masks) / p.parent  # type: ignore[arg-type]
             return MK.find_mask(folder, p.stem, self.options.mask_suffix)
-        key = self._mask_key(source)
+        key = self.mask_key(source)
         if key is None:
             return None
         return MK.find_mask(self.input_dir / PurePosixPath(key).parent, p.stem)
 
-    def _mask_out(self, out_rel: str) -> Path | None:
+    def mask_out(self, out_rel: str) -> Path | None:
         p = PurePosixPath(out_rel)
         if self.mask_layout == "dir":
             root = Path(self.options.masks_output) if self.options.masks_output else self.output_dir / "masks"
             return root / p.parent / f"{p.stem}{self.options.mask_suffix}.png"
-        key = self._mask_key(out_rel)
+        key = self.mask_key(out_rel)
         if key is None:
             return None
         return self.output_dir / PurePosixPath(key).parent / f"{p.stem}.png"
@@ -493,14 +493,14 @@ class LabelSetup:
     def planned_files(self, source: str, outputs: list[str]) -> list[Path]:
         """The label and mask files the outputs of ``source`` will have (absolute paths)."""
         files: list[Path] = []
-        lab = self._label_rel(source)
+        lab = self.label_rel(source)
         has_label = lab is not None and (self.input_dir / lab).is_file()
         has_mask = self._mask_in(source) is not None
         for out in outputs:
             if has_label:
-                files.append(self.output_dir / self._label_rel(out))  # type: ignore[operator]
+                files.append(self.output_dir / self.label_rel(out))  # type: ignore[operator]
             if has_mask:
-                m = self._mask_out(out)
+                m = self.mask_out(out)
                 if m is not None:
                     files.append(m)
         return files
@@ -549,7 +549,7 @@ class LabelSetup:
                     raise LabelError(f"{entry.json_rel}: image {im.get('file_name')!r} is {given[0]}x{given[1]} "
                                      f"in the JSON but {frame[0]}x{frame[1]} decoded{hint}")
                 parsed = (entry, C.objects_of(entry, frame, self.coco.keypoint_flip))
-        lab = self._label_rel(source)
+        lab = self.label_rel(source)
         if lab is not None:
             lpath = self.input_dir / lab
             if _escapes(lpath, self.input_dir):
@@ -757,7 +757,7 @@ class SourceLabels:
                 objs = self._transform_objects(matrix, out_size, entry)
                 if setup.objects:
                     entry["_objects"] = pixel_objects(objs)
-                rel = setup._label_rel(out_rel)
+                rel = setup.label_rel(out_rel)
                 entry["file"] = rel
                 if files:
                     folders = V.folder_names(setup.input_dir, self.source, setup.output_dir, out_rel)
@@ -780,7 +780,7 @@ class SourceLabels:
         if setup.format is None and setup.mask_layout is not None and self.mask is None:
             entry["unlabeled"] = True  # a mask layout, and this source has no mask
         if self.mask is not None:
-            target = setup._mask_out(out_rel)
+            target = setup.mask_out(out_rel)
             if target is not None:
                 entry["mask"] = os.path.relpath(target, setup.output_dir) if _inside(target, setup.output_dir) \
                     else str(target)

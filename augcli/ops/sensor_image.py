@@ -25,7 +25,7 @@ def _colour_array(image: Image.Image) -> tuple[np.ndarray, Image.Image | None]:
 
 
 def _from_colour(arr: np.ndarray, mode: str, alpha: Image.Image | None) -> Image.Image:
-    return F.merge_alpha(F._from_array(arr.reshape(arr.shape[:2]) if arr.shape[2] == 1 else arr, mode), alpha)
+    return F.merge_alpha(F.from_array(arr.reshape(arr.shape[:2]) if arr.shape[2] == 1 else arr, mode), alpha)
 
 
 def _edge_window(a: np.ndarray, r: int) -> np.ndarray:
@@ -79,10 +79,10 @@ def motion_blur(image: Image.Image, length: int, angle: float) -> Image.Image:
     line = motion_line(length, angle)
     if len(line) == 1:
         return image.copy()
-    if F._kernel_layout(image) is not None:
+    if F.kernel_layout(image) is not None:
         from .. import kernels
 
-        return F._run_kernel(image, kernels.line_mean, line)
+        return F.run_kernel(image, kernels.line_mean, line)
     arr, alpha = _colour_array(image)
     r = max(max(abs(dx), abs(dy)) for dx, dy in line)
     pad = _edge_window(arr, r)
@@ -108,10 +108,10 @@ def median_blur(image: Image.Image, size: int) -> Image.Image:
 
     if size <= 1:
         return image.copy()
-    if F._kernel_layout(image) is not None:
+    if F.kernel_layout(image) is not None:
         from .. import kernels
 
-        return F._run_kernel(image, kernels.median, size)
+        return F.run_kernel(image, kernels.median, size)
     arr, alpha = _colour_array(image)
     r = size // 2
     pad = _edge_window(arr, r)
@@ -147,7 +147,7 @@ def downscale(image: Image.Image, scale: float, filter: str) -> Image.Image:
     if colour.mode == "I;16":
         import numpy as np
 
-        out = F._from_array(np.clip(np.asarray(out), 0, 65535).astype("<u2"), "I;16")
+        out = F.from_array(np.clip(np.asarray(out), 0, 65535).astype("<u2"), "I;16")
     return F.merge_alpha(out, alpha)
 
 
@@ -168,16 +168,16 @@ def iso_noise(image: Image.Image, sigma: float, colour: float, noise_seed: int) 
     601 integer weights); 16-bit and float data: numpy.random.default_rng(noise_seed), 601 luma."""
     import numpy as np
 
-    layout = F._kernel_layout(image)
+    layout = F.kernel_layout(image)
     if layout is not None:
         from .. import kernels
 
-        return F._run_kernel(image, kernels.iso_noise, *iso_sigmas(sigma, colour), noise_seed)
-    scale = F._scale(F.split_alpha(image)[0].mode)
+        return F.run_kernel(image, kernels.iso_noise, *iso_sigmas(sigma, colour), noise_seed)
+    scale = F.value_scale(F.split_alpha(image)[0].mode)
 
     def add(a: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(noise_seed)
-        luma = F._luma(a) / scale
+        luma = F.luma_of(a) / scale
         spread = sigma * np.sqrt(np.clip(luma, 0.0, 255.0) / 255.0) * scale
         z0 = rng.standard_normal(a.shape[:2] + (1,))
         zc = rng.standard_normal(a.shape)
@@ -229,7 +229,7 @@ def fill_holes(image: Image.Image, holes: Sequence[Sequence[int]], fill: str,
     if fill != "noise":
         solid = colours if fill == "random" else [[_FILL_LEVELS[fill]] * 3] * len(holes)
         return F.erase(image, holes, solid)
-    layout = F._kernel_layout(image)
+    layout = F.kernel_layout(image)
     if layout is not None:
         from .. import kernels
 
@@ -243,7 +243,7 @@ def fill_holes(image: Image.Image, holes: Sequence[Sequence[int]], fill: str,
     arr, alpha = _colour_array(image)
     mode = F.split_alpha(image)[0].mode
     for x, y, w, h in holes:
-        values = noise_fill(noise_seed, (x, y, w, h), image.size[0], arr.shape[2]).astype(np.float64) * F._scale(mode)
+        values = noise_fill(noise_seed, (x, y, w, h), image.size[0], arr.shape[2]).astype(np.float64) * F.value_scale(mode)
         arr[y:y + h, x:x + w] = values if arr.dtype.kind == "f" else np.rint(values)
     return _from_colour(arr, mode, alpha)
 
