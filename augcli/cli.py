@@ -10,8 +10,8 @@ import click
 
 from .version import __version__
 from .choices import FORMATS, LABEL_FORMATS, ON_EXISTS
-from .cli_options import (FolderOrURL, build_label_options, build_pipeline, build_targets, label_options, op_options,
-                          scaleout_settings, scaleout_options, target_options)
+from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
+                          label_options, op_options, scaleout_settings, scaleout_options, target_options)
 from .cli_types import ColourType, SizeType
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
@@ -71,6 +71,7 @@ def cli() -> None:
                    "[default: not when labels are carried, else yes].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
+@compose_options
 @label_options
 @target_options
 @scaleout_options
@@ -88,6 +89,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     pipeline = build_pipeline(kw)
     labels = build_label_options(kw)
     targets = build_targets(kw)
+    compose = build_compose(kw)
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     try:
         cfg = RunConfig(
@@ -97,7 +99,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             on_exists=kw["on_exists"], dry_run=kw["dry_run"], manifest=kw["manifest_path"],
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
-            progress=not quiet, labels=labels, targets=targets, follow_outside=kw["follow_outside"],
+            progress=not quiet, labels=labels, targets=targets, follow_outside=kw["follow_outside"], compose=compose,
             **scaleout_settings(kw),
         )
     except ValueError as exc:

@@ -153,6 +153,46 @@ def target_options(fn: Callable) -> Callable:
     return fn
 
 
+_COMPOSE_OPTIONS = [
+    click.option("--mosaic", type=click.FloatRange(0.0, 1.0), default=0.0, metavar="P",
+                 help="Probability that an output is a mosaic of the source and partners (Ultralytics' scheme)."),
+    click.option("--mosaic-grid", type=click.Choice(["2x2", "3x3"]), default="2x2", show_default=True,
+                 help="Tiles of a mosaic."),
+    click.option("--mixup", type=click.FloatRange(0.0, 1.0), default=0.0, metavar="P",
+                 help="Probability of blending a partner into an output (weight ~ Beta(A, A))."),
+    click.option("--mixup-alpha", type=click.FloatRange(min=0.0, min_open=True), default=32.0, show_default=True,
+                 metavar="A", help="The Beta distribution's parameter of --mixup."),
+    click.option("--cutmix", type=click.FloatRange(0.0, 1.0), default=0.0, metavar="P",
+                 help="Probability of pasting a rectangle of a partner into an output."),
+    click.option("--mix-within", type=click.Choice(["class", "dataset"]), default="class", show_default=True,
+                 help="Where partners come from: the source's own folder, or anywhere."),
+    click.option("--mix-window", type=click.IntRange(2, 1024), default=16, show_default=True, metavar="W",
+                 help="Partners come from the block of W consecutive sources that holds the source."),
+]
+
+
+def compose_options(fn: Callable) -> Callable:
+    for option in reversed(_COMPOSE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def build_compose(kw: dict[str, Any]):
+    """Turn the composition flags into an augcli.compose.Compose, or None (pops them from ``kw``)."""
+    values = {key: kw.pop(key) for key in ("mosaic", "mosaic_grid", "mixup", "mixup_alpha", "cutmix", "mix_within",
+                                           "mix_window")}
+    if not (values["mosaic"] or values["mixup"] or values["cutmix"]):
+        return None
+    from .compose import Compose
+
+    try:
+        return Compose(mosaic=values["mosaic"], grid=int(values["mosaic_grid"][0]), mixup=values["mixup"],
+                       mixup_alpha=values["mixup_alpha"], cutmix=values["cutmix"], within=values["mix_within"],
+                       window=values["mix_window"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def build_label_options(kw: dict[str, Any]):
     """Turn the label flags into augcli.labels.setup.LabelOptions (pops them from ``kw``)."""
     from .labels.setup import LabelOptions

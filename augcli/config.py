@@ -57,6 +57,7 @@ class RunConfig:
     follow_outside: bool | None = None
     # links out of INPUT_DIR followed all the same: image folders the label layout pairs with labels
     linked_folders: tuple[str, ...] = ()
+    compose: Any = None  # augcli.compose.Compose: mosaic / mixup / cutmix; None: one source per output
 
     def __post_init__(self) -> None:
         for name in ("input", "output"):
@@ -135,4 +136,5 @@ class RunConfig:
             # the default tree is not written, so manifests of tree runs keep their bytes
             **({"layout": self.layout} if self.layout != "tree" else {}),
             **({"shard_size": self.shard_size} if self.layout == "webdataset" else {}),
+            **({"compose": self.compose.describe()} if self.compose is not None else {}),
         }

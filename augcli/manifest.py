@@ -26,7 +26,7 @@ from .imageio import temp_path
 
 MAX_LINE_BYTES = 1 << 20  # a record line longer than this is refused (expand's are well under 64 KiB)
 MAX_HEADER_BYTES = 16 << 20  # the first line (the recipe; COCO and target runs make it longer)
-RECORD_ONLY = ("fatal", "existing")  # run events a record carries to the parent, never written
+RECORD_ONLY = ("fatal", "existing", "_decoded")  # run events a record carries to the parent, never written
 PATH_FIELDS = ("input_dir", "output_dir", "prefix")
 
 

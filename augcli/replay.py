@@ -33,12 +33,14 @@ from . import fsnames
 from .version import __version__
 from .errors import InputError, UsageError
 from .filewarnings import file_warnings
-from .imageio import FORMATS, LoadOptions, load_image, output_format, write_atomic
+from .imageio import FORMATS, LoadOptions, load_image, output_format, source_size, write_atomic
 from .manifest import MAX_LINE_BYTES, raw_lines, read_header, read_manifest, skip_header  # noqa: F401 - read_manifest: public here too
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
 from .run.places import check_folders
 from .run.work import write_labels
+from .compose import build_image, check_steps, sources_of
+from .labels.compose import compose_labels, merge_counts
 
 REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
 RUN_LENGTH = 256  # records of one source made from one load of it, at most
@@ -80,6 +82,7 @@ class Record:
     copy: int | None
     ops: list
     size: tuple[int, int]
+    compose: list | None = None  # the recorded composition (augcli.compose), for outputs of several sources
 
 
 class BadRecord(Exception):
@@ -214,7 +217,16 @@ def _record(rec: Any, settings: Settings, places: _Places, number: int) -> Recor
             settings.pipeline.check(ops, (size[0], size[1]))
         except (ValueError, TypeError, KeyError) as exc:
             raise BadRecord(f"its steps are not the pipeline's: {fsnames.one_line(str(exc))}") from None
-    return Record(number, source, output, copy, ops, (size[0], size[1]))
+    compose = rec.get("compose")
+    if compose is not None:
+        if copy is None:
+            raise BadRecord("an original (copy null) has no composition")
+        try:
+            for partner in check_steps(compose, (size[0], size[1]), settings.load.max_pixels):
+                check_relative(partner, "a composed source")
+        except ValueError as exc:
+            raise BadRecord(f"its composition is not one expand makes: {fsnames.one_line(str(exc))}") from None
+    return Record(number, source, output, copy, ops, (size[0], size[1]), compose)
 
 
 def _records(path: Path, settings: Settings, places: _Places,
@@ -417,7 +429,7 @@ def _replay_run(run: list[Record], inp: Path, out: Path, settings: Settings, on_
 
 
 def _collect_kept(kept: list[Record], settings: Settings, labels: Any, collector: Any,
-                  fail: Callable[[Record, str], None]) -> None:
+                  fail: Callable[[Record, str], None], inp: Path) -> None:
     """The label entries of outputs that ``--on-exists skip`` keeps, from the recorded size and ops
     (no decode), for the COCO JSON that replay writes at the end."""
     opts = settings.load
@@ -427,9 +439,15 @@ def _collect_kept(kept: list[Record], settings: Settings, labels: Any, collector
         for rec in kept:
             fail(rec, str(exc))
         return
+    partners = _Partners(kept[0].source, None, source_labels, labels, settings, inp, kept[0].size)
     for rec in kept:
         matrix, out_size = settings.pipeline.geometry(rec.ops, rec.size)
-        collector.add(source_labels.render(matrix, out_size, rec.output, files=False)[1])
+        try:
+            rec_labels = partners.composed(rec)[1] if rec.compose else source_labels
+        except InputError as exc:
+            fail(rec, str(exc))
+            continue
+        collector.add(rec_labels.render(matrix, out_size, rec.output, files=False)[1])
 
 
 def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings, on_exists: str,
@@ -443,7 +461,7 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
         summary.skipped += len(kept)
         if kept and collector is not None:
             # outputs kept as they are still belong in the COCO JSON, as expand puts them there
-            _collect_kept(kept, settings, labels, collector, fail)
+            _collect_kept(kept, settings, labels, collector, fail, inp)
     if not recs:
         return
     try:
@@ -462,17 +480,22 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
             for rec in recs:
                 fail(rec, str(exc))
             return
+    partners = _Partners(source, image, source_labels, labels, settings, inp)
     for rec in recs:
         if image.size != rec.size:
             fail(rec, f"{fsnames.shown(source)} loads as {image.width}x{image.height}, the manifest says "
                       f"{rec.size[0]}x{rec.size[1]}: not the same source")
             continue
         try:
-            result = make_output(settings.pipeline, image, rec.ops, rec.copy)
+            canvas, rec_labels, placed = partners.composed(rec) if rec.compose else \
+                (image, source_labels, None)
+            result = make_output(settings.pipeline, canvas, rec.ops, rec.copy)
             data = output_bytes(result, fmt, settings.quality, settings.background)
-            if source_labels is not None:  # label files first, the image last (as expand writes them)
+            if rec_labels is not None:  # label files first, the image last (as expand writes them)
                 matrix, out_size = settings.pipeline.geometry(rec.ops, image.size)
-                label_files, entry = source_labels.render(matrix, out_size, rec.output)
+                label_files, entry = rec_labels.render(matrix, out_size, rec.output)
+                if placed is not None:
+                    merge_counts(entry, placed)
                 clash = _write_labels(label_files, on_exists, places)
                 if clash:
                     fail(rec, clash)
@@ -482,6 +505,9 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
             written = write_atomic(fsnames.join(out, rec.output), data, overwrite=on_exists == "overwrite")
         except MemoryError:
             fail(rec, "out of memory while making it")
+            continue
+        except InputError as exc:
+            fail(rec, str(exc))
             continue
         except OSError as exc:
             fail(rec, f"cannot write: {exc.strerror or exc}")
@@ -495,6 +521,44 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
             summary.skipped += 1
         else:
             fail(rec, "output already exists (created by another run?)")
+
+
+class _Partners:
+    """The sources of one source's composed records, each loaded once (image, size and labels).
+    Without ``image`` (outputs kept by --on-exists skip) partners are sized from their headers."""
+
+    def __init__(self, source: str, image: Any, source_labels: Any, labels: Any, settings: Settings,
+                 inp: Path, size: tuple[int, int] | None = None) -> None:
+        self.source, self.labels, self.settings, self.inp = source, labels, settings, inp
+        self.decode = image is not None
+        self.loaded: dict[str, tuple[Any, tuple[int, int], Any]] = {
+            source: (image, image.size if image is not None else size, source_labels)}
+
+    def _get(self, rel: str) -> tuple[Any, tuple[int, int], Any]:
+        if rel not in self.loaded:
+            opts = self.settings.load
+            path = fsnames.join(self.inp, rel)
+            try:
+                image = load_image(path, opts) if self.decode else None
+                size = image.size if image is not None else source_size(path, opts)
+            except InputError as exc:
+                raise InputError(f"cannot load {fsnames.shown(rel)}: {exc}") from None
+            got = self.labels.load(rel, size, opts.exif_transpose, opts.max_pixels, opts.resize) \
+                if self.labels is not None else None
+            self.loaded[rel] = (image, size, got)
+        return self.loaded[rel]
+
+    def composed(self, rec: Record) -> tuple[Any, Any, Any]:
+        """``(canvas or None, its labels, the placing's label counts)`` of a composed record."""
+        got = {rel: self._get(rel) for rel in sources_of(rec.compose, self.source)}
+        sizes = {rel: tuple(v[1]) for rel, v in got.items()}
+        canvas = build_image(rec.compose, got[self.source][0], {rel: v[0] for rel, v in got.items()}) \
+            if self.decode else None
+        comp, placed = None, None
+        if self.labels is not None:
+            comp, placed = compose_labels(self.labels, self.source, rec.compose, {r: v[2] for r, v in got.items()},
+                                          sizes)
+        return canvas, comp, placed
 
 
 def _write_labels(files: list[tuple[Path, bytes]], on_exists: str, places: _Places) -> str | None:

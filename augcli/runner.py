@@ -15,7 +15,7 @@ from .imageio import remove_stale_temporaries
 from .manifest import ManifestWriter, header_line
 from .run.discover import SourceJob, iter_jobs, plan_outputs  # noqa: F401 - public here too
 from .run.places import check_folders, open_placement, write_run_file  # noqa: F401 - check_folders: public here too
-from .run.prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
+from .run.prepare import Checks, check_compositions, copy_plan, partner_plan, report_listing, resolve_labels, source_names
 from .run.pool import results_in_pool, results_in_process
 from .run.sinks import take_objects
 from .run.report import Progress, Summary, failure_line, stderr_report, tally
@@ -47,11 +47,15 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     summary = Summary(seed=cfg.seed if cfg.seed is not None else new_root_seed(), dry_run=cfg.dry_run)
     unlisted: list[tuple[str, str]] = []
     warned: list[tuple[str, str]] = []
-    plan = copy_plan(cfg, summary.seed, source_names(cfg, skip_dir))
+    composing = cfg.compose is not None and cfg.compose.active
+    names = list(source_names(cfg, skip_dir)) if cfg.targets is not None or composing else None
+    plan = copy_plan(cfg, summary.seed, names or ())
+    partners = partner_plan(cfg, summary.seed, names)
+    check_compositions(cfg, setup, partners)
     checks = Checks(cfg, summary, plan, setup, inp, out)
     # First pass, over names only: count, check, and refuse before anything is written.
     for job in iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
-                         lambda rel, why: warned.append((rel, why)), skip_dir):
+                         lambda rel, why: warned.append((rel, why)), skip_dir, partners):
         checks.note_extra(job)
         checks.job(job)
     run_files = checks.run_files()
@@ -77,7 +81,7 @@ def run(cfg: RunConfig, report: Callable[[str], None] | None = None) -> Summary:
     say = progress.say
 
     # Second pass: the same jobs again, streamed to the workers.
-    jobs = iter_jobs(cfg, plan=plan, skip_dir=skip_dir)
+    jobs = iter_jobs(cfg, plan=plan, skip_dir=skip_dir, partners=partners)
     workers = min(cfg.effective_workers, max(1, summary.discovered))
     if workers <= 1:
         results: Iterator[list[dict[str, Any]]] = results_in_process(ctx, jobs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .. import fsnames
 from ..config import RunConfig
@@ -30,7 +30,7 @@ def is_visible(name: str) -> bool:
 def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None,
               plan: CopyPlan | None = None,
               on_warning: Callable[[str, str], None] | None = None,
-              skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
+              skip_dir: Callable[[str], bool] | None = None, partners: Any = None) -> Iterator["SourceJob"]:
     """The work of a run, one SourceJob per candidate image under the input folder, streamed in the
     order of their sorted relative paths (so only one folder's listing is held at a time).
 
@@ -44,20 +44,21 @@ def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None
     walk = FolderWalk(cfg.input_dir, cfg.output_dir, on_error or (lambda rel, why: None),
                       on_warning or (lambda rel, why: None), is_visible, is_candidate,
                       follow_outside=cfg.follow_outside is not False, allowed_links=cfg.linked_folders)
-    yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir)
+    yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir, partners)
 
 
-def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig,
-             plan: CopyPlan | None = None, skip_dir: Callable[[str], bool] | None = None) -> Iterator["SourceJob"]:
+def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig, plan: CopyPlan | None = None,
+             skip_dir: Callable[[str], bool] | None = None, partners: Any = None) -> Iterator["SourceJob"]:
     entries = walk.entries("" if rel == PurePosixPath() else rel.as_posix())
     if entries is None:
         return
     if skip_dir is not None:
         entries = [e for e in entries if not (e[2] and skip_dir((rel / e[1]).as_posix()))]
-    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan))
+    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan,
+                              partners))
     for _, name, folder in entries:
         if folder:
-            yield from _jobs_in(walk, rel / name, cfg, plan, skip_dir)
+            yield from _jobs_in(walk, rel / name, cfg, plan, skip_dir, partners)
         else:
             yield next(named)
 
@@ -70,9 +71,14 @@ class SourceJob:
     # a large source's outputs may be cut into parts run by different workers (split_large)
     part: int = 0
     parts: int = 1
+    # compositions (augcli.compose.PartnerPlan): per output, {step: [partners]} or None; and the
+    # partner block the source belongs to (the pool keeps a block on one worker)
+    compose: tuple = ()
+    block: int = -1
 
 
-def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None = None) -> list[SourceJob]:
+def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None = None,
+                 partners: Any = None) -> list[SourceJob]:
     """Deterministic output names: ``[{prefix}_]{stem}_{k}.{ext}`` (k zero-padded to the width of
     copies - 1) and ``[{prefix}_]{stem}_orig.{ext}`` for --include-originals, in the source's
     folder. Where two sources in one folder share a stem and would get the same extension (a.jpg and
@@ -100,12 +106,17 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
             outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
         copies = cfg.copies if counts is None else counts[rel]
         outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(copies))
-        jobs.append(SourceJob(rel, tuple(outs), fmt))
+        if partners is not None:
+            picks = tuple(partners.draw(rel, k) if k is not None else None for k, _ in outs)
+            jobs.append(SourceJob(rel, tuple(outs), fmt, compose=picks if any(picks) else (),
+                                  block=partners.block(rel)))
+        else:
+            jobs.append(SourceJob(rel, tuple(outs), fmt))
     return jobs
 
 
 def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str], None] = lambda rel, why: None,
-                plan: CopyPlan | None = None) -> Iterator[SourceJob]:
+                plan: CopyPlan | None = None, partners: Any = None) -> Iterator[SourceJob]:
     """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
     the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
     with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
@@ -119,5 +130,5 @@ def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str]
         parts = key.split("/")
         if all(is_visible(p) for p in parts) and is_candidate(parts[-1]):
             folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
-    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg, plan)]
+    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg, plan, partners)]
     return iter(sorted(jobs, key=lambda j: j.source))

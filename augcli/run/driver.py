@@ -29,7 +29,7 @@ from .discover import is_visible, iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge, write_coco
 from .places import open_placement, write_run_file
-from .prepare import Checks, copy_plan, report_listing, resolve_labels, source_names
+from .prepare import Checks, check_compositions, copy_plan, partner_plan, report_listing, resolve_labels, source_names
 from .report import Progress, Summary, failure_line
 from .shard import Shard, bucket_of
 from .work import WorkContext
@@ -92,14 +92,22 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     owned: dict[int, list] = {b: [] for b in range(shard.index, cfg.buckets, shard.count)}
     unlisted: list[tuple[str, str]] = []
     warned: list[tuple[str, str]] = []
+    composing = cfg.compose is not None and cfg.compose.active
+    names = None
     if sources.remote:
-        names = (j.source for j in listed_jobs(replace(cfg, copies=0, include_originals=False, targets=None), keys))
-        plan = copy_plan(cfg, seed, names)
-        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan)
+        if cfg.targets is not None or composing:
+            names = [j.source for j in listed_jobs(replace(cfg, copies=0, include_originals=False, targets=None), keys)]
+        plan = copy_plan(cfg, seed, names or ())
+        partners = partner_plan(cfg, seed, names)
+        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan, partners)
     else:
-        plan = copy_plan(cfg, seed, source_names(cfg, skip_dir))
+        if cfg.targets is not None or composing:
+            names = list(source_names(cfg, skip_dir))
+        plan = copy_plan(cfg, seed, names or ())
+        partners = partner_plan(cfg, seed, names)
         jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
-                         lambda rel, why: warned.append((rel, why)), skip_dir)
+                         lambda rel, why: warned.append((rel, why)), skip_dir, partners)
+    check_compositions(cfg, setup, partners)
     checks = Checks(cfg, summary, plan, setup, inp, out, exists=sink.exists)
     planned: dict[int, list[str]] = {}  # every bucket's outputs in source order, for a sink that packs them
     for job in jobs:
@@ -185,6 +193,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     def take(outcome: BucketOutcome) -> bool:
         summary.written += outcome.written
         summary.skipped += outcome.skipped
+        if outcome.decoded is not None:
+            summary.decoded = (summary.decoded or 0) + outcome.decoded
         for source, warning in outcome.warnings:
             say(f"augcli: {shown(source)}: warning: {warning}")
         if summary.labels is not None:

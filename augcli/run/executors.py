@@ -43,6 +43,7 @@ class BucketOutcome:
     done: bool = False  # its part and done marker are written
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (source, warning line)
     labels: dict[str, int] = field(default_factory=label_counts)  # object counts, when the run carries labels
+    decoded: int | None = None  # compositions: source decodes
 
 
 Take = Callable[[BucketOutcome], bool]  # False: stop the run (--strict, a fatal write error)

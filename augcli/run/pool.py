@@ -46,6 +46,13 @@ def in_chunks(jobs: Iterable[SourceJob], size: int) -> Iterator[list[SourceJob]]
     the parts can run on different workers."""
     chunk: list[SourceJob] = []
     for job in jobs:
+        if job.block >= 0:
+            # compositions: a block of partners stays on one worker, whatever ``size`` says
+            if chunk and job.block != chunk[-1].block:
+                yield chunk
+                chunk = []
+            chunk.append(job)
+            continue
         if job.parts > 1:
             if chunk:
                 yield chunk
@@ -89,7 +96,7 @@ def split_large(jobs: Iterable[SourceJob], ctx: WorkContext, workers: int, count
         job, size = ahead.popleft()
         n = len(job.outputs)
         parts = min(workers, n // 2) if size and (few or size * seen >= 2 * total) else 1
-        if parts <= 1:
+        if parts <= 1 or job.block >= 0:  # a composing source stays whole, beside its partners
             yield job
             continue
         for i in range(parts):

@@ -51,6 +51,30 @@ def copy_plan(cfg: RunConfig, seed: int, names: Iterable[str]) -> CopyPlan | Non
     return plan_copies(names, seed, cfg.targets, cfg.include_originals)
 
 
+def partner_plan(cfg: RunConfig, seed: int, names: Iterable[str] | None) -> Any:
+    """The partners of each output's compositions (augcli.compose.PartnerPlan), or None."""
+    if cfg.compose is None or not cfg.compose.active:
+        return None
+    from ..compose import PartnerPlan
+
+    return PartnerPlan(cfg.compose, seed, names if names is not None else [])
+
+
+def check_compositions(cfg: RunConfig, setup: Any, partners: Any) -> None:
+    """Refuse (exit 2) compositions whose output this run cannot hold."""
+    if partners is None:
+        return
+    if cfg.compose.mixup > 0 and setup is not None and setup.mask_layout is not None:
+        raise UsageError("--mixup blends pixels, and a class-index mask cannot be blended: use --mosaic or "
+                         "--cutmix with masks, or --labels none")
+    classified = setup is None or setup.format is None
+    folders = {name.rpartition("/")[0] for name in partners.where}
+    if cfg.compose.within == "dataset" and classified and cfg.layout == "tree" and len(folders) > 1:
+        raise UsageError("--mix-within dataset mixes images of different class folders, which gives soft labels "
+                         "(each output's class weights) that the tree layout cannot hold: use --layout hf or "
+                         "--layout webdataset (they write them), or --mix-within class")
+
+
 def source_names(cfg: RunConfig, skip_dir: Callable[[str], bool] | None = None) -> Iterable[str]:
     """The sources of a local input, names only (the first pass of a copy plan)."""
     names = iter_jobs(replace(cfg, copies=0, include_originals=False, targets=None), skip_dir=skip_dir)

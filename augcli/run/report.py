@@ -27,6 +27,7 @@ class Summary:
     labels: dict[str, int] | None = None  # object counts, when the run carries labels
     targets: dict[str, Any] | None = None  # the copy plan of --per-class / --total (CopyPlan.describe)
     warnings: int = 0  # files and folders passed over with a warning line (links not followed...)
+    decoded: int | None = None  # compositions: source decodes in all (partners included)
 
     @property
     def exit_code(self) -> int:
@@ -52,6 +53,9 @@ class Summary:
             "manifest": self.manifest,
             "exit_code": self.exit_code,
             **({"labels": self.labels} if self.labels is not None else {}),
+            **({"decoded": self.decoded,
+                "decodes_per_source": round(self.decoded / max(1, self.discovered), 3)}
+               if self.decoded is not None else {}),
             "targets": self.targets,
         }
 
@@ -99,6 +103,8 @@ def tally(counts: Any, rec: dict[str, Any]) -> dict[str, Any] | None:
     output that existed), failed, the fatal error, label counts. Returns the failure it adds, if any."""
     if counts.labels is not None and rec.get("labels"):
         count_labels(counts.labels, rec["labels"])
+    if "_decoded" in rec:
+        counts.decoded = (getattr(counts, "decoded", None) or 0) + rec.pop("_decoded")
     if rec.get("fatal"):
         counts.fatal = rec["error"]
         return None

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import fsnames
 from .. import geometry as G
@@ -24,6 +25,7 @@ from ..storage import LocalStore
 from .discover import SourceJob
 from ..tempfiles import same_bytes
 from .sinks import TreeSink
+from .compose_work import merge_counts, plan_compositions
 
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
 
@@ -48,41 +50,94 @@ class WorkContext:
     def __post_init__(self) -> None:
         if self.sink is None:
             object.__setattr__(self, "sink", TreeSink(LocalStore(self.cfg.output_dir)))
+        # compositions: the sources a worker decoded lately (its partners' window), per run
+        object.__setattr__(self, "recent", Recent(self.cfg.compose.window + 1 if self.cfg.compose else 0))
 
     @property
     def load(self) -> LoadOptions:
         return LoadOptions(self.cfg.exif_transpose, self.cfg.max_pixels, self.cfg.resize)
 
 
-def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
-    """Make every output of one source. Never raises for a bad input: problems become records."""
+class Recent:
+    """The last ``capacity`` sources a worker loaded (image and labels, or the error), so the
+    partners of a composition are decoded about once; ``decoded`` counts the decodes."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.items, self.decoded = capacity, OrderedDict(), 0
+
+    def __getstate__(self) -> dict:
+        return {"capacity": self.capacity, "items": OrderedDict(), "decoded": 0}
+
+    def get(self, rel: str, load: Callable[[str], Any]) -> Any:
+        item = self.items.get(rel)
+        if item is None:
+            self.decoded += 1
+            item = load(rel)
+            self.items[rel] = item
+            while len(self.items) > self.capacity:
+                self.items.popitem(last=False)
+        else:
+            self.items.move_to_end(rel)
+        return item
+
+
+def _load(ctx: WorkContext, rel: str, header_only: bool = False) -> tuple[Any, Any, Any]:
+    """``(image or None, size, labels)`` of one source; raises InputError/LabelError/MemoryError."""
     cfg = ctx.cfg
-    src = fsnames.join(cfg.input_dir, job.source)  # bytes: any name, in any locale
-    todo = {k for k, out in job.outputs
-            if not (cfg.on_exists == "skip" and ctx.sink.exists(out))}
+    src = fsnames.join(cfg.input_dir, rel)  # bytes: any name, in any locale
     fetched = None
     try:
         if ctx.sources is not None:
-            src = fetched = ctx.sources.fetch(job.source, cfg.max_pixels)
-        if todo:
+            src = fetched = ctx.sources.fetch(rel, cfg.max_pixels)
+        if not header_only:
             image = load_image(src, ctx.load)
             size = image.size
         else:  # everything exists: plan from the header alone, so the manifest stays complete
             image = None
             size = source_size(src, ctx.load)
-        labels = ctx.labels.load(job.source, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize) \
+        labels = ctx.labels.load(rel, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize) \
             if ctx.labels is not None else None
+    finally:
+        if fetched is not None:
+            ctx.sources.release(fetched)
+    return image, size, labels
+
+
+def _load_kept(ctx: WorkContext, rel: str) -> tuple[Any, Any, Any]:
+    """``_load`` through the worker's recent sources; an error is kept and raised again."""
+    def load(r: str) -> Any:
+        try:
+            return _load(ctx, r)
+        except (InputError, MemoryError) as exc:
+            return exc
+
+    item = ctx.recent.get(rel, load)
+    if isinstance(item, BaseException):
+        raise item
+    return item
+
+
+def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
+    """Make every output of one source. Never raises for a bad input: problems become records."""
+    cfg = ctx.cfg
+    todo = {k for k, out in job.outputs
+            if not (cfg.on_exists == "skip" and ctx.sink.exists(out))}
+    decoded = ctx.recent.decoded
+    try:
+        if ctx.recent.capacity and todo:
+            image, size, labels = _load_kept(ctx, job.source)
+        else:
+            image, size, labels = _load(ctx, job.source, header_only=not todo)
     except InputError as exc:
         return [make_record(job.source, None, None, ctx, status="error", error=str(exc))]
     except MemoryError:
         return [make_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
-    finally:
-        if fetched is not None:
-            ctx.sources.release(fetched)
 
     records: list[dict[str, Any]] = []
     try:
         _make_outputs(ctx, job, image, size, todo, records, labels)
+        if records and ctx.recent.capacity:
+            records[0]["_decoded"] = ctx.recent.decoded - decoded
     except KeyboardInterrupt:
         # only the outputs that were finished (written, skipped or failed) are reported
         raise Interrupted([r for r in records if r["status"] != "pending"]) from None
@@ -117,34 +172,49 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
         steps, geometry = ([], cfg.pipeline.geometry([], size)) if k is None else \
             plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size)
         planned.append((k, out, steps, geometry))
+    composed = plan_compositions(ctx, job, image, size, todo, labels, _load_kept)
     # all copies of a source are rendered together, so they share its preparation
-    made = [(st, geo) for k, _, st, geo in planned if k is not None and k in todo]
-    # the source is given up to the renderer unless the original itself is one of the outputs
+    made = [(st, geo) for i, (k, _, st, geo) in enumerate(planned) if k is not None and k in todo and i not in composed]
+    # the source is given up to the renderer unless the original itself is one of the outputs (or
+    # a partner of later compositions)
     render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made],
-                                   consume=None not in todo) if image is not None else None
+                                   consume=None not in todo and not ctx.recent.capacity) if image is not None else None
     ahead: dict[int, Any] = {}  # copies rendered before their turn: the image, or what rendering raised
     for i, (k, out, steps, (matrix, out_size)) in enumerate(planned):
         rec = make_record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
                       matrix=matrix)
         records.append(rec)
+        out_labels = labels
+        if i in composed:
+            comp = composed[i]
+            if isinstance(comp, BaseException):
+                rec.update(status="error", error=str(comp))
+                continue
+            rec["sources"], rec["compose"] = comp.sources, comp.record
+            if comp.class_weights:
+                rec["class_weights"] = comp.class_weights
+            out_labels = comp.labels
         if k not in todo:
             rec["existing"] = True  # recorded as ok: a record never depends on the run's history
             rec["status"] = "ok"
-            if labels is not None:
-                rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
+            if out_labels is not None:
+                rec["labels"] = out_labels.render(matrix, out_size, out, files=False)[1]
             continue
         try:
             check_output_rel(out)  # before its label files, which are named after it
             # (at most RENDER_AHEAD_BYTES of outputs alive, or one larger output: each is gone after its turn)
             if k is None:
                 made_image = image
+            elif i in composed:
+                made_image = cfg.pipeline.renderer(composed[i].image, [steps], [(matrix, out_size)],
+                                                   consume=True)(steps, (matrix, out_size))
             else:
                 if i not in ahead:
-                    _render_ahead(render, planned, todo, i, ahead)
+                    _render_ahead(render, planned, todo, i, ahead, composed)
                 made_image = ahead.pop(i)
                 if isinstance(made_image, BaseException):
                     raise made_image
-            if labels is None and ctx.sink.streams and \
+            if out_labels is None and ctx.sink.streams and \
                     made_image.width * made_image.height > STREAM_ABOVE_PIXELS:
                 # large local files are encoded straight into their temporary file (the bytes are
                 # made again only to compare with a file that appeared meanwhile); small ones are
@@ -152,9 +222,11 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 data = output_writer(made_image, job.fmt, cfg.quality, cfg.background)
             else:
                 data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
-            if labels is not None:
+            if out_labels is not None:
                 # label files first, the image last: a visible image always has its labels
-                label_files, rec["labels"] = labels.render(matrix, out_size, out)
+                label_files, rec["labels"] = out_labels.render(matrix, out_size, out)
+                if i in composed:
+                    merge_counts(rec["labels"], composed[i].placed)
                 clash = write_labels(label_files, cfg.on_exists == "overwrite")
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
@@ -193,12 +265,12 @@ STREAM_ABOVE_PIXELS = 1 << 20
 RENDER_AHEAD_BYTES = 4 << 20
 
 
-def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict) -> None:
+def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict, skip: Any = ()) -> None:
     """Render copy ``i`` and the copies after it that are to be made, while they fit the budget."""
     budget = RENDER_AHEAD_BYTES
     for j in range(i, len(planned)):
         k, _, steps, geometry = planned[j]
-        if k is None or k not in todo:
+        if k is None or k not in todo or j in skip:
             continue
         w, h = geometry[1]
         cost = 4 * w * h

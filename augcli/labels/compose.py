@@ -1,0 +1,220 @@
+"""The labels of an output made from several sources (augcli/compose.py): every source's objects
+placed on the canvas as its pixels are (scaled, moved, cut to the region it shows), then carried
+through the pipeline like the labels of a single source.
+
+The result is an ordinary ``SourceLabels`` whose objects are in canvas coordinates, so writing
+YOLO, VOC, COCO and masks needs nothing new. The survival rules apply twice: to each placed object
+(cut by its tile or rectangle) and to the composite through the pipeline's matrix; both counts are
+kept (``merge_counts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .. import compose as CP
+from . import coco as C
+from . import masks as MK
+from . import model as L
+from . import yolo as Y
+from .errors import LabelError
+from .setup import SourceLabels
+
+
+def _cell_map(src_size: Sequence[int], size: Sequence[int], at: Sequence[int], region: Sequence[int],
+              pre: np.ndarray | None) -> np.ndarray:
+    """Edge map from a source's label frame into the region's own frame (its top-left at 0, 0)."""
+    f = np.array([[size[0] / src_size[0], 0.0, at[0] - region[0]],
+                  [0.0, size[1] / src_size[1], at[1] - region[1]], [0.0, 0.0, 1.0]])
+    return f if pre is None else f @ pre
+
+
+def _shift_obj(o: L.Obj, dx: float, dy: float) -> L.Obj:
+    d = np.array([dx, dy])
+    kp = None
+    if o.keypoints is not None:
+        kp = o.keypoints.copy()
+        seen = kp[:, 2] > 0
+        kp[seen, :2] += d
+    return replace(o, box=None if o.box is None else (o.box[0] + dx, o.box[1] + dy, o.box[2] + dx, o.box[3] + dy),
+                   polygons=None if o.polygons is None else [p + d for p in o.polygons],
+                   obb=None if o.obb is None else o.obb + d, keypoints=kp)
+
+
+def _shift_ann(a: dict, dx: int, dy: int, cell: tuple[int, int], canvas: tuple[int, int], shown: str) -> dict:
+    a = dict(a)
+    if isinstance(a.get("bbox"), list):
+        a["bbox"] = [a["bbox"][0] + dx, a["bbox"][1] + dy, a["bbox"][2], a["bbox"][3]]
+    seg = a.get("segmentation")
+    if isinstance(seg, dict):
+        small = C.rle_to_mask(seg, shown, cell)
+        big = np.zeros((canvas[1], canvas[0]), dtype=small.dtype)
+        big[dy:dy + cell[1], dx:dx + cell[0]] = small
+        a["segmentation"] = C.mask_to_rle(big, isinstance(seg.get("counts"), str))
+    elif isinstance(seg, list):
+        a["segmentation"] = [[v + (dx if j % 2 == 0 else dy) for j, v in enumerate(p)] for p in seg]
+    if isinstance(a.get("keypoints"), list):
+        kp = list(a["keypoints"])
+        for j in range(0, len(kp) - 2, 3):
+            if kp[j + 2] > 0:
+                kp[j] += dx
+                kp[j + 1] += dy
+        a["keypoints"] = kp
+    return a
+
+
+def _box_of(o: L.Obj) -> tuple[float, float, float, float] | None:
+    if o.box is not None:
+        return o.box
+    pts = [np.asarray(p, float) for p in (o.polygons or [])] + ([np.asarray(o.obb, float)] if o.obb is not None else [])
+    return L.enclosing(np.concatenate(pts)) if pts else None
+
+
+def _covered(box: Sequence[float] | None, rect: Sequence[int]) -> float:
+    """The share of ``box`` inside ``rect`` (0 for an object with no extent)."""
+    if box is None:
+        return 0.0
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    if area <= 0:
+        return 0.0
+    iw = max(0.0, min(box[2], rect[2]) - max(box[0], rect[0]))
+    ih = max(0.0, min(box[3], rect[3]) - max(box[1], rect[1]))
+    return iw * ih / area
+
+
+class Composite:
+    """Objects, COCO annotations and the mask of a canvas being composed, step by step."""
+
+    def __init__(self, setup: Any, canvas: tuple[int, int]) -> None:
+        self.setup, self.canvas = setup, canvas
+        self.objects: list[L.Obj] = []
+        self.anns: list[dict] = []
+        self.template: Any = None  # VOC: the first parsed file; COCO: the first entry; YOLO: the kind
+        self.mask: Image.Image | None = None
+        self.stats = L.Stats()
+        self.labelled = False
+
+    def place(self, sl: SourceLabels | None, src_size: Sequence[int], size: Sequence[int], at: Sequence[int],
+              region: Sequence[int]) -> None:
+        """Add one source's objects, as its pixels are placed, cut to ``region``."""
+        cell = (region[2] - region[0], region[3] - region[1])
+        if sl is None:
+            return
+        setup = self.setup
+        if sl.parsed is not None:
+            self.labelled = True
+            f = _cell_map(src_size, size, at, region, sl.pre)
+            if setup.format == "coco":
+                entry, objs = sl.parsed
+                self.template = self.template or entry
+                mm = L.edge_to_centre(np.linalg.inv(f))
+                _, anns, st = C.transform_image(entry, objs, mm, f, cell, setup.params, setup.coco.keypoint_flip, "composite")
+                self.anns.extend(_shift_ann(a, region[0], region[1], cell, self.canvas, entry.json_rel) for a in anns)
+            else:
+                if setup.format == "yolo":
+                    if self.template is not None and sl.parsed.objects and self.template.kind != sl.parsed.kind and \
+                            self.objects:
+                        raise LabelError(f"{sl.label_rel}: YOLO {sl.parsed.kind} labels cannot be composed with "
+                                         f"{self.template.kind} labels")
+                if self.template is None or (setup.format == "yolo" and not self.objects and sl.parsed.objects):
+                    self.template = sl.parsed
+                objs, st = L.transform(sl.parsed.objects, f, cell, setup.params)
+                self.objects.extend(_shift_obj(o, region[0], region[1]) for o in objs)
+            self._count(st)
+        if sl.mask is not None or setup.mask_layout is not None:
+            self._place_mask(sl.mask, size, at, region)
+
+    def _count(self, st: L.Stats) -> None:
+        self.stats.objects_in += st.objects_in
+        for k, v in st.dropped.items():
+            self.stats.dropped[k] += v
+        self.stats.clipped += st.clipped
+        self.stats.keypoints_hidden += st.keypoints_hidden
+
+    def _place_mask(self, mask: Image.Image | None, size: Sequence[int], at: Sequence[int],
+                    region: Sequence[int]) -> None:
+        fill = self.setup.options.mask_fill
+        if self.mask is None:
+            if mask is None:
+                return
+            self.mask = MK.resize_mask(Image.new(mask.mode, (1, 1), fill), self.canvas)
+            if mask.mode == "P" and mask.getpalette() is not None:
+                self.mask.putpalette(mask.getpalette())
+        blank = Image.new(self.mask.mode, (region[2] - region[0], region[3] - region[1]), fill)
+        self.mask.paste(blank, tuple(region[:2]))
+        if mask is None:
+            return
+        tile = MK.resize_mask(mask, tuple(size))
+        box = (max(region[0], at[0]), max(region[1], at[1]), min(region[2], at[0] + size[0]),
+               min(region[3], at[1] + size[1]))
+        if box[0] < box[2] and box[1] < box[3]:
+            self.mask.paste(tile.crop((box[0] - at[0], box[1] - at[1], box[2] - at[0], box[3] - at[1])), box[:2])
+
+    def occlude(self, rect: Sequence[int]) -> None:
+        """Objects under a pasted rectangle: dropped when entirely covered or when less than
+        ``--min-visibility`` of their box stays visible; the others are kept whole."""
+        floor = self.setup.params.min_visibility
+
+        def gone(box: Any) -> bool:
+            visible = 1.0 - _covered(box, rect)
+            return visible <= 1e-9 or visible < floor
+
+        kept = [o for o in self.objects if not gone(_box_of(o))]
+        kept_anns = [a for a in self.anns if not gone(_ann_box(a))]
+        self.stats.dropped["min_visibility"] += len(self.objects) - len(kept) + len(self.anns) - len(kept_anns)
+        self.objects, self.anns = kept, kept_anns
+
+    def labels(self, primary: SourceLabels) -> SourceLabels:
+        """The composite as the labels of one source of the canvas's size."""
+        setup = self.setup
+        parsed: Any = None
+        if self.labelled:
+            if setup.format == "coco":
+                t = self.template
+                image = dict(t.image, width=self.canvas[0], height=self.canvas[1])
+                entry = C.Entry(t.json_rel, t.root_rel, image, tuple(self.anns))
+                parsed = (entry, C.objects_of(entry, self.canvas, setup.coco.keypoint_flip))
+            elif setup.format == "yolo":
+                parsed = Y.Parsed(self.template.kind, self.objects, 0)
+            else:
+                parsed = replace(self.template, objects=self.objects, size=None)
+        out = SourceLabels(setup, primary.label_rel, parsed, None, self.mask, None, primary.source)
+        return out
+
+
+def _ann_box(a: dict) -> tuple[float, float, float, float] | None:
+    b = a.get("bbox")
+    return (b[0], b[1], b[0] + b[2], b[1] + b[3]) if isinstance(b, list) and len(b) == 4 else None
+
+
+def compose_labels(setup: Any, primary: str, steps: Sequence[Mapping[str, Any]],
+                   labels: Mapping[str, SourceLabels | None], sizes: Mapping[str, tuple[int, int]]
+                   ) -> tuple[SourceLabels, L.Stats]:
+    """The labels of the canvas ``steps`` build (``labels`` and ``sizes``: every source's, as loaded)."""
+    canvas = tuple(sizes[primary])
+    comp = Composite(setup, canvas)  # type: ignore[arg-type]
+    if not steps or steps[0]["op"] != "mosaic":
+        comp.place(labels[primary], sizes[primary], canvas, (0, 0), (0, 0, canvas[0], canvas[1]))
+    for step in steps:
+        if step["op"] == "mixup" and comp.mask is not None:
+            raise LabelError("mixup blends pixels; a class-index mask cannot be blended (use --mosaic or --cutmix)")
+        if step["op"] == "cutmix":
+            comp.occlude(step["region"])
+        for src, size, at, region in CP.placements(step, canvas):
+            comp.place(labels.get(src), sizes[src], size, at, region)
+    return comp.labels(labels[primary]), comp.stats
+
+
+def merge_counts(entry: dict[str, Any], placed: L.Stats) -> None:
+    """Count the objects the placing dropped or cut in an output's label entry."""
+    if "in" not in entry:
+        return
+    entry["in"] = placed.objects_in
+    for k, v in placed.dropped.items():
+        entry["dropped"][k] = entry["dropped"].get(k, 0) + v
+    entry["clipped"] += placed.clipped
+    entry["keypoints_hidden"] += placed.keypoints_hidden
