@@ -180,6 +180,7 @@ def ops(markdown: bool) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@compose_options
 @op_options
 @click.option("--grid", type=SizeType("CxR", "3x3"), default="3x3", show_default=True,
               help="Columns x rows of the sheet; the first tile is the original.")
@@ -222,7 +223,7 @@ def preview(image: str, **kw: Any) -> None:
             labels = preview_labels(Path(image), kw["labels_format"], kw["dataset_dir"], pipeline, load,
                                     lambda msg: click.echo(msg, err=True), masks=kw["masks_dir"],
                                     mask_suffix=kw["mask_suffix"], allow_unswapped_mirror=True)
-        sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], load, labels)
+        sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], load, labels, build_compose(kw))
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     except InputError as exc:

@@ -93,24 +93,71 @@ def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], columns: int, tile: 
 
 
 def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], tile: int = 256,
-            load: LoadOptions = LoadOptions(), labels=None) -> Image.Image:
+            load: LoadOptions = LoadOptions(), labels=None, compose=None) -> Image.Image:
     """The contact sheet for ``path``: the image as loaded first, then columns x rows - 1 samples.
-    ``labels`` (augcli.labels.setup.SourceLabels) are drawn on every tile. Raises
+    ``labels`` (augcli.labels.setup.SourceLabels) are drawn on every tile. ``compose``
+    (augcli.compose.Compose): samples are compositions with partners from the image's folder, as
+    expand draws them for a file of that name among those siblings. Raises
     augcli.errors.InputError when the image cannot be read."""
     columns, rows = grid
     with file_warnings() as caught:
         image = load_image(Path(path), load)
     for warning in caught:
         print(f"augcli: {shown(str(path))}: warning: {warning}", file=sys.stderr, flush=True)
-    made = samples(image, pipeline, seed, canonical(Path(path).name), columns * rows - 1)  # key: the name's bytes
-    tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
+    key = canonical(Path(path).name)  # the name's bytes, as expand keys a source at an input's root
+    if compose is not None and compose.active:
+        made = _composed(Path(path), image, pipeline, seed, key, columns * rows - 1, compose, load, labels)
+    else:
+        made = [(im, label(steps), steps, labels) for im, steps in samples(image, pipeline, seed, key,
+                                                                             columns * rows - 1)]
+    tiles = [(image, f"original {image.width}x{image.height}"), *((im, text) for im, text, _, _ in made)]
     if labels is not None:
         from .labels.draw import overlay
 
-        plans = [[]] + [steps for _, steps in made]
-        tiles = [(overlay(im, *labels.shapes(*pipeline.geometry(steps, image.size))), text)
-                 for (im, text), steps in zip(tiles, plans)]
+        drawn = [(labels, [])] + [(lab, steps) for _, _, steps, lab in made]
+        tiles = [(overlay(im, *lab.shapes(*pipeline.geometry(steps, image.size))), text)
+                 for (im, text), (lab, steps) in zip(tiles, drawn)]
     return contact_sheet(tiles, columns, tile)
+
+
+def _composed(path: Path, image: Image.Image, pipeline: Pipeline, seed: int, key: str, count: int, compose,
+              load: LoadOptions, labels) -> list:
+    """``(image, caption, steps, labels)`` of each sample, compositions with the image's siblings."""
+    from . import compose as CP
+    from .labels.compose import compose_labels
+    from .run.discover import is_candidate, is_visible
+
+    folder = path.parent
+    try:
+        names = sorted(canonical(n) for n in os.listdir(folder)
+                       if is_candidate(n) and is_visible(n) and (folder / n).is_file())
+    except OSError:
+        names = []
+    plan = CP.PartnerPlan(compose, seed, sorted(set(names) | {key}))
+    kept: dict[str, tuple] = {key: (image, labels)}
+    out = []
+    for k in range(count):
+        steps = plan_copy(pipeline, seed, key, k, image.size)
+        picks = plan.draw(key, k)
+        if not picks:
+            out.append((make_output(pipeline, image, steps, k), label(steps), steps, labels))
+            continue
+        for rel in {r for partners in picks.values() for r in partners} - set(kept):
+            im = load_image(folder / rel, load)
+            lab = None
+            if labels is not None:
+                where = Path(labels.source).parent / rel
+                lab = labels.setup.load(where.as_posix(), im.size, load.exif_transpose, load.max_pixels, load.resize)
+            kept[rel] = (im, lab)
+        sizes = {rel: v[0].size for rel, v in kept.items()}
+        csteps = CP.plan_steps(compose, seed, key, k, picks, sizes)
+        canvas = CP.build_image(csteps, image, {rel: v[0] for rel, v in kept.items()})
+        lab = compose_labels(labels.setup, key, csteps, {r: v[1] for r, v in kept.items()}, sizes)[0] \
+            if labels is not None else None
+        partners = ", ".join(f"{step['op']} with {', '.join(shown(s) for s in CP.sources_of([step], key)[1:]) or 'itself'}"
+                             for step in csteps)
+        out.append((make_output(pipeline, canvas, steps, k), f"{partners}, {label(steps)}", steps, lab))
+    return out
 
 
 LABEL_FOLDERS = ("labels", "Annotations", "annotations", "xml", "masks", "SegmentationClass", "SegmentationObject")

@@ -340,3 +340,13 @@ def test_replay_refuses_a_composition_expand_cannot_make(tmp_path, bad):
     res = augcli("replay", "m.jsonl", "--output", "again", cwd=tmp_path, expect=1)
     assert "composition" in res.stderr or "composed source" in res.stderr
     assert not any((tmp_path / "again").rglob("*.png"))
+
+
+def test_preview_shows_compositions_with_the_images_siblings(tmp_path):
+    flat(tmp_path / "in", 4)
+    augcli("preview", "in/f0.png", "--mosaic", "1", "--grid", "2x1", "--tile", "64", "--seed", "1", "-o", "p.png",
+           cwd=tmp_path)
+    sheet = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).reshape(-1, 3)
+    present = {c for c in COLOURS[:4] if (sheet == c).all(axis=1).any()}
+    assert COLOURS[0] in present and len(present) >= 3  # the image and partners from its folder
+    assert (sheet == 114).all(axis=1).any() or len(present) == 4
