@@ -164,6 +164,10 @@ _COMPOSE_OPTIONS = [
                  metavar="A", help="The Beta distribution's parameter of --mixup."),
     click.option("--cutmix", type=click.FloatRange(0.0, 1.0), default=0.0, metavar="P",
                  help="Probability of pasting a rectangle of a partner into an output."),
+    click.option("--copy-paste", type=click.FloatRange(0.0, 1.0), default=0.0, metavar="P",
+                 help="Probability of pasting whole objects (polygons or masks) of a partner into an output."),
+    click.option("--copy-paste-max", type=click.IntRange(1, 100), default=3, show_default=True, metavar="K",
+                 help="At most K objects pasted per output (1..K, uniform)."),
     click.option("--mix-within", type=click.Choice(["class", "dataset"]), default="class", show_default=True,
                  help="Where partners come from: the source's own folder, or anywhere."),
     click.option("--mix-window", type=click.IntRange(2, 1024), default=16, show_default=True, metavar="W",
@@ -180,15 +184,16 @@ def compose_options(fn: Callable) -> Callable:
 def build_compose(kw: dict[str, Any]):
     """Turn the composition flags into an augcli.compose.Compose, or None (pops them from ``kw``)."""
     values = {key: kw.pop(key) for key in ("mosaic", "mosaic_grid", "mixup", "mixup_alpha", "cutmix", "mix_within",
-                                           "mix_window")}
-    if not (values["mosaic"] or values["mixup"] or values["cutmix"]):
+                                           "mix_window", "copy_paste", "copy_paste_max")}
+    if not (values["mosaic"] or values["mixup"] or values["cutmix"] or values["copy_paste"]):
         return None
     from .compose import Compose
 
     try:
         return Compose(mosaic=values["mosaic"], grid=int(values["mosaic_grid"][0]), mixup=values["mixup"],
                        mixup_alpha=values["mixup_alpha"], cutmix=values["cutmix"], within=values["mix_within"],
-                       window=values["mix_window"])
+                       window=values["mix_window"], copy_paste=values["copy_paste"],
+                       paste_max=values["copy_paste_max"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

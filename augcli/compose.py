@@ -20,14 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
 from .seeding import stable_key, streams_for
 
-STEPS = ("mosaic", "mixup", "cutmix")
+STEPS = ("mosaic", "mixup", "cutmix", "copy_paste")
+PASTE_SCALE = (0.5, 1.5)  # a pasted instance's scale factor, uniform
 WITHIN = ("class", "dataset")
 FILL = 114  # the grey Ultralytics fills a mosaic with
 MODES = ("L", "LA", "RGB", "RGBA")
@@ -44,12 +45,16 @@ class Compose:
     cutmix_area: tuple[float, float] = (0.1, 0.5)
     within: str = "class"
     window: int = 16
+    copy_paste: float = 0.0
+    paste_max: int = 3
 
     def __post_init__(self) -> None:
         for name in STEPS:
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
-                raise ValueError(f"--{name} is a probability between 0 and 1, not {p}")
+                raise ValueError(f"--{name.replace('_', '-')} is a probability between 0 and 1, not {p}")
+        if not 1 <= self.paste_max <= 100:
+            raise ValueError(f"--copy-paste-max must be between 1 and 100, not {self.paste_max}")
         if self.grid not in (2, 3):
             raise ValueError(f"--mosaic-grid must be 2x2 or 3x3, not {self.grid}x{self.grid}")
         if not (self.mixup_alpha > 0 and math.isfinite(self.mixup_alpha)):
@@ -72,13 +77,13 @@ class Compose:
     def describe(self) -> dict[str, Any]:
         return {"mosaic": self.mosaic, "grid": self.grid, "mixup": self.mixup, "mixup_alpha": self.mixup_alpha,
                 "cutmix": self.cutmix, "cutmix_area": list(self.cutmix_area), "within": self.within,
-                "window": self.window}
+                "window": self.window, "copy_paste": self.copy_paste, "paste_max": self.paste_max}
 
     @classmethod
     def from_description(cls, d: Mapping[str, Any]) -> "Compose":
         return cls(float(d["mosaic"]), int(d["grid"]), float(d["mixup"]), float(d["mixup_alpha"]),
                    float(d["cutmix"]), (float(d["cutmix_area"][0]), float(d["cutmix_area"][1])), str(d["within"]),
-                   int(d["window"]))
+                   int(d["window"]), float(d.get("copy_paste", 0.0)), int(d.get("paste_max", 3)))
 
 
 def group_of(rel: str, within: str) -> str:
@@ -151,8 +156,10 @@ def _mosaic_tiles(s: Any, grid: int, primary: str, partners: Sequence[str], size
 
 
 def plan_steps(compose: Compose, seed: int, primary: str, copy: int, picks: Mapping[str, Sequence[str]],
-               sizes: Mapping[str, tuple[int, int]]) -> list[dict[str, Any]]:
-    """The recorded composition of one output: plain values only. ``sizes``: every source as loaded."""
+               sizes: Mapping[str, tuple[int, int]],
+               instances: Callable[[str], Sequence[tuple[int, Sequence[float]]]] | None = None) -> list[dict[str, Any]]:
+    """The recorded composition of one output: plain values only. ``sizes``: every source as loaded;
+    ``instances(rel)``: a source's pasteable objects, ``(index, (x0, y0, x1, y1))`` in its pixels."""
     stream = streams_for(seed, stable_key(primary), copy)
     canvas = tuple(sizes[primary])
     steps: list[dict[str, Any]] = []
@@ -172,6 +179,28 @@ def plan_steps(compose: Compose, seed: int, primary: str, copy: int, picks: Mapp
         rw, rh = max(1, min(w, round(w * math.sqrt(area)))), max(1, min(h, round(h * math.sqrt(area))))
         x0, y0 = int(s.integers(0, w - rw + 1)), int(s.integers(0, h - rh + 1))
         steps.append({"op": "cutmix", "source": picks["cutmix"][0], "region": [x0, y0, x0 + rw, y0 + rh]})
+    if "copy_paste" in picks:
+        s = stream("compose.copy_paste.geometry")
+        partner = picks["copy_paste"][0]
+        found = list(instances(partner)) if instances is not None else []
+        pasted = []
+        if found:
+            order = list(range(len(found)))
+            for j in range(len(order) - 1, 0, -1):  # Fisher-Yates, from the stream
+                r = int(s.integers(0, j + 1))
+                order[j], order[r] = order[r], order[j]
+            for j in sorted(order[:int(s.integers(1, min(compose.paste_max, len(found)) + 1))]):
+                index, (x0, y0, x1, y1) = found[j]
+                flip = bool(s.random() < 0.5)
+                scale = s.uniform(*PASTE_SCALE)
+                px = s.uniform(0.0, max(0.0, canvas[0] - (x1 - x0) * scale))
+                py = s.uniform(0.0, max(0.0, canvas[1] - (y1 - y0) * scale))
+                # the instance's box lands with its top-left at (px, py), mirrored about its own centre
+                tx = px + scale * x1 if flip else px - scale * x0
+                pasted.append({"index": index, "flip": flip, "scale": scale,
+                               "matrix": [[-scale if flip else scale, 0.0, tx], [0.0, scale, py - scale * y0],
+                                          [0.0, 0.0, 1.0]]})
+        steps.append({"op": "copy_paste", "source": partner, "objects": pasted})
     return steps
 
 
@@ -191,6 +220,8 @@ def placements(step: Mapping[str, Any], canvas: tuple[int, int]
     source a step places (mixup and cutmix: the partner stretched to the canvas)."""
     if step["op"] == "mosaic":
         return [(t["source"], tuple(t["size"]), tuple(t["at"]), tuple(t["region"])) for t in step["tiles"]]
+    if step["op"] == "copy_paste":
+        return []  # instances, not rectangles: augcli.labels.compose places them
     region = tuple(step["region"]) if step["op"] == "cutmix" else (0, 0, canvas[0], canvas[1])
     return [(step["source"], tuple(canvas), (0, 0), region)]
 
@@ -211,6 +242,8 @@ def describe(steps: Sequence[Mapping[str, Any]], sizes: Mapping[str, tuple[int, 
         if step["op"] == "mosaic":
             entry["tiles"] = [dict(t, matrix=placement_matrix(sizes[t["source"]], t["size"], t["at"]))
                               for t in step["tiles"]]
+        elif step["op"] == "copy_paste":
+            pass  # each pasted object carries its matrix (and, once placed, its region)
         else:
             entry["matrix"] = placement_matrix(sizes[step["source"]], canvas, (0, 0))
         out.append(entry)
@@ -230,9 +263,18 @@ def check_mode(image: Image.Image, shown: str) -> None:
         raise ValueError(f"{shown}: compositions take 8-bit images ({', '.join(MODES)}), this one is {image.mode}")
 
 
-def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image,
-                images: Mapping[str, Image.Image]) -> Image.Image:
-    """The canvas an output's pipeline runs on. ``images``: every source as loaded."""
+def backward_centre(matrix: Sequence[Sequence[float]]) -> np.ndarray:
+    """The (output -> input, pixel centres) matrix the warp takes, of a recorded forward
+    edge-coordinate map that only scales, mirrors and moves."""
+    a, tx, d, ty = matrix[0][0], matrix[0][2], matrix[1][1], matrix[1][2]
+    ia, id_ = 1.0 / a, 1.0 / d
+    return np.array([[ia, 0.0, -tx * ia - 0.5 + 0.5 * ia], [0.0, id_, -ty * id_ - 0.5 + 0.5 * id_], [0.0, 0.0, 1.0]])
+
+
+def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images: Mapping[str, Image.Image],
+                paste_mask: Callable[[str, Mapping[str, Any]], np.ndarray] | None = None) -> Image.Image:
+    """The canvas an output's pipeline runs on. ``images``: every source as loaded;
+    ``paste_mask(source, pasted object)``: the canvas pixels a pasted instance covers (bool)."""
     mode, canvas = primary.mode, primary.size
     out = primary
     for step in steps:
@@ -249,6 +291,17 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image,
             q = round(step["weight"] * WEIGHT_ONE)
             mixed = (np.asarray(out, dtype=np.uint32) * q + other * (WEIGHT_ONE - q) + (WEIGHT_ONE >> 1)) >> 16
             out = Image.fromarray(mixed.astype(np.uint8))
+        elif step["op"] == "copy_paste":
+            if step["objects"]:
+                from .functional import warp
+
+                partner = images[step["source"]]
+                partner = partner.convert(mode) if partner.mode != mode else partner
+                for obj in step["objects"]:
+                    moved = warp(partner, backward_centre(obj["matrix"]), canvas, fill_mode="constant",
+                                 interpolation="bilinear")
+                    cover = Image.fromarray(paste_mask(step["source"], obj).astype(np.uint8) * 255)  # type: ignore[misc]
+                    out = Image.composite(moved, out, cover)
         else:  # cutmix
             x0, y0, x1, y1 = step["region"]
             out = out.copy() if out is primary else out
@@ -260,6 +313,22 @@ def _ints(v: Any, n: int, what: str) -> list[int]:
     if not (isinstance(v, list) and len(v) == n and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
         raise ValueError(f"{what} must be {n} whole numbers, not {str(v)[:60]}")
     return v
+
+
+def _check_pasted(obj: Any, canvas: tuple[int, int]) -> None:
+    if not isinstance(obj, dict) or not isinstance(obj.get("index"), int) or isinstance(obj.get("index"), bool) \
+            or not 0 <= obj["index"] < 1_000_000 or not isinstance(obj.get("flip"), bool):
+        raise ValueError("a pasted object has a whole index and a flip")
+    scale = obj.get("scale")
+    m = obj.get("matrix")
+    if not isinstance(scale, float) or not PASTE_SCALE[0] <= scale <= PASTE_SCALE[1]:
+        raise ValueError(f"a pasted object's scale is between {PASTE_SCALE[0]} and {PASTE_SCALE[1]}")
+    ok = isinstance(m, list) and len(m) == 3 and all(isinstance(r, list) and len(r) == 3 for r in m) and \
+        all(isinstance(v, float) and math.isfinite(v) for r in m for v in r)
+    if not ok or m[0][0] != (-scale if obj["flip"] else scale) or m[1][1] != scale or \
+            (m[0][1], m[1][0], m[2]) != (0.0, 0.0, [0.0, 0.0, 1.0]) or \
+            max(abs(m[0][2]), abs(m[1][2])) > 4 * max(canvas) + 1e6:
+        raise ValueError("a pasted object's matrix is its scale, flip and move")
 
 
 def check_steps(steps: Any, canvas: tuple[int, int], max_pixels: int) -> list[str]:
@@ -283,6 +352,16 @@ def check_steps(steps: Any, canvas: tuple[int, int], max_pixels: int) -> list[st
                 _ints(t.get("at"), 2, "a tile's position")
                 if not (1 <= tw <= w and 1 <= th <= h):
                     raise ValueError("a tile is larger than the canvas")
+        if step["op"] == "copy_paste":
+            objs = step.get("objects")
+            if not isinstance(objs, list) or len(objs) > 100:
+                raise ValueError("copy_paste lists at most 100 objects")
+            for obj in objs:
+                _check_pasted(obj, canvas)
+            if not isinstance(step.get("source"), str):
+                raise ValueError("a placed source is a relative path")
+            partners.append(step["source"])
+            continue
         if step["op"] == "mixup":
             weight = step.get("weight")
             if not isinstance(weight, float) or not 0.0 < weight < 1.0:

@@ -40,7 +40,7 @@ from .render import make_output, output_bytes
 from .run.places import check_folders
 from .run.work import write_labels
 from .compose import build_image, check_steps, sources_of
-from .labels.compose import compose_labels, merge_counts
+from .labels.compose import compose_labels, merge_counts, paste_mask
 
 REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
 RUN_LENGTH = 256  # records of one source made from one load of it, at most
@@ -552,8 +552,8 @@ class _Partners:
         """``(canvas or None, its labels, the placing's label counts)`` of a composed record."""
         got = {rel: self._get(rel) for rel in sources_of(rec.compose, self.source)}
         sizes = {rel: tuple(v[1]) for rel, v in got.items()}
-        canvas = build_image(rec.compose, got[self.source][0], {rel: v[0] for rel, v in got.items()}) \
-            if self.decode else None
+        canvas = build_image(rec.compose, got[self.source][0], {rel: v[0] for rel, v in got.items()},
+                             lambda rel, obj: paste_mask(got[rel][2], obj, rec.size)) if self.decode else None
         comp, placed = None, None
         if self.labels is not None:
             comp, placed = compose_labels(self.labels, self.source, rec.compose, {r: v[2] for r, v in got.items()},

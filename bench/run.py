@@ -47,6 +47,7 @@ JOBS = {  # name -> (input selection, copies, quality)
     "J2": ("largest10", 10, 90),
     "J3": ("all", 4, 90),
     "J4": ("cifar", 4, 90),
+    "J6": ("yolo", 4, 90),  # J1's flags + --mosaic 1 on the photos as a YOLO-detect dataset (augcli only)
 }
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 PEER_PACKAGES = ["pillow", "numpy", "scipy", "keras-preprocessing", "Augmentor",
@@ -229,6 +230,9 @@ def job_input(selection, images, workdir):
     if selection == "cifar":  # made once, kept between invocations (about 8 s to make)
         from cifar_set import make_cifar_set
         return make_cifar_set(images, Path(tempfile.gettempdir()) / "augcli-bench-j4" / "cifar")
+    if selection == "yolo":
+        from yolo_set import make_yolo_set
+        return make_yolo_set(images, Path(tempfile.gettempdir()) / "augcli-bench-j6" / "yolo")
     largest = sorted(list_images(images), key=pixel_count, reverse=True)[:10]
     dst_root = Path(workdir) / "largest10"
     for src in largest:
@@ -548,7 +552,7 @@ def main():
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
                     help="folder of class sub-folders (default: %(default)s)")
     ap.add_argument("--jobs", default="J1,J2,J3,J4",
-                    help="comma list of J1,J2,J3,J4, or 'none' (default: %(default)s)")
+                    help="comma list of J1,J2,J3,J4,J6, or 'none' (default: %(default)s)")
     ap.add_argument("--systems", default="augcli,floor,keras,augmentor,albumentations",
                     help="comma list from: " + ",".join(SYSTEMS))
     ap.add_argument("--reps", type=int, default=3)

@@ -350,3 +350,82 @@ def test_preview_shows_compositions_with_the_images_siblings(tmp_path):
     present = {c for c in COLOURS[:4] if (sheet == c).all(axis=1).any()}
     assert COLOURS[0] in present and len(present) >= 3  # the image and partners from its folder
     assert (sheet == 114).all(axis=1).any() or len(present) == 4
+
+
+# ---------------------------------------------------------------------------------------------------
+# copy-paste
+
+
+def segment_set(root: Path, n: int = 6) -> None:
+    """Grey images, each with one square object of its own colour, labelled as a polygon."""
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for i in range(n):
+        im = Image.new("RGB", (100, 80), (60, 60, 60))
+        im.paste(COLOURS[i], (30, 20, 70, 60))
+        im.save(root / "images" / f"f{i}.png")
+        (root / "labels" / f"f{i}.txt").write_text(f"{i} 0.3 0.25 0.7 0.25 0.7 0.75 0.3 0.75\n")
+    (root / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images", "names": list("abcdef")}))
+
+
+def test_a_pasted_polygon_holds_the_partners_object_and_is_labelled(tmp_path):
+    segment_set(tmp_path / "in")
+    augcli("expand", "in", "out", "-n", "4", "--copy-paste", "1", "--seed", "3", "--format", "png", "-q",
+           cwd=tmp_path)
+    pasted = 0
+    for rec in records(tmp_path / "out"):
+        (step,) = rec["compose"]
+        assert step["op"] == "copy_paste" and rec["sources"] == [rec["source"], step["source"]]
+        px = np.asarray(Image.open(tmp_path / "out" / rec["output"]))
+        rows = yolo_boxes(tmp_path / "out" / "labels" / (Path(rec["output"]).stem + ".txt"))
+        other = int(Path(step["source"]).stem[1:])
+        for obj in step["objects"]:  # one object per partner here: the square (30, 20)-(70, 60)
+            pasted += 1
+            m = obj["matrix"]
+            xs = sorted([m[0][0] * 30 + m[0][2], m[0][0] * 70 + m[0][2]])
+            ys = [m[1][1] * 20 + m[1][2], m[1][1] * 60 + m[1][2]]
+            inner = px[int(ys[0]) + 2:int(ys[1]) - 1, int(xs[0]) + 2:int(xs[1]) - 1]
+            assert inner.size and (inner == COLOURS[other]).all()
+            # its label is that square, in the output's pixels
+            want = [other, (xs[0] + xs[1]) / 200, (ys[0] + ys[1]) / 160]
+            assert any(r[0] == other and abs(np.mean(r[1::2]) - want[1]) < 1e-3 and
+                       abs(np.mean(r[2::2]) - want[2]) < 1e-3 for r in rows), (rows, want)
+    assert pasted
+
+
+def test_copy_paste_hides_a_covered_object_and_replays(tmp_path):
+    segment_set(tmp_path / "in")
+    flags = ("-n", "6", "--copy-paste", "1", "--copy-paste-max", "1", "--seed", "1", "--min-visibility", "0.5",
+             "--format", "png", "-q")
+    augcli("expand", "in", "out", *flags, cwd=tmp_path)
+    dropped = sum(r["labels"]["dropped"]["min_visibility"] for r in records(tmp_path / "out"))
+    assert dropped, "some paste covers half the primary's square"
+    for rec in records(tmp_path / "out"):
+        n = len(yolo_boxes(tmp_path / "out" / "labels" / (Path(rec["output"]).stem + ".txt")))
+        assert n == 2 - rec["labels"]["dropped"]["min_visibility"]
+    augcli("replay", "out/manifest.jsonl", "--output", "again", "-q", cwd=tmp_path)
+    ref = {k: v for k, v in tree_bytes(tmp_path / "out").items() if k != "manifest.jsonl"}
+    assert tree_bytes(tmp_path / "again") == ref
+
+
+def test_copy_paste_of_coco_polygons_loads_in_pycocotools(tmp_path):
+    from pycocotools.coco import COCO
+
+    DATASETS["coco"][0](tmp_path / "in")
+    augcli("expand", "in", "out", "-n", "2", "--copy-paste", "1", "--seed", "2", "-q", cwd=tmp_path)
+    recs = records(tmp_path / "out")
+    assert any(r["compose"][0]["objects"] for r in recs)
+    coco = COCO(str(tmp_path / "out" / "annotations" / "instances_train.json"))
+    assert len(coco.getImgIds()) == len(recs)
+    assert len(coco.getAnnIds()) > 2 * len(recs)  # the images' own two objects, and pasted ones
+    segmented = [a for a in coco.loadAnns(coco.getAnnIds()) if "segmentation" in a]
+    assert len(segmented) > len(recs)
+    for ann in segmented:
+        assert coco.annToMask(ann).any()
+
+
+@pytest.mark.parametrize("kind", ["voc", "masks"])
+def test_copy_paste_needs_outlines(tmp_path, kind):
+    DATASETS[kind][0](tmp_path / "in")
+    res = augcli("expand", "in", "out", "--copy-paste", "1", "--seed", "1", cwd=tmp_path, expect=2)
+    assert "--copy-paste pastes whole objects" in res.stderr and not (tmp_path / "out").exists()

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .. import compose as CP
 from . import coco as C
@@ -86,6 +86,69 @@ def _covered(box: Sequence[float] | None, rect: Sequence[int]) -> float:
     return iw * ih / area
 
 
+def _masked(box: Sequence[float] | None, mask: np.ndarray) -> float:
+    """The share of ``box``'s pixels that ``mask`` covers."""
+    if box is None:
+        return 0.0
+    h, w = mask.shape
+    x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    return float(mask[y0:y1, x0:x1].mean())
+
+
+def _objects(sl: SourceLabels) -> list[L.Obj]:
+    return [] if sl.parsed is None else (sl.parsed[1] if isinstance(sl.parsed, tuple) else sl.parsed.objects)
+
+
+def instances(sl: SourceLabels | None) -> list[tuple[int, tuple[float, float, float, float]]]:
+    """The objects of a source that copy-paste can paste (polygons, or COCO RLE masks), as
+    ``(index, box)`` with the box in the pixels of the image as loaded."""
+    out: list[tuple[int, tuple[float, float, float, float]]] = []
+    if sl is None:
+        return out
+    for i, o in enumerate(_objects(sl)):
+        if o.polygons:
+            pts = np.concatenate([np.asarray(p, float) for p in o.polygons])
+            if sl.pre is not None:
+                pts = L.apply(sl.pre, pts)[0]
+            box = L.enclosing(pts)
+        elif isinstance(o.extra, tuple) and o.extra[2][0] == "rle" and sl.pre is None:
+            ys, xs = np.nonzero(o.extra[2][1])
+            if not len(xs):
+                continue
+            box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        else:
+            continue
+        if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
+            out.append((i, tuple(float(v) for v in box)))
+    return out
+
+
+def paste_mask(sl: SourceLabels, obj: Mapping[str, Any], canvas: tuple[int, int]) -> np.ndarray:
+    """The canvas pixels (bool, H x W) a pasted instance covers: its polygons through the
+    recorded matrix, filled; or its RLE mask moved by nearest neighbour."""
+    objs = _objects(sl)
+    if not 0 <= obj["index"] < len(objs):
+        raise LabelError(f"a pasted object is number {obj['index']}, {sl.source} has {len(objs)}")
+    o = objs[obj["index"]]
+    m = np.asarray(obj["matrix"], float)
+    if o.polygons:
+        f = m if sl.pre is None else m @ sl.pre
+        cover = Image.new("L", canvas, 0)
+        draw = ImageDraw.Draw(cover)
+        for p in o.polygons:
+            pts = L.apply(f, np.asarray(p, float))[0] - 0.5  # edge -> the pixel-centre coordinates Pillow draws in
+            draw.polygon([tuple(v) for v in pts.tolist()], fill=255)
+        return np.asarray(cover) > 0
+    from ..functional import warp
+
+    raw = Image.fromarray(o.extra[2][1].astype(np.uint8) * 255)
+    return np.asarray(warp(raw, CP.backward_centre(obj["matrix"]), canvas, fill_mode="constant",
+                           interpolation="nearest")) > 127
+
+
 class Composite:
     """Objects, COCO annotations and the mask of a canvas being composed, step by step."""
 
@@ -128,6 +191,31 @@ class Composite:
         if sl.mask is not None or setup.mask_layout is not None:
             self._place_mask(sl.mask, size, at, region)
 
+    def paste(self, sl: SourceLabels, step: Mapping[str, Any]) -> None:
+        """Copy-paste: each pasted instance hides what it covers, then joins the objects."""
+        setup = self.setup
+        for obj in step["objects"]:
+            self.occlude(mask=paste_mask(sl, obj, self.canvas))
+            self.labelled = True
+            f = np.asarray(obj["matrix"], float)
+            f = f if sl.pre is None else f @ sl.pre
+            if setup.format == "coco":
+                entry, objs = sl.parsed
+                self.template = self.template or entry
+                mm = L.edge_to_centre(np.linalg.inv(f))
+                _, anns, st = C.transform_image(entry, [objs[obj["index"]]], mm, f, self.canvas, setup.params,
+                                                setup.coco.keypoint_flip, "composite")
+                self.anns.extend(anns)
+            else:
+                if self.template is None or not self.objects:
+                    self.template = sl.parsed
+                elif setup.format == "yolo" and self.template.kind != sl.parsed.kind:
+                    raise LabelError(f"{sl.label_rel}: YOLO {sl.parsed.kind} labels cannot be pasted among "
+                                     f"{self.template.kind} labels")
+                moved, st = L.transform([sl.parsed.objects[obj["index"]]], f, self.canvas, setup.params)
+                self.objects.extend(moved)
+            self._count(st)
+
     def _count(self, st: L.Stats) -> None:
         self.stats.objects_in += st.objects_in
         for k, v in st.dropped.items():
@@ -154,13 +242,13 @@ class Composite:
         if box[0] < box[2] and box[1] < box[3]:
             self.mask.paste(tile.crop((box[0] - at[0], box[1] - at[1], box[2] - at[0], box[3] - at[1])), box[:2])
 
-    def occlude(self, rect: Sequence[int]) -> None:
-        """Objects under a pasted rectangle: dropped when entirely covered or when less than
-        ``--min-visibility`` of their box stays visible; the others are kept whole."""
+    def occlude(self, rect: Sequence[int] | None = None, mask: np.ndarray | None = None) -> None:
+        """Objects under a pasted rectangle (or instance ``mask``): dropped when entirely covered or
+        when less than ``--min-visibility`` of their box stays visible; the others are kept whole."""
         floor = self.setup.params.min_visibility
 
         def gone(box: Any) -> bool:
-            visible = 1.0 - _covered(box, rect)
+            visible = 1.0 - (_covered(box, rect) if mask is None else _masked(box, mask))
             return visible <= 1e-9 or visible < floor
 
         kept = [o for o in self.objects if not gone(_box_of(o))]
@@ -204,6 +292,8 @@ def compose_labels(setup: Any, primary: str, steps: Sequence[Mapping[str, Any]],
             raise LabelError("mixup blends pixels; a class-index mask cannot be blended (use --mosaic or --cutmix)")
         if step["op"] == "cutmix":
             comp.occlude(step["region"])
+        if step["op"] == "copy_paste" and labels.get(step["source"]) is not None:
+            comp.paste(labels[step["source"]], step)
         for src, size, at, region in CP.placements(step, canvas):
             comp.place(labels.get(src), sizes[src], size, at, region)
     return comp.labels(labels[primary]), comp.stats

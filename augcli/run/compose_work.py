@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .. import compose as CP
 from ..errors import InputError
-from ..labels.compose import compose_labels, merge_counts
+from ..labels.compose import compose_labels, instances, merge_counts, paste_mask
 from ..labels.errors import LabelError
 
 __all__ = ["Composed", "merge_counts", "plan_compositions"]
@@ -40,7 +40,7 @@ def class_weights(steps: list[dict[str, Any]], primary: str, canvas: tuple[int, 
         elif step["op"] == "mixup":
             share = {s: v * step["weight"] for s, v in share.items()}
             share[step["source"]] = share.get(step["source"], 0.0) + 1.0 - step["weight"]
-        else:
+        elif step["op"] == "cutmix":
             x0, y0, x1, y1 = step["region"]
             a = (x1 - x0) * (y1 - y0) / total
             share = {s: v * (1.0 - a) for s, v in share.items()}
@@ -75,7 +75,8 @@ def plan_compositions(ctx: Any, job: Any, image: Any, size: tuple[int, int], tod
                             images[rel], sizes[rel], loaded[rel] = load_kept(ctx, rel)
                         else:  # the output exists: its record needs the sizes alone
                             _, sizes[rel], loaded[rel] = load_kept(ctx, rel)
-            steps = CP.plan_steps(cfg.compose, ctx.root_seed, job.source, k, picks, sizes)
+            steps = CP.plan_steps(cfg.compose, ctx.root_seed, job.source, k, picks, sizes,
+                                  lambda rel: instances(loaded.get(rel)))
             canvas = tuple(size)
             comp_labels = placed = None
             if ctx.labels is not None:
@@ -84,7 +85,8 @@ def plan_compositions(ctx: Any, job: Any, image: Any, size: tuple[int, int], tod
             if k in todo and image is not None:
                 for rel, im in images.items():
                     CP.check_mode(im, rel)
-                made = CP.build_image(steps, image, images)
+                made = CP.build_image(steps, image, images,
+                                      lambda rel, obj: paste_mask(loaded[rel], obj, canvas))
             out[i] = Composed(made, comp_labels, placed, CP.sources_of(steps, job.source),
                               CP.describe(steps, sizes, canvas), class_weights(steps, job.source, canvas))
         except (InputError, LabelError, ValueError) as exc:

@@ -67,6 +67,10 @@ def check_compositions(cfg: RunConfig, setup: Any, partners: Any) -> None:
     if cfg.compose.mixup > 0 and setup is not None and setup.mask_layout is not None:
         raise UsageError("--mixup blends pixels, and a class-index mask cannot be blended: use --mosaic or "
                          "--cutmix with masks, or --labels none")
+    if cfg.compose.copy_paste > 0 and (setup is None or setup.format not in ("yolo", "coco")):
+        raise UsageError("--copy-paste pastes whole objects, and needs their outlines: YOLO segment polygons or "
+                         "COCO polygons / RLE masks (this run carries "
+                         f"{'no labels' if setup is None or setup.format is None else setup.format + ' labels'})")
     classified = setup is None or setup.format is None
     folders = {name.rpartition("/")[0] for name in partners.where}
     if cfg.compose.within == "dataset" and classified and cfg.layout == "tree" and len(folders) > 1:

@@ -39,6 +39,8 @@ def main():
     flags = list(BASE_FLAGS)
     if a.job == "J3":
         flags += J3_FLAGS
+    if a.job == "J6":
+        flags += ["--mosaic", "1"]
     argv = [sys.executable, "-m", "augcli", "expand",
             os.path.abspath(a.input), os.path.abspath(a.output),
             "-n", str(a.copies), "--quality", str(a.quality),
