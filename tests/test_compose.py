@@ -429,3 +429,16 @@ def test_copy_paste_needs_outlines(tmp_path, kind):
     DATASETS[kind][0](tmp_path / "in")
     res = augcli("expand", "in", "out", "--copy-paste", "1", "--seed", "1", cwd=tmp_path, expect=2)
     assert "--copy-paste pastes whole objects" in res.stderr and not (tmp_path / "out").exists()
+
+
+def test_hf_rows_carry_soft_labels_when_classes_mix(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    flat(tmp_path / "in", 4, folder="cats")
+    flat(tmp_path / "in", 4, folder="dogs")
+    augcli("expand", "in", "out", "-n", "2", "--cutmix", "1", "--mix-within", "dataset", "--seed", "1",
+           "--layout", "hf", "-q", cwd=tmp_path)
+    ds = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "out"), split="train")
+    assert len(ds) == 16
+    mixed = [r["soft_label"] for r in ds if len(r["soft_label"]["classes"]) == 2]
+    assert mixed and all(abs(sum(s["weights"]) - 1) < 1e-5 for s in mixed)
+    assert {c for s in ds["soft_label"] for c in s["classes"]} == {"cats", "dogs"}

@@ -20,6 +20,7 @@ the unit of output and resume, and a bucket's outputs arrive in source order).
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 import os
 import re
 from typing import Any, Callable, Protocol
@@ -145,6 +146,12 @@ class HfSink(TreeSink):
         if (rec.get("labels") or {}).get("format") is not None:  # a labelled run: unlabelled outputs too
             row["objects"] = objects if objects is not None else {"bbox": [], "categories": []}
             self._labelled = True
+        elif rec.get("source") is not None:
+            # classification: each row's class shares (compositions across class folders); the
+            # metadata file is written only when some output mixes classes
+            weights = rec.get("class_weights") or {PurePosixPath(rec["source"]).parent.name: 1.0}
+            row["soft_label"] = {"classes": list(weights), "weights": list(weights.values())}
+            self._labelled = self._labelled or "class_weights" in rec
         self._rows[out] = json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n"
 
     def _payload(self, rows: dict[str, str]) -> bytes:
