@@ -12,7 +12,7 @@ from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTER
                       LABEL_FRAMES, LAYOUTS, MAX_BUCKETS)
 from .cli_types import ProbabilityType, RangeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Number, Span, Switch
+from .ops.flags import Choice, Flag, Number, Span, Spec, Switch
 
 
 def _op_option(flag: Flag) -> Callable:
@@ -25,6 +25,8 @@ def _op_option(flag: Flag) -> Callable:
                                                       fixed=value.fixed), help=flag.help)
     if isinstance(value, Choice):
         return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
+    if isinstance(value, Spec):  # checked by the op itself (a bad one is a usage error, see build_pipeline)
+        return click.option(flag.name, metavar=flag.metavar, help=flag.help)
     if isinstance(value, Number):
         number = click.IntRange if value.whole else click.FloatRange
         return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
