@@ -350,3 +350,13 @@ def test_preview_takes_a_preset(tmp_path):
     pattern(40, 30).save(tmp_path / "x.png")
     invoke("preview", tmp_path / "x.png", "--preset", "folio", "--seed", 1, "-o", tmp_path / "p.png", "--grid", "2x1")
     assert Image.open(tmp_path / "p.png").size[0] > 0
+
+
+def test_a_preview_caption_names_the_sub_ops_applied():
+    from augcli.preview import label
+
+    assert label([{"op": "policy", "applied": True, "ops": [{"op": "rotate", "angle": -9.0},
+                                                            {"op": "posterize", "bits": 7}]}]) == \
+        "policy (rotate -9, posterize 7)"
+    assert label([{"op": "policy", "applied": True, "original": 0.32,
+                   "chains": [{"weight": 0.41, "ops": [{"op": "equalize"}]}]}]) == "policy 0.32 (0.41 (equalize))"
