@@ -360,3 +360,18 @@ def test_a_preview_caption_names_the_sub_ops_applied():
         "policy (rotate -9, posterize 7)"
     assert label([{"op": "policy", "applied": True, "original": 0.32,
                    "chains": [{"weight": 0.41, "ops": [{"op": "equalize"}]}]}]) == "policy 0.32 (0.41 (equalize))"
+
+
+def test_the_sharpness_sub_op_is_pillows_image_enhance_and_keeps_alpha():
+    from PIL import ImageEnhance
+
+    rgba = pattern(40, 30, "RGBA", 3)
+    for factor in (0.01, 0.5, 1.99):
+        out = P.sharpness(rgba, factor)
+        want = ImageEnhance.Sharpness(rgba.convert("RGB")).enhance(factor)
+        assert np.array_equal(np.asarray(out)[..., :3], np.asarray(want))
+        assert np.array_equal(np.asarray(out.getchannel("A")), np.asarray(rgba.getchannel("A")))
+    grey16 = pattern(40, 30, "I;16", 3)
+    out16 = np.asarray(P.sharpness(grey16, 1.8)).astype(float) / 257
+    want8 = np.asarray(ImageEnhance.Sharpness(grey16.point(lambda v: v / 257).convert("L")).enhance(1.8)).astype(float)
+    assert np.abs(out16 - want8).max() <= 1.5  # the same kernel and blend, at 16-bit precision
