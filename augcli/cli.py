@@ -13,6 +13,7 @@ from .choices import FORMATS, LABEL_FORMATS, ON_EXISTS
 from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
                           label_options, op_options, scaleout_settings, scaleout_options, target_options)
 from .cli_types import ColourType, SizeType
+from .presets import NAMES as PRESET_NAMES
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -169,12 +170,19 @@ def ops_table(markdown: bool = False) -> str:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--markdown", is_flag=True, help="Print a Markdown table (the one in the README).")
-def ops(markdown: bool) -> None:
+@click.option("--preset", type=click.Choice(PRESET_NAMES), help="Print the flags preset NAME stands for, instead.")
+def ops(markdown: bool, preset: str | None) -> None:
     """List every op in canonical order: flag, parameters and units, a sensible default, scheme.
 
     The order of the list is the order in which ops are applied, whatever the order of the flags:
-    geometry (one warp), colour, filters and noise, then JPEG artifacts.
+    geometry (one warp), the policy, colour, tone, sensor and occlusion, filters and noise, then JPEG
+    artifacts. With --preset NAME, print the flags that preset stands for (one shell line).
     """
+    if preset is not None:
+        from .presets import command_line
+
+        click.echo(command_line(preset))
+        return
     click.echo(ops_table(markdown))
 
 
@@ -223,6 +231,10 @@ def preview(image: str, **kw: Any) -> None:
             labels = preview_labels(Path(image), kw["labels_format"], kw["dataset_dir"], pipeline, load,
                                     lambda msg: click.echo(msg, err=True), masks=kw["masks_dir"],
                                     mask_suffix=kw["mask_suffix"], allow_unswapped_mirror=True)
+        if labels is not None:  # the tiles are what expand makes of a labelled dataset
+            pipeline, notes = pipeline.for_labels()
+            for note in notes:
+                click.echo(note, err=True)
         sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], load, labels, build_compose(kw))
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None

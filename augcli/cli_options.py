@@ -12,7 +12,8 @@ from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTER
                       LABEL_FRAMES, LAYOUTS, MAX_BUCKETS)
 from .cli_types import ProbabilityType, RangeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Number, Span, Switch
+from .ops.flags import Choice, Flag, Number, Span, Spec, Switch
+from .presets import NAMES as PRESET_NAMES
 
 
 def _op_option(flag: Flag) -> Callable:
@@ -25,6 +26,8 @@ def _op_option(flag: Flag) -> Callable:
                                                       fixed=value.fixed), help=flag.help)
     if isinstance(value, Choice):
         return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
+    if isinstance(value, Spec):  # checked by the op itself (a bad one is a usage error, see build_pipeline)
+        return click.option(flag.name, metavar=flag.metavar, help=flag.help)
     if isinstance(value, Number):
         number = click.IntRange if value.whole else click.FloatRange
         return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
@@ -32,6 +35,9 @@ def _op_option(flag: Flag) -> Callable:
 
 
 _OP_OPTIONS = [
+    click.option("--preset", type=click.Choice(PRESET_NAMES),
+                 help="A documented set of augmentation flags (see augcli ops --preset NAME); "
+                      "flags given explicitly override its values."),
     *(_op_option(flag) for flag in OP_FLAGS),
     click.option("--p", "probabilities", type=ProbabilityType(), multiple=True,
                  help="Apply op OP with probability P (repeatable), e.g. --p rotate=0.5."),
@@ -55,12 +61,34 @@ def build_pipeline(kw: dict[str, Any]):
     from .ops import build
     from .pipeline import Pipeline, WarpSettings
 
+    preset = kw.pop("preset", None)
+    if preset is not None:
+        apply_preset(kw, preset)
     try:
         ops = build(**{flag.key: kw.pop(flag.key) for flag in OP_FLAGS}, probabilities=dict(kw.pop("probabilities")))
         warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     return Pipeline(ops, warp)
+
+
+def apply_preset(kw: dict[str, Any], name: str) -> None:
+    """Fill ``kw`` from preset ``name`` (augcli.presets) as if its flags had been typed, except the
+    flags the user gave (command line or environment), which keep their values. A preset's --p
+    entries come first, so an explicit --p for the same op wins."""
+    from .presets import PRESETS
+
+    ctx = click.get_current_context()
+    options = {opt: p for p in ctx.command.params if isinstance(p, click.Option) for opt in p.opts}
+    given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    preset_p: list[tuple[str, float]] = []
+    for flag, value in PRESETS[name].pairs():
+        param = options[flag]
+        if param.multiple:
+            preset_p.extend(param.type_cast_value(ctx, [value]))
+        elif ctx.get_parameter_source(param.name) not in given:
+            kw[param.name] = True if value is None else param.type_cast_value(ctx, value)
+    kw["probabilities"] = (*preset_p, *kw["probabilities"])
 
 
 _LABEL_OPTIONS = [

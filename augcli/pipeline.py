@@ -140,7 +140,7 @@ class Pipeline:
         return G.rows_matrix(rows or G.IDENTITY_ROWS), size
 
     def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
-        """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
+        """Apply a plan: all geometry in one resampling, then the pixel work in canonical order."""
         return self.renderer(image, [plan])(plan)
 
     def renderer(self, image: Image.Image, plans: Sequence[Sequence[Step]],
@@ -161,11 +161,17 @@ class Pipeline:
             out = warper.warp(*(geometry or self.geometry(plan, image.size)))
             for step in plan:
                 op = self._op(step["op"])
-                if not op.geometric and step["applied"]:
-                    out = op.apply(out, _params(step))  # type: ignore[attr-defined]
+                if step["applied"] and op.pixel_stage:  # a policy is both: its matrix is in the warp
+                    out = op.after_warp(out, _params(step))
             return out
 
         return render
+
+    def for_labels(self) -> tuple["Pipeline", list[str]]:
+        """The pipeline a run that carries labels uses (``Op.for_labels``), and a line for each op
+        that changes because of it."""
+        pairs = [op.for_labels() for op in self.ops]
+        return Pipeline(tuple(op for op, _ in pairs), self.warp, self.plan_scheme), [n for _, n in pairs if n]
 
     # -- records --------------------------------------------------------------------------------
 

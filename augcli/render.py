@@ -77,7 +77,7 @@ def output_writer(image: Image.Image, fmt: str, quality: int, background: Sequen
 
 def describe_step(step: dict[str, Any]) -> str:
     """A short human label for an applied step, e.g. ``rotate 12.3`` or ``crop 4,0 90x60``."""
-    name = step["op"]
+    name = step.get("op", "")  # an AugMix chain has none: its weight and ops
     values = [v for k, v in step.items() if k not in ("op", "applied", "noise_seed")]
     parts = []
     for v in values:
@@ -89,4 +89,6 @@ def describe_step(step: dict[str, Any]) -> str:
             parts.append(f"{v[0]},{v[1]} {v[2]}x{v[3]}")
         elif isinstance(v, list) and 0 < len(v) <= 3 and all(isinstance(x, (int, float)) for x in v):
             parts.append("/".join(f"{x:.3g}" for x in v))
-    return " ".join([name, *parts])
+        elif isinstance(v, list) and all(isinstance(x, dict) for x in v):  # a policy's sub-ops or chains
+            parts.append("(" + ", ".join(describe_step(x) for x in v) + ")")
+    return " ".join(p for p in [name, *parts] if p)

@@ -51,6 +51,7 @@ EXAMPLES = {
     "iso_noise": OPS["iso_noise"](sigma_range=(2, 12), colour=0.4),
     "coarse_dropout": OPS["coarse_dropout"](count_range=(1, 6), size_range=(0.05, 0.3), fill="noise"),
     "grid_mask": OPS["grid_mask"](ratio=0.5, unit_range=(0.15, 0.4)),
+    "policy": OPS["policy"](spec="randaugment:3:15"),
 }
 
 

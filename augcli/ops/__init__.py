@@ -14,7 +14,8 @@ Each op is a small frozen dataclass:
 ``p`` is the probability that the op is applied to an output (exact: one uniform draw ``< p``).
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
-The ops live by family: ``geometric.py``, ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
+The ops live by family: ``geometric.py``, ``policy.py`` (torchvision's RandAugment, TrivialAugment
+and AugMix over the other families' ops, tables in ``policies.py``), ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
 mask), ``sensor.py`` (motion and median blur, downscale, ISO noise, coarse dropout, GridMask),
 ``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple in
 canonical order; ``base.py`` holds what they share. None of these modules imports numpy or Pillow
@@ -29,7 +30,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import colour, geometric, noise, sensor, tone
+from . import colour, geometric, noise, policy, sensor, tone
 from .base import GeometricOp, Op, Params, Range
 from .flags import Flag
 
@@ -38,12 +39,14 @@ from .flags import Flag
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
+from .policy import Policy
 from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
 from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize
 
-# The canonical order: geometry (composed into one warp), colour, tone, then sensor and occlusion,
-# then filters and noise, then compression (the last of the noise family).
-FAMILIES: tuple[ModuleType, ...] = (geometric, colour, tone, sensor, noise)
+# The canonical order: geometry (composed into one warp), the policy (its geometry last in the warp,
+# its pixel work first after it), colour, tone, then sensor and occlusion, then filters and noise,
+# then compression (the last of the noise family).
+FAMILIES: tuple[ModuleType, ...] = (geometric, policy, colour, tone, sensor, noise)
 
 
 def _registry(families: tuple[ModuleType, ...]) -> tuple[dict[str, type[Op]], tuple[Flag, ...]]:

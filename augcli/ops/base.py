@@ -135,6 +135,8 @@ class Op:
     params: ClassVar[str] = ""  # what is drawn, with units
     default: ClassVar[str] = ""  # a sensible starting value for the flag
     summary: ClassVar[str] = ""  # the scheme it implements
+    # whether the op works on the warped image (``after_warp``); a geometric op's work is its matrix
+    pixel_stage: ClassVar[bool] = True
     p: float = 1.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -154,6 +156,15 @@ class Op:
         ``size`` (the params of a manifest are read back by replay, and a manifest can be edited)."""
         check_keys(self.name, params, ())
 
+    def for_labels(self) -> tuple["Op", str | None]:
+        """The op as a run that carries labels uses it, and a line saying what that changes (None:
+        nothing; every op but a policy carries labels as it is)."""
+        return self, None
+
+    def after_warp(self, image: Image.Image, params: Mapping[str, Any]) -> Image.Image:
+        """The op's work on an output once its geometry is warped: ``apply`` for a pixel op."""
+        return self.apply(image, params)  # type: ignore[attr-defined]
+
     def options(self) -> dict[str, Any]:
         """The op's settings as JSON-ready values (the manifest's record of the recipe)."""
         out: dict[str, Any] = {}
@@ -166,6 +177,7 @@ class Op:
 @dataclass(frozen=True, kw_only=True)
 class GeometricOp(Op):
     geometric: ClassVar[bool] = True
+    pixel_stage: ClassVar[bool] = False
 
     def matrix(self, params: Mapping[str, Any], size: G.Size) -> tuple[np.ndarray, G.Size]:
         raise NotImplementedError

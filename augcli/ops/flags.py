@@ -43,7 +43,15 @@ class Switch:
     """An on/off flag that takes no value."""
 
 
-Value = Union[Span, Number, Choice, Switch]
+@dataclass(frozen=True)
+class Spec:
+    """A word of ``names``, optionally followed by ``:``-separated numbers (``randaugment:2:9``);
+    the op's constructor checks the numbers."""
+
+    names: tuple[str, ...]
+
+
+Value = Union[Span, Number, Choice, Switch, Spec]
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class Flag:
     """One command-line flag of an op.
 
     - ``name``: the flag, e.g. ``--crop-mode``; its value reaches ``build`` as ``key`` (``crop_mode``).
-    - ``value``: what it takes (a Span, Number, Choice or Switch).
+    - ``value``: what it takes (a Span, Number, Choice, Switch or Spec).
     - ``help``: the --help text. ``metavar``: the name of its value in the ops table (``--crop F``)
       and, for a Number, in --help (a Span shows X|LO:HI there, a Choice its options).
     - ``field``: the op's constructor keyword the value goes to; None for a switch that only turns

@@ -34,6 +34,11 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
         setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
         if setup is not None and cfg.layout in WITH_OBJECTS:
             setup = replace(setup, objects=True)
+        if setup is not None and setup.carries:  # a policy keeps to the ops labels can follow
+            pipeline, notes = cfg.pipeline.for_labels()
+            for note in notes:
+                report(note)
+            cfg = replace(cfg, pipeline=pipeline)
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()
