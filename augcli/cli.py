@@ -11,7 +11,7 @@ import click
 from .version import __version__
 from .choices import FORMATS, LABEL_FORMATS, ON_EXISTS
 from .cli_options import (FolderOrURL, build_label_options, build_pipeline, build_targets, label_options, op_options,
-                          scaleout_settings, scaleout_options, target_options)
+                          require_settings, scaleout_settings, scaleout_options, target_options)
 from .cli_types import ColourType, SizeType
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
@@ -87,6 +87,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
 
     pipeline = build_pipeline(kw)
     labels = build_label_options(kw)
+    required = require_settings(kw)
     targets = build_targets(kw)
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     try:
@@ -98,7 +99,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
             progress=not quiet, labels=labels, targets=targets, follow_outside=kw["follow_outside"],
-            **scaleout_settings(kw),
+            **scaleout_settings(kw), **required,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

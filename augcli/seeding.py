@@ -134,6 +134,19 @@ def copy_key(key: int, copy_index: int) -> int:
     return _mix((key + (copy_index + 1) * _GAMMA) & _M64)
 
 
+def try_key(key: int, attempt: int) -> int:
+    """The key of try ``attempt`` of an output whose ``copy_key`` is ``key`` (``--require`` redraws
+    a plan whose labels fail): try 0 is the output's own key, so a run without redraws draws what
+    it always drew; later tries get keys as distinct as other copies' (``_mix`` is a bijection)."""
+    if attempt == 0:
+        return key
+    if not 0 < attempt <= _M64:
+        raise ValueError(f"a try index is between 0 and 2**64 - 1, got {attempt}")
+    return _mix(((key ^ _TRY_SALT) + attempt * _GAMMA) & _M64)
+
+
+_TRY_SALT = 0x7472792D696E6465  # "try-inde": keeps try keys off the copy keys' sequence
+
 _STREAM_KEYS: dict[str, int] = {}
 
 

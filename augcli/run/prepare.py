@@ -34,6 +34,7 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
         setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
         if setup is not None and cfg.layout in WITH_OBJECTS:
             setup = replace(setup, objects=True)
+    check_require(cfg, setup)
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()
@@ -42,6 +43,13 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
                    "as the label layout pairs it with its labels (--no-follow-outside refuses)")
         cfg = replace(cfg, follow_outside=not carries, linked_folders=links)
     return cfg, setup
+
+
+def check_require(cfg: RunConfig, setup: Any) -> None:
+    """--require counts objects of label files: a run that carries none is a usage error."""
+    if cfg.require is not None and (setup is None or setup.format is None):
+        raise UsageError("--require needs label files (boxes, polygons, keypoints) to count objects in; "
+                         "none were found (masks alone are not counted)")
 
 
 def copy_plan(cfg: RunConfig, seed: int, names: Iterable[str]) -> CopyPlan | None:

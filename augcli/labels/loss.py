@@ -1,0 +1,71 @@
+"""Label loss: how many objects each output kept, clipped and dropped (and why), per class, and
+the run's totals of those counts (per class, and per op: the counts of the outputs where that op
+was applied, since one warp makes all of an output's geometry and no drop belongs to one op alone).
+
+Counts are plain JSON-ready dicts of ints (nested), so totals add up in any order, across buckets
+and processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REASONS = ("horizon", "outside", "min_visibility", "min_size", "min_area")
+
+
+def new_class() -> dict[str, Any]:
+    return {"in": 0, "kept": 0, "clipped": 0, "dropped": {}}  # reasons that occurred only
+
+
+def count(classes: dict[str, Any], cls: Any, reason: str | None, clipped: bool) -> None:
+    """One object of class ``cls`` into ``classes``: dropped for ``reason``, or kept (maybe clipped)."""
+    c = classes.get(str(cls))
+    if c is None:
+        c = classes[str(cls)] = new_class()
+    c["in"] += 1
+    if reason is not None:
+        c["dropped"][reason] = c["dropped"].get(reason, 0) + 1
+    else:
+        c["kept"] += 1
+        c["clipped"] += 1 if clipped else 0
+
+
+def add(total: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """Add the counts of ``part`` into ``total`` (nested dicts of ints; keys missing are made)."""
+    for key, value in part.items():
+        if isinstance(value, dict):
+            add(total.setdefault(key, {}), value)
+        elif isinstance(value, bool):  # a flag, not a count
+            continue
+        elif isinstance(value, (int, float)):
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def of_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """The loss counts of one output's manifest ``labels`` entry: in, kept, clipped, dropped by
+    reason, and per class."""
+    return {"in": entry.get("in", 0), "kept": entry.get("out", 0), "clipped": entry.get("clipped", 0),
+            "dropped": dict(entry.get("dropped") or {}), "classes": entry.get("classes") or {}}
+
+
+def tally(totals: dict[str, Any], entry: dict[str, Any], ops: list) -> None:
+    """Count one output's labels entry into a run's ``totals``: overall, per class, and under each
+    op applied to the output (``ops``: its plan's steps)."""
+    if "in" not in entry:
+        return
+    one = of_entry(entry)
+    add(totals.setdefault("loss", {}), one)
+    per_op = totals.setdefault("loss_by_op", {})
+    for step in ops:
+        if isinstance(step, dict) and step.get("applied"):
+            add(per_op.setdefault(str(step.get("op")), {}), {k: v for k, v in one.items() if k != "classes"})
+
+
+def summary_line(loss: dict[str, Any]) -> str:
+    """``12 objects: 10 kept (3 clipped), 2 dropped (1 outside, 1 min_area)``."""
+    dropped = {k: v for k, v in (loss.get("dropped") or {}).items() if v}
+    n = sum(dropped.values())
+    why = f" ({', '.join(f'{v} {k}' for k, v in dropped.items())})" if n else ""
+    return (f"{loss.get('in', 0)} objects: {loss.get('kept', 0)} kept ({loss.get('clipped', 0)} clipped), "
+            f"{n} dropped{why}")
