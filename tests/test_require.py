@@ -133,3 +133,15 @@ def test_loss_counts_in_json_match_the_label_files(labelled, tmp_path):
     by_op = json.loads(res.stdout)["labels"]["loss_by_op"]
     assert by_op["shift"]["in"] == loss["in"] and by_op["rotate"]["kept"] == loss["kept"]
     assert "objects:" in run("expand", labelled, tmp_path / "o2", "-n", 1, "--seed", 1, "-j", 1).stderr
+
+
+def test_stats_on_an_output_reports_the_runs_label_loss(labelled, tmp_path):
+    out = tmp_path / "out"
+    res = run("expand", labelled, out, "-n", 4, "--width-shift", "0.45", "--min-visibility", "0.5", "--seed", 3,
+              "--require", "all", "--max-tries", 2, "--json", "-q", "-j", 1)
+    labels = json.loads(res.stdout)["labels"]
+    got = json.loads(run("stats", out, "--json").stdout)["label_loss"]
+    assert got["loss"] == labels["loss"] and got["loss_by_op"] == labels["loss_by_op"]
+    assert got["require"] == {k: labels["require"][k] for k in ("met", "not_met")}
+    assert "label loss: 60 objects:" in run("stats", out).stdout
+    assert json.loads(run("stats", labelled, "--json").stdout)["label_loss"] is None  # an input: no manifest

@@ -8,6 +8,7 @@ and processes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 REASONS = ("horizon", "outside", "min_visibility", "min_size", "min_area")
@@ -69,3 +70,27 @@ def summary_line(loss: dict[str, Any]) -> str:
     why = f" ({', '.join(f'{v} {k}' for k, v in dropped.items())})" if n else ""
     return (f"{loss.get('in', 0)} objects: {loss.get('kept', 0)} kept ({loss.get('clipped', 0)} clipped), "
             f"{n} dropped{why}")
+
+
+def manifest_totals(path: Path) -> dict[str, Any] | None:
+    """The label loss of a run from its manifest (``augcli stats`` on an output): ``loss``,
+    ``loss_by_op`` and, for a ``--require`` run, ``require`` ({met, not_met}) over the records of
+    outputs that were made. None when no record carries label counts. Raises UsageError for a
+    manifest that cannot be read or whose counts are not counts."""
+    from ..errors import UsageError
+    from ..manifest import read_manifest
+
+    _, records = read_manifest(path)
+    totals: dict[str, Any] = {}
+    for number, rec in enumerate(records, 2):
+        entry = rec.get("labels")
+        if rec.get("status") != "ok" or not isinstance(entry, dict):
+            continue
+        try:
+            tally(totals, entry, rec.get("ops") if isinstance(rec.get("ops"), list) else [])
+        except (TypeError, AttributeError, KeyError, RecursionError) as exc:
+            raise UsageError(f"{path.name}:{number}: label counts that are not counts ({exc})") from None
+        if isinstance(rec.get("require_met"), bool):
+            req = totals.setdefault("require", {"met": 0, "not_met": 0})
+            req["met" if rec["require_met"] else "not_met"] += 1
+    return totals or None
