@@ -195,6 +195,10 @@ def ops(markdown: bool) -> None:
 @click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of segmentation masks, as for expand.")
 @click.option("--mask-suffix", default="", help="Suffix of mask names before the extension, as for expand.")
+@click.option("--min-visibility", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="As for expand: objects it drops are drawn dashed and counted under each tile.")
+@click.option("--min-size", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="As for expand.")
+@click.option("--min-area", type=click.FloatRange(min=0.0), default=0.0, show_default=True, help="As for expand.")
 def preview(image: str, **kw: Any) -> None:
     """Write a labelled contact sheet: IMAGE, then augmented samples made as expand makes them.
 
@@ -220,7 +224,9 @@ def preview(image: str, **kw: Any) -> None:
         if kw["labels_format"] != "none" or kw["masks_dir"]:
             labels = preview_labels(Path(image), kw["labels_format"], kw["dataset_dir"], pipeline, load,
                                     lambda msg: click.echo(msg, err=True), masks=kw["masks_dir"],
-                                    mask_suffix=kw["mask_suffix"], allow_unswapped_mirror=True)
+                                    mask_suffix=kw["mask_suffix"], allow_unswapped_mirror=True,
+                                    min_visibility=kw["min_visibility"], min_size=kw["min_size"],
+                                    min_area=kw["min_area"])
         sheet = make_preview(Path(image), pipeline, seed, kw["grid"], kw["tile"], load, labels)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None

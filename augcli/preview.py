@@ -105,11 +105,13 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
     made = samples(image, pipeline, seed, canonical(Path(path).name), columns * rows - 1)  # key: the name's bytes
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
     if labels is not None:
-        from .labels.draw import overlay
+        from .labels.draw import loss_overlay
 
         plans = [[]] + [steps for _, steps in made]
-        tiles = [(overlay(im, *labels.shapes(*pipeline.geometry(steps, image.size))), text)
-                 for (im, text), steps in zip(tiles, plans)]
+        drawn = [loss_overlay(im, labels, *pipeline.geometry(steps, image.size)) for (im, _), steps in zip(tiles, plans)]
+        # a sample's caption says what its labels lost (the original's objects are all there)
+        tiles = [(im, text if i == 0 or labels.parsed is None else f"{text}, {counts}")
+                 for i, ((_, text), (im, counts)) in enumerate(zip(tiles, drawn))]
     return contact_sheet(tiles, columns, tile)
 
 

@@ -65,10 +65,12 @@ def tally(totals: dict[str, Any], entry: dict[str, Any], ops: list) -> None:
 
 def summary_line(loss: dict[str, Any]) -> str:
     """``12 objects: 10 kept (3 clipped), 2 dropped (1 outside, 1 min_area)``."""
-    dropped = {k: v for k, v in (loss.get("dropped") or {}).items() if v}
+    given = loss.get("dropped") or {}
+    dropped = {k: given[k] for k in REASONS if given.get(k)}  # in the rules' order
     n = sum(dropped.values())
     why = f" ({', '.join(f'{v} {k}' for k, v in dropped.items())})" if n else ""
-    return (f"{loss.get('in', 0)} objects: {loss.get('kept', 0)} kept ({loss.get('clipped', 0)} clipped), "
+    n_in = loss.get("in", 0)
+    return (f"{n_in} object{'' if n_in == 1 else 's'}: {loss.get('kept', 0)} kept ({loss.get('clipped', 0)} clipped), "
             f"{n} dropped{why}")
 
 
