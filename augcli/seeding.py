@@ -191,7 +191,8 @@ class Stream(_CStream):
         return getattr(gen, name)
 
 
-def streams_for(root_seed: int, item_key: int, copy_index: int):
-    """``name -> Stream`` for one output: what ``Pipeline.plan`` takes (scheme 2)."""
-    key = copy_key(source_key(root_seed, item_key), copy_index)
+def streams_for(root_seed: int, item_key: int, copy_index: int, attempt: int = 0):
+    """``name -> Stream`` for one output: what ``Pipeline.plan`` takes (scheme 2); ``attempt``: the
+    try index of a ``--require`` run (recorded as ``try``)."""
+    key = try_key(copy_key(source_key(root_seed, item_key), copy_index), attempt)
     return lambda name: Stream(key, stream_key(name))

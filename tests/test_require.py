@@ -65,13 +65,23 @@ def test_require_all_keeps_every_object_or_counts_the_output_as_not_met(labelled
 
 
 def test_try_zero_is_the_plan_of_a_run_without_require(labelled, tmp_path):
-    args = ["-n", 6, "--width-shift", "0.4", "--rotate", "20", "--seed", 5, "-q", "-j", 1]
+    args = ["-n", 6, "--width-shift", "0.4", "--rotate", "20", "--min-visibility", "0.5", "--seed", 5, "-q", "-j", 1]
     run("expand", labelled, tmp_path / "plain", *args)
-    run("expand", labelled, tmp_path / "req", *args, "--require", "any")
+    run("expand", labelled, tmp_path / "req", *args, "--require", "all")
+    assert any(r["try"] > 0 for r in records(tmp_path / "req"))
     plain, req = tree_bytes(tmp_path / "plain"), tree_bytes(tmp_path / "req")
     first = {r["output"] for r in records(tmp_path / "req") if r["try"] == 0}
     assert first and all(req[o] == plain[o] for o in first)
     assert try_key(copy_key(7, 1), 0) == copy_key(7, 1)
+    # a record's ops are the plan of its try, drawn from the documented streams
+    from augcli.pipeline import Pipeline
+    from augcli.seeding import streams_for
+
+    header = json.loads((tmp_path / "req" / "manifest.jsonl").read_text().splitlines()[0])
+    pipeline = Pipeline.from_description(header["config"]["pipeline"])
+    for rec in records(tmp_path / "req"):
+        plan = pipeline.plan(streams_for(5, rec["item_key"], rec["copy"], rec["try"]), tuple(rec["size"]))
+        assert json.loads(json.dumps(plan)) == rec["ops"]
     assert len({try_key(copy_key(7, 1), t) for t in range(50)}) == 50
 
 
