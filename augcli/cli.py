@@ -11,7 +11,8 @@ import click
 from .version import __version__
 from .choices import FORMATS, LABEL_FORMATS, ON_EXISTS
 from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
-                          label_options, op_options, scaleout_settings, scaleout_options, target_options)
+                          label_options, op_options, require_settings, scaleout_settings, scaleout_options,
+                          target_options)
 from .cli_types import ColourType, SizeType
 from .presets import NAMES as PRESET_NAMES
 
@@ -89,6 +90,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
 
     pipeline = build_pipeline(kw)
     labels = build_label_options(kw)
+    required = require_settings(kw)
     targets = build_targets(kw)
     compose = build_compose(kw)
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
@@ -101,7 +103,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
             progress=not quiet, labels=labels, targets=targets, follow_outside=kw["follow_outside"], compose=compose,
-            **scaleout_settings(kw),
+            **scaleout_settings(kw), **required,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -205,6 +207,10 @@ def ops(markdown: bool, preset: str | None) -> None:
 @click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of segmentation masks, as for expand.")
 @click.option("--mask-suffix", default="", help="Suffix of mask names before the extension, as for expand.")
+@click.option("--min-visibility", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="As for expand: objects it drops are drawn dashed and counted under each tile.")
+@click.option("--min-size", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="As for expand.")
+@click.option("--min-area", type=click.FloatRange(min=0.0), default=0.0, show_default=True, help="As for expand.")
 def preview(image: str, **kw: Any) -> None:
     """Write a labelled contact sheet: IMAGE, then augmented samples made as expand makes them.
 
@@ -230,7 +236,9 @@ def preview(image: str, **kw: Any) -> None:
         if kw["labels_format"] != "none" or kw["masks_dir"]:
             labels = preview_labels(Path(image), kw["labels_format"], kw["dataset_dir"], pipeline, load,
                                     lambda msg: click.echo(msg, err=True), masks=kw["masks_dir"],
-                                    mask_suffix=kw["mask_suffix"], allow_unswapped_mirror=True)
+                                    mask_suffix=kw["mask_suffix"], allow_unswapped_mirror=True,
+                                    min_visibility=kw["min_visibility"], min_size=kw["min_size"],
+                                    min_area=kw["min_area"])
         if labels is not None:  # the tiles are what expand makes of a labelled dataset
             pipeline, notes = pipeline.for_labels()
             for note in notes:

@@ -113,6 +113,11 @@ _LABEL_OPTIONS = [
                  help="Mask value for pixels from outside the image (255 where 255 means ignore)."),
     click.option("--allow-unswapped-mirror", is_flag=True,
                  help="Allow flips on pose labels without flip_idx (left/right keypoints are not swapped)."),
+    click.option("--require", metavar="all|any|N",
+                 help="Redraw an output's plan until all, any or at least N of its objects survive the label "
+                      "rules (at most --max-tries tries; else the best try is written and counted as not met)."),
+    click.option("--max-tries", type=click.IntRange(min=1), default=10, show_default=True,
+                 help="Tries per output under --require."),
     click.option("--label-precision", type=click.IntRange(1, 12), default=6, show_default=True,
                  help="Decimals written in YOLO label files."),
 ]
@@ -224,6 +229,17 @@ def build_compose(kw: dict[str, Any]):
                        paste_max=values["copy_paste_max"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def require_settings(kw: dict[str, Any]) -> dict[str, Any]:
+    """The RunConfig fields of --require and --max-tries (pops them from ``kw``)."""
+    require, max_tries = kw.pop("require"), kw.pop("max_tries")
+    source = click.get_current_context().get_parameter_source("max_tries")
+    if require is None and source not in (None, click.core.ParameterSource.DEFAULT):
+        raise click.UsageError("--max-tries needs --require")
+    if require is not None and not (require in ("all", "any") or (require.isdigit() and int(require) >= 1)):
+        raise click.UsageError(f"--require must be all, any or a whole number >= 1, not {require!r}")
+    return {"require": require, "max_tries": max_tries}
 
 
 def build_label_options(kw: dict[str, Any]):

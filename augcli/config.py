@@ -58,6 +58,10 @@ class RunConfig:
     # links out of INPUT_DIR followed all the same: image folders the label layout pairs with labels
     linked_folders: tuple[str, ...] = ()
     compose: Any = None  # augcli.compose.Compose: mosaic / mixup / cutmix; None: one source per output
+    # --require all|any|N: redraw an output's plan (up to max_tries tries) until enough of its
+    # objects survive the label rules (augcli.run.require); None: every plan is drawn once
+    require: str | None = None
+    max_tries: int = 10
 
     def __post_init__(self) -> None:
         for name in ("input", "output"):
@@ -95,6 +99,11 @@ class RunConfig:
             raise ValueError(f"shard_size must be positive, not {self.shard_size}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
+        if self.require is not None and not (self.require in ("all", "any") or
+                                             (self.require.isdigit() and int(self.require) >= 1)):
+            raise ValueError(f"require must be all, any or a whole number >= 1, not {self.require!r}")
+        if self.max_tries < 1:
+            raise ValueError(f"max tries must be >= 1, not {self.max_tries}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
 
@@ -137,4 +146,6 @@ class RunConfig:
             **({"layout": self.layout} if self.layout != "tree" else {}),
             **({"shard_size": self.shard_size} if self.layout == "webdataset" else {}),
             **({"compose": self.compose.describe()} if self.compose is not None else {}),
+            # without --require the plans are today's, and so is this line
+            **({"require": self.require, "max_tries": self.max_tries} if self.require is not None else {}),
         }

@@ -5,7 +5,7 @@ versions, the seed, the config that decides every output's bytes, the copy plan,
 then one record per output (or per source that failed), sorted by source:
 
     {"source", "output", "copy", "status", "error", "seed", "item_key", "size", "output_size",
-     "ops", "matrix", ["labels"], ["warnings"]}
+     "ops", "matrix", ["labels"], ["warnings"], ["try", "require_met"]}
 
 Names that are not UTF-8 also carry exact ``<field>_b64`` values (augcli.fsnames). Keys are sorted,
 so one recipe run into one path writes the same bytes whatever the engine, shard count or host.

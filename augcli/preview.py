@@ -112,11 +112,14 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
                                                                              columns * rows - 1)]
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, text) for im, text, _, _ in made)]
     if labels is not None:
-        from .labels.draw import overlay
+        from .labels.draw import loss_overlay
 
-        drawn = [(labels, [])] + [(lab, steps) for _, _, steps, lab in made]
-        tiles = [(overlay(im, *lab.shapes(*pipeline.geometry(steps, image.size))), text)
-                 for (im, text), (lab, steps) in zip(tiles, drawn)]
+        drawn_with = [(labels, [])] + [(lab, steps) for _, _, steps, lab in made]
+        drawn = [loss_overlay(im, lab, *pipeline.geometry(steps, image.size))
+                 for (im, _), (lab, steps) in zip(tiles, drawn_with)]
+        # a sample's caption says what its labels lost (the original's objects are all there)
+        tiles = [(im, text if i == 0 or lab.parsed is None else f"{text}, {counts}")
+                 for i, ((_, text), (im, counts), (lab, _)) in enumerate(zip(tiles, drawn, drawn_with))]
     return contact_sheet(tiles, columns, tile)
 
 

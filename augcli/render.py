@@ -13,7 +13,7 @@ from PIL import Image
 
 from .imageio import encode, encode_into, prepare_for_format
 from .pipeline import Pipeline, Step
-from .seeding import PLAN_SCHEME, Stream, copy_key, rng_for, source_key, stable_key, stream_key
+from .seeding import PLAN_SCHEME, Stream, copy_key, rng_for, source_key, stable_key, stream_key, try_key
 
 __all__ = ["PLAN_SCHEME", "plan_copy", "plan_copies", "plan_copy_with_geometry", "make_output", "output_bytes",
            "output_writer", "describe_step"]
@@ -37,13 +37,16 @@ def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: 
 
 
 def plan_copy_with_geometry(pipeline: Pipeline, root_seed: int, source: str, copy: int,
-                            size: tuple[int, int]) -> tuple[list[Step], tuple[Any, tuple[int, int]]]:
+                            size: tuple[int, int], attempt: int = 0) -> tuple[list[Step], tuple[Any, tuple[int, int]]]:
     """``plan_copy`` and ``pipeline.geometry`` of that plan, made together, by the pipeline's plan
-    scheme (augcli.seeding)."""
+    scheme (augcli.seeding). ``attempt``: the try index of ``--require`` (0: the copy's own plan)."""
     if pipeline.plan_scheme == 1:
         item_key = stable_key(source)
+        if attempt:  # scheme 1 keys its generators by stream name: a try is a stream of its own
+            return pipeline.plan_with_geometry(
+                lambda name: rng_for(root_seed, item_key, copy, f"{name}#try{attempt}"), size)
         return pipeline.plan_with_geometry(lambda name: rng_for(root_seed, item_key, copy, name), size)
-    key = copy_key(_source_key(root_seed, source), copy)
+    key = try_key(copy_key(_source_key(root_seed, source), copy), attempt)
     return pipeline.plan_with_geometry(lambda name: Stream(key, stream_key(name)), size)
 
 

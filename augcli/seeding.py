@@ -134,6 +134,19 @@ def copy_key(key: int, copy_index: int) -> int:
     return _mix((key + (copy_index + 1) * _GAMMA) & _M64)
 
 
+def try_key(key: int, attempt: int) -> int:
+    """The key of try ``attempt`` of an output whose ``copy_key`` is ``key`` (``--require`` redraws
+    a plan whose labels fail): try 0 is the output's own key, so a run without redraws draws what
+    it always drew; later tries get keys as distinct as other copies' (``_mix`` is a bijection)."""
+    if attempt == 0:
+        return key
+    if not 0 < attempt <= _M64:
+        raise ValueError(f"a try index is between 0 and 2**64 - 1, got {attempt}")
+    return _mix(((key ^ _TRY_SALT) + attempt * _GAMMA) & _M64)
+
+
+_TRY_SALT = 0x7472792D696E6465  # "try-inde": keeps try keys off the copy keys' sequence
+
 _STREAM_KEYS: dict[str, int] = {}
 
 
@@ -178,7 +191,8 @@ class Stream(_CStream):
         return getattr(gen, name)
 
 
-def streams_for(root_seed: int, item_key: int, copy_index: int):
-    """``name -> Stream`` for one output: what ``Pipeline.plan`` takes (scheme 2)."""
-    key = copy_key(source_key(root_seed, item_key), copy_index)
+def streams_for(root_seed: int, item_key: int, copy_index: int, attempt: int = 0):
+    """``name -> Stream`` for one output: what ``Pipeline.plan`` takes (scheme 2); ``attempt``: the
+    try index of a ``--require`` run (recorded as ``try``)."""
+    key = try_key(copy_key(source_key(root_seed, item_key), copy_index), attempt)
     return lambda name: Stream(key, stream_key(name))

@@ -43,6 +43,8 @@ STATS_SCHEMA = {
     "height": "the same for heights",
     "unreadable": "[{file, error}] sorted by file",
     "objects": "{label class: objects} when label files are found (augcli.labels.counts); null otherwise",
+    "label_loss": "on an expand output: the run's label loss from its manifest.jsonl (loss, loss_by_op, require); "
+                  "null otherwise",
 }
 
 
@@ -125,7 +127,23 @@ def collect(root: Path | str, decode: bool = False, count_objects: ObjectCounter
         "height": _range([i.size[1] for i in good if i.size]),
         "unreadable": [fsnames.encode_fields({"file": i.rel, "error": i.error}, ("file",)) for i in bad],
         "objects": count_objects(root, [i.rel for i in good]) if count_objects is not None else None,
+        "label_loss": _label_loss(root, report),
     }
+
+
+def _label_loss(root: Path, report: Callable[[str], None] | None) -> dict[str, Any] | None:
+    """The label loss recorded in ``root/manifest.jsonl`` (an expand output), or None."""
+    from .labels.loss import manifest_totals
+
+    path = root / "manifest.jsonl"
+    if not path.is_file():
+        return None
+    try:
+        return manifest_totals(path)
+    except UsageError as exc:
+        if report is not None:
+            report(f"augcli: note: label loss not reported: {exc}")
+        return None
 
 
 def run_stats(input_dir: Path | str, compare: Path | str | None = None, decode: bool = False,
@@ -177,6 +195,8 @@ def _dims(r: dict[str, int] | None) -> str:
 
 def format_stats(result: dict[str, Any]) -> list[str]:
     """The report as text lines (what ``augcli stats`` prints without --json)."""
+    from .labels.loss import summary_line
+
     other = result.get("compare")
     lines: list[str] = []
     for one in [result] + ([other] if other else []):
@@ -207,6 +227,8 @@ def format_stats(result: dict[str, Any]) -> list[str]:
         lines.append(f"{prefix}height:  {_dims(one['height'])}")
         if one["objects"] is not None:
             lines.append(f"{prefix}objects: {_mapping(one['objects'])}")
+        if one.get("label_loss") and one["label_loss"].get("loss"):
+            lines.append(f"{prefix}label loss: {summary_line(one['label_loss']['loss'])} (manifest.jsonl)")
         if one["unreadable"]:
             lines.append(f"{prefix}unreadable:")
             lines += [f"  {fsnames.shown(fsnames.decode_fields(u, ('file',))['file'])}: {u['error']}"

@@ -442,3 +442,9 @@ def test_hf_rows_carry_soft_labels_when_classes_mix(tmp_path):
     mixed = [r["soft_label"] for r in ds if len(r["soft_label"]["classes"]) == 2]
     assert mixed and all(abs(sum(s["weights"]) - 1) < 1e-5 for s in mixed)
     assert {c for s in ds["soft_label"] for c in s["classes"]} == {"cats", "dogs"}
+
+
+def test_require_with_compositions_is_refused(tmp_path):
+    segment_set(tmp_path / "in")
+    res = augcli("expand", "in", "out", "--mosaic", "1", "--require", "all", "--seed", "1", cwd=tmp_path, expect=2)
+    assert "--require cannot be used with --mosaic" in res.stderr and not (tmp_path / "out").exists()

@@ -9,11 +9,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image
+
+from augcli.labels.loss import add as add_counts
 
 from .conftest import pattern, tree_bytes
 
@@ -135,12 +138,13 @@ def test_label_counts_of_a_sharded_run_add_up_to_one_machine(tmp_path):
     yolo(tmp_path / "in", ["0 0.5 0.5 0.4 0.3\n"])
     ref = json.loads(augcli("expand", "in", "out", *FLAGS, "--json", "-n", "2", "-j", "1", cwd=tmp_path).stdout)
     shutil.rmtree(tmp_path / "out")
-    totals: dict[str, int] = {}
+    totals: dict[str, Any] = {}
     for i in range(2):
         got = json.loads(augcli("expand", "in", "out", *FLAGS, "--json", "-n", "2", "--shard", f"{i}/2",
                                 cwd=tmp_path).stdout)
-        for key, n in got["labels"].items():
-            totals[key] = totals.get(key, 0) + n if key != "unpaired" else n
+        unpaired = got["labels"].pop("unpaired")
+        add_counts(totals, got["labels"])  # nested counts (label loss per class and op) add up too
+        totals["unpaired"] = unpaired
     assert totals == ref["labels"] and ref["labels"]["label_files"] > 0
 
 

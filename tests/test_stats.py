@@ -62,6 +62,7 @@ EXPECTED = {
     "height": {"min": 8, "median": 30, "max": 40},
     "unreadable": [{"file": "dogs/broken.jpg", "error": "cannot identify image file"}],
     "objects": None,
+    "label_loss": None,
     "compare": None,
 }
 

@@ -25,6 +25,7 @@ from .. import functional as FN
 from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import within
+from . import loss
 from . import model as L
 from .errors import LabelError
 
@@ -397,6 +398,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
             stats.dropped[k] += v
         stats.clipped += st.clipped
         stats.keypoints_hidden += st.keypoints_hidden
+        loss.add(stats.classes, st.classes)
         for o in out:
             moved[o.extra[0]] = o
     if not by_cat:
@@ -410,15 +412,12 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
         warped = np.asarray(FN.warp(Image.fromarray(o.extra[2][1] * 255), m, out_size, fill_mode="constant",
                                     interpolation="nearest")) > 127
         ys, xs = np.nonzero(warped)
-        if not len(xs):
-            stats.dropped["outside"] += 1
-            continue
-        box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-        if box[2] - box[0] < params.min_size or box[3] - box[1] < params.min_size:
-            stats.dropped["min_size"] += 1
-            continue
-        if warped.sum() < params.min_area:
-            stats.dropped["min_area"] += 1
+        box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)) if len(xs) else None
+        reason = "outside" if box is None else "min_size" if min(box[2] - box[0], box[3] - box[1]) < params.min_size \
+            else "min_area" if warped.sum() < params.min_area else None
+        loss.count(stats.classes, o.cls, reason, False)  # a mask cut by the border is not told apart
+        if reason is not None:
+            stats.dropped[reason] += 1
             continue
         kp = None
         if o.keypoints is not None:

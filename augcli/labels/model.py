@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import choices
 from .. import geometry as G
+from . import loss
 
 HORIZON = 1e-9  # a mapped point whose third coordinate is <= this is at or behind the horizon
 BOX_METHODS = choices.BOX_METHODS
@@ -63,10 +64,12 @@ class Stats:
     clipped: int = 0
     keypoints_hidden: int = 0
     mirrored: bool = False
+    classes: dict[str, Any] = field(default_factory=dict)  # per class: augcli.labels.loss counts
 
     def as_dict(self) -> dict[str, Any]:
         return {"in": self.objects_in, "out": self.objects_out, "dropped": dict(self.dropped),
-                "clipped": self.clipped, "keypoints_hidden": self.keypoints_hidden, "mirrored": self.mirrored}
+                "clipped": self.clipped, "keypoints_hidden": self.keypoints_hidden, "mirrored": self.mirrored,
+                **({"classes": self.classes} if self.classes else {})}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -594,6 +597,7 @@ def transform(objects: Sequence[Obj], f: np.ndarray, out_size: G.Size,
     out: list[Obj] = []
     for obj in objects:
         moved, reason = _one(obj, f, w, h, params, stats)
+        loss.count(stats.classes, obj.cls, reason, moved is not None and moved.clipped)
         if reason is not None:
             stats.dropped[reason] += 1
             continue

@@ -144,6 +144,8 @@ def write_stats(cfg, summary, workers: int, store: Any = None, **extra: Any) -> 
         "interrupted": summary.interrupted,
         "fatal": summary.fatal,
         "elapsed": round(summary.elapsed, 3),
+        # this process's object counts and label loss (the manifest's records hold each output's)
+        **({"labels": summary.labels} if summary.labels is not None else {}),
         **extra,
     }
     rel = f"{BOOKKEEPING}/stats/{host}-{os.getpid()}-{time.time_ns()}.json"

@@ -22,6 +22,7 @@ from ..config import RunConfig
 from ..errors import FatalWriteError, UsageError
 from ..fsnames import shown
 from ..imageio import remove_stale_temporaries
+from ..labels.loss import add as add_counts
 from ..manifest import header_line
 from ..seeding import new_root_seed
 from .buckets import Layout, digest, sources_digest, write_stats
@@ -29,7 +30,8 @@ from .discover import is_visible, iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge, write_coco
 from .places import open_placement, write_run_file
-from .prepare import Checks, check_compositions, copy_plan, partner_plan, report_listing, resolve_labels, source_names
+from .prepare import (Checks, check_compositions, check_require, copy_plan, partner_plan, report_listing,
+                      resolve_labels, source_names)
 from .report import Progress, Summary, failure_line
 from .shard import Shard, bucket_of
 from .work import WorkContext
@@ -83,6 +85,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         if not keys:
             raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
     cfg, setup = _labels(cfg, sources, inp, out, keys, report)
+    check_require(cfg, setup)
     skip_dir = setup.skip_dir if setup is not None else None
     if shard.index >= cfg.buckets:
         report(f"augcli: note: shard {shard} owns no bucket (there are {cfg.buckets}; use --buckets)")
@@ -198,8 +201,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         for source, warning in outcome.warnings:
             say(f"augcli: {shown(source)}: warning: {warning}")
         if summary.labels is not None:
-            for key, n in outcome.labels.items():
-                summary.labels[key] += n
+            add_counts(summary.labels, outcome.labels)
         for failure in outcome.failed:
             say(failure_line(failure))
             summary.failed.append(failure)

@@ -39,6 +39,7 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
             for note in notes:
                 report(note)
             cfg = replace(cfg, pipeline=pipeline)
+    check_require(cfg, setup)
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()
@@ -47,6 +48,13 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
                    "as the label layout pairs it with its labels (--no-follow-outside refuses)")
         cfg = replace(cfg, follow_outside=not carries, linked_folders=links)
     return cfg, setup
+
+
+def check_require(cfg: RunConfig, setup: Any) -> None:
+    """--require counts objects of label files: a run that carries none is a usage error."""
+    if cfg.require is not None and (setup is None or setup.format is None):
+        raise UsageError("--require needs label files (boxes, polygons, keypoints) to count objects in; "
+                         "none were found (masks alone are not counted)")
 
 
 def copy_plan(cfg: RunConfig, seed: int, names: Iterable[str]) -> CopyPlan | None:
@@ -72,6 +80,9 @@ def check_compositions(cfg: RunConfig, setup: Any, partners: Any) -> None:
     if cfg.compose.mixup > 0 and setup is not None and setup.mask_layout is not None:
         raise UsageError("--mixup blends pixels, and a class-index mask cannot be blended: use --mosaic or "
                          "--cutmix with masks, or --labels none")
+    if cfg.require is not None:
+        raise UsageError("--require cannot be used with --mosaic, --mixup, --cutmix or --copy-paste yet: it redraws "
+                         "an output's steps against one image's labels")
     if cfg.compose.copy_paste > 0 and (setup is None or setup.format not in ("yolo", "coco")):
         raise UsageError("--copy-paste pastes whole objects, and needs their outlines: YOLO segment polygons or "
                          "COCO polygons / RLE masks (this run carries "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .. import fsnames
+from ..labels import loss
 from ..version import __version__
 
 
@@ -24,7 +25,7 @@ class Summary:
     fatal: str | None = None
     manifest: str | None = None
     outputs: list[tuple[str, str]] = field(default_factory=list)  # dry run: (source, output)
-    labels: dict[str, int] | None = None  # object counts, when the run carries labels
+    labels: dict[str, Any] | None = None  # object counts (and label loss), when the run carries labels
     targets: dict[str, Any] | None = None  # the copy plan of --per-class / --total (CopyPlan.describe)
     warnings: int = 0  # files and folders passed over with a warning line (links not followed...)
     decoded: int | None = None  # compositions: source decodes in all (partners included)
@@ -70,6 +71,12 @@ class Summary:
             lab = self.labels
             text += (f"\naugcli: labels: {lab['label_files']} label files, {lab['masks']} masks, "
                      f"{lab['unlabeled']} outputs without labels, {lab['unpaired']} label files not paired")
+            if lab.get("loss"):
+                text += f"\naugcli: labels: {loss.summary_line(lab['loss'])}"
+            if lab.get("require"):
+                req = lab["require"]
+                text += (f"\naugcli: labels: --require: {req['met']} outputs met it, {req['not_met']} requirement "
+                         f"not met (best try written), {req['redrawn']} redrawn")
         return text
 
 
@@ -90,7 +97,13 @@ def label_counts() -> dict[str, int]:
     return dict.fromkeys(LABEL_COUNTS, 0)
 
 
-def count_labels(totals: dict[str, int], entry: dict[str, Any]) -> None:
+def count_labels(totals: dict[str, Any], entry: dict[str, Any], rec: dict[str, Any] | None = None) -> None:
+    """Count one output's labels entry (``rec``: its record, for the ops applied and ``--require``)."""
+    loss.tally(totals, entry, (rec or {}).get("ops") or [])
+    if rec is not None and "require_met" in rec:
+        req = totals.setdefault("require", {"met": 0, "not_met": 0, "redrawn": 0})
+        req["met" if rec["require_met"] else "not_met"] += 1
+        req["redrawn"] += 1 if rec.get("try") else 0
     totals["objects_in"] += entry.get("in", 0)
     totals["objects_out"] += entry.get("out", 0)
     totals["unlabeled"] += 1 if entry.get("unlabeled") else 0
@@ -102,7 +115,7 @@ def tally(counts: Any, rec: dict[str, Any]) -> dict[str, Any] | None:
     """Count one record into ``counts`` (a Summary, or one bucket's outcome): written, skipped (an
     output that existed), failed, the fatal error, label counts. Returns the failure it adds, if any."""
     if counts.labels is not None and rec.get("labels"):
-        count_labels(counts.labels, rec["labels"])
+        count_labels(counts.labels, rec["labels"], rec)
     if "_decoded" in rec:
         counts.decoded = (getattr(counts, "decoded", None) or 0) + rec.pop("_decoded")
     if rec.get("fatal"):

@@ -17,12 +17,13 @@ from ..config import RunConfig
 from ..errors import InputError
 from ..filewarnings import file_warnings
 from ..imageio import LoadOptions, load_image, source_size, write_atomic
-from ..render import output_bytes, output_writer, plan_copy_with_geometry
+from ..render import output_bytes, output_writer
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
 from ..tempfiles import folders_kept
 from ..storage import LocalStore
 from .discover import SourceJob
+from .require import not_met_error, plan_output
 from ..tempfiles import same_bytes
 from .sinks import TreeSink
 from .compose_work import merge_counts, plan_compositions
@@ -167,11 +168,11 @@ def process_source_safely(ctx: WorkContext, job: SourceJob) -> list[dict[str, An
 def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, records: list, labels=None) -> None:
     """Plan, render, encode and write each output of ``job``, appending one record per output."""
     cfg = ctx.cfg
-    planned = []
+    planned, tries = [], []  # tries: each output's --require record fields
     for k, out in job.outputs:
-        steps, geometry = ([], cfg.pipeline.geometry([], size)) if k is None else \
-            plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size)
+        steps, geometry, extra = plan_output(cfg, ctx.root_seed, job.source, k, out, size, labels)
         planned.append((k, out, steps, geometry))
+        tries.append(extra)
     composed = plan_compositions(ctx, job, image, size, todo, labels, _load_kept)
     # all copies of a source are rendered together, so they share its preparation
     made = [(st, geo) for i, (k, _, st, geo) in enumerate(planned) if k is not None and k in todo and i not in composed]
@@ -184,6 +185,11 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
         rec = make_record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
                       matrix=matrix)
         records.append(rec)
+        rec.update(tries[i])
+        if cfg.strict and rec.get("require_met") is False and k in todo:
+            ahead.pop(i, None)
+            rec.update(status="error", error=not_met_error(cfg.max_tries))
+            continue
         out_labels = labels
         if i in composed:
             comp = composed[i]
