@@ -94,6 +94,11 @@ class RunConfig:
             raise ValueError(f"shard_size must be positive, not {self.shard_size}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
+        if getattr(self.labels, "output", None) and (self.shard is not None or self.executor != "local"
+                                                     or self.layout == "webdataset" or self.remote):
+            # the converted COCO JSON and the class list are made by one process (augcli.runner)
+            raise ValueError("--labels-output runs on one machine into a local folder: not with --shard, "
+                             "--executor dask, --layout webdataset or object storage")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
 
