@@ -26,7 +26,7 @@ from . import coco as C
 from . import layouts as LY
 from . import masks as MK
 from . import model as L
-from . import convert as CV
+from . import convert_plan as CV
 from .objects import coco_objects, pixel_objects
 from . import voc as V
 from . import yolo as Y
