@@ -60,7 +60,8 @@ def test_yolo_to_coco_to_yolo_round_trip_keeps_boxes_polygons_and_names(tmp_path
     assert not (tmp_path / "coco/labels").exists() and not (tmp_path / "coco/data.yaml").exists()
 
     run("convert", tmp_path / "coco", tmp_path / "back", "--to", "yolo", "-j", "1")
-    assert yaml.safe_load((tmp_path / "back/data.yaml").read_text())["names"] == ["cat", "dog", "bird"]
+    data = yaml.safe_load((tmp_path / "back/data.yaml").read_text())
+    assert data["names"] == ["cat", "dog", "bird"] and data["train"] == "images/train"
     for stem in "abc":
         before = rows(inp / f"labels/train/{stem}.txt")
         after = rows(tmp_path / f"back/labels/train/{stem}_orig_orig.txt")
@@ -118,6 +119,20 @@ def test_voc_to_yolo_is_exact_with_sorted_names(tmp_path):
                                                       [50.0, 25.0, 3.0, 2.0]]
 
 
+def test_voc_difficult_flags_go_to_coco_and_are_counted_into_yolo(tmp_path):
+    inp = voc_dataset(tmp_path / "in")
+    xml = inp / "Annotations/x.xml"
+    xml.write_text(xml.read_text().replace("<name>ant</name>", "<name>ant</name><difficult>1</difficult>"))
+    res = run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1", expect=2)
+    assert "would lose the difficult flags of 1 object (ant 1), which yolo detect rows cannot hold" in res.output
+    run("convert", inp, tmp_path / "coco", "--to", "coco", "-j", "1")
+    doc = json.loads((tmp_path / "coco/JPEGImages/_annotations.coco.json").read_text())
+    assert [a.get("difficult") for a in doc["annotations"]] == [None, 1, None]
+    run("convert", tmp_path / "coco", tmp_path / "voc", "--to", "voc", "-j", "1")
+    root = ET.parse(tmp_path / "voc/Annotations/x_orig_orig.xml").getroot()
+    assert [o.findtext("difficult") for o in root.findall("object")] == ["0", "1", "0"]
+
+
 def coco_dataset(root: Path) -> Path:
     (root / "train").mkdir(parents=True)
     (root / "annotations").mkdir()
@@ -167,7 +182,8 @@ def test_coco_to_yolo_pose_keeps_keypoints_and_names_the_lost_polygons(tmp_path)
     assert "lose the polygons of 2 objects (cat 1, person 1), which yolo pose rows cannot hold" in res.output
     run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1", "--allow-lossy")
     data = yaml.safe_load((tmp_path / "out/data.yaml").read_text())
-    assert data == {"nc": 3, "names": ["person", "cat", "dog"], "kpt_shape": [3, 3], "flip_idx": [0, 2, 1]}
+    assert data == {"train": "train", "nc": 3, "names": ["person", "cat", "dog"], "kpt_shape": [3, 3],
+                    "flip_idx": [0, 2, 1]}
     first = (tmp_path / "out/train/a_orig.txt").read_text().splitlines()[0]
     # keypoint centre (15, 8) -> edge (15.5, 8.5) / (100, 50)
     assert first == "0 0.200000 0.250000 0.200000 0.300000 0.155000 0.170000 2 0.205000 0.190000 2 " \

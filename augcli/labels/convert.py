@@ -37,9 +37,10 @@ from .errors import LabelError
 from .objects import coco_objects, pixel_objects
 
 TARGETS = LABEL_OUTPUTS
-LOSSES = ("polygons", "masks", "keypoints", "oriented boxes")  # in the order the report names them
+LOSSES = ("polygons", "masks", "keypoints", "oriented boxes", "difficult flags")  # in the report's order
 COCO_JSON = "_annotations.coco.json"
 MASK = "mask"  # Obj.extra of an object whose shape is a COCO RLE mask
+DIFFICULT = "difficult"  # Obj.extra of a VOC object marked difficult (COCO: a "difficult": 1 field)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Converter:
     allow_lossy: bool = False
     precision: int = 6
     json_rels: tuple[str, ...] = ()  # COCO target: the JSON files, relative to OUTPUT_DIR
+    splits: tuple[tuple[str, tuple[str, ...]], ...] = ()  # YOLO target: data.yaml train/val/test folders
     number_ids: bool = False  # YOLO source: a class the names do not list is named by its number
     notes: tuple[str, ...] = field(default=())
 
@@ -79,7 +81,10 @@ class Converter:
         import yaml
 
         by_id = {v: self.names.get(k, str(k)) for k, v in self.ids.items()}
-        doc: dict[str, Any] = {"nc": len(by_id), "names": [str(by_id[i]) for i in sorted(by_id)]}
+        doc: dict[str, Any] = {}
+        for key, folders in self.splits:  # relative to the YAML's folder, as Ultralytics reads them
+            doc[key] = folders[0] if len(folders) == 1 else list(folders)
+        doc.update({"nc": len(by_id), "names": [str(by_id[i]) for i in sorted(by_id)]})
         if self.kind == "pose":
             doc["kpt_shape"] = [self.keypoints, 3]
             if self.flip_idx is not None:
@@ -156,7 +161,7 @@ class Converter:
         entry.update(stats.as_dict())
         if self.source == "yolo":
             entry["input_clipped"] = labels.parsed.clipped_input
-        return moved
+        return mark_difficult(labels.parsed, moved) if self.source == "voc" else moved
 
     def _class(self, key: Any) -> Any:
         if key in self.ids:
@@ -177,6 +182,8 @@ class Converter:
             a["area"] = _r((box[2] - box[0]) * (box[3] - box[1]))
         if box is not None:
             a["bbox"] = [_r(box[0]), _r(box[1]), _r(box[2] - box[0]), _r(box[3] - box[1])]
+        if o.extra == DIFFICULT:
+            a["difficult"] = 1
         if o.keypoints is not None:
             a["keypoints"] = [(_r(v) if j % 3 < 2 else int(v)) for j, v in enumerate(np.asarray(o.keypoints).ravel())]
             a["num_keypoints"] = int(np.count_nonzero(np.asarray(o.keypoints)[:, 2] > 0))
@@ -190,7 +197,7 @@ class Converter:
             entry.setdefault("dropped", {}).setdefault("outside", 0)
             entry["dropped"]["outside"] += 1
             return None
-        t = L.Obj(self._class(o.cls), box=box, clipped=o.clipped)
+        t = L.Obj(self._class(o.cls), box=box, extra=o.extra, clipped=o.clipped)
         if self.target == "yolo" and self.kind == "segment":
             t.polygons = o.polygons or [np.asarray(o.obb, float) if o.obb is not None else L.box_corners(box)]
             if o.extra == MASK:
@@ -250,7 +257,7 @@ def _voc_doc(objs: list[L.Obj], out_rel: str) -> V.Parsed:
         ET.SubElement(el, "name").text = str(o.cls)
         ET.SubElement(el, "pose").text = "Unspecified"
         ET.SubElement(el, "truncated").text = "0"
-        ET.SubElement(el, "difficult").text = "0"
+        ET.SubElement(el, "difficult").text = "1" if o.extra == DIFFICULT else "0"
         bb = ET.SubElement(el, "bndbox")
         for tag in ("xmin", "ymin", "xmax", "ymax"):
             ET.SubElement(bb, tag)
@@ -270,7 +277,17 @@ def annotation_obj(a: dict) -> L.Obj:
     kp = a.get("keypoints")
     kps = np.asarray(kp, float).reshape(-1, 3) if isinstance(kp, list) and kp else None
     return L.Obj(a.get("category_id"), box=box, polygons=polys, keypoints=kps,
-                 extra=MASK if isinstance(seg, dict) else None)
+                 extra=MASK if isinstance(seg, dict) else DIFFICULT if a.get("difficult") == 1 else None)
+
+
+def mark_difficult(parsed: V.Parsed, objs: list[L.Obj]) -> list[L.Obj]:
+    """VOC objects (``extra``: their index in the file) marked ``DIFFICULT`` where ``<difficult>`` is 1."""
+    flagged = {i for i, el in enumerate(parsed.root.findall("object"))
+               if (el.findtext("difficult") or "").strip() in ("1", "1.0")}
+    for o in objs:
+        if o.extra in flagged:
+            o.extra = DIFFICULT
+    return objs
 
 
 def _is_box(pts: np.ndarray) -> bool:
@@ -296,6 +313,8 @@ def losses(o: L.Obj, target: str, kind: str) -> list[str]:
         out.append("keypoints")
     if o.obb is not None and not _is_box(o.obb):
         out.append("oriented boxes")
+    if o.extra == DIFFICULT and target == "yolo":
+        out.append("difficult flags")
     return out
 
 

@@ -12,7 +12,8 @@ from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from . import voc as V
 from . import yolo as Y
-from .convert import COCO_JSON, LOSSES, MASK, TARGETS, Converter, annotation_obj, json_rel, losses
+from .convert import (COCO_JSON, LOSSES, MASK, TARGETS, Converter, annotation_obj, json_rel, losses,
+                      mark_difficult)
 from .errors import LabelError
 from .model import Obj
 
@@ -54,7 +55,8 @@ def _source_objects(setup: Any, found: Any) -> tuple[list[Obj], set[str]]:
         try:
             raw = read_limited(setup.input_dir / lab, Y.MAX_LABEL_BYTES)
             if setup.format == "voc":
-                objs.extend(V.parse(raw, lab).objects)
+                parsed = V.parse(raw, lab)
+                objs.extend(mark_difficult(parsed, list(parsed.objects)))
             else:
                 objs.extend(Y.parse(raw.decode("utf-8"), lab, setup.spec or Y.YoloSpec(), (1, 1)).objects)
         except (LabelError, FileRefused, OSError, UnicodeDecodeError):
@@ -73,6 +75,21 @@ def _yaml_names(found: Any) -> dict:
     if isinstance(names, dict):
         return {int(k): str(v) for k, v in names.items() if isinstance(k, int) or str(k).isdigit()}
     return {}
+
+
+SPLITS = ("train", "val", "test")
+
+
+def splits(folders: set[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """data.yaml's train/val/test: the labelled image folders whose path names a split (``images/train``,
+    ``train2017``, ``valid``); the output mirrors them."""
+    out = []
+    for key in SPLITS:
+        hits = sorted(d for d in folders if d != "." and any(part.lower().startswith(key)
+                                                              for part in PurePosixPath(d).parts))
+        if hits:
+            out.append((key, tuple(hits)))
+    return tuple(out)
 
 
 def describe_losses(lost: dict[str, Counter]) -> str:
@@ -154,5 +171,6 @@ def attach(setup: Any, found: Any, report: Callable[[str], None]) -> Any:
     for note in notes:
         report(f"augcli: note: {note}")
     conv = Converter(source, target, names, ids, kind, keypoints, flip, opts.allow_lossy, opts.precision,
-                     json_rels if target == "coco" else (), number_ids, tuple(notes))
+                     json_rels if target == "coco" else (), splits(folders) if target == "yolo" else (),
+                     number_ids, tuple(notes))
     return replace(setup, convert=conv)
