@@ -190,6 +190,25 @@ def test_coco_to_yolo_pose_keeps_keypoints_and_names_the_lost_polygons(tmp_path)
                     "0.000000 0.000000 0"
 
 
+def test_yolo_pose_round_trip_through_coco_keeps_keypoints_and_flip_idx(tmp_path):
+    inp = tmp_path / "in"
+    (inp / "images/train").mkdir(parents=True)
+    (inp / "labels/train").mkdir(parents=True)
+    pattern(100, 50).save(inp / "images/train/a.png")
+    (inp / "data.yaml").write_text("names: [person]\nkpt_shape: [3, 3]\nflip_idx: [0, 2, 1]\n")
+    line = "0 0.500000 0.500000 0.400000 0.400000 0.500000 0.500000 2 0.123457 0.400000 1 0.000000 0.000000 0"
+    (inp / "labels/train/a.txt").write_text(line + "\n")
+    run("convert", inp, tmp_path / "coco", "--to", "coco", "-j", "1")
+    doc = json.loads((tmp_path / "coco/images/train/_annotations.coco.json").read_text())
+    assert doc["categories"][0]["keypoints"] == ["kpt_0", "left_kpt_1", "right_kpt_1"]
+    run("convert", tmp_path / "coco", tmp_path / "back", "--to", "yolo", "-j", "1")
+    data = yaml.safe_load((tmp_path / "back/data.yaml").read_text())
+    assert data["kpt_shape"] == [3, 3] and data["flip_idx"] == [0, 2, 1] and data["names"] == ["person"]
+    got = (tmp_path / "back/labels/train/a_orig_orig.txt").read_text().split()
+    assert got[0] == "0" and [g[-1:] for g in got[7::3]] == ["2", "1", "0"]
+    assert np.abs(np.array(got[1:], float) - np.array(line.split()[1:], float)).max() <= 1e-6
+
+
 def test_yolo_segment_into_voc_counts_only_polygons_that_are_not_boxes(tmp_path):
     inp = yolo_dataset(tmp_path / "in")
     res = run("expand", inp, tmp_path / "out", "-n", "0", "--include-originals", "--labels-output", "voc",

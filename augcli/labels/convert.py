@@ -230,6 +230,16 @@ def _box_of(o: L.Obj) -> tuple[float, float, float, float] | None:
     return None
 
 
+def keypoint_names(k: int, flip_idx: tuple[int, ...] | None) -> list[str]:
+    """COCO names for YOLO pose keypoints: each pair that ``flip_idx`` swaps is ``left_kpt_i`` and
+    ``right_kpt_i`` (COCO readers, augcli's among them, swap left and right by name), others ``kpt_i``."""
+    names = []
+    for i in range(k):
+        j = flip_idx[i] if flip_idx is not None else i
+        names.append(f"kpt_{i}" if j == i else f"left_kpt_{i}" if i < j else f"right_kpt_{j}")
+    return names
+
+
 def voc_rel(out_rel: str) -> str:
     """An output's VOC file: beside the image, or in ``Annotations/`` for an image in ``JPEGImages/``."""
     parts = list(PurePosixPath(out_rel).parts)
@@ -341,7 +351,7 @@ class JsonCollector:
         for cid in sorted(cats):
             c: dict[str, Any] = {"id": cid, "name": str(cats[cid]), "supercategory": ""}
             if conv.keypoints:
-                c["keypoints"] = [f"kpt_{i}" for i in range(conv.keypoints)]
+                c["keypoints"] = keypoint_names(conv.keypoints, conv.flip_idx)
                 c["skeleton"] = []
             categories.append(c)
         rels = sorted(set(conv.json_rels) | set(self.items))

@@ -126,8 +126,9 @@ def attach(setup: Any, found: Any, report: Callable[[str], None]) -> Any:
             keypoints = setup.spec.kpt_shape[0]
         ids: dict = {k: k + 1 for k in names} if target == "coco" else {k: v for k, v in names.items()}
         number_ids = True
-        if target == "coco" and setup.flip_idx is not None:
-            notes.append("COCO has no field for the dataset YAML's flip_idx; keypoints are named kpt_0.. and "
+        flip = setup.flip_idx
+        if target == "coco" and keypoints and flip is None:
+            notes.append("the dataset YAML has no flip_idx; keypoints are named kpt_0.. and "
                          "not swapped by a later flip")
     elif source == "coco":
         names = {}
@@ -167,7 +168,7 @@ def attach(setup: Any, found: Any, report: Callable[[str], None]) -> Any:
     json_rels = tuple(sorted(json_rel(f"{d}/x") if d != "." else COCO_JSON for d in folders))
     where = {"yolo": "YOLO label files and data.yaml", "voc": "VOC XML files",
              "coco": f"{len(json_rels)} COCO JSON file{'s' if len(json_rels) != 1 else ''} ({COCO_JSON})"}[target]
-    report(f"augcli: labels: written as {target}: {where}, {len(ids)} classes")
+    report(f"augcli: labels: written as {target}: {where}, {len(ids)} class{'es' if len(ids) != 1 else ''}")
     for note in notes:
         report(f"augcli: note: {note}")
     conv = Converter(source, target, names, ids, kind, keypoints, flip, opts.allow_lossy, opts.precision,
