@@ -238,3 +238,25 @@ def test_replay_rewrites_the_converted_labels(tmp_path):
     run("replay", tmp_path / "out/manifest.jsonl", "--output", tmp_path / "again")
     rel = "images/train/_annotations.coco.json"
     assert (tmp_path / "again" / rel).read_bytes() == (tmp_path / "out" / rel).read_bytes()
+
+
+def test_a_label_file_changed_after_the_up_front_read_fails_its_image_naming_the_file(tmp_path, monkeypatch):
+    from augcli.labels import convert_plan as CP
+
+    inp = voc_dataset(tmp_path / "in")
+    pattern(100, 50, seed=3).save(inp / "JPEGImages/y.jpg", quality=95)
+    (inp / "Annotations/y.xml").write_text((inp / "Annotations/x.xml").read_text())
+    read = CP._source_objects
+
+    def then_changed(setup, found):  # the file gets a class the run has no id for
+        got = read(setup, found)
+        xml = inp / "Annotations/y.xml"
+        xml.write_text(xml.read_text().replace("ant", "bee"))
+        return got
+
+    monkeypatch.setattr(CP, "_source_objects", then_changed)
+    res = run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1", expect=1)
+    assert "augcli: JPEGImages/y.jpg: Annotations/y.xml: class 'bee' is not among the 2 classes found when the run " \
+           "started" in res.output
+    assert (tmp_path / "out/JPEGImages/x_orig.txt").exists() and not (tmp_path / "out/JPEGImages/y_orig.txt").exists()
+    assert not (tmp_path / "out/JPEGImages/y_orig.jpg").exists()

@@ -106,12 +106,17 @@ class Converter:
             entry["unlabeled"] = True
             return [], entry
         objs = self._moved(labels, matrix, out_size, out_rel, entry)
+        shown = labels.label_rel or (labels.parsed[0].json_rel if self.source == "coco" else labels.source)
+        try:
+            for o in objs:
+                self._class(o.cls)
+        except LabelError as exc:
+            raise LabelError(f"{shown}: {exc}") from None
         lost: Counter = Counter()
         for o in objs:
             lost.update(losses(o, self.target, self.kind))
         if lost:
             if not self.allow_lossy:  # the up-front report counts every file; this one changed since
-                shown = labels.label_rel or labels.source
                 raise LabelError(f"{shown}: {self.target} cannot hold the "
                                  + " and ".join(f"{k} of {n}" for k, n in lost.items())
                                  + " objects; pass --allow-lossy to write their boxes")
