@@ -260,3 +260,12 @@ def test_a_label_file_changed_after_the_up_front_read_fails_its_image_naming_the
            "started" in res.output
     assert (tmp_path / "out/JPEGImages/x_orig.txt").exists() and not (tmp_path / "out/JPEGImages/y_orig.txt").exists()
     assert not (tmp_path / "out/JPEGImages/y_orig.jpg").exists()
+
+
+def test_labels_output_without_labels_says_so(tmp_path):
+    (tmp_path / "in/cats").mkdir(parents=True)
+    pattern(40, 30).save(tmp_path / "in/cats/a.png")
+    res = run("convert", tmp_path / "in", tmp_path / "out", "--to", "coco", "-j", "1")
+    assert "augcli: note: --labels-output coco: no YOLO, COCO or VOC labels were found; the images are written " \
+           "without labels" in res.output
+    assert (tmp_path / "out/cats/a_orig.png").exists()

@@ -34,6 +34,9 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
         setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
         if setup is not None and cfg.layout in WITH_OBJECTS:
             setup = replace(setup, objects=True)
+        if cfg.labels.output and (setup is None or setup.format is None):
+            report(f"augcli: note: --labels-output {cfg.labels.output}: no YOLO, COCO or VOC labels were found; "
+                   "the images are written without labels")
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()
