@@ -3,8 +3,9 @@
 The objects are carried exactly as for their own format (one matrix, clipping, filtering), then
 written by the target's writer. What the target cannot hold is counted per class before anything
 is written (a loss report): polygons, COCO RLE masks and keypoints into VOC, oriented boxes into
-VOC, polygons and masks into YOLO pose, masks into YOLO segment rows. A polygon or oriented box
-that is exactly its own axis-aligned box loses nothing. Without ``allow_lossy`` a loss refuses the
+VOC, polygons and masks into YOLO pose, masks into YOLO segment rows, VOC difficult flags into
+YOLO (COCO keeps them as a ``difficult`` field). A polygon or oriented box that is exactly its own
+axis-aligned box loses nothing. Without ``allow_lossy`` a loss refuses the
 run (exit 2); with it the objects keep their boxes.
 
 Classes: YOLO ids <-> names from the dataset YAML (a YOLO id without a name is named by its
@@ -20,11 +21,11 @@ root; VOC ``.xml`` beside the image (``JPEGImages/`` -> ``Annotations/``); COCO 
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
-import xml.etree.ElementTree as ET
 
 import numpy as np
 
@@ -117,9 +118,9 @@ class Converter:
             lost.update(losses(o, self.target, self.kind))
         if lost:
             if not self.allow_lossy:  # the up-front report counts every file; this one changed since
-                raise LabelError(f"{shown}: {self.target} cannot hold the "
-                                 + " and ".join(f"{k} of {n}" for k, n in lost.items())
-                                 + " objects; pass --allow-lossy to write their boxes")
+                raise LabelError(f"{shown}: {self.target} cannot hold the " + " and ".join(
+                    f"{k} of {n} object{'s' if n != 1 else ''}" for k, n in lost.items())
+                    + "; pass --allow-lossy to write their boxes")
             entry["lost"] = dict(lost)
         made: list[tuple[Path, bytes]] = []
         w, h = int(out_size[0]), int(out_size[1])

@@ -23,14 +23,14 @@ from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
+from . import convert_plan as CV
 from . import layouts as LY
 from . import masks as MK
 from . import model as L
-from . import convert_plan as CV
-from .objects import coco_objects, pixel_objects
 from . import voc as V
 from . import yolo as Y
 from .errors import LabelError
+from .objects import coco_objects, pixel_objects
 
 FORMATS = LABEL_FORMATS
 FRAMES = LABEL_FRAMES
@@ -500,8 +500,9 @@ class LabelSetup:
         """The label and mask files the outputs of ``source`` will have (absolute paths)."""
         files: list[Path] = []
         lab = self.label_rel(source)
-        has_label = lab is not None and (self.input_dir / lab).is_file() or self.coco is not None and \
-            source in self.coco.entries and self.convert is not None
+        has_label = lab is not None and (self.input_dir / lab).is_file()
+        if self.convert is not None and self.coco is not None:  # converted COCO: a file per labelled output
+            has_label = source in self.coco.entries
         has_mask = self._mask_in(source) is not None
         for out in outputs:
             if has_label and self.convert is not None:
