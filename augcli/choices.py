@@ -10,6 +10,7 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "tiff")  # the output encoders
 FORMATS = ("same", *IMAGE_FORMATS)  # --format
 LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")
+LABEL_OUTPUTS = ("yolo", "coco", "voc")  # --labels-output
 BOX_METHODS = ("corners", "ellipse")
 LABEL_FRAMES = ("displayed", "stored")
 ON_EXISTS = ("error", "skip", "overwrite")

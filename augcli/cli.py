@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .version import __version__
-from .choices import FORMATS, LABEL_FORMATS, ON_EXISTS
+from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS
 from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
                           label_options, op_options, require_settings, scaleout_settings, scaleout_options,
                           target_options)
@@ -131,6 +131,39 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     if not quiet:
         click.echo(summary.line(), err=True)
     sys.exit(143 if terminated and summary.interrupted else summary.exit_code)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("input_dir", type=FolderOrURL(exists=True))
+@click.argument("output_dir", type=FolderOrURL())
+@click.option("--to", "target", type=click.Choice(LABEL_OUTPUTS), required=True, help="Label format to write.")
+@click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="auto", show_default=True,
+              help="Label files to read, as for expand.")
+@click.option("--allow-lossy", is_flag=True, help="Write what the format can hold when it cannot hold everything.")
+@click.option("--label-precision", type=click.IntRange(1, 12), default=6, show_default=True,
+              help="Decimals written in YOLO label files.")
+@click.option("--layout", type=click.Choice(LAYOUTS), default="tree", show_default=True,
+              help="How outputs are placed, as for expand.")
+@click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
+              help="Worker processes; 1 runs in-process.")
+@click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
+              help="What to do when an output file already exists.")
+@click.option("--dry-run", is_flag=True, help="Plan and count, print the outputs, write nothing.")
+@click.option("--no-manifest", is_flag=True, help="Do not write a manifest.")
+@click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
+@click.pass_context
+def convert(ctx: click.Context, input_dir: str, output_dir: str, target: str, **kw: Any) -> None:
+    """Write a copy of a dataset with its labels in another format: exactly
+    `expand INPUT_DIR OUTPUT_DIR -n 0 --include-originals --labels-output TARGET`.
+
+    \b
+    Example:
+      augcli convert data/ data-coco/ --to coco
+    """
+    ctx.invoke(expand, input_dir=input_dir, output_dir=output_dir, copies=0, include_originals=True,
+               labels_output=target, **kw)
 
 
 def _stop_cleanly_on_sigterm() -> list[int]:

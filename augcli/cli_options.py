@@ -9,7 +9,7 @@ from typing import Any, Callable
 import click
 
 from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
-                      LABEL_FRAMES, LAYOUTS, MAX_BUCKETS)
+                      LABEL_FRAMES, LABEL_OUTPUTS, LAYOUTS, MAX_BUCKETS)
 from .cli_types import ProbabilityType, RangeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
 from .ops.flags import Choice, Flag, Number, Span, Spec, Switch
@@ -120,6 +120,10 @@ _LABEL_OPTIONS = [
                  help="Tries per output under --require."),
     click.option("--label-precision", type=click.IntRange(1, 12), default=6, show_default=True,
                  help="Decimals written in YOLO label files."),
+    click.option("--labels-output", type=click.Choice(LABEL_OUTPUTS),
+                 help="Write the labels in this format instead of the one they came in."),
+    click.option("--allow-lossy", is_flag=True,
+                 help="With --labels-output: write what the format can hold when it cannot hold everything."),
 ]
 
 
@@ -252,7 +256,7 @@ def build_label_options(kw: dict[str, Any]):
             min_size=kw.pop("min_size"), min_area=kw.pop("min_area"), frame=kw.pop("labels_frame"),
             masks=kw.pop("masks_dir"), mask_suffix=kw.pop("mask_suffix"), masks_output=kw.pop("masks_output"),
             mask_fill=kw.pop("mask_fill"), allow_unswapped_mirror=kw.pop("allow_unswapped_mirror"),
-            precision=kw.pop("label_precision"))
+            precision=kw.pop("label_precision"), output=kw.pop("labels_output"), allow_lossy=kw.pop("allow_lossy"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

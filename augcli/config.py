@@ -104,6 +104,11 @@ class RunConfig:
             raise ValueError(f"require must be all, any or a whole number >= 1, not {self.require!r}")
         if self.max_tries < 1:
             raise ValueError(f"max tries must be >= 1, not {self.max_tries}")
+        if getattr(self.labels, "output", None) and (self.shard is not None or self.executor != "local"
+                                                     or self.layout == "webdataset" or self.remote):
+            # the converted COCO JSON and the class list are made by one process (augcli.runner)
+            raise ValueError("--labels-output runs on one machine into a local folder: not with --shard, "
+                             "--executor dask, --layout webdataset or object storage")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
 

@@ -23,12 +23,14 @@ from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
+from . import convert_plan as CV
 from . import layouts as LY
 from . import masks as MK
 from . import model as L
 from . import voc as V
 from . import yolo as Y
 from .errors import LabelError
+from .objects import coco_objects, pixel_objects
 
 FORMATS = LABEL_FORMATS
 FRAMES = LABEL_FRAMES
@@ -52,6 +54,8 @@ class LabelOptions:
     mask_fill: int = 0
     allow_unswapped_mirror: bool = False
     precision: int = 6
+    output: str | None = None  # --labels-output: write the labels in this format (augcli.labels.convert)
+    allow_lossy: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -67,9 +71,10 @@ class LabelOptions:
             raise ValueError(f"mask fill must be between 0 and 65535, not {self.mask_fill}")
         if not 1 <= self.precision <= 12:
             raise ValueError(f"label precision must be between 1 and 12, not {self.precision}")
+        CV.check_target(self.output)
 
-    def describe(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+    def describe(self) -> dict[str, Any]:  # the conversion fields only when used: older manifests keep their bytes
+        return {k: v for k, v in self.__dict__.items() if v or k not in ("output", "allow_lossy")}
 
 
 def _visible(name: str) -> bool:
@@ -302,9 +307,9 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                        coco=C.build_index(inp, coco_files, report, parsed_json) if fmt == "coco" else None,
                        label_dirs=tuple(found.tree.voc_dirs) if fmt == "voc" else (), mask_dirs=mask_dirs,
                        image_links=tuple(found.tree.image_links))
-    if options.format == "none":  # --masks alone: nothing was scanned
-        return setup
-    return replace(setup, unpaired=_check_pairing(setup, found, report))
+    if options.format != "none":  # (--masks alone: nothing was scanned)
+        setup = replace(setup, unpaired=_check_pairing(setup, found, report))
+    return CV.attach(setup, found, report) if options.output and fmt else setup
 
 
 class LayoutRefused(UsageError):
@@ -408,6 +413,7 @@ class LabelSetup:
     unpaired: int = 0  # label-like files no source pairs with (counted and named at resolve)
     image_links: tuple[str, ...] = ()  # image folders paired with labels that are links (followed)
     objects: bool = False  # render each output's objects in pixels (``_objects``) for a sink that asks
+    convert: Any = None  # augcli.labels.convert.Converter: --labels-output
 
     @property
     def carries(self) -> bool:
@@ -495,9 +501,13 @@ class LabelSetup:
         files: list[Path] = []
         lab = self.label_rel(source)
         has_label = lab is not None and (self.input_dir / lab).is_file()
+        if self.convert is not None and self.coco is not None:  # converted COCO: a file per labelled output
+            has_label = source in self.coco.entries
         has_mask = self._mask_in(source) is not None
         for out in outputs:
-            if has_label:
+            if has_label and self.convert is not None:
+                files.extend(self.convert.label_out(self.output_dir, out))
+            elif has_label:
                 files.append(self.output_dir / self.label_rel(out))  # type: ignore[operator]
             if has_mask:
                 m = self.mask_out(out)
@@ -507,13 +517,19 @@ class LabelSetup:
 
     def final_paths(self) -> list[Path]:
         """Files written once at the end of the run (the COCO JSONs)."""
+        if self.convert is not None:
+            return self.convert.final_paths(self.output_dir)
         return [self.output_dir / rel for rel in self.coco_files]
 
     def collector(self) -> "C.Collector | None":
+        if self.convert is not None:
+            return self.convert.collector(self.output_dir)
         return C.Collector(self.coco.files, self.output_dir) if self.coco is not None else None
 
     def run_files(self) -> list[tuple[Path, bytes]]:
         """Files written once per run (the dataset YAML), with their bytes."""
+        if self.convert is not None:
+            return self.convert.run_files(self.output_dir)
         out = []
         for name in self.yamls:
             out.append((self.output_dir / name, _rewrite_yaml(self.input_dir / name, self.input_dir,
@@ -734,7 +750,11 @@ class SourceLabels:
         setup = self.setup
         made: list[tuple[Path, bytes]] = []
         entry: dict[str, Any] = {"format": None, "file": None}
-        if setup.format == "coco":
+        fmt = setup.format
+        if setup.convert is not None:  # --labels-output: written in another format
+            made, entry = setup.convert.render(self, matrix, out_size, out_rel, files)
+            fmt = None
+        if fmt == "coco":
             entry["format"] = "coco"
             if self.parsed is None:
                 entry["unlabeled"] = True
@@ -749,7 +769,7 @@ class SourceLabels:
                 entry["_coco"] = {"json": centry.json_rel, "image": image, "annotations": anns}
                 if setup.objects:
                     entry["_objects"] = coco_objects(anns)
-        if setup.format == "voc":
+        if fmt == "voc":
             entry["format"] = "voc"
             if self.parsed is None:
                 entry["unlabeled"] = True
@@ -763,7 +783,7 @@ class SourceLabels:
                     folders = V.folder_names(setup.input_dir, self.source, setup.output_dir, out_rel)
                     made.append((setup.output_dir / rel, V.write(self.parsed, objs, out_size,  # type: ignore[operator]
                                                                   PurePosixPath(out_rel).name, folders)))
-        if setup.format == "yolo":
+        if fmt == "yolo":
             entry["format"] = f"yolo-{self.parsed.kind}" if self.parsed else "yolo"
             if self.parsed is None:
                 entry["unlabeled"] = True
@@ -789,37 +809,3 @@ class SourceLabels:
                     made.append((target, MK.encode_mask(MK.warp_mask(self.mask, m, out_size,
                                                                      setup.options.mask_fill))))
         return made, entry
-
-
-def _xywh(x0: float, y0: float, x1: float, y1: float) -> list[float]:
-    return [round(x0, 3), round(y0, 3), round(x1 - x0, 3), round(y1 - y0, 3)]
-
-
-def pixel_objects(objs: list) -> dict[str, list]:
-    """An output's objects as Hugging Face ``objects``: COCO [x, y, w, h] boxes in pixels (edge
-    coordinates; polygons and oriented boxes by their enclosing box) and their classes. Taken from
-    the transformed objects in memory, never read back from the label files. Not in the manifest:
-    the orchestrator hands it to the sink (augcli.run.sinks.take_objects)."""
-    boxes, cats = [], []
-    for o in objs:
-        if o.box is not None:
-            box = o.box
-        elif o.obb is not None:
-            box = L.enclosing(np.asarray(o.obb, dtype=float))
-        elif o.polygons:
-            box = L.enclosing(np.concatenate([np.asarray(p, dtype=float) for p in o.polygons]))
-        else:
-            continue  # keypoints alone: no box to give
-        boxes.append(_xywh(*(float(v) for v in box)))
-        cats.append(int(o.cls) if isinstance(o.cls, (int, np.integer)) else o.cls)
-    return {"bbox": boxes, "categories": cats}
-
-
-def coco_objects(anns: list) -> dict[str, list]:
-    """The same for an output's COCO annotations (already [x, y, w, h] in pixels)."""
-    boxes, cats = [], []
-    for a in anns:
-        if isinstance(a.get("bbox"), list) and len(a["bbox"]) == 4:
-            boxes.append([round(float(v), 3) for v in a["bbox"]])
-            cats.append(a.get("category_id"))
-    return {"bbox": boxes, "categories": cats}

@@ -39,6 +39,9 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
             for note in notes:
                 report(note)
             cfg = replace(cfg, pipeline=pipeline)
+        if cfg.labels.output and (setup is None or setup.format is None):
+            report(f"augcli: note: --labels-output {cfg.labels.output}: no YOLO, COCO or VOC labels were found; "
+                   "the images are written without labels")
     check_require(cfg, setup)
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries

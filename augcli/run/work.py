@@ -255,6 +255,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 return
         except MemoryError:
             rec.update(status="error", error="out of memory while making this output")
+        except InputError as exc:  # labels this output cannot be written with (augcli.labels.convert)
+            rec.update(status="error", error=str(exc))
         except Exception as exc:  # noqa: BLE001 - ValueError and whatever a hostile file triggers
             rec.update(status="error", error=f"cannot process: {type(exc).__name__}: {exc}")
         finally:
