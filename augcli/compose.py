@@ -254,8 +254,27 @@ def _scaled(image: Image.Image, size: Sequence[int], mode: str) -> Image.Image:
     if image.mode != mode:
         image = image.convert(mode)
     if image.size != tuple(size):
-        image = image.resize(tuple(size), Image.Resampling.BILINEAR)
+        # reducing_gap 1: a box reduction by the whole factor first, then bilinear (3x faster at 1/2)
+        image = image.resize(tuple(size), Image.Resampling.BILINEAR, reducing_gap=1.0)
     return image
+
+
+class Scaled:
+    """Sources scaled to a size, kept for the next outputs that place them the same (a worker's
+    outputs of equal-sized primaries reuse their partners' tiles)."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity, self.items = capacity, {}
+
+    def get(self, rel: str, image: Image.Image, size: Sequence[int], mode: str) -> Image.Image:
+        key = (rel, tuple(size), mode)
+        got = self.items.pop(key, None)
+        if got is None:
+            got = _scaled(image, size, mode)
+        self.items[key] = got  # the newest last
+        while len(self.items) > self.capacity:
+            del self.items[next(iter(self.items))]
+        return got
 
 
 def check_mode(image: Image.Image, shown: str) -> None:
@@ -272,22 +291,25 @@ def backward_centre(matrix: Sequence[Sequence[float]]) -> np.ndarray:
 
 
 def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images: Mapping[str, Image.Image],
-                paste_mask: Callable[[str, Mapping[str, Any]], np.ndarray] | None = None) -> Image.Image:
+                paste_mask: Callable[[str, Mapping[str, Any]], np.ndarray] | None = None,
+                scaled: Scaled | None = None) -> Image.Image:
     """The canvas an output's pipeline runs on. ``images``: every source as loaded;
-    ``paste_mask(source, pasted object)``: the canvas pixels a pasted instance covers (bool)."""
+    ``paste_mask(source, pasted object)``: the canvas pixels a pasted instance covers (bool);
+    ``scaled``: scaled sources kept between calls."""
     mode, canvas = primary.mode, primary.size
+    scaled = scaled or Scaled(0)
     out = primary
     for step in steps:
         if step["op"] == "mosaic":
             fill = (FILL,) * (len(mode) - ("A" in mode)) + ((255,) if "A" in mode else ())
             out = Image.new(mode, canvas, fill if len(fill) > 1 else fill[0])
             for src, size, at, (x0, y0, x1, y1) in placements(step, canvas):
-                tile = _scaled(images[src], size, mode)
+                tile = scaled.get(src, images[src], size, mode)
                 box = (max(x0, at[0]), max(y0, at[1]), min(x1, at[0] + size[0]), min(y1, at[1] + size[1]))
                 if box[0] < box[2] and box[1] < box[3]:
                     out.paste(tile.crop((box[0] - at[0], box[1] - at[1], box[2] - at[0], box[3] - at[1])), box[:2])
         elif step["op"] == "mixup":
-            other = np.asarray(_scaled(images[step["source"]], canvas, mode), dtype=np.uint32)
+            other = np.asarray(scaled.get(step["source"], images[step["source"]], canvas, mode), dtype=np.uint32)
             q = round(step["weight"] * WEIGHT_ONE)
             mixed = (np.asarray(out, dtype=np.uint32) * q + other * (WEIGHT_ONE - q) + (WEIGHT_ONE >> 1)) >> 16
             out = Image.fromarray(mixed.astype(np.uint8))
@@ -305,7 +327,7 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
         else:  # cutmix
             x0, y0, x1, y1 = step["region"]
             out = out.copy() if out is primary else out
-            out.paste(_scaled(images[step["source"]], canvas, mode).crop((x0, y0, x1, y1)), (x0, y0))
+            out.paste(scaled.get(step["source"], images[step["source"]], canvas, mode).crop((x0, y0, x1, y1)), (x0, y0))
     return out
 
 

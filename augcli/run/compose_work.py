@@ -85,8 +85,8 @@ def plan_compositions(ctx: Any, job: Any, image: Any, size: tuple[int, int], tod
             if k in todo and image is not None:
                 for rel, im in images.items():
                     CP.check_mode(im, rel)
-                made = CP.build_image(steps, image, images,
-                                      lambda rel, obj: paste_mask(loaded[rel], obj, canvas))
+                made = CP.build_image(steps, image, images, lambda rel, obj: paste_mask(loaded[rel], obj, canvas),
+                                      ctx.recent.scaled)
             out[i] = Composed(made, comp_labels, placed, CP.sources_of(steps, job.source),
                               CP.describe(steps, sizes, canvas), class_weights(steps, job.source, canvas))
         except (InputError, LabelError, ValueError) as exc:

@@ -27,6 +27,7 @@ from .require import not_met_error, plan_output
 from ..tempfiles import same_bytes
 from .sinks import TreeSink
 from .compose_work import merge_counts, plan_compositions
+from ..compose import Scaled
 
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
 
@@ -65,9 +66,10 @@ class Recent:
 
     def __init__(self, capacity: int) -> None:
         self.capacity, self.items, self.decoded = capacity, OrderedDict(), 0
+        self.scaled = Scaled(4 * capacity)  # partners scaled for a composition, reused by the next ones
 
     def __getstate__(self) -> dict:
-        return {"capacity": self.capacity, "items": OrderedDict(), "decoded": 0}
+        return {"capacity": self.capacity, "items": OrderedDict(), "decoded": 0, "scaled": Scaled(4 * self.capacity)}
 
     def get(self, rel: str, load: Callable[[str], Any]) -> Any:
         item = self.items.get(rel)
