@@ -92,7 +92,9 @@ def group_of(rel: str, within: str) -> str:
 
 class PartnerPlan:
     """Which steps each output gets and with which partners: a pure function of the listing, the
-    seed and the settings, so every shard and engine draws the same."""
+    seed and the settings, so every shard and engine draws the same. (Choosing partners to lift
+    rare classes would go in ``draw``: it sees the whole listing; the copy plan of --per-class
+    already decides how many outputs each source gets.)"""
 
     def __init__(self, compose: Compose, seed: int, names: Iterable[str]) -> None:
         self.compose, self.seed = compose, seed

@@ -448,3 +448,16 @@ def test_require_with_compositions_is_refused(tmp_path):
     segment_set(tmp_path / "in")
     res = augcli("expand", "in", "out", "--mosaic", "1", "--require", "all", "--seed", "1", cwd=tmp_path, expect=2)
     assert "--require cannot be used with --mosaic" in res.stderr and not (tmp_path / "out").exists()
+
+
+def test_dask_equals_one_machine(tmp_path):
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'augcli[dask]')")
+    make, extra = DATASETS["coco"]
+    make(tmp_path / "in")
+    flags = ("--mosaic", "0.8", "--copy-paste", "0.5", "--seed", "4", "--buckets", "4", "-q", *extra)
+    augcli("expand", "in", "out", *flags, "-j", "2", cwd=tmp_path)
+    ref = tree_bytes(tmp_path / "out")
+    augcli("expand", "in", "dask", *flags, "--executor", "dask", "-j", "2", cwd=tmp_path)
+    got = tree_bytes(tmp_path / "dask")
+    assert {k: v for k, v in got.items() if k != "manifest.jsonl"} == \
+        {k: v for k, v in ref.items() if k != "manifest.jsonl"}
