@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .version import __version__
-from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS
+from .choices import COMPOSITIONS, FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS
 from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
                           label_options, op_options, require_settings, scaleout_settings, scaleout_options,
                           target_options)
@@ -200,6 +200,10 @@ def ops_table(markdown: bool = False) -> str:
     for r in rows:
         lines.append(f"{r['op']:<{widths[0]}}  {r['flag']:<{widths[1]}}  {r['params']}")
         lines.append(f"{'':<{widths[0]}}  {'':<{widths[1]}}  default: {r['default']}; scheme: {r['scheme']}")
+    lines += ["", "compositions, made before the ops in this order, each with its own probability P (see the README):"]
+    for step, flags, params, scheme in COMPOSITIONS:
+        lines.append(f"  {step:<{widths[0] - 2}}  {flags:<{widths[1]}}  {params}")
+        lines.append(f"  {'':<{widths[0] - 2}}  {'':<{widths[1]}}  scheme: {scheme}")
     return "\n".join(lines)
 
 

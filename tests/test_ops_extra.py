@@ -482,8 +482,9 @@ def test_ops_command_lists_every_op_with_flag_default_and_scheme():
     for name, cls in OPS.items():
         assert re.search(rf"^{name}\s+{re.escape(cls.flag)}\s", out, re.M), name
         assert f"default: {cls.default}; scheme: {cls.summary}" in out
-    names = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
+    names = [line.split()[0] for line in out.split("\n\n")[0].splitlines() if line and not line.startswith(" ")]
     assert names == list(OPS)  # printed in canonical order
+    assert "mosaic" in out.split("\n\n")[1] and "--copy-paste P" in out  # then the compositions
 
 
 def test_readme_op_table_is_the_ops_command_output():
