@@ -1,0 +1,87 @@
+"""augcli audit: planted leaks are found (exit 1), a clean split passes (exit 0)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+from PIL import Image
+
+from .splitdata import folders, reencode, save
+
+
+def cli(*args, expect=None, cmd="audit"):
+    res = subprocess.run([sys.executable, "-m", "augcli", cmd, *map(str, args)], capture_output=True, text=True,
+                         timeout=300)
+    if expect is not None:
+        assert res.returncode == expect, res.stdout + res.stderr
+    return res
+
+
+def _split(tmp_path):
+    inp = folders(tmp_path / "in", {"a": 10, "b": 10})
+    out = tmp_path / "ds"
+    cli(inp, out, "--seed", "2", "-j", "1", expect=0, cmd="split")
+    return out
+
+
+def test_clean_split_exits_0_and_caches_hashes(tmp_path):
+    out = _split(tmp_path)
+    res = cli(out, "--json", "-j", "2", expect=0)
+    doc = json.loads(res.stdout)
+    assert doc["leaks"] == [] and doc["images"] == 20 and sum(doc["splits"].values()) == 20
+    cache = out / ".augcli" / "hashes.jsonl"
+    assert len(cache.read_text().splitlines()) == 21
+    again = cli(out, "--json", "-j", "1", expect=0)
+    assert json.loads(again.stdout) == doc
+
+
+def test_planted_leaks_are_found_and_exit_1(tmp_path):
+    out = _split(tmp_path)
+    val = sorted((out / "val").rglob("*.png"))
+    assert len(val) == 2
+    v0, v1 = val
+    shutil.copy(v0, out / "train" / "a" / "copied.png")
+    save(Image.open(v0).resize((128, 96), Image.Resampling.LANCZOS), out / "train" / "a" / "bigger.png")
+    (out / "train" / "b" / "again.jpg").write_bytes(reencode(v1, 60))
+    # an expand output of a val image, put in train (found through its manifest, whatever it looks like)
+    cli(out / "val", out / "train" / "aug", "-n", "1", "--rotate", "40:40", "--seed", "1", "-j", "1", "-q",
+        expect=0, cmd="expand")
+    res = cli(out, "--json", "-j", "1", expect=1)
+    doc = json.loads(res.stdout)
+    kinds = {(p["kind"], p["a"], p["b"]) for p in doc["leaks"]}
+    r0, r1 = (p.relative_to(out).as_posix() for p in (v0, v1))
+    assert ("exact", "train/a/copied.png", r0) in kinds
+    assert any(k == "near" and {a, b} == {"train/a/bigger.png", r0} for k, a, b in kinds)
+    assert any(k == "near" and {a, b} == {"train/b/again.jpg", r1} for k, a, b in kinds)
+    sources = [p for p in doc["leaks"] if p["kind"] == "source"]
+    assert {(p["split_a"], p["split_b"]) for p in sources} == {("train", "val")} and len(sources) == 2
+    text = cli(out, expect=1).stdout
+    assert "leak" in text and "copied.png" in text
+
+
+def test_duplicates_inside_one_split_are_reported_apart(tmp_path):
+    out = _split(tmp_path)
+    some = sorted((out / "train").rglob("*.png"))[0]
+    shutil.copy(some, some.with_name("twin.png"))
+    doc = json.loads(cli(out, "--json", "-j", "1", expect=0).stdout)
+    assert doc["leaks"] == [] and [p["kind"] for p in doc["within"]] == ["exact"]
+
+
+def test_voc_lists_name_the_splits(tmp_path):
+    inp = tmp_path / "voc"
+    for i in range(4):
+        save(Image.open(folders(tmp_path / "f", {"x": 4}) / "x" / f"x{i:03d}.png"), inp / "JPEGImages" / f"i{i}.png")
+    (inp / "ImageSets/Main").mkdir(parents=True)
+    (inp / "ImageSets/Main/train.txt").write_text("i0\ni1\ni2\n")
+    (inp / "ImageSets/Main/val.txt").write_text("i3\ni2\n")
+    doc = json.loads(cli(inp, "--json", "-j", "1", expect=1).stdout)
+    assert doc["splits"] == {"train": 3, "val": 1}
+    assert [(p["kind"], p["a"]) for p in doc["leaks"]] == [("listed", "JPEGImages/i2.png")]
+
+
+def test_not_a_folder_exits_2(tmp_path):
+    res = cli(tmp_path / "missing", expect=2)
+    assert "Traceback" not in res.stderr
