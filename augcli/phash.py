@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -97,7 +98,8 @@ def hash_file(root: str, rel: str) -> Hashed:
     try:
         return Hashed(rel, len(data), sha, dhash_bytes(data))
     except Exception as exc:  # any decoder failure is this file's problem, not the run's
-        return Hashed(rel, len(data), sha, None, f"cannot decode: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        why = re.sub(r" <_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc).splitlines()[0] if str(exc) else "")
+        return Hashed(rel, len(data), sha, None, f"cannot decode: {why or type(exc).__name__}")
 
 
 def _hash_chunk(args: tuple[str, list[str]]) -> list[Hashed]:

@@ -208,8 +208,9 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
             errors.append(f"{h.rel}: {h.error}")
             report(f"augcli: {h.rel}: {h.error}; not split")
             continue
-        if h.error:
-            report(f"augcli: warning: {h.rel}: {h.error}; copied, grouped with byte-identical copies only")
+        if h.error:  # copied all the same: nothing of it is lost, but the run says so in its exit code
+            errors.append(f"{h.rel}: {h.error}")
+            report(f"augcli: {h.rel}: {h.error}; copied unchanged, grouped with byte-identical copies only")
         keep.append(h)
     images = [h.rel for h in keep]
     groups = SP.groups_of(images, keep, opts.group, opts.hash_distance)

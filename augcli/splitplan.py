@@ -110,11 +110,15 @@ def load_dataset(root: Path, output: Path | None, report: Callable[[str], None])
     names = class_names(root, setup)
     load = LoadOptions()
     for rel in images:
+        ds.classes[rel] = []
         try:
-            labels = setup.load(rel, source_size(root / rel, load), True, load.max_pixels, None)  # type: ignore[union-attr]
+            size = source_size(root / rel, load)
+        except Exception:  # an image that cannot be decoded is named once, when it is hashed
+            continue
+        try:
+            labels = setup.load(rel, size, True, load.max_pixels, None)  # type: ignore[union-attr]
         except (InputError, OSError, ValueError) as exc:
             ds.errors.append(f"{rel}: {exc}")
-            ds.classes[rel] = []
             continue
         parsed = labels.parsed
         objs = parsed[1] if fmt == "coco" and parsed else (parsed.objects if parsed else [])

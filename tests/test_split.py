@@ -230,3 +230,17 @@ def test_non_empty_output_is_refused(tmp_path):
     assert "not an empty folder" in res.stderr
     res = run(inp, inp / "sub", expect=2)
     assert "must not contain each other" in res.stderr
+
+
+def test_bad_label_and_broken_image_are_named_copied_unchanged_and_exit_1(tmp_path):
+    inp = _yolo(tmp_path / "in", 4)
+    (inp / "labels" / "im2.txt").write_text("0 0.5 0.5 0.1 0.1\nzz 1 2\n")
+    (inp / "images" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    (inp / "labels" / "broken.txt").write_text("1 0.5 0.5 0.1 0.1\n")
+    out = tmp_path / "out"
+    res = run(inp, out, "--ratios", "1,0", "-j", "1", expect=1)
+    lines = [ln for ln in res.stderr.splitlines() if "im2" in ln or "broken" in ln]
+    assert any("labels/im2.txt:2:" in ln for ln in lines) and any("images/broken.png: cannot decode" in ln for ln in lines)
+    assert "Traceback" not in res.stderr and "BytesIO" not in res.stderr
+    for rel in ("labels/train/im2.txt", "labels/train/broken.txt", "images/train/broken.png"):
+        assert (out / rel).read_bytes() == (inp / rel.replace("/train", "")).read_bytes()
