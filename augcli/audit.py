@@ -115,6 +115,9 @@ def _manifest_pairs(root: Path, images: list[str], splits: dict[str, str | None]
     from .manifest import read_manifest
 
     known = set(images)
+    by_name: dict[str, list[str]] = {}
+    for r in images:
+        by_name.setdefault(PurePosixPath(r).name, []).append(r)
     pairs = []
     for man in sorted(root.rglob("manifest.jsonl")):
         rel_man = man.relative_to(root).as_posix()
@@ -144,7 +147,7 @@ def _manifest_pairs(root: Path, images: list[str], splits: dict[str, str | None]
                     src_rel = cand
                     break
             if src_rel is None:
-                ends = [r for r in images if r == src or r.endswith("/" + src)]
+                ends = [r for r in by_name.get(PurePosixPath(src).name, ()) if r == src or r.endswith("/" + src)]
                 src_rel = ends[0] if len(ends) == 1 else None
             if src_rel is not None and src_rel != out_rel:
                 p = _pair("source", out_rel, src_rel, None, splits)

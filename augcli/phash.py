@@ -222,9 +222,9 @@ def bands(distance_max: int) -> list[tuple[int, int]]:
     return out
 
 
-def near_pairs(hashes: Sequence[int | None], distance_max: int) -> list[tuple[int, int, int]]:
-    """(i, j, distance) with i < j for every pair of hashes within ``distance_max`` (None never pairs).
-    Equal hashes are collapsed first; the rest is compared inside the band buckets only."""
+def near_links(hashes: Sequence[int | None], distance_max: int) -> tuple[list[list[int]], list[tuple[int, int, int]]]:
+    """The indices of equal hashes (one list per value, in index order) and, between the lists, the
+    pairs (list a, list b, distance) within ``distance_max``: compared inside the band buckets only."""
     if not 0 <= distance_max <= MAX_DISTANCE:
         raise ValueError(f"hash distance must be from 0 to {MAX_DISTANCE}, not {distance_max}")
     same: dict[int, list[int]] = {}
@@ -238,22 +238,23 @@ def near_pairs(hashes: Sequence[int | None], distance_max: int) -> list[tuple[in
         for shift, mask in bands(distance_max):
             keys = (arr >> np.uint64(shift)) & np.uint64(mask)
             order = np.argsort(keys, kind="stable")
-            sk = keys[order]
-            cuts = np.flatnonzero(np.diff(sk)) + 1
+            cuts = np.flatnonzero(np.diff(keys[order])) + 1
             for grp in np.split(order, cuts):
                 if len(grp) < 2:
                     continue
                 vals = arr[grp]
                 d = popcount64(vals[:, None] ^ vals[None, :])
                 a, b = np.nonzero(np.triu(d <= distance_max, k=1))
-                close.update((int(grp[x]), int(grp[y])) if grp[x] < grp[y] else (int(grp[y]), int(grp[x]))
-                             for x, y in zip(a, b))
+                close.update((int(min(grp[x], grp[y])), int(max(grp[x], grp[y]))) for x, y in zip(a, b))
+    return [same[h] for h in uniq], sorted((a, b, distance(uniq[a], uniq[b])) for a, b in close)
+
+
+def near_pairs(hashes: Sequence[int | None], distance_max: int) -> list[tuple[int, int, int]]:
+    """(i, j, distance) with i < j for every pair of hashes within ``distance_max`` (None never pairs)."""
+    lists, links = near_links(hashes, distance_max)
     pairs: list[tuple[int, int, int]] = []
-    for members in same.values():
+    for members in lists:
         pairs.extend((members[x], members[y], 0) for x in range(len(members)) for y in range(x + 1, len(members)))
-    for ua, ub in close:
-        d = distance(uniq[ua], uniq[ub])
-        for i in same[uniq[ua]]:
-            for j in same[uniq[ub]]:
-                pairs.append((min(i, j), max(i, j), d))
+    for a, b, d in links:
+        pairs.extend((min(i, j), max(i, j), d) for i in lists[a] for j in lists[b])
     return sorted(pairs)

@@ -145,7 +145,7 @@ class UnionFind:
 def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], distance_max: int) -> list[int]:
     """The group (index of its first image) of each image: byte-identical files always share one;
     ``group`` adds near duplicates (dHash within ``distance_max``), equal stems, equal regex keys."""
-    from .phash import near_pairs
+    from .phash import near_links
 
     uf = UnionFind(len(images))
     keys: dict[tuple[str, str], int] = {}
@@ -159,9 +159,13 @@ def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], dis
     for i, h in enumerate(hashes):
         by_key("sha", h.sha256 or None, i)
     for g in group:
-        if g == "near-duplicate":
-            for i, j, _ in near_pairs([h.dhash for h in hashes], distance_max):
-                uf.union(i, j)
+        if g == "near-duplicate":  # equal hashes chained, then one link per close pair of hash values
+            lists, links = near_links([h.dhash for h in hashes], distance_max)
+            for members in lists:
+                for i in members[1:]:
+                    uf.union(members[0], i)
+            for a, b, _ in links:
+                uf.union(lists[a][0], lists[b][0])
         elif g == "stem":
             for i, rel in enumerate(images):
                 by_key("stem", PurePosixPath(rel).stem, i)

@@ -85,3 +85,14 @@ def test_voc_lists_name_the_splits(tmp_path):
 def test_not_a_folder_exits_2(tmp_path):
     res = cli(tmp_path / "missing", expect=2)
     assert "Traceback" not in res.stderr
+
+
+def test_a_changed_file_is_hashed_again_not_taken_from_the_cache(tmp_path):
+    out = _split(tmp_path)
+    assert cli(out, "-j", "1").returncode == 0  # fills the cache
+    v0 = sorted((out / "val").rglob("*.png"))[0]
+    t0 = sorted((out / "train").rglob("*.png"))[0]
+    shutil.copy(t0, v0)  # same path, new bytes (and time): now a copy of a train image
+    doc = json.loads(cli(out, "--json", "-j", "1", expect=1).stdout)
+    assert [(p["kind"], p["a"], p["b"]) for p in doc["leaks"]] == [("exact", t0.relative_to(out).as_posix(),
+                                                                      v0.relative_to(out).as_posix())]
