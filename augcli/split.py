@@ -192,6 +192,13 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
     inp, out = Path(input_dir), Path(output_dir)
     SP.check_folders(inp, out)
     inp = inp.resolve()
+    if opts.link:
+        there = out.resolve()
+        while not there.exists():
+            there = there.parent
+        if os.stat(there).st_dev != os.stat(inp).st_dev:
+            raise UsageError(f"--link: {output_dir} is on another file system than {input_dir}; hard links cannot "
+                             "cross it (leave out --link to copy)")
     ds = SP.load_dataset(inp, out.resolve(), report)
     if not ds.images:
         raise UsageError(f"{input_dir}: no images found")

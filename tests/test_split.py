@@ -244,3 +244,23 @@ def test_bad_label_and_broken_image_are_named_copied_unchanged_and_exit_1(tmp_pa
     assert "Traceback" not in res.stderr and "BytesIO" not in res.stderr
     for rel in ("labels/train/im2.txt", "labels/train/broken.txt", "images/train/broken.png"):
         assert (out / rel).read_bytes() == (inp / rel.replace("/train", "")).read_bytes()
+
+
+def test_link_across_file_systems_is_a_usage_error_before_anything_is_written(tmp_path, monkeypatch):
+    import os as _os
+
+    from augcli import split as S
+    from augcli.errors import UsageError
+    from augcli.splitplan import SplitOptions
+
+    inp = folders(tmp_path / "in", {"a": 2})
+    real = _os.stat
+
+    class Other:
+        def __init__(self, st):
+            self.st_dev = st.st_dev + 1
+
+    monkeypatch.setattr(S.os, "stat", lambda p, *a, **k: Other(real(p)) if Path(p) == inp.resolve() else real(p, *a, **k))
+    with pytest.raises(UsageError, match="another file system"):
+        S.run_split(str(inp), str(tmp_path / "out"), SplitOptions(link=True, workers=1))
+    assert not (tmp_path / "out").exists()
