@@ -256,11 +256,13 @@ def test_link_across_file_systems_is_a_usage_error_before_anything_is_written(tm
     inp = folders(tmp_path / "in", {"a": 2})
     real = _os.stat
 
-    class Other:
-        def __init__(self, st):
-            self.st_dev = st.st_dev + 1
+    def other(st):  # the same file, seen on another device
+        fields = list(st)
+        fields[2] += 1
+        return _os.stat_result(fields)
 
-    monkeypatch.setattr(S.os, "stat", lambda p, *a, **k: Other(real(p)) if Path(p) == inp.resolve() else real(p, *a, **k))
+    target = str(inp.resolve())
+    monkeypatch.setattr(S.os, "stat", lambda p, *a, **k: other(real(p)) if str(p) == target else real(p, *a, **k))
     with pytest.raises(UsageError, match="another file system"):
         S.run_split(str(inp), str(tmp_path / "out"), SplitOptions(link=True, workers=1))
     assert not (tmp_path / "out").exists()
