@@ -30,8 +30,8 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--names", help="Split names, comma-separated [default: train,val,test; train,val for two ratios].")
 @click.option("--stratify", is_flag=True, help="Keep each class's share in every split (class folder or majority object class).")
 @click.option("--group", "groups", multiple=True, metavar="KIND",
-              help="What stays together: near-duplicate (default), stem, regex:PATTERN, none (repeatable); "
-                   "byte-identical files always do.")
+              help="What stays together: near-duplicate and tile (the default), stem, regex:PATTERN, none "
+                   "(repeatable); byte-identical files always do.")
 @click.option("--hash-distance", type=click.IntRange(0, 24), default=8, show_default=True, metavar="D",
               help=DISTANCE_HELP)
 @click.option("--link", is_flag=True, help="Hard-link the files instead of copying them.")
@@ -50,12 +50,12 @@ def split(input_dir: str, output_dir: str, ratios: str, names: str | None, group
     """
     from .errors import AugcliError, UsageError
     from .split import run_split
-    from .splitplan import SplitOptions, default_names
+    from .splitplan import DEFAULT_GROUPS, SplitOptions, default_names
 
     try:
         r = _floats(ratios)
         n = tuple(names.split(",")) if names else default_names(len(r))
-        opts = SplitOptions(ratios=r, names=n, group=groups or ("near-duplicate",), **kw)
+        opts = SplitOptions(ratios=r, names=n, group=groups or DEFAULT_GROUPS, **kw)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:

@@ -19,7 +19,10 @@ import numpy as np
 from .errors import InputError, UsageError
 
 NO_CLASS = "(none)"
-GROUP_KINDS = ("near-duplicate", "stem", "none")  # and regex:PATTERN
+GROUP_KINDS = ("near-duplicate", "tile", "stem", "none")  # and regex:PATTERN
+DEFAULT_GROUPS = ("near-duplicate", "tile")
+# a tile or crop named as SAHI names them (and augcli's tiles are to be): <source stem>_<x0>_<y0>_<x1>_<y1>
+TILE_NAME = re.compile(r"^(.+)_\d+_\d+_\d+_\d+$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class SplitOptions:
     ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
     names: tuple[str, ...] = ("train", "val", "test")
     stratify: bool = False
-    group: tuple[str, ...] = ("near-duplicate",)
+    group: tuple[str, ...] = DEFAULT_GROUPS
     hash_distance: int = 8
     link: bool = False
     seed: int = 0
@@ -53,7 +56,7 @@ class SplitOptions:
                 except re.error as exc:
                     raise ValueError(f"--group {g}: not a regular expression: {exc}") from None
             elif g not in GROUP_KINDS:
-                raise ValueError(f"--group must be near-duplicate, stem, regex:PATTERN or none, not {g!r}")
+                raise ValueError(f"--group must be near-duplicate, tile, stem, regex:PATTERN or none, not {g!r}")
         from .phash import MAX_DISTANCE
 
         if not 0 <= self.hash_distance <= MAX_DISTANCE:
@@ -166,6 +169,11 @@ def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], dis
                     uf.union(members[0], i)
             for a, b, _ in links:
                 uf.union(lists[a][0], lists[b][0])
+        elif g == "tile":  # every tile of one source, and the source itself, share the source's stem
+            for i, rel in enumerate(images):
+                p = PurePosixPath(rel)
+                m = TILE_NAME.match(p.stem)
+                by_key("tile", (p.parent / (m.group(1) if m else p.stem)).as_posix(), i)
         elif g == "stem":
             for i, rel in enumerate(images):
                 by_key("stem", PurePosixPath(rel).stem, i)

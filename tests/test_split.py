@@ -266,3 +266,17 @@ def test_link_across_file_systems_is_a_usage_error_before_anything_is_written(tm
     with pytest.raises(UsageError, match="another file system"):
         S.run_split(str(inp), str(tmp_path / "out"), SplitOptions(link=True, workers=1))
     assert not (tmp_path / "out").exists()
+
+
+def test_tiles_stay_with_their_source(tmp_path):
+    inp = folders(tmp_path / "in", {"a": 8})
+    save(field(500), inp / "a" / "big.png")
+    for k, (x, y) in enumerate(((0, 0), (32, 0), (0, 24), (32, 24))):
+        save(field(600 + k), inp / "a" / f"big_{x}_{y}_{x + 32}_{y + 24}.png")
+    for seed in range(3):
+        out = tmp_path / f"out{seed}"
+        run(inp, out, "--seed", seed, "--ratios", "0.5,0.5", "-j", "1")
+        where = split_of(out)
+        assert len({s for r, s in where.items() if "big" in r}) == 1
+    run(inp, tmp_path / "none", "--group", "none", "-j", "1")
+    assert len({r["group"] for r in records(tmp_path / "none") if "big" in r["source"]}) == 5
