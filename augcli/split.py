@@ -230,14 +230,20 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
               "ratios": list(opts.ratios), "names": list(names), "stratify": opts.stratify, "group": list(opts.group),
               "hash": HASH_NAME, "hash_distance": opts.hash_distance}
     writer = ManifestWriter(out / MANIFEST, json.dumps(header, sort_keys=True) + "\n")
+    written: dict[str, str] = {}  # destination -> the source file written there
     try:
         for i, (h, s) in enumerate(zip(keep, split_of)):
             placed = []
             try:
-                for src, dest in files_of(ds, h.rel, names[s]):
-                    if (out / dest).exists():  # VOC: a label two images share is written once
+                files = files_of(ds, h.rel, names[s])
+                for src, dest in files:  # all or none of an image's files: never its image with another's label
+                    if dest in written and written[dest] != src:
+                        raise OSError(f"{dest} is already written for {written[dest]}; not overwritten")
+                for src, dest in files:
+                    if written.get(dest) == src:  # a file two images share (a VOC XML) is written once
                         continue
                     _place(inp / src, out / dest, opts.link)
+                    written[dest] = src
                     placed.append(dest)
             except OSError as exc:
                 errors.append(f"{h.rel}: cannot write: {exc.strerror or exc}")

@@ -280,3 +280,32 @@ def test_tiles_stay_with_their_source(tmp_path):
         assert len({s for r, s in where.items() if "big" in r}) == 1
     run(inp, tmp_path / "none", "--group", "none", "-j", "1")
     assert len({r["group"] for r in records(tmp_path / "none") if "big" in r["source"]}) == 5
+
+
+def test_two_images_with_one_destination_are_never_overwritten(tmp_path):
+    inp = _yolo(tmp_path / "in", 2)
+    save(field(50), inp / "im0.png")  # at the top, with its own label: YOLO puts it at images/<split>/im0.png too
+    (inp / "im0.txt").write_text("2 0.5 0.5 0.1 0.1\n")
+    out = tmp_path / "out"
+    res = run(inp, out, "--ratios", "1,0", "-j", "1", expect=1)
+    assert "already written for" in res.stderr and "Traceback" not in res.stderr
+    assert (out / "images/train/im0.png").read_bytes() in ((inp / "im0.png").read_bytes(),
+                                                           (inp / "images/im0.png").read_bytes())
+    lab = (out / "labels/train/im0.txt").read_bytes()
+    img = (out / "images/train/im0.png").read_bytes()
+    pairs = {(inp / "im0.png").read_bytes(): (inp / "im0.txt").read_bytes(),
+             (inp / "images/im0.png").read_bytes(): (inp / "labels/im0.txt").read_bytes()}
+    assert pairs[img] == lab  # the image and its own label, from one source
+
+
+def test_an_image_is_never_paired_with_another_images_label(tmp_path):
+    inp = tmp_path / "in"
+    save(field(1), inp / "im0.png")  # no label of its own
+    save(field(2), inp / "images/im0.png")
+    (inp / "labels").mkdir()
+    (inp / "labels/im0.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    (inp / "data.yaml").write_text("names: [a]\n")
+    out = tmp_path / "out"
+    run(inp, out, "--ratios", "1,0", "-j", "1", "--group", "none", expect=1)
+    if (out / "labels/train/im0.txt").exists():
+        assert (out / "images/train/im0.png").read_bytes() == (inp / "images/im0.png").read_bytes()
