@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from .conftest import tree_bytes
+from .conftest import REPO, tree_bytes
 from .splitdata import field, folders, records, reencode, save, split_of
 
 
@@ -40,17 +40,19 @@ def test_ratios_within_one_image_of_the_target(tmp_path):
 
 def test_copies_of_one_photo_land_together(tmp_path):
     inp = folders(tmp_path / "in", {"a": 12, "b": 12})
-    photo = save(field(999, 160, 120), inp / "a" / "photo.png")
-    shutil.copy(photo, inp / "b" / "renamed.png")  # exact copy, another name and class
-    save(Image.open(photo).resize((80, 60), Image.Resampling.LANCZOS), inp / "a" / "small.png")
+    photo = inp / "a" / "photo.jpg"  # a real photo (sample_images/, from scikit-image)
+    shutil.copy(REPO / "sample_images" / "living" / "chelsea.jpg", photo)
+    shutil.copy(photo, inp / "b" / "renamed.jpg")  # exact copy, another name and class
+    im = Image.open(photo)
+    save(im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), inp / "a" / "small.png")
     (inp / "b" / "again.jpg").write_bytes(reencode(photo, 75))
     for seed in range(4):
         out = tmp_path / f"out{seed}"
         run(inp, out, "--seed", seed, "--ratios", "0.4,0.3,0.3", "-j", "1")
         where = split_of(out)
-        together = {where[r] for r in ("a/photo.png", "b/renamed.png", "a/small.png", "b/again.jpg")}
+        together = {where[r] for r in ("a/photo.jpg", "b/renamed.jpg", "a/small.png", "b/again.jpg")}
         assert len(together) == 1, where
-        groups = {r["group"] for r in records(out) if r["source"] in ("a/photo.png", "a/small.png")}
+        groups = {r["group"] for r in records(out) if r["source"] in ("a/photo.jpg", "a/small.png")}
         assert len(groups) == 1
 
 
@@ -98,12 +100,17 @@ def test_stratified_class_shares_within_one_image(tmp_path):
     assert "class" in res.stdout and "a " in res.stdout  # the table
 
 
-def test_byte_identical_for_any_workers_and_input_untouched(tmp_path):
-    inp = folders(tmp_path / "in", {"a": 10, "b": 7})
-    shutil.copy(inp / "a" / "a000.png", inp / "b" / "dup.png")
+@pytest.mark.parametrize("layout", ["folders", "yolo"])
+def test_byte_identical_for_any_workers_and_input_untouched(tmp_path, layout):
+    if layout == "yolo":
+        inp = _yolo(tmp_path / "in", 40)
+        shutil.copy(inp / "images" / "im0.png", inp / "images" / "dup.png")
+    else:
+        inp = folders(tmp_path / "in", {"a": 10, "b": 7})
+        shutil.copy(inp / "a" / "a000.png", inp / "b" / "dup.png")
     before = tree_bytes(inp, bookkeeping=True)
-    run(inp, tmp_path / "o1", "-j", "1", "--seed", "9")
-    run(inp, tmp_path / "o2", "-j", "2", "--seed", "9")
+    run(inp, tmp_path / "o1", "-j", "1", "--seed", "9", "--stratify")
+    run(inp, tmp_path / "o2", "-j", "2", "--seed", "9", "--stratify")
     assert tree_bytes(tmp_path / "o1") == tree_bytes(tmp_path / "o2")
     assert tree_bytes(inp, bookkeeping=True) == before
     assert not (inp / ".augcli").exists()
