@@ -185,7 +185,7 @@ def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str 
     hc = HashCache(Path(cache) if cache else root / CACHE, report)
     hashes = hash_files(root, images, workers, hc)
     try:
-        hc.save()
+        hc.save(None if cache else {os.path.join(str(root), rel) for rel in images})
     except OSError as exc:
         report(f"augcli: note: hash cache not written ({exc.strerror or exc})")
     counts: dict[str, int] = {}

@@ -159,14 +159,20 @@ class HashCache:
         self.by_stat[(abspath, st.st_size, st.st_mtime_ns)] = h.sha256
         self.changed = True
 
-    def save(self) -> None:
-        """Write the cache atomically (a temporary file renamed over it)."""
-        if self.path is None or not self.changed:
+    def save(self, only: set[str] | None = None) -> None:
+        """Write the cache atomically (a temporary file renamed over it); with ``only``, just the
+        entries of those paths (a dataset's own cache forgets the files that are gone)."""
+        if self.path is None:
+            return
+        stale = only is not None and any(p not in only for p, _, _ in self.by_stat)
+        if not (self.changed or stale):
             return
         from .tempfiles import write_atomic
 
         lines = [json.dumps({"kind": CACHE_KIND, "hash": HASH_NAME}) + "\n"]
         for (path, size, mtime), sha in sorted(self.by_stat.items()):
+            if only is not None and path not in only:
+                continue
             lines.append(json.dumps({"path": path, "size": size, "mtime_ns": mtime, "sha256": sha,
                                      "dhash": hex64(self.by_sha.get(sha))}) + "\n")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -96,3 +96,13 @@ def test_a_changed_file_is_hashed_again_not_taken_from_the_cache(tmp_path):
     doc = json.loads(cli(out, "--json", "-j", "1", expect=1).stdout)
     assert [(p["kind"], p["a"], p["b"]) for p in doc["leaks"]] == [("exact", t0.relative_to(out).as_posix(),
                                                                       v0.relative_to(out).as_posix())]
+
+
+def test_the_datasets_own_cache_forgets_files_that_are_gone(tmp_path):
+    out = _split(tmp_path)
+    cli(out, "-j", "1", expect=0)
+    gone = sorted((out / "train").rglob("*.png"))[0]
+    gone.unlink()
+    cli(out, "-j", "1", expect=0)
+    lines = (out / ".augcli" / "hashes.jsonl").read_text().splitlines()
+    assert len(lines) == 20 and not any(str(gone) in ln for ln in lines)
