@@ -122,11 +122,22 @@ class HashCache:
             self._read(report)
 
     def _read(self, report: Callable[[str], None]) -> None:
+        from .errors import UsageError
+
+        try:
+            with open(self.path, "rb") as fh:  # type: ignore[arg-type]
+                head = json.loads(fh.readline(4096).decode("utf-8") or "{}")
+        except (OSError, ValueError):
+            head = None
+        if not isinstance(head, dict) or head.get("kind") != CACHE_KIND:
+            # someone else's file: a cache is never written over it
+            raise UsageError(f"{self.path}: exists and is not an augcli hash cache; not overwritten (give another "
+                             "--cache path)")
         try:
             with open(self.path, encoding="utf-8") as fh:  # type: ignore[arg-type]
-                head = json.loads(fh.readline() or "{}")
-                if head.get("kind") != CACHE_KIND or head.get("hash") != HASH_NAME:
-                    report(f"augcli: note: {self.path}: not an augcli hash cache of {HASH_NAME}; rebuilt")
+                fh.readline()
+                if head.get("hash") != HASH_NAME:
+                    report(f"augcli: note: {self.path}: a hash cache of {head.get('hash')}, not {HASH_NAME}; rebuilt")
                     return
                 for line in fh:
                     e = json.loads(line)

@@ -208,7 +208,10 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
     cache = HashCache(Path(opts.cache), report) if opts.cache else None
     hashes = hash_files(inp, ds.images, opts.workers, cache)
     if cache is not None:
-        cache.save()
+        try:
+            cache.save()
+        except OSError as exc:  # a cache is an aid: the split goes on without it
+            report(f"augcli: note: {opts.cache}: hash cache not written ({exc.strerror or exc})")
     keep = []
     for h in hashes:
         if not h.sha256:

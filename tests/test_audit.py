@@ -106,3 +106,16 @@ def test_the_datasets_own_cache_forgets_files_that_are_gone(tmp_path):
     cli(out, "-j", "1", expect=0)
     lines = (out / ".augcli" / "hashes.jsonl").read_text().splitlines()
     assert len(lines) == 20 and not any(str(gone) in ln for ln in lines)
+
+
+def test_a_cache_path_that_is_not_a_cache_is_never_written_over(tmp_path):
+    out = _split(tmp_path)
+    precious = tmp_path / "notes.txt"
+    precious.write_text("my notes\n")
+    res = cli(out, "--cache", precious, "-j", "1", expect=2)
+    assert "not an augcli hash cache" in res.stderr and precious.read_text() == "my notes\n"
+    broken = tmp_path / "h.jsonl"
+    cli(out, "--cache", broken, "-j", "1", expect=0)
+    broken.write_text(broken.read_text()[:-30])  # a cut-off cache of ours is rebuilt
+    res = cli(out, "--cache", broken, "-j", "1", expect=0)
+    assert "rebuilt" in res.stderr and len(broken.read_text().splitlines()) == 21
