@@ -28,6 +28,7 @@ SPLIT_WORDS = {"train": "train", "training": "train", "val": "val", "valid": "va
                "dev": "val", "test": "test", "testing": "test", "eval": "test", "evaluation": "test"}
 CACHE = ".augcli/hashes.jsonl"
 SHOWN = 20  # pairs printed per kind; --json has them all
+ALL_PAIRS = 50  # copies of one image up to which every pair of them is listed
 
 
 @dataclass
@@ -107,6 +108,32 @@ def _pair(kind: str, a: str, b: str, dist: int | None, splits: dict[str, str | N
     return {"kind": kind, "distance": dist, "a": a, "b": b, "split_a": splits.get(a), "split_b": splits.get(b)}
 
 
+def _firsts(rels: Sequence[str], splits: dict[str, str | None]) -> dict[str | None, str]:
+    first: dict[str | None, str] = {}
+    for r in rels:
+        first.setdefault(splits.get(r), r)
+    return first
+
+
+def _pairs_among(rels: Sequence[str], splits: dict[str, str | None]) -> list[tuple[str, str]]:
+    """Pairs of a set of copies: all of them for up to ALL_PAIRS copies; beyond, each copy with the
+    first copy in its split and the firsts of the splits with each other (every copy and every split
+    pair still named, without n² lines)."""
+    if len(rels) <= ALL_PAIRS:
+        return [(rels[i], rels[j]) for i in range(len(rels)) for j in range(i + 1, len(rels))]
+    first = _firsts(rels, splits)
+    out = [(first[splits.get(r)], r) for r in rels if first[splits.get(r)] != r]
+    reps = list(first.values())
+    return out + [(reps[i], reps[j]) for i in range(len(reps)) for j in range(i + 1, len(reps))]
+
+
+def _pairs_between(xs: Sequence[str], ys: Sequence[str], splits: dict[str, str | None]) -> list[tuple[str, str]]:
+    if len(xs) * len(ys) <= ALL_PAIRS * ALL_PAIRS:
+        return [(a, b) for a in xs for b in ys]
+    fx, fy = _firsts(xs, splits), _firsts(ys, splits)
+    return [(a, b) for a in fx.values() for b in fy.values()]
+
+
 def _manifest_pairs(root: Path, images: list[str], splits: dict[str, str | None],
                     report: Callable[[str], None]) -> list[dict[str, Any]]:
     """(output, source) pairs of the ``expand`` manifests under ``root`` whose source is an image of
@@ -158,7 +185,7 @@ def _manifest_pairs(root: Path, images: list[str], splits: dict[str, str | None]
 def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str | None = None,
               report: Callable[[str], None] = lambda msg: None) -> AuditResult:
     from .labels.setup import scan
-    from .phash import HashCache, hash_files, near_pairs
+    from .phash import HashCache, hash_files, near_links
 
     root = Path(dataset)
     if not root.is_dir():
@@ -195,19 +222,20 @@ def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str 
     result = AuditResult(len(images), dict(sorted(counts.items())))
     result.unreadable = [f"{h.rel}: {h.error}" for h in hashes if h.error]
     pairs: list[dict[str, Any]] = list(listed_twice)
+    sha = {h.rel: h.sha256 for h in hashes if h.sha256}
     by_sha: dict[str, list[str]] = {}
-    for h in hashes:
-        if h.sha256:
-            by_sha.setdefault(h.sha256, []).append(h.rel)
-    exact = set()
+    for rel, digest in sha.items():
+        by_sha.setdefault(digest, []).append(rel)
     for rels in by_sha.values():
-        for i in range(len(rels)):
-            for j in range(i + 1, len(rels)):
-                pairs.append(_pair("exact", rels[i], rels[j], 0, splits))
-                exact.add((rels[i], rels[j]))
-    for i, j, d in near_pairs([h.dhash for h in hashes], distance_max):
-        if (images[i], images[j]) not in exact:
-            pairs.append(_pair("near", images[i], images[j], d, splits))
+        pairs.extend(_pair("exact", a, b, 0, splits) for a, b in _pairs_among(rels, splits))
+    lists, links = near_links([h.dhash for h in hashes], distance_max)
+    for members in lists:  # equal hashes, not equal bytes
+        rels = [images[i] for i in members]
+        pairs.extend(_pair("near", a, b, 0, splits) for a, b in _pairs_among(rels, splits)
+                     if sha.get(a) != sha.get(b))
+    for x, y, d in links:
+        pairs.extend(_pair("near", a, b, d, splits) for a, b in _pairs_between([images[i] for i in lists[x]],
+                                                                                [images[i] for i in lists[y]], splits))
     pairs.extend(_manifest_pairs(root, images, splits, report))
     order = {"listed": 0, "exact": 1, "source": 2, "near": 3}
     pairs.sort(key=lambda p: (order[p["kind"]], p["distance"] or 0, p["a"], p["b"]))

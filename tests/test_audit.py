@@ -119,3 +119,14 @@ def test_a_cache_path_that_is_not_a_cache_is_never_written_over(tmp_path):
     broken.write_text(broken.read_text()[:-30])  # a cut-off cache of ours is rebuilt
     res = cli(out, "--cache", broken, "-j", "1", expect=0)
     assert "rebuilt" in res.stderr and len(broken.read_text().splitlines()) == 21
+
+
+def test_many_copies_of_one_image_are_listed_without_every_pair(tmp_path):
+    out = _split(tmp_path)
+    v0 = sorted((out / "val").rglob("*.png"))[0]
+    for k in range(120):
+        shutil.copy(v0, out / "train" / "a" / f"copy{k:03d}.png")
+    doc = json.loads(cli(out, "--json", "-j", "1", expect=1).stdout)
+    assert len(doc["leaks"]) == 1 and len(doc["within"]) == 119  # not 121 * 120 / 2 pairs
+    named = {p["b"] for p in doc["within"]} | {p["a"] for p in doc["within"]}
+    assert len([n for n in named if "copy" in n]) == 120
