@@ -2,6 +2,7 @@
 
 - exact duplicates: byte-identical files (SHA-256);
 - near duplicates: dHash within ``--hash-distance`` (augcli.phash), a resize or a re-encode;
+- mirrored copies: one dHash within that distance of the other's mirror dHash;
 - augmented copies: ``expand`` outputs (found through the ``manifest.jsonl`` files under the
   dataset) whose source lies in another split.
 
@@ -185,7 +186,7 @@ def _manifest_pairs(root: Path, images: list[str], splits: dict[str, str | None]
 def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str | None = None,
               report: Callable[[str], None] = lambda msg: None) -> AuditResult:
     from .labels.setup import scan
-    from .phash import HashCache, hash_files, near_links
+    from .phash import HashCache, hash_files, mirror_links, near_links
 
     root = Path(dataset)
     if not root.is_dir():
@@ -236,8 +237,15 @@ def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str 
     for x, y, d in links:
         pairs.extend(_pair("near", a, b, d, splits) for a, b in _pairs_between([images[i] for i in lists[x]],
                                                                                 [images[i] for i in lists[y]], splits))
+    seen = {(p["a"], p["b"]) for p in pairs}
+    for xs, ys, d in mirror_links([h.dhash for h in hashes], [h.mirror for h in hashes], distance_max):
+        for a, b in _pairs_between([images[i] for i in xs], [images[j] for j in ys], splits):
+            p = _pair("mirror", a, b, d, splits)
+            if a != b and (p["a"], p["b"]) not in seen:
+                seen.add((p["a"], p["b"]))
+                pairs.append(p)
     pairs.extend(_manifest_pairs(root, images, splits, report))
-    order = {"listed": 0, "exact": 1, "source": 2, "near": 3}
+    order = {"listed": 0, "exact": 1, "source": 2, "near": 3, "mirror": 4}
     pairs.sort(key=lambda p: (order[p["kind"]], p["distance"] or 0, p["a"], p["b"]))
     for p in pairs:
         cross = p["split_a"] is not None and p["split_b"] is not None and p["split_a"] != p["split_b"]

@@ -7,7 +7,8 @@
   That is ``imagehash.dhash`` (hash_size 8) on the transposed image, except that a JPEG is decoded at
   a reduced DCT scale (both sides at least 128) first: many times faster, at most a bit or two apart.
 
-Near duplicates are pairs within a Hamming distance D. They are found through D + 1 bands of the
+Near duplicates are pairs within a Hamming distance D; a mirrored copy is found by comparing each
+hash with the others' mirror hashes (the dHash of the thumbnail read right to left). They are found through D + 1 bands of the
 64 bits (pigeonhole: two hashes within D agree on at least one whole band), not all pairs.
 """
 
@@ -20,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -40,20 +41,35 @@ class Hashed:
     sha256: str
     dhash: int | None
     error: str | None = None
+    mirror: int | None = None  # the dHash of the image mirrored left-right
 
 
-def dhash_image(im) -> int:
-    """The 64-bit difference hash of a Pillow image (any mode)."""
-    from PIL import Image
-
-    grey = im.convert("L").resize(THUMB, Image.Resampling.LANCZOS)
-    px = np.asarray(grey, dtype=np.int16)
+def _bits(px: np.ndarray) -> int:
     bits = (px[:, 1:] > px[:, :-1]).ravel()
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
+def dhash_image(im) -> int:
+    """The 64-bit difference hash of a Pillow image (any mode)."""
+    return dhash_pair(im)[0]
+
+
+def dhash_pair(im) -> tuple[int, int]:
+    """The dHash of a Pillow image and that of its mirror image (left-right), both from one
+    thumbnail: Lanczos resampling is symmetric, so the mirrored thumbnail is the mirror's thumbnail."""
+    from PIL import Image
+
+    px = np.asarray(im.convert("L").resize(THUMB, Image.Resampling.LANCZOS), dtype=np.int16)
+    return _bits(px), _bits(px[:, ::-1])
+
+
 def dhash_bytes(data: bytes, max_pixels: int = 100_000_000) -> int:
     """dHash of an encoded image (raises OSError/ValueError for one Pillow cannot read)."""
+    return dhash_pair_bytes(data, max_pixels)[0]
+
+
+def dhash_pair_bytes(data: bytes, max_pixels: int = 100_000_000) -> tuple[int, int]:
+    """dHash of an encoded image and of its mirror image."""
     from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as im:
@@ -62,7 +78,7 @@ def dhash_bytes(data: bytes, max_pixels: int = 100_000_000) -> int:
         if im.size[0] * im.size[1] > max_pixels:
             raise ValueError(f"{im.size[0]}x{im.size[1]} pixels, over the limit of {max_pixels}")
         shown = ImageOps.exif_transpose(im)
-        return dhash_image(shown)
+        return dhash_pair(shown)
 
 
 def hex64(h: int | None) -> str | None:
@@ -85,8 +101,23 @@ def popcount64(x: np.ndarray) -> np.ndarray:
 # one file (in a worker)
 
 
+_KNOWN: dict[str, tuple[int, int] | None] = {}  # content hash -> hashes already known (set per worker)
+
+
+def _know(known: dict[str, tuple[int, int] | None]) -> None:
+    global _KNOWN
+    _KNOWN = known
+
+
+def _cached(rel: str, size: int, sha: str, pair: tuple[int, int] | None) -> Hashed:
+    if pair is None:
+        return Hashed(rel, size, sha, None, "cannot decode (cached)")
+    return Hashed(rel, size, sha, pair[0], mirror=pair[1])
+
+
 def hash_file(root: str, rel: str) -> Hashed:
-    """Content hash and dHash of ``root/rel``; a file that cannot be read or decoded gets ``error``."""
+    """Content hash and dHash of ``root/rel`` (not decoded when the content hash is in ``_KNOWN``);
+    a file that cannot be read or decoded gets ``error``."""
     from .safefiles import FileRefused, open_regular
 
     try:
@@ -95,8 +126,11 @@ def hash_file(root: str, rel: str) -> Hashed:
     except (OSError, FileRefused) as exc:
         return Hashed(rel, 0, "", None, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
     sha = hashlib.sha256(data).hexdigest()
+    if sha in _KNOWN:
+        return _cached(rel, len(data), sha, _KNOWN[sha])
     try:
-        return Hashed(rel, len(data), sha, dhash_bytes(data))
+        h, m = dhash_pair_bytes(data)
+        return Hashed(rel, len(data), sha, h, mirror=m)
     except Exception as exc:  # any decoder failure is this file's problem, not the run's
         why = re.sub(r" <_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc).splitlines()[0] if str(exc) else "")
         return Hashed(rel, len(data), sha, None, f"cannot decode: {why or type(exc).__name__}")
@@ -115,7 +149,7 @@ def _hash_chunk(args: tuple[str, list[str]]) -> list[Hashed]:
 class HashCache:
     def __init__(self, path: Path | None, report: Callable[[str], None] = lambda msg: None) -> None:
         self.path = path
-        self.by_sha: dict[str, int | None] = {}
+        self.by_sha: dict[str, tuple[int, int] | None] = {}  # content hash -> (dHash, mirror dHash)
         self.by_stat: dict[tuple[str, int, int], str] = {}
         self.changed = False
         if path is not None and path.is_file():
@@ -141,7 +175,7 @@ class HashCache:
                     return
                 for line in fh:
                     e = json.loads(line)
-                    dh = None if e["dhash"] is None else int(e["dhash"], 16)
+                    dh = None if e["dhash"] is None else (int(e["dhash"], 16), int(e["mirror"], 16))
                     self.by_sha[e["sha256"]] = dh
                     self.by_stat[(e["path"], int(e["size"]), int(e["mtime_ns"]))] = e["sha256"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -149,7 +183,7 @@ class HashCache:
             self.by_sha.clear()
             self.by_stat.clear()
 
-    def lookup(self, abspath: str) -> tuple[str, int | None, int] | None:
+    def lookup(self, abspath: str) -> tuple[str, tuple[int, int] | None, int] | None:
         try:
             st = os.stat(abspath)
         except OSError:
@@ -166,7 +200,7 @@ class HashCache:
             st = os.stat(abspath)
         except OSError:
             return
-        self.by_sha[h.sha256] = h.dhash
+        self.by_sha[h.sha256] = None if h.dhash is None or h.mirror is None else (h.dhash, h.mirror)
         self.by_stat[(abspath, st.st_size, st.st_mtime_ns)] = h.sha256
         self.changed = True
 
@@ -184,8 +218,10 @@ class HashCache:
         for (path, size, mtime), sha in sorted(self.by_stat.items()):
             if only is not None and path not in only:
                 continue
+            pair = self.by_sha.get(sha)
             lines.append(json.dumps({"path": path, "size": size, "mtime_ns": mtime, "sha256": sha,
-                                     "dhash": hex64(self.by_sha.get(sha))}) + "\n")
+                                     "dhash": hex64(pair[0]) if pair else None,
+                                     "mirror": hex64(pair[1]) if pair else None}) + "\n")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, "".join(lines).encode("utf-8"), overwrite=True)
 
@@ -205,20 +241,24 @@ def hash_files(root: Path, rels: Sequence[str], workers: int, cache: HashCache |
     for rel in rels:
         hit = cache.lookup(os.path.join(root_s, rel)) if cache is not None else None
         if hit is not None:
-            out[rel] = Hashed(rel, hit[2], hit[0], hit[1], None if hit[1] is not None else "cannot decode")
+            out[rel] = _cached(rel, hit[2], hit[0], hit[1])
         else:
             todo.append(rel)
     n = workers or os.cpu_count() or 1
     chunks = [(root_s, todo[i:i + chunk]) for i in range(0, len(todo), chunk)]
+    known = dict(cache.by_sha) if cache is not None else {}
     if n <= 1 or len(chunks) <= 1:
-        results: Iterable[list[Hashed]] = map(_hash_chunk, chunks)
-        for part in results:
-            for h in part:
-                out[h.rel] = h
+        _know(known)
+        try:
+            for part in map(_hash_chunk, chunks):
+                for h in part:
+                    out[h.rel] = h
+        finally:
+            _know({})
     else:
         from .run.pool import pool_context
 
-        with pool_context().Pool(min(n, len(chunks))) as pool:
+        with pool_context().Pool(min(n, len(chunks)), initializer=_know, initargs=(known,)) as pool:
             for part in pool.imap_unordered(_hash_chunk, chunks):
                 for h in part:
                     out[h.rel] = h
@@ -275,3 +315,25 @@ def near_pairs(hashes: Sequence[int | None], distance_max: int) -> list[tuple[in
     for a, b, d in links:
         pairs.extend((min(i, j), max(i, j), d) for i in lists[a] for j in lists[b])
     return sorted(pairs)
+
+
+def mirror_links(hashes: Sequence[int | None], mirrors: Sequence[int | None],
+                 distance_max: int) -> list[tuple[list[int], list[int], int]]:
+    """(images A, images B, distance): the dHashes of A within ``distance_max`` of the mirrored
+    dHashes of B (each list holds images of one hash value; A and B may share an image that is its
+    own mirror, which the caller skips)."""
+    n = len(hashes)
+    lists, links = near_links([*hashes, *mirrors], distance_max)
+    out = []
+
+    def across(p: list[int], q: list[int], d: int) -> None:
+        a, b = [i for i in p if i < n], [j - n for j in q if j >= n]
+        if a and b:
+            out.append((a, b, d))
+
+    for members in lists:
+        across(members, members, 0)
+    for x, y, d in links:
+        across(lists[x], lists[y], d)
+        across(lists[y], lists[x], d)
+    return out

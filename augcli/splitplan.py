@@ -148,7 +148,7 @@ class UnionFind:
 def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], distance_max: int) -> list[int]:
     """The group (index of its first image) of each image: byte-identical files always share one;
     ``group`` adds near duplicates (dHash within ``distance_max``), equal stems, equal regex keys."""
-    from .phash import near_links
+    from .phash import mirror_links, near_links
 
     uf = UnionFind(len(images))
     keys: dict[tuple[str, str], int] = {}
@@ -169,6 +169,8 @@ def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], dis
                     uf.union(members[0], i)
             for a, b, _ in links:
                 uf.union(lists[a][0], lists[b][0])
+            for xs, ys, _ in mirror_links([h.dhash for h in hashes], [h.mirror for h in hashes], distance_max):
+                uf.union(xs[0], ys[0])  # a mirrored copy is a near duplicate too
         elif g == "tile":  # every tile of one source, and the source itself, share the source's stem
             for i, rel in enumerate(images):
                 p = PurePosixPath(rel)

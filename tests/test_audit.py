@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .splitdata import folders, reencode, save
 
@@ -130,3 +130,12 @@ def test_many_copies_of_one_image_are_listed_without_every_pair(tmp_path):
     assert len(doc["leaks"]) == 1 and len(doc["within"]) == 119  # not 121 * 120 / 2 pairs
     named = {p["b"] for p in doc["within"]} | {p["a"] for p in doc["within"]}
     assert len([n for n in named if "copy" in n]) == 120
+
+
+def test_a_mirrored_copy_is_a_leak(tmp_path):
+    out = _split(tmp_path)
+    v0 = sorted((out / "val").rglob("*.png"))[0]
+    save(ImageOps.mirror(Image.open(v0)), out / "test" / "a" / "mirrored.png")
+    doc = json.loads(cli(out, "--json", "-j", "1", expect=1).stdout)
+    assert [(p["kind"], p["a"], p["b"]) for p in doc["leaks"]] == [
+        ("mirror", "test/a/mirrored.png", v0.relative_to(out).as_posix())]

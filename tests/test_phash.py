@@ -74,3 +74,25 @@ def test_unreadable_file_gets_an_error_not_an_exception(tmp_path):
     h = phash.hash_file(str(tmp_path), "bad.png")
     assert h.dhash is None and h.sha256 and h.error.startswith("cannot decode")
     assert phash.hash_file(str(tmp_path), "missing.png").error.startswith("cannot read")
+
+
+def test_mirror_hash_is_the_hash_of_the_mirrored_image():
+    for p in sorted((REPO / "sample_images").rglob("*.png")):
+        with Image.open(p) as im:
+            h, m = phash.dhash_pair(im)
+            assert phash.dhash_image(ImageOps.mirror(im)) == m and reference(p) == h
+
+
+def test_a_known_content_hash_is_not_decoded_again(tmp_path):
+    from pathlib import Path
+
+    data = (REPO / "sample_images" / "living" / "astronaut.png").read_bytes()
+    (tmp_path / "x.png").write_bytes(data)
+    (tmp_path / "y.png").write_bytes(data)
+    import hashlib
+
+    cache = phash.HashCache(None)
+    cache.by_sha[hashlib.sha256(data).hexdigest()] = (123, 456)  # not what decoding gives: proves no decode
+    for workers in (1, 2):
+        for h in phash.hash_files(Path(tmp_path), ["x.png", "y.png"], workers, cache, chunk=1):  # 2: in a pool
+            assert (h.dhash, h.mirror) == (123, 456)

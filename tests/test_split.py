@@ -316,3 +316,14 @@ def test_an_image_is_never_paired_with_another_images_label(tmp_path):
     run(inp, out, "--ratios", "1,0", "-j", "1", "--group", "none", expect=1)
     if (out / "labels/train/im0.txt").exists():
         assert (out / "images/train/im0.png").read_bytes() == (inp / "images/im0.png").read_bytes()
+
+
+def test_a_mirrored_copy_lands_with_its_original(tmp_path):
+    from PIL import ImageOps
+
+    inp = folders(tmp_path / "in", {"a": 10})
+    save(ImageOps.mirror(Image.open(inp / "a" / "a003.png")), inp / "a" / "mirrored.png")
+    out = tmp_path / "out"
+    run(inp, out, "--ratios", "0.5,0.5", "-j", "1")
+    recs = {r["source"]: r["group"] for r in records(out)}
+    assert recs["a/mirrored.png"] == recs["a/a003.png"]
