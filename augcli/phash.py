@@ -317,23 +317,40 @@ def near_pairs(hashes: Sequence[int | None], distance_max: int) -> list[tuple[in
     return sorted(pairs)
 
 
+def _close_across(xs: Sequence[int], ys: Sequence[int], distance_max: int) -> set[tuple[int, int]]:
+    """(index into xs, index into ys) of the value pairs within ``distance_max``, found through the
+    bands: each band's buckets of xs are compared with the same buckets of ys only."""
+    close: set[tuple[int, int]] = set()
+    ax, ay = np.array(xs, dtype=np.uint64), np.array(ys, dtype=np.uint64)
+    for shift, mask in bands(distance_max):
+        kx = (ax >> np.uint64(shift)) & np.uint64(mask)
+        ky = (ay >> np.uint64(shift)) & np.uint64(mask)
+        ox, oy = np.argsort(kx, kind="stable"), np.argsort(ky, kind="stable")
+        sx, sy = kx[ox], ky[oy]
+        for key in np.intersect1d(sx, sy):
+            gx = ox[np.searchsorted(sx, key, "left"):np.searchsorted(sx, key, "right")]
+            gy = oy[np.searchsorted(sy, key, "left"):np.searchsorted(sy, key, "right")]
+            d = popcount64(ax[gx][:, None] ^ ay[gy][None, :])
+            a, b = np.nonzero(d <= distance_max)
+            close.update(zip(gx[a].tolist(), gy[b].tolist()))
+    return close
+
+
 def mirror_links(hashes: Sequence[int | None], mirrors: Sequence[int | None],
                  distance_max: int) -> list[tuple[list[int], list[int], int]]:
     """(images A, images B, distance): the dHashes of A within ``distance_max`` of the mirrored
-    dHashes of B (each list holds images of one hash value; A and B may share an image that is its
+    dHashes of B (each list holds the images of one value; A and B may share an image that is its
     own mirror, which the caller skips)."""
-    n = len(hashes)
-    lists, links = near_links([*hashes, *mirrors], distance_max)
-    out = []
-
-    def across(p: list[int], q: list[int], d: int) -> None:
-        a, b = [i for i in p if i < n], [j - n for j in q if j >= n]
-        if a and b:
-            out.append((a, b, d))
-
-    for members in lists:
-        across(members, members, 0)
-    for x, y, d in links:
-        across(lists[x], lists[y], d)
-        across(lists[y], lists[x], d)
-    return out
+    if not 0 <= distance_max <= MAX_DISTANCE:
+        raise ValueError(f"hash distance must be from 0 to {MAX_DISTANCE}, not {distance_max}")
+    by_h: dict[int, list[int]] = {}
+    by_m: dict[int, list[int]] = {}
+    for i, (h, m) in enumerate(zip(hashes, mirrors)):
+        if h is not None and m is not None:
+            by_h.setdefault(h, []).append(i)
+            by_m.setdefault(m, []).append(i)
+    if not by_h:
+        return []
+    uh, um = sorted(by_h), sorted(by_m)
+    pairs = sorted(_close_across(uh, um, distance_max))
+    return [(by_h[uh[x]], by_m[um[y]], distance(uh[x], um[y])) for x, y in pairs]

@@ -3,7 +3,8 @@
 Makes N JPEGs (random 320x240 crops of the bench photos, quality 90, half of them in train/, a
 quarter each in val/ and test/; the first 1 % of val are re-encoded copies of train images, so there
 are leaks to find) in a temporary folder, then times ``augcli audit`` on it cold (no cache) and
-warm (the cache from the cold run), and ``phash.near_pairs`` alone on M random 64-bit hashes.
+warm (the cache from the cold run), and the banded search alone (``phash.near_pairs`` and
+``phash.mirror_links``) on M random 64-bit hashes.
 
     python bench/audit_bench.py --n 5000 --workers 2 --pairs 100000
 """
@@ -81,14 +82,18 @@ def main() -> None:
     import numpy as np
 
     sys.path.insert(0, str(REPO))
-    from augcli.phash import near_pairs
+    from augcli.phash import mirror_links, near_pairs
 
     rng = np.random.default_rng(1)
     hashes = [int(v) for v in rng.integers(0, 2**63, a.pairs, dtype=np.int64)]
+    mirrors = [int(v) for v in rng.integers(0, 2**63, a.pairs, dtype=np.int64)]
     for d in (4, 8):
         t = time.perf_counter()
         found = near_pairs(hashes, d)
-        print(f"near_pairs, {a.pairs} random hashes, distance {d}: {time.perf_counter() - t:.2f} s, {len(found)} pairs")
+        t1 = time.perf_counter()
+        flipped = mirror_links(hashes, mirrors, d)
+        print(f"{a.pairs} random hashes, distance {d}: near_pairs {t1 - t:.2f} s ({len(found)} pairs), "
+              f"mirror_links {time.perf_counter() - t1:.2f} s ({len(flipped)} links)")
 
 
 if __name__ == "__main__":

@@ -96,3 +96,18 @@ def test_a_known_content_hash_is_not_decoded_again(tmp_path):
     for workers in (1, 2):
         for h in phash.hash_files(Path(tmp_path), ["x.png", "y.png"], workers, cache, chunk=1):  # 2: in a pool
             assert (h.dhash, h.mirror) == (123, 456)
+
+
+def test_mirror_search_equals_all_pairs():
+    rng = np.random.default_rng(1)
+    hashes = [int(v) for v in rng.integers(0, 2**63, 200, dtype=np.int64)]
+    mirrors = [int(v) for v in rng.integers(0, 2**63, 200, dtype=np.int64)]
+    for k in range(60):  # image 2k+1 is near the mirror of image 2k
+        flips = rng.choice(64, int(rng.integers(0, 12)), replace=False)
+        hashes[2 * k + 1] = mirrors[2 * k] ^ sum(1 << int(b) for b in flips)
+    hashes[150] = hashes[151] = mirrors[152] = mirrors[153] = 99  # equal values share one list
+    for dmax in (0, 5, 10):
+        brute = sorted((i, j, phash.distance(hashes[i], mirrors[j])) for i in range(200) for j in range(200)
+                       if phash.distance(hashes[i], mirrors[j]) <= dmax)
+        got = sorted((i, j, d) for xs, ys, d in phash.mirror_links(hashes, mirrors, dmax) for i in xs for j in ys)
+        assert got == brute, dmax
