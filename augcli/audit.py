@@ -247,7 +247,11 @@ def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str 
     pairs.extend(_manifest_pairs(root, images, splits, report))
     order = {"listed": 0, "exact": 1, "source": 2, "near": 3, "mirror": 4}
     pairs.sort(key=lambda p: (order[p["kind"]], p["distance"] or 0, p["a"], p["b"]))
-    for p in pairs:
+    shown: set[tuple[str, str]] = set()
+    for p in pairs:  # one line per pair of files, under its surest kind (listed, exact, source, near, mirror)
+        if p["a"] != p["b"] and (p["a"], p["b"]) in shown:
+            continue
+        shown.add((p["a"], p["b"]))
         cross = p["split_a"] is not None and p["split_b"] is not None and p["split_a"] != p["split_b"]
         (result.leaks if cross else result.within).append(p)
     return result

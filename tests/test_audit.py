@@ -139,3 +139,11 @@ def test_a_mirrored_copy_is_a_leak(tmp_path):
     doc = json.loads(cli(out, "--json", "-j", "1", expect=1).stdout)
     assert [(p["kind"], p["a"], p["b"]) for p in doc["leaks"]] == [
         ("mirror", "test/a/mirrored.png", v0.relative_to(out).as_posix())]
+
+
+def test_one_line_per_pair_under_its_surest_kind(tmp_path):
+    out = _split(tmp_path)
+    cli(out / "val", out / "train" / "aug", "-n", "1", "--seed", "1", "-j", "1", "-q", expect=0, cmd="expand")
+    doc = json.loads(cli(out, "--json", "-j", "1", expect=1).stdout)
+    # an unchanged copy made by expand is an exact, a source and a near pair of its source: listed once
+    assert [p["kind"] for p in doc["leaks"]] == ["exact", "exact"]
