@@ -400,6 +400,12 @@ def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, 
     sys.exit(exit_code(result))
 
 
+from .cli_dataset import audit, split  # noqa: E402 - the dataset commands live in their own module
+
+cli.add_command(split)
+cli.add_command(audit)
+
+
 def main() -> None:
     import os
 

@@ -12,7 +12,7 @@ from ..pipeline import Pipeline
 from .setup import LabelOptions, LayoutRefused, resolve
 
 
-def _names(root: Path, setup) -> dict:
+def class_names(root: Path, setup) -> dict:
     """Class id -> name from the dataset YAML (YOLO) or the categories (COCO)."""
     if setup.format == "coco":
         return {c.get("id"): str(c.get("name")) for _, top in setup.coco.files for c in top.get("categories", [])
@@ -38,7 +38,7 @@ def count_objects(root: Path, rels: Sequence[str], report=lambda msg: None) -> d
         return None
     if setup is None or setup.format is None:
         return None
-    names = _names(Path(root), setup)
+    names = class_names(Path(root), setup)
     counts: Counter = Counter()
     load = LoadOptions()
     for rel in rels:
