@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from .version import __version__
-from .choices import COMPOSITIONS, FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS
-from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
+from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS
+from .cli_options import (FolderOrURL, build_compose, ops_table, build_label_options, build_pipeline, build_targets, compose_options,
                           label_options, op_options, require_settings, scaleout_settings, scaleout_options,
                           target_options)
 from .cli_types import ColourType, SizeType
@@ -180,31 +180,6 @@ def _stop_cleanly_on_sigterm() -> list[int]:
 
     signal.signal(signal.SIGTERM, handler)
     return seen
-
-
-OPS_COLUMNS = ("op", "flag", "params", "default", "scheme")
-
-
-def ops_table(markdown: bool = False) -> str:
-    """The op table ``augcli ops`` prints: aligned text, or a Markdown table (as in the README)."""
-    from .ops import table
-
-    rows = table()
-    if markdown:
-        cells = [[r[c].replace("|", "\\|") for c in OPS_COLUMNS] for r in rows]
-        lines = ["| " + " | ".join(OPS_COLUMNS) + " |", "|" + "---|" * len(OPS_COLUMNS)]
-        lines += ["| " + " | ".join(f"`{c}`" if i < 2 else c for i, c in enumerate(row)) + " |" for row in cells]
-        return "\n".join(lines)
-    widths = [max(len(c), *(len(r[c]) for r in rows)) for c in OPS_COLUMNS[:2]]
-    lines = []
-    for r in rows:
-        lines.append(f"{r['op']:<{widths[0]}}  {r['flag']:<{widths[1]}}  {r['params']}")
-        lines.append(f"{'':<{widths[0]}}  {'':<{widths[1]}}  default: {r['default']}; scheme: {r['scheme']}")
-    lines += ["", "compositions, made before the ops in this order, each with its own probability P (see the README):"]
-    for step, flags, params, scheme in COMPOSITIONS:
-        lines.append(f"  {step:<{widths[0] - 2}}  {flags:<{widths[1]}}  {params}")
-        lines.append(f"  {'':<{widths[0] - 2}}  {'':<{widths[1]}}  scheme: {scheme}")
-    return "\n".join(lines)
 
 
 @cli.command(context_settings=CONTEXT)

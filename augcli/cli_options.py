@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
+from .choices import (COMPOSITIONS, BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
                       LABEL_FRAMES, LABEL_OUTPUTS, LAYOUTS, MAX_BUCKETS)
 from .cli_types import ProbabilityType, RangeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
@@ -296,3 +296,28 @@ def build_targets(kw: dict[str, Any]):
         return Targets(**values)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+OPS_COLUMNS = ("op", "flag", "params", "default", "scheme")
+
+
+def ops_table(markdown: bool = False) -> str:
+    """The op table ``augcli ops`` prints: aligned text, or a Markdown table (as in the README)."""
+    from .ops import table
+
+    rows = table()
+    if markdown:
+        cells = [[r[c].replace("|", "\\|") for c in OPS_COLUMNS] for r in rows]
+        lines = ["| " + " | ".join(OPS_COLUMNS) + " |", "|" + "---|" * len(OPS_COLUMNS)]
+        lines += ["| " + " | ".join(f"`{c}`" if i < 2 else c for i, c in enumerate(row)) + " |" for row in cells]
+        return "\n".join(lines)
+    widths = [max(len(c), *(len(r[c]) for r in rows)) for c in OPS_COLUMNS[:2]]
+    lines = []
+    for r in rows:
+        lines.append(f"{r['op']:<{widths[0]}}  {r['flag']:<{widths[1]}}  {r['params']}")
+        lines.append(f"{'':<{widths[0]}}  {'':<{widths[1]}}  default: {r['default']}; scheme: {r['scheme']}")
+    lines += ["", "compositions, made before the ops in this order, each with its own probability P (see the README):"]
+    for step, flags, params, scheme in COMPOSITIONS:
+        lines.append(f"  {step:<{widths[0] - 2}}  {flags:<{widths[1]}}  {params}")
+        lines.append(f"  {'':<{widths[0] - 2}}  {'':<{widths[1]}}  scheme: {scheme}")
+    return "\n".join(lines)
