@@ -13,6 +13,7 @@ LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")
 BOX_METHODS = ("corners", "ellipse")
 LABEL_FRAMES = ("displayed", "stored")
 ON_EXISTS = ("error", "skip", "overwrite")
+RESIZE_MODES = ("stretch", "fit", "fill")  # --resize-mode: stretch on load, fit / fill as the last matrix
 EXECUTORS = ("local", "dask")
 LAYOUTS = ("tree", "hf", "webdataset")  # --layout: how outputs are placed (augcli.run.sinks)
 DEFAULT_BUCKETS = 256

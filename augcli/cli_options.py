@@ -10,9 +10,9 @@ import click
 
 from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
                       LABEL_FRAMES, LAYOUTS, MAX_BUCKETS)
-from .cli_types import ProbabilityType, RangeType
-from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Number, Span, Switch
+from .cli_types import ProbabilityType, RangeType, SizeType
+from .ops import FLAGS as OP_FLAGS, LETTERBOX_FILL  # light: the op modules load numpy and Pillow only when an op runs
+from .ops.flags import Choice, Flag, Number, Size, Span, Switch
 
 
 def _op_option(flag: Flag) -> Callable:
@@ -25,6 +25,8 @@ def _op_option(flag: Flag) -> Callable:
                                                       fixed=value.fixed), help=flag.help)
     if isinstance(value, Choice):
         return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
+    if isinstance(value, Size):
+        return click.option(flag.name, type=SizeType(), help=flag.help)
     if isinstance(value, Number):
         number = click.IntRange if value.whole else click.FloatRange
         return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
@@ -57,10 +59,34 @@ def build_pipeline(kw: dict[str, Any]):
 
     try:
         ops = build(**{flag.key: kw.pop(flag.key) for flag in OP_FLAGS}, probabilities=dict(kw.pop("probabilities")))
-        warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
+        ops += _resize_op(kw, ops)
+        fill_mode, cval = kw.pop("fill_mode"), kw.pop("cval")
+        if any(op.name == "letterbox" and op.mode == "pad" for op in ops):  # type: ignore[attr-defined]
+            # the bands are beyond the image: Ultralytics' grey unless the user chose the fill
+            given = click.get_current_context().get_parameter_source
+            default = click.core.ParameterSource.DEFAULT
+            fill_mode = "constant" if given("fill_mode") in (None, default) else fill_mode
+            cval = LETTERBOX_FILL if given("cval") in (None, default) else cval
+        warp = WarpSettings(fill_mode, cval, kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     return Pipeline(ops, warp)
+
+
+def _resize_op(kw: dict[str, Any], ops: tuple) -> tuple:
+    """--resize-mode fit / fill: --resize becomes the letterbox op in that mode (the last matrix of
+    the plan, so labels are cut where the image is) and nothing is resized on load."""
+    from .ops import Letterbox
+
+    mode = kw.pop("resize_mode", "stretch")
+    if mode == "stretch":
+        return ()
+    if kw.get("resize") is None:
+        raise click.UsageError(f"--resize-mode {mode} needs --resize WxH")
+    if any(op.name == "letterbox" for op in ops):
+        raise click.UsageError(f"--resize-mode {mode} and --letterbox both size the output; give one")
+    target, kw["resize"] = kw["resize"], None
+    return (Letterbox(target=target, mode=mode),)
 
 
 _LABEL_OPTIONS = [

@@ -36,7 +36,8 @@ from .flags import Flag
 # the ops by class name, as augcli.ops has always offered them (OPS is the registry; a new op's
 # class can stay in its family module)
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
-from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
+from .geometric import (CROP_MODES, LETTERBOX_FILL, Crop, HFlip, Letterbox, Perspective, Rot90, Rotate, Shear, Shift,
+                        VFlip, Zoom)
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
 from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
 from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize

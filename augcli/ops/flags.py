@@ -39,11 +39,16 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Size:
+    """``WxH`` in whole pixels, parsed as ``augcli.cli_types.SizeType``; reaches the op as (w, h)."""
+
+
+@dataclass(frozen=True)
 class Switch:
     """An on/off flag that takes no value."""
 
 
-Value = Union[Span, Number, Choice, Switch]
+Value = Union[Span, Number, Choice, Size, Switch]
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class Flag:
     """One command-line flag of an op.
 
     - ``name``: the flag, e.g. ``--crop-mode``; its value reaches ``build`` as ``key`` (``crop_mode``).
-    - ``value``: what it takes (a Span, Number, Choice or Switch).
+    - ``value``: what it takes (a Span, Number, Choice, Size or Switch).
     - ``help``: the --help text. ``metavar``: the name of its value in the ops table (``--crop F``)
       and, for a Number, in --help (a Span shows X|LO:HI there, a Choice its options).
     - ``field``: the op's constructor keyword the value goes to; None for a switch that only turns
