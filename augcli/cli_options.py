@@ -63,10 +63,10 @@ def build_pipeline(kw: dict[str, Any]):
         fill_mode, cval = kw.pop("fill_mode"), kw.pop("cval")
         if any(op.name == "letterbox" and op.mode == "pad" for op in ops):  # type: ignore[attr-defined]
             # the bands are beyond the image: Ultralytics' grey unless the user chose the fill
-            given = click.get_current_context().get_parameter_source
-            default = click.core.ParameterSource.DEFAULT
-            fill_mode = "constant" if given("fill_mode") in (None, default) else fill_mode
-            cval = LETTERBOX_FILL if given("cval") in (None, default) else cval
+            ctx = click.get_current_context(silent=True)
+            default = (None, click.core.ParameterSource.DEFAULT)
+            fill_mode = "constant" if ctx is None or ctx.get_parameter_source("fill_mode") in default else fill_mode
+            cval = LETTERBOX_FILL if ctx is None or ctx.get_parameter_source("cval") in default else cval
         warp = WarpSettings(fill_mode, cval, kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

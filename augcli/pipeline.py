@@ -63,17 +63,32 @@ class Pipeline:
         so adding an op never changes what another op draws."""
         return self.plan_with_geometry(rng_for, size)[0]
 
-    def plan_with_geometry(self, rng_for: Callable[[str], np.random.Generator],
-                           size: G.Size) -> tuple[list[Step], tuple[np.ndarray, G.Size]]:
+    @property
+    def uses_objects(self) -> bool:
+        """Whether an op draws from the source's objects (``plan_with_geometry``'s ``objects``)."""
+        return any(getattr(op, "uses_objects", False) for op in self.ops)
+
+    def plan_with_geometry(self, rng_for: Callable[[str], np.random.Generator], size: G.Size,
+                           objects: Sequence[tuple[float, float, float, float]] | None = None,
+                           ) -> tuple[list[Step], tuple[np.ndarray, G.Size]]:
         """``plan`` and the plan's ``geometry`` together: the geometric ops' matrices, which the plan
-        needs for the output size anyway, are made once (the same products, in the same order)."""
+        needs for the output size anyway, are made once (the same products, in the same order).
+        ``objects``: the source's objects as edge-coordinate boxes on the image as loaded
+        (augcli.labels.extents), for the ops that draw from them; each gets them on its own canvas."""
         steps: list[Step] = []
+
+        def sample(op: Op, rng: Any, size: G.Size, matrix: Any) -> dict[str, Any]:
+            if objects is None or not getattr(op, "uses_objects", False):
+                return op.sample(rng, size)
+            on_canvas = G.boxes_forward(matrix, objects) if matrix is not None else list(objects)
+            return op.sample(rng, size, objects=on_canvas)  # type: ignore[call-arg]
+
         if self.plan_scheme == 1:
             m = G.identity()
             for op in self.ops:
                 rng = rng_for(op.name)
                 applied = bool(rng.random() < op.p)
-                params = op.sample(rng, size) if applied else {}
+                params = sample(op, rng, size, m) if applied else {}
                 steps.append({"op": op.name, "applied": applied, **params})
                 if applied and op.geometric:
                     m_op, size = op.matrix(params, size)
@@ -84,7 +99,7 @@ class Pipeline:
             rng = rng_for(op.name)
             applied = rng.random() < op.p
             if applied:
-                params = op.sample(rng, size)
+                params = sample(op, rng, size, None if rows is None else G.rows_matrix(rows))
                 step = {"op": op.name, "applied": True}
                 step.update(params)
                 if op.geometric:

@@ -22,12 +22,14 @@ from .render import describe_step, make_output, plan_copy
 PAD = 6
 
 
-def samples(image: Image.Image, pipeline: Pipeline, seed: int, key: str, count: int) -> list[tuple[Image.Image, list[Step]]]:
+def samples(image: Image.Image, pipeline: Pipeline, seed: int, key: str, count: int,
+            objects=None) -> list[tuple[Image.Image, list[Step]]]:
     """``count`` augmented copies (copy indices 0..count-1) of ``image``, keyed by ``key`` as expand
-    keys a source by its relative path, with their plans."""
+    keys a source by its relative path, with their plans (``objects``: its object boxes, for
+    object-aware ops)."""
     out = []
     for k in range(count):
-        steps = plan_copy(pipeline, seed, key, k, image.size)
+        steps = plan_copy(pipeline, seed, key, k, image.size, objects)
         out.append((make_output(pipeline, image, steps, k), steps))
     return out
 
@@ -102,7 +104,12 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
         image = load_image(Path(path), load)
     for warning in caught:
         print(f"augcli: {shown(str(path))}: warning: {warning}", file=sys.stderr, flush=True)
-    made = samples(image, pipeline, seed, canonical(Path(path).name), columns * rows - 1)  # key: the name's bytes
+    objects = None
+    if labels is not None and pipeline.uses_objects:
+        from .labels.extents import source_extents
+
+        objects = source_extents(labels)
+    made = samples(image, pipeline, seed, canonical(Path(path).name), columns * rows - 1, objects)  # key: the name's bytes
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, label(steps)) for im, steps in made)]
     if labels is not None:
         from .labels.draw import overlay

@@ -46,7 +46,7 @@ def flat(value, size=(200, 150), mode="RGB") -> Image.Image:
 
 def test_canonical_order_is_geometry_colour_tone_filters_noise_compression():
     assert list(OPS) == [
-        "rot90", "crop", "hflip", "vflip", "rotate", "shear", "zoom", "shift", "perspective",
+        "rot90", "crop", "hflip", "vflip", "rotate", "shear", "zoom", "shift", "perspective", "letterbox",
         "brightness", "contrast", "saturation", "hue", "gamma", "lighting", "channel_shift", "grayscale",
         "autocontrast", "equalize", "sharpen", "posterize", "solarize", "invert",
         "motion_blur", "median_blur", "downscale", "iso_noise", "coarse_dropout", "grid_mask",

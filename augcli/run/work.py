@@ -16,6 +16,7 @@ from ..config import RunConfig
 from ..errors import InputError
 from ..filewarnings import file_warnings
 from ..imageio import LoadOptions, load_image, source_size, write_atomic
+from ..labels.extents import source_extents
 from ..render import output_bytes, output_writer, plan_copy_with_geometry
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
@@ -113,9 +114,11 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     """Plan, render, encode and write each output of ``job``, appending one record per output."""
     cfg = ctx.cfg
     planned = []
+    # object-aware ops (--crop-mode bbox-safe) plan from where the source's objects are
+    objects = source_extents(labels) if labels is not None and cfg.pipeline.uses_objects else None
     for k, out in job.outputs:
         steps, geometry = ([], cfg.pipeline.geometry([], size)) if k is None else \
-            plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size)
+            plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size, objects)
         planned.append((k, out, steps, geometry))
     # all copies of a source are rendered together, so they share its preparation
     made = [(st, geo) for k, _, st, geo in planned if k is not None and k in todo]
