@@ -54,7 +54,7 @@ def test_canonical_order_is_geometry_colour_tone_filters_noise_compression():
         "jpeg_artifacts",
     ]
     geometric = [name for name, cls in OPS.items() if cls.geometric]
-    assert geometric == list(OPS)[:9]
+    assert geometric == list(OPS)[:10]
 
 
 def test_flag_order_does_not_matter_and_new_ops_do_not_reshuffle_old_draws():
