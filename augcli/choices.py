@@ -11,6 +11,7 @@ IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "tiff")  # the output encoders
 FORMATS = ("same", *IMAGE_FORMATS)  # --format
 LABEL_FORMATS = ("auto", "none", "yolo", "yolo-obb", "voc", "coco")
 BOX_METHODS = ("corners", "ellipse")
+ERASE_MODES = ("fill", "mean", "blur")  # --erase-dropped (augcli.labels.erase)
 LABEL_FRAMES = ("displayed", "stored")
 ON_EXISTS = ("error", "skip", "overwrite")
 RESIZE_MODES = ("stretch", "fit", "fill")  # --resize-mode: stretch on load, fit / fill as the last matrix

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
+from .choices import (BOX_METHODS, DEFAULT_BUCKETS, ERASE_MODES, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
                       LABEL_FRAMES, LAYOUTS, MAX_BUCKETS)
 from .cli_types import ProbabilityType, RangeType, SizeType
 from .ops import FLAGS as OP_FLAGS, LETTERBOX_FILL  # light: the op modules load numpy and Pillow only when an op runs
@@ -113,6 +113,9 @@ _LABEL_OPTIONS = [
                  help="Allow flips on pose labels without flip_idx (left/right keypoints are not swapped)."),
     click.option("--label-precision", type=click.IntRange(1, 12), default=6, show_default=True,
                  help="Decimals written in YOLO label files."),
+    click.option("--erase-dropped", type=click.Choice(ERASE_MODES),
+                 help="Paint over objects the survival rules drop (--cval colour, the image's mean, or a blur); "
+                      "their mask pixels get --mask-fill."),
 ]
 
 
@@ -189,7 +192,7 @@ def build_label_options(kw: dict[str, Any]):
             min_size=kw.pop("min_size"), min_area=kw.pop("min_area"), frame=kw.pop("labels_frame"),
             masks=kw.pop("masks_dir"), mask_suffix=kw.pop("mask_suffix"), masks_output=kw.pop("masks_output"),
             mask_fill=kw.pop("mask_fill"), allow_unswapped_mirror=kw.pop("allow_unswapped_mirror"),
-            precision=kw.pop("label_precision"))
+            precision=kw.pop("label_precision"), erase_dropped=kw.pop("erase_dropped"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -38,6 +38,7 @@ from .manifest import MAX_LINE_BYTES, raw_lines, read_header, read_manifest, ski
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
 from .run.places import check_folders
+from .labels.erase import erase_output
 from .run.work import write_labels
 
 REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
@@ -469,10 +470,11 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
             continue
         try:
             result = make_output(settings.pipeline, image, rec.ops, rec.copy)
+            matrix, out_size = settings.pipeline.geometry(rec.ops, image.size)
+            result, erased = erase_output(source_labels, result, matrix, out_size, settings.pipeline.warp.cval, rec.copy)
             data = output_bytes(result, fmt, settings.quality, settings.background)
             if source_labels is not None:  # label files first, the image last (as expand writes them)
-                matrix, out_size = settings.pipeline.geometry(rec.ops, image.size)
-                label_files, entry = source_labels.render(matrix, out_size, rec.output)
+                label_files, entry = source_labels.render(matrix, out_size, rec.output, erased=erased)
                 clash = _write_labels(label_files, on_exists, places)
                 if clash:
                     fail(rec, clash)

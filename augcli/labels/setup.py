@@ -18,11 +18,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import geometry as G
-from ..choices import LABEL_FORMATS, LABEL_FRAMES
+from ..choices import ERASE_MODES, LABEL_FORMATS, LABEL_FRAMES
 from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
+from . import erase as ER
 from . import layouts as LY
 from . import masks as MK
 from . import model as L
@@ -52,6 +53,7 @@ class LabelOptions:
     mask_fill: int = 0
     allow_unswapped_mirror: bool = False
     precision: int = 6
+    erase_dropped: str | None = None  # fill | mean | blur: paint dropped objects (augcli.labels.erase)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -67,9 +69,14 @@ class LabelOptions:
             raise ValueError(f"mask fill must be between 0 and 65535, not {self.mask_fill}")
         if not 1 <= self.precision <= 12:
             raise ValueError(f"label precision must be between 1 and 12, not {self.precision}")
+        if self.erase_dropped is not None and self.erase_dropped not in ERASE_MODES:
+            raise ValueError(f"erase dropped must be one of {', '.join(ERASE_MODES)}, not {self.erase_dropped!r}")
 
     def describe(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if out["erase_dropped"] is None:  # the manifests of runs without it stay as they were
+            del out["erase_dropped"]
+        return out
 
 
 def _visible(name: str) -> bool:
@@ -727,10 +734,12 @@ class SourceLabels:
         entry.update(stats.as_dict())
         return objs
 
-    def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str,
-               files: bool = True) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
+    def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str, files: bool = True,
+               erased: list | None = None) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
         """The label files of one output (absolute path, bytes) and its manifest entry. With
-        ``files`` False only the entry is computed (for an output that is skipped)."""
+        ``files`` False only the entry is computed (for an output that is skipped). ``erased``: the
+        regions --erase-dropped painted in the image (augcli.labels.erase), set to the mask fill
+        in its mask."""
         setup = self.setup
         made: list[tuple[Path, bytes]] = []
         entry: dict[str, Any] = {"format": None, "file": None}
@@ -786,8 +795,10 @@ class SourceLabels:
                     else str(target)
                 if files:
                     m = np.asarray(matrix, dtype=float)
-                    made.append((target, MK.encode_mask(MK.warp_mask(self.mask, m, out_size,
-                                                                     setup.options.mask_fill))))
+                    warped = MK.warp_mask(self.mask, m, out_size, setup.options.mask_fill)
+                    if erased:  # the dropped objects' pixels: ignore
+                        warped = ER.paint_mask(warped, erased, setup.options.mask_fill)
+                    made.append((target, MK.encode_mask(warped)))
         return made, entry
 
 

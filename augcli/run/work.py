@@ -16,6 +16,7 @@ from ..config import RunConfig
 from ..errors import InputError
 from ..filewarnings import file_warnings
 from ..imageio import LoadOptions, load_image, source_size, write_atomic
+from ..labels.erase import erase_output
 from ..labels.extents import source_extents
 from ..render import output_bytes, output_writer, plan_copy_with_geometry
 from ..safepaths import check_output_rel
@@ -147,6 +148,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 made_image = ahead.pop(i)
                 if isinstance(made_image, BaseException):
                     raise made_image
+            # --erase-dropped paints before the bytes are made
+            made_image, erased = erase_output(labels, made_image, matrix, out_size, cfg.pipeline.warp.cval, k)
             if labels is None and ctx.sink.streams and \
                     made_image.width * made_image.height > STREAM_ABOVE_PIXELS:
                 # large local files are encoded straight into their temporary file (the bytes are
@@ -157,7 +160,9 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
-                label_files, rec["labels"] = labels.render(matrix, out_size, out)
+                label_files, rec["labels"] = labels.render(matrix, out_size, out, erased=erased)
+                if labels.setup.options.erase_dropped:
+                    rec["labels"]["erased"] = len(erased)
                 clash = write_labels(label_files, cfg.on_exists == "overwrite")
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
