@@ -62,11 +62,10 @@ def build_pipeline(kw: dict[str, Any]):
         ops += _resize_op(kw, ops)
         fill_mode, cval = kw.pop("fill_mode"), kw.pop("cval")
         if any(op.name == "letterbox" and op.mode == "pad" for op in ops):  # type: ignore[attr-defined]
-            # the bands are beyond the image: Ultralytics' grey unless the user chose the fill
+            # the bands take --cval: Ultralytics' grey unless the user gave one
             ctx = click.get_current_context(silent=True)
-            default = (None, click.core.ParameterSource.DEFAULT)
-            fill_mode = "constant" if ctx is None or ctx.get_parameter_source("fill_mode") in default else fill_mode
-            cval = LETTERBOX_FILL if ctx is None or ctx.get_parameter_source("cval") in default else cval
+            if ctx is None or ctx.get_parameter_source("cval") in (None, click.core.ParameterSource.DEFAULT):
+                cval = LETTERBOX_FILL
         warp = WarpSettings(fill_mode, cval, kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

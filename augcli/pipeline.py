@@ -154,6 +154,14 @@ class Pipeline:
                 rows = m_op if rows is None else G.compose_rows(rows, m_op)
         return G.rows_matrix(rows or G.IDENTITY_ROWS), size
 
+    def window(self, plan: Sequence[Step]) -> tuple[int, int, int, int] | None:
+        """The output pixels (x0, y0, x1, y1) a plan's image fills when a letterbox pads it, else
+        None. Outside them the output is padding: labels and masks are cut there too."""
+        for step in plan:
+            if step["op"] == "letterbox" and step["applied"]:
+                return self._op("letterbox").window(_params(step))  # type: ignore[attr-defined]
+        return None
+
     def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
         """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
         return self.renderer(image, [plan])(plan)
@@ -174,6 +182,9 @@ class Pipeline:
         def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
             """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
             out = warper.warp(*(geometry or self.geometry(plan, image.size)))
+            window = self.window(plan)
+            if window is not None:  # a letterbox's bands: padding, whatever lies beyond its input
+                out = self._op("letterbox").pad(out, window, self.warp.cval)  # type: ignore[attr-defined]
             for step in plan:
                 op = self._op(step["op"])
                 if not op.geometric and step["applied"]:

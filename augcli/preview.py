@@ -115,7 +115,7 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
         from .labels.draw import overlay
 
         plans = [[]] + [steps for _, steps in made]
-        tiles = [(overlay(im, *labels.shapes(*pipeline.geometry(steps, image.size))), text)
+        tiles = [(overlay(im, *labels.shapes(*pipeline.geometry(steps, image.size), pipeline.window(steps))), text)
                  for (im, text), steps in zip(tiles, plans)]
     return contact_sheet(tiles, columns, tile)
 

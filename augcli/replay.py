@@ -430,7 +430,8 @@ def _collect_kept(kept: list[Record], settings: Settings, labels: Any, collector
         return
     for rec in kept:
         matrix, out_size = settings.pipeline.geometry(rec.ops, rec.size)
-        collector.add(source_labels.render(matrix, out_size, rec.output, files=False)[1])
+        collector.add(source_labels.render(matrix, out_size, rec.output, files=False,
+                                           window=settings.pipeline.window(rec.ops))[1])
 
 
 def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings, on_exists: str,
@@ -471,10 +472,12 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
         try:
             result = make_output(settings.pipeline, image, rec.ops, rec.copy)
             matrix, out_size = settings.pipeline.geometry(rec.ops, image.size)
-            result, erased = erase_output(source_labels, result, matrix, out_size, settings.pipeline.warp.cval, rec.copy)
+            window = settings.pipeline.window(rec.ops)
+            result, erased = erase_output(source_labels, result, matrix, out_size, settings.pipeline.warp.cval, rec.copy,
+                                          window)
             data = output_bytes(result, fmt, settings.quality, settings.background)
             if source_labels is not None:  # label files first, the image last (as expand writes them)
-                label_files, entry = source_labels.render(matrix, out_size, rec.output, erased=erased)
+                label_files, entry = source_labels.render(matrix, out_size, rec.output, erased=erased, window=window)
                 clash = _write_labels(label_files, on_exists, places)
                 if clash:
                     fail(rec, clash)

@@ -79,8 +79,9 @@ def test_odd_pad_goes_right_and_scale_is_ultralytics(tmp_path):
     boxes = {r["output"]: r["ops"][0]["box"] for r in recs}
     assert boxes == {"a_0.png": [0, 16, 64, 32], "b_0.png": [13, 0, 38, 64]}
     b = np.asarray(Image.open(tmp_path / "out/b_0.png"))
-    # scaled up, the pixels next to the image's edge blend with the pad (bilinear, as any warp's edge)
-    assert (b[:, :12] == 114).all() and (b[:, 52:] == 114).all() and (b[1:63, 14:50] == RED).all()
+    # scaled up, the image's edge is repeated into its own border pixels (--fill-mode nearest), as a
+    # resize does; the bands are the pad alone
+    assert (b[:, :13] == 114).all() and (b[:, 51:] == 114).all() and (b[:, 13:51] == RED).all()
 
 
 def test_yolo_detect_segment_known_answers_and_centre_stays(tmp_path):
@@ -194,3 +195,49 @@ def test_replay_makes_the_same_bytes_with_other_geometry(tmp_path):
     want = {k: v for k, v in tree_bytes(out).items() if k != "manifest.jsonl"}
     got = {k: v for k, v in tree_bytes(tmp_path / "again").items() if k in want}
     assert got == want and len(want) >= 7
+
+
+def test_bands_are_padding_after_other_geometry_and_objects_there_are_dropped(tmp_path):
+    # a crop of the centre, resized back, then the letterbox: what lies above the crop would show in
+    # the top band through the one matrix; the band is padding instead, and its object is dropped
+    text = ("0 0.500000 0.213542 0.062500 0.052083\n"  # 40x25 px at y 90..115: above the crop (y >= 120)
+            "1 0.500000 0.500000 0.125000 0.125000\n")  # the centre: kept
+    inp = make_yolo(tmp_path / "in", {"a": text}, size=(640, 480))
+    root = tmp_path / "in" / "images" / "train" / "a.png"
+    Image.new("RGB", (640, 480), RED).save(root)
+    m = np.zeros((480, 640), np.uint8)
+    m[90:115, 300:340] = 5
+    (tmp_path / "in/masks/train").mkdir(parents=True)
+    Image.fromarray(m).save(tmp_path / "in/masks/train/a.png")
+    out = tmp_path / "out"
+    run(inp, out, "--crop", "0.5:0.5", "--crop-mode", "center", "--letterbox", "640x640", "--seed", "1", "-j", "1")
+    a = np.asarray(Image.open(out / "images/train/a_0.png"))
+    assert (a[:80] == 114).all() and (a[560:] == 114).all() and (a[80:560] == RED).all()
+    assert rows(out / "labels/train/a_0.txt") == [[1, 0.5, 0.5, 0.25, 0.1875]]
+    rec = json.loads((out / "manifest.jsonl").read_text().splitlines()[1])
+    assert rec["labels"]["dropped"]["outside"] == 1
+    mask = np.asarray(Image.open(out / "masks/train/a_0.png"))
+    assert not (mask == 5).any() and (mask[:80] == 0).all()
+
+
+def test_coco_boxes_keypoints_and_rle_stay_inside_the_image_window(tmp_path):
+    from .test_labels_coco import make
+
+    inp = make(tmp_path / "in", n_images=2)  # 100x50: boxes, keypoints, a polygon, an RLE mask
+    out = tmp_path / "out"
+    run(inp, out, "--zoom", "0.5:0.7", "--rotate", "20", "--letterbox", "64x64", "-n", "3", "--seed", "2", "-j", "1")
+    coco = COCO(str(out / "annotations/instances_train.json"))
+    recs = {json.loads(x).get("output"): json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()[1:]}
+    assert coco.dataset["annotations"]
+    for ann in coco.dataset["annotations"]:
+        name = coco.imgs[ann["image_id"]]["file_name"]
+        left, top, bw, bh = next(r for k, r in recs.items() if k.endswith(name))["ops"][-1]["box"]
+        x, y, w, h = ann["bbox"]
+        assert left - 1e-6 <= x and x + w <= left + bw + 1e-6 and top - 1e-6 <= y and y + h <= top + bh + 1e-6
+        kp = np.array(ann.get("keypoints", []), float).reshape(-1, 3)
+        seen = kp[kp[:, 2] > 0]
+        assert ((seen[:, 0] >= left - 0.5) & (seen[:, 0] <= left + bw) & (seen[:, 1] >= top - 0.5)
+                & (seen[:, 1] <= top + bh)).all()
+        if "segmentation" in ann:  # polygons and the RLE mask: nothing in the bands
+            m = coco.annToMask(ann)
+            assert not m[:top].any() and not m[top + bh:].any()

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from .. import geometry as G
 from ..choices import ERASE_MODES  # noqa: F401 - the modes, named here with their meaning
 from . import model as L
+from . import window as WI
 
 
 def _objects(source_labels: Any) -> list[L.Obj]:
@@ -44,9 +45,10 @@ def _outlines(obj: L.Obj, f: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def dropped_regions(source_labels: Any, matrix: np.ndarray, out_size: G.Size) -> list[np.ndarray]:
+def dropped_regions(source_labels: Any, matrix: np.ndarray, out_size: G.Size,
+                    window: WI.Window | None = None) -> list[np.ndarray]:
     """The outlines (output edge coordinates) of the objects of one source that the output of
-    ``matrix`` drops."""
+    ``matrix`` drops (cut at ``window``, the pixels its image fills, as its labels are)."""
     objects = _objects(source_labels)
     if not objects:
         return []
@@ -54,15 +56,15 @@ def dropped_regions(source_labels: Any, matrix: np.ndarray, out_size: G.Size) ->
     params = source_labels.setup.params
     regions: list[np.ndarray] = []
     for obj in objects:
-        kept, _ = L.transform([obj], f, out_size, params)
+        kept, _ = WI.transform([obj], f, out_size, params, window)
         if not kept:
             regions += _outlines(obj, f)
     return regions
 
 
-def region_mask(regions: Sequence[np.ndarray], size: G.Size) -> np.ndarray | None:
-    """A boolean (h, w) array of the pixels the regions touch (one pixel wider all round), or
-    None when they touch none."""
+def region_mask(regions: Sequence[np.ndarray], size: G.Size, window: WI.Window | None = None) -> np.ndarray | None:
+    """A boolean (h, w) array of the pixels the regions touch (one pixel wider all round) within
+    ``window`` (a letterbox's bands are padding, never painted), or None when they touch none."""
     w, h = size
     canvas = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(canvas)
@@ -73,6 +75,8 @@ def region_mask(regions: Sequence[np.ndarray], size: G.Size) -> np.ndarray | Non
         draw.polygon([(float(x) - 0.5, float(y) - 0.5) for x, y in pts], fill=255, outline=255)
     canvas = canvas.filter(ImageFilter.MaxFilter(3))
     mask = np.asarray(canvas) > 0
+    if window is not None:
+        mask = mask & ~WI.outside(size, window)  # type: ignore[operator]
     return mask if mask.any() else None
 
 
@@ -84,18 +88,19 @@ def _fill_colour(image: Image.Image, arr: np.ndarray, mode: str, cval: float, ma
     return np.full(bands, cval * scale)
 
 
-def paint(image: Image.Image, regions: Sequence[np.ndarray], mode: str, cval: float) -> Image.Image:
+def paint(image: Image.Image, regions: Sequence[np.ndarray], mode: str, cval: float,
+          window: WI.Window | None = None) -> Image.Image:
     """``image`` with the regions painted: ``fill`` with ``cval`` (0-255 units, every band, as the
     warp's constant fill), ``mean`` with the image's mean per band, ``blur`` with a Gaussian blur
     of the image (radius a tenth of the shorter side). Alpha is painted as the colour bands are."""
-    mask = region_mask(regions, image.size)
+    mask = region_mask(regions, image.size, window)
     if mask is None:
         return image
     if mode == "blur":
         try:
             source = image.filter(ImageFilter.GaussianBlur(max(2.0, min(image.size) / 10.0)))
         except ValueError:  # modes Pillow cannot blur (32-bit): the mean instead
-            return paint(image, regions, "mean", cval)
+            return paint(image, regions, "mean", cval, window)
         out = image.copy()
         out.paste(source, (0, 0), Image.fromarray(mask.astype(np.uint8) * 255, "L"))
         return out
@@ -114,9 +119,10 @@ def paint(image: Image.Image, regions: Sequence[np.ndarray], mode: str, cval: fl
     return out
 
 
-def paint_mask(mask_image: Image.Image, regions: Sequence[np.ndarray], fill: int) -> Image.Image:
+def paint_mask(mask_image: Image.Image, regions: Sequence[np.ndarray], fill: int,
+               window: WI.Window | None = None) -> Image.Image:
     """A warped mask with the regions set to ``fill`` (the ignore value); mode and palette kept."""
-    where = region_mask(regions, mask_image.size)
+    where = region_mask(regions, mask_image.size, window)
     if where is None:
         return mask_image
     if mask_image.mode == "P":
@@ -132,12 +138,13 @@ def paint_mask(mask_image: Image.Image, regions: Sequence[np.ndarray], fill: int
 
 
 def erase_output(source_labels: Any, image: Image.Image, matrix: np.ndarray, out_size: G.Size,
-                 cval: float, copy: int | None) -> tuple[Image.Image, list[np.ndarray]]:
+                 cval: float, copy: int | None, window: WI.Window | None = None,
+                 ) -> tuple[Image.Image, list[np.ndarray]]:
     """Output ``copy`` of a source (None: the original, never painted) with its dropped objects
     painted by the run's --erase-dropped, and their regions (for the output's mask). The image as
     it was when there are no labels or nothing is to be erased."""
     mode = source_labels.setup.options.erase_dropped if source_labels is not None else None
     if not mode or copy is None:
         return image, []
-    regions = dropped_regions(source_labels, matrix, out_size)
-    return (paint(image, regions, mode, cval) if regions else image), regions
+    regions = dropped_regions(source_labels, matrix, out_size, window)
+    return (paint(image, regions, mode, cval, window) if regions else image), regions

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import (G, GeometricOp, Range, check_range, OneRange, uniform, check_box, check_keys, check_list,
+from .base import (F, G, GeometricOp, Range, check_range, OneRange, uniform, check_box, check_keys, check_list,
                    check_number)
 from .flags import Choice, Flag, Number, Size, Span, Switch
 
@@ -395,6 +395,39 @@ class Letterbox(GeometricOp):
         if params["box"] != self.layout(size)[0]:
             raise ValueError(f"{self.name}: box={params['box']!r} is not where a {size[0]}x{size[1]} image goes "
                              f"({self.layout(size)[0]!r})")
+
+    def window(self, params) -> tuple[int, int, int, int] | None:
+        """The output pixels the image fills, (x0, y0, x1, y1), when bands surround it (``pad``);
+        None when the image fills the output."""
+        if self.mode != "pad":
+            return None
+        left, top, bw, bh = (int(v) for v in params["box"])
+        return (left, top, left + bw, top + bh)
+
+    @staticmethod
+    def pad(image, window: tuple[int, int, int, int], cval: float):
+        """``image`` with every pixel outside ``window`` set to ``cval`` (0-255 units, in every
+        band, alpha included, as the warp's constant fill): the bands are padding, never content."""
+        from PIL import Image
+
+        mode = image.mode
+        if mode in ("I;16", "I"):
+            value = int(round(cval * F.value_scale(mode)))
+        elif mode == "F":
+            value = float(cval)
+        else:
+            bands = len(image.getbands())
+            value = int(round(cval)) if bands == 1 else tuple([int(round(cval))] * bands)
+        canvas = Image.new(mode, image.size, value)
+        if mode == "P" and image.getpalette() is not None:
+            canvas.putpalette(image.getpalette())
+        canvas.paste(image.crop(window), window[:2])
+        return canvas
+
+    def apply(self, image, params):
+        out = super().apply(image, params)
+        window = self.window(params)
+        return out if window is None else self.pad(out, window, LETTERBOX_FILL)
 
     def matrix(self, params, size):
         import numpy as np

@@ -135,7 +135,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec["existing"] = True  # recorded as ok: a record never depends on the run's history
             rec["status"] = "ok"
             if labels is not None:
-                rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
+                rec["labels"] = labels.render(matrix, out_size, out, files=False,
+                                              window=cfg.pipeline.window(steps))[1]
             continue
         try:
             check_output_rel(out)  # before its label files, which are named after it
@@ -149,7 +150,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 if isinstance(made_image, BaseException):
                     raise made_image
             # --erase-dropped paints before the bytes are made
-            made_image, erased = erase_output(labels, made_image, matrix, out_size, cfg.pipeline.warp.cval, k)
+            window = cfg.pipeline.window(steps)
+            made_image, erased = erase_output(labels, made_image, matrix, out_size, cfg.pipeline.warp.cval, k, window)
             if labels is None and ctx.sink.streams and \
                     made_image.width * made_image.height > STREAM_ABOVE_PIXELS:
                 # large local files are encoded straight into their temporary file (the bytes are
@@ -160,7 +162,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
-                label_files, rec["labels"] = labels.render(matrix, out_size, out, erased=erased)
+                label_files, rec["labels"] = labels.render(matrix, out_size, out, erased=erased, window=window)
                 if labels.setup.options.erase_dropped:
                     rec["labels"]["erased"] = len(erased)
                 clash = write_labels(label_files, cfg.on_exists == "overwrite")
