@@ -219,6 +219,10 @@ def preview(image: str, **kw: Any) -> None:
     seed = kw["seed"] if kw["seed"] is not None else new_root_seed()
     load = LoadOptions(resize=kw["resize"])
     try:
+        pipeline.check_pixels(load.max_pixels)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
         labels = None
         if kw["labels_format"] != "none" or kw["masks_dir"]:
             labels = preview_labels(Path(image), kw["labels_format"], kw["dataset_dir"], pipeline, load,

@@ -154,6 +154,14 @@ class Pipeline:
                 rows = m_op if rows is None else G.compose_rows(rows, m_op)
         return G.rows_matrix(rows or G.IDENTITY_ROWS), size
 
+    def check_pixels(self, max_pixels: int) -> None:
+        """Raise ValueError when an output could have more than ``max_pixels`` pixels: the inputs
+        are held to that limit, and a letterbox's output size is its own."""
+        for op in self.ops:
+            target = getattr(op, "target", None)
+            if target is not None and target[0] * target[1] > max_pixels:
+                raise ValueError(f"{op.name} {target[0]}x{target[1]} is more than max_pixels ({max_pixels}) pixels")
+
     def window(self, plan: Sequence[Step]) -> tuple[int, int, int, int] | None:
         """The output pixels (x0, y0, x1, y1) a plan's image fills when a letterbox pads it, else
         None. Outside them the output is padding: labels and masks are cut there too."""

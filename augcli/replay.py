@@ -103,6 +103,10 @@ def _settings(config: dict[str, Any]) -> Settings:
     max_pixels = config.get("max_pixels", 100_000_000)
     if not _whole(max_pixels) or max_pixels < 1:
         raise bad(f"max_pixels must be a positive whole number, not {_short(max_pixels)}")
+    try:
+        pipeline.check_pixels(max_pixels)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
     resize = config.get("resize")
     if resize is not None:
         if not (isinstance(resize, list) and len(resize) == 2 and all(_whole(v) and v >= 1 for v in resize)):

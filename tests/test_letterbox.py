@@ -241,3 +241,23 @@ def test_coco_boxes_keypoints_and_rle_stay_inside_the_image_window(tmp_path):
         if "segmentation" in ann:  # polygons and the RLE mask: nothing in the bands
             m = coco.annToMask(ann)
             assert not m[:top].any() and not m[top + bh:].any()
+
+
+def test_an_output_larger_than_max_pixels_is_refused_by_expand_preview_and_replay(tmp_path):
+    flat(tmp_path / "in", "a.png", (40, 30))
+    res = run(tmp_path / "in", tmp_path / "o", "--letterbox", "200x100", "--max-pixels", "10000", expect=2)
+    assert "letterbox 200x100 is more than max_pixels (10000) pixels" in res.output
+    assert not (tmp_path / "o").exists()
+    res = run(tmp_path / "in/a.png", "--letterbox", "20000x20000", "-o", tmp_path / "p.png", command="preview",
+              expect=2)
+    assert "more than max_pixels" in res.output
+    out = tmp_path / "out"
+    run(tmp_path / "in", out, "--letterbox", "64x64", "--seed", "1", "-j", "1")
+    text = (out / "manifest.jsonl").read_text()
+    lines = text.splitlines()
+    header = json.loads(lines[0])
+    header["config"]["pipeline"]["ops"][0]["target"] = [60000, 60000]
+    (out / "manifest.jsonl").write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    res = run(out / "manifest.jsonl", "--output", tmp_path / "again", command="replay", expect=2)
+    assert "more than max_pixels" in res.output
+    assert not (tmp_path / "again").exists()
