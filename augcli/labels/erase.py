@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .. import geometry as G
-from ..choices import ERASE_MODES  # noqa: F401 - the modes, named here with their meaning
 from . import model as L
 from . import window as WI
 
