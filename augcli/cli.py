@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from .version import __version__
-from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS
-from .cli_options import (FolderOrURL, build_compose, ops_table, build_label_options, build_pipeline, build_targets, compose_options,
-                          label_options, op_options, require_settings, scaleout_settings, scaleout_options,
+from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS, RESIZE_MODES
+from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
+                          label_options, op_options, ops_table, require_settings, scaleout_settings, scaleout_options,
                           target_options)
 from .cli_types import ColourType, SizeType
 from .presets import NAMES as PRESET_NAMES
@@ -52,6 +52,8 @@ def cli() -> None:
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="Quality for JPEG and WebP output.")
 @click.option("--resize", type=SizeType(), help="Resize every input to WxH on load (Keras target_size).")
+@click.option("--resize-mode", type=click.Choice(RESIZE_MODES), default="stretch", show_default=True,
+              help="--resize: stretch on load, or keep the aspect ratio: fit inside WxH, or fill it and crop the centre.")
 @click.option("--include-originals", is_flag=True, help="Also write each input (as loaded) as stem_orig.ext.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the same seed gives the same bytes.")
 @click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
@@ -211,6 +213,8 @@ def ops(markdown: bool, preset: str | None) -> None:
 @click.option("--tile", type=click.IntRange(16, 4096), default=256, show_default=True,
               help="Largest tile side in pixels.")
 @click.option("--resize", type=SizeType(), help="Resize the image to WxH on load, as expand --resize does.")
+@click.option("--resize-mode", type=click.Choice(RESIZE_MODES), default="stretch", show_default=True,
+              help="How --resize keeps the aspect ratio, as for expand.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the tiles are the copies expand makes.")
 @click.option("--labels", "labels_format", type=click.Choice(LABEL_FORMATS), default="auto", show_default=True,
               help="Draw the image's labels (boxes, polygons, keypoints, mask) on every tile; found as expand finds them.")
@@ -243,6 +247,10 @@ def preview(image: str, **kw: Any) -> None:
     pipeline = build_pipeline(kw)
     seed = kw["seed"] if kw["seed"] is not None else new_root_seed()
     load = LoadOptions(resize=kw["resize"])
+    try:
+        pipeline.check_pixels(load.max_pixels)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         labels = None
         if kw["labels_format"] != "none" or kw["masks_dir"]:

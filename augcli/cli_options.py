@@ -8,11 +8,11 @@ from typing import Any, Callable
 
 import click
 
-from .choices import (COMPOSITIONS, BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
-                      LABEL_FRAMES, LABEL_OUTPUTS, LAYOUTS, MAX_BUCKETS)
-from .cli_types import ProbabilityType, RangeType
-from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Number, Span, Spec, Switch
+from .choices import (COMPOSITIONS, BOX_METHODS, DEFAULT_BUCKETS, ERASE_MODES, EXECUTORS, FILL_MODES, INTERPOLATIONS,
+                      LABEL_FORMATS, LABEL_FRAMES, LABEL_OUTPUTS, LAYOUTS, MAX_BUCKETS)
+from .cli_types import ProbabilityType, RangeType, SizeType
+from .ops import FLAGS as OP_FLAGS, LETTERBOX_FILL  # light: the op modules load numpy and Pillow only when an op runs
+from .ops.flags import Choice, Flag, Number, Size, Span, Spec, Switch
 from .presets import NAMES as PRESET_NAMES
 
 
@@ -28,6 +28,8 @@ def _op_option(flag: Flag) -> Callable:
         return click.option(flag.name, type=click.Choice(value.options), help=flag.help)
     if isinstance(value, Spec):  # checked by the op itself (a bad one is a usage error, see build_pipeline)
         return click.option(flag.name, metavar=flag.metavar, help=flag.help)
+    if isinstance(value, Size):
+        return click.option(flag.name, type=SizeType(), help=flag.help)
     if isinstance(value, Number):
         number = click.IntRange if value.whole else click.FloatRange
         return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
@@ -66,7 +68,14 @@ def build_pipeline(kw: dict[str, Any]):
         apply_preset(kw, preset)
     try:
         ops = build(**{flag.key: kw.pop(flag.key) for flag in OP_FLAGS}, probabilities=dict(kw.pop("probabilities")))
-        warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
+        ops += _resize_op(kw, ops)
+        fill_mode, cval = kw.pop("fill_mode"), kw.pop("cval")
+        if any(op.name == "letterbox" and op.mode == "pad" for op in ops):  # type: ignore[attr-defined]
+            # the bands take --cval: Ultralytics' grey unless the user gave one
+            ctx = click.get_current_context(silent=True)
+            if ctx is None or ctx.get_parameter_source("cval") in (None, click.core.ParameterSource.DEFAULT):
+                cval = LETTERBOX_FILL
+        warp = WarpSettings(fill_mode, cval, kw.pop("interpolation"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     return Pipeline(ops, warp)
@@ -89,6 +98,20 @@ def apply_preset(kw: dict[str, Any], name: str) -> None:
         elif ctx.get_parameter_source(param.name) not in given:
             kw[param.name] = True if value is None else param.type_cast_value(ctx, value)
     kw["probabilities"] = (*preset_p, *kw["probabilities"])
+def _resize_op(kw: dict[str, Any], ops: tuple) -> tuple:
+    """--resize-mode fit / fill: --resize becomes the letterbox op in that mode (the last matrix of
+    the plan, so labels are cut where the image is) and nothing is resized on load."""
+    from .ops import Letterbox
+
+    mode = kw.pop("resize_mode", "stretch")
+    if mode == "stretch":
+        return ()
+    if kw.get("resize") is None:
+        raise click.UsageError(f"--resize-mode {mode} needs --resize WxH")
+    if any(op.name == "letterbox" for op in ops):
+        raise click.UsageError(f"--resize-mode {mode} and --letterbox both size the output; give one")
+    target, kw["resize"] = kw["resize"], None
+    return (Letterbox(target=target, mode=mode),)
 
 
 _LABEL_OPTIONS = [
@@ -124,6 +147,9 @@ _LABEL_OPTIONS = [
                  help="Write the labels in this format instead of the one they came in."),
     click.option("--allow-lossy", is_flag=True,
                  help="With --labels-output: write what the format can hold when it cannot hold everything."),
+    click.option("--erase-dropped", type=click.Choice(ERASE_MODES),
+                 help="Paint over objects the survival rules drop (--cval colour, the image's mean, or a blur); "
+                      "their mask pixels get --mask-fill."),
 ]
 
 
@@ -256,7 +282,8 @@ def build_label_options(kw: dict[str, Any]):
             min_size=kw.pop("min_size"), min_area=kw.pop("min_area"), frame=kw.pop("labels_frame"),
             masks=kw.pop("masks_dir"), mask_suffix=kw.pop("mask_suffix"), masks_output=kw.pop("masks_output"),
             mask_fill=kw.pop("mask_fill"), allow_unswapped_mirror=kw.pop("allow_unswapped_mirror"),
-            precision=kw.pop("label_precision"), output=kw.pop("labels_output"), allow_lossy=kw.pop("allow_lossy"))
+            precision=kw.pop("label_precision"), output=kw.pop("labels_output"), allow_lossy=kw.pop("allow_lossy"),
+            erase_dropped=kw.pop("erase_dropped"))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

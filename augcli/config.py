@@ -91,6 +91,7 @@ class RunConfig:
             raise ValueError(f"resize must be two positive integers (width, height), not {self.resize!r}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
+        self.pipeline.check_pixels(self.max_pixels)
         if not 1 <= self.buckets <= MAX_BUCKETS:
             raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}")
         if self.layout not in LAYOUTS:

@@ -119,6 +119,18 @@ def apply_points(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return hom[:, :2] / hom[:, 2:3]
 
 
+def boxes_forward(matrix: np.ndarray, boxes) -> list[tuple[float, float, float, float]]:
+    """Edge-coordinate boxes of an input carried onto the output of ``matrix`` (output -> input,
+    centre coordinates): each box's four corners mapped forward, enclosed again."""
+    m = np.asarray(matrix, dtype=float)
+    forward = translation(0.5, 0.5) @ np.linalg.inv(m) @ translation(-0.5, -0.5)
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        pts = apply_points(forward, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float))
+        out.append((float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())))
+    return out
+
+
 def is_affine(matrix: np.ndarray) -> bool:
     m = matrix[2]
     a, b, c = m.tolist() if isinstance(m, np.ndarray) else m  # Python floats: the same tests, faster

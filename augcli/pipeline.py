@@ -63,17 +63,32 @@ class Pipeline:
         so adding an op never changes what another op draws."""
         return self.plan_with_geometry(rng_for, size)[0]
 
-    def plan_with_geometry(self, rng_for: Callable[[str], np.random.Generator],
-                           size: G.Size) -> tuple[list[Step], tuple[np.ndarray, G.Size]]:
+    @property
+    def uses_objects(self) -> bool:
+        """Whether an op draws from the source's objects (``plan_with_geometry``'s ``objects``)."""
+        return any(getattr(op, "uses_objects", False) for op in self.ops)
+
+    def plan_with_geometry(self, rng_for: Callable[[str], np.random.Generator], size: G.Size,
+                           objects: Sequence[tuple[float, float, float, float]] | None = None,
+                           ) -> tuple[list[Step], tuple[np.ndarray, G.Size]]:
         """``plan`` and the plan's ``geometry`` together: the geometric ops' matrices, which the plan
-        needs for the output size anyway, are made once (the same products, in the same order)."""
+        needs for the output size anyway, are made once (the same products, in the same order).
+        ``objects``: the source's objects as edge-coordinate boxes on the image as loaded
+        (augcli.labels.extents), for the ops that draw from them; each gets them on its own canvas."""
         steps: list[Step] = []
+
+        def sample(op: Op, rng: Any, size: G.Size, matrix: Any) -> dict[str, Any]:
+            if objects is None or not getattr(op, "uses_objects", False):
+                return op.sample(rng, size)
+            on_canvas = G.boxes_forward(matrix, objects) if matrix is not None else list(objects)
+            return op.sample(rng, size, objects=on_canvas)  # type: ignore[call-arg]
+
         if self.plan_scheme == 1:
             m = G.identity()
             for op in self.ops:
                 rng = rng_for(op.name)
                 applied = bool(rng.random() < op.p)
-                params = op.sample(rng, size) if applied else {}
+                params = sample(op, rng, size, m) if applied else {}
                 steps.append({"op": op.name, "applied": applied, **params})
                 if applied and op.geometric:
                     m_op, size = op.matrix(params, size)
@@ -84,7 +99,7 @@ class Pipeline:
             rng = rng_for(op.name)
             applied = rng.random() < op.p
             if applied:
-                params = op.sample(rng, size)
+                params = sample(op, rng, size, None if rows is None else G.rows_matrix(rows))
                 step = {"op": op.name, "applied": True}
                 step.update(params)
                 if op.geometric:
@@ -139,6 +154,22 @@ class Pipeline:
                 rows = m_op if rows is None else G.compose_rows(rows, m_op)
         return G.rows_matrix(rows or G.IDENTITY_ROWS), size
 
+    def check_pixels(self, max_pixels: int) -> None:
+        """Raise ValueError when an output could have more than ``max_pixels`` pixels: the inputs
+        are held to that limit, and a letterbox's output size is its own."""
+        for op in self.ops:
+            target = getattr(op, "target", None)
+            if target is not None and target[0] * target[1] > max_pixels:
+                raise ValueError(f"{op.name} {target[0]}x{target[1]} is more than max_pixels ({max_pixels}) pixels")
+
+    def window(self, plan: Sequence[Step]) -> tuple[int, int, int, int] | None:
+        """The output pixels (x0, y0, x1, y1) a plan's image fills when a letterbox pads it, else
+        None. Outside them the output is padding: labels and masks are cut there too."""
+        for step in plan:
+            if step["op"] == "letterbox" and step["applied"]:
+                return self._op("letterbox").window(_params(step))  # type: ignore[attr-defined]
+        return None
+
     def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
         """Apply a plan: all geometry in one resampling, then the pixel work in canonical order."""
         return self.renderer(image, [plan])(plan)
@@ -159,6 +190,9 @@ class Pipeline:
         def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
             """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
             out = warper.warp(*(geometry or self.geometry(plan, image.size)))
+            window = self.window(plan)
+            if window is not None:  # a letterbox's bands: padding, whatever lies beyond its input
+                out = self._op("letterbox").pad(out, window, self.warp.cval)  # type: ignore[attr-defined]
             for step in plan:
                 op = self._op(step["op"])
                 if step["applied"] and op.pixel_stage:  # a policy is both: its matrix is in the warp

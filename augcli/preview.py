@@ -22,12 +22,14 @@ from .render import describe_step, make_output, plan_copy
 PAD = 6
 
 
-def samples(image: Image.Image, pipeline: Pipeline, seed: int, key: str, count: int) -> list[tuple[Image.Image, list[Step]]]:
+def samples(image: Image.Image, pipeline: Pipeline, seed: int, key: str, count: int,
+            objects=None) -> list[tuple[Image.Image, list[Step]]]:
     """``count`` augmented copies (copy indices 0..count-1) of ``image``, keyed by ``key`` as expand
-    keys a source by its relative path, with their plans."""
+    keys a source by its relative path, with their plans (``objects``: its object boxes, for
+    object-aware ops)."""
     out = []
     for k in range(count):
-        steps = plan_copy(pipeline, seed, key, k, image.size)
+        steps = plan_copy(pipeline, seed, key, k, image.size, objects)
         out.append((make_output(pipeline, image, steps, k), steps))
     return out
 
@@ -105,17 +107,22 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
     for warning in caught:
         print(f"augcli: {shown(str(path))}: warning: {warning}", file=sys.stderr, flush=True)
     key = canonical(Path(path).name)  # the name's bytes, as expand keys a source at an input's root
+    objects = None
+    if labels is not None and pipeline.uses_objects:
+        from .labels.extents import source_extents
+
+        objects = source_extents(labels)
     if compose is not None and compose.active:
         made = _composed(Path(path), image, pipeline, seed, key, columns * rows - 1, compose, load, labels)
     else:
         made = [(im, label(steps), steps, labels) for im, steps in samples(image, pipeline, seed, key,
-                                                                             columns * rows - 1)]
+                                                                             columns * rows - 1, objects)]
     tiles = [(image, f"original {image.width}x{image.height}"), *((im, text) for im, text, _, _ in made)]
     if labels is not None:
         from .labels.draw import loss_overlay
 
         drawn_with = [(labels, [])] + [(lab, steps) for _, _, steps, lab in made]
-        drawn = [loss_overlay(im, lab, *pipeline.geometry(steps, image.size))
+        drawn = [loss_overlay(im, lab, *pipeline.geometry(steps, image.size), pipeline.window(steps))
                  for (im, _), (lab, steps) in zip(tiles, drawn_with)]
         # a sample's caption says what its labels lost (the original's objects are all there)
         tiles = [(im, text if i == 0 or lab.parsed is None else f"{text}, {counts}")

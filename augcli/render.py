@@ -31,23 +31,26 @@ def _source_key(root_seed: int, source: str) -> int:
     return key
 
 
-def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: tuple[int, int]) -> list[Step]:
+def plan_copy(pipeline: Pipeline, root_seed: int, source: str, copy: int, size: tuple[int, int],
+              objects: Sequence | None = None) -> list[Step]:
     """The plan of copy ``copy`` of ``source`` (its relative POSIX path: the seed key), as expand draws it."""
-    return plan_copy_with_geometry(pipeline, root_seed, source, copy, size)[0]
+    return plan_copy_with_geometry(pipeline, root_seed, source, copy, size, objects=objects)[0]
 
 
 def plan_copy_with_geometry(pipeline: Pipeline, root_seed: int, source: str, copy: int,
-                            size: tuple[int, int], attempt: int = 0) -> tuple[list[Step], tuple[Any, tuple[int, int]]]:
+                            size: tuple[int, int], attempt: int = 0, objects: Sequence | None = None,
+                            ) -> tuple[list[Step], tuple[Any, tuple[int, int]]]:
     """``plan_copy`` and ``pipeline.geometry`` of that plan, made together, by the pipeline's plan
-    scheme (augcli.seeding). ``attempt``: the try index of ``--require`` (0: the copy's own plan)."""
+    scheme (augcli.seeding). ``attempt``: the try index of ``--require`` (0: the copy's own plan);
+    ``objects``: the source's object boxes, for object-aware ops."""
     if pipeline.plan_scheme == 1:
         item_key = stable_key(source)
         if attempt:  # scheme 1 keys its generators by stream name: a try is a stream of its own
             return pipeline.plan_with_geometry(
-                lambda name: rng_for(root_seed, item_key, copy, f"{name}#try{attempt}"), size)
-        return pipeline.plan_with_geometry(lambda name: rng_for(root_seed, item_key, copy, name), size)
+                lambda name: rng_for(root_seed, item_key, copy, f"{name}#try{attempt}"), size, objects)
+        return pipeline.plan_with_geometry(lambda name: rng_for(root_seed, item_key, copy, name), size, objects)
     key = try_key(copy_key(_source_key(root_seed, source), copy), attempt)
-    return pipeline.plan_with_geometry(lambda name: Stream(key, stream_key(name)), size)
+    return pipeline.plan_with_geometry(lambda name: Stream(key, stream_key(name)), size, objects)
 
 
 def plan_copies(pipeline: Pipeline, root_seed: int, source: str, copies: Iterable[int],

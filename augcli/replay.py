@@ -38,6 +38,7 @@ from .manifest import MAX_LINE_BYTES, raw_lines, read_header, read_manifest, ski
 from .pipeline import Pipeline
 from .render import make_output, output_bytes
 from .run.places import check_folders
+from .labels.erase import erase_output
 from .run.work import write_labels
 from .compose import build_image, check_steps, sources_of
 from .labels.compose import compose_labels, merge_counts, paste_mask
@@ -105,6 +106,10 @@ def _settings(config: dict[str, Any]) -> Settings:
     max_pixels = config.get("max_pixels", 100_000_000)
     if not _whole(max_pixels) or max_pixels < 1:
         raise bad(f"max_pixels must be a positive whole number, not {_short(max_pixels)}")
+    try:
+        pipeline.check_pixels(max_pixels)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
     resize = config.get("resize")
     if resize is not None:
         if not (isinstance(resize, list) and len(resize) == 2 and all(_whole(v) and v >= 1 for v in resize)):
@@ -447,7 +452,8 @@ def _collect_kept(kept: list[Record], settings: Settings, labels: Any, collector
         except InputError as exc:
             fail(rec, str(exc))
             continue
-        collector.add(rec_labels.render(matrix, out_size, rec.output, files=False)[1])
+        collector.add(rec_labels.render(matrix, out_size, rec.output, files=False,
+                                        window=settings.pipeline.window(rec.ops))[1])
 
 
 def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings, on_exists: str,
@@ -490,10 +496,13 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
             canvas, rec_labels, placed = partners.composed(rec) if rec.compose else \
                 (image, source_labels, None)
             result = make_output(settings.pipeline, canvas, rec.ops, rec.copy)
+            matrix, out_size = settings.pipeline.geometry(rec.ops, image.size)
+            window = settings.pipeline.window(rec.ops)
+            result, erased = erase_output(rec_labels, result, matrix, out_size, settings.pipeline.warp.cval, rec.copy,
+                                          window)
             data = output_bytes(result, fmt, settings.quality, settings.background)
             if rec_labels is not None:  # label files first, the image last (as expand writes them)
-                matrix, out_size = settings.pipeline.geometry(rec.ops, image.size)
-                label_files, entry = rec_labels.render(matrix, out_size, rec.output)
+                label_files, entry = rec_labels.render(matrix, out_size, rec.output, erased=erased, window=window)
                 if placed is not None:
                     merge_counts(entry, placed)
                 clash = _write_labels(label_files, on_exists, places)

@@ -28,6 +28,7 @@ EXAMPLES = {
     "rot90": OPS["rot90"](),
     "crop": OPS["crop"](scale_range=(0.6, 0.9), mode="corners"),
     "perspective": OPS["perspective"](distortion=0.1),
+    "letterbox": OPS["letterbox"](target=(48, 48)),
     "contrast": OPS["contrast"](factor_range=(0.5, 1.5)),
     "saturation": OPS["saturation"](factor_range=(0.0, 2.0)),
     "hue": OPS["hue"](degree_range=(-40, 40)),

@@ -46,7 +46,7 @@ def flat(value, size=(200, 150), mode="RGB") -> Image.Image:
 
 def test_canonical_order_is_geometry_colour_tone_filters_noise_compression():
     assert list(OPS) == [
-        "rot90", "crop", "hflip", "vflip", "rotate", "shear", "zoom", "shift", "perspective", "policy",
+        "rot90", "crop", "hflip", "vflip", "rotate", "shear", "zoom", "shift", "perspective", "policy", "letterbox",
         "brightness", "contrast", "saturation", "hue", "gamma", "lighting", "channel_shift", "grayscale",
         "autocontrast", "equalize", "sharpen", "posterize", "solarize", "invert",
         "motion_blur", "median_blur", "downscale", "iso_noise", "coarse_dropout", "grid_mask",
@@ -54,7 +54,7 @@ def test_canonical_order_is_geometry_colour_tone_filters_noise_compression():
         "jpeg_artifacts",
     ]
     geometric = [name for name, cls in OPS.items() if cls.geometric]
-    assert geometric == list(OPS)[:10]  # the policy's geometry is in the warp too
+    assert geometric == list(OPS)[:11]  # the policy's geometry is in the warp too, the letterbox last
 
 
 def test_flag_order_does_not_matter_and_new_ops_do_not_reshuffle_old_draws():

@@ -26,6 +26,7 @@ EVERY_OP = ["--rot90", "--crop", "0.7", "--crop-mode", "corners", "--hflip", "--
             "--dropout-size", "0.1:0.3", "--dropout-fill", "random", "--grid-mask", "0.6", "--grid-unit", "0.2:0.4",
             "--blur", "1.5", "--erase", "2",
             "--noise", "10", "--salt-pepper", "0.03", "--salt-ratio", "0.4", "--jpeg-artifacts", "20:80",
+            "--letterbox", "96x80", "--letterbox-align", "top-left",
             "--p", "blur=0.6", "--p", "rotate=0.8"]
 
 

@@ -27,6 +27,7 @@ from ..safefiles import FileRefused, read_limited
 from ..safepaths import within
 from . import loss
 from . import model as L
+from . import window as WI
 from .errors import LabelError
 
 MAX_JSON_BYTES = 1 << 30  # COCO train2017 instances is 448 MB
@@ -380,8 +381,9 @@ def _r(v: float) -> float:
 
 def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: np.ndarray,
                     out_size: tuple[int, int], params: L.Params, flip: dict[int, tuple[int, ...]],
-                    out_rel: str) -> tuple[dict, list[dict], L.Stats]:
-    """The output's image dict (no id yet), annotations (no ids yet) and counts."""
+                    out_rel: str, window: WI.Window | None = None) -> tuple[dict, list[dict], L.Stats]:
+    """The output's image dict (no id yet), annotations (no ids yet) and counts; ``window``: the
+    output pixels the image fills (a letterbox), where objects are cut."""
     w, h = out_size
     vector = [o for o in objs if o.extra[2][0] != "rle"]
     by_cat: dict[Any, list[L.Obj]] = {}
@@ -392,7 +394,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
     for cat, group in by_cat.items():  # flip_idx is per category
         p = L.Params(params.box_method, params.min_visibility, params.min_size, params.min_area,
                      flip.get(cat) if isinstance(cat, int) else None)
-        out, st = L.transform(group, f, out_size, p)
+        out, st = WI.transform(group, f, out_size, p, window)
         stats.mirrored = st.mirrored
         for k, v in st.dropped.items():
             stats.dropped[k] += v
@@ -411,6 +413,8 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
             continue
         warped = np.asarray(FN.warp(Image.fromarray(o.extra[2][1] * 255), m, out_size, fill_mode="constant",
                                     interpolation="nearest")) > 127
+        if window is not None:
+            warped[WI.outside(out_size, window)] = False
         ys, xs = np.nonzero(warped)
         box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)) if len(xs) else None
         reason = "outside" if box is None else "min_size" if min(box[2] - box[0], box[3] - box[1]) < params.min_size \
@@ -421,8 +425,9 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
             continue
         kp = None
         if o.keypoints is not None:
-            kp, hidden = L._keypoints(f, o.keypoints, out_size, stats.mirrored,
-                                      flip.get(o.cls) if isinstance(o.cls, int) else None)
+            flip_idx = flip.get(o.cls) if isinstance(o.cls, int) else None
+            kp, hidden = L._keypoints(f, o.keypoints, out_size, stats.mirrored, flip_idx) if window is None \
+                else WI.keypoints(f, o.keypoints, window, flip_idx)
             stats.keypoints_hidden += hidden
         moved[o.extra[0]] = L.Obj(o.cls, box=box, keypoints=kp, extra=(o.extra[0], o.extra[1], ("rle", warped,
                                                                                                  o.extra[2][2])))

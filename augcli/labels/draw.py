@@ -81,15 +81,15 @@ def _dashed(draw: ImageDraw.ImageDraw, pts: np.ndarray, colour, width: int) -> N
                       fill=colour, width=width)
 
 
-def loss_overlay(image: Image.Image, labels: Any, matrix: np.ndarray, out_size: tuple[int, int]
-                 ) -> tuple[Image.Image, str]:
+def loss_overlay(image: Image.Image, labels: Any, matrix: np.ndarray, out_size: tuple[int, int],
+                 window: Any = None) -> tuple[Image.Image, str]:
     """``overlay`` of one output's labels (``labels``: augcli.labels.setup.SourceLabels) plus, dashed,
     the dropped objects (DROPPED_COLOUR) and the whole outline of the clipped ones (CLIPPED_COLOUR),
     and its caption: ``3 kept (1 clipped), 1 dropped (1 outside)``. Objects are judged one by one by
     the run's rules, as the label transform judges them."""
     from .loss import summary_line
 
-    kept, mask = labels.shapes(matrix, out_size)
+    kept, mask = labels.shapes(matrix, out_size, window)
     base = overlay(image, kept, mask)
     parsed = labels.parsed
     objs = [] if parsed is None else [o for o in parsed[1] if o.extra[2][0] != "rle"] \

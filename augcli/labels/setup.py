@@ -18,16 +18,18 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import geometry as G
-from ..choices import LABEL_FORMATS, LABEL_FRAMES
+from ..choices import ERASE_MODES, LABEL_FORMATS, LABEL_FRAMES
 from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
 from . import convert_plan as CV
+from . import erase as ER
 from . import layouts as LY
 from . import masks as MK
 from . import model as L
 from . import voc as V
+from . import window as WI
 from . import yolo as Y
 from .errors import LabelError
 from .objects import coco_objects, pixel_objects
@@ -56,6 +58,7 @@ class LabelOptions:
     precision: int = 6
     output: str | None = None  # --labels-output: write the labels in this format (augcli.labels.convert)
     allow_lossy: bool = False
+    erase_dropped: str | None = None  # fill | mean | blur: paint dropped objects (augcli.labels.erase)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -72,9 +75,13 @@ class LabelOptions:
         if not 1 <= self.precision <= 12:
             raise ValueError(f"label precision must be between 1 and 12, not {self.precision}")
         CV.check_target(self.output)
+        if self.erase_dropped is not None and self.erase_dropped not in ERASE_MODES:
+            raise ValueError(f"erase dropped must be one of {', '.join(ERASE_MODES)}, not {self.erase_dropped!r}")
 
-    def describe(self) -> dict[str, Any]:  # the conversion fields only when used: older manifests keep their bytes
-        return {k: v for k, v in self.__dict__.items() if v or k not in ("output", "allow_lossy")}
+    def describe(self) -> dict[str, Any]:
+        # the conversion and erase fields only when used: older manifests keep their bytes
+        return {k: v for k, v in self.__dict__.items()
+                if v or k not in ("output", "allow_lossy", "erase_dropped")}
 
 
 def _visible(name: str) -> bool:
@@ -720,33 +727,40 @@ class SourceLabels:
         self.source = source  # relative to INPUT_DIR
         self.mask = mask
 
-    def shapes(self, matrix: np.ndarray, out_size: G.Size) -> tuple[list[L.Obj], Any]:
-        """The transformed objects and the warped mask of one output (for drawing)."""
+    def shapes(self, matrix: np.ndarray, out_size: G.Size, window: WI.Window | None = None) -> tuple[list[L.Obj], Any]:
+        """The transformed objects and the warped mask of one output (for drawing); ``window``:
+        the output pixels its image fills (``Pipeline.window``)."""
         setup = self.setup
         objs: list[L.Obj] = []
         f = L.edge_map(matrix, out_size, self.pre)
         if setup.format == "coco" and self.parsed is not None:
             centry, parsed = self.parsed
             vector = [o for o in parsed if o.extra[2][0] != "rle"]
-            objs = L.transform(vector, f, out_size, setup.params)[0]
+            objs = WI.transform(vector, f, out_size, setup.params, window)[0]
         elif self.parsed is not None:
-            objs = L.transform(self.parsed.objects, f, out_size, setup.params)[0]
+            objs = WI.transform(self.parsed.objects, f, out_size, setup.params, window)[0]
         mask = None
         if self.mask is not None:
-            mask = MK.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size, setup.options.mask_fill)
+            mask = WI.pad_mask(MK.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size,
+                                            setup.options.mask_fill), window, setup.options.mask_fill)
         return objs, mask
 
-    def _transform_objects(self, matrix: np.ndarray, out_size: G.Size, entry: dict[str, Any]) -> list:
+    def _transform_objects(self, matrix: np.ndarray, out_size: G.Size, entry: dict[str, Any],
+                           window: WI.Window | None = None) -> list:
         """The parsed objects (edge coordinates) carried through ``matrix``; their counts go into ``entry``."""
-        objs, stats = L.transform(self.parsed.objects, L.edge_map(matrix, out_size, self.pre), out_size,
-                                  self.setup.params)
+        objs, stats = WI.transform(self.parsed.objects, L.edge_map(matrix, out_size, self.pre), out_size,
+                                   self.setup.params, window)
         entry.update(stats.as_dict())
         return objs
 
-    def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str,
-               files: bool = True) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
+    def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str, files: bool = True,
+               erased: list | None = None, window: WI.Window | None = None,
+               ) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
         """The label files of one output (absolute path, bytes) and its manifest entry. With
-        ``files`` False only the entry is computed (for an output that is skipped)."""
+        ``files`` False only the entry is computed (for an output that is skipped). ``erased``: the
+        regions --erase-dropped painted in the image (augcli.labels.erase), set to the mask fill
+        in its mask. ``window``: the output pixels its image fills (``Pipeline.window``: a
+        letterbox's bands are padding), where objects are cut and outside which masks take the fill."""
         setup = self.setup
         made: list[tuple[Path, bytes]] = []
         entry: dict[str, Any] = {"format": None, "file": None}
@@ -763,7 +777,7 @@ class SourceLabels:
                 f = L.edge_map(matrix, out_size, self.pre)
                 mm = matrix if self.pre is None else L.edge_to_centre(L._inverse(f))  # RLE: output -> frame
                 image, anns, stats = C.transform_image(centry, objs, mm, f, out_size, setup.params,
-                                                       setup.coco.keypoint_flip, out_rel)
+                                                       setup.coco.keypoint_flip, out_rel, window)
                 entry.update(stats.as_dict())
                 entry["file"] = centry.json_rel
                 entry["_coco"] = {"json": centry.json_rel, "image": image, "annotations": anns}
@@ -774,7 +788,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                objs = self._transform_objects(matrix, out_size, entry)
+                objs = self._transform_objects(matrix, out_size, entry, window)
                 if setup.objects:
                     entry["_objects"] = pixel_objects(objs)
                 rel = setup.label_rel(out_rel)
@@ -788,7 +802,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                objs = self._transform_objects(matrix, out_size, entry)
+                objs = self._transform_objects(matrix, out_size, entry, window)
                 if setup.objects:
                     entry["_objects"] = pixel_objects(objs)
                 entry["input_clipped"] = self.parsed.clipped_input
@@ -806,6 +820,9 @@ class SourceLabels:
                     else str(target)
                 if files:
                     m = np.asarray(matrix, dtype=float)
-                    made.append((target, MK.encode_mask(MK.warp_mask(self.mask, m, out_size,
-                                                                     setup.options.mask_fill))))
+                    warped = WI.pad_mask(MK.warp_mask(self.mask, m, out_size, setup.options.mask_fill), window,
+                                         setup.options.mask_fill)
+                    if erased:  # the dropped objects' pixels: ignore
+                        warped = ER.paint_mask(warped, erased, setup.options.mask_fill, window)
+                    made.append((target, MK.encode_mask(warped)))
         return made, entry

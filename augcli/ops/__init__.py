@@ -30,23 +30,24 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import colour, geometric, noise, policy, sensor, tone
+from . import colour, fit, geometric, noise, policy, sensor, tone
 from .base import GeometricOp, Op, Params, Range
 from .flags import Flag
 
 # the ops by class name, as augcli.ops has always offered them (OPS is the registry; a new op's
 # class can stay in its family module)
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
+from .fit import LETTERBOX_FILL, Letterbox
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
 from .policy import Policy
 from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
 from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize
 
-# The canonical order: geometry (composed into one warp), the policy (its geometry last in the warp,
-# its pixel work first after it), colour, tone, then sensor and occlusion, then filters and noise,
-# then compression (the last of the noise family).
-FAMILIES: tuple[ModuleType, ...] = (geometric, policy, colour, tone, sensor, noise)
+# The canonical order: geometry (composed into one warp), the policy (its geometry after that in the
+# warp, its pixel work first after it), the letterbox (the last matrix of every plan), colour, tone,
+# then sensor and occlusion, then filters and noise, then compression (the last of the noise family).
+FAMILIES: tuple[ModuleType, ...] = (geometric, policy, fit, colour, tone, sensor, noise)
 
 
 def _registry(families: tuple[ModuleType, ...]) -> tuple[dict[str, type[Op]], tuple[Flag, ...]]:

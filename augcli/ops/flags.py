@@ -39,6 +39,11 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Size:
+    """``WxH`` in whole pixels, parsed as ``augcli.cli_types.SizeType``; reaches the op as (w, h)."""
+
+
+@dataclass(frozen=True)
 class Switch:
     """An on/off flag that takes no value."""
 
@@ -51,7 +56,7 @@ class Spec:
     names: tuple[str, ...]
 
 
-Value = Union[Span, Number, Choice, Switch, Spec]
+Value = Union[Span, Number, Choice, Size, Switch, Spec]
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Flag:
     """One command-line flag of an op.
 
     - ``name``: the flag, e.g. ``--crop-mode``; its value reaches ``build`` as ``key`` (``crop_mode``).
-    - ``value``: what it takes (a Span, Number, Choice, Switch or Spec).
+    - ``value``: what it takes (a Span, Number, Choice, Size, Switch or Spec).
     - ``help``: the --help text. ``metavar``: the name of its value in the ops table (``--crop F``)
       and, for a Number, in --help (a Span shows X|LO:HI there, a Choice its options).
     - ``field``: the op's constructor keyword the value goes to; None for a switch that only turns

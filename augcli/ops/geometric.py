@@ -1,5 +1,5 @@
 """Geometric ops: each turns its params into an output -> input matrix, and the pipeline composes
-all of them into one resampling (the Keras set, then rot90, crop and perspective)."""
+all of them into one resampling (the Keras set, then rot90, crop and perspective; letterbox last)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import (G, GeometricOp, Range, check_range, OneRange, uniform, check_box, check_keys, check_list,
+from .base import (F, G, GeometricOp, Range, check_range, OneRange, uniform, check_box, check_keys, check_list,
                    check_number)
-from .flags import Choice, Flag, Number, Span, Switch
+from .flags import Choice, Flag, Number, Size, Span, Switch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,14 +36,24 @@ class Rot90(GeometricOp):
         return G.rot90(int(params["k"]), size)
 
 
-CROP_MODES = ("random", "corners", "center")
+CROP_MODES = ("random", "corners", "center", "bbox-safe", "at-least-one")
+OBJECT_CROP_MODES = ("bbox-safe", "at-least-one")  # drawn from the source's objects
+
+
+def _span(lo: float, hi: float, extent: int) -> tuple[int, int]:
+    """The whole pixels [a, b) that hold the edge-coordinate span [lo, hi], within [0, extent]."""
+    a = min(max(math.floor(lo), 0), extent - 1)
+    return a, max(min(math.ceil(hi), extent), a + 1)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Crop(GeometricOp):
     """Crop a box keeping a fraction f ~ U(scale_range) of each side (whole pixels, aspect kept) and
     resize it back to the canvas size. ``mode``: ``random`` (anywhere), ``corners`` (one of the four
-    corners or the centre, equally likely), ``center``. Params: {"box": [left, top, width, height]}."""
+    corners or the centre, equally likely), ``center``; ``bbox-safe`` (anywhere the box holds every
+    object whole) and ``at-least-one`` (anywhere it holds one object, drawn at random, whole): when
+    the drawn box is too small for them, the smallest box of the image's aspect that holds them.
+    Without objects those two are ``random``. Params: {"box": [left, top, width, height]}."""
 
     name: ClassVar[str] = "crop"
     flags: ClassVar[tuple[Flag, ...]] = (
@@ -51,11 +61,12 @@ class Crop(GeometricOp):
              "Crop keeping a fraction U(F, 1) (or LO:HI) of each side, resized back to the image size.",
              metavar="F", field="scale_range"),
         Flag("--crop-mode", Choice(CROP_MODES),
-             "Where --crop boxes go: random (default), corners (4 corners or centre), center.",
+             "Where --crop boxes go: random (default), corners (4 corners or centre), center, bbox-safe "
+             "(every object whole), at-least-one (one object whole).",
              metavar="M", field="mode", enables=False),
     )
     params: ClassVar[str] = ("fraction f ~ U(F, 1) of each side kept (box in whole pixels); M = random, "
-                             "corners (4 corners or centre) or center")
+                             "corners (4 corners or centre), center, bbox-safe or at-least-one")
     default: ClassVar[str] = "0.8:1"
     summary: ClassVar[str] = "crop resized back to the image size (random-resized crop; corners = five-crop)"
     scale_range: Range = (1.0, 1.0)
@@ -67,11 +78,19 @@ class Crop(GeometricOp):
         if self.mode not in CROP_MODES:
             raise ValueError(f"crop-mode={self.mode!r} must be one of {', '.join(CROP_MODES)}")
 
-    def sample(self, rng, size):
+    @property
+    def uses_objects(self) -> bool:
+        return self.mode in OBJECT_CROP_MODES
+
+    def sample(self, rng, size, objects=None):
         w, h = size
         f = uniform(rng, self.scale_range)
         bw, bh = max(1, round(f * w)), max(1, round(f * h))
-        if self.mode == "random":
+        if self.mode in OBJECT_CROP_MODES and objects:
+            if self.mode == "at-least-one":
+                objects = [objects[int(rng.integers(0, len(objects)))]]
+            return {"box": self._around(rng, size, bw, bh, objects)}
+        if self.mode in ("random", *OBJECT_CROP_MODES):
             left, top = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
         else:
             where = int(rng.integers(0, 5)) if self.mode == "corners" else 4
@@ -79,6 +98,22 @@ class Crop(GeometricOp):
             left = [0, w - bw, 0, w - bw, (w - bw) // 2][where]
             top = [0, 0, h - bh, h - bh, (h - bh) // 2][where]
         return {"box": [left, top, bw, bh]}
+
+    @staticmethod
+    def _around(rng, size, bw: int, bh: int, objects) -> list[int]:
+        """A box of bw x bh (grown, aspect kept, when that is too small) holding every box of
+        ``objects`` (edge coordinates on this canvas; the parts outside the canvas aside), at a
+        place drawn uniformly among those that hold them."""
+        w, h = size
+        x0, x1 = _span(min(o[0] for o in objects), max(o[2] for o in objects), w)
+        y0, y1 = _span(min(o[1] for o in objects), max(o[3] for o in objects), h)
+        if bw < x1 - x0 or bh < y1 - y0:
+            grow = max((x1 - x0) / w, (y1 - y0) / h)
+            bw = min(w, max(x1 - x0, bw, math.ceil(grow * w)))
+            bh = min(h, max(y1 - y0, bh, math.ceil(grow * h)))
+        left = int(rng.integers(max(0, x1 - bw), min(x0, w - bw) + 1))
+        top = int(rng.integers(max(0, y1 - bh), min(y0, h - bh) + 1))
+        return [left, top, bw, bh]
 
     def check(self, params, size):
         check_keys(self.name, params, ("box",))

@@ -26,28 +26,28 @@ def needed(require: str, objects: int) -> int:
     return min(int(require), objects)
 
 
-def survivors(labels: Any, matrix: Any, out_size: tuple[int, int], out: str) -> tuple[int, int]:
+def survivors(labels: Any, matrix: Any, out_size: tuple[int, int], out: str, window: Any = None) -> tuple[int, int]:
     """(objects kept, objects in) of one output by the run's label rules: the label transform
-    alone (no files, no pixels)."""
-    entry = labels.render(matrix, out_size, out, files=False)[1]
+    alone (no files, no pixels). ``window``: the output pixels its image fills (``Pipeline.window``)."""
+    entry = labels.render(matrix, out_size, out, files=False, window=window)[1]
     return int(entry.get("out", 0)), int(entry.get("in", 0))
 
 
 def plan_output(cfg: Any, seed: int, source: str, copy: int | None, out: str, size: tuple[int, int],
-                labels: Any) -> tuple[list, tuple[Any, tuple[int, int]], dict[str, Any]]:
+                labels: Any, objects: Any = None) -> tuple[list, tuple[Any, tuple[int, int]], dict[str, Any]]:
     """``(steps, (matrix, output size), record fields)`` of one output: its plan as
     ``plan_copy_with_geometry`` draws it, redrawn under ``--require``. The record fields are
     ``try`` and ``require_met`` (none without ``--require``, for originals and sources without labels)."""
     if copy is None:
         return [], cfg.pipeline.geometry([], size), {}
     if cfg.require is None or labels is None:
-        steps, geometry = plan_copy_with_geometry(cfg.pipeline, seed, source, copy, size)
+        steps, geometry = plan_copy_with_geometry(cfg.pipeline, seed, source, copy, size, objects=objects)
         return steps, geometry, {}
     best = None
     for attempt in range(cfg.max_tries):
-        steps, geometry = plan_copy_with_geometry(cfg.pipeline, seed, source, copy, size, attempt)
-        kept, objects = survivors(labels, geometry[0], geometry[1], out)
-        if kept >= needed(cfg.require, objects):
+        steps, geometry = plan_copy_with_geometry(cfg.pipeline, seed, source, copy, size, attempt, objects)
+        kept, present = survivors(labels, geometry[0], geometry[1], out, cfg.pipeline.window(steps))
+        if kept >= needed(cfg.require, present):
             return steps, geometry, {"try": attempt, "require_met": True}
         if best is None or kept > best[0]:
             best = (kept, attempt, steps, geometry)

@@ -17,6 +17,8 @@ from ..config import RunConfig
 from ..errors import InputError
 from ..filewarnings import file_warnings
 from ..imageio import LoadOptions, load_image, source_size, write_atomic
+from ..labels.erase import erase_output
+from ..labels.extents import source_extents
 from ..render import output_bytes, output_writer
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
@@ -171,8 +173,10 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     """Plan, render, encode and write each output of ``job``, appending one record per output."""
     cfg = ctx.cfg
     planned, tries = [], []  # tries: each output's --require record fields
+    # object-aware ops (--crop-mode bbox-safe) plan from where the source's objects are
+    objects = source_extents(labels) if labels is not None and cfg.pipeline.uses_objects else None
     for k, out in job.outputs:
-        steps, geometry, extra = plan_output(cfg, ctx.root_seed, job.source, k, out, size, labels)
+        steps, geometry, extra = plan_output(cfg, ctx.root_seed, job.source, k, out, size, labels, objects)
         planned.append((k, out, steps, geometry))
         tries.append(extra)
     composed = plan_compositions(ctx, job, image, size, todo, labels, _load_kept)
@@ -206,7 +210,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec["existing"] = True  # recorded as ok: a record never depends on the run's history
             rec["status"] = "ok"
             if out_labels is not None:
-                rec["labels"] = out_labels.render(matrix, out_size, out, files=False)[1]
+                rec["labels"] = out_labels.render(matrix, out_size, out, files=False,
+                                                  window=cfg.pipeline.window(steps))[1]
             continue
         try:
             check_output_rel(out)  # before its label files, which are named after it
@@ -222,6 +227,10 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 made_image = ahead.pop(i)
                 if isinstance(made_image, BaseException):
                     raise made_image
+            # --erase-dropped paints before the bytes are made
+            window = cfg.pipeline.window(steps)
+            made_image, erased = erase_output(out_labels, made_image, matrix, out_size, cfg.pipeline.warp.cval, k,
+                                              window)
             if out_labels is None and ctx.sink.streams and \
                     made_image.width * made_image.height > STREAM_ABOVE_PIXELS:
                 # large local files are encoded straight into their temporary file (the bytes are
@@ -232,7 +241,9 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
             if out_labels is not None:
                 # label files first, the image last: a visible image always has its labels
-                label_files, rec["labels"] = out_labels.render(matrix, out_size, out)
+                label_files, rec["labels"] = out_labels.render(matrix, out_size, out, erased=erased, window=window)
+                if out_labels.setup.options.erase_dropped:
+                    rec["labels"]["erased"] = len(erased)
                 if i in composed:
                     merge_counts(rec["labels"], composed[i].placed)
                 clash = write_labels(label_files, cfg.on_exists == "overwrite")
