@@ -343,6 +343,11 @@ def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, 
     sys.exit(exit_code(result))
 
 
+from .cli_tile import tile  # noqa: E402 - its own module: expand's run, another set of options
+
+cli.add_command(tile)
+
+
 def main() -> None:
     import os
 

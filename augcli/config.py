@@ -58,6 +58,7 @@ class RunConfig:
     # links out of INPUT_DIR followed all the same: image folders the label layout pairs with labels
     linked_folders: tuple[str, ...] = ()
     compose: Any = None  # augcli.compose.Compose: mosaic / mixup / cutmix; None: one source per output
+    tile: Any = None  # augcli.tiles.Tiling: each source's outputs are its tiles (augcli tile), no random ops
 
     def __post_init__(self) -> None:
         for name in ("input", "output"):
@@ -97,6 +98,10 @@ class RunConfig:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {self.executor!r}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
+        if self.tile is not None and (self.pipeline.ops or self.include_originals or self.targets is not None
+                                      or self.compose is not None):
+            # a tile's plan is its window alone: the tiles of a source are known from its size
+            raise ValueError("tiles are exact crops: no ops, originals, targets or compositions with them")
 
     @property
     def manifest_path(self) -> Path | None:
@@ -137,4 +142,5 @@ class RunConfig:
             **({"layout": self.layout} if self.layout != "tree" else {}),
             **({"shard_size": self.shard_size} if self.layout == "webdataset" else {}),
             **({"compose": self.compose.describe()} if self.compose is not None else {}),
+            **({"tile": self.tile.describe()} if self.tile is not None else {}),
         }

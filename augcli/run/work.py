@@ -21,6 +21,7 @@ from ..render import output_bytes, output_writer, plan_copy_with_geometry
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
 from ..tempfiles import folders_kept
+from ..tiles import tile_geometry
 from ..storage import LocalStore
 from .discover import SourceJob
 from ..tempfiles import same_bytes
@@ -132,6 +133,12 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
         return [make_record(job.source, None, None, ctx, status="error", error=str(exc))]
     except MemoryError:
         return [make_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
+    if cfg.tile is not None and tuple(cfg.tile.windows(size)) != job.windows:
+        # its tiles were named from the header the parent read: a file replaced meanwhile would
+        # get windows its names do not say
+        return [make_record(job.source, None, None, ctx, status="error", size=size,
+                            error=f"its size ({size[0]}x{size[1]}) is not the one its tiles were named from; "
+                                  "was it replaced during the run?")]
 
     records: list[dict[str, Any]] = []
     try:
@@ -169,8 +176,12 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     cfg = ctx.cfg
     planned = []
     for k, out in job.outputs:
-        steps, geometry = ([], cfg.pipeline.geometry([], size)) if k is None else \
-            plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size)
+        if cfg.tile is not None:  # a tile: an exact crop of its window, nothing drawn
+            steps, geometry = [], tile_geometry(job.windows[k])
+        elif k is None:
+            steps, geometry = [], cfg.pipeline.geometry([], size)
+        else:
+            steps, geometry = plan_copy_with_geometry(cfg.pipeline, ctx.root_seed, job.source, k, size)
         planned.append((k, out, steps, geometry))
     composed = plan_compositions(ctx, job, image, size, todo, labels, _load_kept)
     # all copies of a source are rendered together, so they share its preparation
@@ -183,6 +194,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     for i, (k, out, steps, (matrix, out_size)) in enumerate(planned):
         rec = make_record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
                       matrix=matrix)
+        if cfg.tile is not None:
+            rec["window"] = list(job.windows[k])  # in source pixels: every object traces back to its source
         records.append(rec)
         out_labels = labels
         if i in composed:
