@@ -48,12 +48,18 @@ def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None
     yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir, partners)
 
 
-def header_size(cfg: RunConfig, rel: str) -> tuple[int, int] | None:
-    """The size a local source has once loaded, from its header; None if it cannot be read (the
-    worker then reports why, as for any other source)."""
+def header_size(cfg: RunConfig, rel: str, store: Any = None) -> tuple[int, int] | None:
+    """The size a source has once loaded, from its header (an object-storage ``store``'s source is
+    fetched for it); None if it cannot be read (the worker then reports why, as for any other source)."""
+    load = LoadOptions(cfg.exif_transpose, cfg.max_pixels, cfg.resize)
     try:
-        return source_size(fsnames.join(cfg.input_dir, rel), LoadOptions(cfg.exif_transpose, cfg.max_pixels,
-                                                                          cfg.resize))
+        if store is None:
+            return source_size(fsnames.join(cfg.input_dir, rel), load)
+        path = store.fetch(rel, cfg.max_pixels)
+        try:
+            return source_size(path, load)
+        finally:
+            store.release(path)
     except Exception:  # noqa: BLE001 - a hostile header is the worker's to report, with its reason
         return None
 
