@@ -262,3 +262,53 @@ def test_masks_are_tiled_exactly(tmp_path):
         x0, y0, x1, y1 = rec["window"]
         tile = np.asarray(Image.open(out / rec["output"].replace("images/", "masks/", 1)))
         assert np.array_equal(tile, m[y0:y1, x0:x1])
+
+
+# -- layouts and engines ----------------------------------------------------------------------------
+
+
+def test_shards_webdataset_and_hf_give_the_tiles_of_one_machine(tmp_path):
+    import tarfile
+
+    inp = yolo_dataset(tmp_path / "in")
+    pattern(130, 90, seed=5).save(inp / "images/train/b.png")
+    run(inp, tmp_path / "tree", *TILE, "-j", "2")
+    ref = tree_bytes(tmp_path / "tree")
+    ref_records = ref["manifest.jsonl"].splitlines()[1:]
+    assert len(ref_records) == 4 + 4
+    for i in range(2):
+        run(inp, tmp_path / "shards", *TILE, "--shard", f"{i}/2", "--buckets", "4", "-j", "1")
+    run(tmp_path / "shards", command="merge")
+    sharded = tree_bytes(tmp_path / "shards")
+    assert sharded.pop("manifest.jsonl").splitlines()[1:] == ref_records
+    assert sharded == {k: v for k, v in ref.items() if k != "manifest.jsonl"}
+    run(inp, tmp_path / "wds", *TILE, "--layout", "webdataset", "-j", "2")
+    members = {}
+    for shard in sorted((tmp_path / "wds").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            members.update({m.name: tar.extractfile(m).read() for m in tar.getmembers()})
+    images = {k: v for k, v in ref.items() if k.startswith("images/")}
+    assert {k: v for k, v in members.items() if k.endswith(".png")} == images
+    assert json.loads(members["images/train/b_x30_y10.json"])["window"] == [30, 10, 130, 90]
+    run(inp, tmp_path / "hf", *TILE, "--layout", "hf", "-j", "1")
+    hf = tree_bytes(tmp_path / "hf")
+    meta = [json.loads(x) for x in hf.pop("images/train/metadata.jsonl").splitlines()]
+    assert sorted(m["file_name"] for m in meta) == sorted(Path(k).name for k in images)
+    assert {k: v for k, v in hf.items() if k.startswith("images/")} == images
+
+
+def test_dask_gives_the_tiles_of_one_machine(tmp_path):
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'augcli[dask]')")
+    import os
+    import subprocess
+    import sys
+
+    inp = yolo_dataset(tmp_path / "in")
+    run(inp, tmp_path / "one", *TILE, "-j", "1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    res = subprocess.run([sys.executable, "-m", "augcli", "tile", str(inp), str(tmp_path / "dask"), *TILE,
+                          "--executor", "dask", "-j", "2", "-q"], env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    one, dask = tree_bytes(tmp_path / "one"), tree_bytes(tmp_path / "dask")
+    assert one.pop("manifest.jsonl").splitlines()[1:] == dask.pop("manifest.jsonl").splitlines()[1:]
+    assert one == dask
