@@ -312,3 +312,28 @@ def test_dask_gives_the_tiles_of_one_machine(tmp_path):
     one, dask = tree_bytes(tmp_path / "one"), tree_bytes(tmp_path / "dask")
     assert one.pop("manifest.jsonl").splitlines()[1:] == dask.pop("manifest.jsonl").splitlines()[1:]
     assert one == dask
+
+
+def test_a_source_whose_size_changed_since_it_was_named_fails_alone(tmp_path):
+    from augcli.config import RunConfig
+    from augcli.run.discover import plan_outputs
+    from augcli.run.work import WorkContext, process_source
+
+    (tmp_path / "in").mkdir()
+    pattern(60, 40).save(tmp_path / "in/a.png")
+    cfg = RunConfig(tmp_path / "in", tmp_path / "out", seed=0, tile=Tiling((100, 80), 0.25))
+    job = plan_outputs(["a.png"], cfg, sizes=lambda rel: (175, 140))[0]  # the header as the parent read it
+    assert [out for _, out in job.outputs] == ["a_x0_y0.png", "a_x75_y0.png", "a_x0_y60.png", "a_x75_y60.png"]
+    recs = process_source(WorkContext(cfg, 0), job)  # the file is 60x40 now
+    assert [r["status"] for r in recs] == ["error"] and "60x40" in recs[0]["error"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreadable_image_fails_alone_with_one_line(tmp_path):
+    (tmp_path / "in").mkdir()
+    pattern(60, 40).save(tmp_path / "in/a.png")
+    (tmp_path / "in/broken.png").write_bytes(b"not an image")
+    res = run(tmp_path / "in", tmp_path / "out", "--size", "32", "-j", "1", expect=1)
+    assert "broken.png: cannot identify image file" in res.output and "Traceback" not in res.output
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == \
+        ["a_x0_y0.png", "a_x0_y8.png", "a_x26_y0.png", "a_x26_y8.png", "a_x28_y0.png", "a_x28_y8.png"]
