@@ -387,6 +387,9 @@ from .cli_dataset import audit, split  # noqa: E402 - the dataset commands live 
 
 cli.add_command(split)
 cli.add_command(audit)
+from .cli_tile import tile  # noqa: E402 - its own module: expand's run, another set of options
+
+cli.add_command(tile)
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ class RunConfig:
     # objects survive the label rules (augcli.run.require); None: every plan is drawn once
     require: str | None = None
     max_tries: int = 10
+    tile: Any = None  # augcli.tiles.Tiling: each source's outputs are its tiles (augcli tile), no random ops
 
     def __post_init__(self) -> None:
         for name in ("input", "output"):
@@ -112,6 +113,10 @@ class RunConfig:
                              "--executor dask, --layout webdataset or object storage")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
+        if self.tile is not None and (self.pipeline.ops or self.include_originals or self.targets is not None
+                                      or self.compose is not None):
+            # a tile's plan is its window alone: the tiles of a source are known from its size
+            raise ValueError("tiles are exact crops: no ops, originals, targets or compositions with them")
 
     @property
     def manifest_path(self) -> Path | None:
@@ -154,4 +159,5 @@ class RunConfig:
             **({"compose": self.compose.describe()} if self.compose is not None else {}),
             # without --require the plans are today's, and so is this line
             **({"require": self.require, "max_tries": self.max_tries} if self.require is not None else {}),
+            **({"tile": self.tile.describe()} if self.tile is not None else {}),
         }

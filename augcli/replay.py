@@ -99,6 +99,8 @@ def _settings(config: dict[str, Any]) -> Settings:
     def bad(what: str) -> UsageError:
         return UsageError(f"the manifest's {what}")
 
+    if config.get("tile") is not None:  # a tile's plan is its window, which a replay does not read
+        raise bad("run is augcli tile, which replay does not remake: run the same tile command again")
     try:
         pipeline = Pipeline.from_description(config["pipeline"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

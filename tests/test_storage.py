@@ -252,3 +252,17 @@ def _first_png(fs) -> str:
     fs.invalidate_cache()
     start = len(f"{BUCKET}/in/")
     return next(k[start:] for k in sorted(fs.find(f"{BUCKET}/in", detail=False)) if k.endswith(".png"))
+
+
+def test_tile_from_s3_equals_tile_from_local(s3, tmp_path):
+    """augcli tile names the tiles of object-storage sources from their fetched headers."""
+    server, fs, env = s3
+    fs.get(f"{BUCKET}/in/", str(tmp_path / "in") + "/", recursive=True)
+    tile = ["--size", "12x8", "--overlap", "0.25", "-j", "2"]
+    local = augcli({**env}, "tile", tmp_path / "in", tmp_path / "local", *tile)
+    remote = augcli(env, "tile", f"s3://{BUCKET}/in", tmp_path / "remote", *tile)
+    assert local.returncode == remote.returncode == 1, remote.stderr  # the broken file, reported
+    assert "cats/broken.png" in remote.stderr and "Traceback" not in remote.stderr
+    one, two = tree_bytes(tmp_path / "local"), tree_bytes(tmp_path / "remote")
+    assert one.pop("manifest.jsonl").splitlines()[1:] == two.pop("manifest.jsonl").splitlines()[1:]
+    assert one == two and len(one) > 40 and "cats/deep/z_x0_y0.png" in one

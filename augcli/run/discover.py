@@ -11,9 +11,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .. import fsnames
 from ..config import RunConfig
-from ..imageio import IMAGE_EXTENSIONS, output_format
+from ..imageio import IMAGE_EXTENSIONS, LoadOptions, output_format, source_size
 from ..safepaths import unsafe_part
 from ..targets import CopyPlan
+from ..tiles import tile_name
 from ..walk import FolderWalk
 
 IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini", "__MACOSX", "Icon\r"})
@@ -47,6 +48,22 @@ def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None
     yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir, partners)
 
 
+def header_size(cfg: RunConfig, rel: str, store: Any = None) -> tuple[int, int] | None:
+    """The size a source has once loaded, from its header (an object-storage ``store``'s source is
+    fetched for it); None if it cannot be read (the worker then reports why, as for any other source)."""
+    load = LoadOptions(cfg.exif_transpose, cfg.max_pixels, cfg.resize)
+    try:
+        if store is None:
+            return source_size(fsnames.join(cfg.input_dir, rel), load)
+        path = store.fetch(rel, cfg.max_pixels)
+        try:
+            return source_size(path, load)
+        finally:
+            store.release(path)
+    except Exception:  # noqa: BLE001 - a hostile header is the worker's to report, with its reason
+        return None
+
+
 def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig, plan: CopyPlan | None = None,
              skip_dir: Callable[[str], bool] | None = None, partners: Any = None) -> Iterator["SourceJob"]:
     entries = walk.entries("" if rel == PurePosixPath() else rel.as_posix())
@@ -55,7 +72,7 @@ def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig, plan: CopyPla
     if skip_dir is not None:
         entries = [e for e in entries if not (e[2] and skip_dir((rel / e[1]).as_posix()))]
     named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan,
-                              partners))
+                              partners, sizes=(lambda r: header_size(cfg, r)) if cfg.tile is not None else None))
     for _, name, folder in entries:
         if folder:
             yield from _jobs_in(walk, rel / name, cfg, plan, skip_dir, partners)
@@ -75,15 +92,28 @@ class SourceJob:
     # partner block the source belongs to (the pool keeps a block on one worker)
     compose: tuple = ()
     block: int = -1
+    windows: tuple = ()  # tiles (augcli tile): each output's window (x0, y0, x1, y1), in output order
+
+
+def _tile_job(rel: str, base: str, fmt: str, ext: str, cfg: RunConfig,
+              sizes: Callable[[str], Any] | None) -> SourceJob:
+    """A source's tiles, named after their windows; none when its size cannot be read."""
+    size = sizes(rel) if sizes is not None else None
+    windows = tuple(cfg.tile.windows(size)) if size is not None else ()
+    parent = PurePosixPath(rel).parent
+    outs = tuple((i, (parent / tile_name(base, w, ext)).as_posix()) for i, w in enumerate(windows))
+    return SourceJob(rel, outs, fmt, windows=windows)
 
 
 def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None = None,
-                 partners: Any = None) -> list[SourceJob]:
+                 partners: Any = None, sizes: Callable[[str], Any] | None = None) -> list[SourceJob]:
     """Deterministic output names: ``[{prefix}_]{stem}_{k}.{ext}`` (k zero-padded to the width of
     copies - 1) and ``[{prefix}_]{stem}_orig.{ext}`` for --include-originals, in the source's
     folder. Where two sources in one folder share a stem and would get the same extension (a.jpg and
     a.png with --format png), each of them keeps its source extension in the stem: a_jpg_0.png.
-    With a copy ``plan`` each source gets its planned count and k is padded to ``plan.width``."""
+    With a copy ``plan`` each source gets its planned count and k is padded to ``plan.width``.
+    Tiles (``cfg.tile``): ``[{prefix}_]{stem}_x{x0}_y{y0}.{ext}``, the windows of the size
+    ``sizes(source)`` gives."""
     width = len(str(max(cfg.copies - 1, 0))) if plan is None else plan.width
     counts = plan.copies_in(sources) if plan is not None else None
     groups: dict[tuple[str, str, str], list[str]] = {}
@@ -101,6 +131,9 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
         if len(groups[(str(p.parent).lower(), stem.lower(), ext.lower())]) > 1:
             stem = f"{stem}_{p.suffix[1:].lower()}"
         base = f"{fsnames.canonical(cfg.prefix)}_{stem}" if cfg.prefix else stem
+        if cfg.tile is not None:
+            jobs.append(_tile_job(rel, base, fmt, ext, cfg, sizes))
+            continue
         outs: list[tuple[int | None, str]] = []
         if cfg.include_originals:
             outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
@@ -116,11 +149,12 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
 
 
 def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str], None] = lambda rel, why: None,
-                plan: CopyPlan | None = None, partners: Any = None) -> Iterator[SourceJob]:
+                plan: CopyPlan | None = None, partners: Any = None,
+                sizes: Callable[[str], Any] | None = None) -> Iterator[SourceJob]:
     """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
     the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
     with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
-    output folder: it is passed to ``on_warning`` and skipped."""
+    output folder: it is passed to ``on_warning`` and skipped. ``sizes``: as for plan_outputs."""
     folders: dict[str, list[str]] = {}
     for key in keys:
         why = unsafe_part(key)
@@ -130,5 +164,5 @@ def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str]
         parts = key.split("/")
         if all(is_visible(p) for p in parts) and is_candidate(parts[-1]):
             folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
-    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg, plan, partners)]
+    jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg, plan, partners, sizes)]
     return iter(sorted(jobs, key=lambda j: j.source))

@@ -26,7 +26,7 @@ from ..labels.loss import add as add_counts
 from ..manifest import header_line
 from ..seeding import new_root_seed
 from .buckets import Layout, digest, sources_digest, write_stats
-from .discover import is_visible, iter_jobs, listed_jobs
+from .discover import header_size, is_visible, iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge, write_coco
 from .places import open_placement, write_run_file
@@ -102,7 +102,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
             names = [j.source for j in listed_jobs(replace(cfg, copies=0, include_originals=False, targets=None), keys)]
         plan = copy_plan(cfg, seed, names or ())
         partners = partner_plan(cfg, seed, names)
-        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan, partners)
+        sizes = (lambda rel: header_size(cfg, rel, sources)) if cfg.tile is not None else None  # names of tiles
+        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan, partners, sizes)
     else:
         if cfg.targets is not None or composing:
             names = list(source_names(cfg, skip_dir))

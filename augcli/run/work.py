@@ -23,6 +23,7 @@ from ..render import output_bytes, output_writer
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
 from ..tempfiles import folders_kept
+from ..tiles import tile_geometry
 from ..storage import LocalStore
 from .discover import SourceJob
 from .require import not_met_error, plan_output
@@ -137,6 +138,12 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
         return [make_record(job.source, None, None, ctx, status="error", error=str(exc))]
     except MemoryError:
         return [make_record(job.source, None, None, ctx, status="error", error="out of memory while decoding")]
+    if cfg.tile is not None and tuple(cfg.tile.windows(size)) != job.windows:
+        # its tiles were named from the header the parent read: a file replaced meanwhile would
+        # get windows its names do not say
+        return [make_record(job.source, None, None, ctx, status="error", size=size,
+                            error=f"its size ({size[0]}x{size[1]}) is not the one its tiles were named from; "
+                                  "was it replaced during the run?")]
 
     records: list[dict[str, Any]] = []
     try:
@@ -176,7 +183,10 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     # object-aware ops (--crop-mode bbox-safe) plan from where the source's objects are
     objects = source_extents(labels) if labels is not None and cfg.pipeline.uses_objects else None
     for k, out in job.outputs:
-        steps, geometry, extra = plan_output(cfg, ctx.root_seed, job.source, k, out, size, labels, objects)
+        if cfg.tile is not None:  # a tile: an exact crop of its window, nothing drawn
+            steps, geometry, extra = [], tile_geometry(job.windows[k]), {}
+        else:
+            steps, geometry, extra = plan_output(cfg, ctx.root_seed, job.source, k, out, size, labels, objects)
         planned.append((k, out, steps, geometry))
         tries.append(extra)
     composed = plan_compositions(ctx, job, image, size, todo, labels, _load_kept)
@@ -190,6 +200,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     for i, (k, out, steps, (matrix, out_size)) in enumerate(planned):
         rec = make_record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
                       matrix=matrix)
+        if cfg.tile is not None:
+            rec["window"] = list(job.windows[k])  # in source pixels: every object traces back to its source
         records.append(rec)
         rec.update(tries[i])
         if cfg.strict and rec.get("require_met") is False and k in todo:
