@@ -187,6 +187,9 @@ def test_yolo_boxes_follow_their_tiles(tmp_path):
     augcli("expand", "in", "out", "-n", "3", "--mosaic", "1", "--seed", "4", "--format", "png", "-q", cwd=tmp_path)
     for rec in records(tmp_path / "out"):
         rows = yolo_boxes(tmp_path / "out" / "labels" / (Path(rec["output"]).stem + ".txt"))
+        for c, x, y, w, h in rows:  # Ultralytics' row rules: normalised, inside the image, not empty
+            assert 0 <= x - w / 2 and x + w / 2 <= 1 + 1e-9 and 0 <= y - h / 2 and y + h / 2 <= 1 + 1e-9
+            assert w > 0 and h > 0 and 0 <= c < 6
         want = []
         for t in rec["compose"][0]["tiles"]:
             m = t["matrix"]
@@ -461,3 +464,96 @@ def test_dask_equals_one_machine(tmp_path):
     got = tree_bytes(tmp_path / "dask")
     assert {k: v for k, v in got.items() if k != "manifest.jsonl"} == \
         {k: v for k, v in ref.items() if k != "manifest.jsonl"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# every format: the labels written equal the labels recomputed from the record
+
+
+def boxed_set(root: Path, fmt: str, n: int = 6) -> None:
+    """Grey 80x60 images, each with one box (20, 15)-(60, 45) of its own colour, class i."""
+    images = root / ("JPEGImages" if fmt == "voc" else "images")
+    images.mkdir(parents=True)
+    coco_images, coco_anns = [], []
+    for i in range(n):
+        im = Image.new("RGB", (80, 60), (60, 60, 60))
+        im.paste(COLOURS[i], (20, 15, 60, 45))
+        im.save(images / f"f{i}.png")
+        if fmt == "voc":
+            (root / "Annotations").mkdir(exist_ok=True)
+            (root / "Annotations" / f"f{i}.xml").write_text(
+                f"<annotation><filename>f{i}.png</filename><size><width>80</width><height>60</height><depth>3</depth>"
+                f"</size><object><name>c{i}</name><bndbox><xmin>20</xmin><ymin>15</ymin><xmax>60</xmax>"
+                f"<ymax>45</ymax></bndbox></object></annotation>")
+        elif fmt == "masks":
+            (root / "masks").mkdir(exist_ok=True)
+            a = np.zeros((60, 80), np.uint8)
+            a[15:45, 20:60] = i + 1
+            Image.fromarray(a).save(root / "masks" / f"f{i}.png")
+        else:
+            coco_images.append({"id": i + 1, "file_name": f"f{i}.png", "width": 80, "height": 60})
+            coco_anns.append({"id": i + 1, "image_id": i + 1, "category_id": i + 1, "bbox": [20, 15, 40, 30],
+                              "area": 1200, "iscrowd": 0})
+    if fmt == "coco":
+        (root / "annotations").mkdir()
+        (root / "annotations" / "instances.json").write_text(json.dumps(
+            {"images": coco_images, "annotations": coco_anns,
+             "categories": [{"id": i + 1, "name": f"c{i}"} for i in range(n)]}))
+
+
+def expected_boxes(rec: dict) -> list[tuple[int, float, float, float, float]]:
+    """Each tile's box through its placement, cut to its cell, then mirrored (--hflip at p 1)."""
+    want = []
+    w = rec["output_size"][0]
+    for t in rec["compose"][0]["tiles"]:
+        m = t["matrix"]
+        x0, y0, x1, y1 = t["region"]
+        bx0, by0, bx1, by1 = (max(m[0][0] * 20 + m[0][2], x0), max(m[1][1] * 15 + m[1][2], y0),
+                              min(m[0][0] * 60 + m[0][2], x1), min(m[1][1] * 45 + m[1][2], y1))
+        if bx1 - bx0 >= 1 and by1 - by0 >= 1:
+            want.append((int(Path(t["source"]).stem[1:]), w - bx1, by0, w - bx0, by1))
+    return sorted(want)
+
+
+@pytest.mark.parametrize("fmt", ["voc", "coco", "masks"])
+def test_labels_of_every_format_are_the_record_recomputed(tmp_path, fmt):
+    import xml.etree.ElementTree as ET
+
+    boxed_set(tmp_path / "in", fmt)
+    augcli("expand", "in", "out", "-n", "3", "--mosaic", "1", "--hflip", "--p", "hflip=1", "--seed", "6",
+           "--format", "png", "-q", cwd=tmp_path)  # masks/ beside images/: found as a mask layout
+    recs = records(tmp_path / "out")
+    coco = None
+    if fmt == "coco":
+        from pycocotools.coco import COCO
+
+        coco = COCO(str(tmp_path / "out" / "annotations" / "instances.json"))
+        names = {img["file_name"]: img["id"] for img in coco.loadImgs(coco.getImgIds())}
+    for rec in recs:
+        want = expected_boxes(rec)
+        out = Path(rec["output"])
+        if fmt == "voc":
+            root = ET.parse(tmp_path / "out" / "Annotations" / (out.stem + ".xml")).getroot()
+            got = sorted((int(o.findtext("name")[1:]), *(float(o.find("bndbox").findtext(k))
+                          for k in ("xmin", "ymin", "xmax", "ymax"))) for o in root.iter("object"))
+            tol = 1.01  # VOC keeps whole pixels (1-based)
+        elif fmt == "coco":
+            anns = coco.loadAnns(coco.getAnnIds(imgIds=[names[rec["output"].split("/", 1)[1]]]))
+            got = sorted((a["category_id"] - 1, a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                          a["bbox"][1] + a["bbox"][3]) for a in anns)
+            tol = 1e-3
+        else:
+            mask = np.asarray(Image.open(tmp_path / "out" / "masks" / (out.stem + ".png")))
+            assert mask.shape == (60, 80)
+            for c in {w[0] for w in want}:
+                boxes = [w[1:] for w in want if w[0] == c]
+                for x0, y0, x1, y1 in boxes:  # each placed object's middle holds its class
+                    assert mask[int((y0 + y1) / 2), int((x0 + x1) / 2)] == c + 1
+                area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes)
+                rim = sum(2 * (x1 - x0 + y1 - y0) for x0, y0, x1, y1 in boxes)
+                assert abs(int((mask == c + 1).sum()) - area) <= rim / 2 + 2
+            assert set(np.unique(mask)) - {0} == {w[0] + 1 for w in want}
+            continue
+        assert [g[0] for g in got] == [w[0] for w in want], (rec["output"], got, want)
+        for g, w in zip(got, want):
+            assert np.allclose(g[1:], w[1:], atol=tol), (rec["output"], g, w)

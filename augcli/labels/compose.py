@@ -10,6 +10,7 @@ kept (``merge_counts``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
@@ -160,6 +161,7 @@ class Composite:
         self.mask: Image.Image | None = None
         self.stats = L.Stats()
         self.labelled = False
+        self.voc_objects: list = []  # VOC: the <object> element of each placed object (its extra: the index)
 
     def place(self, sl: SourceLabels | None, src_size: Sequence[int], size: Sequence[int], at: Sequence[int],
               region: Sequence[int]) -> None:
@@ -186,6 +188,11 @@ class Composite:
                 if self.template is None or (setup.format == "yolo" and not self.objects and sl.parsed.objects):
                     self.template = sl.parsed
                 objs, st = L.transform(sl.parsed.objects, f, cell, setup.params)
+                if setup.format == "voc":  # the writer finds each object's element by its index
+                    elements = sl.parsed.root.findall("object")
+                    for o in objs:
+                        self.voc_objects.append(copy.deepcopy(elements[o.extra]))
+                    objs = [replace(o, extra=len(self.voc_objects) - len(objs) + j) for j, o in enumerate(objs)]
                 self.objects.extend(_shift_obj(o, region[0], region[1]) for o in objs)
             self._count(st)
         if sl.mask is not None or setup.mask_layout is not None:
@@ -269,7 +276,11 @@ class Composite:
             elif setup.format == "yolo":
                 parsed = Y.Parsed(self.template.kind, self.objects, 0)
             else:
-                parsed = replace(self.template, objects=self.objects, size=None)
+                root = copy.deepcopy(self.template.root)
+                for el in root.findall("object"):
+                    root.remove(el)
+                root.extend(self.voc_objects)
+                parsed = replace(self.template, root=root, objects=self.objects, size=None)
         out = SourceLabels(setup, primary.label_rel, parsed, None, self.mask, None, primary.source)
         return out
 
