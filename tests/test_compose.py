@@ -187,9 +187,9 @@ def test_yolo_boxes_follow_their_tiles(tmp_path):
     augcli("expand", "in", "out", "-n", "3", "--mosaic", "1", "--seed", "4", "--format", "png", "-q", cwd=tmp_path)
     for rec in records(tmp_path / "out"):
         rows = yolo_boxes(tmp_path / "out" / "labels" / (Path(rec["output"]).stem + ".txt"))
-        for c, x, y, w, h in rows:  # Ultralytics' row rules: normalised, inside the image, not empty
-            assert 0 <= x - w / 2 and x + w / 2 <= 1 + 1e-9 and 0 <= y - h / 2 and y + h / 2 <= 1 + 1e-9
-            assert w > 0 and h > 0 and 0 <= c < 6
+        for c, x, y, w, h in rows:  # Ultralytics' row rules: every value in [0, 1], not empty
+            assert all(0 <= v <= 1 for v in (x, y, w, h)) and w > 0 and h > 0 and 0 <= c < 6
+            assert -1e-6 <= x - w / 2 and x + w / 2 <= 1 + 1e-6 and -1e-6 <= y - h / 2 and y + h / 2 <= 1 + 1e-6
         want = []
         for t in rec["compose"][0]["tiles"]:
             m = t["matrix"]
