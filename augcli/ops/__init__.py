@@ -14,8 +14,8 @@ Each op is a small frozen dataclass:
 ``p`` is the probability that the op is applied to an output (exact: one uniform draw ``< p``).
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
-The ops live by family: ``geometric.py``, ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
-mask), ``sensor.py`` (motion and median blur, downscale, ISO noise, coarse dropout, GridMask),
+The ops live by family: ``geometric.py``, ``colour.py``, ``tone.py`` (Pillow's ImageOps, CLAHE, the
+unsharp mask), ``sensor.py`` (motion and median blur, downscale, ISO noise, coarse dropout, GridMask),
 ``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple in
 canonical order; ``base.py`` holds what they share. None of these modules imports numpy or Pillow
 when loaded (``augcli --help`` reads the flags from them); the image code is imported on first use.
@@ -39,7 +39,7 @@ from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, L
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
 from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
-from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize
+from .tone import Autocontrast, Clahe, Equalize, Invert, Posterize, Sharpen, Solarize
 
 # The canonical order: geometry (composed into one warp), colour, tone, then sensor and occlusion,
 # then filters and noise, then compression (the last of the noise family).

@@ -1,0 +1,93 @@
+"""The image code of CLAHE (``augcli.ops.tone.Clahe``): contrast-limited adaptive histogram
+equalisation of the luma, OpenCV's createCLAHE algorithm in integers. 8-bit images go through the C
+kernel (augcli/kernels/clahe.c, where the rules are written out); 16-bit and float data through
+``clahe_levels`` here, the same integer rules over 65536 (16-bit) or 256 (float, 0-255 units,
+rounded) levels. numpy and Pillow are imported inside the functions, since ``augcli --help`` loads
+the ops."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import F
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+CLAHE_Q = 11  # the blend weights' fraction bits on 8-bit data (clahe.c)
+CLAHE_Q16 = 20  # ... and on 16-bit data, so that a weight's rounding moves the result by < 0.1 level
+
+
+def clip_count(clip: float, tile: tuple[int, int], levels: int = 256) -> int:
+    """The most pixels a histogram bin keeps: OpenCV's max(int(clip x tile pixels / levels), 1)."""
+    return max(int(float(clip) * tile[0] * tile[1] / levels), 1)
+
+
+def half_even(num: np.ndarray, den: int) -> np.ndarray:
+    """num / den (num >= 0) rounded half to even, as OpenCV's cvRound."""
+    q, r = num // den, num % den
+    return q + ((2 * r > den) | ((2 * r == den) & (q % 2 == 1)))
+
+
+def _blend_axis(n: int, size: int, tiles: int, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For coordinates 0..n-1: the two tiles to blend and the second's weight (units of 2^-q)."""
+    import numpy as np
+
+    num = 2 * np.arange(n, dtype=np.int64) - size  # x / size - 1/2 = num / (2 size)
+    first = num // (2 * size)
+    weight = ((num - first * 2 * size) * (1 << q) + size) // (2 * size)
+    return np.maximum(first, 0), np.minimum(first + 1, tiles - 1), weight
+
+
+def clahe_levels(values: np.ndarray, levels: int, clip: float, tiles: tuple[int, int]) -> np.ndarray:
+    """CLAHE of an (h, w) array of whole values in 0..levels-1, as clahe.c computes it for 256
+    (for 65536 levels the blend weights have 20 fraction bits, not 11)."""
+    import numpy as np
+
+    from .. import kernels
+
+    h, w = values.shape
+    tx, ty = tiles
+    tw, th = kernels.clahe_tile((w, h), tiles)
+    # numpy's "reflect" is OpenCV's BORDER_REFLECT_101 (the edge not repeated)
+    padded = np.pad(values, ((0, th * ty - h), (0, tw * tx - w)), mode="reflect") if (tw * tx, th * ty) != (w, h) \
+        else values
+    tile_of = (np.arange(th * ty)[:, None] // th) * tx + np.arange(tw * tx)[None, :] // tw
+    hist = np.bincount((tile_of * levels + padded).ravel(), minlength=tx * ty * levels).reshape(tx * ty, levels)
+    limit = clip_count(clip, (tw, th), levels)
+    excess = np.maximum(hist - limit, 0).sum(axis=1)
+    hist = np.minimum(hist, limit) + (excess // levels)[:, None]
+    for t, rest in enumerate((excess % levels).tolist()):
+        if rest:
+            hist[t, ::max(levels // rest, 1)][:rest] += 1
+    area = tw * th
+    luts = np.minimum(half_even(np.cumsum(hist, axis=1) * (levels - 1), area), levels - 1)
+    luts = luts.reshape(ty, tx, levels)
+    q = CLAHE_Q if levels == 256 else CLAHE_Q16
+    x1, x2, wx = _blend_axis(w, tw, tx, q)
+    y1, y2, wy = _blend_axis(h, th, ty, q)
+    one = 1 << q
+    v = values.astype(np.int64)
+    top = luts[y1[:, None], x1[None, :], v] * (one - wx) + luts[y1[:, None], x2[None, :], v] * wx
+    bottom = luts[y2[:, None], x1[None, :], v] * (one - wx) + luts[y2[:, None], x2[None, :], v] * wx
+    return half_even(top * (one - wy)[:, None] + bottom * wy[:, None], 1 << (2 * q))
+
+
+def clahe(image: Image.Image, clip: float, tiles: tuple[int, int]) -> Image.Image:
+    """CLAHE of the luma with clip limit ``clip`` on a grid of ``tiles`` (x, y): 8-bit images by the
+    kernel (grey: the value; RGB: each band moved by the luma's change); 16-bit data (I;16, I) over
+    65536 levels; float data rounded to 0..255 levels, the result the mapped level."""
+    import numpy as np
+
+    from .. import kernels
+
+    layout = F.kernel_layout(image)
+    if layout is not None:
+        tile = kernels.clahe_tile(image.size, tiles)
+        return F.run_kernel(image, kernels.clahe, clip_count(clip, tile), tiles)
+    levels = 256 if image.mode == "F" else 65536
+    arr = np.asarray(image)
+    values = np.clip(np.rint(arr), 0, levels - 1).astype(np.int64)
+    out = clahe_levels(values, levels, clip, tiles)
+    return F.from_array(out.astype(np.float32 if image.mode == "F" else arr.dtype), image.mode)
