@@ -19,7 +19,7 @@ from augcli.ops import OPS, Clahe, build
 from augcli.ops.tone_image import clahe, clahe_levels
 
 from .conftest import BENCH_IMAGES
-from .test_kernels_pixel import generated
+from .test_kernels_pixel import Guarded, generated
 
 
 def cv2_clahe(a: np.ndarray, clip: float, tiles: tuple[int, int]) -> np.ndarray:
@@ -127,6 +127,36 @@ def test_the_same_bytes_on_every_kernel_path_and_a_pinned_digest():
             assert hashlib.sha256(clahe(image, 2.5, (3, 2)).tobytes()).hexdigest() == GOLDEN, path
     finally:
         K.use(before)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "uname") or __import__("os").uname().sysname != "Linux",
+                    reason="mprotect through ctypes is set up for Linux")
+def test_the_kernel_stays_inside_buffers_placed_against_guard_pages():
+    g = Guarded()
+    rng = np.random.default_rng(9)
+    for w, h in [(1, 1), (1, 7), (7, 1), (3, 5), (17, 3), (61, 43)]:
+        for bpp, nc in ((1, 1), (2, 1), (3, 3), (4, 3)):
+            for at_end in (True, False):
+                src = g.buffer(w * h * bpp, at_end)
+                src[:] = rng.integers(0, 256, w * h * bpp, dtype=np.uint8).tobytes()
+                dst = g.buffer(w * h * bpp, at_end)
+                for tiles in ((1, 1), (8, 8), (3, 5)):
+                    K.clahe(src, (w, h), bpp, nc, 2, tiles, out=dst)
+                    assert bytes(dst) == bytes(K.clahe(bytes(src), (w, h), bpp, nc, 2, tiles))
+                    a = np.frombuffer(bytes(src), np.uint8).reshape(h, w, bpp)
+                    if nc == 1:  # the grey result is the numpy form's (a clip limit giving 2), alpha kept
+                        clip = 2.5 * 256 / int(np.prod(K.clahe_tile((w, h), tiles)))
+                        ref = clahe_levels(a[..., 0].astype(np.int64), 256, clip, tiles)
+                        out = np.frombuffer(bytes(dst), np.uint8).reshape(h, w, bpp)
+                        assert np.array_equal(out[..., 0], ref) and np.array_equal(out[..., 1:], a[..., 1:])
+
+
+def test_the_kernel_refuses_bad_arguments():
+    for args in ((b"\0" * 12, (2, 2), 3, 3, 0, (8, 8)), (b"\0" * 12, (2, 2), 3, 2, 1, (8, 8)),
+                 (b"\0" * 12, (2, 2), 3, 3, 1, (0, 8)), (b"\0" * 12, (2, 2), 3, 3, 1, (8, 65)),
+                 (b"\0" * 11, (2, 2), 3, 3, 1, (8, 8))):
+        with pytest.raises(ValueError):
+            K.clahe(*args)
 
 
 # --- the op -----------------------------------------------------------------------------------------------
