@@ -100,27 +100,28 @@ static void clahe_tables(const uint8_t *luma, int w, int h, int tx, int ty, int 
     }
 }
 
-static void clahe_apply(const uint8_t *src, uint8_t *dst, const uint8_t *luma, int w, int h, int bpp, int nc,
-                        int tx, int ty, int tw, int th, const uint8_t *luts, int32_t *axis)
+/* One row of output, the layout (bpp, nc) a compile-time constant in each caller. Between two tile
+ * centres the pair of tables is the same, so the row goes by those spans. */
+AUGCLI_INLINE void clahe_row(const uint8_t *restrict s, uint8_t *restrict d, const uint8_t *restrict yrow, int w,
+                             const int bpp, const int nc, int tx, int tw, const uint8_t *lut1, const uint8_t *lut2,
+                             uint32_t wy2, const uint32_t *restrict wx)
 {
-    int32_t *x1 = axis, *x2 = axis + w, *wx = axis + 2 * (size_t)w;
-    for (int x = 0; x < w; x++)
-        blend_axis_at(x, tw, tx, &x1[x], &x2[x], &wx[x]);
-    for (int y = 0; y < h; y++) {
-        int32_t y1, y2, wy; /* tile rows * 256 and the weight of the second */
-        blend_axis_at(y, th, ty, &y1, &y2, &wy);
-        const uint8_t *lut1 = luts + (size_t)y1 * tx, *lut2 = luts + (size_t)y2 * tx;
-        const uint32_t wy2 = (uint32_t)wy, wy1 = (1u << CLAHE_Q) - wy2;
-        const uint8_t *yrow = luma + (size_t)y * w;
-        const uint8_t *s = src + (size_t)y * w * bpp;
-        uint8_t *d = dst + (size_t)y * w * bpp;
-        for (int x = 0; x < w; x++) {
+    const uint32_t one = 1u << CLAHE_Q, wy1 = one - wy2, half = 1u << (2 * CLAHE_Q - 1);
+    int x = 0;
+    for (int span = 0; span <= tx && x < w; span++) {
+        /* x in this span: tiles span - 1 and span, clamped to the grid; the span ends at the next
+         * tile centre, tile span's, x = span tw + tw / 2 */
+        int end = (int)(((int64_t)2 * span * tw + tw + 1) / 2); /* first x with 2x - tw >= 2 span tw */
+        if (end > w || span == tx)
+            end = w;
+        const int t1 = span - 1 < 0 ? 0 : span - 1, t2 = span > tx - 1 ? tx - 1 : span;
+        const uint8_t *p11 = lut1 + (size_t)t1 * 256, *p12 = lut1 + (size_t)t2 * 256;
+        const uint8_t *p21 = lut2 + (size_t)t1 * 256, *p22 = lut2 + (size_t)t2 * 256;
+        for (; x < end; x++) {
             const int v = yrow[x];
-            const uint32_t fx2 = (uint32_t)wx[x], fx1 = (1u << CLAHE_Q) - fx2;
-            const uint32_t a = lut1[x1[x] + v] * fx1 + lut1[x2[x] + v] * fx2;
-            const uint32_t b = lut2[x1[x] + v] * fx1 + lut2[x2[x] + v] * fx2;
-            const uint32_t blend = a * wy1 + b * wy2;
-            const int out = (int)((blend + (1u << (2 * CLAHE_Q - 1)) - 1 + ((blend >> (2 * CLAHE_Q)) & 1)) >> (2 * CLAHE_Q));
+            const uint32_t fx2 = wx[x], fx1 = one - fx2;
+            const uint32_t blend = (p11[v] * fx1 + p12[v] * fx2) * wy1 + (p21[v] * fx1 + p22[v] * fx2) * wy2;
+            const int out = (int)((blend + half - 1 + ((blend >> (2 * CLAHE_Q)) & 1)) >> (2 * CLAHE_Q));
             if (nc == 1) {
                 d[(size_t)x * bpp] = (uint8_t)out;
             } else {
@@ -133,6 +134,37 @@ static void clahe_apply(const uint8_t *src, uint8_t *dst, const uint8_t *luma, i
             for (int c = nc; c < bpp; c++)
                 d[(size_t)x * bpp + c] = s[(size_t)x * bpp + c];
         }
+    }
+}
+
+static void clahe_apply(const uint8_t *src, uint8_t *dst, const uint8_t *luma, int w, int h, int bpp, int nc,
+                        int tx, int ty, int tw, int th, const uint8_t *luts, int32_t *axis)
+{
+    uint32_t *wx = (uint32_t *)axis;
+    for (int x = 0; x < w; x++) {
+        int32_t first, second, weight;
+        blend_axis_at(x, tw, tx, &first, &second, &weight);
+        wx[x] = (uint32_t)weight;
+    }
+    for (int y = 0; y < h; y++) {
+        int32_t y1, y2, wy; /* tile rows * 256 and the weight of the second */
+        blend_axis_at(y, th, ty, &y1, &y2, &wy);
+        const uint8_t *lut1 = luts + (size_t)y1 * tx, *lut2 = luts + (size_t)y2 * tx;
+        const uint8_t *yrow = luma ? luma + (size_t)y * w : src + (size_t)y * w;
+        const uint8_t *s = src + (size_t)y * w * bpp;
+        uint8_t *d = dst + (size_t)y * w * bpp;
+#define CLAHE_ROW(BPP, NC) clahe_row(s, d, yrow, w, BPP, NC, tx, tw, lut1, lut2, (uint32_t)wy, wx)
+        if (bpp == 1)
+            CLAHE_ROW(1, 1);
+        else if (bpp == 2)
+            CLAHE_ROW(2, 1);
+        else if (bpp == 3)
+            CLAHE_ROW(3, 3);
+        else if (nc == 3)
+            CLAHE_ROW(4, 3);
+        else
+            CLAHE_ROW(4, 1);
+#undef CLAHE_ROW
     }
 }
 
@@ -157,7 +189,7 @@ PyObject *augcli_py_clahe(PyObject *self, PyObject *args)
     /* OpenCV's grid: extended at the right and bottom when either side does not divide */
     const int extend = (w % tx) || (h % ty);
     const int tw = (w + (extend ? tx - w % tx : 0)) / tx, th = (h + (extend ? ty - h % ty : 0)) / ty;
-    uint8_t *luma = PyMem_RawMalloc(p.npx);
+    uint8_t *luma = PyMem_RawMalloc(p.bpp == 1 ? 1 : p.npx);
     uint32_t *hist = PyMem_RawMalloc(sizeof(uint32_t) * 256 * (size_t)tx * ty);
     uint8_t *luts = PyMem_RawMalloc(256 * (size_t)tx * ty);
     const size_t axis_n = 2 * (size_t)tw * tx > 3 * (size_t)w ? 2 * (size_t)tw * tx : 3 * (size_t)w;
@@ -167,7 +199,9 @@ PyObject *augcli_py_clahe(PyObject *self, PyObject *args)
     } else {
         const uint8_t *s = p.src.buf;
         Py_BEGIN_ALLOW_THREADS
-        if (nc == 1) {
+        if (bpp == 1) {
+            /* the source is its own luma */
+        } else if (nc == 1) {
             for (size_t i = 0; i < p.npx; i++)
                 luma[i] = s[i * bpp];
         } else {
@@ -176,8 +210,8 @@ PyObject *augcli_py_clahe(PyObject *self, PyObject *args)
                 luma[i] = (uint8_t)((19595u * q[0] + 38470u * q[1] + 7471u * q[2] + 0x8000u) >> 16);
             }
         }
-        clahe_tables(luma, w, h, tx, ty, tw, th, (uint32_t)clip, hist, axis, luts);
-        clahe_apply(s, p.dst.buf, luma, w, h, bpp, nc, tx, ty, tw, th, luts, axis);
+        clahe_tables(bpp == 1 ? s : luma, w, h, tx, ty, tw, th, (uint32_t)clip, hist, axis, luts);
+        clahe_apply(s, p.dst.buf, bpp == 1 ? NULL : luma, w, h, bpp, nc, tx, ty, tw, th, luts, axis);
         Py_END_ALLOW_THREADS
     }
     PyMem_RawFree(luma);
