@@ -48,7 +48,7 @@ $(ALBX)/bin/python:
 	$(ALBX)/bin/python -m pip install --quiet "albumentationsx==2.3.10" opencv-python-headless
 
 bench: $(VENV)/.installed-bench $(ALBX)/bin/python
-	AUGCLI_BENCH_ALBX=$(ALBX) $(BIN)/python bench/run.py --jobs J1,J2,J3,J4 --systems floor,augcli,augcli_scalar,keras,augmentor,albumentations,albumentationsx --scaling --startup --bigmem
+	AUGCLI_BENCH_ALBX=$(ALBX) $(BIN)/python bench/run.py --jobs J1,J2,J3,J4,J5 --systems floor,augcli,augcli_scalar,keras,augmentor,albumentations,albumentationsx --scaling --startup --bigmem
 
 # The kernels built with AddressSanitizer, then the kernel tests against that build. A deliberate
 # over-read must be caught first, or a clean run proves nothing. (SIMD gathers are invisible to
