@@ -115,6 +115,15 @@ def test_float_data_use_256_levels():
     assert np.array_equal(out, grey(levels, 2.0, (2, 2)).astype(np.float32))
 
 
+def test_float_nan_stays_nan_and_infinities_are_the_ends():
+    a = np.full((20, 30), 100.0, np.float32)
+    a[0, 0], a[1, 1], a[2, 2] = np.nan, np.inf, -np.inf
+    out = np.asarray(clahe(Image.fromarray(a, "F"), 2.0, (8, 8)))
+    levels = np.clip(np.rint(np.nan_to_num(a, nan=0.0)), 0, 255).astype(np.uint8)
+    expected = grey(levels, 2.0, (8, 8)).astype(np.float32)
+    assert np.isnan(out[0, 0]) and np.array_equal(out[~np.isnan(a)], expected[~np.isnan(a)])
+
+
 GOLDEN = "0e8f9902afec7fbe9e81644e5035f24508d375d5513a1dc96ffe28b515023e11"  # RGBA 61x43, clip 2.5, 3x2 tiles
 
 

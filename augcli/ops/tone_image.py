@@ -77,7 +77,7 @@ def clahe_levels(values: np.ndarray, levels: int, clip: float, tiles: tuple[int,
 def clahe(image: Image.Image, clip: float, tiles: tuple[int, int]) -> Image.Image:
     """CLAHE of the luma with clip limit ``clip`` on a grid of ``tiles`` (x, y): 8-bit images by the
     kernel (grey: the value; RGB: each band moved by the luma's change); 16-bit data (I;16, I) over
-    65536 levels; float data rounded to 0..255 levels, the result the mapped level."""
+    65536 levels; float data rounded to 0..255 levels, the result the mapped level (NaN kept)."""
     import numpy as np
 
     from .. import kernels
@@ -88,6 +88,9 @@ def clahe(image: Image.Image, clip: float, tiles: tuple[int, int]) -> Image.Imag
         return F.run_kernel(image, kernels.clahe, clip_count(clip, tile), tiles)
     levels = 256 if image.mode == "F" else 65536
     arr = np.asarray(image)
-    values = np.clip(np.rint(arr), 0, levels - 1).astype(np.int64)
+    # float data: NaN counts as 0 in the histograms and stays NaN; infinities are the range's ends
+    values = np.clip(np.rint(np.nan_to_num(arr, nan=0.0)), 0, levels - 1).astype(np.int64)
     out = clahe_levels(values, levels, clip, tiles)
-    return F.from_array(out.astype(np.float32 if image.mode == "F" else arr.dtype), image.mode)
+    if image.mode == "F":
+        return F.from_array(np.where(np.isnan(arr), arr, out.astype(np.float32)), image.mode)
+    return F.from_array(out.astype(arr.dtype), image.mode)
