@@ -504,25 +504,15 @@ def luma_of(arr: np.ndarray) -> np.ndarray:
     return arr @ _LUMA[:, None].astype(arr.dtype) if arr.shape[-1] == 3 else arr[..., :1]
 
 
-def channel_sums(image: Image.Image) -> tuple[int, ...]:
-    """The exact sum of each colour band of an 8-bit image (``kernel_layout``)."""
-    src, bpp, nc = _source_pixels(image)
-    return tuple(kernels.channel_sums(src, image.size, bpp, nc))
-
-
-def luma_mean(sums: Sequence[int], n: int) -> float:
-    """The mean luma of n 8-bit pixels from the exact sum of each colour band (601 weights for 3)."""
-    return (float(_LUMA @ np.asarray(sums, dtype=np.float64)) if len(sums) == 3 else float(sums[0])) / n
-
-
-def contrast(image: Image.Image, factor: float, mean: float | None = None) -> Image.Image:
+def contrast(image: Image.Image, factor: float) -> Image.Image:
     """Scale the distance of every colour value from the image's mean luma by ``factor``
-    (PIL ImageEnhance.Contrast, with an unrounded mean: 0 = flat mean grey, 1 = unchanged).
-    ``mean``: that mean, when the caller knows it (augcli.valuemaps)."""
-    if mean is not None:
-        pass
-    elif kernel_layout(image) is not None:  # exact band sums
-        mean = luma_mean(channel_sums(image), image.size[0] * image.size[1])
+    (PIL ImageEnhance.Contrast, with an unrounded mean: 0 = flat mean grey, 1 = unchanged)."""
+    layout = kernel_layout(image)
+    if layout is not None:  # exact band sums
+        src, bpp, nc = _source_pixels(image)
+        sums = kernels.channel_sums(src, image.size, bpp, nc)
+        n = image.size[0] * image.size[1]
+        mean = (float(_LUMA @ np.asarray(sums, dtype=np.float64)) if len(sums) == 3 else float(sums[0])) / n
     else:
         colour, _ = split_alpha(image)
         values = np.asarray(colour).astype(np.float64)

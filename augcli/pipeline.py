@@ -10,7 +10,6 @@ from PIL import Image
 
 from . import functional as F
 from . import geometry as G
-from . import valuemaps
 from .ops import OPS, ORDER, Op, from_record
 from .seeding import PLAN_SCHEME
 
@@ -158,20 +157,13 @@ class Pipeline:
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 
         def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
-            """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand.
-            Consecutive value maps on an 8-bit image are folded into one table (augcli.valuemaps)."""
+            """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
             out = warper.warp(*(geometry or self.geometry(plan, image.size)))
-            chain: list[tuple[Op, dict[str, Any]]] = []
             for step in plan:
                 op = self._op(step["op"])
-                if op.geometric or not step["applied"]:
-                    continue
-                if op.value_map and F.kernel_layout(out) is not None:
-                    chain.append((op, _params(step)))
-                    continue
-                out = op.apply(_apply_chain(out, chain), _params(step))  # type: ignore[attr-defined]
-                chain = []
-            return _apply_chain(out, chain)
+                if not op.geometric and step["applied"]:
+                    out = op.apply(out, _params(step))  # type: ignore[attr-defined]
+            return out
 
         return render
 
@@ -192,13 +184,6 @@ class Pipeline:
         ops = tuple(from_record(d["op"], {k: v for k, v in d.items() if k != "op"}) for d in desc["ops"])
         return cls(ops, WarpSettings(desc["fill_mode"], desc["cval"], desc["interpolation"]),
                    desc.get("plan_scheme", 1))
-
-
-def _apply_chain(image: Image.Image, chain: Sequence[tuple[Op, dict[str, Any]]]) -> Image.Image:
-    """Consecutive value maps: one as itself, more folded into one table."""
-    if len(chain) > 1:
-        return valuemaps.fused(image, chain)
-    return chain[0][0].apply(image, chain[0][1]) if chain else image  # type: ignore[attr-defined]
 
 
 def _params(step: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,11 +4,9 @@ output pixel, over the first --count photos, with a job's flags (J3 or J5 of sys
 each op's probability p (an op not drawn costs nothing), in one process and one thread. Geometry
 (one warp) and JPEG are left out: they are the same for every pixel-op set. Each op is applied to the
 source photo (cold in the caches, as for the first op after the warp of a fresh source), or with
---chain to the previous op's output, in canonical order (hot in the caches); --fold also folds
-consecutive value maps into one table as the pipeline does (augcli.valuemaps), their time shown
-under "value maps, folded".
+--chain to the previous op's output, in canonical order, as the pipeline does (hot in the caches).
 
-Usage: python bench/op_costs.py [--images DIR] [--job J3|J5] [--count N] [--rounds R] [--chain [--fold]]
+Usage: python bench/op_costs.py [--images DIR] [--job J3|J5] [--count N] [--rounds R] [--chain]
 """
 from __future__ import annotations
 
@@ -36,14 +34,12 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--chain", action="store_true", help="each op on the previous op's output")
-    ap.add_argument("--fold", action="store_true", help="with --chain: fold consecutive value maps")
     args = ap.parse_args()
-    args.chain = args.chain or args.fold
 
     import numpy as np
     from PIL import Image
 
-    from augcli import kernels, valuemaps
+    from augcli import kernels
     from augcli.cli import cli
     from augcli.cli_options import build_pipeline
 
@@ -59,27 +55,17 @@ def main() -> None:
     for _ in range(args.rounds):
         for image in images:
             pixels += image.size[0] * image.size[1]
-            current, run = image, []
-            for op in ops + [None]:  # None: the end, which applies a pending run of value maps
-                if op is not None and rng.random() >= op.p:
+            current = image
+            for op in ops:
+                if rng.random() >= op.p:
                     continue
-                params = op.sample(rng, image.size) if op is not None else {}
-                if args.fold and op is not None and op.value_map:
-                    run.append((op, params))
-                    continue
-                if len(run) > 1:
-                    t = time.process_time()
-                    current = valuemaps.fused(current, run)
-                    cpu["value maps, folded"] += time.process_time() - t
-                for name, do in ([(run[0][0].name, lambda: run[0][0].apply(current, run[0][1]))] if len(run) == 1 else []) \
-                        + ([(op.name, lambda: op.apply(current, params))] if op is not None else []):
-                    t = time.process_time()
-                    out = do()
-                    cpu[name] += time.process_time() - t
-                    current = out if args.chain else image
-                run = []
+                params = op.sample(rng, image.size)
+                t = time.process_time()
+                out = op.apply(current, params)
+                cpu[op.name] += time.process_time() - t
+                current = out if args.chain else image
     print(f"{args.job}: {len(images)} photos x {args.rounds}, kernel path {kernels.active()}, "
-          f"CPU ns per output pixel (p included){', chained' if args.chain else ''}{', folded' if args.fold else ''}")
+          f"CPU ns per output pixel (p included){', chained' if args.chain else ''}")
     for name, seconds in cpu.most_common():
         print(f"  {name:16} {seconds / pixels * 1e9:7.2f}")
     print(f"  {'all pixel ops':16} {sum(cpu.values()) / pixels * 1e9:7.2f}")

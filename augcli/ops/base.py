@@ -135,9 +135,6 @@ class Op:
     params: ClassVar[str] = ""  # what is drawn, with units
     default: ClassVar[str] = ""  # a sensible starting value for the flag
     summary: ClassVar[str] = ""  # the scheme it implements
-    # on 8-bit images, a per-band table of values (augcli.valuemaps folds consecutive ones into one):
-    # "" not one, "pointwise" its table needs nothing of the image, "stats" it reads the image's figures
-    value_map: ClassVar[str] = ""
     p: float = 1.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -156,11 +153,6 @@ class Op:
         """Raise ValueError unless ``params`` could have been drawn by ``sample`` for a canvas of
         ``size`` (the params of a manifest are read back by replay, and a manifest can be edited)."""
         check_keys(self.name, params, ())
-
-    def map_ramp(self, params: Mapping[str, Any], ramp: Image.Image, stats: Any) -> Image.Image:
-        """A value map's table, as what it does to ``ramp`` (pixel v holding v in every band) when
-        the image it would receive has the figures ``stats`` (augcli.valuemaps.ChainStats)."""
-        return self.apply(ramp, params)  # type: ignore[attr-defined]
 
     def options(self) -> dict[str, Any]:
         """The op's settings as JSON-ready values (the manifest's record of the recipe)."""

@@ -33,7 +33,6 @@ class Brightness(_Factor):
     params: ClassVar[str] = "factor ~ U(1-B, 1+B); 1 = unchanged, 0 = black"
     default: ClassVar[str] = "0.8:1.2"
     summary: ClassVar[str] = "multiply values (Keras brightness_range, PIL ImageEnhance.Brightness)"
-    value_map: ClassVar[str] = "pointwise"
 
     def apply(self, image, params):
         return F.brightness(image, params["factor"])
@@ -52,13 +51,9 @@ class Contrast(_Factor):
     params: ClassVar[str] = "factor ~ U(1-C, 1+C); 1 = unchanged, 0 = flat mean grey"
     default: ClassVar[str] = "0.8:1.2"
     summary: ClassVar[str] = "contrast about the mean luma (PIL ImageEnhance.Contrast)"
-    value_map: ClassVar[str] = "stats"
 
     def apply(self, image, params):
         return F.contrast(image, params["factor"])
-
-    def map_ramp(self, params, ramp, stats):
-        return F.contrast(ramp, params["factor"], mean=F.luma_mean(stats.sums, stats.pixels))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,8 +112,6 @@ class Gamma(OneRange):
     param: ClassVar[str] = "gamma"
     limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 10.0, True)
     gamma_range: Range = (1.0, 1.0)
-
-    value_map: ClassVar[str] = "pointwise"
 
     def apply(self, image, params):
         return F.gamma(image, params["gamma"])
@@ -184,8 +177,6 @@ class ChannelShift(Op):
         check_keys(self.name, params, ("offsets",))
         for v in check_list(self.name, "offsets", params["offsets"], 3):
             check_number(self.name, "offset", v, *self.intensity_range)
-
-    value_map: ClassVar[str] = "pointwise"
 
     def apply(self, image, params):
         return F.channel_shift(image, params["offsets"])

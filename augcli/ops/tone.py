@@ -32,13 +32,8 @@ class Autocontrast(Op):
     default: ClassVar[str] = "0.2"
     summary: ClassVar[str] = "per-band min-max stretch (PIL ImageOps.autocontrast, exact)"
 
-    value_map: ClassVar[str] = "stats"
-
     def apply(self, image, params):
         return F.autocontrast(image)
-
-    def map_ramp(self, params, ramp, stats):
-        return F.map_values(ramp, per_band=[F.autocontrast_table(h) for h in stats.histograms])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,13 +51,8 @@ class Equalize(Op):
     default: ClassVar[str] = "0.2"
     summary: ClassVar[str] = "histogram equalisation (PIL ImageOps.equalize, exact)"
 
-    value_map: ClassVar[str] = "stats"
-
     def apply(self, image, params):
         return F.equalize(image)
-
-    def map_ramp(self, params, ramp, stats):
-        return F.map_values(ramp, per_band=[F.equalize_table(h) for h in stats.histograms])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,8 +144,6 @@ class Posterize(Op):
         check_keys(self.name, params, ("bits",))
         check_number(self.name, "bits", params["bits"], *self.bits_range, whole=True)
 
-    value_map: ClassVar[str] = "pointwise"
-
     def apply(self, image, params):
         return F.posterize(image, params["bits"])
 
@@ -187,8 +175,6 @@ class Solarize(Op):
         check_keys(self.name, params, ("threshold",))
         check_number(self.name, "threshold", params["threshold"], *self.threshold_range)
 
-    value_map: ClassVar[str] = "pointwise"
-
     def apply(self, image, params):
         return F.solarize(image, params["threshold"])
 
@@ -206,8 +192,6 @@ class Invert(Op):
     params: ClassVar[str] = "none; applied with probability P; value -> white - value"
     default: ClassVar[str] = "0.1"
     summary: ClassVar[str] = "negative (PIL ImageOps.invert, exact)"
-
-    value_map: ClassVar[str] = "pointwise"
 
     def apply(self, image, params):
         return F.invert(image)
