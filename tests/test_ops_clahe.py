@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -73,6 +76,24 @@ def test_16_bit_data_are_within_one_level_of_opencv():
     assert_within_one(ours, cv2_clahe(a, 3.0, (4, 4)))
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is enforced on Linux (not on macOS)")
+def test_16_bit_data_on_the_finest_grid_fit_in_little_memory(tmp_path):
+    """The tables are evaluated where pixels need them: 64 x 64 tiles of 65536 levels would be 2^28
+    entries (2 GiB) if built whole."""
+    resource = pytest.importorskip("resource")
+    code = ("import numpy as np; from PIL import Image; from augcli.ops.tone_image import clahe; "
+            "a = (np.arange(90 * 70).reshape(70, 90) * 7919 % 65536).astype(np.uint16); "
+            "out = np.asarray(clahe(Image.fromarray(a), 40.0, (64, 64))); print(out.shape)")
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (700 * 2**20, 700 * 2**20))
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          preexec_fn=lower, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "(70, 90)", done.stderr[-2000:]
+
+
 def test_the_kernel_is_the_numpy_form_of_its_rules_exactly():
     rng = np.random.default_rng(5)
     for trial in range(60):
@@ -81,6 +102,19 @@ def test_the_kernel_is_the_numpy_form_of_its_rules_exactly():
         clip = float(rng.uniform(0.5, 30))
         a = synthetic(rng, h, w, trial % 4)
         assert np.array_equal(grey(a, clip, tiles), clahe_levels(a.astype(np.int64), 256, clip, tiles))
+
+
+def test_the_whole_tables_and_the_tables_where_needed_give_the_same_numbers():
+    rng = np.random.default_rng(11)
+    for trial in range(40):
+        levels = (256, 65536)[trial % 2]
+        h, w = (int(v) for v in rng.integers(1, 60, 2))
+        tiles = tuple(int(v) for v in rng.integers(1, 9, 2))
+        top = int(rng.integers(1, levels + 1))
+        a = rng.integers(max(0, top - int(rng.integers(1, levels + 1))), top, (h, w)).astype(np.int64)
+        clip = float(rng.uniform(0.01, 60))
+        assert np.array_equal(clahe_levels(a, levels, clip, tiles, dense=True),
+                              clahe_levels(a, levels, clip, tiles, dense=False)), trial
 
 
 def test_known_answers():

@@ -40,9 +40,17 @@ def _blend_axis(n: int, size: int, tiles: int, q: int) -> tuple[np.ndarray, np.n
     return np.maximum(first, 0), np.minimum(first + 1, tiles - 1), weight
 
 
-def clahe_levels(values: np.ndarray, levels: int, clip: float, tiles: tuple[int, int]) -> np.ndarray:
+DENSE_MAX = 1 << 22  # tiles x levels up to which the tables are built whole (8x8 tiles of 65536 levels)
+
+
+def clahe_levels(values: np.ndarray, levels: int, clip: float, tiles: tuple[int, int],
+                 dense: bool | None = None) -> np.ndarray:
     """CLAHE of an (h, w) array of whole values in 0..levels-1, as clahe.c computes it for 256
-    (for 65536 levels the blend weights have 20 fraction bits, not 11)."""
+    (for 65536 levels the blend weights have 20 fraction bits, not 11). The tiles' tables are built
+    whole when tiles x levels <= DENSE_MAX (or ``dense``); past that, evaluated only where pixels
+    need them, from each tile's occupied bins (memory in proportion to the pixels): a tile's final
+    count up to v is its clipped counts up to v, plus the spread excess // levels on each of the
+    v + 1 bins, plus the rest's bins up to v. Both give the same numbers."""
     import numpy as np
 
     from .. import kernels
@@ -54,23 +62,41 @@ def clahe_levels(values: np.ndarray, levels: int, clip: float, tiles: tuple[int,
     padded = np.pad(values, ((0, th * ty - h), (0, tw * tx - w)), mode="reflect") if (tw * tx, th * ty) != (w, h) \
         else values
     tile_of = (np.arange(th * ty)[:, None] // th) * tx + np.arange(tw * tx)[None, :] // tw
-    hist = np.bincount((tile_of * levels + padded).ravel(), minlength=tx * ty * levels).reshape(tx * ty, levels)
+    keys = (tile_of * levels + padded).ravel()
     limit = clip_count(clip, (tw, th), levels)
-    excess = np.maximum(hist - limit, 0).sum(axis=1)
-    hist = np.minimum(hist, limit) + (excess // levels)[:, None]
-    for t, rest in enumerate((excess % levels).tolist()):
-        if rest:
-            hist[t, ::max(levels // rest, 1)][:rest] += 1
     area = tw * th
-    luts = np.minimum(half_even(np.cumsum(hist, axis=1) * (levels - 1), area), levels - 1)
-    luts = luts.reshape(ty, tx, levels)
+    v = values.astype(np.int64)
+    if dense if dense is not None else tx * ty * levels <= DENSE_MAX:
+        hist = np.bincount(keys, minlength=tx * ty * levels).reshape(tx * ty, levels)
+        excess = np.maximum(hist - limit, 0).sum(axis=1)
+        hist = np.minimum(hist, limit) + (excess // levels)[:, None]
+        for t, rest in enumerate((excess % levels).tolist()):
+            if rest:
+                hist[t, ::max(levels // rest, 1)][:rest] += 1
+        luts = np.minimum(half_even(np.cumsum(hist, axis=1) * (levels - 1), area), levels - 1).ravel()
+
+        def table(tile: np.ndarray) -> np.ndarray:
+            return luts[tile * levels + v]
+    else:
+        occupied, counts = np.unique(keys, return_counts=True)  # (tile, value) pairs present
+        kept = np.minimum(counts, limit)
+        excess = np.bincount(occupied // levels, weights=counts - kept, minlength=tx * ty).astype(np.int64)
+        batch, rest = excess // levels, excess % levels
+        step = np.maximum(levels // np.maximum(rest, 1), 1)
+        below = np.concatenate(([0], np.cumsum(kept)))  # kept counts before each occupied pair
+        first = np.searchsorted(occupied, np.arange(tx * ty) * levels)  # each tile's first pair
+
+        def table(tile: np.ndarray) -> np.ndarray:
+            upto = np.searchsorted(occupied, tile * levels + v, side="right")
+            total = below[upto] - below[first[tile]] + batch[tile] * (v + 1) + np.minimum(rest[tile], v // step[tile] + 1)
+            return np.minimum(half_even(total * (levels - 1), area), levels - 1)
+
     q = CLAHE_Q if levels == 256 else CLAHE_Q16
     x1, x2, wx = _blend_axis(w, tw, tx, q)
     y1, y2, wy = _blend_axis(h, th, ty, q)
     one = 1 << q
-    v = values.astype(np.int64)
-    top = luts[y1[:, None], x1[None, :], v] * (one - wx) + luts[y1[:, None], x2[None, :], v] * wx
-    bottom = luts[y2[:, None], x1[None, :], v] * (one - wx) + luts[y2[:, None], x2[None, :], v] * wx
+    top = table(y1[:, None] * tx + x1[None, :]) * (one - wx) + table(y1[:, None] * tx + x2[None, :]) * wx
+    bottom = table(y2[:, None] * tx + x1[None, :]) * (one - wx) + table(y2[:, None] * tx + x2[None, :]) * wx
     return half_even(top * (one - wy)[:, None] + bottom * wy[:, None], 1 << (2 * q))
 
 
