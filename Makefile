@@ -48,7 +48,7 @@ $(ALBX)/bin/python:
 	$(ALBX)/bin/python -m pip install --quiet "albumentationsx==2.3.10" opencv-python-headless
 
 bench: $(VENV)/.installed-bench $(ALBX)/bin/python
-	AUGCLI_BENCH_ALBX=$(ALBX) $(BIN)/python bench/run.py --jobs J1,J2,J3,J4 --systems floor,augcli,augcli_scalar,keras,augmentor,albumentations,albumentationsx --scaling --startup --bigmem
+	AUGCLI_BENCH_ALBX=$(ALBX) $(BIN)/python bench/run.py --jobs J1,J2,J3,J4,J5 --systems floor,augcli,augcli_scalar,keras,augmentor,albumentations,albumentationsx --scaling --startup --bigmem
 
 # The kernels built with AddressSanitizer, then the kernel tests against that build. A deliberate
 # over-read must be caught first, or a clean run proves nothing. (SIMD gathers are invisible to
@@ -63,7 +63,7 @@ asan: $(VENV)/.installed-test
 		then echo "asan: the deliberate over-read was NOT caught: the sanitizer is not live"; status=1; \
 	elif ! grep -q heap-buffer-overflow build/asan-selftest.log; then cat build/asan-selftest.log; status=1; \
 	else echo "asan: live (the deliberate over-read was caught)"; \
-		$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_kernels_pixel.py tests/test_geometry.py tests/test_seeding.py tests/test_ops_sensor.py \
+		$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_kernels_pixel.py tests/test_geometry.py tests/test_seeding.py tests/test_ops_sensor.py tests/test_ops_clahe.py \
 		|| status=1; fi; \
 	$(BIN)/python setup.py -q build_ext --inplace --force; exit $$status
 

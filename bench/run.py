@@ -47,6 +47,7 @@ JOBS = {  # name -> (input selection, copies, quality)
     "J2": ("largest10", 10, 90),
     "J3": ("all", 4, 90),
     "J4": ("cifar", 4, 90),
+    "J5": ("all", 4, 90),
     "J6": ("yolo", 4, 90),  # J1's flags + --mosaic 1 on the photos as a YOLO-detect dataset (augcli only)
 }
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -551,8 +552,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
                     help="folder of class sub-folders (default: %(default)s)")
-    ap.add_argument("--jobs", default="J1,J2,J3,J4",
-                    help="comma list of J1,J2,J3,J4,J6, or 'none' (default: %(default)s)")
+    ap.add_argument("--jobs", default="J1,J2,J3,J4,J5",
+                    help="comma list of J1,J2,J3,J4,J5,J6, or 'none' (default: %(default)s)")
     ap.add_argument("--systems", default="augcli,floor,keras,augmentor,albumentations",
                     help="comma list from: " + ",".join(SYSTEMS))
     ap.add_argument("--reps", type=int, default=3)

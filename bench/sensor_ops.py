@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Per-pixel cost of the sensor and occlusion ops: augcli against AlbumentationsX (or albumentations).
+"""Per-pixel cost of the sensor and occlusion ops and CLAHE: augcli against AlbumentationsX (or albumentations).
 
 One 500x375 RGB photo, decoded once; each op applied --repeats times with fixed settings (the same
 on both sides, see CASES); the figure is the median wall time of a call divided by the pixel count,
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from photos import photo  # bench/photos.py, beside this script
 
@@ -52,6 +53,10 @@ CASES = [
                                     hole_width_range=(0.15, 0.15), fill="random", p=1)),
     ("grid_mask unit 75, hole 30", lambda S, im: S.grid_mask(im, 75, 30, 10, 20),
      lambda A, cv2: A.GridDropout(ratio=0.4, unit_size_range=(75, 75), random_offset=True, p=1)),
+    # augcli: on the 601 luma, the bands moved by its change; the peer: on L of OpenCV's Lab, converted
+    # there and back (each side's own recipe for a colour image)
+    ("clahe 2, 8x8 tiles", lambda S, im: S.clahe(im, 2.0, (8, 8)),
+     lambda A, cv2: A.CLAHE(clip_limit=(2, 2), tile_grid_size=(8, 8), p=1)),
 ]
 # 8 holes of 15 % of each side (75 x 56 on 500 x 375), as the peer's settings draw them
 HOLES = [[10 + 55 * i, 20 + 35 * i, 75, 56] for i in range(8)]
@@ -74,8 +79,9 @@ def run_augcli(path: Path, repeats: int) -> dict[str, float]:
         sys.path.insert(0, str(ROOT))
     from PIL import Image
 
-    from augcli.ops import sensor_image as S
+    from augcli.ops import sensor_image, tone_image
 
+    S = SimpleNamespace(**{**vars(sensor_image), **vars(tone_image)})  # the ops' image code, by name
     with Image.open(path) as im:
         im.load()
     n = im.size[0] * im.size[1]

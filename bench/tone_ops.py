@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Per-pixel cost of the tone ops (augcli.functional) against the Pillow call each one reproduces,
 on one photo, in one thread: the median CPU time (time.process_time) of --repeats calls of each,
-interleaved, and a check that the two give the same bytes.
+interleaved, and a check that the two give the same bytes. With --mode L and OpenCV importable, also
+CLAHE against cv2.createCLAHE on the same channel (one OpenCV thread; within 1 level, not the same
+bytes).
 
 Usage: python bench/tone_ops.py [--images DIR] [--repeats N] [--mode RGB|RGBA|L] [--path scalar|avx2|avx512]
 """
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from augcli import functional as F  # noqa: E402
 from augcli import kernels  # noqa: E402
+from augcli.ops import tone_image  # noqa: E402
 from photos import photo  # noqa: E402 - bench/photos.py, beside this script
 
 
@@ -65,7 +68,20 @@ def main() -> None:
     print(f"{src.relative_to(args.images)} {image.size[0]}x{image.size[1]} {image.mode}, kernel path "
           f"{kernels.active()}, median of {args.repeats} (CPU time)")
     print(f"{'op':14} {'augcli ms':>10} {'ns/px':>7} {'Pillow ms':>10} {'ns/px':>7} {'ratio':>6}  same bytes")
-    for name, (ours, theirs) in OPS.items():
+    ops = dict(OPS)
+    if args.mode == "L":
+        try:
+            import cv2
+        except ImportError:
+            cv2 = None
+        if cv2 is not None:
+            import numpy as np
+
+            cv2.setNumThreads(1)
+            opencv = cv2.createCLAHE(2.0, (8, 8))
+            ops["clahe 2 (cv2)"] = (lambda im: tone_image.clahe(im, 2.0, (8, 8)),
+                                    lambda im: Image.fromarray(opencv.apply(np.asarray(im))))
+    for name, (ours, theirs) in ops.items():
         theirs = with_alpha(theirs)
         same = ours(image).tobytes() == theirs(image).tobytes()  # also the warm-up
         a, b = [], []

@@ -37,6 +37,7 @@ EXAMPLES = {
     "grayscale": OPS["grayscale"](p=0.3),
     "autocontrast": OPS["autocontrast"](p=0.4),
     "equalize": OPS["equalize"](p=0.4),
+    "clahe": OPS["clahe"](clip_range=(1.0, 3.0), tiles=4),
     "sharpen": OPS["sharpen"](amount_range=(0.5, 2.0)),
     "posterize": OPS["posterize"](bits_range=(2, 6)),
     "solarize": OPS["solarize"](threshold_range=(64, 200)),

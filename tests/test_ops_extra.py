@@ -48,7 +48,7 @@ def test_canonical_order_is_geometry_colour_tone_filters_noise_compression():
     assert list(OPS) == [
         "rot90", "crop", "hflip", "vflip", "rotate", "shear", "zoom", "shift", "perspective", "policy", "letterbox",
         "brightness", "contrast", "saturation", "hue", "gamma", "lighting", "channel_shift", "grayscale",
-        "autocontrast", "equalize", "sharpen", "posterize", "solarize", "invert",
+        "autocontrast", "equalize", "clahe", "sharpen", "posterize", "solarize", "invert",
         "motion_blur", "median_blur", "downscale", "iso_noise", "coarse_dropout", "grid_mask",
         "blur", "erase", "noise", "salt_pepper",
         "jpeg_artifacts",

@@ -245,7 +245,8 @@ def test_golden_digests_on_every_path(path_restored):
 
 def test_the_ops_sit_between_colour_and_the_sensor_ops():
     names = list(OPS)
-    assert names[names.index("grayscale") + 1:names.index("motion_blur")] == list(TONE)
+    tone = names[names.index("grayscale") + 1:names.index("motion_blur")]
+    assert [n for n in tone if n != "clahe"] == list(TONE)  # clahe: tests/test_ops_clahe.py
 
 
 def test_posterize_and_solarize_take_a_single_value_as_itself():

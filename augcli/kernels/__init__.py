@@ -426,3 +426,24 @@ def fill_noise(pixels: Buffer, size: tuple[int, int], bpp: int, nc: int, box: Se
         raise ValueError(f"fill_noise: the box {list(box)} is not inside {w}x{h}")
     key = _mix64((int(seed) & _MASK64) * 0x9E3779B97F4A7C15 + FILL_STREAM)
     _pixel.fill_noise(pixels, w, h, bpp, nc, x0, y0, bw, bh, key)
+
+
+def clahe_tile(size: tuple[int, int], tiles: tuple[int, int]) -> tuple[int, int]:
+    """OpenCV's CLAHE tile size: the image extended at the right and bottom, when either side does
+    not divide by its tile count, by (count - side % count) on both sides (clahe.c)."""
+    (w, h), (tx, ty) = (int(v) for v in size), (int(v) for v in tiles)
+    extend = w % tx != 0 or h % ty != 0
+    return (w + (tx - w % tx if extend else 0)) // tx, (h + (ty - h % ty if extend else 0)) // ty
+
+
+def clahe(src: Buffer, size: tuple[int, int], bpp: int, nc: int, clip: int, tiles: tuple[int, int], *,
+          out: Buffer | None = None) -> Buffer:
+    """CLAHE of the luma with ``tiles`` (x, y) tiles, each histogram bin clipped to ``clip`` pixels;
+    RGB bands each moved by the luma's change (the rules are in clahe.c)."""
+    w, h = _checked("clahe", src, size, bpp, nc)
+    tx, ty = (int(v) for v in tiles)
+    if nc not in (1, 3) or not (1 <= tx <= 64 and 1 <= ty <= 64) or not 1 <= int(clip) < 2**32:
+        raise ValueError("clahe: 1 or 3 colour bands, 1 to 64 tiles a side, a clip count >= 1")
+    out = _output("clahe", out, size, bpp)
+    _pixel.clahe(src, out, w, h, bpp, nc, int(clip), tx, ty)
+    return out

@@ -15,8 +15,9 @@ Each op is a small frozen dataclass:
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
 The ops live by family: ``geometric.py``, ``policy.py`` (torchvision's RandAugment, TrivialAugment
-and AugMix over the other families' ops, tables in ``policies.py``), ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
-mask), ``sensor.py`` (motion and median blur, downscale, ISO noise, coarse dropout, GridMask),
+and AugMix over the other families' ops, tables in ``policies.py``), ``fit.py`` (the letterbox), ``colour.py``,
+``tone.py`` (Pillow's ImageOps, CLAHE, the unsharp mask), ``sensor.py`` (motion and median blur, downscale,
+ISO noise, coarse dropout, GridMask),
 ``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple in
 canonical order; ``base.py`` holds what they share. None of these modules imports numpy or Pillow
 when loaded (``augcli --help`` reads the flags from them); the image code is imported on first use.
@@ -42,7 +43,7 @@ from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shea
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
 from .policy import Policy
 from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
-from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize
+from .tone import Autocontrast, Clahe, Equalize, Invert, Posterize, Sharpen, Solarize
 
 # The canonical order: geometry (composed into one warp), the policy (its geometry after that in the
 # warp, its pixel work first after it), the letterbox (the last matrix of every plan), colour, tone,

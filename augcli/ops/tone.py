@@ -1,13 +1,20 @@
-"""Tone ops: Pillow's ImageOps (autocontrast, equalize, posterize, solarize, invert) and an unsharp
-mask, on the colour bands only (alpha is never touched); after the colour ops, before the filters."""
+"""Tone ops: Pillow's ImageOps (autocontrast, equalize, posterize, solarize, invert), CLAHE of the
+luma and an unsharp mask, on the colour bands only (alpha is never touched); after the colour ops,
+before the filters."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from .base import F, OneRange, Op, Range, check_keys, check_number, check_range, check_whole_range, uniform
+from .base import lazy_module
 from .flags import Flag, Number, Span
+
+if TYPE_CHECKING:
+    from . import tone_image as T
+else:
+    T = lazy_module("augcli.ops.tone_image")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +53,42 @@ class Equalize(Op):
 
     def apply(self, image, params):
         return F.equalize(image)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clahe(OneRange):
+    """Contrast-limited adaptive histogram equalisation of the luma (OpenCV's createCLAHE, in
+    integers), clip limit ~ U(clip_range), on a tiles x tiles grid. Grey images: the value; RGB: the
+    601 luma (Pillow's convert("L")), each colour band moved by the luma's change, so YCbCr's chroma
+    is kept. Params: {"clip": float}."""
+
+    name: ClassVar[str] = "clahe"
+    flags: ClassVar[tuple[Flag, ...]] = (
+        Flag("--clahe", Span(start=1.0),
+             "CLAHE of the luma (OpenCV's algorithm) with clip limit U(1, C) (or LO:HI), 8x8 tiles.",
+             metavar="C", field="clip_range"),
+        Flag("--clahe-tiles", Number(1, 64, whole=True), "Tiles per side of the --clahe grid (default 8).",
+             metavar="N", field="tiles", enables=False),
+    )
+    params: ClassVar[str] = ("clip ~ U(1, C), as OpenCV's clipLimit (a bin keeps at most clip x tile pixels / 256); "
+                             "on the luma, RGB bands moved by its change")
+    default: ClassVar[str] = "4"
+    summary: ClassVar[str] = "CLAHE of the luma (OpenCV createCLAHE within 1 level; AlbumentationsX CLAHE)"
+    range_field: ClassVar[str] = "clip_range"
+    param: ClassVar[str] = "clip"
+    limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 1000.0, True)
+    clip_range: Range = (1.0, 4.0)
+    tiles: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        tiles = self.tiles
+        if isinstance(tiles, bool) or not isinstance(tiles, (int, float)) or tiles != int(tiles) or not 1 <= tiles <= 64:
+            raise ValueError(f"clahe: tiles={tiles!r} must be a whole number from 1 to 64")
+        object.__setattr__(self, "tiles", int(tiles))
+
+    def apply(self, image, params):
+        return T.clahe(image, params["clip"], (self.tiles, self.tiles))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +197,7 @@ class Invert(Op):
         return F.invert(image)
 
 
-# canonical order within the family (the stretches first, the spatial sharpening next, then the
-# stylising value maps); --help lists the flags in the same order
-FAMILY = (Autocontrast, Equalize, Sharpen, Posterize, Solarize, Invert)
+# canonical order within the family (the stretches first, the local one last of them, the spatial
+# sharpening next, then the stylising value maps); --help lists the flags in the same order
+FAMILY = (Autocontrast, Equalize, Clahe, Sharpen, Posterize, Solarize, Invert)
 FLAG_ORDER = FAMILY

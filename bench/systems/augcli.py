@@ -24,6 +24,14 @@ J3_FLAGS = ["--rot90", "--crop", "0.8", "--shear", "10", "--perspective", "0.05"
             "--blur", "1.5", "--erase", "2", "--noise", "8", "--salt-pepper", "0.02", "--jpeg-artifacts", "50"]
 
 
+# J5 = J3 + every op added since J3 (issue 24: tone, CLAHE, sensor and occlusion), each at the
+# value `augcli ops` gives as its default.
+J5_FLAGS = ["--autocontrast", "0.2", "--equalize", "0.2", "--clahe", "4", "--sharpen", "0.5:1.5",
+            "--posterize", "4:8", "--solarize", "128:256", "--invert", "0.1", "--motion-blur", "3:7",
+            "--median-blur", "3:7", "--downscale", "0.25:0.5", "--iso-noise", "2:10", "--coarse-dropout", "1:8",
+            "--grid-mask", "0.6"]
+
+
 def find_augcli():
     # This file is itself called augcli.py: look past its own folder.
     sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or ".") != HERE]
@@ -37,8 +45,10 @@ def main():
         print("skipped: augcli not installed", flush=True)
         sys.exit(3)
     flags = list(BASE_FLAGS)
-    if a.job == "J3":
+    if a.job in ("J3", "J5"):
         flags += J3_FLAGS
+    if a.job == "J5":
+        flags += J5_FLAGS
     if a.job == "J6":
         flags += ["--mosaic", "1"]
     argv = [sys.executable, "-m", "augcli", "expand",

@@ -42,7 +42,7 @@ def parse_args(description):
 
 
 def require_plain_job(job):
-    """Peers implement J1/J2/J4 (same augmentation); J3 ("every op") is augcli-only."""
+    """Peers implement J1/J2/J4 (same augmentation); J3 and J5 ("every op") are augcli-only."""
     if job not in ("J1", "J2", "J4"):
         skip(f"job {job} not expressible")
 

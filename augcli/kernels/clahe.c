@@ -1,0 +1,225 @@
+/* CLAHE (contrast-limited adaptive histogram equalisation) on the luma of an 8-bit image, part of the
+ * _pixel module.
+ *
+ * The algorithm is OpenCV's createCLAHE, in integers (the same bytes on every path; one scalar build,
+ * since the table lookups do not vectorise):
+ * - luma Y: the value of a grey image; of RGB, Pillow's convert("L"): (19595 R + 38470 G + 7471 B +
+ *   2^15) >> 16.
+ * - the tile grid: tx x ty tiles over the image, extended at the right and bottom (only) when either
+ *   side does not divide, by tx - w % tx columns and ty - h % ty rows (both, as OpenCV does), with
+ *   the edge reflected without repeating it (OpenCV's BORDER_REFLECT_101).
+ * - per tile: the 256-bin histogram of Y, each bin clipped to `clip` (a count, made from the clip
+ *   limit by the caller), the clipped excess spread as OpenCV does (excess // 256 on every bin, the
+ *   rest one each on bins 0, s, 2s ... with s = max(256 // rest, 1)); the tile's table maps v to
+ *   255 x (the counts up to v) / tile pixels, rounded half to even (as OpenCV's cvRound).
+ * - per pixel: the tables of the four nearest tile centres blended bilinearly, the tile coordinate
+ *   x / tile width - 1/2 (OpenCV's), its fraction in units of 2^-11 rounded half up; the blend
+ *   (t11 (2^11 - fx) + t12 fx) (2^11 - fy) + (t21 (2^11 - fx) + t22 fx) fy, in units of 2^-22,
+ *   rounded half to even.
+ * - output: grey: Y'. RGB: every colour band moved by Y' - Y, clamped to 0..255 (with the 601 luma,
+ *   adding the same d to R, G and B adds d to Y and leaves YCbCr's Cb and Cr as they were).
+ */
+#include "pixel.h"
+
+#include <string.h>
+
+#define CLAHE_MAX_TILES 64
+#define CLAHE_Q 11
+
+static int reflect101(int p, int n)
+{
+    if (n == 1)
+        return 0;
+    while (p < 0 || p >= n)
+        p = p < 0 ? -p : 2 * n - 2 - p;
+    return p;
+}
+
+/* floor(a / b) for b > 0 */
+static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* For coordinate x along an axis of `tiles` tiles of `size` pixels: the two tiles to blend (times
+ * 256) and the weight of the second, in units of 2^-CLAHE_Q. */
+static void blend_axis_at(int x, int size, int tiles, int32_t *first, int32_t *second, int32_t *weight)
+{
+    const int num = 2 * x - size; /* x / size - 1/2 = num / (2 size) */
+    const int t1 = floor_div(num, 2 * size);
+    const int rem = num - t1 * 2 * size;
+    *weight = (int32_t)(((int64_t)rem * (1 << CLAHE_Q) + size) / (2 * size));
+    *first = (t1 < 0 ? 0 : t1) * 256;
+    *second = (t1 + 1 > tiles - 1 ? tiles - 1 : t1 + 1) * 256;
+}
+
+static void clahe_tables(const uint8_t *luma, int w, int h, int tx, int ty, int tw, int th, uint32_t clip,
+                         uint32_t *hist, int32_t *xtile, uint8_t *luts)
+{
+    const int pw = tw * tx, ph = th * ty;
+    int32_t *cols = xtile + pw;
+    for (int x = 0; x < pw; x++) {
+        xtile[x] = (x / tw) * 256;
+        cols[x] = reflect101(x, w);
+    }
+    memset(hist, 0, sizeof(uint32_t) * 256 * (size_t)tx * ty);
+    for (int y = 0; y < ph; y++) {
+        const uint8_t *row = luma + (size_t)reflect101(y, h) * w;
+        uint32_t *hrow = hist + (size_t)(y / th) * tx * 256;
+        if (pw == w) {
+            for (int x = 0; x < w; x++)
+                hrow[xtile[x] + row[x]]++;
+        } else {
+            for (int x = 0; x < pw; x++)
+                hrow[xtile[x] + row[cols[x]]]++;
+        }
+    }
+    const uint64_t area = (uint64_t)tw * th;
+    for (int t = 0; t < tx * ty; t++) {
+        uint32_t *hh = hist + (size_t)t * 256;
+        uint64_t excess = 0;
+        for (int i = 0; i < 256; i++) {
+            if (hh[i] > clip) {
+                excess += hh[i] - clip;
+                hh[i] = clip;
+            }
+        }
+        const uint32_t batch = (uint32_t)(excess / 256);
+        uint32_t rest = (uint32_t)(excess - (uint64_t)batch * 256);
+        for (int i = 0; i < 256; i++)
+            hh[i] += batch;
+        if (rest) {
+            const uint32_t step = 256 / rest > 1 ? 256 / rest : 1;
+            for (uint32_t i = 0; i < 256 && rest > 0; i += step, rest--)
+                hh[i]++;
+        }
+        uint64_t sum = 0;
+        for (int i = 0; i < 256; i++) {
+            sum += hh[i];
+            const uint64_t q = sum * 255 / area, r2 = 2 * (sum * 255 - q * area);
+            const uint64_t v = q + (r2 > area || (r2 == area && (q & 1)));
+            luts[(size_t)t * 256 + i] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    }
+}
+
+/* One row of output, the layout (bpp, nc) a compile-time constant in each caller. Between two tile
+ * centres the pair of tables is the same, so the row goes by those spans. */
+AUGCLI_INLINE void clahe_row(const uint8_t *restrict s, uint8_t *restrict d, const uint8_t *restrict yrow, int w,
+                             const int bpp, const int nc, int tx, int tw, const uint8_t *lut1, const uint8_t *lut2,
+                             uint32_t wy2, const uint32_t *restrict wx)
+{
+    const uint32_t one = 1u << CLAHE_Q, wy1 = one - wy2, half = 1u << (2 * CLAHE_Q - 1);
+    int x = 0;
+    for (int span = 0; span <= tx && x < w; span++) {
+        /* x in this span: tiles span - 1 and span, clamped to the grid; the span ends at the next
+         * tile centre, tile span's, x = span tw + tw / 2 */
+        int end = (int)(((int64_t)2 * span * tw + tw + 1) / 2); /* first x with 2x - tw >= 2 span tw */
+        if (end > w || span == tx)
+            end = w;
+        const int t1 = span - 1 < 0 ? 0 : span - 1, t2 = span > tx - 1 ? tx - 1 : span;
+        const uint8_t *p11 = lut1 + (size_t)t1 * 256, *p12 = lut1 + (size_t)t2 * 256;
+        const uint8_t *p21 = lut2 + (size_t)t1 * 256, *p22 = lut2 + (size_t)t2 * 256;
+        for (; x < end; x++) {
+            const int v = yrow[x];
+            const uint32_t fx2 = wx[x], fx1 = one - fx2;
+            const uint32_t blend = (p11[v] * fx1 + p12[v] * fx2) * wy1 + (p21[v] * fx1 + p22[v] * fx2) * wy2;
+            const int out = (int)((blend + half - 1 + ((blend >> (2 * CLAHE_Q)) & 1)) >> (2 * CLAHE_Q));
+            if (nc == 1) {
+                d[(size_t)x * bpp] = (uint8_t)out;
+            } else {
+                const int diff = out - v;
+                for (int c = 0; c < 3; c++) {
+                    const int o = s[(size_t)x * bpp + c] + diff;
+                    d[(size_t)x * bpp + c] = (uint8_t)(o < 0 ? 0 : (o > 255 ? 255 : o));
+                }
+            }
+            for (int c = nc; c < bpp; c++)
+                d[(size_t)x * bpp + c] = s[(size_t)x * bpp + c];
+        }
+    }
+}
+
+static void clahe_apply(const uint8_t *src, uint8_t *dst, const uint8_t *luma, int w, int h, int bpp, int nc,
+                        int tx, int ty, int tw, int th, const uint8_t *luts, int32_t *axis)
+{
+    uint32_t *wx = (uint32_t *)axis;
+    for (int x = 0; x < w; x++) {
+        int32_t first, second, weight;
+        blend_axis_at(x, tw, tx, &first, &second, &weight);
+        wx[x] = (uint32_t)weight;
+    }
+    for (int y = 0; y < h; y++) {
+        int32_t y1, y2, wy; /* tile rows * 256 and the weight of the second */
+        blend_axis_at(y, th, ty, &y1, &y2, &wy);
+        const uint8_t *lut1 = luts + (size_t)y1 * tx, *lut2 = luts + (size_t)y2 * tx;
+        const uint8_t *yrow = luma ? luma + (size_t)y * w : src + (size_t)y * w;
+        const uint8_t *s = src + (size_t)y * w * bpp;
+        uint8_t *d = dst + (size_t)y * w * bpp;
+#define CLAHE_ROW(BPP, NC) clahe_row(s, d, yrow, w, BPP, NC, tx, tw, lut1, lut2, (uint32_t)wy, wx)
+        if (bpp == 1)
+            CLAHE_ROW(1, 1);
+        else if (bpp == 2)
+            CLAHE_ROW(2, 1);
+        else if (bpp == 3)
+            CLAHE_ROW(3, 3);
+        else if (nc == 3)
+            CLAHE_ROW(4, 3);
+        else
+            CLAHE_ROW(4, 1);
+#undef CLAHE_ROW
+    }
+}
+
+PyObject *augcli_py_clahe(PyObject *self, PyObject *args)
+{
+    (void)self;
+    augcli_image_pair p;
+    int tx, ty;
+    unsigned long clip;
+    memset(&p, 0, sizeof p);
+    if (!PyArg_ParseTuple(args, "y*w*iiiikii", &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, &clip, &tx, &ty))
+        return NULL;
+    if (augcli_check_pair("clahe", &p, 0))
+        return NULL;
+    if ((p.nc != 1 && p.nc != 3) || tx < 1 || ty < 1 || tx > CLAHE_MAX_TILES || ty > CLAHE_MAX_TILES || clip < 1 ||
+        clip > 0xFFFFFFFFul) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "clahe: 1 or 3 colour bands, 1 to 64 tiles a side, a clip count >= 1");
+        return NULL;
+    }
+    const int w = p.w, h = p.h, bpp = p.bpp, nc = p.nc;
+    /* OpenCV's grid: extended at the right and bottom when either side does not divide */
+    const int extend = (w % tx) || (h % ty);
+    const int tw = (w + (extend ? tx - w % tx : 0)) / tx, th = (h + (extend ? ty - h % ty : 0)) / ty;
+    uint8_t *luma = PyMem_RawMalloc(p.bpp == 1 ? 1 : p.npx);
+    uint32_t *hist = PyMem_RawMalloc(sizeof(uint32_t) * 256 * (size_t)tx * ty);
+    uint8_t *luts = PyMem_RawMalloc(256 * (size_t)tx * ty);
+    const size_t axis_n = 2 * (size_t)tw * tx > 3 * (size_t)w ? 2 * (size_t)tw * tx : 3 * (size_t)w;
+    int32_t *axis = PyMem_RawMalloc(sizeof(int32_t) * axis_n);
+    if (!luma || !hist || !luts || !axis) {
+        PyErr_NoMemory();
+    } else {
+        const uint8_t *s = p.src.buf;
+        Py_BEGIN_ALLOW_THREADS
+        if (bpp == 1) {
+            /* the source is its own luma */
+        } else if (nc == 1) {
+            for (size_t i = 0; i < p.npx; i++)
+                luma[i] = s[i * bpp];
+        } else {
+            for (size_t i = 0; i < p.npx; i++) {
+                const uint8_t *q = s + i * bpp;
+                luma[i] = (uint8_t)((19595u * q[0] + 38470u * q[1] + 7471u * q[2] + 0x8000u) >> 16);
+            }
+        }
+        clahe_tables(bpp == 1 ? s : luma, w, h, tx, ty, tw, th, (uint32_t)clip, hist, axis, luts);
+        clahe_apply(s, p.dst.buf, bpp == 1 ? NULL : luma, w, h, bpp, nc, tx, ty, tw, th, luts, axis);
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_RawFree(luma);
+    PyMem_RawFree(hist);
+    PyMem_RawFree(luts);
+    PyMem_RawFree(axis);
+    augcli_release_pair(&p);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
