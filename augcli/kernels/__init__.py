@@ -138,6 +138,46 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
     return out
 
 
+GRID_LIMIT = 1 << 45  # grid nodes within +-2^29 px, in 16.16 (warp.c GRID_LIMIT)
+
+
+def remap(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, grid: bytes,
+          grid_size: tuple[int, int], shift: int, out_size: tuple[int, int], *, fill: str, interpolation: str,
+          cval: bytes, wide: bool = False, out: bytearray | memoryview | None = None,
+          src_bpp: int | None = None) -> bytearray | memoryview:
+    """Resample a source as ``warp`` does, but through a per-pixel map: ``grid`` holds ``grid_size``
+    (gw, gh) nodes, row-major, each two little-endian int64 (u, v): the source coordinates of output
+    pixel (i 2^shift, k 2^shift) in 16.16 fixed point (pixel centres at integers), within +-2^45.
+    Between nodes the coordinates are blended bilinearly with exact integer weights (warp.c), so a
+    grid needs ``(w - 1) >> shift`` + 2 columns and the same for rows. Layouts, fill modes, filters
+    and rounding are the warp's."""
+    w, h = (int(v) for v in size)
+    ow, oh = (int(v) for v in out_size)
+    gw, gh = (int(v) for v in grid_size)
+    if w < 1 or h < 1 or ow < 1 or oh < 1 or max(w, h, ow, oh) > MAX_SIDE:
+        raise ValueError(f"remap: bad sizes {size} -> {out_size}")
+    if bpp not in (1, 2, 4) or (wide and bpp != 2):
+        raise ValueError(f"remap: {bpp} bytes per pixel is not supported")
+    sbpp = bpp if src_bpp is None else src_bpp
+    if sbpp != bpp and not (sbpp == 3 and bpp == 4 and not wide):
+        raise ValueError(f"remap: a source of {sbpp} bytes per pixel cannot be remapped into {bpp}")
+    if len(src) != w * h * sbpp and not (sbpp == 3 and len(src) > w * h * 3):
+        raise ValueError(f"remap: the source has {len(src)} bytes, {w}x{h}x{sbpp} needs {w * h * sbpp}")
+    if len(cval) != bpp:
+        raise ValueError(f"remap: the fill pixel has {len(cval)} bytes, not {bpp}")
+    if not 0 <= shift <= 8 or gw < ((ow - 1) >> shift) + 2 or gh < ((oh - 1) >> shift) + 2 or \
+            len(grid) != gw * gh * 16:
+        raise ValueError(f"remap: a grid of {gw}x{gh} nodes ({len(grid)} bytes) every 2^{shift} px "
+                         f"does not cover {ow}x{oh}")
+    if out is None:
+        out = bytearray(ow * oh * bpp)
+    elif len(out) != ow * oh * bpp:
+        raise ValueError(f"remap: the output has {len(out)} bytes, {ow}x{oh}x{bpp} needs {ow * oh * bpp}")
+    _warp.remap(src, w, h, w * sbpp, bpp, int(wide), out, ow, oh, ow * bpp, bytes(grid), gw, gh, shift,
+                FILLS[fill], INTERPOLATIONS[interpolation], bytes(cval), sbpp)
+    return out
+
+
 def pack_rgb(pixels: memoryview) -> int:
     """Pack the RGBX pixels of a writable buffer (4 bytes each) in place to RGB, and hand the memory
     this frees, in whole pages, back to the system (Linux; elsewhere it stays allocated). The buffer
