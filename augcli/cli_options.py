@@ -10,9 +10,9 @@ import click
 
 from .choices import (BOX_METHODS, DEFAULT_BUCKETS, EXECUTORS, FILL_MODES, INTERPOLATIONS, LABEL_FORMATS,
                       LABEL_FRAMES, LAYOUTS, MAX_BUCKETS)
-from .cli_types import ProbabilityType, RangeType
+from .cli_types import PairType, ProbabilityType, RangeType
 from .ops import FLAGS as OP_FLAGS  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Number, Span, Switch
+from .ops.flags import Choice, Flag, Number, Pair, Span, Switch
 
 
 def _op_option(flag: Flag) -> Callable:
@@ -28,6 +28,8 @@ def _op_option(flag: Flag) -> Callable:
     if isinstance(value, Number):
         number = click.IntRange if value.whole else click.FloatRange
         return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
+    if isinstance(value, Pair):
+        return click.option(flag.name, type=PairType(value.second, flag.metavar or ""), help=flag.help)
     raise TypeError(f"{flag.name}: no click option for {value!r}")
 
 
@@ -58,9 +60,9 @@ def build_pipeline(kw: dict[str, Any]):
     try:
         ops = build(**{flag.key: kw.pop(flag.key) for flag in OP_FLAGS}, probabilities=dict(kw.pop("probabilities")))
         warp = WarpSettings(kw.pop("fill_mode"), kw.pop("cval"), kw.pop("interpolation"))
+        return Pipeline(ops, warp)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    return Pipeline(ops, warp)
 
 
 _LABEL_OPTIONS = [

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from . import distort as D
 from . import functional as F
 from . import geometry as G
 from .ops import OPS, ORDER, Op, from_record
@@ -55,6 +56,10 @@ class Pipeline:
             raise ValueError(f"plan scheme must be one of {', '.join(map(str, PLAN_SCHEMES))}, "
                              f"not {self.plan_scheme!r}")
         object.__setattr__(self, "ops", tuple(sorted(self.ops, key=lambda op: ORDER[op.name])))
+        displacing = [op.name for op in self.ops if op.displaces]
+        if displacing and self.warp.interpolation not in D.INTERPOLATIONS:
+            raise ValueError(f"{displacing[0]} resamples with {' or '.join(D.INTERPOLATIONS)} only, "
+                             f"not --interpolation {self.warp.interpolation}")
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -139,6 +144,12 @@ class Pipeline:
                 rows = m_op if rows is None else G.compose_rows(rows, m_op)
         return G.rows_matrix(rows or G.IDENTITY_ROWS), size
 
+    def distortion(self, plan: Sequence[Step], size: G.Size) -> D.Nodes | None:
+        """The node grid of a plan's distortion steps on the affine output's canvas ``size`` (the
+        plan's geometry size), or None when no distortion op is applied."""
+        return D.nodes_for([(op, _params(step)) for step in plan
+                            if step["applied"] and (op := self._op(step["op"])).displaces], size)
+
     def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
         """Apply a plan: all geometry in one resampling, then the pixel ops in canonical order."""
         return self.renderer(image, [plan])(plan)
@@ -152,16 +163,24 @@ class Pipeline:
         image.size)``, if the caller has them already. ``consume``: the caller gives ``image`` up (it
         reads neither its pixels nor the image again), which lets a large source be packed in its
         own memory (``functional.Warper``)."""
+        # a distorted copy reads the image itself, so it is not given up to the warper
+        distorts = any(step["applied"] and self._op(step["op"]).displaces for plan in plans for step in plan)
         warper = F.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
-                          interpolation=self.warp.interpolation, consume=consume)
+                          interpolation=self.warp.interpolation, consume=consume and not distorts)
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 
         def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
             """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
-            out = warper.warp(*(geometry or self.geometry(plan, image.size)))
+            matrix, size = geometry or self.geometry(plan, image.size)
+            nodes = self.distortion(plan, size)
+            if nodes is None or nodes.is_identity():  # a zero field: the warp (an exact copy where it is one)
+                out = warper.warp(matrix, size)
+            else:  # the affine warp and the distortions in one resampling
+                out = D.remap(image, nodes, matrix, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
+                              interpolation=self.warp.interpolation)
             for step in plan:
                 op = self._op(step["op"])
-                if not op.geometric and step["applied"]:
+                if not op.geometric and not op.displaces and step["applied"]:
                     out = op.apply(out, _params(step))  # type: ignore[attr-defined]
             return out
 

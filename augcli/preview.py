@@ -108,9 +108,15 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
         from .labels.draw import overlay
 
         plans = [[]] + [steps for _, steps in made]
-        tiles = [(overlay(im, *labels.shapes(*pipeline.geometry(steps, image.size))), text)
+        tiles = [(overlay(im, *labels.shapes(*_geometry(pipeline, steps, image.size))), text)
                  for (im, text), steps in zip(tiles, plans)]
     return contact_sheet(tiles, columns, tile)
+
+
+def _geometry(pipeline, steps, size):
+    """A plan's matrix, output size and distortion (what its labels go through)."""
+    matrix, out_size = pipeline.geometry(steps, size)
+    return matrix, out_size, pipeline.distortion(steps, out_size)
 
 
 LABEL_FOLDERS = ("labels", "Annotations", "annotations", "xml", "masks", "SegmentationClass", "SegmentationObject")

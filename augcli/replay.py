@@ -429,7 +429,8 @@ def _collect_kept(kept: list[Record], settings: Settings, labels: Any, collector
         return
     for rec in kept:
         matrix, out_size = settings.pipeline.geometry(rec.ops, rec.size)
-        collector.add(source_labels.render(matrix, out_size, rec.output, files=False)[1])
+        collector.add(source_labels.render(matrix, out_size, rec.output, files=False,
+                                          nodes=settings.pipeline.distortion(rec.ops, out_size))[1])
 
 
 def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings, on_exists: str,
@@ -472,7 +473,8 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
             data = output_bytes(result, fmt, settings.quality, settings.background)
             if source_labels is not None:  # label files first, the image last (as expand writes them)
                 matrix, out_size = settings.pipeline.geometry(rec.ops, image.size)
-                label_files, entry = source_labels.render(matrix, out_size, rec.output)
+                label_files, entry = source_labels.render(matrix, out_size, rec.output,
+                                                         nodes=settings.pipeline.distortion(rec.ops, out_size))
                 clash = _write_labels(label_files, on_exists, places)
                 if clash:
                     fail(rec, clash)

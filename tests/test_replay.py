@@ -17,6 +17,7 @@ from .conftest import pattern, tree_bytes
 
 EVERY_OP = ["--rot90", "--crop", "0.7", "--crop-mode", "corners", "--hflip", "--vflip", "--rotate", "20",
             "--shear", "8", "--zoom", "0.2", "--width-shift", "0.1", "--height-shift", "3", "--perspective", "0.08",
+            "--elastic", "200:10", "--grid-distort", "0.2", "--lens", "0.2",
             "--brightness", "0.2", "--contrast", "0.3", "--saturation", "0.5", "--hue", "20", "--gamma", "0.3",
             "--lighting", "0.4", "--channel-shift", "15", "--grayscale", "0.3", "--autocontrast", "0.5",
             "--equalize", "0.5", "--sharpen", "0.5:1.5", "--posterize", "3:7", "--solarize", "100:256",

@@ -98,6 +98,27 @@ def pixels(image, *, writable: bool = False) -> memoryview | None:
 MAX_SIDE = 1 << 30  # widths and heights the warp kernel takes (warp.c MAX_SIDE)
 
 
+def _checked_layout(what: str, src, size, bpp: int, out_size, cval: bytes, wide: bool,
+                    src_bpp: int | None) -> tuple[int, int, int, int, int]:
+    """The warp's and the remap's argument checks: (w, h, out w, out h, source bytes per pixel)."""
+    w, h = (int(v) for v in size)
+    ow, oh = (int(v) for v in out_size)
+    if w < 1 or h < 1 or ow < 1 or oh < 1:
+        raise ValueError(f"{what}: sizes must be positive, got {size} -> {out_size}")
+    if max(w, h, ow, oh) > MAX_SIDE:  # the kernel's limit, checked before the output is allocated
+        raise ValueError(f"{what}: image too large: {w}x{h} -> {ow}x{oh} (each side at most {MAX_SIDE})")
+    if bpp not in (1, 2, 4) or (wide and bpp != 2):
+        raise ValueError(f"{what}: {bpp} bytes per pixel is not supported")
+    sbpp = bpp if src_bpp is None else src_bpp
+    if sbpp != bpp and not (sbpp == 3 and bpp == 4 and not wide):
+        raise ValueError(f"{what}: a source of {sbpp} bytes per pixel cannot be warped into {bpp}")
+    if len(src) != w * h * sbpp and not (sbpp == 3 and len(src) > w * h * 3):
+        raise ValueError(f"{what}: the source has {len(src)} bytes, {w}x{h}x{sbpp} needs {w * h * sbpp}")
+    if len(cval) != bpp:
+        raise ValueError(f"{what}: the fill pixel has {len(cval)} bytes, not {bpp}")
+    return w, h, ow, oh, sbpp
+
+
 def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, matrix: Sequence[Sequence[float]],
          out_size: tuple[int, int], *, fill: str, interpolation: str, cval: bytes, wide: bool = False,
          out: bytearray | memoryview | None = None, src_bpp: int | None = None) -> bytearray | memoryview:
@@ -109,70 +130,30 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
     ``src_bpp=3`` with ``bpp=4``: the source is packed RGB, read as RGBX with a pad byte of 255 (the
     same output as from that RGBX source). Its buffer may be longer than ``3 w h`` bytes: with at
     least 2 bytes to spare the SIMD paths run (they read 4 or 8 bytes per pixel), else the scalar one."""
-    w, h = (int(v) for v in size)
-    ow, oh = (int(v) for v in out_size)
-    if w < 1 or h < 1 or ow < 1 or oh < 1:
-        raise ValueError(f"warp: sizes must be positive, got {size} -> {out_size}")
-    if max(w, h, ow, oh) > MAX_SIDE:  # the kernel's limit, checked before the output is allocated
-        raise ValueError(f"warp: image too large: {w}x{h} -> {ow}x{oh} (each side at most {MAX_SIDE})")
-    if bpp not in (1, 2, 4) or (wide and bpp != 2):
-        raise ValueError(f"warp: {bpp} bytes per pixel is not supported")
-    sbpp = bpp if src_bpp is None else src_bpp
-    if sbpp != bpp and not (sbpp == 3 and bpp == 4 and not wide):
-        raise ValueError(f"warp: a source of {sbpp} bytes per pixel cannot be warped into {bpp}")
-    if len(src) != w * h * sbpp and not (sbpp == 3 and len(src) > w * h * 3):
-        raise ValueError(f"warp: the source has {len(src)} bytes, {w}x{h}x{sbpp} needs {w * h * sbpp}")
-    if len(cval) != bpp:
-        raise ValueError(f"warp: the fill pixel has {len(cval)} bytes, not {bpp}")
+    w, h, ow, oh, sbpp = _checked_layout("warp", src, size, bpp, out_size, cval, wide, src_bpp)
     m = [float(v) for row in matrix for v in row]
     if len(m) == 6:
         m += [0.0, 0.0, 1.0]
     if len(m) != 9 or not all(math.isfinite(v) for v in m):
         raise ValueError(f"warp: the matrix must be 3x3 (or 2x3) finite numbers, got {matrix!r}")
-    if out is None:
-        out = bytearray(ow * oh * bpp)
-    elif len(out) != ow * oh * bpp:
-        raise ValueError(f"warp: the output has {len(out)} bytes, {ow}x{oh}x{bpp} needs {ow * oh * bpp}")
+    out = _output("warp", out, out_size, bpp)
     _warp.warp(src, w, h, w * sbpp, bpp, int(wide), out, ow, oh, ow * bpp, tuple(m), FILLS[fill],
                INTERPOLATIONS[interpolation], bytes(cval), sbpp)
     return out
-
-
-GRID_LIMIT = 1 << 45  # grid nodes within +-2^29 px, in 16.16 (warp.c GRID_LIMIT)
 
 
 def remap(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, grid: bytes,
           grid_size: tuple[int, int], shift: int, out_size: tuple[int, int], *, fill: str, interpolation: str,
           cval: bytes, wide: bool = False, out: bytearray | memoryview | None = None,
           src_bpp: int | None = None) -> bytearray | memoryview:
-    """Resample a source as ``warp`` does, but through a per-pixel map: ``grid`` holds ``grid_size``
-    (gw, gh) nodes, row-major, each two little-endian int64 (u, v): the source coordinates of output
-    pixel (i 2^shift, k 2^shift) in 16.16 fixed point (pixel centres at integers), within +-2^45.
-    Between nodes the coordinates are blended bilinearly with exact integer weights (warp.c), so a
-    grid needs ``(w - 1) >> shift`` + 2 columns and the same for rows. Layouts, fill modes, filters
-    and rounding are the warp's."""
-    w, h = (int(v) for v in size)
-    ow, oh = (int(v) for v in out_size)
+    """``warp`` through a per-pixel map: ``grid`` is ``grid_size`` (gw, gh) nodes, row-major, each two
+    little-endian int64: the source (u, v) of output pixel (i 2^shift, k 2^shift) in 16.16 fixed
+    point, within +-2^45; blended bilinearly in between (warp.c), so gw >= ((w - 1) >> shift) + 2."""
+    w, h, ow, oh, sbpp = _checked_layout("remap", src, size, bpp, out_size, cval, wide, src_bpp)
     gw, gh = (int(v) for v in grid_size)
-    if w < 1 or h < 1 or ow < 1 or oh < 1 or max(w, h, ow, oh) > MAX_SIDE:
-        raise ValueError(f"remap: bad sizes {size} -> {out_size}")
-    if bpp not in (1, 2, 4) or (wide and bpp != 2):
-        raise ValueError(f"remap: {bpp} bytes per pixel is not supported")
-    sbpp = bpp if src_bpp is None else src_bpp
-    if sbpp != bpp and not (sbpp == 3 and bpp == 4 and not wide):
-        raise ValueError(f"remap: a source of {sbpp} bytes per pixel cannot be remapped into {bpp}")
-    if len(src) != w * h * sbpp and not (sbpp == 3 and len(src) > w * h * 3):
-        raise ValueError(f"remap: the source has {len(src)} bytes, {w}x{h}x{sbpp} needs {w * h * sbpp}")
-    if len(cval) != bpp:
-        raise ValueError(f"remap: the fill pixel has {len(cval)} bytes, not {bpp}")
-    if not 0 <= shift <= 8 or gw < ((ow - 1) >> shift) + 2 or gh < ((oh - 1) >> shift) + 2 or \
-            len(grid) != gw * gh * 16:
-        raise ValueError(f"remap: a grid of {gw}x{gh} nodes ({len(grid)} bytes) every 2^{shift} px "
-                         f"does not cover {ow}x{oh}")
-    if out is None:
-        out = bytearray(ow * oh * bpp)
-    elif len(out) != ow * oh * bpp:
-        raise ValueError(f"remap: the output has {len(out)} bytes, {ow}x{oh}x{bpp} needs {ow * oh * bpp}")
+    if not 0 <= shift <= 8 or min(gw - ((ow - 1) >> shift), gh - ((oh - 1) >> shift)) < 2 or len(grid) != gw * gh * 16:
+        raise ValueError(f"remap: {gw}x{gh} nodes ({len(grid)} bytes) every 2^{shift} px do not cover {ow}x{oh}")
+    out = _output("remap", out, out_size, bpp)
     _warp.remap(src, w, h, w * sbpp, bpp, int(wide), out, ow, oh, ow * bpp, bytes(grid), gw, gh, shift,
                 FILLS[fill], INTERPOLATIONS[interpolation], bytes(cval), sbpp)
     return out

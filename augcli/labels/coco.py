@@ -21,10 +21,10 @@ import numpy as np
 from PIL import Image
 
 from .. import fsnames
-from .. import functional as FN
 from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import within
+from . import distorted as DZ
 from . import model as L
 from .errors import LabelError
 
@@ -379,8 +379,10 @@ def _r(v: float) -> float:
 
 def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: np.ndarray,
                     out_size: tuple[int, int], params: L.Params, flip: dict[int, tuple[int, ...]],
-                    out_rel: str) -> tuple[dict, list[dict], L.Stats]:
-    """The output's image dict (no id yet), annotations (no ids yet) and counts."""
+                    out_rel: str, nodes=None) -> tuple[dict, list[dict], L.Stats]:
+    """The output's image dict (no id yet), annotations (no ids yet) and counts. ``nodes``: the
+    output's distortion (augcli.distort.Nodes), if it has one."""
+    points = DZ.points_of(nodes)
     w, h = out_size
     vector = [o for o in objs if o.extra[2][0] != "rle"]
     by_cat: dict[Any, list[L.Obj]] = {}
@@ -391,7 +393,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
     for cat, group in by_cat.items():  # flip_idx is per category
         p = L.Params(params.box_method, params.min_visibility, params.min_size, params.min_area,
                      flip.get(cat) if isinstance(cat, int) else None)
-        out, st = L.transform(group, f, out_size, p)
+        out, st = L.transform(group, f, out_size, p, points)
         stats.mirrored = st.mirrored
         for k, v in st.dropped.items():
             stats.dropped[k] += v
@@ -407,8 +409,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
     for o in objs:
         if o.extra[2][0] != "rle":
             continue
-        warped = np.asarray(FN.warp(Image.fromarray(o.extra[2][1] * 255), m, out_size, fill_mode="constant",
-                                    interpolation="nearest")) > 127
+        warped = np.asarray(DZ.warp_mask(Image.fromarray(o.extra[2][1] * 255), m, out_size, 0, nodes)) > 127
         ys, xs = np.nonzero(warped)
         if not len(xs):
             stats.dropped["outside"] += 1
@@ -423,7 +424,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
         kp = None
         if o.keypoints is not None:
             kp, hidden = L._keypoints(f, o.keypoints, out_size, stats.mirrored,
-                                      flip.get(o.cls) if isinstance(o.cls, int) else None)
+                                      flip.get(o.cls) if isinstance(o.cls, int) else None, points)
             stats.keypoints_hidden += hidden
         moved[o.extra[0]] = L.Obj(o.cls, box=box, keypoints=kp, extra=(o.extra[0], o.extra[1], ("rle", warped,
                                                                                                  o.extra[2][2])))

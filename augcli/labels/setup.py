@@ -23,6 +23,7 @@ from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
+from . import distorted as DZ
 from . import layouts as LY
 from . import masks as MK
 from . import model as L
@@ -704,33 +705,35 @@ class SourceLabels:
         self.source = source  # relative to INPUT_DIR
         self.mask = mask
 
-    def shapes(self, matrix: np.ndarray, out_size: G.Size) -> tuple[list[L.Obj], Any]:
-        """The transformed objects and the warped mask of one output (for drawing)."""
+    def shapes(self, matrix: np.ndarray, out_size: G.Size, nodes=None) -> tuple[list[L.Obj], Any]:
+        """The transformed objects and the warped mask of one output (for drawing). ``nodes``: the
+        output's distortion (augcli.distort.Nodes), if it has one."""
         setup = self.setup
         objs: list[L.Obj] = []
         f = L.edge_map(matrix, out_size, self.pre)
         if setup.format == "coco" and self.parsed is not None:
             centry, parsed = self.parsed
             vector = [o for o in parsed if o.extra[2][0] != "rle"]
-            objs = L.transform(vector, f, out_size, setup.params)[0]
+            objs = L.transform(vector, f, out_size, setup.params, DZ.points_of(nodes))[0]
         elif self.parsed is not None:
-            objs = L.transform(self.parsed.objects, f, out_size, setup.params)[0]
+            objs = L.transform(self.parsed.objects, f, out_size, setup.params, DZ.points_of(nodes))[0]
         mask = None
         if self.mask is not None:
-            mask = MK.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size, setup.options.mask_fill)
+            mask = DZ.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size, setup.options.mask_fill, nodes)
         return objs, mask
 
-    def _transform_objects(self, matrix: np.ndarray, out_size: G.Size, entry: dict[str, Any]) -> list:
+    def _transform_objects(self, matrix: np.ndarray, out_size: G.Size, entry: dict[str, Any], nodes=None) -> list:
         """The parsed objects (edge coordinates) carried through ``matrix``; their counts go into ``entry``."""
         objs, stats = L.transform(self.parsed.objects, L.edge_map(matrix, out_size, self.pre), out_size,
-                                  self.setup.params)
+                                  self.setup.params, DZ.points_of(nodes))
         entry.update(stats.as_dict())
         return objs
 
     def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str,
-               files: bool = True) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
+               files: bool = True, nodes=None) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
         """The label files of one output (absolute path, bytes) and its manifest entry. With
-        ``files`` False only the entry is computed (for an output that is skipped)."""
+        ``files`` False only the entry is computed (for an output that is skipped). ``nodes``: the
+        output's distortion (augcli.distort.Nodes), if it has one."""
         setup = self.setup
         made: list[tuple[Path, bytes]] = []
         entry: dict[str, Any] = {"format": None, "file": None}
@@ -743,7 +746,7 @@ class SourceLabels:
                 f = L.edge_map(matrix, out_size, self.pre)
                 mm = matrix if self.pre is None else L.edge_to_centre(L._inverse(f))  # RLE: output -> frame
                 image, anns, stats = C.transform_image(centry, objs, mm, f, out_size, setup.params,
-                                                       setup.coco.keypoint_flip, out_rel)
+                                                       setup.coco.keypoint_flip, out_rel, nodes)
                 entry.update(stats.as_dict())
                 entry["file"] = centry.json_rel
                 entry["_coco"] = {"json": centry.json_rel, "image": image, "annotations": anns}
@@ -754,7 +757,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                objs = self._transform_objects(matrix, out_size, entry)
+                objs = self._transform_objects(matrix, out_size, entry, nodes)
                 if setup.objects:
                     entry["_objects"] = pixel_objects(objs)
                 rel = setup.label_rel(out_rel)
@@ -768,7 +771,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                objs = self._transform_objects(matrix, out_size, entry)
+                objs = self._transform_objects(matrix, out_size, entry, nodes)
                 if setup.objects:
                     entry["_objects"] = pixel_objects(objs)
                 entry["input_clipped"] = self.parsed.clipped_input
@@ -786,8 +789,8 @@ class SourceLabels:
                     else str(target)
                 if files:
                     m = np.asarray(matrix, dtype=float)
-                    made.append((target, MK.encode_mask(MK.warp_mask(self.mask, m, out_size,
-                                                                     setup.options.mask_fill))))
+                    made.append((target, MK.encode_mask(DZ.warp_mask(self.mask, m, out_size,
+                                                                     setup.options.mask_fill, nodes))))
         return made, entry
 
 

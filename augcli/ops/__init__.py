@@ -14,7 +14,7 @@ Each op is a small frozen dataclass:
 ``p`` is the probability that the op is applied to an output (exact: one uniform draw ``< p``).
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
-The ops live by family: ``geometric.py``, ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
+The ops live by family: ``geometric.py``, ``distort.py`` (elastic, grid and lens distortion), ``colour.py``, ``tone.py`` (Pillow's ImageOps, the unsharp
 mask), ``sensor.py`` (motion and median blur, downscale, ISO noise, coarse dropout, GridMask),
 ``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple in
 canonical order; ``base.py`` holds what they share. None of these modules imports numpy or Pillow
@@ -29,21 +29,23 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import colour, geometric, noise, sensor, tone
+from . import colour, distort, geometric, noise, sensor, tone
 from .base import GeometricOp, Op, Params, Range
 from .flags import Flag
 
 # the ops by class name, as augcli.ops has always offered them (OPS is the registry; a new op's
 # class can stay in its family module)
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
+from .distort import Elastic, GridDistort, Lens
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
 from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, MotionBlur
 from .tone import Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize
 
-# The canonical order: geometry (composed into one warp), colour, tone, then sensor and occlusion,
+# The canonical order: geometry (composed into one warp), the distortions (in one resampling with
+# it), colour, tone, then sensor and occlusion,
 # then filters and noise, then compression (the last of the noise family).
-FAMILIES: tuple[ModuleType, ...] = (geometric, colour, tone, sensor, noise)
+FAMILIES: tuple[ModuleType, ...] = (geometric, distort, colour, tone, sensor, noise)
 
 
 def _registry(families: tuple[ModuleType, ...]) -> tuple[dict[str, type[Op]], tuple[Flag, ...]]:

@@ -39,11 +39,18 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """``A`` or ``A:B``: two numbers, the second ``second`` when not given (augcli.cli_types.PairType)."""
+
+    second: float
+
+
+@dataclass(frozen=True)
 class Switch:
     """An on/off flag that takes no value."""
 
 
-Value = Union[Span, Number, Choice, Switch]
+Value = Union[Span, Number, Choice, Pair, Switch]
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec["existing"] = True  # recorded as ok: a record never depends on the run's history
             rec["status"] = "ok"
             if labels is not None:
-                rec["labels"] = labels.render(matrix, out_size, out, files=False)[1]
+                rec["labels"] = labels.render(matrix, out_size, out, files=False,
+                                               nodes=cfg.pipeline.distortion(steps, out_size))[1]
             continue
         try:
             check_output_rel(out)  # before its label files, which are named after it
@@ -154,7 +155,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
-                label_files, rec["labels"] = labels.render(matrix, out_size, out)
+                label_files, rec["labels"] = labels.render(matrix, out_size, out,
+                                                            nodes=cfg.pipeline.distortion(steps, out_size))
                 clash = write_labels(label_files, cfg.on_exists == "overwrite")
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
