@@ -1072,7 +1072,8 @@ static void run_warp(const warp_job *j, int path)
 
 #define GRID_LIMIT ((int64_t)1 << 45) /* +-2^29 px in 16.16: blends of 4^8 weights stay in int64 */
 
-static void fill_coords_grid(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+static inline __attribute__((always_inline)) void grid_coords(const warp_job *j, int32_t y, int32_t xa, int32_t n,
+                                                                coords *k)
 {
     const int s = j->gshift;
     const int64_t S = (int64_t)1 << s, half = (int64_t)1 << (2 * s) >> 1;
@@ -1080,26 +1081,62 @@ static void fill_coords_grid(const warp_job *j, int32_t y, int32_t xa, int32_t n
     const int64_t fy = y & (S - 1);
     const int64_t *r0 = j->grid + 2 * (ptrdiff_t)cy * j->gw, *r1 = r0 + 2 * (ptrdiff_t)j->gw;
     const int64_t ofs = rounding_offset(j->interp);
-    k->umin = k->vmin = INT64_MAX;
-    k->umax = k->vmax = INT64_MIN;
-    for (int32_t i = 0; i < n; i++) {
+    /* Cell by cell: the nodes blended down the rows once (A, B at the cell's left and right), then
+     * (S - fx) A + fx B = S A + fx (B - A) stepped along x by adding B - A: the same integers as
+     * blending all four nodes per pixel. Every sum stays below 2^63 (nodes within 2^45, S <= 2^8). */
+    for (int32_t i = 0; i < n;) {
         const int32_t x = xa + i, cx = x >> s;
         const int64_t fx = x & (S - 1);
         const int64_t *a = r0 + 2 * (ptrdiff_t)cx, *b = r1 + 2 * (ptrdiff_t)cx;
-        const int64_t u = (((a[0] * (S - fx) + a[2] * fx) * (S - fy) + (b[0] * (S - fx) + b[2] * fx) * fy + half) >> (2 * s));
-        const int64_t v = (((a[1] * (S - fx) + a[3] * fx) * (S - fy) + (b[1] * (S - fx) + b[3] * fx) * fy + half) >> (2 * s));
-        /* 16.16 -> 32.32 (a multiply: shifting a negative value left is undefined in C) */
-        const int64_t U = u * 65536 + ofs, V = v * 65536 + ofs;
-        k->uh[i] = (int32_t)(U >> 32), k->ul[i] = (uint32_t)U, k->vh[i] = (int32_t)(V >> 32), k->vl[i] = (uint32_t)V;
-        k->umin = k->uh[i] < k->umin ? k->uh[i] : k->umin, k->umax = k->uh[i] > k->umax ? k->uh[i] : k->umax;
-        k->vmin = k->vh[i] < k->vmin ? k->vh[i] : k->vmin, k->vmax = k->vh[i] > k->vmax ? k->vh[i] : k->vmax;
+        const int64_t au = a[0] * (S - fy) + b[0] * fy, av = a[1] * (S - fy) + b[1] * fy;
+        const int64_t du = a[2] * (S - fy) + b[2] * fy - au, dv = a[3] * (S - fy) + b[3] * fy - av;
+        int64_t nu = au * S + du * fx + half, nv = av * S + dv * fx + half;
+        const int32_t end = n - i < S - fx ? n : i + (int32_t)(S - fx);
+        for (; i < end; i++, nu += du, nv += dv) {
+            /* 16.16 -> 32.32 (a multiply: shifting a negative value left is undefined in C) */
+            const int64_t U = (nu >> (2 * s)) * 65536 + ofs, V = (nv >> (2 * s)) * 65536 + ofs;
+            k->uh[i] = (int32_t)(U >> 32), k->ul[i] = (uint32_t)U, k->vh[i] = (int32_t)(V >> 32), k->vl[i] = (uint32_t)V;
+        }
     }
+    int32_t umin = INT32_MAX, umax = INT32_MIN, vmin = INT32_MAX, vmax = INT32_MIN;
+    for (int32_t i = 0; i < n; i++) { /* the ranges in a pass of their own, which vectorises */
+        umin = k->uh[i] < umin ? k->uh[i] : umin, umax = k->uh[i] > umax ? k->uh[i] : umax;
+        vmin = k->vh[i] < vmin ? k->vh[i] : vmin, vmax = k->vh[i] > vmax ? k->vh[i] : vmax;
+    }
+    k->umin = umin, k->umax = umax, k->vmin = vmin, k->vmax = vmax;
 }
+
+/* one integer body, compiled for each path (the compiler may vectorise it; the integers are the same) */
+AUGCLI_VECTORISE static void fill_coords_grid(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+{
+    grid_coords(j, y, xa, n, k);
+}
+
+#if AUGCLI_X86
+AUGCLI_VECTORISE __attribute__((target("avx2"))) static void fill_coords_grid_avx2(const warp_job *j, int32_t y,
+                                                                                   int32_t xa, int32_t n, coords *k)
+{
+    grid_coords(j, y, xa, n, k);
+}
+
+AUGCLI_VECTORISE __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2"))) static void
+fill_coords_grid_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+{
+    grid_coords(j, y, xa, n, k);
+}
+#endif
 
 static void run_remap(const warp_job *j, int path)
 {
     const row_kernels rk = kernels_for(j, path);
     const int any_fold = !rk.one_fold || j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT;
+    fill_fn fill = fill_coords_grid;
+#if AUGCLI_X86
+    if (path == AUGCLI_AVX512)
+        fill = fill_coords_grid_avx512;
+    else if (path == AUGCLI_AVX2)
+        fill = fill_coords_grid_avx2;
+#endif
     coords k;
     for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
         const int32_t ty1 = j->dh - ty < TILE_ROWS ? j->dh : ty + TILE_ROWS;
@@ -1107,7 +1144,7 @@ static void run_remap(const warp_job *j, int path)
             const int32_t tx1 = j->dw - tx < TILE_COLS ? j->dw : tx + TILE_COLS;
             for (int32_t y = ty; y < ty1; y++) {
                 const int32_t n = tx1 - tx;
-                fill_coords_grid(j, y, tx, n, &k);
+                fill(j, y, tx, n, &k);
                 const int folds = any_fold || (k.umin >= -(int64_t)j->sw && k.umax + 1 <= 2 * (int64_t)j->sw - 1 &&
                                                k.vmin >= -(int64_t)j->sh && k.vmax + 1 <= 2 * (int64_t)j->sh - 1);
                 (folds ? rk.rowc : rk.rowc_any)(j, &k, n, j->dst + (ptrdiff_t)y * j->ds + (ptrdiff_t)tx * j->bpp);
