@@ -55,13 +55,15 @@ Field = Callable[[Points], Points]
 # the fields (backward maps of one op, on a canvas of size w x h)
 
 
-def _bilinear(values: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
-    """``values`` (ny, nx, ...) at fractional lattice positions, clamped to the lattice (constant beyond)."""
+def _bilinear(values: np.ndarray, fx: np.ndarray, fy: np.ndarray, extend: bool = False) -> np.ndarray:
+    """``values`` (ny, nx, ...) at fractional lattice positions; beyond the lattice constant, or with
+    ``extend`` the edge cells continued linearly."""
     ny, nx = values.shape[:2]
-    fx = np.clip(fx, 0.0, nx - 1.0)
-    fy = np.clip(fy, 0.0, ny - 1.0)
-    ix = np.minimum(np.floor(fx).astype(np.int64), max(nx - 2, 0))
-    iy = np.minimum(np.floor(fy).astype(np.int64), max(ny - 2, 0))
+    if not extend:
+        fx = np.clip(fx, 0.0, nx - 1.0)
+        fy = np.clip(fy, 0.0, ny - 1.0)
+    ix = np.clip(np.floor(fx), 0, max(nx - 2, 0)).astype(np.int64)
+    iy = np.clip(np.floor(fy), 0, max(ny - 2, 0)).astype(np.int64)
     tx, ty = fx - ix, fy - iy
     dx, dy = np.minimum(ix + 1, nx - 1) - ix, (np.minimum(iy + 1, ny - 1) - iy) * nx
     flat = values.reshape(ny * nx, -1)  # gathers of whole rows of a 2-d array: the fast kind
@@ -81,15 +83,22 @@ def gaussian_taps(sigma: float) -> list[float]:
     return [v / total for v in raw]
 
 
+def elastic_exponent(sigma: float) -> int:
+    """log2 of the elastic lattice's spacing: the largest power of two <= sigma / 2, from 4 to 256
+    px (so the smoothing spans 2 to 4 lattice units: a field without kinks at the lattice's lines)."""
+    return min(8, max(2, math.floor(math.log2(sigma / 2.0))))
+
+
 def elastic_lattice(alpha: float, sigma: float, seed: int, size: G.Size) -> tuple[np.ndarray, float]:
     """Simard's field on a coarse lattice: uniform(-1, 1) noise per lattice node (two planes, from
     numpy's PCG64 seeded with ``seed``), smoothed by a Gaussian of ``sigma`` pixels, scaled by
-    ``alpha``. The lattice has a node every c = max(sigma / 2, 1) pixels, so the smoothing is
-    sigma / c <= 2 lattice units; the smoothed lattice noise is rescaled to the standard deviation
-    Simard's per-pixel field has, alpha / sqrt(3) / (2 sqrt(pi) sigma). Returns (ny, nx, 2) pixel
-    displacements and c (node (j, i) lies at pixel (i c, j c))."""
+    ``alpha``. The lattice has a node every c = 2^elastic_exponent(sigma) pixels (sigma / 4 to sigma
+    / 2, so the smoothing is 2 to 4 lattice units; a field finer than 8 px is made at 4 px), aligned
+    with the remap's node grid, so the remap reproduces the field exactly. The smoothed lattice
+    noise is rescaled to the standard deviation Simard's per-pixel field has, alpha / sqrt(3) /
+    (2 sqrt(pi) sigma). Returns (ny, nx, 2) pixel displacements and c (node (j, i) is at (i c, j c))."""
     w, h = size
-    c = max(sigma / 2.0, 1.0)
+    c = float(1 << elastic_exponent(sigma))
     taps = gaussian_taps(sigma / c)
     r = len(taps) // 2
     nx, ny = int((w - 1) // c) + 2, int((h - 1) // c) + 2
@@ -114,16 +123,35 @@ def elastic_field(alpha: float, sigma: float, seed: int, size: G.Size) -> Field:
     return field
 
 
+def grid_lines(length: int, n: int = GRID_CELLS) -> np.ndarray:
+    """Where the grid's lines cross an axis of ``length`` px (centre coordinates): the edges -0.5 and
+    length - 0.5, and n - 1 lines in between at i length / n, moved to the nearest multiple of 8 px
+    (the remap's nodes) when the cells are at least 16 px, so that the remap reproduces the field."""
+    inner = [i * length / n - 0.5 for i in range(1, n)]
+    if length >= 16 * n:
+        inner = [8.0 * round(v / 8.0) for v in inner]
+    return np.array([-0.5, *inner, length - 0.5])
+
+
+def _cell_coords(v: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Fractional cell coordinates of ``v`` on the grid ``lines`` (beyond it: of the edge cells)."""
+    i = np.clip(np.searchsorted(lines, v, side="right") - 1, 0, len(lines) - 2)
+    return i + (v - lines[i]) / (lines[i + 1] - lines[i])
+
+
 def grid_field(offsets: Sequence[Sequence[float]], size: G.Size) -> Field:
-    """A GRID_CELLS x GRID_CELLS grid over the image's edges [-0.5, w - 0.5] x [-0.5, h - 0.5]; each
-    inner node moved by its offset (in cells), the border nodes fixed, bilinear in between."""
+    """A GRID_CELLS x GRID_CELLS grid over the image (``grid_lines``); each inner node moved by its
+    offset (in units of the mean cell: w / GRID_CELLS, h / GRID_CELLS), the border nodes fixed,
+    bilinear in each cell."""
     w, h = size
     n = GRID_CELLS
     d = np.zeros((n + 1, n + 1, 2))
     d[1:n, 1:n] = np.asarray(offsets, dtype=float).reshape(n - 1, n - 1, 2) * np.array([w / n, h / n])
+    xs, ys = grid_lines(w), grid_lines(h)
 
     def field(p: Points) -> Points:
-        return p + _bilinear(d, (p[:, 0] + 0.5) * (n / w), (p[:, 1] + 0.5) * (n / h))
+        # continued linearly past the image's edges, as the remap's last nodes (beyond them) see it
+        return p + _bilinear(d, _cell_coords(p[:, 0], xs), _cell_coords(p[:, 1], ys), extend=True)
 
     return field
 

@@ -85,7 +85,7 @@ class Elastic(DistortOp):
         return D.elastic_field(float(params["alpha"]), float(params["sigma"]), params["seed"], size)
 
     def grid_shift(self) -> int:
-        return 3 if self.alpha_sigma[1] >= 8.0 else 2
+        return min(3, D.elastic_exponent(self.alpha_sigma[1]))
 
 
 @dataclass(frozen=True, kw_only=True)
