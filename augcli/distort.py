@@ -120,6 +120,14 @@ def elastic_field(alpha: float, sigma: float, seed: int, size: G.Size) -> Field:
     def field(p: Points) -> Points:
         return p + _bilinear(lattice, p[:, 0] / c, p[:, 1] / c)
 
+    def on_nodes(xs: np.ndarray, ys: np.ndarray, spacing: float) -> np.ndarray | None:
+        """The field at nodes that are lattice points: the lattice itself (the values ``field``
+        gives there, without the gathers)."""
+        if spacing != c or lattice.shape[:2] != xs.shape:
+            return None
+        return np.stack([xs + lattice[..., 0], ys + lattice[..., 1]], axis=-1)
+
+    field.on_nodes = on_nodes  # type: ignore[attr-defined]
     return field
 
 
@@ -184,7 +192,11 @@ class Nodes:
         w, h = self.size
         self.gw, self.gh = ((w - 1) >> shift) + 2, ((h - 1) >> shift) + 2
         ys, xs = np.mgrid[0:self.gh, 0:self.gw].astype(float) * float(1 << shift)
-        self.values = field(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(self.gh, self.gw, 2)
+        direct = getattr(field, "on_nodes", None)
+        values = direct(xs, ys, float(1 << shift)) if direct is not None else None
+        if values is None:
+            values = field(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(self.gh, self.gw, 2)
+        self.values = values
 
     def is_identity(self) -> bool:
         """True when the map moves no node (a zero field: alpha 0, k 0, no offsets)."""
@@ -383,4 +395,4 @@ def nodes_for(steps: Sequence[tuple[Any, Mapping[str, Any]]], size: G.Size) -> N
         return None
     fields = [op.field(params, size) for op, params in steps]
     shift = min(op.grid_shift() for op, _ in steps)
-    return Nodes(compose(fields), size, shift)
+    return Nodes(fields[0] if len(fields) == 1 else compose(fields), size, shift)
