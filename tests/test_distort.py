@@ -212,3 +212,18 @@ def test_32_bit_images_follow_the_kernels_coordinates(fill, interpolation):
     got = np.asarray(D.remap(image.convert("F"), nodes, m, fill_mode=fill, cval=77, interpolation=interpolation))
     # (the 8-bit kernel is within 0.61 levels of the float result: README "Native kernels")
     assert np.abs(got - want).max() <= (0.0 if interpolation == "nearest" else 0.62)
+
+
+FIELD_DIGESTS = {"elastic": "3d143e0dd934395b", "grid_distort": "88121c4c14c63744", "lens": "c1a141760033113f"}
+
+
+@pytest.mark.parametrize("name", list(FIELD_DIGESTS))
+def test_field_digests(name):
+    # the node grids the remap gets: pins the fields (numpy's PCG64, the smoothing, the maps) everywhere
+    import hashlib
+
+    op, params = {"elastic": (Elastic(alpha_sigma=(300.0, 20.0)), {"alpha": 300.0, "sigma": 20.0, "seed": 77}),
+                  "grid_distort": (GridDistort(limit=0.2), {"offsets": [[0.1, -0.2], [0.05, 0.15]] * 8}),
+                  "lens": (Lens(limit=0.3), {"k": -0.27})}[name]
+    nodes = D.Nodes(op.field(params, (640, 480)), (640, 480), op.grid_shift())
+    assert hashlib.sha256(nodes.grid(np.eye(3))).hexdigest()[:16] == FIELD_DIGESTS[name]
