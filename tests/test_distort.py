@@ -227,3 +227,32 @@ def test_field_digests(name):
                   "lens": (Lens(limit=0.3), {"k": -0.27})}[name]
     nodes = D.Nodes(op.field(params, (640, 480)), (640, 480), op.grid_shift())
     assert hashlib.sha256(nodes.grid(np.eye(3))).hexdigest()[:16] == FIELD_DIGESTS[name]
+
+
+def test_coco_polygons_follow_the_pixels_and_rle_masks_are_remapped(tmp_path):
+    """IoU >= 0.9 between pycocotools' raster of a polygon carried by the forward map and the input
+    polygon's raster remapped with the output's own map (nearest); the RLE mask is remapped too."""
+    from pycocotools.coco import COCO
+
+    from .test_labels_coco import make
+
+    inp = make(tmp_path / "in", n_images=1, size=(160, 120))
+    invoke("expand", inp, tmp_path / "out", "--elastic", "300:16", "--lens", "0.3", "--rotate", "10", "-n", "3",
+           "--seed", "2", "-j", "1")
+    lines = (tmp_path / "out/manifest.jsonl").read_text().splitlines()
+    pipe = Pipeline.from_description(json.loads(lines[0])["config"]["pipeline"])
+    coco = COCO(str(tmp_path / "out/annotations/instances_train.json"))
+    in_mask = COCO(str(inp / "annotations/instances_train.json")).annToMask(
+        COCO(str(inp / "annotations/instances_train.json")).anns[2])
+    for line in lines[1:]:
+        rec = json.loads(line)
+        matrix, size = pipe.geometry(rec["ops"], (160, 120))
+        nodes = pipe.distortion(rec["ops"], size)
+        assert nodes is not None
+        want = np.asarray(D.remap_mask(Image.fromarray(in_mask * 255), nodes, matrix, 0)) > 0
+        image = next(im for im in coco.dataset["images"] if im["file_name"] == rec["output"].split("/")[-1])
+        anns = [a for a in coco.dataset["annotations"] if a["image_id"] == image["id"] and a["category_id"] == 2]
+        poly = next(a for a in anns if isinstance(a["segmentation"], list))
+        got = coco.annToMask(poly) > 0
+        assert (got & want).sum() / (got | want).sum() >= 0.9
+        assert any(isinstance(a["segmentation"], dict) and a["area"] > 0 for a in anns)  # the RLE mask

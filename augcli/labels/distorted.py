@@ -3,9 +3,10 @@ the output's forward point map after its matrix (augcli.labels.model's ``points`
 
 The forward map is ``augcli.distort.Nodes.forward_edges``: the numerical inverse of the backward map
 the pixels follow (method and error: augcli/distort.py). A straight edge does not stay straight, so
-a box's outline is densified first (a point every DENSIFY_STEP pixels of its edges, at least 4 per
-edge) and its new box is the one enclosing the mapped outline; the ellipse box method maps points of
-the inscribed ellipse. Polygon vertices and keypoints are mapped as they are.
+outlines are densified first (a point every DENSIFY_STEP pixels of each edge, at least 4 per edge;
+the vertices kept): a polygon keeps the added points, a box becomes the one enclosing its mapped
+outline, an oriented box the smallest rectangle around it; the ellipse box method maps points of
+the inscribed ellipse. Keypoints are mapped as they are.
 """
 
 from __future__ import annotations

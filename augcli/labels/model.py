@@ -622,7 +622,7 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
     if obj.polygons is not None:
         polys, full_area, kept_area, clipped, fills = [], 0.0, 0.0, False, False
         for poly in obj.polygons:
-            moved, ok = _move(f, poly, points)
+            moved, ok = _move(f, poly if points is None else DZ.densify(poly), points)
             if not ok:
                 return None, "horizon"
             full_area += area(moved)
@@ -648,9 +648,11 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
         vis = kept_area / full_area if full_area > 0 else 1.0
         measure = kept_area
     elif obj.obb is not None:
-        moved, ok = _move(f, obj.obb, points)
+        moved, ok = _move(f, obj.obb if points is None else DZ.densify(obj.obb), points)
         if not ok:
             return None, "horizon"
+        if points is not None:  # the curved outline's smallest enclosing rectangle
+            moved = min_area_rect(moved)
         full_area = area(moved)
         if _inside_image(moved, w, h):
             quad, measure = moved, full_area
