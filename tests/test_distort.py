@@ -256,3 +256,19 @@ def test_coco_polygons_follow_the_pixels_and_rle_masks_are_remapped(tmp_path):
         got = coco.annToMask(poly) > 0
         assert (got & want).sum() / (got | want).sum() >= 0.9
         assert any(isinstance(a["segmentation"], dict) and a["area"] > 0 for a in anns)  # the RLE mask
+
+
+@pytest.mark.parametrize("value,message", [("abc", "not a number"), ("300:0", "SIGMA=0 must be between"),
+                                           ("300:20:5", "not a number"), ("-1", "ALPHA=-1 must be between")])
+def test_bad_elastic_values_are_usage_errors(tmp_path, value, message):
+    dots(tmp_path / "in")
+    res = invoke("expand", tmp_path / "in", tmp_path / "out", "--elastic", value, expect=2)
+    assert message in res.output and not (tmp_path / "out").exists()
+
+
+def test_elastic_sigma_defaults_to_50(tmp_path):
+    dots(tmp_path / "in")
+    invoke("expand", tmp_path / "in", tmp_path / "out", "--elastic", "300", "-n", "1")
+    rec = json.loads((tmp_path / "out/manifest.jsonl").read_text().splitlines()[1])
+    step = next(s for s in rec["ops"] if s["op"] == "elastic")
+    assert (step["alpha"], step["sigma"]) == (300.0, 50.0)
