@@ -38,6 +38,9 @@ from . import kernels
 
 GRID_CELLS = 5  # --grid-distort: cells per side of its coarse grid
 NEWTON_STEPS = 40
+# restarts for a point Newton leaves unsolved: offsets in node cells, nearest first
+RESTARTS = sorted(((dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if dx or dy),
+                  key=lambda o: o[0] ** 2 + o[1] ** 2)
 UNSEEN = 0.5  # px: a label point whose inverse is further off than this is not in the output
 COORD_LIMIT = float(1 << 29)
 
@@ -225,10 +228,22 @@ class Nodes:
         return (a * (1.0 - tx) + b * tx) * (1.0 - ty) + (c * (1.0 - tx) + d * tx) * ty
 
     def forward(self, q: Points) -> tuple[Points, np.ndarray]:
-        """The points p with ``backward(p) = q`` (Newton, damped), and each one's residual in pixels."""
+        """The points p with ``backward(p) = q`` (Newton, damped), and each one's residual in pixels.
+        Newton starts at q - (B(q) - q); a point it leaves unsolved (near a fold, where the map's
+        Jacobian changes sign) is tried again from RESTARTS starts around it, the best kept."""
         q = np.asarray(q, dtype=float).reshape(-1, 2)
+        p, err = self._newton(q, 2.0 * q - self.backward(q))
+        lost = np.flatnonzero(err > 1e-6)
+        if len(lost):
+            s = float(1 << self.shift)
+            for dx, dy in RESTARTS:
+                p2, e2 = self._newton(q[lost], p[lost] + np.array([dx * s, dy * s]))
+                better = e2 < err[lost]
+                p[lost[better]], err[lost[better]] = p2[better], e2[better]
+        return p, err
+
+    def _newton(self, q: Points, p: Points) -> tuple[Points, np.ndarray]:
         s = float(1 << self.shift)
-        p = 2.0 * q - self.backward(q)
         res = self.backward(p) - q
         err = np.hypot(res[:, 0], res[:, 1])
         for _ in range(NEWTON_STEPS):
