@@ -78,6 +78,20 @@ def _bilinear(values: np.ndarray, fx: np.ndarray, fy: np.ndarray, extend: bool =
     return out if values.ndim == 3 else out[:, 0]
 
 
+def _bilinear_grid(values: np.ndarray, fx: np.ndarray, fy: np.ndarray, extend: bool = False) -> np.ndarray:
+    """``_bilinear`` at every (fx[i], fy[k]) of two 1-d coordinate lists, as a (len(fy), len(fx), C)
+    array: the rows blended once per column, then the columns; the same products and sums, element
+    by element, as ``_bilinear`` at those points."""
+    ny, nx = values.shape[:2]
+    if not extend:
+        fx, fy = np.clip(fx, 0.0, nx - 1.0), np.clip(fy, 0.0, ny - 1.0)
+    ix = np.clip(np.floor(fx), 0, max(nx - 2, 0)).astype(np.int64)
+    iy = np.clip(np.floor(fy), 0, max(ny - 2, 0)).astype(np.int64)
+    tx, ty = (fx - ix)[None, :, None], (fy - iy)[:, None, None]
+    rows = values[:, ix] * (1.0 - tx) + values[:, np.minimum(ix + 1, nx - 1)] * tx
+    return rows[iy] * (1.0 - ty) + rows[np.minimum(iy + 1, ny - 1)] * ty
+
+
 def gaussian_taps(sigma: float) -> list[float]:
     """Normalised Gaussian taps t[-r..r], r = ceil(4 sigma) (math.exp and fsum: the same everywhere)."""
     r = max(1, math.ceil(4.0 * sigma))
@@ -123,12 +137,15 @@ def elastic_field(alpha: float, sigma: float, seed: int, size: G.Size) -> Field:
     def field(p: Points) -> Points:
         return p + _bilinear(lattice, p[:, 0] / c, p[:, 1] / c)
 
-    def on_nodes(xs: np.ndarray, ys: np.ndarray, spacing: float) -> np.ndarray | None:
-        """The field at nodes that are lattice points: the lattice itself (the values ``field``
-        gives there, without the gathers)."""
-        if spacing != c or lattice.shape[:2] != xs.shape:
-            return None
-        return np.stack([xs + lattice[..., 0], ys + lattice[..., 1]], axis=-1)
+    def on_nodes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The field on the node grid of columns ``x`` and rows ``y`` (the values ``field`` gives
+        there): the lattice itself where the nodes are its points, else blended separably."""
+        xs, ys = np.meshgrid(x, y)
+        if x[1] - x[0] == c and lattice.shape[:2] == xs.shape:
+            d = lattice
+        else:
+            d = _bilinear_grid(lattice, x / c, y / c)
+        return np.stack([xs + d[..., 0], ys + d[..., 1]], axis=-1)
 
     field.on_nodes = on_nodes  # type: ignore[attr-defined]
     return field
@@ -164,6 +181,13 @@ def grid_field(offsets: Sequence[Sequence[float]], size: G.Size) -> Field:
         # continued linearly past the image's edges, as the remap's last nodes (beyond them) see it
         return p + _bilinear(d, _cell_coords(p[:, 0], xs), _cell_coords(p[:, 1], ys), extend=True)
 
+    def on_nodes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The field on the node grid of columns ``x`` and rows ``y``, blended separably."""
+        mx, my = np.meshgrid(x, y)
+        dd = _bilinear_grid(d, _cell_coords(x, xs), _cell_coords(y, ys), extend=True)
+        return np.stack([mx + dd[..., 0], my + dd[..., 1]], axis=-1)
+
+    field.on_nodes = on_nodes  # type: ignore[attr-defined]
     return field
 
 
@@ -194,12 +218,14 @@ class Nodes:
         self.size, self.shift = (int(size[0]), int(size[1])), shift
         w, h = self.size
         self.gw, self.gh = ((w - 1) >> shift) + 2, ((h - 1) >> shift) + 2
-        ys, xs = np.mgrid[0:self.gh, 0:self.gw].astype(float) * float(1 << shift)
-        direct = getattr(field, "on_nodes", None)
-        values = direct(xs, ys, float(1 << shift)) if direct is not None else None
-        if values is None:
-            values = field(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(self.gh, self.gw, 2)
-        self.values = values
+        x = np.arange(self.gw, dtype=float) * float(1 << shift)
+        y = np.arange(self.gh, dtype=float) * float(1 << shift)
+        direct = getattr(field, "on_nodes", None)  # a field that can be evaluated separably on a grid
+        if direct is not None:
+            self.values = direct(x, y)
+        else:
+            xs, ys = np.meshgrid(x, y)
+            self.values = field(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(self.gh, self.gw, 2)
 
     def is_identity(self) -> bool:
         """True when the map moves no node (a zero field: alpha 0, k 0, no offsets)."""
