@@ -10,9 +10,9 @@ import click
 
 from .choices import (COMPOSITIONS, BOX_METHODS, DEFAULT_BUCKETS, ERASE_MODES, EXECUTORS, FILL_MODES, INTERPOLATIONS,
                       LABEL_FORMATS, LABEL_FRAMES, LABEL_OUTPUTS, LAYOUTS, MAX_BUCKETS)
-from .cli_types import ProbabilityType, RangeType, SizeType
+from .cli_types import PairType, ProbabilityType, RangeType, SizeType
 from .ops import FLAGS as OP_FLAGS, LETTERBOX_FILL  # light: the op modules load numpy and Pillow only when an op runs
-from .ops.flags import Choice, Flag, Number, Size, Span, Spec, Switch
+from .ops.flags import Choice, Flag, Number, Pair, Size, Span, Spec, Switch
 from .presets import NAMES as PRESET_NAMES
 
 
@@ -33,6 +33,8 @@ def _op_option(flag: Flag) -> Callable:
     if isinstance(value, Number):
         number = click.IntRange if value.whole else click.FloatRange
         return click.option(flag.name, type=number(value.low, value.high), metavar=flag.metavar, help=flag.help)
+    if isinstance(value, Pair):
+        return click.option(flag.name, type=PairType(value.second, flag.metavar or ""), help=flag.help)
     raise TypeError(f"{flag.name}: no click option for {value!r}")
 
 
@@ -76,9 +78,9 @@ def build_pipeline(kw: dict[str, Any]):
             if ctx is None or ctx.get_parameter_source("cval") in (None, click.core.ParameterSource.DEFAULT):
                 cval = LETTERBOX_FILL
         warp = WarpSettings(fill_mode, cval, kw.pop("interpolation"))
+        return Pipeline(ops, warp)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    return Pipeline(ops, warp)
 
 
 def apply_preset(kw: dict[str, Any], name: str) -> None:

@@ -64,6 +64,26 @@ class RangeType(click.ParamType):
         return (self.centre - x, self.centre + x)
 
 
+class PairType(click.ParamType):
+    """``A`` or ``A:B`` (two numbers; B is ``second`` when not given), e.g. --elastic 300:20."""
+
+    name = "pair"
+
+    def __init__(self, second: float, metavar: str) -> None:
+        self.second = second
+        self.metavar = metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.metavar
+
+    def convert(self, value: Any, param, ctx) -> tuple[float, float]:
+        if isinstance(value, tuple):
+            return value
+        first, sep, second = str(value).strip().partition(":")
+        return (_number(first, param, ctx, self.fail),
+                _number(second, param, ctx, self.fail) if sep else float(self.second))
+
+
 class SizeType(click.ParamType):
     """``WxH`` in pixels, e.g. 224x224 (``metavar`` names the parts, e.g. CxR for a grid)."""
 

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from . import distort as D
 from . import functional as F
 from . import geometry as G
 from .ops import OPS, ORDER, Op, from_record
@@ -55,6 +56,13 @@ class Pipeline:
             raise ValueError(f"plan scheme must be one of {', '.join(map(str, PLAN_SCHEMES))}, "
                              f"not {self.plan_scheme!r}")
         object.__setattr__(self, "ops", tuple(sorted(self.ops, key=lambda op: ORDER[op.name])))
+        if any(op.displaces for op in self.ops) and any(op.name == "letterbox" for op in self.ops):
+            raise ValueError("--letterbox (or --resize-mode fit|fill) cannot be combined with --elastic, "
+                             "--grid-distort or --lens yet")
+        displacing = [op.name for op in self.ops if op.displaces]
+        if displacing and self.warp.interpolation not in D.INTERPOLATIONS:
+            raise ValueError(f"{displacing[0]} resamples with {' or '.join(D.INTERPOLATIONS)} only, "
+                             f"not --interpolation {self.warp.interpolation}")
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -169,6 +177,11 @@ class Pipeline:
             if step["op"] == "letterbox" and step["applied"]:
                 return self._op("letterbox").window(_params(step))  # type: ignore[attr-defined]
         return None
+    def distortion(self, plan: Sequence[Step], size: G.Size) -> D.Nodes | None:
+        """The node grid of a plan's distortion steps on the affine output's canvas ``size`` (the
+        plan's geometry size), or None when no distortion op is applied."""
+        return D.nodes_for([(op, _params(step)) for step in plan
+                            if step["applied"] and (op := self._op(step["op"])).displaces], size)
 
     def apply(self, image: Image.Image, plan: Sequence[Step]) -> Image.Image:
         """Apply a plan: all geometry in one resampling, then the pixel work in canonical order."""
@@ -183,19 +196,27 @@ class Pipeline:
         image.size)``, if the caller has them already. ``consume``: the caller gives ``image`` up (it
         reads neither its pixels nor the image again), which lets a large source be packed in its
         own memory (``functional.Warper``)."""
+        # a distorted copy reads the image itself, so it is not given up to the warper
+        distorts = any(step["applied"] and self._op(step["op"]).displaces for plan in plans for step in plan)
         warper = F.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
-                          interpolation=self.warp.interpolation, consume=consume)
+                          interpolation=self.warp.interpolation, consume=consume and not distorts)
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 
         def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
             """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
-            out = warper.warp(*(geometry or self.geometry(plan, image.size)))
+            matrix, size = geometry or self.geometry(plan, image.size)
+            nodes = self.distortion(plan, size)
+            if nodes is None or nodes.is_identity():  # a zero field: the warp (an exact copy where it is one)
+                out = warper.warp(matrix, size)
+            else:  # the affine warp and the distortions in one resampling
+                out = D.remap(image, nodes, matrix, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
+                              interpolation=self.warp.interpolation)
             window = self.window(plan)
             if window is not None:  # a letterbox's bands: padding, whatever lies beyond its input
                 out = self._op("letterbox").pad(out, window, self.warp.cval)  # type: ignore[attr-defined]
             for step in plan:
                 op = self._op(step["op"])
-                if step["applied"] and op.pixel_stage:  # a policy is both: its matrix is in the warp
+                if step["applied"] and op.pixel_stage and not op.displaces:  # a policy: its matrix is in the warp
                     out = op.after_warp(out, _params(step))
             return out
 

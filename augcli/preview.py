@@ -122,12 +122,18 @@ def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], ti
         from .labels.draw import loss_overlay
 
         drawn_with = [(labels, [])] + [(lab, steps) for _, _, steps, lab in made]
-        drawn = [loss_overlay(im, lab, *pipeline.geometry(steps, image.size), pipeline.window(steps))
+        drawn = [loss_overlay(im, lab, *_geometry(pipeline, steps, image.size))
                  for (im, _), (lab, steps) in zip(tiles, drawn_with)]
         # a sample's caption says what its labels lost (the original's objects are all there)
         tiles = [(im, text if i == 0 or lab.parsed is None else f"{text}, {counts}")
                  for i, ((_, text), (im, counts), (lab, _)) in enumerate(zip(tiles, drawn, drawn_with))]
     return contact_sheet(tiles, columns, tile)
+
+
+def _geometry(pipeline, steps, size):
+    """A plan's matrix, output size, letterbox window and distortion (what its labels go through)."""
+    matrix, out_size = pipeline.geometry(steps, size)
+    return matrix, out_size, pipeline.window(steps), pipeline.distortion(steps, out_size)
 
 
 def _composed(path: Path, image: Image.Image, pipeline: Pipeline, seed: int, key: str, count: int, compose,

@@ -455,7 +455,8 @@ def _collect_kept(kept: list[Record], settings: Settings, labels: Any, collector
             fail(rec, str(exc))
             continue
         collector.add(rec_labels.render(matrix, out_size, rec.output, files=False,
-                                        window=settings.pipeline.window(rec.ops))[1])
+                                        window=settings.pipeline.window(rec.ops),
+                                        nodes=settings.pipeline.distortion(rec.ops, out_size))[1])
 
 
 def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings, on_exists: str,
@@ -504,7 +505,8 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
                                           window)
             data = output_bytes(result, fmt, settings.quality, settings.background)
             if rec_labels is not None:  # label files first, the image last (as expand writes them)
-                label_files, entry = rec_labels.render(matrix, out_size, rec.output, erased=erased, window=window)
+                label_files, entry = rec_labels.render(matrix, out_size, rec.output, erased=erased, window=window,
+                                                       nodes=settings.pipeline.distortion(rec.ops, out_size))
                 if placed is not None:
                     merge_counts(entry, placed)
                 clash = _write_labels(label_files, on_exists, places)

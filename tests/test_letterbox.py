@@ -261,3 +261,19 @@ def test_an_output_larger_than_max_pixels_is_refused_by_expand_preview_and_repla
     res = run(out / "manifest.jsonl", "--output", tmp_path / "again", command="replay", expect=2)
     assert "more than max_pixels" in res.output
     assert not (tmp_path / "again").exists()
+
+
+def test_a_letterbox_or_erase_with_a_distortion_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(tmp_path / "in" / "a.png")
+    res = subprocess.run([sys.executable, "-m", "augcli", "expand", "in", "out", "--letterbox", "64x64", "--elastic",
+                          "30:5"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "cannot be combined with --elastic" in res.stderr
+    (tmp_path / "in" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    res = subprocess.run([sys.executable, "-m", "augcli", "expand", "in", "out", "--erase-dropped", "fill", "--lens",
+                          "0.2", "--labels", "yolo"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--erase-dropped cannot be combined" in res.stderr, res.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
-/* The warp: resample a source through a 3x3 output->input matrix (affine or projective).
+/* The warp: resample a source through a 3x3 output->input matrix (affine or projective), and the
+ * remap: through a per-pixel map interpolated from a coarse grid of source coordinates (run_remap).
  *
  * Conventions (augcli.geometry): x = column, y = row, pixel centres at integers.
  * Samples: 8-bit with 1, 2 or 4 bytes per pixel (L, La, RGBX/RGBa), or 16-bit grey (I;16, LE).
@@ -61,6 +62,11 @@ typedef struct {
     int affine;
     int fill, interp;
     uint8_t cval[4]; /* one pixel of the fill colour, in the source's layout */
+    /* remap only: a coarse grid of source coordinates (16.16, u and v interleaved), one node every
+     * 2^gshift output pixels on each axis, gw x gh nodes, row-major */
+    const int64_t *grid;
+    int32_t gw, gh;
+    int gshift;
 } warp_job;
 
 typedef void (*row4_fn)(const warp_job *, int64_t, int64_t, int64_t, int64_t, int32_t, uint8_t *);
@@ -1055,6 +1061,99 @@ static void run_warp(const warp_job *j, int path)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* the remap: per-pixel source coordinates interpolated from a coarse node grid (non-affine maps)
+ *
+ * Node (i, k) holds the source coordinates of output pixel (i 2^s, k 2^s) in 16.16 fixed point.
+ * A pixel's coordinates are the bilinear blend of its cell's four nodes with the exact integer
+ * weights (2^s - f) and f, rounded half up once: integer arithmetic only, so every path computes the
+ * same coordinates; the coordinates then go through the warp's own per-pixel rows (and their SIMD
+ * forms), so sampling, fill modes and rounding are the warp's. Only the grid (1 / 4^s of the
+ * pixels) is ever held: the coordinates are made row segment by row segment. */
+
+#define GRID_LIMIT ((int64_t)1 << 45) /* +-2^29 px in 16.16: blends of 4^8 weights stay in int64 */
+
+static inline __attribute__((always_inline)) void grid_coords(const warp_job *j, int32_t y, int32_t xa, int32_t n,
+                                                                coords *k)
+{
+    const int s = j->gshift;
+    const int64_t S = (int64_t)1 << s, half = (int64_t)1 << (2 * s) >> 1;
+    const int32_t cy = y >> s;
+    const int64_t fy = y & (S - 1);
+    const int64_t *r0 = j->grid + 2 * (ptrdiff_t)cy * j->gw, *r1 = r0 + 2 * (ptrdiff_t)j->gw;
+    const int64_t ofs = rounding_offset(j->interp);
+    /* Cell by cell: the nodes blended down the rows once (A, B at the cell's left and right), then
+     * (S - fx) A + fx B = S A + fx (B - A) stepped along x by adding B - A: the same integers as
+     * blending all four nodes per pixel. Every sum stays below 2^63 (nodes within 2^45, S <= 2^8). */
+    for (int32_t i = 0; i < n;) {
+        const int32_t x = xa + i, cx = x >> s;
+        const int64_t fx = x & (S - 1);
+        const int64_t *a = r0 + 2 * (ptrdiff_t)cx, *b = r1 + 2 * (ptrdiff_t)cx;
+        const int64_t au = a[0] * (S - fy) + b[0] * fy, av = a[1] * (S - fy) + b[1] * fy;
+        const int64_t du = a[2] * (S - fy) + b[2] * fy - au, dv = a[3] * (S - fy) + b[3] * fy - av;
+        int64_t nu = au * S + du * fx + half, nv = av * S + dv * fx + half;
+        const int32_t end = n - i < S - fx ? n : i + (int32_t)(S - fx);
+        for (; i < end; i++, nu += du, nv += dv) {
+            /* 16.16 -> 32.32 (a multiply: shifting a negative value left is undefined in C) */
+            const int64_t U = (nu >> (2 * s)) * 65536 + ofs, V = (nv >> (2 * s)) * 65536 + ofs;
+            k->uh[i] = (int32_t)(U >> 32), k->ul[i] = (uint32_t)U, k->vh[i] = (int32_t)(V >> 32), k->vl[i] = (uint32_t)V;
+        }
+    }
+    int32_t umin = INT32_MAX, umax = INT32_MIN, vmin = INT32_MAX, vmax = INT32_MIN;
+    for (int32_t i = 0; i < n; i++) { /* the ranges in a pass of their own, which vectorises */
+        umin = k->uh[i] < umin ? k->uh[i] : umin, umax = k->uh[i] > umax ? k->uh[i] : umax;
+        vmin = k->vh[i] < vmin ? k->vh[i] : vmin, vmax = k->vh[i] > vmax ? k->vh[i] : vmax;
+    }
+    k->umin = umin, k->umax = umax, k->vmin = vmin, k->vmax = vmax;
+}
+
+/* one integer body, compiled for each path (the compiler may vectorise it; the integers are the same) */
+AUGCLI_VECTORISE static void fill_coords_grid(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+{
+    grid_coords(j, y, xa, n, k);
+}
+
+#if AUGCLI_X86
+AUGCLI_VECTORISE __attribute__((target("avx2"))) static void fill_coords_grid_avx2(const warp_job *j, int32_t y,
+                                                                                   int32_t xa, int32_t n, coords *k)
+{
+    grid_coords(j, y, xa, n, k);
+}
+
+AUGCLI_VECTORISE __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2"))) static void
+fill_coords_grid_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
+{
+    grid_coords(j, y, xa, n, k);
+}
+#endif
+
+static void run_remap(const warp_job *j, int path)
+{
+    const row_kernels rk = kernels_for(j, path);
+    const int any_fold = !rk.one_fold || j->fill == FILL_NEAREST || j->fill == FILL_CONSTANT;
+    fill_fn fill = fill_coords_grid;
+#if AUGCLI_X86
+    if (path == AUGCLI_AVX512)
+        fill = fill_coords_grid_avx512;
+    else if (path == AUGCLI_AVX2)
+        fill = fill_coords_grid_avx2;
+#endif
+    coords k;
+    for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
+        const int32_t ty1 = j->dh - ty < TILE_ROWS ? j->dh : ty + TILE_ROWS;
+        for (int32_t tx = 0; tx < j->dw; tx += TILE_COLS) {
+            const int32_t tx1 = j->dw - tx < TILE_COLS ? j->dw : tx + TILE_COLS;
+            for (int32_t y = ty; y < ty1; y++) {
+                const int32_t n = tx1 - tx;
+                fill(j, y, tx, n, &k);
+                const int folds = any_fold || (k.umin >= -(int64_t)j->sw && k.umax + 1 <= 2 * (int64_t)j->sw - 1 &&
+                                               k.vmin >= -(int64_t)j->sh && k.vmax + 1 <= 2 * (int64_t)j->sh - 1);
+                (folds ? rk.rowc : rk.rowc_any)(j, &k, n, j->dst + (ptrdiff_t)y * j->ds + (ptrdiff_t)tx * j->bpp);
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Python face */
 
 #define MAX_SIDE (1 << 30) /* widths and heights: every index, tile end and (h - 1) * stride stays exact */
@@ -1132,6 +1231,87 @@ static PyObject *py_warp(PyObject *self, PyObject *args)
     }
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
+    if (bad)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* remap(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, grid, gw, gh, gshift, fill, interp, cval[, sbpp]):
+ * the grid is gw x gh nodes of two little-endian int64 (u, v, 16.16), copied here (aligned, checked) */
+static PyObject *py_remap(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer src, dst, grid;
+    int sw, sh, dw, dh, bpp, wide, fill, interp, gw, gh, gshift, sbpp = 0;
+    Py_ssize_t ss, ds;
+    const char *cval;
+    Py_ssize_t cval_len;
+    warp_job j;
+    memset(&j, 0, sizeof j);
+    if (!PyArg_ParseTuple(args, "y*iinipw*iiny*iiiiiy#|i", &src, &sw, &sh, &ss, &bpp, &wide, &dst, &dw, &dh, &ds, &grid,
+                          &gw, &gh, &gshift, &fill, &interp, &cval, &cval_len, &sbpp))
+        return NULL;
+    if (!sbpp)
+        sbpp = bpp;
+    int bad = 1;
+    int64_t *nodes = NULL;
+    if (!(bpp == 1 || bpp == 2 || bpp == 4) || (wide && bpp != 2) || cval_len != bpp) {
+        PyErr_SetString(PyExc_ValueError, "remap: pixels must have 1, 2 or 4 bytes (16-bit: 2), and so must cval");
+    } else if (sbpp != bpp && !(sbpp == 3 && bpp == 4)) {
+        PyErr_SetString(PyExc_ValueError, "remap: the source has the output's bytes per pixel, or 3 (packed RGB) for 4");
+    } else if (fill < FILL_NEAREST || fill > FILL_CONSTANT || (interp != INTERP_NEAREST && interp != INTERP_BILINEAR)) {
+        PyErr_SetString(PyExc_ValueError, "remap: unknown fill mode or interpolation");
+    } else if (check_extent("remap source", src.len, sw, sh, ss, sbpp) || check_extent("remap output", dst.len, dw, dh, ds, bpp)) {
+        /* the error is set */
+    } else if (gshift < 0 || gshift > 8 || gw < ((dw - 1) >> gshift) + 2 || gh < ((dh - 1) >> gshift) + 2 ||
+               (int64_t)gw * gh > ((int64_t)1 << 40) / 16 || grid.len != (Py_ssize_t)gw * gh * 16) {
+        PyErr_SetString(PyExc_ValueError, "remap: the grid must have a node every 2^gshift pixels (gshift 0..8) "
+                                          "past both ends of the output, 16 bytes each");
+    } else if (!(nodes = PyMem_Malloc((size_t)grid.len))) {
+        PyErr_NoMemory();
+    } else {
+        const uint8_t *g = grid.buf;
+        bad = 0;
+        for (Py_ssize_t i = 0; i < 2 * (Py_ssize_t)gw * gh && !bad; i++) {
+            uint64_t v = 0;
+            for (int b = 7; b >= 0; b--)
+                v = (v << 8) | g[8 * i + b];
+            nodes[i] = (int64_t)v;
+            if (nodes[i] > GRID_LIMIT || nodes[i] < -GRID_LIMIT) {
+                PyErr_SetString(PyExc_ValueError, "remap: a grid node lies beyond +-2^29 pixels");
+                bad = 1;
+            }
+        }
+    }
+    if (!bad) {
+        j.src = src.buf;
+        j.sw = sw;
+        j.sh = sh;
+        j.ss = ss;
+        j.bpp = bpp;
+        j.sbpp = sbpp;
+        j.slack = src.len - (Py_ssize_t)((sh - 1) * (ptrdiff_t)ss + (ptrdiff_t)sw * sbpp);
+        j.wide = wide;
+        j.dst = dst.buf;
+        j.dw = dw;
+        j.dh = dh;
+        j.ds = ds;
+        j.fill = fill;
+        j.interp = interp;
+        memcpy(j.cval, cval, (size_t)cval_len);
+        j.grid = nodes;
+        j.gw = gw;
+        j.gh = gh;
+        j.gshift = gshift;
+        const int path = active_path;
+        Py_BEGIN_ALLOW_THREADS
+        run_remap(&j, path);
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(nodes);
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&grid);
     if (bad)
         return NULL;
     Py_RETURN_NONE;
@@ -1283,6 +1463,8 @@ static PyMethodDef methods[] = {
 #endif
     {"warp", py_warp, METH_VARARGS,
      "warp(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, matrix9, fill, interp, cval[, sbpp])"},
+    {"remap", py_remap, METH_VARARGS,
+     "remap(src, sw, sh, sstride, bpp, wide, dst, dw, dh, dstride, grid, gw, gh, gshift, fill, interp, cval[, sbpp])"},
     {"pack_rgb", py_pack_rgb, METH_VARARGS, "pack_rgb(rgbx_buffer, npx): RGBX packed to RGB in place; bytes released"},
     {"pixel_view", py_pixel_view, METH_VARARGS, "pixel_view(arrow_array_capsule, nbytes, item_size, writable)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},

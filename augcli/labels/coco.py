@@ -21,11 +21,11 @@ import numpy as np
 from PIL import Image
 
 from .. import fsnames
-from .. import functional as FN
 from ..errors import UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import within
 from . import loss
+from . import distorted as DZ
 from . import model as L
 from . import window as WI
 from .errors import LabelError
@@ -381,9 +381,11 @@ def _r(v: float) -> float:
 
 def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: np.ndarray,
                     out_size: tuple[int, int], params: L.Params, flip: dict[int, tuple[int, ...]],
-                    out_rel: str, window: WI.Window | None = None) -> tuple[dict, list[dict], L.Stats]:
+                    out_rel: str, window: WI.Window | None = None, nodes=None) -> tuple[dict, list[dict], L.Stats]:
     """The output's image dict (no id yet), annotations (no ids yet) and counts; ``window``: the
-    output pixels the image fills (a letterbox), where objects are cut."""
+    output pixels the image fills (a letterbox), where objects are cut; ``nodes``: the output's
+    distortion (augcli.distort.Nodes), if it has one."""
+    points = DZ.points_of(nodes)
     w, h = out_size
     vector = [o for o in objs if o.extra[2][0] != "rle"]
     by_cat: dict[Any, list[L.Obj]] = {}
@@ -394,7 +396,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
     for cat, group in by_cat.items():  # flip_idx is per category
         p = L.Params(params.box_method, params.min_visibility, params.min_size, params.min_area,
                      flip.get(cat) if isinstance(cat, int) else None)
-        out, st = WI.transform(group, f, out_size, p, window)
+        out, st = WI.transform(group, f, out_size, p, window, points)
         stats.mirrored = st.mirrored
         for k, v in st.dropped.items():
             stats.dropped[k] += v
@@ -411,8 +413,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
     for o in objs:
         if o.extra[2][0] != "rle":
             continue
-        warped = np.asarray(FN.warp(Image.fromarray(o.extra[2][1] * 255), m, out_size, fill_mode="constant",
-                                    interpolation="nearest")) > 127
+        warped = np.asarray(DZ.warp_mask(Image.fromarray(o.extra[2][1] * 255), m, out_size, 0, nodes)) > 127
         if window is not None:
             warped[WI.outside(out_size, window)] = False
         ys, xs = np.nonzero(warped)
@@ -426,7 +427,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
         kp = None
         if o.keypoints is not None:
             flip_idx = flip.get(o.cls) if isinstance(o.cls, int) else None
-            kp, hidden = L._keypoints(f, o.keypoints, out_size, stats.mirrored, flip_idx) if window is None \
+            kp, hidden = L._keypoints(f, o.keypoints, out_size, stats.mirrored, flip_idx, points) if window is None \
                 else WI.keypoints(f, o.keypoints, window, flip_idx)
             stats.keypoints_hidden += hidden
         moved[o.extra[0]] = L.Obj(o.cls, box=box, keypoints=kp, extra=(o.extra[0], o.extra[1], ("rle", warped,

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from . import distorted as DZ
 from . import model as L
 from .model import Obj
 
@@ -82,14 +83,14 @@ def _dashed(draw: ImageDraw.ImageDraw, pts: np.ndarray, colour, width: int) -> N
 
 
 def loss_overlay(image: Image.Image, labels: Any, matrix: np.ndarray, out_size: tuple[int, int],
-                 window: Any = None) -> tuple[Image.Image, str]:
+                 window: Any = None, nodes: Any = None) -> tuple[Image.Image, str]:
     """``overlay`` of one output's labels (``labels``: augcli.labels.setup.SourceLabels) plus, dashed,
     the dropped objects (DROPPED_COLOUR) and the whole outline of the clipped ones (CLIPPED_COLOUR),
     and its caption: ``3 kept (1 clipped), 1 dropped (1 outside)``. Objects are judged one by one by
     the run's rules, as the label transform judges them."""
     from .loss import summary_line
 
-    kept, mask = labels.shapes(matrix, out_size, window)
+    kept, mask = labels.shapes(matrix, out_size, window, nodes)
     base = overlay(image, kept, mask)
     parsed = labels.parsed
     objs = [] if parsed is None else [o for o in parsed[1] if o.extra[2][0] != "rle"] \
@@ -99,7 +100,7 @@ def loss_overlay(image: Image.Image, labels: Any, matrix: np.ndarray, out_size: 
     width = max(1, round(max(base.size) / 256))
     totals: dict[str, Any] = {"in": 0, "kept": 0, "clipped": 0, "dropped": {}}
     for o in objs:
-        out, st = L.transform([o], f, out_size, labels.setup.params)
+        out, st = L.transform([o], f, out_size, labels.setup.params, DZ.points_of(nodes))
         totals["in"] += 1
         if out:
             totals["kept"] += 1

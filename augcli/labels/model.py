@@ -21,6 +21,7 @@ import numpy as np
 from .. import choices
 from .. import geometry as G
 from . import loss
+from . import distorted as DZ
 
 HORIZON = 1e-9  # a mapped point whose third coordinate is <= this is at or behind the horizon
 BOX_METHODS = choices.BOX_METHODS
@@ -558,18 +559,27 @@ def convex_hull(pts: np.ndarray) -> np.ndarray:
 # objects
 
 
+def _move(f: np.ndarray, pts: np.ndarray, points: DZ.PointMap | None) -> tuple[np.ndarray, bool]:
+    """``apply``, then the output's point map (edge coordinates) if it has one (a distortion)."""
+    moved, ok = apply(f, pts)
+    return (points(moved) if points is not None and len(moved) else moved), ok
+
+
 def _keypoints(f: np.ndarray, kpts: np.ndarray, size: G.Size, mirrored: bool,
-               flip_idx: tuple[int, ...] | None) -> tuple[np.ndarray, int]:
-    """Keypoints (centre coordinates) through the edge map ``f``; never deleted: a point that
-    leaves the image (or the horizon) becomes 0 0 0. Returns the points and how many were hidden."""
+               flip_idx: tuple[int, ...] | None, points: DZ.PointMap | None = None) -> tuple[np.ndarray, int]:
+    """Keypoints (centre coordinates) through the edge map ``f`` (and ``points``); never deleted: a
+    point that leaves the image (or the horizon) becomes 0 0 0. Returns the points and how many
+    were hidden."""
     out = np.zeros_like(kpts, dtype=float)
     hidden = 0
     w, h = size
     fc = edge_to_centre(f)
-    for i, (x, y, v) in enumerate(np.asarray(kpts, dtype=float)):
+    kpts = np.asarray(kpts, dtype=float)
+    mapped = None if points is None else DZ.keypoints_through(f, kpts, points, apply)
+    for i, (x, y, v) in enumerate(kpts):
         if v <= 0:
             continue
-        p, ok = apply(fc, np.array([[x, y]]))
+        p, ok = apply(fc, np.array([[x, y]])) if mapped is None else mapped[i]
         cx, cy = p[0]
         # inside the image in edge terms: [0, W] x [0, H]
         if not ok or not (-0.5 <= cx <= w - 0.5 and -0.5 <= cy <= h - 0.5):
@@ -582,9 +592,10 @@ def _keypoints(f: np.ndarray, kpts: np.ndarray, size: G.Size, mirrored: bool,
 
 
 def transform(objects: Sequence[Obj], f: np.ndarray, out_size: G.Size,
-              params: Params = Params()) -> tuple[list[Obj], Stats]:
+              params: Params = Params(), points: DZ.PointMap | None = None) -> tuple[list[Obj], Stats]:
     """Move ``objects`` through the edge map ``f`` onto an output of ``out_size``; clip to the
-    image, filter by the params, and count. Objects keep their order."""
+    image, filter by the params, and count. Objects keep their order. ``points``: a non-affine map
+    applied after ``f`` (edge coordinates, (n, 2) -> (n, 2)); box edges are then densified."""
     w, h = float(out_size[0]), float(out_size[1])
     stats = Stats(objects_in=len(objects))
     centre = (w / 2.0, h / 2.0)
@@ -596,7 +607,7 @@ def transform(objects: Sequence[Obj], f: np.ndarray, out_size: G.Size,
         stats.mirrored = mirrors(f, tuple(src_centre[0]))
     out: list[Obj] = []
     for obj in objects:
-        moved, reason = _one(obj, f, w, h, params, stats)
+        moved, reason = _one(obj, f, w, h, params, stats, points)
         loss.count(stats.classes, obj.cls, reason, moved is not None and moved.clipped)
         if reason is not None:
             stats.dropped[reason] += 1
@@ -610,12 +621,12 @@ def transform(objects: Sequence[Obj], f: np.ndarray, out_size: G.Size,
 
 
 def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
-         stats: Stats) -> tuple[Obj | None, str | None]:
+         stats: Stats, points: DZ.PointMap | None = None) -> tuple[Obj | None, str | None]:
     new = replace(obj, clipped=False)
     if obj.polygons is not None:
         polys, full_area, kept_area, clipped, fills = [], 0.0, 0.0, False, False
         for poly in obj.polygons:
-            moved, ok = apply(f, poly)
+            moved, ok = _move(f, poly if points is None else DZ.densify(poly), points)
             if not ok:
                 return None, "horizon"
             full_area += area(moved)
@@ -641,9 +652,11 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
         vis = kept_area / full_area if full_area > 0 else 1.0
         measure = kept_area
     elif obj.obb is not None:
-        moved, ok = apply(f, obj.obb)
+        moved, ok = _move(f, obj.obb if points is None else DZ.densify(obj.obb), points)
         if not ok:
             return None, "horizon"
+        if points is not None:  # the curved outline's smallest enclosing rectangle
+            moved = min_area_rect(moved)
         full_area = area(moved)
         if _inside_image(moved, w, h):
             quad, measure = moved, full_area
@@ -661,10 +674,13 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
         new.obb, new.box = quad, enclosing(quad)
         vis = measure / full_area if full_area > 0 else 1.0
     elif obj.box is not None:
-        corners, ok = apply(f, box_corners(obj.box))
+        ring = box_corners(obj.box) if points is None else DZ.densify(box_corners(obj.box))
+        corners, ok = _move(f, ring, points)
         if not ok:
             return None, "horizon"
-        if params.box_method == "ellipse":
+        if params.box_method == "ellipse" and points is not None:
+            box = enclosing(_move(f, DZ.ellipse_ring(obj.box), points)[0])
+        elif params.box_method == "ellipse":
             box, ok = ellipse_box(f, obj.box)
             if not ok:
                 return None, "horizon"
@@ -692,6 +708,7 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
     if vis < params.min_visibility:
         return None, "min_visibility"
     if obj.keypoints is not None:
-        new.keypoints, hidden = _keypoints(f, obj.keypoints, (int(w), int(h)), stats.mirrored, params.flip_idx)
+        new.keypoints, hidden = _keypoints(f, obj.keypoints, (int(w), int(h)), stats.mirrored, params.flip_idx,
+                                           points)
         stats.keypoints_hidden += hidden
     return new, None

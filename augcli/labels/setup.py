@@ -24,6 +24,7 @@ from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
 from . import convert_plan as CV
+from . import distorted as DZ
 from . import erase as ER
 from . import layouts as LY
 from . import masks as MK
@@ -727,40 +728,43 @@ class SourceLabels:
         self.source = source  # relative to INPUT_DIR
         self.mask = mask
 
-    def shapes(self, matrix: np.ndarray, out_size: G.Size, window: WI.Window | None = None) -> tuple[list[L.Obj], Any]:
+    def shapes(self, matrix: np.ndarray, out_size: G.Size, window: WI.Window | None = None,
+               nodes=None) -> tuple[list[L.Obj], Any]:
         """The transformed objects and the warped mask of one output (for drawing); ``window``:
-        the output pixels its image fills (``Pipeline.window``)."""
+        the output pixels its image fills (``Pipeline.window``); ``nodes``: the output's distortion
+        (augcli.distort.Nodes), if it has one."""
         setup = self.setup
         objs: list[L.Obj] = []
         f = L.edge_map(matrix, out_size, self.pre)
         if setup.format == "coco" and self.parsed is not None:
             centry, parsed = self.parsed
             vector = [o for o in parsed if o.extra[2][0] != "rle"]
-            objs = WI.transform(vector, f, out_size, setup.params, window)[0]
+            objs = WI.transform(vector, f, out_size, setup.params, window, DZ.points_of(nodes))[0]
         elif self.parsed is not None:
-            objs = WI.transform(self.parsed.objects, f, out_size, setup.params, window)[0]
+            objs = WI.transform(self.parsed.objects, f, out_size, setup.params, window, DZ.points_of(nodes))[0]
         mask = None
         if self.mask is not None:
-            mask = WI.pad_mask(MK.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size,
-                                            setup.options.mask_fill), window, setup.options.mask_fill)
+            mask = WI.pad_mask(DZ.warp_mask(self.mask, np.asarray(matrix, dtype=float), out_size,
+                                            setup.options.mask_fill, nodes), window, setup.options.mask_fill)
         return objs, mask
 
     def _transform_objects(self, matrix: np.ndarray, out_size: G.Size, entry: dict[str, Any],
-                           window: WI.Window | None = None) -> list:
+                           window: WI.Window | None = None, nodes=None) -> list:
         """The parsed objects (edge coordinates) carried through ``matrix``; their counts go into ``entry``."""
         objs, stats = WI.transform(self.parsed.objects, L.edge_map(matrix, out_size, self.pre), out_size,
-                                   self.setup.params, window)
+                                   self.setup.params, window, DZ.points_of(nodes))
         entry.update(stats.as_dict())
         return objs
 
     def render(self, matrix: np.ndarray, out_size: G.Size, out_rel: str, files: bool = True,
-               erased: list | None = None, window: WI.Window | None = None,
+               erased: list | None = None, window: WI.Window | None = None, nodes=None,
                ) -> tuple[list[tuple[Path, bytes]], dict[str, Any]]:
         """The label files of one output (absolute path, bytes) and its manifest entry. With
         ``files`` False only the entry is computed (for an output that is skipped). ``erased``: the
         regions --erase-dropped painted in the image (augcli.labels.erase), set to the mask fill
         in its mask. ``window``: the output pixels its image fills (``Pipeline.window``: a
-        letterbox's bands are padding), where objects are cut and outside which masks take the fill."""
+        letterbox's bands are padding), where objects are cut and outside which masks take the fill.
+        ``nodes``: the output's distortion (augcli.distort.Nodes), if it has one."""
         setup = self.setup
         made: list[tuple[Path, bytes]] = []
         entry: dict[str, Any] = {"format": None, "file": None}
@@ -777,7 +781,7 @@ class SourceLabels:
                 f = L.edge_map(matrix, out_size, self.pre)
                 mm = matrix if self.pre is None else L.edge_to_centre(L._inverse(f))  # RLE: output -> frame
                 image, anns, stats = C.transform_image(centry, objs, mm, f, out_size, setup.params,
-                                                       setup.coco.keypoint_flip, out_rel, window)
+                                                       setup.coco.keypoint_flip, out_rel, window, nodes)
                 entry.update(stats.as_dict())
                 entry["file"] = centry.json_rel
                 entry["_coco"] = {"json": centry.json_rel, "image": image, "annotations": anns}
@@ -788,7 +792,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                objs = self._transform_objects(matrix, out_size, entry, window)
+                objs = self._transform_objects(matrix, out_size, entry, window, nodes)
                 if setup.objects:
                     entry["_objects"] = pixel_objects(objs)
                 rel = setup.label_rel(out_rel)
@@ -802,7 +806,7 @@ class SourceLabels:
             if self.parsed is None:
                 entry["unlabeled"] = True
             else:
-                objs = self._transform_objects(matrix, out_size, entry, window)
+                objs = self._transform_objects(matrix, out_size, entry, window, nodes)
                 if setup.objects:
                     entry["_objects"] = pixel_objects(objs)
                 entry["input_clipped"] = self.parsed.clipped_input
@@ -820,7 +824,7 @@ class SourceLabels:
                     else str(target)
                 if files:
                     m = np.asarray(matrix, dtype=float)
-                    warped = WI.pad_mask(MK.warp_mask(self.mask, m, out_size, setup.options.mask_fill), window,
+                    warped = WI.pad_mask(DZ.warp_mask(self.mask, m, out_size, setup.options.mask_fill, nodes), window,
                                          setup.options.mask_fill)
                     if erased:  # the dropped objects' pixels: ignore
                         warped = ER.paint_mask(warped, erased, setup.options.mask_fill, window)

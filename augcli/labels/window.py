@@ -5,7 +5,7 @@ hidden, mask pixels outside it take the mask fill."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -38,10 +38,11 @@ def into(f: np.ndarray, window: Window) -> tuple[np.ndarray, G.Size]:
 
 
 def transform(objects: Sequence[L.Obj], f: np.ndarray, out_size: G.Size, params: L.Params = L.Params(),
-              window: Window | None = None) -> tuple[list[L.Obj], L.Stats]:
-    """``model.transform`` onto an output, cut at ``window`` (None: the whole output)."""
+              window: Window | None = None, points: Any = None) -> tuple[list[L.Obj], L.Stats]:
+    """``model.transform`` onto an output, cut at ``window`` (None: the whole output); ``points``:
+    the output's distortion (no plan has both: the pipeline refuses a letterbox with one)."""
     if window is None:
-        return L.transform(objects, f, out_size, params)
+        return L.transform(objects, f, out_size, params, points)
     g, size = into(f, window)
     objs, stats = L.transform(objects, g, size, params)
     return [_shift(o, window[0], window[1]) for o in objs], stats

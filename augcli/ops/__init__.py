@@ -15,9 +15,10 @@ Each op is a small frozen dataclass:
 The registry's order is the canonical order in which ops are applied, whatever the flag order.
 
 The ops live by family: ``geometric.py``, ``policy.py`` (torchvision's RandAugment, TrivialAugment
-and AugMix over the other families' ops, tables in ``policies.py``), ``fit.py`` (the letterbox), ``colour.py``,
-``tone.py`` (Pillow's ImageOps, CLAHE, the unsharp mask), ``sensor.py`` (motion and median blur, downscale,
-ISO noise, coarse dropout, GridMask),
+and AugMix over the other families' ops, tables in ``policies.py``), ``fit.py`` (the letterbox),
+``distort.py`` (elastic, grid and lens distortion), ``colour.py``, ``tone.py`` (Pillow's ImageOps,
+CLAHE, the unsharp mask), ``sensor.py`` (motion and median blur, downscale, ISO noise, coarse dropout,
+GridMask),
 ``noise.py`` (filters, occlusion, noise, compression), each ending with its ``FAMILY`` tuple in
 canonical order; ``base.py`` holds what they share. None of these modules imports numpy or Pillow
 when loaded (``augcli --help`` reads the flags from them); the image code is imported on first use.
@@ -31,13 +32,14 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, Mapping
 
-from . import colour, fit, geometric, noise, policy, sensor, tone
+from . import colour, distort, fit, geometric, noise, policy, sensor, tone
 from .base import GeometricOp, Op, Params, Range
 from .flags import Flag
 
 # the ops by class name, as augcli.ops has always offered them (OPS is the registry; a new op's
 # class can stay in its family module)
 from .colour import Brightness, ChannelShift, Contrast, Gamma, Grayscale, Hue, Lighting, Saturation
+from .distort import Elastic, GridDistort, Lens
 from .fit import LETTERBOX_FILL, Letterbox
 from .geometric import CROP_MODES, Crop, HFlip, Perspective, Rot90, Rotate, Shear, Shift, VFlip, Zoom
 from .noise import Blur, Erase, JpegArtifacts, Noise, SaltPepper
@@ -46,9 +48,10 @@ from .sensor import CoarseDropout, Downscale, GridMask, IsoNoise, MedianBlur, Mo
 from .tone import Autocontrast, Clahe, Equalize, Invert, Posterize, Sharpen, Solarize
 
 # The canonical order: geometry (composed into one warp), the policy (its geometry after that in the
-# warp, its pixel work first after it), the letterbox (the last matrix of every plan), colour, tone,
-# then sensor and occlusion, then filters and noise, then compression (the last of the noise family).
-FAMILIES: tuple[ModuleType, ...] = (geometric, policy, fit, colour, tone, sensor, noise)
+# warp, its pixel work first after it), the letterbox (the last matrix of every plan), the
+# distortions (in one resampling with the warp, on its output canvas), colour, tone, then sensor and
+# occlusion, then filters and noise, then compression (the last of the noise family).
+FAMILIES: tuple[ModuleType, ...] = (geometric, policy, fit, distort, colour, tone, sensor, noise)
 
 
 def _registry(families: tuple[ModuleType, ...]) -> tuple[dict[str, type[Op]], tuple[Flag, ...]]:

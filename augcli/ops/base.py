@@ -130,6 +130,7 @@ def check_box(name: str, key: str, box: Any, size: tuple[int, int]) -> None:
 class Op:
     name: ClassVar[str]
     geometric: ClassVar[bool] = False
+    displaces: ClassVar[bool] = False  # a displacement field, applied with the warp (ops/distort.py)
     flags: ClassVar[tuple[Flag, ...]] = ()  # the CLI flag(s) that enable and set the op
     flag: ClassVar[str] = ""  # their usage in the ops table (made from ``flags``)
     params: ClassVar[str] = ""  # what is drawn, with units

@@ -44,6 +44,13 @@ class Size:
 
 
 @dataclass(frozen=True)
+class Pair:
+    """``A`` or ``A:B``: two numbers, the second ``second`` when not given (augcli.cli_types.PairType)."""
+
+    second: float
+
+
+@dataclass(frozen=True)
 class Switch:
     """An on/off flag that takes no value."""
 
@@ -56,7 +63,7 @@ class Spec:
     names: tuple[str, ...]
 
 
-Value = Union[Span, Number, Choice, Size, Switch, Spec]
+Value = Union[Span, Number, Choice, Size, Pair, Switch, Spec]
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
             report(f"augcli: note: --labels-output {cfg.labels.output}: no YOLO, COCO or VOC labels were found; "
                    "the images are written without labels")
     check_require(cfg, setup)
+    if setup is not None and getattr(cfg.labels, "erase_dropped", None) and \
+            any(op.displaces for op in cfg.pipeline.ops):
+        raise UsageError("--erase-dropped cannot be combined with --elastic, --grid-distort or --lens yet: "
+                         "it paints the objects' undistorted outlines")
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()

@@ -223,7 +223,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec["status"] = "ok"
             if out_labels is not None:
                 rec["labels"] = out_labels.render(matrix, out_size, out, files=False,
-                                                  window=cfg.pipeline.window(steps))[1]
+                                                  window=cfg.pipeline.window(steps),
+                                                  nodes=cfg.pipeline.distortion(steps, out_size))[1]
             continue
         try:
             check_output_rel(out)  # before its label files, which are named after it
@@ -253,7 +254,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 data = output_bytes(made_image, job.fmt, cfg.quality, cfg.background)
             if out_labels is not None:
                 # label files first, the image last: a visible image always has its labels
-                label_files, rec["labels"] = out_labels.render(matrix, out_size, out, erased=erased, window=window)
+                label_files, rec["labels"] = out_labels.render(matrix, out_size, out, erased=erased, window=window,
+                                                               nodes=cfg.pipeline.distortion(steps, out_size))
                 if out_labels.setup.options.erase_dropped:
                     rec["labels"]["erased"] = len(erased)
                 if i in composed:

@@ -29,7 +29,7 @@ J3_FLAGS = ["--rot90", "--crop", "0.8", "--shear", "10", "--perspective", "0.05"
 J5_FLAGS = ["--autocontrast", "0.2", "--equalize", "0.2", "--clahe", "4", "--sharpen", "0.5:1.5",
             "--posterize", "4:8", "--solarize", "128:256", "--invert", "0.1", "--motion-blur", "3:7",
             "--median-blur", "3:7", "--downscale", "0.25:0.5", "--iso-noise", "2:10", "--coarse-dropout", "1:8",
-            "--grid-mask", "0.6"]
+            "--grid-mask", "0.6", "--elastic", "300:20", "--grid-distort", "0.2", "--lens", "0.2"]
 
 
 def find_augcli():
