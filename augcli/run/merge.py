@@ -144,7 +144,7 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bo
     return result
 
 
-def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
+def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path | None, files: Any = None) -> None:
     """The COCO JSON(s) from every bucket's entries: the same bytes as a one-machine run (the
     collector sorts images by name), written once, after the images."""
     collector = setup.collector()
@@ -165,7 +165,7 @@ def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
             raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
                              "overwrite") from None
     for path, payload in collector.payloads():
-        write_run_file(path, payload, True, inp)
+        write_run_file(path, payload, True, inp, files)
 
 
 def _coco_of(header: str, store: Any, layout: Layout, total: int) -> bool:

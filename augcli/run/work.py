@@ -15,14 +15,14 @@ from .. import geometry as G
 from ..config import RunConfig
 from ..errors import InputError
 from ..filewarnings import file_warnings
-from ..imageio import LoadOptions, load_image, source_size, write_atomic
+from ..imageio import LoadOptions, load_image, source_size
 from ..render import output_bytes, output_writer, plan_copy_with_geometry
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
 from ..tempfiles import folders_kept
 from ..storage import LocalStore
 from .discover import SourceJob
-from ..tempfiles import same_bytes
+from .places import OutFiles
 from .sinks import TreeSink
 
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
@@ -70,8 +70,8 @@ def process_source(ctx: WorkContext, job: SourceJob) -> list[dict[str, Any]]:
         else:  # everything exists: plan from the header alone, so the manifest stays complete
             image = None
             size = source_size(src, ctx.load)
-        labels = ctx.labels.load(job.source, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize) \
-            if ctx.labels is not None else None
+        labels = ctx.labels.load(job.source, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize,
+                                 image=fetched) if ctx.labels is not None else None
     except InputError as exc:
         return [make_record(job.source, None, None, ctx, status="error", error=str(exc))]
     except MemoryError:
@@ -155,7 +155,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             if labels is not None:
                 # label files first, the image last: a visible image always has its labels
                 label_files, rec["labels"] = labels.render(matrix, out_size, out)
-                clash = write_labels(label_files, cfg.on_exists == "overwrite")
+                clash = write_labels(label_files, cfg.on_exists == "overwrite",
+                                     OutFiles(ctx.sink, ctx.labels.output_dir))
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
                     continue
@@ -211,11 +212,13 @@ def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict) -> None
             ahead[j] = exc
 
 
-def write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
-    """Write label files atomically; the name of one that exists with other bytes, else None."""
+def write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool, out: OutFiles | None = None) -> str | None:
+    """Write label files atomically (through ``out`` when the output is on object storage); the name
+    of one that exists with other bytes, else None."""
+    out = out or OutFiles()
     for path, payload in files:
-        if not write_atomic(path, payload, overwrite=overwrite) and not same_bytes(path, payload):
-            return os.fsdecode(path)
+        if not out.write(path, payload, overwrite) and not out.holds(path, payload):
+            return out.rel(path) or os.fsdecode(path)
     return None
 
 

@@ -1,0 +1,132 @@
+"""Labels to and from object storage (moto's S3 server on 127.0.0.1, as in test_storage): for YOLO
+(detect, segment, pose, OBB with the dataset YAML), COCO, VOC and masks, s3 -> s3, s3 -> local and
+local -> s3 give the same bytes, file by file, as a run between local folders into the same
+relative paths; `--labels auto` on an s3:// input detects and carries the labels; a bad or oversized
+label object is one file's error, never the run's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'augcli[s3]')")
+pytest.importorskip("moto.server", reason="moto[s3] with flask is not installed (test extra)")
+
+from .conftest import pattern, tree_bytes  # noqa: E402
+from .test_engines import DATASETS, FLAGS  # noqa: E402
+from .test_storage import BUCKET, augcli, objects, s3  # noqa: E402,F401
+
+LABELLED = ["coco", "masks", "voc", "yolo-detect", "yolo-obb", "yolo-pose", "yolo-segment"]
+
+
+def run(env, cwd: Path, *args, expect: int = 0) -> subprocess.CompletedProcess:
+    res = subprocess.run([sys.executable, "-m", "augcli", *map(str, args)], env=env, cwd=cwd, capture_output=True,
+                         text=True, timeout=240)
+    assert res.returncode == expect, res.stderr
+    assert "Traceback" not in res.stderr
+    return res
+
+
+def same_files(got: dict[str, bytes], reference: dict[str, bytes], url_in: str, url_out: str) -> None:
+    """Every file byte for byte; the manifest's records too, and its run line but for the folders."""
+    assert sorted(got) == sorted(reference)
+    for rel in reference:
+        if rel != "manifest.jsonl":
+            assert got[rel] == reference[rel], rel
+    mine, theirs = got["manifest.jsonl"].decode().splitlines(), reference["manifest.jsonl"].decode().splitlines()
+    assert mine[1:] == theirs[1:]
+    h1, h2 = json.loads(mine[0]), json.loads(theirs[0])
+    assert (h1["config"]["input_dir"], h1["config"]["output_dir"]) == (url_in, url_out)
+    h1["config"].update(input_dir="in", output_dir="out")
+    assert h1 == h2
+
+
+@pytest.mark.parametrize("kind", LABELLED)
+def test_labels_to_and_from_object_storage_equal_local_folders(s3, tmp_path, kind):
+    _, fs, env = s3
+    make, extra = DATASETS[kind]
+    make(tmp_path / "in")
+    run(env, tmp_path, "expand", "in", "out", *FLAGS, *extra, "-j", "2")
+    reference = tree_bytes(tmp_path / "out")
+    assert any(k.endswith((".txt", ".xml", ".json")) or k.startswith("masks/") for k in reference)
+    shutil.rmtree(tmp_path / "out")
+    fs.put(str(tmp_path / "in") + "/", f"{BUCKET}/{kind}/in/", recursive=True)
+    url_in = f"s3://{BUCKET}/{kind}/in"
+
+    # s3 -> s3
+    url_out = f"s3://{BUCKET}/{kind}/s3/out"
+    run(env, tmp_path, "expand", url_in, url_out, *FLAGS, *extra, "-j", "2")
+    same_files(objects(fs, f"{kind}/s3/out"), reference, url_in, url_out)
+
+    # s3 -> local
+    (tmp_path / "s3l").mkdir()
+    run(env, tmp_path / "s3l", "expand", url_in, "out", *FLAGS, *extra, "-j", "1")
+    same_files(tree_bytes(tmp_path / "s3l" / "out"), reference, url_in, "out")
+
+    # local -> s3
+    url_out = f"s3://{BUCKET}/{kind}/l2s/out"
+    run(env, tmp_path, "expand", "in", url_out, *FLAGS, *extra, "-j", "2")
+    same_files(objects(fs, f"{kind}/l2s/out"), reference, "in", url_out)
+
+
+def test_coco_of_sharded_s3_runs_is_written_once_and_equals_local(s3, tmp_path):
+    _, fs, env = s3
+    make, extra = DATASETS["coco"]
+    make(tmp_path / "in")
+    run(env, tmp_path, "expand", "in", "out", *FLAGS, *extra, "-j", "1")
+    reference = tree_bytes(tmp_path / "out")
+    fs.put(str(tmp_path / "in") + "/", f"{BUCKET}/coco-shards/in/", recursive=True)
+    url_in, url_out = f"s3://{BUCKET}/coco-shards/in", f"s3://{BUCKET}/coco-shards/x/out"
+    for i in range(3):
+        run(env, tmp_path, "expand", url_in, url_out, *FLAGS, *extra, "--shard", f"{i}/3", "-j", "1")
+    same_files(objects(fs, "coco-shards/x/out"), reference, url_in, url_out)
+
+
+def _yolo_on_s3(fs, prefix: str, label: bytes) -> None:
+    for i in range(3):
+        data = __import__("io").BytesIO()
+        pattern(30 + i, 20, seed=i).save(data, "PNG")
+        fs.pipe_file(f"{BUCKET}/{prefix}/images/a{i}.png", data.getvalue())
+    fs.pipe_file(f"{BUCKET}/{prefix}/labels/a0.txt", b"0 0.5 0.5 0.2 0.2\n")
+    fs.pipe_file(f"{BUCKET}/{prefix}/labels/a1.txt", label)
+    fs.pipe_file(f"{BUCKET}/{prefix}/data.yaml", b"names: [cat]\n")
+
+
+def test_labels_auto_on_an_s3_input_detects_and_carries_them(s3, tmp_path):
+    # --labels auto used to skip detection on an s3:// input and write the images alone, silently
+    _, fs, env = s3
+    _yolo_on_s3(fs, "auto", b"0 0.4 0.4 0.2 0.2\n")
+    res = run(env, tmp_path, "expand", f"s3://{BUCKET}/auto", f"s3://{BUCKET}/auto-out", "--seed", "1", "--hflip",
+              "-n", "1")
+    assert "augcli: labels: yolo" in res.stderr, res.stderr
+    got = objects(fs, "auto-out")
+    assert {"labels/a0_0.txt", "labels/a1_0.txt", "data.yaml"} <= set(got), sorted(got)
+    assert "labels/a2_0.txt" not in got and "images/a2_0.png" in got  # a2 has no label file
+    assert got["labels/a0_0.txt"].startswith(b"0 0.5")  # flipped about the centre: still centred
+    assert not any(k.startswith("labels/") and k.endswith(".png") for k in got)  # no label folder as images
+    # an output expanded again: its hidden bookkeeping (.augcli/*.json) is not a label file
+    res = run(env, tmp_path, "expand", f"s3://{BUCKET}/auto-out", f"s3://{BUCKET}/again", "--seed", "1")
+    again = objects(fs, "again")
+    assert "labels/a0_0_0.txt" in again and "images/a0_0_0.png" in again, sorted(again)
+
+
+def test_a_bad_or_oversized_label_object_fails_its_source_alone(s3, tmp_path):
+    from augcli.labels.yolo import MAX_LABEL_BYTES
+
+    _, fs, env = s3
+    _yolo_on_s3(fs, "big", b"0 " + b"0.1 " * (MAX_LABEL_BYTES // 4 + 1) + b"\n")
+    res = run(env, tmp_path, "expand", f"s3://{BUCKET}/big", f"s3://{BUCKET}/big-out", "--seed", "1", "--hflip",
+              "-n", "1", expect=1)
+    assert f"labels/a1.txt: larger than {MAX_LABEL_BYTES} bytes" in res.stderr, res.stderr
+    got = objects(fs, "big-out")
+    assert "images/a0_0.png" in got and "labels/a0_0.txt" in got and "images/a2_0.png" in got
+    assert "images/a1_0.png" not in got and "labels/a1_0.txt" not in got
+    _yolo_on_s3(fs, "bad", b"0 0.5 nan 0.2\n")
+    res = run(env, tmp_path, "expand", f"s3://{BUCKET}/bad", f"s3://{BUCKET}/bad-out", "--seed", "1", "-n", "1",
+              expect=1)
+    assert "labels/a1.txt" in res.stderr and "images/a1_0.png" not in objects(fs, "bad-out")
