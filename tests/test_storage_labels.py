@@ -130,3 +130,31 @@ def test_a_bad_or_oversized_label_object_fails_its_source_alone(s3, tmp_path):
     res = run(env, tmp_path, "expand", f"s3://{BUCKET}/bad", f"s3://{BUCKET}/bad-out", "--seed", "1", "-n", "1",
               expect=1)
     assert "labels/a1.txt" in res.stderr and "images/a1_0.png" not in objects(fs, "bad-out")
+
+
+def test_dask_workers_carry_masks_from_and_to_object_storage(s3, tmp_path):
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install 'augcli[dask]')")
+    _, fs, env = s3
+    make, extra = DATASETS["masks"]
+    make(tmp_path / "in")
+    run(env, tmp_path, "expand", "in", "out", *FLAGS, *extra, "-j", "1")
+    reference = tree_bytes(tmp_path / "out")
+    fs.put(str(tmp_path / "in") + "/", f"{BUCKET}/dask-masks/in/", recursive=True)
+    url_in, url_out = f"s3://{BUCKET}/dask-masks/in", f"s3://{BUCKET}/dask-masks/x/out"
+    run(env, tmp_path, "expand", url_in, url_out, *FLAGS, *extra, "--executor", "dask", "-j", "2")
+    same_files(objects(fs, "dask-masks/x/out"), reference, url_in, url_out)
+
+
+def test_dry_run_and_existing_label_objects_on_an_s3_output(s3, tmp_path):
+    _, fs, env = s3
+    _yolo_on_s3(fs, "plan", b"0 0.4 0.4 0.2 0.2\n")
+    url_in, url_out = f"s3://{BUCKET}/plan", f"s3://{BUCKET}/plan-out"
+    res = run(env, tmp_path, "expand", url_in, url_out, "--seed", "1", "-n", "1", "--dry-run")
+    listed = set(res.stdout.split())
+    assert {"labels/a0_0.txt", "labels/a1_0.txt", "images/a0_0.png", "data.yaml"} <= listed, res.stdout
+    assert not objects(fs, "plan-out", bookkeeping=True)
+    # a label object already there: --on-exists error refuses before anything is written
+    fs.pipe_file(f"{BUCKET}/plan-out/labels/a1_0.txt", b"1 0.5 0.5 0.1 0.1\n")
+    res = run(env, tmp_path, "expand", url_in, url_out, "--seed", "1", "-n", "1", expect=2)
+    assert "labels/a1_0.txt" in res.stderr and "already exist" in res.stderr, res.stderr
+    assert set(objects(fs, "plan-out", bookkeeping=True)) == {"labels/a1_0.txt"}
