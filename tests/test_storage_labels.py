@@ -158,3 +158,22 @@ def test_dry_run_and_existing_label_objects_on_an_s3_output(s3, tmp_path):
     res = run(env, tmp_path, "expand", url_in, url_out, "--seed", "1", "-n", "1", expect=2)
     assert "labels/a1_0.txt" in res.stderr and "already exist" in res.stderr, res.stderr
     assert set(objects(fs, "plan-out", bookkeeping=True)) == {"labels/a1_0.txt"}
+
+
+def test_mask_samples_are_the_images_the_scan_decodes(tmp_path):
+    # only these are copied into the mirror with their bytes; they must be exactly what the walk samples
+    from augcli.labels import layouts as LY
+    from augcli.run.mirror import mask_samples
+
+    files = ["images/a.png", "masks/z.png", "masks/b.txt", "masks/sub/a.png", "masks/sub/c.png", "masks/A.png",
+             "masks/sub/deeper/q.png", "train/trainannot/x.png", "train/trainannot/0/y.png", "train/x.png",
+             "photos/a.png", "gt/readme.md"]
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    expected = set()
+    for folder in ("masks", "train/trainannot", "gt"):
+        expected.update(f"{folder}/{rel}" for rel in LY._peek(str(tmp_path / folder))[1][:LY.SAMPLE_MASKS])
+    assert mask_samples(sorted(files)) == expected
+    assert expected >= {"masks/A.png", "masks/z.png", "masks/sub/a.png", "train/trainannot/x.png"}
+    assert "masks/sub/c.png" not in expected

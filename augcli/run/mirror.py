@@ -2,12 +2,13 @@
 
 Label detection (augcli.labels.setup) walks a local folder. For an object-store input the parent
 builds, once, a private local mirror of the input's listing: the files that may be labels (label
-text and XML, JSON, dataset YAML, images in folders named like masks) with their bytes, each within
-the limit its reader applies (a larger one becomes a sparse stand-in one byte over that limit, so
-the reader refuses it as it would the real file), and every other key as an empty file, so the walk
-sees the images by name. JSON files that cannot be COCO candidates are mirrored by their first
-megabyte, all the scan reads of them. The workers never use the mirror: they read label files and
-masks through the store (LabelSetup.store).
+text and XML, JSON, dataset YAML) with their bytes, each within the limit its reader applies (a
+larger one becomes a sparse stand-in one byte over that limit, so the reader refuses it as it would
+the real file), and every other key as an empty file, so the walk sees the images by name. Of the
+images in folders named like masks only the few the scan decodes (mask_samples) are copied; JSON
+files that cannot be COCO candidates are copied by their first megabyte, all the scan reads of
+them. The workers never use the mirror: they read label files and masks through the store
+(LabelSetup.store), as they read images.
 
 For an object-store output the label setup names its files under a local stand-in folder that is
 never created; run.places.OutFiles sends what lands under it through the sink to the same keys.
@@ -67,6 +68,34 @@ def _kind(key: str) -> str | None:
     return None
 
 
+def _walk_order(rel: str) -> tuple:
+    """The place of ``rel`` in a top-down walk with sorted names: a folder's files, then its sub-folders."""
+    parts = rel.split("/")
+    return tuple((1, p) for p in parts[:-1]) + ((0, parts[-1]),)
+
+
+def mask_samples(keys: list[str]) -> set[str]:
+    """The images the scan decodes to tell masks from photos: under each folder named like masks,
+    the first SAMPLE_MASKS images among the first PEEK_FILES files of its walk (augcli.labels.layouts).
+    Only these are mirrored with their bytes; the workers read every other mask from the store."""
+    import heapq
+
+    from ..labels import layouts as LY
+
+    under: dict[str, list[str]] = {}
+    for key in keys:
+        parts = key.split("/")
+        for i in range(1, len(parts)):
+            if LY.mask_named(parts[i - 1]):
+                under.setdefault("/".join(parts[:i]), []).append("/".join(parts[i:]))
+    picked: set[str] = set()
+    for folder, rels in under.items():
+        first = heapq.nsmallest(LY.PEEK_FILES, rels, key=_walk_order)
+        images = [rel for rel in first if is_candidate(rel.rsplit("/", 1)[-1])][:LY.SAMPLE_MASKS]
+        picked.update(f"{folder}/{rel}" for rel in images)
+    return picked
+
+
 class Mirror:
     """The local mirror of an object-store input's labels (see the module's docstring)."""
 
@@ -89,17 +118,20 @@ class Mirror:
     def build(self, keys: list[str]) -> None:
         small: list[str] = []
         batch_bytes = 0
+        # never walked: hidden keys, and keys with an unsafe part (the listing warns about those)
+        keys = [k for k in keys if unsafe_part(k) is None and all(is_visible(p) for p in k.split("/"))]
+        samples = mask_samples(keys)
         for key in keys:
-            if unsafe_part(key) is not None or not all(is_visible(p) for p in key.split("/")):
-                continue  # never walked (a key with an unsafe part is warned about by the listing)
             kind = _kind(key)
+            if kind == "mask":
+                self.masks.add(key)
+                if key not in samples:
+                    kind = None  # by name only: a worker reads it when its image is made
             try:
                 path = self._path(key)
                 if kind is None:
                     path.touch()
                     continue
-                if kind == "mask":
-                    self.masks.add(key)
                 limit = self.limits[kind]
                 size = self.store.sizes.get(key)
                 if kind != "head" and size is not None and size > limit:

@@ -73,7 +73,9 @@ class OutFiles:
     def holds(self, path: Path, payload: bytes) -> bool:
         """Whether ``path`` exists with exactly ``payload``."""
         rel = self.rel(path)
-        return same_bytes(path, payload) if rel is None else self.sink.store.same_bytes(rel, payload)  # type: ignore[union-attr]
+        if rel is None:
+            return same_bytes(path, payload)
+        return self.sink.store.same_bytes(rel, payload)  # type: ignore[union-attr]
 
     def write(self, path: Path, payload: bytes, overwrite: bool) -> bool:
         """Write whole or not at all; False if it exists and ``overwrite`` is not set."""
