@@ -196,8 +196,7 @@ class RemoteStore:
         """A small object (a label file) whole, or None if there is no such key; FileRefused when it
         is larger than ``limit`` bytes (never read further) or cannot be read."""
         try:
-            with self.fs.open(self.path(rel), "rb", block_size=FETCH_BLOCK, cache_type="none") as fh:
-                data = fh.read(limit + 1)
+            data = self.fs.cat_file(self.path(rel), start=0, end=limit + 1)  # one ranged GET
         except FileNotFoundError:
             return None
         except Exception as exc:
