@@ -89,6 +89,11 @@ def test_coco_of_sharded_s3_runs_is_written_once_and_equals_local(s3, tmp_path):
     for i in range(3):
         run(env, tmp_path, "expand", url_in, url_out, *FLAGS, *extra, "--shard", f"{i}/3", "-j", "1")
     same_files(objects(fs, "coco-shards/x/out"), reference, url_in, url_out)
+    # `augcli merge` writes it too, reading the input's annotations from object storage
+    fs.rm_file(f"{BUCKET}/coco-shards/x/out/annotations/instances_train.json")
+    res = run(env, tmp_path, "merge", url_out)
+    assert "COCO" not in res.stderr, res.stderr
+    same_files(objects(fs, "coco-shards/x/out"), reference, url_in, url_out)
 
 
 def _yolo_on_s3(fs, prefix: str, label: bytes) -> None:

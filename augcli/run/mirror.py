@@ -227,3 +227,26 @@ def remote_labels(cfg: RunConfig, sources: Any, outputs: Any, keys: list[str],
                         output_url=outputs.shown if outputs.remote else None)
     return cfg, setup
 
+
+
+def described_setup(labels: dict, input_dir: str, outputs: Any) -> tuple[Any, Path | None]:
+    """The label setup a manifest records, rebuilt to write the COCO JSON at ``augcli merge``, and
+    the local input folder (None on object storage). An object-store input's COCO files are copied
+    into a private folder first (within their limit); an object-store output gets a stand-in folder."""
+    from ..labels.setup import LabelSetup
+    from ..storage import is_remote, open_store
+
+    base = _workspace()
+    if is_remote(input_dir):
+        sources = open_store(input_dir)
+        inp = base / "in" / _name(sources, "input")
+        inp.mkdir(parents=True)
+        mirror = Mirror(sources, inp, None, lambda msg: None)
+        for rel in labels.get("coco_files") or ():
+            if isinstance(rel, str) and unsafe_part(rel) is None:
+                mirror._copy(rel, mirror._path(rel), mirror.limits["coco"])
+        local = None
+    else:
+        inp = local = Path(input_dir).resolve()
+    out = base / "out" / _name(outputs, "output") if outputs.remote else Path(outputs.root).resolve()
+    return LabelSetup.from_description(labels, inp, out), local
