@@ -168,6 +168,10 @@ class RemoteStore:
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the sizes of the listing serve the parent's label mirror only: never shipped to workers
+        return {**self.__dict__, "sizes": {}}
+
     def find(self) -> list[str]:
         """Every key under the prefix, relative and sorted: one listing (paged by the store)."""
         try:

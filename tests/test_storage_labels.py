@@ -199,3 +199,30 @@ def test_other_layouts_carry_labels_to_object_storage(s3, tmp_path, layout):
     url_out = f"s3://{BUCKET}/{layout}/out"
     run(env, tmp_path, "expand", "in", url_out, *FLAGS, *extra, "--layout", layout, "-j", "1")
     same_files(objects(fs, f"{layout}/out"), reference, "in", url_out)
+
+
+def test_an_oversized_dataset_yaml_on_s3_is_refused_as_locally(s3, tmp_path):
+    from augcli.labels.setup import MAX_YAML_BYTES
+
+    _, fs, env = s3
+    _yolo_on_s3(fs, "bigyaml", b"0 0.4 0.4 0.2 0.2\n")
+    fs.pipe_file(f"{BUCKET}/bigyaml/data.yaml", b"names: [cat]\n" + b"#" * MAX_YAML_BYTES)
+    res = run(env, tmp_path, "expand", f"s3://{BUCKET}/bigyaml", f"s3://{BUCKET}/bigyaml-out", "--seed", "1",
+              expect=2)
+    assert f"data.yaml: dataset YAML larger than {MAX_YAML_BYTES} bytes; refused" in res.stderr, res.stderr
+    assert not objects(fs, "bigyaml-out", bookkeeping=True)
+
+
+def test_the_listing_sizes_stay_in_the_parent():
+    # they serve the label mirror; a store shipped to every worker (WorkContext, LabelSetup) leaves them out
+    import pickle
+
+    import fsspec
+
+    from augcli.storage import open_store
+
+    fsspec.filesystem("memory").pipe_file("/sizes-test/a/b.txt", b"12345")
+    store = open_store("memory://sizes-test")
+    assert store.find() == ["a/b.txt"] and store.sizes == {"a/b.txt": 5}
+    shipped = pickle.loads(pickle.dumps(store))
+    assert shipped.sizes == {} and shipped.read("a/b.txt") == b"12345"
