@@ -211,6 +211,10 @@ def remote_labels(cfg: RunConfig, sources: Any, outputs: Any, keys: list[str],
     docstring), and the config as resolve_labels leaves it."""
     if cfg.labels is None or (cfg.labels.format == "none" and cfg.labels.masks is None):
         return cfg, None
+    if sources.remote and cfg.labels.format == "auto" and cfg.labels.masks is None and not any(
+            _kind(k) for k in keys if unsafe_part(k) is None and all(is_visible(p) for p in k.split("/"))):
+        # nothing there could be labels: detection would find none (no mirror of an image-only listing)
+        return (replace(cfg, follow_outside=True) if cfg.follow_outside is None else cfg), None
     base = _workspace()
     if sources.remote:
         inp = base / "in" / _name(sources, "input")
