@@ -226,3 +226,18 @@ def test_the_listing_sizes_stay_in_the_parent():
     assert store.find() == ["a/b.txt"] and store.sizes == {"a/b.txt": 5}
     shipped = pickle.loads(pickle.dumps(store))
     assert shipped.sizes == {} and shipped.read("a/b.txt") == b"12345"
+
+
+def test_absolute_yaml_paths_into_a_local_input_become_the_output_url(s3, tmp_path):
+    _, fs, env = s3
+    make, extra = DATASETS["yolo-detect"]
+    make(tmp_path / "in")
+    root = (tmp_path / "in").resolve()
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: {root}/images/train\nval: images/train\n"
+                                    "names: [cat, dog]\n")
+    url_out = f"s3://{BUCKET}/yamlurl/out"
+    run(env, tmp_path, "expand", "in", url_out, "--seed", "1", "-n", "1")
+    import yaml
+
+    got = yaml.safe_load(objects(fs, "yamlurl/out")["data.yaml"])
+    assert got == {"path": url_out, "train": f"{url_out}/images/train", "val": "images/train", "names": ["cat", "dog"]}
