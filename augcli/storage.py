@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import InputError, UsageError
 from .imageio import write_atomic
+from .safefiles import FileRefused
 from .safepaths import check_output_rel
 from .tempfiles import same_bytes
 
@@ -56,7 +57,7 @@ def local_path(location: str) -> Path:
     return Path(location.split("://", 1)[1]) if is_url(location) else Path(location)
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """An exception's reason, for a one-line error (never the request, its headers or signature)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
@@ -159,23 +160,29 @@ class RemoteStore:
         try:
             self.fs, root = url_to_fs(url)
         except (ImportError, ValueError) as exc:
-            raise UsageError(f"cannot open {self.shown!r}: {_reason(exc)} (for s3:// install augcli[s3])") from None
+            raise UsageError(f"cannot open {self.shown!r}: {reason(exc)} (for s3:// install augcli[s3])") from None
         self.root = root.rstrip("/")
         self.listing: set[str] | None = None  # relative keys, when listed once
+        self.sizes: dict[str, int | None] = {}  # relative key -> its size, from the last find()
 
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the sizes of the listing serve the parent's label mirror only: never shipped to workers
+        return {**self.__dict__, "sizes": {}}
+
     def find(self) -> list[str]:
         """Every key under the prefix, relative and sorted: one listing (paged by the store)."""
         try:
-            keys = self.fs.find(self.root, detail=False)
+            found = self.fs.find(self.root, detail=True)
         except FileNotFoundError:
             return []
         except Exception as exc:  # the store's own errors (permissions, network): one clear line
-            raise UsageError(f"cannot list {self.shown!r}: {_reason(exc)}") from None
+            raise UsageError(f"cannot list {self.shown!r}: {reason(exc)}") from None
         prefix = self.root + "/"
-        return sorted(k[len(prefix):] for k in keys if k.startswith(prefix))
+        self.sizes = {k[len(prefix):]: (info or {}).get("size") for k, info in found.items() if k.startswith(prefix)}
+        return sorted(self.sizes)
 
     def list_once(self) -> None:
         """Remember which keys exist (``--on-exists skip`` / ``error``), so no key is asked for."""
@@ -188,6 +195,19 @@ class RemoteStore:
 
     def read(self, rel: str) -> bytes:
         return self.fs.cat_file(self.path(rel))
+
+    def read_limited(self, rel: str, limit: int) -> bytes | None:
+        """A small object (a label file) whole, or None if there is no such key; FileRefused when it
+        is larger than ``limit`` bytes (never read further) or cannot be read."""
+        try:
+            data = self.fs.cat_file(self.path(rel), start=0, end=limit + 1)  # one ranged GET
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            raise FileRefused(f"cannot read: {reason(exc)}") from None
+        if len(data) > limit:
+            raise FileRefused(f"larger than {limit} bytes")
+        return data
 
     def write(self, rel: str, data: bytes, *, overwrite: bool) -> bool:
         path = self.path(check_output_rel(rel))
@@ -208,7 +228,7 @@ class RemoteStore:
         except OSError:
             raise
         except Exception as exc:
-            raise OSError(f"{type(exc).__name__}: {_reason(exc)}") from None
+            raise OSError(f"{type(exc).__name__}: {reason(exc)}") from None
 
     def same_bytes(self, rel: str, data: bytes) -> bool:
         try:
@@ -251,7 +271,7 @@ class RemoteStore:
                 except InputError:
                     raise
                 except Exception as exc:
-                    raise InputError(f"cannot read: {_reason(exc)}") from None
+                    raise InputError(f"cannot read: {reason(exc)}") from None
         except BaseException:
             self.release(Path(name))
             raise

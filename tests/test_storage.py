@@ -225,35 +225,6 @@ def test_dask_workers_read_and_write_s3(s3, reference):  # noqa: F811
     same_as_local(objects(fs, "dask"), reference, url_in, url_out)
 
 
-def test_a_labelled_dataset_on_object_storage_is_refused_not_expanded_without_labels(s3, tmp_path):
-    # --labels auto used to skip detection on an s3:// input and write the images alone, silently
-    _, fs, env = s3
-    fs.pipe_file(f"{BUCKET}/yolo/images/a.png", fs.cat_file(f"{BUCKET}/in/" + _first_png(fs)))
-    fs.pipe_file(f"{BUCKET}/yolo/labels/a.txt", b"0 0.5 0.5 0.2 0.2\n")
-    res = augcli(env, "expand", f"s3://{BUCKET}/yolo", f"s3://{BUCKET}/yolo-out", "--seed", "1", "--hflip")
-    assert res.returncode == 2 and "labels/a.txt looks like a label file" in res.stderr, res.stderr
-    assert "--labels none" in res.stderr and not objects(fs, "yolo-out", bookkeeping=True)
-    res = augcli(env, "expand", f"s3://{BUCKET}/yolo", f"s3://{BUCKET}/yolo-out", "--seed", "1", "--labels", "none")
-    assert res.returncode == 0, res.stderr
-    # an output expanded again: its hidden bookkeeping (.augcli/*.json) is not a label file
-    res = augcli(env, "expand", f"s3://{BUCKET}/yolo-out", f"s3://{BUCKET}/again", "--seed", "1")
-    assert res.returncode == 0, res.stderr
-    # a local labelled dataset written to object storage: refused too
-    (tmp_path / "d" / "images").mkdir(parents=True)
-    (tmp_path / "d" / "labels").mkdir()
-    pattern(20, 10).save(tmp_path / "d" / "images" / "a.png")
-    (tmp_path / "d" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
-    res = augcli(env, "expand", tmp_path / "d", f"s3://{BUCKET}/local-out", "--seed", "1", "--hflip")
-    assert res.returncode == 2 and "--labels none" in res.stderr, res.stderr
-    assert not objects(fs, "local-out", bookkeeping=True)
-
-
-def _first_png(fs) -> str:
-    fs.invalidate_cache()
-    start = len(f"{BUCKET}/in/")
-    return next(k[start:] for k in sorted(fs.find(f"{BUCKET}/in", detail=False)) if k.endswith(".png"))
-
-
 def test_tile_from_s3_equals_tile_from_local(s3, tmp_path):
     """augcli tile names the tiles of object-storage sources from their fetched headers."""
     server, fs, env = s3

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import geometry as G
 from ..choices import ERASE_MODES, LABEL_FORMATS, LABEL_FRAMES
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..safefiles import FileRefused, read_limited
 from ..safepaths import read_inside
 from . import coco as C
@@ -422,6 +422,11 @@ class LabelSetup:
     image_links: tuple[str, ...] = ()  # image folders paired with labels that are links (followed)
     objects: bool = False  # render each output's objects in pixels (``_objects``) for a sink that asks
     convert: Any = None  # augcli.labels.convert.Converter: --labels-output
+    # an object-store input: input_dir is a local mirror of its label files (for detection and the
+    # checks in the parent); workers read label files and masks through ``store`` itself
+    store: Any = None
+    remote_masks: frozenset = frozenset()  # the input's keys that may be masks (the mirror's)
+    output_url: str | None = None  # an object-store output: output_dir is a local stand-in for it
 
     @property
     def carries(self) -> bool:
@@ -494,6 +499,19 @@ class LabelSetup:
             return None
         return MK.find_mask(self.input_dir / PurePosixPath(key).parent, p.stem)
 
+    def _remote_mask(self, source: str) -> str | None:
+        """The key of the mask of ``source`` on an object-store input (found as ``MK.find_mask``
+        finds one: a lossless extension first), or None."""
+        key = self.mask_key(source)
+        if key is None:
+            return None
+        parent, stem = PurePosixPath(key).parent, PurePosixPath(source).stem
+        for ext in (*MK.MASK_EXTENSIONS, *MK.LOSSY_EXTENSIONS):
+            rel = (parent / f"{stem}{ext}").as_posix()
+            if rel in self.remote_masks:
+                return rel
+        return None
+
     def mask_out(self, out_rel: str) -> Path | None:
         p = PurePosixPath(out_rel)
         if self.mask_layout == "dir":
@@ -541,16 +559,16 @@ class LabelSetup:
         out = []
         for name in self.yamls:
             out.append((self.output_dir / name, _rewrite_yaml(self.input_dir / name, self.input_dir,
-                                                               self.output_dir)))
+                                                               self.output_url or self.output_dir)))
         return out
 
     # -- per source (in the worker) ------------------------------------------------------------
 
     def load(self, source: str, size: G.Size, exif_transpose: bool, max_pixels: int,
-             resize: tuple[int, int] | None) -> "SourceLabels":
-        """Read and check the labels and mask of one source (``size``: the image as loaded).
-        Raises LabelError for a bad file."""
-        src = self.input_dir / source
+             resize: tuple[int, int] | None, image: Path | None = None) -> "SourceLabels":
+        """Read and check the labels and mask of one source (``size``: the image as loaded;
+        ``image``: its local copy when the input is on object storage). Raises LabelError for a bad file."""
+        src = image if image is not None else self.input_dir / source
         # the frame the labels are in -> the image as loaded (--resize, EXIF), in edge coordinates
         disp = _unresized_size(size, src, exif_transpose, max_pixels) if resize else tuple(size)
         pre = L.scale_map(size[0] / disp[0], size[1] / disp[1]) if resize else None
@@ -576,11 +594,14 @@ class LabelSetup:
         lab = self.label_rel(source)
         if lab is not None:
             lpath = self.input_dir / lab
-            if _escapes(lpath, self.input_dir):
+            if self.store is None and _escapes(lpath, self.input_dir):
                 raise LabelError(f"{lab}: label file resolves outside the input folder; refused")
-            if lpath.exists() and not lpath.is_dir():  # a FIFO or device there fails as one
+            if self.store is not None or (lpath.exists() and not lpath.is_dir()):  # a FIFO or device there fails as one
                 try:
-                    raw = read_limited(lpath, Y.MAX_LABEL_BYTES)
+                    raw = read_limited(lpath, Y.MAX_LABEL_BYTES) if self.store is None else \
+                        self.store.read_limited(lab, Y.MAX_LABEL_BYTES)
+                    if raw is None:  # no such key
+                        raise _NoLabel
                     if self.format == "voc":
                         parsed = V.parse(raw, lab)
                         _check_size(parsed.size, frame, lab)
@@ -590,21 +611,41 @@ class LabelSetup:
                     raise LabelError(f"{lab}: not UTF-8 text") from None
                 except FileRefused as exc:
                     raise LabelError(f"{lab}: {exc}") from None
+                except _NoLabel:
+                    lab = None
             else:
                 lab = None
         mask = None
-        mpath = self._mask_in(source)
+        key = self._remote_mask(source) if self.store is not None and self.mask_layout != "dir" else None
+        mpath = self._mask_in(source) if key is None and (self.store is None or self.mask_layout == "dir") else None
         if mpath is not None and self.mask_layout != "dir" and not _inside(mpath, self.input_dir):
             raise LabelError(f"{os.path.relpath(mpath, self.input_dir)}: mask resolves outside the input folder; refused")
-        if mpath is not None:
+        if key is not None:
+            expect = _unresized_size(size, src, exif_transpose, max_pixels) if resize else size
+            try:
+                fetched = self.store.fetch(key, max_pixels)
+            except InputError as exc:
+                raise LabelError(f"{key}: {exc}") from None
+            shown = key
+            try:
+                mask = MK.load_mask(fetched, key, max_pixels, tuple(expect))
+            finally:
+                self.store.release(fetched)
+            mpath = PurePosixPath(key)  # type: ignore[assignment]
+        elif mpath is not None:
             shown = os.path.relpath(mpath, self.input_dir) if _inside(mpath, self.input_dir) else str(mpath)
             expect = _unresized_size(size, src, exif_transpose, max_pixels) if resize else size
             mask = MK.load_mask(mpath, shown, max_pixels, tuple(expect))
+        if mask is not None:
             if mask.size != tuple(expect):
                 raise LabelError(f"{shown}: mask is {mask.size[0]}x{mask.size[1]}, image is {expect[0]}x{expect[1]}")
             if resize:
                 mask = MK.resize_mask(mask, tuple(size))
         return SourceLabels(self, lab, parsed, pre, mask, os.path.basename(str(mpath)) if mpath else None, source)
+
+
+class _NoLabel(Exception):
+    """The source has no label file (on object storage: its key does not exist)."""
 
 
 def _check_size(given: tuple[int, int] | None, frame: G.Size, shown: str) -> None:
@@ -691,9 +732,9 @@ def _unresized_size(size: G.Size, src: Path, exif_transpose: bool, max_pixels: i
     return source_size(src, LoadOptions(exif_transpose, max_pixels, None))
 
 
-def _rewrite_yaml(path: Path, inp: Path, out: Path) -> bytes:
+def _rewrite_yaml(path: Path, inp: Path, out: Path | str) -> bytes:
     """The dataset YAML for the output: its bytes verbatim, unless ``path``/``train``/``val``/``test``
-    hold absolute paths into the input folder: those are rewritten to the output folder."""
+    hold absolute paths into the input folder: those are rewritten to the output folder (or URL)."""
     import yaml
 
     raw = path.read_bytes()
@@ -708,6 +749,8 @@ def _rewrite_yaml(path: Path, inp: Path, out: Path) -> bytes:
             except ValueError:
                 return v  # outside the input: not read, not rewritten
             changed = True
+            if isinstance(out, str):  # an object-store output
+                return out if str(rel) == "." else f"{out}/{rel.as_posix()}"
             return str(out / rel) if str(rel) != "." else str(out)
         if isinstance(v, list):
             return [fix(x) for x in v]

@@ -150,11 +150,13 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
 
 def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str], None] = lambda rel, why: None,
                 plan: CopyPlan | None = None, partners: Any = None,
-                sizes: Callable[[str], Any] | None = None) -> Iterator[SourceJob]:
+                sizes: Callable[[str], Any] | None = None,
+                skip_dir: Callable[[str], bool] | None = None) -> Iterator[SourceJob]:
     """The jobs of an object-store input from one sorted listing, named folder by folder exactly as
-    the local walk names them (hidden parts and OS litter skipped, candidates by extension). A key
-    with an empty, ``.`` or ``..`` segment (``in//etc/x.png``) would name an output outside the
-    output folder: it is passed to ``on_warning`` and skipped. ``sizes``: as for plan_outputs."""
+    the local walk names them (hidden parts and OS litter skipped, candidates by extension, folders
+    ``skip_dir`` names (labels, masks) left out). A key with an empty, ``.`` or ``..`` segment
+    (``in//etc/x.png``) would name an output outside the output folder: it is passed to
+    ``on_warning`` and skipped. ``sizes``: as for plan_outputs."""
     folders: dict[str, list[str]] = {}
     for key in keys:
         why = unsafe_part(key)
@@ -162,6 +164,8 @@ def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str]
             on_warning(key, f"object key with {why}; skipped")
             continue
         parts = key.split("/")
+        if skip_dir is not None and any(skip_dir("/".join(parts[:i])) for i in range(1, len(parts))):
+            continue
         if all(is_visible(p) for p in parts) and is_candidate(parts[-1]):
             folders.setdefault(str(PurePosixPath(key).parent), []).append(key)
     jobs = [job for rels in folders.values() for job in plan_outputs(sorted(rels), cfg, plan, partners, sizes)]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable
 
 from ..config import RunConfig
@@ -26,47 +25,24 @@ from ..labels.loss import add as add_counts
 from ..manifest import header_line
 from ..seeding import new_root_seed
 from .buckets import Layout, digest, sources_digest, write_stats
-from .discover import header_size, is_visible, iter_jobs, listed_jobs
+from .discover import header_size, iter_jobs, listed_jobs
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
 from .merge import merge, write_coco
-from .places import open_placement, write_run_file
+from .mirror import remote_labels
+from .places import OutFiles, open_placement, write_run_file
 from .prepare import (Checks, check_compositions, check_require, copy_plan, partner_plan, report_listing,
                       resolve_labels, source_names)
 from .report import Progress, Summary, failure_line
 from .shard import Shard, bucket_of
 from .work import WorkContext
 
-# keys that make an object-store input look labelled (label files, COCO JSON, dataset YAML)
-LABEL_SUFFIXES = (".txt", ".xml", ".json", ".yaml", ".yml")
-
-
-def _labels(cfg: RunConfig, sources: Any, inp: Path | None, out: Path | None, keys: list[str],
-            report: Callable[[str], None]) -> tuple[RunConfig, Any]:
-    """The label setup of a bucketed run (the same as one machine's for local folders). Labels are
-    not read from or written to object storage yet: a dataset there that has them is refused (exit
-    2) rather than expanded without them."""
-    if inp is not None:
-        cfg, setup = resolve_labels(cfg, inp, out, report)  # type: ignore[arg-type]
+def _labels(cfg: RunConfig, place: Any, keys: list[str], report: Callable[[str], None]) -> tuple[RunConfig, Any]:
+    """The label setup of a bucketed run: the same as one machine's for local folders; with the
+    input or the output on object storage, see augcli.run.mirror."""
+    if place.inp is not None:
+        cfg, setup = resolve_labels(cfg, place.inp, place.out, report)
         return cfg, setup
-    if cfg.labels is None or cfg.labels.format == "none":
-        return cfg, None
-    why = ("label files and masks are not carried to or from object storage yet; run with local folders, "
-           "or pass --labels none to expand the images alone")
-    if cfg.labels.format != "auto" or cfg.labels.masks is not None:
-        raise UsageError(why)
-    if sources.remote:
-        labelled = next((k for k in keys if k.lower().endswith(LABEL_SUFFIXES)
-                         and all(is_visible(part) for part in k.split("/"))), None)
-        if labelled is not None:
-            raise UsageError(f"{shown(labelled)} looks like a label file: {why}")
-        return cfg, None
-    from ..labels.setup import resolve  # a local input written to object storage
-
-    setup = resolve(cfg.labels, Path(cfg.input_dir).resolve(), Path(cfg.input_dir).resolve(), cfg.pipeline,
-                    lambda msg: None)
-    if setup is not None and setup.carries:
-        raise UsageError(why)
-    return cfg, None
+    return remote_labels(cfg, place.sources, place.outputs, keys, report)
 
 
 def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
@@ -84,7 +60,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         keys = sources.find()
         if not keys:
             raise UsageError(f"input {sources.shown!r} does not exist or holds no objects")
-    cfg, setup = _labels(cfg, sources, inp, out, keys, report)
+    cfg, setup = _labels(cfg, place, keys, report)
     check_require(cfg, setup)
     skip_dir = setup.skip_dir if setup is not None else None
     if shard.index >= cfg.buckets:
@@ -99,11 +75,12 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     names = None
     if sources.remote:
         if cfg.targets is not None or composing:
-            names = [j.source for j in listed_jobs(replace(cfg, copies=0, include_originals=False, targets=None), keys)]
+            names = [j.source for j in listed_jobs(replace(cfg, copies=0, include_originals=False, targets=None), keys,
+                                                   skip_dir=skip_dir)]
         plan = copy_plan(cfg, seed, names or ())
         partners = partner_plan(cfg, seed, names)
         sizes = (lambda rel: header_size(cfg, rel, sources)) if cfg.tile is not None else None  # names of tiles
-        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan, partners, sizes)
+        jobs = listed_jobs(cfg, keys, lambda rel, why: warned.append((rel, why)), plan, partners, sizes, skip_dir)
     else:
         if cfg.targets is not None or composing:
             names = list(source_names(cfg, skip_dir))
@@ -112,7 +89,8 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         jobs = iter_jobs(cfg, lambda rel, why: unlisted.append((rel, why)), plan,
                          lambda rel, why: warned.append((rel, why)), skip_dir, partners)
     check_compositions(cfg, setup, partners)
-    checks = Checks(cfg, summary, plan, setup, inp, out, exists=sink.exists)
+    files = OutFiles(sink, setup.output_dir if setup is not None else None)  # label files beside the outputs
+    checks = Checks(cfg, summary, plan, setup, inp, out, exists=sink.exists, files=files)
     planned: dict[int, list[str]] = {}  # every bucket's outputs in source order, for a sink that packs them
     for job in jobs:
         checks.note_extra(job)
@@ -184,7 +162,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         for rel in stale:
             layout.remove(rel)
         for path, payload in run_files:  # the dataset YAML: every shard writes the same bytes
-            write_run_file(path, payload, cfg.on_exists != "error", inp)
+            write_run_file(path, payload, cfg.on_exists != "error", inp, files)
     except OSError as exc:
         raise FatalWriteError(f"cannot write to {outputs.shown!r}: {exc.strerror or exc}") from None
     plan = [BucketWork(b, tuple(bucket_jobs)) for b, bucket_jobs in sorted(owned.items())]
@@ -230,7 +208,7 @@ def run_buckets(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     all_done = not (summary.fatal or summary.interrupted) and len(layout.done_buckets()) >= cfg.buckets
     if all_done and setup is not None and setup.coco is not None:
         try:
-            write_coco(layout, setup, cfg.buckets, inp)  # type: ignore[arg-type]
+            write_coco(layout, setup, cfg.buckets, inp, files)  # type: ignore[arg-type]
         except UsageError as exc:
             say(f"augcli: note: the COCO JSON was not written: {exc}")
         except OSError as exc:

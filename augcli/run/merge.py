@@ -144,7 +144,7 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bo
     return result
 
 
-def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
+def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path | None, files: Any = None) -> None:
     """The COCO JSON(s) from every bucket's entries: the same bytes as a one-machine run (the
     collector sorts images by name), written once, after the images."""
     collector = setup.collector()
@@ -165,7 +165,7 @@ def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path) -> None:
             raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
                              "overwrite") from None
     for path, payload in collector.payloads():
-        write_run_file(path, payload, True, inp)
+        write_run_file(path, payload, True, inp, files)
 
 
 def _coco_of(header: str, store: Any, layout: Layout, total: int) -> bool:
@@ -174,19 +174,20 @@ def _coco_of(header: str, store: Any, layout: Layout, total: int) -> bool:
     it was written."""
     recipe = _recipe_of(header)
     labels = recipe.get("labels")
-    if store.remote or not isinstance(labels, dict) or labels.get("format") != "coco":
+    if not isinstance(labels, dict) or labels.get("format") != "coco":
         return False
-    from ..labels.setup import LabelSetup
     from ..fsnames import decode_fields
+    from .mirror import described_setup
+    from .places import OutFiles
+    from .sinks import TreeSink
 
     config = decode_fields(recipe.get("config") or {}, ("input_dir", "output_dir", "prefix"))
-    inp = Path(str(config.get("input_dir"))).resolve()
-    try:
-        setup = LabelSetup.from_description(labels, inp, Path(store.root))
+    try:  # on object storage the input's COCO files are copied first, the output gets a stand-in folder
+        setup, inp = described_setup(labels, str(config.get("input_dir")), store)
     except Exception as exc:  # the input moved, or its JSON changed since: the manifest is merged all the same
         raise UsageError(f"the COCO JSON needs the input's annotations ({exc}); run `augcli merge` where "
                          "INPUT_DIR is reachable as the shards saw it") from None
-    write_coco(layout, setup, total, inp)
+    write_coco(layout, setup, total, inp, OutFiles(TreeSink(store), setup.output_dir))
     return True
 
 

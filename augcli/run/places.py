@@ -13,10 +13,13 @@ from typing import Any, Sequence
 from ..errors import UsageError
 from ..imageio import write_atomic
 from ..storage import LocalStore, RemoteStore, open_store
+from ..tempfiles import same_bytes
 from .sinks import Sink, make_sink
 
 
-def inside(child: Path, parent: Path) -> bool:
+def inside(child: Path, parent: Path | None) -> bool:
+    if parent is None:  # object storage: no local folder to land in
+        return False
     try:
         child.relative_to(parent)
         return True
@@ -44,12 +47,51 @@ def outside_links(inp: Path, links: Sequence[str]) -> tuple[str, ...]:
     return tuple(rel for rel in links if not inside(Path(os.path.realpath(inp / rel)), inp))
 
 
-def write_run_file(path: Path, payload: bytes, overwrite: bool, inp: Path) -> None:
+class OutFiles:
+    """The files written beside the outputs and named by a local path (label files, masks, the
+    dataset YAML, the COCO JSON). The label setup names them under its output folder; when the
+    output is on object storage that folder is a local stand-in (``root``), and the files under it
+    go through the sink to the same relative keys. Anything else is a local file, written atomically."""
+
+    def __init__(self, sink: Any = None, root: Path | None = None) -> None:
+        self.sink = sink if sink is not None and sink.remote else None
+        self.root = root
+
+    def rel(self, path: Path) -> str | None:
+        """The output key of ``path`` when it goes to object storage, else None."""
+        if self.sink is None or self.root is None:
+            return None
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def exists(self, path: Path) -> bool:
+        rel = self.rel(path)
+        return Path(path).exists() if rel is None else self.sink.store.exists(rel)  # type: ignore[union-attr]
+
+    def holds(self, path: Path, payload: bytes) -> bool:
+        """Whether ``path`` exists with exactly ``payload``."""
+        rel = self.rel(path)
+        if rel is None:
+            return same_bytes(path, payload)
+        return self.sink.store.same_bytes(rel, payload)  # type: ignore[union-attr]
+
+    def write(self, path: Path, payload: bytes, overwrite: bool) -> bool:
+        """Write whole or not at all; False if it exists and ``overwrite`` is not set."""
+        rel = self.rel(path)
+        if rel is None:
+            return write_atomic(path, payload, overwrite=overwrite)
+        return self.sink.write_file(rel, payload, overwrite=overwrite)  # type: ignore[union-attr]
+
+
+def write_run_file(path: Path, payload: bytes, overwrite: bool, inp: Path | None,
+                   files: OutFiles | None = None) -> None:
     """Write a file made once per run (dataset YAML, COCO JSON), checked again just before: a folder
     linked into the input since the run started must not turn the write into one of the input."""
-    if inside(Path(path).resolve(), inp):
+    if inp is not None and inside(Path(path).resolve(), inp):
         raise OSError(errno.EINVAL, "it would land inside the input folder; refused", str(path))
-    write_atomic(path, payload, overwrite=overwrite)
+    (files or OutFiles()).write(path, payload, overwrite)
 
 
 @dataclass(frozen=True)

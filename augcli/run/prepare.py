@@ -18,7 +18,7 @@ from ..config import RunConfig
 from ..errors import UsageError
 from ..targets import CopyPlan, class_of, plan_copies
 from .discover import SourceJob, iter_jobs
-from .places import inside, outside_links
+from .places import OutFiles, inside, outside_links
 from .report import Summary, label_counts, one_line_reporter
 from .sinks import WITH_OBJECTS
 
@@ -115,9 +115,11 @@ class Checks:
 
     def __init__(self, cfg: RunConfig, summary: Summary, plan: CopyPlan | None = None, setup: Any = None,
                  inp: Path | None = None, out: Path | None = None,
-                 exists: Callable[[str], bool] | None = None) -> None:
+                 exists: Callable[[str], bool] | None = None, files: OutFiles | None = None) -> None:
         self.cfg, self.summary, self.plan, self.setup = cfg, summary, plan, setup
         self.inp, self.out = inp, out
+        self.files = files or OutFiles()  # label files: local, or on object storage beside the outputs
+        self.labels_out = out if out is not None else (setup.output_dir if setup is not None else None)
         self.exists = exists or self._exists_locally
         self.present: dict[str, bool] = {}  # output folder -> whether it exists (a new folder holds no output)
         self.folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
@@ -156,15 +158,19 @@ class Checks:
             if cfg.dry_run:
                 summary.outputs.append((job.source, rel))
         if self.setup is not None:
-            inp, out = self.inp, self.out
+            inp = self.inp
             for path in self.setup.planned_files(job.source, [rel for _, rel in job.outputs]):
                 if inside(path.resolve(), inp):
                     raise UsageError(f"label file {str(path)!r} would land inside the input folder")
-                if cfg.on_exists == "error" and path.exists():
-                    self.clash.append(str(path.relative_to(cfg.output_dir)) if inside(path, cfg.output_dir)
-                                      else str(path))
+                if cfg.on_exists == "error" and self.files.exists(path):
+                    self.clash.append(self.files.rel(path) or (str(path.relative_to(cfg.output_dir))
+                                                                if inside(path, cfg.output_dir) else str(path)))
                 if cfg.dry_run:
-                    summary.outputs.append((job.source, os.path.relpath(path, out) if inside(path, out) else str(path)))
+                    summary.outputs.append((job.source, self._shown(path)))
+
+    def _shown(self, path: Path) -> str:
+        out = self.labels_out
+        return os.path.relpath(path, out) if inside(path, out) else str(path)
 
     def run_files(self, shared: bool = False, resumed: bool = False) -> list[tuple[Path, bytes]]:
         """Check the files written once per run (dataset YAML, COCO JSON) and return the YAMLs with
@@ -181,11 +187,11 @@ class Checks:
             if inside(path.resolve(), inp):  # e.g. OUTPUT/annotations linked to INPUT/annotations
                 raise UsageError(f"label file {str(path)!r} would land inside the input folder; choose another "
                                  "output folder")
-            ours = shared and (_holds(path, payloads.get(path)) or (resumed and path in finals))
-            if cfg.on_exists == "error" and path.exists() and not ours:
-                self.clash.append(str(path))
+            ours = shared and (self._holds(path, payloads.get(path)) or (resumed and path in finals))
+            if cfg.on_exists == "error" and self.files.exists(path) and not ours:
+                self.clash.append(self.files.rel(path) or str(path))
             if cfg.dry_run:
-                self.summary.outputs.append(("", os.path.relpath(path, self.out)))
+                self.summary.outputs.append(("", os.path.relpath(path, self.labels_out)))
         self.summary.labels = {**label_counts(), "unpaired": self.setup.unpaired}
         return run_files
 
@@ -201,13 +207,15 @@ class Checks:
                 report(f"augcli: note: {note}")
 
 
-def _holds(path: Path, payload: bytes | None) -> bool:
-    if payload is None:
-        return False
-    try:
-        return path.stat().st_size == len(payload) and path.read_bytes() == payload
-    except OSError:
-        return False
+    def _holds(self, path: Path, payload: bytes | None) -> bool:
+        if payload is None:
+            return False
+        if self.files.rel(path) is not None:
+            return self.files.holds(path, payload)
+        try:
+            return path.stat().st_size == len(payload) and path.read_bytes() == payload
+        except OSError:
+            return False
 
 
 def report_listing(summary: Summary, report: Callable[[str], None], warned: list[tuple[str, str]],

@@ -125,6 +125,10 @@ class WebDatasetSink:
     def same_bytes(self, rel: str, data: bytes) -> bool:
         return self.store.same_bytes(f"{STAGE}/{rel}", data)
 
+    def write_file(self, rel: str, data: bytes, *, overwrite: bool) -> bool:
+        """A file beside the shards (label file, mask, dataset YAML, COCO JSON), as in the tree layout."""
+        return self.store.write(rel, data, overwrite=overwrite)
+
     def open_bucket(self, bucket: int) -> None:
         pass
 

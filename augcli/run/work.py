@@ -16,7 +16,7 @@ from .. import geometry as G
 from ..config import RunConfig
 from ..errors import InputError
 from ..filewarnings import file_warnings
-from ..imageio import LoadOptions, load_image, source_size, write_atomic
+from ..imageio import LoadOptions, load_image, source_size
 from ..labels.erase import erase_output
 from ..labels.extents import source_extents
 from ..render import output_bytes, output_writer
@@ -27,7 +27,7 @@ from ..tiles import tile_geometry
 from ..storage import LocalStore
 from .discover import SourceJob
 from .require import not_met_error, plan_output
-from ..tempfiles import same_bytes
+from .places import OutFiles
 from .sinks import TreeSink
 from .compose_work import merge_counts, plan_compositions
 from ..compose import Scaled
@@ -101,8 +101,8 @@ def _load(ctx: WorkContext, rel: str, header_only: bool = False) -> tuple[Any, A
         else:  # everything exists: plan from the header alone, so the manifest stays complete
             image = None
             size = source_size(src, ctx.load)
-        labels = ctx.labels.load(rel, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize) \
-            if ctx.labels is not None else None
+        labels = ctx.labels.load(rel, size, cfg.exif_transpose, cfg.max_pixels, cfg.resize,
+                                 image=fetched) if ctx.labels is not None else None
     finally:
         if fetched is not None:
             ctx.sources.release(fetched)
@@ -260,7 +260,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                     rec["labels"]["erased"] = len(erased)
                 if i in composed:
                     merge_counts(rec["labels"], composed[i].placed)
-                clash = write_labels(label_files, cfg.on_exists == "overwrite")
+                clash = write_labels(label_files, cfg.on_exists == "overwrite",
+                                     OutFiles(ctx.sink, ctx.labels.output_dir))
                 if clash:
                     rec.update(status="error", error=f"{fsnames.shown(clash)} exists (another run?) and differs")
                     continue
@@ -318,11 +319,13 @@ def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict, skip: A
             ahead[j] = exc
 
 
-def write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool) -> str | None:
-    """Write label files atomically; the name of one that exists with other bytes, else None."""
+def write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool, out: OutFiles | None = None) -> str | None:
+    """Write label files atomically (through ``out`` when the output is on object storage); the name
+    of one that exists with other bytes, else None."""
+    out = out or OutFiles()
     for path, payload in files:
-        if not write_atomic(path, payload, overwrite=overwrite) and not same_bytes(path, payload):
-            return os.fsdecode(path)
+        if not out.write(path, payload, overwrite) and not out.holds(path, payload):
+            return out.rel(path) or os.fsdecode(path)
     return None
 
 
