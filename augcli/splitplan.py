@@ -21,8 +21,9 @@ from .errors import InputError, UsageError
 NO_CLASS = "(none)"
 GROUP_KINDS = ("near-duplicate", "tile", "stem", "none")  # and regex:PATTERN
 DEFAULT_GROUPS = ("near-duplicate", "tile")
-# a tile or crop named as SAHI names them (and augcli's tiles are to be): <source stem>_<x0>_<y0>_<x1>_<y1>
-TILE_NAME = re.compile(r"^(.+)_\d+_\d+_\d+_\d+$")
+# a tile named as SAHI names them, <source stem>_<x0>_<y0>_<x1>_<y1>, or as augcli tile does,
+# [prefix_]<source stem>_x<x0>_y<y0>: the fallback when no tile manifest names its source
+TILE_NAME = re.compile(r"^(.+?)(?:_\d+_\d+_\d+_\d+|_x\d+_y\d+)$")
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,47 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)  # the root is the smallest index: the smallest path
 
 
-def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], distance_max: int) -> list[int]:
+def tile_sources(root: Path, images: Sequence[str], report: Callable[[str], None]) -> dict[str, str]:
+    """{image: its source} for the tiles that ``augcli tile`` manifests under ``root`` record (records
+    with a window), and for a source that is itself in the dataset. A source is named by its absolute
+    path, so two sources with one stem in different folders stay apart."""
+    from .manifest import read_manifest
+
+    known = set(images)
+    by_abs = {os.path.normpath(root / rel): rel for rel in images}
+    out: dict[str, str] = {}
+    for man in sorted(root.rglob("manifest.jsonl")):
+        rel_man = man.relative_to(root).as_posix()
+        if any(p.startswith(".") for p in PurePosixPath(rel_man).parts):
+            continue
+        try:
+            header, records = read_manifest(man)
+        except UsageError as exc:
+            report(f"augcli: warning: {rel_man}: {exc}; tiles are grouped by their names")
+            continue
+        config = header.get("config") if isinstance(header.get("config"), dict) else {}
+        if not config.get("tile"):
+            continue
+        in_dir = str(config.get("input_dir") or "")
+        base = Path(in_dir) if os.path.isabs(in_dir) else man.parent / in_dir
+        for rec in records:
+            src, outp = rec.get("source"), rec.get("output")
+            if rec.get("window") is None or not isinstance(src, str) or not isinstance(outp, str):
+                continue
+            tile = (PurePosixPath(rel_man).parent / outp).as_posix()
+            if tile in known:
+                key = os.path.normpath(base / src)
+                out[tile] = key
+                if key in by_abs:
+                    out.setdefault(by_abs[key], key)
+    return out
+
+
+def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], distance_max: int,
+              tiles: dict[str, str] | None = None) -> list[int]:
     """The group (index of its first image) of each image: byte-identical files always share one;
-    ``group`` adds near duplicates (dHash within ``distance_max``), equal stems, equal regex keys."""
+    ``group`` adds near duplicates (dHash within ``distance_max``), tiles with their source (``tiles``
+    from the tile manifests, else by name), equal stems, equal regex keys."""
     from .phash import mirror_links, near_links
 
     uf = UnionFind(len(images))
@@ -173,6 +212,9 @@ def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], dis
                 uf.union(xs[0], ys[0])  # a mirrored copy is a near duplicate too
         elif g == "tile":  # every tile of one source, and the source itself, share the source's stem
             for i, rel in enumerate(images):
+                if tiles and rel in tiles:
+                    by_key("tile-source", tiles[rel], i)
+                    continue
                 p = PurePosixPath(rel)
                 m = TILE_NAME.match(p.stem)
                 by_key("tile", (p.parent / (m.group(1) if m else p.stem)).as_posix(), i)
