@@ -65,3 +65,23 @@ def test_tile_manifest_names_the_source_when_the_names_do_not(tmp_path):
         where.setdefault(by_output[r["source"]], set()).add(r["split"])
     assert len(where) == 4 and all(len(s) == 1 for s in where.values()), where
     assert len({next(iter(s)) for s in where.values()}) == 2  # both splits got sources
+
+
+def test_split_expand_audit_recipe(tmp_path):
+    # the README recipe: split, expand the training split beside it, audit; then a planted leak
+    inp = folders(tmp_path / "in", {"a": 6, "b": 6})
+    splits = tmp_path / "splits"
+    augcli("split", inp, splits, "--ratios", "0.5,0.25,0.25", "--seed", "1", "-j", "1")
+    augcli("expand", splits / "train", splits / "train-aug", "-n", "2", "--hflip", "--rotate", "20", "--seed", "1",
+           "-j", "1", "-q")
+    res = augcli("audit", splits, "-j", "1", "--json")
+    got = json.loads(res.stdout)
+    assert got["leaks"] == [] and got["splits"] == {"test": 3, "train": 18, "val": 3}
+    assert sum(p["kind"] == "source" for p in got["within"]) == 12  # every output found with its source
+    augcli("expand", splits / "val", splits / "train-leak", "-n", "1", "--rotate", "20", "--seed", "2", "-j", "1",
+           "-q")
+    res = augcli("audit", splits, "-j", "1", "--json", expect=1)
+    leaks = json.loads(res.stdout)["leaks"]
+    assert {(p["split_a"], p["split_b"]) for p in leaks if p["kind"] == "source"} == {("train", "val")}
+    assert sorted(p["a"] for p in leaks if p["kind"] == "source") == sorted(
+        p.relative_to(splits).as_posix() for p in (splits / "train-leak").rglob("*.png"))
