@@ -85,3 +85,60 @@ def test_split_expand_audit_recipe(tmp_path):
     assert {(p["split_a"], p["split_b"]) for p in leaks if p["kind"] == "source"} == {("train", "val")}
     assert sorted(p["a"] for p in leaks if p["kind"] == "source") == sorted(
         p.relative_to(splits).as_posix() for p in (splits / "train-leak").rglob("*.png"))
+
+
+def _yolo_seg(root: Path, n: int) -> Path:
+    """YOLO images 96x64 with a box row and a polygon row each (a polygon VOC cannot hold)."""
+    for i in range(n):
+        save(field(i, 96, 64), root / "images" / f"im{i}.png")
+        lab = root / "labels" / f"im{i}.txt"
+        lab.parent.mkdir(parents=True, exist_ok=True)
+        lab.write_text(f"{i % 2} 0.25 0.5 0.2 0.3\n1 0.6 0.3 0.9 0.3 0.75 0.8\n")
+    (root / "data.yaml").write_text("names: [cat, dog]\n")
+    return root
+
+
+def _load_coco(path: Path):
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(path))
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        im = coco.imgs[ann["image_id"]]
+        x, y, w, h = ann["bbox"]
+        assert 0 <= x and 0 <= y and x + w <= im["width"] + 1e-6 and y + h <= im["height"] + 1e-6
+    return coco
+
+
+def test_tile_labels_output_coco_loads_in_pycocotools(tmp_path):
+    inp = _yolo_seg(tmp_path / "in", 3)
+    out = tmp_path / "tiles"
+    augcli("tile", inp, out, "--size", "48x32", "--overlap", "0", "-j", "1", "-q", "--labels-output", "coco")
+    coco = _load_coco(out / "images" / "_annotations.coco.json")
+    tiles = sorted(p.name for p in (out / "images").glob("*.png"))
+    assert len(tiles) == 12 and sorted(im["file_name"] for im in coco.imgs.values()) == tiles
+    kept = sum(json.loads(x)["labels"]["out"] for x in (out / "manifest.jsonl").read_text().splitlines()[1:])
+    assert len(coco.getAnnIds()) == kept > 0
+    assert not list(out.rglob("*.txt"))  # the labels are COCO's only
+
+
+def test_tile_lossy_labels_output_needs_allow_lossy(tmp_path):
+    inp = _yolo_seg(tmp_path / "in", 2)
+    res = augcli("tile", inp, tmp_path / "voc", "--size", "48", "-j", "1", "-q", "--labels-output", "voc", expect=2)
+    assert "--allow-lossy" in res.stderr and "polygons" in res.stderr
+    assert not (tmp_path / "voc").exists() or not any((tmp_path / "voc").rglob("*.*"))
+    augcli("tile", inp, tmp_path / "voc2", "--size", "48", "-j", "1", "-q", "--labels-output", "voc", "--allow-lossy")
+    assert len(list((tmp_path / "voc2").rglob("*.xml"))) == len(list((tmp_path / "voc2").rglob("*.png"))) > 2
+
+
+def test_split_labels_output_refused_with_the_convert_recipe(tmp_path):
+    inp = _yolo_seg(tmp_path / "in", 10)
+    for extra in ((), ("--allow-lossy",)):
+        res = augcli("split", inp, tmp_path / "out", "--labels-output", "coco", *extra, expect=2)
+        assert "split copies each file as it is" in res.stderr and "augcli convert" in res.stderr
+        assert not (tmp_path / "out").exists()
+    # the recipe it names: convert, then split; one COCO file per split, each loads
+    augcli("convert", inp, tmp_path / "coco", "--to", "coco", "-j", "1", "-q")
+    augcli("split", tmp_path / "coco", tmp_path / "out", "--ratios", "0.6,0.2,0.2", "-j", "1")
+    sizes = {name: len(_load_coco(tmp_path / "out" / name / "_annotations.coco.json").imgs)
+             for name in ("train", "val", "test")}
+    assert sizes == {"train": 6, "val": 2, "test": 2}
