@@ -142,3 +142,22 @@ def test_split_labels_output_refused_with_the_convert_recipe(tmp_path):
     sizes = {name: len(_load_coco(tmp_path / "out" / name / "_annotations.coco.json").imgs)
              for name in ("train", "val", "test")}
     assert sizes == {"train": 6, "val": 2, "test": 2}
+
+
+def test_split_says_when_a_large_group_keeps_it_off_its_ratios(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    base = np.asarray(field(7)).astype(np.int16)
+    rng = np.random.default_rng(0)
+    for i in range(12):  # frames of one scene: all near duplicates, so one group
+        im = np.clip(base + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8)
+        save(Image.fromarray(im), tmp_path / "in" / "scene" / f"f{i:02d}.png")
+    folders(tmp_path / "in", {"other": 4}, start=50)
+    res = augcli("split", tmp_path / "in", tmp_path / "out", "--ratios", "0.5,0.5", "-j", "1")
+    line = next(x for x in res.stderr.splitlines() if "warning" in x)
+    assert line.startswith("augcli: warning: split: groups are never divided, and the largest has 12 of 16 "
+                           "images, so the splits are off their ratios (")
+    assert "12 of 8" in line and "4 of 8" in line
+    res = augcli("split", tmp_path / "in", tmp_path / "out2", "--ratios", "0.5,0.5", "--group", "none", "-j", "1")
+    assert "warning" not in res.stderr
