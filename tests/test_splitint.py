@@ -161,3 +161,24 @@ def test_split_says_when_a_large_group_keeps_it_off_its_ratios(tmp_path):
     assert "12 of 8" in line and "4 of 8" in line
     res = augcli("split", tmp_path / "in", tmp_path / "out2", "--ratios", "0.5,0.5", "--group", "none", "-j", "1")
     assert "warning" not in res.stderr
+
+
+def test_audit_finds_tiles_of_one_source_in_two_splits(tmp_path):
+    # a split made by a tool that knows nothing of tiles: overlapping tiles of one source on both sides
+    inp = folders(tmp_path / "in", {"a": 3})
+    tiles = tmp_path / "tiles"
+    augcli("tile", inp, tiles, "--size", "40x30", "--overlap", "0.3", "-j", "1", "-q", "--no-manifest")
+    ds = tmp_path / "ds"
+    for k, p in enumerate(sorted((tiles / "a").glob("*.png"))):
+        dest = ds / ("train" if k % 2 == 0 else "val") / p.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(p.read_bytes())
+    res = augcli("audit", ds, "-j", "1", "--json", expect=1)
+    leaks = json.loads(res.stdout)["leaks"]
+    tile_leaks = [p for p in leaks if p["kind"] == "tile"]
+    assert tile_leaks and {_tile_source(p["a"]) for p in tile_leaks} == {"a000", "a001", "a002"}
+    assert all(_tile_source(p["a"]) == _tile_source(p["b"]) and p["split_a"] != p["split_b"] for p in tile_leaks)
+    # split keeps them together, and then the audit is clean
+    augcli("split", tiles, tmp_path / "ok", "--ratios", "0.5,0.5", "-j", "1")
+    got = json.loads(augcli("audit", tmp_path / "ok", "-j", "1", "--json").stdout)
+    assert got["leaks"] == []
