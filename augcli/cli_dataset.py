@@ -32,7 +32,7 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--names", help="Split names, comma-separated [default: train,val,test; train,val for two ratios].")
 @click.option("--stratify", is_flag=True, help="Keep each class's share in every split (class folder or majority object class).")
 @click.option("--group", "groups", multiple=True, metavar="KIND",
-              help="What stays together: near-duplicate and tile (the default), stem, regex:PATTERN, none "
+              help="What stays together: near-duplicate, tile and source (the default), stem, regex:PATTERN, none "
                    "(repeatable); byte-identical files always do.")
 @click.option("--hash-distance", type=click.IntRange(0, 24), default=8, show_default=True, metavar="D",
               help=DISTANCE_HELP)

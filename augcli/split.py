@@ -238,8 +238,9 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
             report(f"augcli: {h.rel}: {h.error}; copied unchanged, grouped with byte-identical copies only")
         keep.append(h)
     images = [h.rel for h in keep]
-    tiles = SP.tile_sources(inp, images, report) if "tile" in opts.group else {}
-    groups = SP.groups_of(images, keep, opts.group, opts.hash_distance, tiles)
+    wanted = {"tile", "source"} & set(opts.group)
+    sources = SP.run_sources(inp, images, report) if wanted else {}
+    groups = SP.groups_of(images, keep, opts.group, opts.hash_distance, sources)
     split_of = SP.assign(images, groups, lambda rel: ds.classes.get(rel, []), opts.fractions, opts.seed,
                          opts.stratify)
     names = opts.names

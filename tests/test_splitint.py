@@ -182,3 +182,24 @@ def test_audit_finds_tiles_of_one_source_in_two_splits(tmp_path):
     augcli("split", tiles, tmp_path / "ok", "--ratios", "0.5,0.5", "-j", "1")
     got = json.loads(augcli("audit", tmp_path / "ok", "-j", "1", "--json").stdout)
     assert got["leaks"] == []
+
+
+def test_split_of_an_expanded_dataset_keeps_each_sources_copies_together(tmp_path):
+    # augmenting before splitting: the expand manifest says which outputs came from one source,
+    # however far the augmentation moved them from it
+    inp = folders(tmp_path / "in", {"a": 6, "b": 6})
+    aug = tmp_path / "aug"
+    augcli("expand", inp, aug, "-n", "3", "--include-originals", "--rotate", "90", "--vflip", "--zoom", "0.4",
+           "--seed", "3", "-j", "1", "-q")
+    source_of = {json.loads(x)["output"]: json.loads(x)["source"]
+                 for x in (aug / "manifest.jsonl").read_text().splitlines()[1:]}
+    for seed in range(3):
+        out = tmp_path / f"split{seed}"
+        augcli("split", aug, out, "--ratios", "0.5,0.25,0.25", "--seed", seed, "-j", "1")
+        where: dict[str, set] = {}
+        for r in records(out):
+            where.setdefault(source_of[r["source"]], set()).add(r["split"])
+        assert len(where) == 12 and all(len(s) == 1 for s in where.values()), where
+    out = tmp_path / "nosource"
+    augcli("split", aug, out, "--group", "near-duplicate", "--group", "tile", "--seed", "1", "-j", "1")
+    assert json.loads((out / "split.jsonl").read_text().splitlines()[0])["group"] == ["near-duplicate", "tile"]
