@@ -168,7 +168,13 @@ def run_sources(root: Path, images: Sequence[str], report: Callable[[str], None]
         config = header.get("config") if isinstance(header.get("config"), dict) else {}
         if header.get("kind") != "run" or not isinstance(config.get("input_dir"), str):
             continue
-        base = Path(config["input_dir"]) if os.path.isabs(config["input_dir"]) else man.parent / config["input_dir"]
+        in_dir = config["input_dir"]
+        # a relative input folder is relative to where that run was started: the first place under
+        # which a recorded source is an image of this dataset (else any: the outputs still group)
+        bases = [Path(in_dir)] if os.path.isabs(in_dir) else [Path.cwd() / in_dir, root / in_dir,
+                                                                root.parent / in_dir, man.parent / in_dir]
+        srcs = [r.get("source") for r in records if isinstance(r.get("source"), str)]
+        base = next((b for b in bases if any(os.path.normpath(b / x) in by_abs for x in srcs)), bases[0])
         for rec in records:
             src, outp = rec.get("source"), rec.get("output")
             if rec.get("status") != "ok" or not isinstance(src, str) or not isinstance(outp, str):

@@ -203,3 +203,19 @@ def test_split_of_an_expanded_dataset_keeps_each_sources_copies_together(tmp_pat
     out = tmp_path / "nosource"
     augcli("split", aug, out, "--group", "near-duplicate", "--group", "tile", "--seed", "1", "-j", "1")
     assert json.loads((out / "split.jsonl").read_text().splitlines()[0])["group"] == ["near-duplicate", "tile"]
+
+
+def test_split_joins_a_source_to_outputs_of_a_run_started_elsewhere(tmp_path):
+    # the manifest's input folder is relative to where expand ran, not to the manifest
+    ds = tmp_path / "ds"
+    folders(ds / "orig", {"a": 8})
+    subprocess.run([sys.executable, "-m", "augcli", "expand", "orig", "aug", "-n", "2", "--rotate", "90", "--seed",
+                    "1", "-j", "1", "-q"], cwd=ds, check=True, timeout=300)
+    assert json.loads((ds / "aug/manifest.jsonl").read_text().splitlines()[0])["config"]["input_dir"] == "orig"
+    for seed in range(3):
+        out = tmp_path / f"split{seed}"
+        augcli("split", ds, out, "--ratios", "0.5,0.5", "--seed", seed, "-j", "1")
+        where: dict[str, set] = {}
+        for r in records(out):
+            where.setdefault(PurePosixPath(r["source"]).stem.split("_")[0], set()).add(r["split"])
+        assert len(where) == 8 and all(len(s) == 1 for s in where.values()), where
