@@ -4,7 +4,9 @@
 - near duplicates: dHash within ``--hash-distance`` (augcli.phash), a resize or a re-encode;
 - mirrored copies: one dHash within that distance of the other's mirror dHash;
 - augmented copies: ``expand`` outputs (found through the ``manifest.jsonl`` files under the
-  dataset) whose source lies in another split.
+  dataset) whose source lies in another split;
+- tiles: tiles named after one source (augcli tile's or SAHI's names), or a tile and its source,
+  in different splits.
 
 An image's split is the first folder on its path named like a split (``train``/``training``,
 ``val``/``valid``/``validation``/``dev``, ``test``/``testing``/``eval``, also with a separator or
@@ -183,6 +185,29 @@ def _manifest_pairs(root: Path, images: list[str], splits: dict[str, str | None]
     return pairs
 
 
+def _tile_pairs(images: list[str], splits: dict[str, str | None]) -> list[dict[str, Any]]:
+    """Tiles of one source (named as augcli tile or SAHI name them, splitplan.TILE_NAME) and that
+    source, in different splits: overlapping tiles share pixels that no hash sees. Keyed by stem
+    alone, since a naive split moves tiles into other folders."""
+    from .splitplan import TILE_NAME
+
+    by_key: dict[str, list[str]] = {}
+    tiled: set[str] = set()
+    for rel in images:
+        stem = PurePosixPath(rel).stem
+        m = TILE_NAME.match(stem)
+        if m:
+            tiled.add(m.group(1))
+        by_key.setdefault(m.group(1) if m else stem, []).append(rel)
+    pairs = []
+    for key in sorted(tiled):
+        rels = by_key[key]
+        if len({splits.get(r) for r in rels} - {None}) > 1:
+            pairs.extend(_pair("tile", a, b, None, splits) for a, b in _pairs_among(rels, splits)
+                         if splits.get(a) is not None and splits.get(b) is not None and splits[a] != splits[b])
+    return pairs
+
+
 def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str | None = None,
               report: Callable[[str], None] = lambda msg: None) -> AuditResult:
     from .labels.setup import scan
@@ -245,10 +270,11 @@ def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str 
                 seen.add((p["a"], p["b"]))
                 pairs.append(p)
     pairs.extend(_manifest_pairs(root, images, splits, report))
-    order = {"listed": 0, "exact": 1, "source": 2, "near": 3, "mirror": 4}
+    pairs.extend(_tile_pairs(images, splits))
+    order = {"listed": 0, "exact": 1, "source": 2, "near": 3, "mirror": 4, "tile": 5}
     pairs.sort(key=lambda p: (order[p["kind"]], p["distance"] or 0, p["a"], p["b"]))
     shown: set[tuple[str, str]] = set()
-    for p in pairs:  # one line per pair of files, under its surest kind (listed, exact, source, near, mirror)
+    for p in pairs:  # one line per pair of files, under its surest kind (listed, exact, source, near, mirror, tile)
         if p["a"] != p["b"] and (p["a"], p["b"]) in shown:
             continue
         shown.add((p["a"], p["b"]))

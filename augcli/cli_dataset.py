@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .choices import LABEL_OUTPUTS
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DISTANCE_HELP = "Images whose dHash differs in at most D of 64 bits are near duplicates."
 
@@ -30,7 +32,7 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--names", help="Split names, comma-separated [default: train,val,test; train,val for two ratios].")
 @click.option("--stratify", is_flag=True, help="Keep each class's share in every split (class folder or majority object class).")
 @click.option("--group", "groups", multiple=True, metavar="KIND",
-              help="What stays together: near-duplicate and tile (the default), stem, regex:PATTERN, none "
+              help="What stays together: near-duplicate, tile and source (the default), stem, regex:PATTERN, none "
                    "(repeatable); byte-identical files always do.")
 @click.option("--hash-distance", type=click.IntRange(0, 24), default=8, show_default=True, metavar="D",
               help=DISTANCE_HELP)
@@ -39,9 +41,12 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
               help="Processes that hash the images; 1 runs in-process.")
 @click.option("--cache", type=click.Path(dir_okay=False), help="Hash cache file to read and update.")
+@click.option("--labels-output", type=click.Choice(LABEL_OUTPUTS),
+              help="Not done by split (it copies files as they are): convert first, with augcli convert.")
+@click.option("--allow-lossy", is_flag=True, help="With --labels-output (see there).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def split(input_dir: str, output_dir: str, ratios: str, names: str | None, groups: tuple[str, ...],
-          as_json: bool, **kw: Any) -> None:
+          as_json: bool, labels_output: str | None, allow_lossy: bool, **kw: Any) -> None:
     """Split INPUT_DIR into train/val/test under OUTPUT_DIR, keeping groups of duplicates together.
 
     \b
@@ -52,6 +57,13 @@ def split(input_dir: str, output_dir: str, ratios: str, names: str | None, group
     from .split import run_split
     from .splitplan import DEFAULT_GROUPS, SplitOptions, default_names
 
+    if labels_output or allow_lossy:
+        # split's outputs are the input's files byte for byte (split.jsonl records their SHA-256);
+        # a conversion writes new files, with its own names and loss report: augcli convert's
+        raise click.UsageError(
+            "split copies each file as it is and converts no labels; convert first, then split: "
+            f"augcli convert {input_dir} CONVERTED --to {labels_output or 'FORMAT'}"
+            f"{' --allow-lossy' if allow_lossy else ''} && augcli split CONVERTED {output_dir}")
     try:
         r = _floats(ratios)
         n = tuple(names.split(",")) if names else default_names(len(r))

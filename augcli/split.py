@@ -183,6 +183,21 @@ def _voc_lists(ds: SP.Dataset, assigned: dict[str, str], names: tuple[str, ...],
     return out
 
 
+def _warn_off_target(counts: list[int], groups: list[int], opts: SP.SplitOptions,
+                     report: Callable[[str], None]) -> None:
+    """Groups are never divided, so a large one (a video's frames chained as near duplicates) can
+    leave a split far from its share, even empty: say so, with what to change."""
+    target = SP.quotas([sum(counts)], opts.fractions)[0]
+    off = [f"{n} {c} of {t}" for n, c, t in zip(opts.names, counts, target) if abs(c - t) > 1]
+    if off:
+        from collections import Counter
+
+        largest = max(Counter(groups).values())
+        report(f"augcli: warning: split: groups are never divided, and the largest has {largest} of "
+               f"{sum(counts)} images, so the splits are off their ratios ({', '.join(off)} images); "
+               "a smaller --hash-distance or other --group kinds make smaller groups")
+
+
 def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
               report: Callable[[str], None] = lambda msg: None) -> SplitResult:
     from .manifest import ManifestWriter
@@ -223,7 +238,9 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
             report(f"augcli: {h.rel}: {h.error}; copied unchanged, grouped with byte-identical copies only")
         keep.append(h)
     images = [h.rel for h in keep]
-    groups = SP.groups_of(images, keep, opts.group, opts.hash_distance)
+    wanted = {"tile", "source"} & set(opts.group)
+    sources = SP.run_sources(inp, images, report) if wanted else {}
+    groups = SP.groups_of(images, keep, opts.group, opts.hash_distance, sources)
     split_of = SP.assign(images, groups, lambda rel: ds.classes.get(rel, []), opts.fractions, opts.seed,
                          opts.stratify)
     names = opts.names
@@ -267,5 +284,6 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
         writer.discard()
         raise
     counts = [split_of.count(k) for k in range(len(names))]
+    _warn_off_target(counts, groups, opts, report)
     return SplitResult(ds.layout, names, counts, SP.table(ds, images, split_of, names), len(set(groups)), errors,
                        str(manifest))

@@ -19,10 +19,11 @@ import numpy as np
 from .errors import InputError, UsageError
 
 NO_CLASS = "(none)"
-GROUP_KINDS = ("near-duplicate", "tile", "stem", "none")  # and regex:PATTERN
-DEFAULT_GROUPS = ("near-duplicate", "tile")
-# a tile or crop named as SAHI names them (and augcli's tiles are to be): <source stem>_<x0>_<y0>_<x1>_<y1>
-TILE_NAME = re.compile(r"^(.+)_\d+_\d+_\d+_\d+$")
+GROUP_KINDS = ("near-duplicate", "tile", "source", "stem", "none")  # and regex:PATTERN
+DEFAULT_GROUPS = ("near-duplicate", "tile", "source")
+# a tile named as SAHI names them, <source stem>_<x0>_<y0>_<x1>_<y1>, or as augcli tile does,
+# [prefix_]<source stem>_x<x0>_y<y0>: the fallback when no tile manifest names its source
+TILE_NAME = re.compile(r"^(.+?)(?:_\d+_\d+_\d+_\d+|_x\d+_y\d+)$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class SplitOptions:
                 except re.error as exc:
                     raise ValueError(f"--group {g}: not a regular expression: {exc}") from None
             elif g not in GROUP_KINDS:
-                raise ValueError(f"--group must be near-duplicate, tile, stem, regex:PATTERN or none, not {g!r}")
+                raise ValueError(f"--group must be near-duplicate, tile, source, stem, regex:PATTERN or none, "
+                                 f"not {g!r}")
         from .phash import MAX_DISTANCE
 
         if not 0 <= self.hash_distance <= MAX_DISTANCE:
@@ -145,9 +147,54 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)  # the root is the smallest index: the smallest path
 
 
-def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], distance_max: int) -> list[int]:
+def run_sources(root: Path, images: Sequence[str], report: Callable[[str], None]) -> dict[str, tuple[str, bool]]:
+    """{image: (its source, whether it is a tile)} for the outputs that augcli run manifests under
+    ``root`` (``expand``, ``tile``) record, and for a source that is itself in the dataset. A source
+    is named by its absolute path, so two sources with one stem in different folders stay apart."""
+    from .manifest import read_manifest
+
+    known = set(images)
+    by_abs = {os.path.normpath(root / rel): rel for rel in images}
+    out: dict[str, tuple[str, bool]] = {}
+    for man in sorted(root.rglob("manifest.jsonl")):
+        rel_man = man.relative_to(root).as_posix()
+        if any(p.startswith(".") for p in PurePosixPath(rel_man).parts):
+            continue
+        try:
+            header, records = read_manifest(man)
+        except UsageError as exc:
+            report(f"augcli: warning: {rel_man}: {exc}; its outputs are grouped by their names and hashes only")
+            continue
+        config = header.get("config") if isinstance(header.get("config"), dict) else {}
+        if header.get("kind") != "run" or not isinstance(config.get("input_dir"), str):
+            continue
+        in_dir = config["input_dir"]
+        # a relative input folder is relative to where that run was started: the first place under
+        # which a recorded source is an image of this dataset (else any: the outputs still group)
+        bases = [Path(in_dir)] if os.path.isabs(in_dir) else [Path.cwd() / in_dir, root / in_dir,
+                                                                root.parent / in_dir, man.parent / in_dir]
+        srcs = [r.get("source") for r in records if isinstance(r.get("source"), str)]
+        base = next((b for b in bases if any(os.path.normpath(b / x) in by_abs for x in srcs)), bases[0])
+        for rec in records:
+            src, outp = rec.get("source"), rec.get("output")
+            if rec.get("status") != "ok" or not isinstance(src, str) or not isinstance(outp, str):
+                continue
+            output = (PurePosixPath(rel_man).parent / outp).as_posix()
+            if output in known:
+                key, tile = os.path.normpath(base / src), rec.get("window") is not None
+                out[output] = (key, tile)
+                if key in by_abs:
+                    out.setdefault(by_abs[key], (key, tile))
+    return out
+
+
+def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], distance_max: int,
+              sources: dict[str, tuple[str, bool]] | None = None) -> list[int]:
     """The group (index of its first image) of each image: byte-identical files always share one;
-    ``group`` adds near duplicates (dHash within ``distance_max``), equal stems, equal regex keys."""
+    ``group`` adds near duplicates (dHash within ``distance_max``), tiles with their source (from the
+    tile manifests, ``sources``, else by name), the outputs of a run with their source (``sources``),
+    equal stems, equal regex keys."""
+    sources = sources or {}
     from .phash import mirror_links, near_links
 
     uf = UnionFind(len(images))
@@ -173,9 +220,16 @@ def groups_of(images: Sequence[str], hashes: Sequence, group: Sequence[str], dis
                 uf.union(xs[0], ys[0])  # a mirrored copy is a near duplicate too
         elif g == "tile":  # every tile of one source, and the source itself, share the source's stem
             for i, rel in enumerate(images):
+                if rel in sources and sources[rel][1]:
+                    by_key("source", sources[rel][0], i)
+                    continue
                 p = PurePosixPath(rel)
                 m = TILE_NAME.match(p.stem)
                 by_key("tile", (p.parent / (m.group(1) if m else p.stem)).as_posix(), i)
+        elif g == "source":  # an expand output (an augmented copy) and its source
+            for i, rel in enumerate(images):
+                if rel in sources:
+                    by_key("source", sources[rel][0], i)
         elif g == "stem":
             for i, rel in enumerate(images):
                 by_key("stem", PurePosixPath(rel).stem, i)
