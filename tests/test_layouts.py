@@ -315,3 +315,23 @@ def test_a_task_folder_follows_its_images_link_but_no_other_link_out(tmp_path):
     res = run(inp / "object_detection", tmp_path / "refused", "-j", "1", "--no-follow-outside")
     assert "images/: warning: symbolic link to outside the input folder" in res.output
     assert not list((tmp_path / "refused").rglob("*.jpg"))
+
+
+@pytest.mark.parametrize("images,labels,name", [("images/train", "labels/train", "a.txt"),
+                                                 ("JPEGImages", "Annotations", "a.xml")])
+def test_an_image_folder_whose_labels_lie_outside_the_input_is_refused(tmp_path, images, labels, name):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    (tmp_path / "d" / images).mkdir(parents=True)
+    (tmp_path / "d" / labels).mkdir(parents=True)
+    Image.new("RGB", (20, 20)).save(tmp_path / "d" / images / "a.png")
+    (tmp_path / "d" / labels / name).write_text("0 0.5 0.5 0.2 0.2\n" if name.endswith(".txt") else "<annotation/>")
+    run = [sys.executable, "-m", "augcli", "expand", f"d/{images}", "out", "--seed", "1"]
+    res = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and f"{labels}, outside INPUT_DIR" in res.stderr and "--labels none" in res.stderr
+    assert not (tmp_path / "out").exists()
+    res = subprocess.run(run + ["--labels", "none", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and (tmp_path / "out" / "a_0.png").exists()

@@ -320,3 +320,28 @@ def _files_here(found, base: str, files: list[str], role: str | None) -> None:
             found.voc.append(f"<stem>.xml next to the images in {base or './'}")
         if base and f.endswith("_annotations.coco.json"):
             found.json.append(rel)
+
+
+_OUTSIDE_PAIRS = (("images", "labels", ".txt"), ("JPEGImages", "Annotations", ".xml"), ("images", "annotations", ".xml"))
+
+
+def labels_outside(inp: Path, sample: int = 200) -> Path | None:
+    """The label folder of a dataset whose image folder (or a folder inside it) is the input
+    (``data/images/train`` with its labels in ``data/labels/train``): labels that ``--labels auto``
+    cannot see from INPUT_DIR. Found when one of the first ``sample`` images has a label file of
+    its stem there; None otherwise."""
+    parts = inp.parts
+    for i in range(len(parts) - 1, 0, -1):
+        for image_dir, label_dir, ext in _OUTSIDE_PAIRS:
+            if parts[i] != image_dir:
+                continue
+            folder = Path(*parts[:i], label_dir, *parts[i + 1:])
+            if not folder.is_dir():
+                continue
+            try:
+                names = sorted(n for n in os.listdir(inp) if is_candidate(n) and is_visible(n))[:sample]
+            except OSError:
+                return None
+            if any((folder / (os.path.splitext(n)[0] + ext)).is_file() for n in names):
+                return folder
+    return None

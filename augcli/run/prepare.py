@@ -43,6 +43,14 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
             report(f"augcli: note: --labels-output {cfg.labels.output}: no YOLO, COCO or VOC labels were found; "
                    "the images are written without labels")
     check_require(cfg, setup)
+    if cfg.labels is not None and cfg.labels.format == "auto" and (setup is None or not setup.carries):
+        from ..labels.layouts import labels_outside
+
+        beside = labels_outside(inp)
+        if beside is not None:  # labels the user has, that this run would not carry: never silently
+            raise UsageError(f"the labels of these images are in {fsnames.shown(str(beside))}, outside INPUT_DIR, so "
+                             "they would not be carried: run on the dataset's root folder (and take the split "
+                             "from the output), or pass --labels none to expand the images alone")
     if setup is not None and getattr(cfg.labels, "erase_dropped", None) and \
             any(op.displaces for op in cfg.pipeline.ops):
         raise UsageError("--erase-dropped cannot be combined with --elastic, --grid-distort or --lens yet: "
