@@ -11,9 +11,9 @@ import click
 from .version import __version__
 from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS, RESIZE_MODES
 from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
-                          label_options, op_options, ops_table, require_settings, scaleout_settings, scaleout_options,
+                          label_options, op_options, ops_table, require_settings, run_options, scaleout_settings, scaleout_options,
                           target_options)
-from .cli_types import ColourType, SizeType
+from .cli_types import SizeType
 from .presets import NAMES as PRESET_NAMES
 
 # Sub-commands inherit the prefix as AUGCLI_<COMMAND>_<OPTION>, e.g. AUGCLI_EXPAND_WORKERS=8.
@@ -56,25 +56,7 @@ def cli() -> None:
               help="--resize: stretch on load, or keep the aspect ratio: fit inside WxH, or fill it and crop the centre.")
 @click.option("--include-originals", is_flag=True, help="Also write each input (as loaded) as stem_orig.ext.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Root seed; the same seed gives the same bytes.")
-@click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
-              help="Worker processes; 1 runs in-process.")
-@click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
-              help="What to do when an output file already exists.")
-@click.option("--dry-run", is_flag=True, help="Plan and count, print the outputs, write nothing.")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
-              help="Where to write the manifest [default: OUTPUT_DIR/manifest.jsonl].")
-@click.option("--no-manifest", is_flag=True, help="Do not write a manifest.")
-@click.option("--no-exif-transpose", is_flag=True, help="Do not apply the EXIF orientation tag on load.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=100_000_000, show_default=True,
-              help="Refuse images with more pixels than this (decompression bombs).")
-@click.option("--background", type=ColourType(), default="white", show_default=True,
-              help="Colour that transparency is flattened onto for formats without alpha (JPEG, BMP).")
-@click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
-@click.option("--follow-outside/--no-follow-outside", default=None,
-              help="Follow symlinked images and folders whose real path is outside INPUT_DIR "
-                   "[default: not when labels are carried, else yes].")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
+@run_options
 @compose_options
 @label_options
 @target_options

@@ -9,8 +9,8 @@ from typing import Any, Callable
 import click
 
 from .choices import (COMPOSITIONS, BOX_METHODS, DEFAULT_BUCKETS, ERASE_MODES, EXECUTORS, FILL_MODES, INTERPOLATIONS,
-                      LABEL_FORMATS, LABEL_FRAMES, LABEL_OUTPUTS, LAYOUTS, MAX_BUCKETS)
-from .cli_types import PairType, ProbabilityType, RangeType, SizeType
+                      LABEL_FORMATS, LABEL_FRAMES, LABEL_OUTPUTS, LAYOUTS, MAX_BUCKETS, ON_EXISTS)
+from .cli_types import ColourType, PairType, ProbabilityType, RangeType, SizeType
 from .ops import FLAGS as OP_FLAGS, LETTERBOX_FILL  # light: the op modules load numpy and Pillow only when an op runs
 from .ops.flags import Choice, Flag, Number, Pair, Size, Span, Spec, Switch
 from .presets import NAMES as PRESET_NAMES
@@ -183,18 +183,18 @@ def scaleout_options(fn: Callable) -> Callable:
     """expand's options for running beyond one machine (augcli/run/)."""
     options = [
         click.option("--shard", metavar="I/N|auto",
-                     help="Do only shard I of N (0-based), or take it from Slurm / Kubernetes (auto)."),
+                    help="Do only shard I of N (0-based), or take it from Slurm / Kubernetes (auto)."),
         click.option("--buckets", type=click.IntRange(1, MAX_BUCKETS), default=DEFAULT_BUCKETS, show_default=True,
-                     help="Fixed number of buckets (the unit of output and resume of sharded runs)."),
+                    help="Fixed number of buckets (the unit of output and resume of sharded runs)."),
         click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
-                     help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),
+                    help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),
         click.option("--scheduler", metavar="tcp://HOST:PORT",
-                     help="Dask scheduler to use with --executor dask [default: a local cluster]."),
+                    help="Dask scheduler to use with --executor dask [default: a local cluster]."),
         click.option("--layout", type=click.Choice(LAYOUTS), default="tree", show_default=True,
-                     help="How outputs are placed: tree mirrors the input's folders, one file per output; hf "
+                    help="How outputs are placed: tree mirrors the input's folders, one file per output; hf "
                           "adds Hugging Face ImageFolder metadata; webdataset packs tar shards."),
         click.option("--shard-size", type=click.IntRange(1), default=1000, show_default=True, metavar="N",
-                     help="Samples per tar shard with --layout webdataset."),
+                    help="Samples per tar shard with --layout webdataset."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -350,3 +350,33 @@ def ops_table(markdown: bool = False) -> str:
         lines.append(f"  {step:<{widths[0] - 2}}  {flags:<{widths[1]}}  {params}")
         lines.append(f"  {'':<{widths[0] - 2}}  {'':<{widths[1]}}  scheme: {scheme}")
     return "\n".join(lines)
+
+
+# the run-control options expand and tile share
+_RUN_OPTIONS = [
+    click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
+                 help="Worker processes; 1 runs in-process."),
+    click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
+                 help="What to do when an output file already exists."),
+    click.option("--dry-run", is_flag=True, help="Plan and count, print the outputs, write nothing."),
+    click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
+                 help="Where to write the manifest [default: OUTPUT_DIR/manifest.jsonl]."),
+    click.option("--no-manifest", is_flag=True, help="Do not write a manifest."),
+    click.option("--no-exif-transpose", is_flag=True, help="Do not apply the EXIF orientation tag on load."),
+    click.option("--max-pixels", type=click.IntRange(min=1), default=100_000_000, show_default=True,
+                 help="Refuse images with more pixels than this (decompression bombs)."),
+    click.option("--background", type=ColourType(), default="white", show_default=True,
+                 help="Colour that transparency is flattened onto for formats without alpha (JPEG, BMP)."),
+    click.option("--strict", is_flag=True, help="Stop at the first file that fails."),
+    click.option("--follow-outside/--no-follow-outside", default=None,
+                 help="Follow symlinked images and folders whose real path is outside INPUT_DIR "
+                      "[default: not when labels are carried, else yes]."),
+    click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown)."),
+]
+
+
+def run_options(fn: Callable) -> Callable:
+    for option in reversed(_RUN_OPTIONS):
+        fn = option(fn)
+    return fn

@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from .choices import FORMATS, ON_EXISTS
-from .cli_options import FolderOrURL, build_label_options, label_options, scaleout_options, scaleout_settings
-from .cli_types import ColourType, SizeType
+from .choices import FORMATS
+from .cli_options import (FolderOrURL, build_label_options, label_options, run_options, scaleout_options,
+                          scaleout_settings)
+from .cli_types import SizeType
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -44,25 +45,7 @@ class TileSizeType(click.ParamType):
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
               help="Quality for JPEG and WebP output.")
 @click.option("--resize", type=SizeType(), help="Resize every input to WxH on load, before it is tiled.")
-@click.option("-j", "--workers", type=click.IntRange(min=0), default=0, show_default="all CPUs",
-              help="Worker processes; 1 runs in-process.")
-@click.option("--on-exists", type=click.Choice(ON_EXISTS), default="error", show_default=True,
-              help="What to do when an output file already exists.")
-@click.option("--dry-run", is_flag=True, help="Plan and count, print the tiles, write nothing.")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
-              help="Where to write the manifest [default: OUTPUT_DIR/manifest.jsonl].")
-@click.option("--no-manifest", is_flag=True, help="Do not write a manifest.")
-@click.option("--no-exif-transpose", is_flag=True, help="Do not apply the EXIF orientation tag on load.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=100_000_000, show_default=True,
-              help="Refuse images with more pixels than this (decompression bombs).")
-@click.option("--background", type=ColourType(), default="white", show_default=True,
-              help="Colour that transparency is flattened onto for formats without alpha (JPEG, BMP).")
-@click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
-@click.option("--follow-outside/--no-follow-outside", default=None,
-              help="Follow symlinked images and folders whose real path is outside INPUT_DIR "
-                   "[default: not when labels are carried, else yes].")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
+@run_options
 @label_options
 @scaleout_options
 def tile(input_dir: str, output_dir: str, **kw: Any) -> None:
