@@ -142,22 +142,15 @@ def _manifest_pairs(root: Path, images: list[str], splits: dict[str, str | None]
     """(output, source) pairs of the ``expand`` manifests under ``root`` whose source is an image of
     the dataset: by the recorded input folder, else by the one image whose path ends with the
     source's relative path."""
-    from .manifest import read_manifest
+    from .manifest import manifests_under
 
     known = set(images)
     by_name: dict[str, list[str]] = {}
     for r in images:
         by_name.setdefault(PurePosixPath(r).name, []).append(r)
     pairs = []
-    for man in sorted(root.rglob("manifest.jsonl")):
-        rel_man = man.relative_to(root).as_posix()
-        if any(p.startswith(".") for p in PurePosixPath(rel_man).parts):
-            continue
-        try:
-            header, records = read_manifest(man)
-        except UsageError as exc:
-            report(f"augcli: warning: {rel_man}: {exc}; not read")
-            continue
+    for rel_man, man, header, records in manifests_under(
+            root, lambda rel, exc: report(f"augcli: warning: {rel}: {exc}; not read")):
         in_dir = str(header["config"].get("input_dir") or "")
         bases = [Path(in_dir)] if os.path.isabs(in_dir) else [Path.cwd() / in_dir, root / in_dir, root.parent / in_dir]
         for rec in records:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from . import fsnames
@@ -206,3 +206,19 @@ def merged_lines(header: str, parts: Iterable[Iterator[tuple[str, str]]]) -> Ite
     yield header
     for _, line in heapq.merge(*parts, key=lambda item: item[0]):
         yield line
+
+
+def manifests_under(root: Path, unreadable: Callable[[str, UsageError], None]) -> Iterator[tuple[str, Path, dict, list]]:
+    """Every ``manifest.jsonl`` below ``root`` (none in a hidden folder), sorted by path, read:
+    ``(path relative to root, path, header, records)``. One that cannot be read goes to
+    ``unreadable(relative path, error)`` and is passed over."""
+    for man in sorted(root.rglob("manifest.jsonl")):
+        rel = man.relative_to(root).as_posix()
+        if any(p.startswith(".") for p in PurePosixPath(rel).parts):
+            continue
+        try:
+            header, records = read_manifest(man)
+        except UsageError as exc:
+            unreadable(rel, exc)
+            continue
+        yield rel, man, header, records

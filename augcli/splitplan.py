@@ -151,20 +151,13 @@ def run_sources(root: Path, images: Sequence[str], report: Callable[[str], None]
     """{image: (its source, whether it is a tile)} for the outputs that augcli run manifests under
     ``root`` (``expand``, ``tile``) record, and for a source that is itself in the dataset. A source
     is named by its absolute path, so two sources with one stem in different folders stay apart."""
-    from .manifest import read_manifest
+    from .manifest import manifests_under
 
     known = set(images)
     by_abs = {os.path.normpath(root / rel): rel for rel in images}
     out: dict[str, tuple[str, bool]] = {}
-    for man in sorted(root.rglob("manifest.jsonl")):
-        rel_man = man.relative_to(root).as_posix()
-        if any(p.startswith(".") for p in PurePosixPath(rel_man).parts):
-            continue
-        try:
-            header, records = read_manifest(man)
-        except UsageError as exc:
-            report(f"augcli: warning: {rel_man}: {exc}; its outputs are grouped by their names and hashes only")
-            continue
+    for rel_man, man, header, records in manifests_under(root, lambda rel, exc: report(
+            f"augcli: warning: {rel}: {exc}; its outputs are grouped by their names and hashes only")):
         config = header.get("config") if isinstance(header.get("config"), dict) else {}
         if header.get("kind") != "run" or not isinstance(config.get("input_dir"), str):
             continue
