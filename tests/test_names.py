@@ -262,3 +262,45 @@ def test_folders_and_prefix_that_are_not_utf8_are_recorded_and_replayed(tmp_path
     assert proc.returncode == 0, err_text(proc)
     with open(target, "rb") as fh:
         assert fh.read() == made
+
+
+def _reference_outputs(sources, cfg):
+    """The output names as the documented rule reads with pathlib (the naming's first writing)."""
+    from pathlib import PurePosixPath
+
+    width = len(str(max(cfg.copies - 1, 0)))
+    from augcli.imageio import output_format
+
+    groups: dict = {}
+    for rel in sources:
+        p, ext = PurePosixPath(rel), output_format(rel, cfg.format)[1]
+        groups.setdefault((str(p.parent).lower(), p.stem.lower(), ext.lower()), []).append(rel)
+    names = []
+    for rel in sources:
+        p, ext = PurePosixPath(rel), output_format(rel, cfg.format)[1]
+        stem = p.stem
+        if len(groups[(str(p.parent).lower(), stem.lower(), ext.lower())]) > 1:
+            stem = f"{stem}_{p.suffix[1:].lower()}"
+        base = f"{fsnames.canonical(cfg.prefix)}_{stem}" if cfg.prefix else stem
+        outs = [(None, (p.parent / f"{base}_orig{ext}").as_posix())] if cfg.include_originals else []
+        outs += [(k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(cfg.copies)]
+        names.append((rel, tuple(outs)))
+    return names
+
+
+@pytest.mark.parametrize("options", [{}, {"prefix": "p"}, {"include_originals": True, "copies": 12},
+                                     {"format": "png", "copies": 3}, {"format": "jpeg"}])
+def test_output_names_follow_the_pathlib_rule_for_odd_names(options):
+    """Names are made with plain string operations; they are exactly the ones the rule gives with
+    pathlib: several dots, a trailing dot, no extension, folders, clashing stems in any case, names
+    that are not UTF-8 (surrogate escapes)."""
+    from pathlib import Path
+
+    from augcli.config import RunConfig
+    from augcli.run.discover import plan_outputs
+
+    sources = sorted(["a.jpg", "a.png", "A.PNG", "x/a.jpg", "x/a.JPG", "x/y/b.tar.gz", "x/c.", "d", "e.f.g",
+                      "x/y/a.png", "a.jpeg", "x/..png", "sp ace.png", "ü/é.png", "x/a_jpg_0.png", "x/b.Jpeg",
+                      "x/b.jpeg", "\udcff.png", "q/\udcfe/r.webp", "x/y/z/w.bmp"])
+    cfg = RunConfig(input_dir=Path("in"), output_dir=Path("out"), **options)
+    assert [(job.source, job.outputs) for job in plan_outputs(sources, cfg)] == _reference_outputs(sources, cfg)
