@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .. import fsnames
 from ..filewarnings import chunk_warnings, install_one_line_warnings
 from ..imageio import remove_stale_temporaries
+from ..tempfiles import folders_kept
 from .discover import SourceJob
 from .work import Interrupted, WorkContext, make_record, process_source_safely
 
@@ -33,7 +34,9 @@ def init_worker(ctx: WorkContext) -> None:
 
 def work_chunk(chunk: Sequence[SourceJob]) -> list[list[dict[str, Any]]]:
     assert _CTX is not None
-    with chunk_warnings():  # stderr and the warning filters switched once per chunk, not per source
+    # stderr and the warning filters switched once per chunk, not per source; the output folders
+    # opened once per chunk (neighbouring sources share them)
+    with chunk_warnings(), folders_kept():
         return [process_source_safely(_CTX, job) for job in chunk]
 
 
