@@ -304,3 +304,23 @@ def test_output_names_follow_the_pathlib_rule_for_odd_names(options):
                       "x/b.jpeg", "\udcff.png", "q/\udcfe/r.webp", "x/y/z/w.bmp"])
     cfg = RunConfig(input_dir=Path("in"), output_dir=Path("out"), **options)
     assert [(job.source, job.outputs) for job in plan_outputs(sources, cfg)] == _reference_outputs(sources, cfg)
+
+
+def test_a_record_line_is_the_sorted_json_of_the_record_without_run_events():
+    """Manifest lines: the record's JSON with sorted keys, run events (fatal, existing, _decoded) left
+    out, and names that are not UTF-8 as readable text plus their exact bytes in ``<field>_b64``;
+    the record given is never changed."""
+    from augcli.manifest import RECORD_ONLY, record_line
+
+    base = {"source": "a/b.png", "output": "a/b_0.jpg", "copy": 0, "status": "ok", "error": None, "seed": 3,
+            "item_key": 2 ** 63 + 5, "size": [32, 24], "output_size": [32, 24],
+            "ops": [{"op": "rotate", "applied": True, "angle": 0.1 + 0.2}], "matrix": [[1.0, 0.0, 0.5], [0.0, 1.0, -2.0]]}
+    odd = {**base, "source": "a/\udcff.png", "output": "a/\udcff_0.jpg", "existing": True, "_decoded": 2}
+    for rec in (base, {**base, "fatal": True, "error": "disk full", "status": "error"}, odd,
+                {**base, "output": None, "copy": None, "status": "error", "error": "x\ny \u00e9"}):
+        before = dict(rec)
+        expected = fsnames.encode_fields({k: v for k, v in rec.items() if k not in RECORD_ONLY}, ("source", "output"))
+        assert record_line(rec) == json.dumps(expected, sort_keys=True) + "\n"
+        assert rec == before
+    line = json.loads(record_line(odd))
+    assert base64.b64decode(line["source_b64"]) == b"a/\xff.png" and "existing" not in line
