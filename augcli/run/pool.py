@@ -191,7 +191,7 @@ def pool_context():
 # earlier one) per chunk in flight: a source much larger than the others does not idle the other
 # workers while its results are awaited (records are small; only sources are bounded more tightly)
 WINDOW_PER_WORKER = 3
-MOST_PER_CHUNK = 32  # sources in one chunk of small files
+MOST_PER_CHUNK = 16  # sources in one chunk of small files (more would leave one worker a longer tail)
 HELD_PER_WINDOW = 4
 
 
