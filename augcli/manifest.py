@@ -56,9 +56,17 @@ def header_line(cfg: Any, seed: int, targets: dict[str, Any] | None = None, labe
     return json.dumps(run_header(cfg, seed, targets, labels), sort_keys=True) + "\n"
 
 
+# one encoder for every line (json.dumps with sort_keys makes a new one per call): the same bytes
+_RECORD_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
 def record_line(rec: dict[str, Any]) -> str:
-    rec = fsnames.encode_fields({k: v for k, v in rec.items() if k not in RECORD_ONLY}, ("source", "output"))
-    return json.dumps(rec, sort_keys=True) + "\n"
+    # copies are made only when a field must go or a name is not UTF-8 (the rare records)
+    if any(k in rec for k in RECORD_ONLY):
+        rec = {k: v for k, v in rec.items() if k not in RECORD_ONLY}
+    if any(isinstance(rec.get(k), str) and not fsnames.is_utf8(rec[k]) for k in ("source", "output")):
+        rec = fsnames.encode_fields(rec, ("source", "output"))
+    return _RECORD_ENCODER.encode(rec) + "\n"
 
 
 class ManifestWriter:

@@ -262,3 +262,65 @@ def test_folders_and_prefix_that_are_not_utf8_are_recorded_and_replayed(tmp_path
     assert proc.returncode == 0, err_text(proc)
     with open(target, "rb") as fh:
         assert fh.read() == made
+
+
+def _reference_outputs(sources, cfg):
+    """The output names as the documented rule reads with pathlib (the naming's first writing)."""
+    from pathlib import PurePosixPath
+
+    width = len(str(max(cfg.copies - 1, 0)))
+    from augcli.imageio import output_format
+
+    groups: dict = {}
+    for rel in sources:
+        p, ext = PurePosixPath(rel), output_format(rel, cfg.format)[1]
+        groups.setdefault((str(p.parent).lower(), p.stem.lower(), ext.lower()), []).append(rel)
+    names = []
+    for rel in sources:
+        p, ext = PurePosixPath(rel), output_format(rel, cfg.format)[1]
+        stem = p.stem
+        if len(groups[(str(p.parent).lower(), stem.lower(), ext.lower())]) > 1:
+            stem = f"{stem}_{p.suffix[1:].lower()}"
+        base = f"{fsnames.canonical(cfg.prefix)}_{stem}" if cfg.prefix else stem
+        outs = [(None, (p.parent / f"{base}_orig{ext}").as_posix())] if cfg.include_originals else []
+        outs += [(k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(cfg.copies)]
+        names.append((rel, tuple(outs)))
+    return names
+
+
+@pytest.mark.parametrize("options", [{}, {"prefix": "p"}, {"include_originals": True, "copies": 12},
+                                     {"format": "png", "copies": 3}, {"format": "jpeg"}])
+def test_output_names_follow_the_pathlib_rule_for_odd_names(options):
+    """Names are made with plain string operations; they are exactly the ones the rule gives with
+    pathlib: several dots, a trailing dot, no extension, folders, clashing stems in any case, names
+    that are not UTF-8 (surrogate escapes)."""
+    from pathlib import Path
+
+    from augcli.config import RunConfig
+    from augcli.run.discover import plan_outputs
+
+    sources = sorted(["a.jpg", "a.png", "A.PNG", "x/a.jpg", "x/a.JPG", "x/y/b.tar.gz", "x/c.", "d", "e.f.g",
+                      "x/y/a.png", "a.jpeg", "x/..png", "sp ace.png", "ü/é.png", "x/a_jpg_0.png", "x/b.Jpeg",
+                      "x/b.jpeg", "\udcff.png", "q/\udcfe/r.webp", "x/y/z/w.bmp"])
+    cfg = RunConfig(input_dir=Path("in"), output_dir=Path("out"), **options)
+    assert [(job.source, job.outputs) for job in plan_outputs(sources, cfg)] == _reference_outputs(sources, cfg)
+
+
+def test_a_record_line_is_the_sorted_json_of_the_record_without_run_events():
+    """Manifest lines: the record's JSON with sorted keys, run events (fatal, existing, _decoded) left
+    out, and names that are not UTF-8 as readable text plus their exact bytes in ``<field>_b64``;
+    the record given is never changed."""
+    from augcli.manifest import RECORD_ONLY, record_line
+
+    base = {"source": "a/b.png", "output": "a/b_0.jpg", "copy": 0, "status": "ok", "error": None, "seed": 3,
+            "item_key": 2 ** 63 + 5, "size": [32, 24], "output_size": [32, 24],
+            "ops": [{"op": "rotate", "applied": True, "angle": 0.1 + 0.2}], "matrix": [[1.0, 0.0, 0.5], [0.0, 1.0, -2.0]]}
+    odd = {**base, "source": "a/\udcff.png", "output": "a/\udcff_0.jpg", "existing": True, "_decoded": 2}
+    for rec in (base, {**base, "fatal": True, "error": "disk full", "status": "error"}, odd,
+                {**base, "output": None, "copy": None, "status": "error", "error": "x\ny \u00e9"}):
+        before = dict(rec)
+        expected = fsnames.encode_fields({k: v for k, v in rec.items() if k not in RECORD_ONLY}, ("source", "output"))
+        assert record_line(rec) == json.dumps(expected, sort_keys=True) + "\n"
+        assert rec == before
+    line = json.loads(record_line(odd))
+    assert base64.b64decode(line["source_b64"]) == b"a/\xff.png" and "existing" not in line

@@ -307,6 +307,64 @@ def test_a_large_source_is_cut_into_parts_for_the_workers(tmp_path):
     assert all(j.parts == 2 for j in _split_large(even[:7], WorkContext(cfg, 1), 2, 7))
 
 
+def test_small_files_go_to_the_workers_many_at_a_time(tmp_path):
+    """A chunk of the pool costs the parent about what a tiny source costs a worker: chunks of small
+    files grow (up to ``most``) until they hold ``CHUNK_BYTES``; files of unknown size, large files
+    and the parts of a cut source keep the plain count."""
+    from augcli.config import RunConfig
+    from augcli.run.discover import plan_outputs
+    from augcli.run.pool import CHUNK_BYTES, in_chunks, split_large
+    from augcli.run.work import WorkContext
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        pattern(8, 8, seed=i).save(src / f"t{i:02d}.png")
+    cfg = RunConfig(src, tmp_path / "out", seed=1, copies=4, workers=2, progress=False)
+    jobs = plan_outputs(sorted(p.name for p in src.iterdir()), cfg)
+    sizes: dict[int, int] = {}
+    chunks = list(in_chunks(split_large(jobs, WorkContext(cfg, 1), 2, len(jobs)), 4,
+                            sizes, 16))
+    assert [len(c) for c in chunks] == [4] * 10  # no sizes measured: as before
+    chunks = list(in_chunks(split_large(jobs, WorkContext(cfg, 1), 2, len(jobs), sizes), 4, sizes, 16))
+    assert [len(c) for c in chunks] == [16, 16, 8] and [j for c in chunks for j in c] == jobs
+    assert not sizes  # every size measured was taken
+    big = {id(j): CHUNK_BYTES // 2 for j in jobs}
+    assert [len(c) for c in in_chunks(iter(jobs), 4, big, 16)] == [4] * 10
+
+
+def test_a_pool_chunk_opens_its_output_folder_once(tmp_path, monkeypatch):
+    """The sources of one chunk share their output folders: one open per folder per chunk, not per
+    source (outputs of tiny images cost little else)."""
+    import os
+
+    from augcli.config import RunConfig
+    from augcli.run import pool
+    from augcli.run.discover import plan_outputs
+    from augcli.run.work import WorkContext
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        pattern(8, 8, seed=i).save(src / f"t{i}.png")
+    cfg = RunConfig(src, tmp_path / "out", seed=1, copies=2, workers=2, progress=False)
+    jobs = plan_outputs(sorted(p.name for p in src.iterdir()), cfg)
+    (tmp_path / "out").mkdir()
+    opened: list = []
+    real_open = os.open
+
+    def counting(path, flags, *a, **kw):
+        if flags & os.O_DIRECTORY:
+            opened.append(path)
+        return real_open(path, flags, *a, **kw)
+
+    monkeypatch.setattr(pool, "_CTX", WorkContext(cfg, 1))
+    monkeypatch.setattr("augcli.tempfiles.os.open", counting)
+    results = pool.work_chunk(jobs)
+    assert [r["status"] for recs in results for r in recs] == ["ok"] * 12
+    assert len(opened) == 1
+
+
 def test_a_source_cut_into_parts_gives_the_bytes_and_records_of_one_worker(tmp_path):
     src = _uneven_dataset(tmp_path / "in")
     one, two = tmp_path / "one", tmp_path / "two"

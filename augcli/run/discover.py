@@ -45,7 +45,7 @@ def iter_jobs(cfg: RunConfig, on_error: Callable[[str, str], None] | None = None
     walk = FolderWalk(cfg.input_dir, cfg.output_dir, on_error or (lambda rel, why: None),
                       on_warning or (lambda rel, why: None), is_visible, is_candidate,
                       follow_outside=cfg.follow_outside is not False, allowed_links=cfg.linked_folders)
-    yield from _jobs_in(walk, PurePosixPath(), cfg, plan, skip_dir, partners)
+    yield from _jobs_in(walk, "", cfg, plan, skip_dir, partners)
 
 
 def header_size(cfg: RunConfig, rel: str, store: Any = None) -> tuple[int, int] | None:
@@ -64,18 +64,20 @@ def header_size(cfg: RunConfig, rel: str, store: Any = None) -> tuple[int, int] 
         return None
 
 
-def _jobs_in(walk: FolderWalk, rel: PurePosixPath, cfg: RunConfig, plan: CopyPlan | None = None,
+def _jobs_in(walk: FolderWalk, rel: str, cfg: RunConfig, plan: CopyPlan | None = None,
              skip_dir: Callable[[str], bool] | None = None, partners: Any = None) -> Iterator["SourceJob"]:
-    entries = walk.entries("" if rel == PurePosixPath() else rel.as_posix())
+    # ``rel``: the folder's relative POSIX path, "" for the root (plain strings: no path object per file)
+    entries = walk.entries(rel)
     if entries is None:
         return
+    prefix = f"{rel}/" if rel else ""
     if skip_dir is not None:
-        entries = [e for e in entries if not (e[2] and skip_dir((rel / e[1]).as_posix()))]
-    named = iter(plan_outputs([(rel / name).as_posix() for _, name, folder in entries if not folder], cfg, plan,
-                              partners, sizes=(lambda r: header_size(cfg, r)) if cfg.tile is not None else None))
+        entries = [e for e in entries if not (e[2] and skip_dir(prefix + e[1]))]
+    named = iter(plan_outputs([prefix + name for _, name, folder in entries if not folder], cfg, plan, partners,
+                              sizes=(lambda r: header_size(cfg, r)) if cfg.tile is not None else None))
     for _, name, folder in entries:
         if folder:
-            yield from _jobs_in(walk, rel / name, cfg, plan, skip_dir, partners)
+            yield from _jobs_in(walk, prefix + name, cfg, plan, skip_dir, partners)
         else:
             yield next(named)
 
@@ -116,29 +118,29 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
     ``sizes(source)`` gives."""
     width = len(str(max(cfg.copies - 1, 0))) if plan is None else plan.width
     counts = plan.copies_in(sources) if plan is not None else None
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    formats: dict[str, tuple[str, str]] = {}
+    groups: dict[tuple[str, str, str], int] = {}
+    parsed = []
     for rel in sources:
         fmt, ext = output_format(rel, cfg.format)
-        formats[rel] = (fmt, ext)
-        p = PurePosixPath(rel)
-        groups.setdefault((str(p.parent).lower(), p.stem.lower(), ext.lower()), []).append(rel)
+        folder, name = split_name(rel)
+        stem, suffix = stem_suffix(name)
+        group = (folder.lower(), stem.lower(), ext.lower())
+        groups[group] = groups.get(group, 0) + 1
+        parsed.append((rel, fmt, ext, folder, stem, suffix, group))
+    prefix = f"{fsnames.canonical(cfg.prefix)}_" if cfg.prefix else ""
     jobs = []
-    for rel in sources:
-        p = PurePosixPath(rel)
-        fmt, ext = formats[rel]
-        stem = p.stem
-        if len(groups[(str(p.parent).lower(), stem.lower(), ext.lower())]) > 1:
-            stem = f"{stem}_{p.suffix[1:].lower()}"
-        base = f"{fsnames.canonical(cfg.prefix)}_{stem}" if cfg.prefix else stem
+    for rel, fmt, ext, folder, stem, suffix, group in parsed:
+        if groups[group] > 1:
+            stem = f"{stem}_{suffix[1:].lower()}"
         if cfg.tile is not None:
-            jobs.append(_tile_job(rel, base, fmt, ext, cfg, sizes))
+            jobs.append(_tile_job(rel, f"{prefix}{stem}", fmt, ext, cfg, sizes))
             continue
+        base = f"{folder}/{prefix}{stem}" if folder != "." else f"{prefix}{stem}"
         outs: list[tuple[int | None, str]] = []
         if cfg.include_originals:
-            outs.append((None, (p.parent / f"{base}_orig{ext}").as_posix()))
+            outs.append((None, f"{base}_orig{ext}"))
         copies = cfg.copies if counts is None else counts[rel]
-        outs.extend((k, (p.parent / f"{base}_{k:0{width}d}{ext}").as_posix()) for k in range(copies))
+        outs.extend((k, f"{base}_{k:0{width}d}{ext}") for k in range(copies))
         if partners is not None:
             picks = tuple(partners.draw(rel, k) if k is not None else None for k, _ in outs)
             jobs.append(SourceJob(rel, tuple(outs), fmt, compose=picks if any(picks) else (),
@@ -146,6 +148,24 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
         else:
             jobs.append(SourceJob(rel, tuple(outs), fmt))
     return jobs
+
+
+def split_name(rel: str) -> tuple[str, str]:
+    """``(folder, name)`` of a relative POSIX path as ``PurePosixPath`` gives them (``str(p.parent)``,
+    ``p.name``): the folder of a top-level name is ``"."``."""
+    parts = [p for p in rel.split("/") if p and p != "."]
+    if not parts:
+        return ".", ""
+    return ("/".join(parts[:-1]) or "."), parts[-1]
+
+
+def stem_suffix(name: str) -> tuple[str, str]:
+    """``PurePosixPath(name).stem`` and ``.suffix`` (the rule of Python 3.10-3.13): the last dot
+    starts the suffix unless it is the name's first or last character."""
+    i = name.rfind(".")
+    if 0 < i < len(name) - 1:
+        return name[:i], name[i:]
+    return name, ""
 
 
 def listed_jobs(cfg: RunConfig, keys: list[str], on_warning: Callable[[str, str], None] = lambda rel, why: None,

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .. import fsnames
 from ..filewarnings import chunk_warnings, install_one_line_warnings
 from ..imageio import remove_stale_temporaries
+from ..tempfiles import folders_kept
 from .discover import SourceJob
 from .work import Interrupted, WorkContext, make_record, process_source_safely
 
@@ -33,7 +34,9 @@ def init_worker(ctx: WorkContext) -> None:
 
 def work_chunk(chunk: Sequence[SourceJob]) -> list[list[dict[str, Any]]]:
     assert _CTX is not None
-    with chunk_warnings():  # stderr and the warning filters switched once per chunk, not per source
+    # stderr and the warning filters switched once per chunk, not per source; the output folders
+    # opened once per chunk (neighbouring sources share them)
+    with chunk_warnings(), folders_kept():
         return [process_source_safely(_CTX, job) for job in chunk]
 
 
@@ -41,13 +44,20 @@ def work_chunk(chunk: Sequence[SourceJob]) -> list[list[dict[str, Any]]]:
 # scheduling
 
 
-def in_chunks(jobs: Iterable[SourceJob], size: int) -> Iterator[list[SourceJob]]:
+def in_chunks(jobs: Iterable[SourceJob], size: int, sizes: dict[int, int] | None = None,
+              most: int | None = None) -> Iterator[list[SourceJob]]:
     """Consecutive jobs, ``size`` at a time; each part of a split source is a chunk of its own, so
-    the parts can run on different workers."""
+    the parts can run on different workers. With ``sizes`` (``id(job)`` -> its file's bytes, as
+    ``split_large`` measured them) a chunk of small files grows up to ``most`` jobs while it holds
+    less than ``CHUNK_BYTES`` of them: a chunk costs the parent and the pool about as much as a
+    small source costs a worker, so tiny images go out many at a time."""
     chunk: list[SourceJob] = []
+    held = 0
     for job in jobs:
         if job.block >= 0:
             # compositions: a block of partners stays on one worker, whatever ``size`` says
+            if sizes is not None:
+                sizes.pop(id(job), None)
             if chunk and job.block != chunk[-1].block:
                 yield chunk
                 chunk = []
@@ -56,27 +66,34 @@ def in_chunks(jobs: Iterable[SourceJob], size: int) -> Iterator[list[SourceJob]]
         if job.parts > 1:
             if chunk:
                 yield chunk
-                chunk = []
+                chunk, held = [], 0
             yield [job]
             continue
         chunk.append(job)
-        if len(chunk) >= size:
+        # a file whose size is unknown (0: not measured) counts as large
+        held += (sizes.pop(id(job), 0) or CHUNK_BYTES) if sizes is not None else CHUNK_BYTES
+        if len(chunk) >= size and (most is None or len(chunk) >= most or held >= CHUNK_BYTES):
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
+
+
+CHUNK_BYTES = 256 << 10  # chunks of small files grow until they hold this many bytes of them
 
 
 SPLIT_LOOKAHEAD = 32  # jobs whose file sizes are known before the first of them is cut or not
 
 
-def split_large(jobs: Iterable[SourceJob], ctx: WorkContext, workers: int, count: int) -> Iterator[SourceJob]:
+def split_large(jobs: Iterable[SourceJob], ctx: WorkContext, workers: int, count: int,
+                sizes: dict[int, int] | None = None) -> Iterator[SourceJob]:
     """Cut the outputs of a large source into parts (at least 2 outputs each, one part per worker at
     most), so that one big image among small ones (or a run of a few sources) keeps every worker busy
     instead of one. Each part decodes the source again, which is why only large files are cut: files
     at least twice the mean size of those seen so far and of the next ``SPLIT_LOOKAHEAD``, or every
     source of a run with fewer than 4 per worker. The bytes and the records are the same either way
-    (Joiner puts them back together)."""
+    (Joiner puts them back together). ``sizes``, if given, receives ``id(job) -> file size`` of
+    each job yielded whole (for ``in_chunks``)."""
     few = count < 4 * workers
     ahead: deque[tuple[SourceJob, int]] = deque()
     seen = total = 0
@@ -97,6 +114,8 @@ def split_large(jobs: Iterable[SourceJob], ctx: WorkContext, workers: int, count
         n = len(job.outputs)
         parts = min(workers, n // 2) if size and (few or size * seen >= 2 * total) else 1
         if parts <= 1 or job.block >= 0:  # a composing source stays whole, beside its partners
+            if sizes is not None and size and job.block < 0:
+                sizes[id(job)] = size
             yield job
             continue
         for i in range(parts):
@@ -174,6 +193,7 @@ def pool_context():
 # earlier one) per chunk in flight: a source much larger than the others does not idle the other
 # workers while its results are awaited (records are small; only sources are bounded more tightly)
 WINDOW_PER_WORKER = 3
+MOST_PER_CHUNK = 16  # sources in one chunk of small files (more would leave one worker a longer tail)
 HELD_PER_WINDOW = 4
 
 
@@ -190,7 +210,9 @@ def results_in_pool(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
     then re-run one source at a time in a fresh pool: one that kills its worker again, alone, is
     reported as failed; every other source is still completed."""
     count = total if total is not None else len(jobs)  # type: ignore[arg-type]
-    chunks = in_chunks(split_large(jobs, ctx, workers, count), max(1, min(4, count // (workers * 8))))
+    sizes: dict[int, int] = {}
+    chunks = in_chunks(split_large(jobs, ctx, workers, count, sizes), max(1, min(4, count // (workers * 8))),
+                       sizes, max(1, min(MOST_PER_CHUNK, count // (workers * 8))))
     joiner = Joiner()
     window = workers * WINDOW_PER_WORKER
     held = window * HELD_PER_WINDOW
