@@ -178,7 +178,8 @@ def area(poly: np.ndarray) -> float:
     if len(poly) < 3:
         return 0.0
     x, y = poly[:, 0], poly[:, 1]
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
+    # np.roll(v, -1) without its argument handling: the same arrays, so the same sums
+    return abs(float(np.dot(x, np.concatenate((y[1:], y[:1]))) - np.dot(y, np.concatenate((x[1:], x[:1]))))) / 2.0
 
 
 def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
