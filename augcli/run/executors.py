@@ -72,11 +72,9 @@ class _Collector:
         for warning in (records[0].get("warnings") or []) if records else []:
             out.warnings.append((records[0]["source"], warning))
         for rec in records:
-            if rec.get("labels"):
-                entry = rec["labels"].pop("_coco", None)
-                if entry is not None and self.coco is not None and rec["status"] in ("ok", "skipped"):
-                    self.coco.append(json.dumps(entry, ensure_ascii=False) + "\n")
-            take_objects(self.ctx.sink, rec)
+            entry = take_objects(self.ctx.sink, rec)
+            if entry is not None and self.coco is not None:
+                self.coco.append(json.dumps(entry, ensure_ascii=False) + "\n")
             if not rec.get("fatal"):  # a fatal record ends the bucket unfinished: it is never written
                 self.lines.append(record_line(rec))
             tally(out, rec)

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..targets import CopyPlan, class_of, plan_copies
 from .discover import SourceJob, iter_jobs
 from .places import OutFiles, inside, outside_links
-from .report import Summary, label_counts, one_line_reporter
+from .report import Summary, label_counts, one_line_reporter, warning_line
 from .sinks import WITH_OBJECTS
 
 
@@ -208,11 +208,13 @@ class Checks:
             raise UsageError(f"{len(self.clash)} output file(s){scope} already exist, e.g. "
                              f"{first(self.clash[0])!r}; use --on-exists skip or overwrite")
 
-    def describe_plan(self, report: Callable[[str], None]) -> None:
-        if self.plan is not None:
-            self.summary.targets = self.plan.describe(self.extras)
-            for note in self.summary.targets["notes"]:
-                report(f"augcli: note: {note}")
+    def describe_plan(self) -> list[str]:
+        """Set the copy plan's description (``summary.targets``, from the extras noted over the whole
+        listing) and return its notes; the manifest's run line holds the description."""
+        if self.plan is None:
+            return []
+        self.summary.targets = self.plan.describe(self.extras)
+        return [f"augcli: note: {note}" for note in self.summary.targets["notes"]]
 
 
     def _holds(self, path: Path, payload: bytes | None) -> bool:
@@ -230,7 +232,7 @@ def report_listing(summary: Summary, report: Callable[[str], None], warned: list
                    unlisted: list[tuple[str, str]]) -> None:
     """Files passed over with a warning, and folders that could not be listed (failures)."""
     for rel, why in warned:
-        report(f"augcli: {fsnames.shown(rel)}: warning: {why}")
+        report(warning_line(rel, why))
     summary.warnings += len(warned)
     for rel, why in unlisted:
         report(f"augcli: {fsnames.shown(rel)}: {fsnames.one_line(why)}")

@@ -132,6 +132,11 @@ def tally(counts: Any, rec: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def warning_line(source: str, warning: str) -> str:
+    """A warning about one source (or a file passed over), for stderr."""
+    return f"augcli: {fsnames.shown(source)}: warning: {warning}"
+
+
 def failure_line(failure: dict[str, Any]) -> str:
     """A failure for stderr: names and errors escaped (no terminal escape from a file name)."""
     return f"augcli: {fsnames.shown(failure['source'])}: {fsnames.one_line(str(failure['error']))}"

@@ -104,12 +104,16 @@ class TreeSink:
         pass
 
 
-def take_objects(sink: Sink, rec: dict[str, Any]) -> None:
+def take_objects(sink: Sink, rec: dict[str, Any]) -> dict[str, Any] | None:
     """Hand one finished record to the sink, with its objects in pixels (the labels' ``_objects``,
-    which never reaches the manifest). Every orchestrator calls this once per record, in order."""
+    which never reaches the manifest). Every placement of records calls this once per record, in
+    order. Returns the record's COCO entry (``_coco``, taken out of it too) when its output exists,
+    for the one COCO JSON of the run."""
     labels = rec.get("labels")
     objects = labels.pop("_objects", None) if isinstance(labels, dict) else None
+    entry = labels.pop("_coco", None) if isinstance(labels, dict) else None
     sink.record(rec, objects)
+    return entry if rec["status"] in ("ok", "skipped") else None
 
 
 HF_METADATA = "metadata.jsonl"
