@@ -78,6 +78,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
     targets = build_targets(kw)
     compose = build_compose(kw)
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
+    converting = click.get_current_context().meta.get("augcli.convert", False)  # augcli convert
     try:
         cfg = RunConfig(
             input_dir=input_dir, output_dir=output_dir, pipeline=pipeline, copies=kw["copies"],
@@ -87,7 +88,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
             write_manifest=not kw["no_manifest"], exif_transpose=not kw["no_exif_transpose"],
             max_pixels=kw["max_pixels"], background=kw["background"], strict=kw["strict"],
             progress=not quiet, labels=labels, targets=targets, follow_outside=kw["follow_outside"], compose=compose,
-            **scaleout_settings(kw), **required,
+            keep_names=converting, copy_originals=converting, **scaleout_settings(kw), **required,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -139,13 +140,14 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors still shown).")
 @click.pass_context
 def convert(ctx: click.Context, input_dir: str, output_dir: str, target: str, **kw: Any) -> None:
-    """Write a copy of a dataset with its labels in another format: exactly
-    `expand INPUT_DIR OUTPUT_DIR -n 0 --include-originals --labels-output TARGET`.
+    """Write a copy of a dataset with its labels in another format: every image copied byte for byte
+    under its own name, its labels written as TARGET (expand's --labels-output, on the originals).
 
     \b
     Example:
       augcli convert data/ data-coco/ --to coco
     """
+    ctx.meta["augcli.convert"] = True  # expand then keeps each image's name and bytes
     ctx.invoke(expand, input_dir=input_dir, output_dir=output_dir, copies=0, include_originals=True,
                labels_output=target, **kw)
 

@@ -42,8 +42,8 @@ def _floats(text: str) -> tuple[float, ...]:
               help="Processes that hash the images; 1 runs in-process.")
 @click.option("--cache", type=click.Path(dir_okay=False), help="Hash cache file to read and update.")
 @click.option("--labels-output", type=click.Choice(LABEL_OUTPUTS),
-              help="Not done by split (it copies files as they are): convert first, with augcli convert.")
-@click.option("--allow-lossy", is_flag=True, help="With --labels-output (see there).")
+              help="Write the labels in this format (augcli convert's run on the split; images copied as they are).")
+@click.option("--allow-lossy", is_flag=True, help="With --labels-output: write what the format can hold.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def split(input_dir: str, output_dir: str, ratios: str, names: str | None, groups: tuple[str, ...],
           as_json: bool, labels_output: str | None, allow_lossy: bool, **kw: Any) -> None:
@@ -57,13 +57,8 @@ def split(input_dir: str, output_dir: str, ratios: str, names: str | None, group
     from .split import run_split
     from .splitplan import DEFAULT_GROUPS, SplitOptions, default_names
 
-    if labels_output or allow_lossy:
-        # split's outputs are the input's files byte for byte (split.jsonl records their SHA-256);
-        # a conversion writes new files, with its own names and loss report: augcli convert's
-        raise click.UsageError(
-            "split copies each file as it is and converts no labels; convert first, then split: "
-            f"augcli convert {input_dir} CONVERTED --to {labels_output or 'FORMAT'}"
-            f"{' --allow-lossy' if allow_lossy else ''} && augcli split CONVERTED {output_dir}")
+    if allow_lossy and not labels_output:
+        raise click.UsageError("--allow-lossy needs --labels-output")
     try:
         r = _floats(ratios)
         n = tuple(names.split(",")) if names else default_names(len(r))
@@ -71,7 +66,12 @@ def split(input_dir: str, output_dir: str, ratios: str, names: str | None, group
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        result = run_split(input_dir, output_dir, opts, _say)
+        if labels_output:
+            from .split import split_and_convert
+
+            result = split_and_convert(input_dir, output_dir, opts, labels_output, allow_lossy, _say)
+        else:
+            result = run_split(input_dir, output_dir, opts, _say)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     except AugcliError as exc:

@@ -58,6 +58,9 @@ class RunConfig:
     # links out of INPUT_DIR followed all the same: image folders the label layout pairs with labels
     linked_folders: tuple[str, ...] = ()
     compose: Any = None  # augcli.compose.Compose: mosaic / mixup / cutmix; None: one source per output
+    # augcli convert: each original keeps its source's name (no _orig) and bytes (not re-encoded)
+    keep_names: bool = False
+    copy_originals: bool = False
     # --require all|any|N: redraw an output's plan (up to max_tries tries) until enough of its
     # objects survive the label rules (augcli.run.require); None: every plan is drawn once
     require: str | None = None
@@ -111,6 +114,10 @@ class RunConfig:
             # the converted COCO JSON and the class list are made by one process (augcli.runner)
             raise ValueError("--labels-output runs on one machine into a local folder: not with --shard, "
                              "--executor dask, --layout webdataset or object storage")
+        if (self.keep_names or self.copy_originals) and (self.copies or not self.include_originals or self.targets
+                                                         or self.format != "same" or self.resize is not None):
+            raise ValueError("keep_names and copy_originals are for originals alone (-n 0 --include-originals, "
+                             "--format same, no --resize): what augcli convert writes")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
         if self.tile is not None and (self.pipeline.ops or self.include_originals or self.targets is not None
@@ -157,6 +164,7 @@ class RunConfig:
             **({"layout": self.layout} if self.layout != "tree" else {}),
             **({"shard_size": self.shard_size} if self.layout == "webdataset" else {}),
             **({"compose": self.compose.describe()} if self.compose is not None else {}),
+            **({"keep_names": True, "copy_originals": self.copy_originals} if self.keep_names else {}),
             # without --require the plans are today's, and so is this line
             **({"require": self.require, "max_tries": self.max_tries} if self.require is not None else {}),
             **({"tile": self.tile.describe()} if self.tile is not None else {}),

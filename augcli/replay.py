@@ -40,6 +40,7 @@ from .render import make_output, output_bytes
 from .run.places import check_folders
 from .labels.erase import erase_output
 from .run.work import write_labels
+from .safefiles import open_regular
 from .compose import build_image, check_steps, sources_of
 from .labels.compose import compose_labels, merge_counts, paste_mask
 
@@ -71,6 +72,7 @@ class Settings:
     format: str
     quality: int
     background: tuple[int, int, int]
+    copy_originals: bool = False  # augcli convert: originals are the sources' own bytes
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _settings(config: dict[str, Any]) -> Settings:
             and all(_whole(v) and 0 <= v <= 255 for v in background)):
         raise bad(f"background must be [r, g, b] from 0 to 255, not {_short(background)}")
     return Settings(pipeline, LoadOptions(exif, max_pixels, tuple(resize) if resize else None), fmt, quality,
-                    tuple(background))  # type: ignore[arg-type]
+                    tuple(background), config.get("copy_originals") is True)  # type: ignore[arg-type]
 
 
 def _whole(value: Any) -> bool:
@@ -503,7 +505,11 @@ def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings,
             window = settings.pipeline.window(rec.ops)
             result, erased = erase_output(rec_labels, result, matrix, out_size, settings.pipeline.warp.cval, rec.copy,
                                           window)
-            data = output_bytes(result, fmt, settings.quality, settings.background)
+            if settings.copy_originals and rec.copy is None:  # as augcli convert wrote it
+                with open_regular(os.fsdecode(fsnames.join(inp, source))) as fh:
+                    data = fh.read()
+            else:
+                data = output_bytes(result, fmt, settings.quality, settings.background)
             if rec_labels is not None:  # label files first, the image last (as expand writes them)
                 label_files, entry = rec_labels.render(matrix, out_size, rec.output, erased=erased, window=window,
                                                        nodes=settings.pipeline.distortion(rec.ops, out_size))

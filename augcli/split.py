@@ -287,3 +287,33 @@ def run_split(input_dir: str, output_dir: str, opts: SP.SplitOptions,
     _warn_off_target(counts, groups, opts, report)
     return SplitResult(ds.layout, names, counts, SP.table(ds, images, split_of, names), len(set(groups)), errors,
                        str(manifest))
+
+
+def split_and_convert(input_dir: str, output_dir: str, opts: SP.SplitOptions, labels_output: str,
+                      allow_lossy: bool, report: Callable[[str], None] = lambda msg: None) -> SplitResult:
+    """``split`` with ``--labels-output``: the split is made in a hidden folder beside OUTPUT_DIR, then
+    ``augcli convert``'s run copies every file of it byte for byte under its own name into
+    OUTPUT_DIR with the labels written as ``labels_output``; ``split.jsonl`` (the assignment, as
+    split made it) moves along and the hidden folder is removed, whatever happens."""
+    import shutil
+
+    from .config import RunConfig
+    from .labels.setup import LabelOptions
+    from .runner import run
+
+    out = Path(output_dir)
+    SP.check_folders(Path(input_dir), out)
+    staging = out.parent / f".{out.name}.splitting-{os.getpid()}"
+    try:
+        result = run_split(input_dir, str(staging), opts, report)
+        cfg = RunConfig(input_dir=staging, output_dir=out, copies=0, include_originals=True, keep_names=True,
+                        copy_originals=True, seed=0, workers=opts.workers, write_manifest=False, progress=False,
+                        labels=LabelOptions(format="auto", output=labels_output, allow_lossy=allow_lossy))
+        summary = run(cfg, report)
+        result.errors += [f"{f['source']}: {f['error']}" for f in summary.failed]
+        out.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / "split.jsonl", out / "split.jsonl")
+        result.manifest = str(out / "split.jsonl")
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -53,9 +53,9 @@ def test_yolo_to_coco_to_yolo_round_trip_keeps_boxes_polygons_and_names(tmp_path
     js = tmp_path / "coco/images/train/_annotations.coco.json"
     coco = COCO(str(js))  # pycocotools loads it
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["cat", "dog", "bird"]
-    assert sorted(im["file_name"] for im in coco.dataset["images"]) == ["a_orig.png", "b_orig.png", "c_orig.png"]
+    assert sorted(im["file_name"] for im in coco.dataset["images"]) == ["a.png", "b.png", "c.png"]
     assert len(coco.getAnnIds()) == 5
-    a = coco.imgToAnns[next(i["id"] for i in coco.dataset["images"] if i["file_name"] == "a_orig.png")]
+    a = coco.imgToAnns[next(i["id"] for i in coco.dataset["images"] if i["file_name"] == "a.png")]
     assert coco.annToMask(a[0]).shape == (50, 100) and coco.annToMask(a[0]).sum() > 0
     assert not (tmp_path / "coco/labels").exists() and not (tmp_path / "coco/data.yaml").exists()
 
@@ -64,7 +64,7 @@ def test_yolo_to_coco_to_yolo_round_trip_keeps_boxes_polygons_and_names(tmp_path
     assert data["names"] == ["cat", "dog", "bird"] and data["train"] == "images/train"
     for stem in "abc":
         before = rows(inp / f"labels/train/{stem}.txt")
-        after = rows(tmp_path / f"back/labels/train/{stem}_orig_orig.txt")
+        after = rows(tmp_path / f"back/labels/train/{stem}.txt")
         assert [c for c, _ in before] == [c for c, _ in after]
         for (_, v0), (_, v1) in zip(before, after):
             if len(v0) == 4 and len(v1) == 8:  # a box row of a segment file comes back as its polygon
@@ -72,7 +72,7 @@ def test_yolo_to_coco_to_yolo_round_trip_keeps_boxes_polygons_and_names(tmp_path
                 v0 = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy - h / 2, cx + w / 2, cy + h / 2,
                                cx - w / 2, cy + h / 2])
             assert v0.shape == v1.shape and np.abs(v0 - v1).max() <= 1e-6  # of the image size
-    assert (tmp_path / "back/labels/train/c_orig_orig.txt").read_bytes() == b""
+    assert (tmp_path / "back/labels/train/c.txt").read_bytes() == b""
 
 
 def test_images_are_the_bytes_of_a_run_without_labels_output_and_convert_is_the_expand_recipe(tmp_path):
@@ -84,12 +84,17 @@ def test_images_are_the_bytes_of_a_run_without_labels_output_and_convert_is_the_
         assert (tmp_path / "conv" / p.relative_to(tmp_path / "plain")).read_bytes() == p.read_bytes()
     assert len(list((tmp_path / "conv/images/train").glob("*.xml"))) == 6
 
+    # convert: expand's labels on the originals, but each image copied byte for byte under its own name
     run("convert", inp, tmp_path / "c1", "--to", "coco", "-j", "1", "--no-manifest")
     run("expand", inp, tmp_path / "c2", "-n", "0", "--include-originals", "--labels-output", "coco", "-j", "1",
         "--no-manifest")
-    files = sorted(p.relative_to(tmp_path / "c1") for p in (tmp_path / "c1").rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(tmp_path / "c2") for p in (tmp_path / "c2").rglob("*") if p.is_file())
-    assert all((tmp_path / "c1" / f).read_bytes() == (tmp_path / "c2" / f).read_bytes() for f in files)
+    images = sorted(p.relative_to(inp) for p in inp.rglob("*.png"))
+    assert images and all((tmp_path / "c1" / f).read_bytes() == (inp / f).read_bytes() for f in images)
+    one = json.loads(next((tmp_path / "c1").rglob("*.coco.json")).read_text())
+    two = json.loads(next((tmp_path / "c2").rglob("*.coco.json")).read_text())
+    for image in two["images"]:
+        image["file_name"] = image["file_name"].replace("_orig", "")
+    assert one == two
 
 
 def voc_dataset(root: Path) -> Path:
@@ -109,7 +114,7 @@ def test_voc_to_yolo_is_exact_with_sorted_names(tmp_path):
     run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1")
     assert yaml.safe_load((tmp_path / "out/data.yaml").read_text()) == {"nc": 2, "names": ["ant", "zebra"]}
     # VOC 11 6 30 20 = edges [10, 30] x [5, 20] on 100x50 (LABELS.md section 7)
-    assert (tmp_path / "out/JPEGImages/x_orig.txt").read_text().splitlines() == [
+    assert (tmp_path / "out/JPEGImages/x.txt").read_text().splitlines() == [
         "1 0.200000 0.250000 0.200000 0.300000", "0 0.500000 0.500000 1.000000 1.000000",
         "1 0.515000 0.520000 0.030000 0.040000"]
     run("convert", inp, tmp_path / "coco", "--to", "coco", "-j", "1")
@@ -129,7 +134,7 @@ def test_voc_difficult_flags_go_to_coco_and_are_counted_into_yolo(tmp_path):
     doc = json.loads((tmp_path / "coco/JPEGImages/_annotations.coco.json").read_text())
     assert [a.get("difficult") for a in doc["annotations"]] == [None, 1, None]
     run("convert", tmp_path / "coco", tmp_path / "voc", "--to", "voc", "-j", "1")
-    root = ET.parse(tmp_path / "voc/Annotations/x_orig_orig.xml").getroot()
+    root = ET.parse(tmp_path / "voc/Annotations/x.xml").getroot()
     assert [o.findtext("difficult") for o in root.findall("object")] == ["0", "1", "0"]
 
 
@@ -168,7 +173,7 @@ def test_loss_report_into_voc_counts_polygons_and_keypoints_per_class(tmp_path):
     res = run("convert", inp, tmp_path / "out", "--to", "voc", "-j", "1", "--allow-lossy")
     assert ("augcli: warning: labels: voc cannot hold the polygons of 2 objects (cat 1, person 1) and keypoints "
             "of 2 objects (person 2); their boxes are written (--allow-lossy)") in res.output
-    root = ET.parse(tmp_path / "out/train/b_orig.xml").getroot()
+    root = ET.parse(tmp_path / "out/train/b.xml").getroot()
     assert [(o.find("name").text, [int(o.find("bndbox").find(t).text) for t in ("xmin", "ymin", "xmax", "ymax")])
             for o in root.findall("object")] == [("cat", [6, 6, 35, 35]), ("person", [2, 2, 11, 11]),
                                                  ("dog", [51, 21, 60, 30])]
@@ -184,7 +189,7 @@ def test_coco_to_yolo_pose_keeps_keypoints_and_names_the_lost_polygons(tmp_path)
     data = yaml.safe_load((tmp_path / "out/data.yaml").read_text())
     assert data == {"train": "train", "nc": 3, "names": ["person", "cat", "dog"], "kpt_shape": [3, 3],
                     "flip_idx": [0, 2, 1]}
-    first = (tmp_path / "out/train/a_orig.txt").read_text().splitlines()[0]
+    first = (tmp_path / "out/train/a.txt").read_text().splitlines()[0]
     # keypoint centre (15, 8) -> edge (15.5, 8.5) / (100, 50)
     assert first == "0 0.200000 0.250000 0.200000 0.300000 0.155000 0.170000 2 0.205000 0.190000 2 " \
                     "0.000000 0.000000 0"
@@ -204,7 +209,7 @@ def test_yolo_pose_round_trip_through_coco_keeps_keypoints_and_flip_idx(tmp_path
     run("convert", tmp_path / "coco", tmp_path / "back", "--to", "yolo", "-j", "1")
     data = yaml.safe_load((tmp_path / "back/data.yaml").read_text())
     assert data["kpt_shape"] == [3, 3] and data["flip_idx"] == [0, 2, 1] and data["names"] == ["person"]
-    got = (tmp_path / "back/labels/train/a_orig_orig.txt").read_text().split()
+    got = (tmp_path / "back/labels/train/a.txt").read_text().split()
     assert got[0] == "0" and [g[-1:] for g in got[7::3]] == ["2", "1", "0"]
     assert np.abs(np.array(got[1:], float) - np.array(line.split()[1:], float)).max() <= 1e-6
 
@@ -258,8 +263,8 @@ def test_a_label_file_changed_after_the_up_front_read_fails_its_image_naming_the
     res = run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1", expect=1)
     assert "augcli: JPEGImages/y.jpg: Annotations/y.xml: class 'bee' is not among the 2 classes found when the run " \
            "started" in res.output
-    assert (tmp_path / "out/JPEGImages/x_orig.txt").exists() and not (tmp_path / "out/JPEGImages/y_orig.txt").exists()
-    assert not (tmp_path / "out/JPEGImages/y_orig.jpg").exists()
+    assert (tmp_path / "out/JPEGImages/x.txt").exists() and not (tmp_path / "out/JPEGImages/y.txt").exists()
+    assert not (tmp_path / "out/JPEGImages/y.jpg").exists()
 
 
 def test_labels_output_without_labels_says_so(tmp_path):
@@ -268,4 +273,18 @@ def test_labels_output_without_labels_says_so(tmp_path):
     res = run("convert", tmp_path / "in", tmp_path / "out", "--to", "coco", "-j", "1")
     assert "augcli: note: --labels-output coco: no YOLO, COCO or VOC labels were found; the images are written " \
            "without labels" in res.output
-    assert (tmp_path / "out/cats/a_orig.png").exists()
+    assert (tmp_path / "out/cats/a.png").exists()
+
+
+def test_convert_copies_images_as_they_are_and_replay_does_too(tmp_path):
+    inp = tmp_path / "in"
+    (inp / "images").mkdir(parents=True)
+    (inp / "labels").mkdir()
+    pattern(60, 40).save(inp / "images" / "a.jpg", quality=70)
+    (inp / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (inp / "data.yaml").write_text("names: [cat]\n")
+    run("convert", inp, tmp_path / "out", "--to", "coco", "-j", "1")
+    assert (tmp_path / "out/images/a.jpg").read_bytes() == (inp / "images/a.jpg").read_bytes()  # not re-encoded
+    run("replay", tmp_path / "out/manifest.jsonl", "--output", tmp_path / "again")
+    for f in ("images/a.jpg", "images/_annotations.coco.json"):
+        assert (tmp_path / "again" / f).read_bytes() == (tmp_path / "out" / f).read_bytes()

@@ -130,18 +130,22 @@ def test_tile_lossy_labels_output_needs_allow_lossy(tmp_path):
     assert len(list((tmp_path / "voc2").rglob("*.xml"))) == len(list((tmp_path / "voc2").rglob("*.png"))) > 2
 
 
-def test_split_labels_output_refused_with_the_convert_recipe(tmp_path):
+def test_split_writes_its_labels_in_another_format(tmp_path):
     inp = _yolo_seg(tmp_path / "in", 10)
-    for extra in ((), ("--allow-lossy",)):
-        res = augcli("split", inp, tmp_path / "out", "--labels-output", "coco", *extra, expect=2)
-        assert "split copies each file as it is" in res.stderr and "augcli convert" in res.stderr
-        assert not (tmp_path / "out").exists()
-    # the recipe it names: convert, then split; one COCO file per split, each loads
-    augcli("convert", inp, tmp_path / "coco", "--to", "coco", "-j", "1", "-q")
-    augcli("split", tmp_path / "coco", tmp_path / "out", "--ratios", "0.6,0.2,0.2", "-j", "1")
-    sizes = {name: len(_load_coco(tmp_path / "out" / name / "_annotations.coco.json").imgs)
+    augcli("split", inp, tmp_path / "out", "--ratios", "0.6,0.2,0.2", "-j", "1", "--labels-output", "coco")
+    sizes = {name: len(_load_coco(next((tmp_path / "out").rglob(f"{name}/**/_annotations.coco.json"))).imgs)
              for name in ("train", "val", "test")}
     assert sizes == {"train": 6, "val": 2, "test": 2}
+    # every image as it was, under its own name; the assignment kept; no staging folder left
+    for p in (tmp_path / "out").rglob("*.png"):
+        assert p.read_bytes() == (inp / "images" / p.name).read_bytes()
+    assert (tmp_path / "out" / "split.jsonl").exists() and not list(tmp_path.glob(".out.splitting-*"))
+    # a lossy conversion is refused before anything stays behind
+    res = augcli("split", inp, tmp_path / "voc", "--labels-output", "voc", expect=2)
+    assert "--allow-lossy" in res.stderr and not any((tmp_path / "voc").rglob("*.png"))
+    assert not list(tmp_path.glob(".voc.splitting-*"))
+    res = augcli("split", inp, tmp_path / "x", "--allow-lossy", expect=2)
+    assert "--allow-lossy needs --labels-output" in res.stderr
 
 
 def test_split_says_when_a_large_group_keeps_it_off_its_ratios(tmp_path):

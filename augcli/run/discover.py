@@ -138,7 +138,7 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
         base = f"{folder}/{prefix}{stem}" if folder != "." else f"{prefix}{stem}"
         outs: list[tuple[int | None, str]] = []
         if cfg.include_originals:
-            outs.append((None, f"{base}_orig{ext}"))
+            outs.append((None, f"{base}{ext}" if cfg.keep_names else f"{base}_orig{ext}"))
         copies = cfg.copies if counts is None else counts[rel]
         outs.extend((k, f"{base}_{k:0{width}d}{ext}") for k in range(copies))
         if partners is not None:

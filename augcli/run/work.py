@@ -20,6 +20,7 @@ from ..imageio import LoadOptions, load_image, source_size
 from ..labels.erase import erase_output
 from ..labels.extents import source_extents
 from ..render import output_bytes, output_writer
+from ..safefiles import open_regular
 from ..safepaths import check_output_rel
 from ..seeding import stable_key
 from ..tempfiles import folders_kept
@@ -244,7 +245,9 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             window = cfg.pipeline.window(steps)
             made_image, erased = erase_output(out_labels, made_image, matrix, out_size, cfg.pipeline.warp.cval, k,
                                               window)
-            if out_labels is None and ctx.sink.streams and \
+            if k is None and cfg.copy_originals:  # augcli convert: the source's own bytes, not re-encoded
+                data = source_bytes(cfg, job.source)
+            elif out_labels is None and ctx.sink.streams and \
                     made_image.width * made_image.height > STREAM_ABOVE_PIXELS:
                 # large local files are encoded straight into their temporary file (the bytes are
                 # made again only to compare with a file that appeared meanwhile); small ones are
@@ -317,6 +320,12 @@ def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict, skip: A
             ahead[j] = render(steps, geometry)
         except Exception as exc:  # noqa: BLE001 - raised again at this copy's turn, and recorded there
             ahead[j] = exc
+
+
+def source_bytes(cfg: RunConfig, rel: str) -> bytes:
+    """A local source file's bytes (``augcli convert`` copies images as they are)."""
+    with open_regular(os.fsdecode(fsnames.join(cfg.input_dir, rel))) as fh:
+        return fh.read()
 
 
 def write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool, out: OutFiles | None = None) -> str | None:
