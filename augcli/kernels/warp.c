@@ -1178,6 +1178,49 @@ static int check_extent(const char *what, Py_ssize_t len, int32_t w, int32_t h, 
     return 0;
 }
 
+/* The arguments warp and remap share, checked (an error set and -1 when one is wrong), and the job
+ * filled from them; ``what`` names the kernel in the messages. */
+static int setup_job(warp_job *j, const char *what, const Py_buffer *src, int sw, int sh, Py_ssize_t ss, int bpp,
+                     int sbpp, int wide, const Py_buffer *dst, int dw, int dh, Py_ssize_t ds, int fill, int interp,
+                     const char *cval, Py_ssize_t cval_len)
+{
+    char src_name[32], dst_name[32];
+    snprintf(src_name, sizeof src_name, "%s source", what);
+    snprintf(dst_name, sizeof dst_name, "%s output", what);
+    if (!(bpp == 1 || bpp == 2 || bpp == 4) || (wide && bpp != 2) || cval_len != bpp) {
+        PyErr_Format(PyExc_ValueError, "%s: pixels must have 1, 2 or 4 bytes (16-bit: 2), and so must cval", what);
+        return -1;
+    }
+    if (sbpp != bpp && !(sbpp == 3 && bpp == 4)) {
+        PyErr_Format(PyExc_ValueError, "%s: the source has the output's bytes per pixel, or 3 (packed RGB) for 4",
+                     what);
+        return -1;
+    }
+    if (fill < FILL_NEAREST || fill > FILL_CONSTANT || (interp != INTERP_NEAREST && interp != INTERP_BILINEAR)) {
+        PyErr_Format(PyExc_ValueError, "%s: unknown fill mode or interpolation", what);
+        return -1;
+    }
+    if (check_extent(src_name, src->len, sw, sh, ss, sbpp) || check_extent(dst_name, dst->len, dw, dh, ds, bpp))
+        return -1;
+    j->src = src->buf;
+    j->sw = sw;
+    j->sh = sh;
+    j->ss = ss;
+    j->bpp = bpp;
+    j->sbpp = sbpp;
+    j->slack = src->len - (Py_ssize_t)((sh - 1) * (ptrdiff_t)ss + (ptrdiff_t)sw * sbpp);
+    j->wide = wide;
+    j->dst = dst->buf;
+    j->dw = dw;
+    j->dh = dh;
+    j->ds = ds;
+    j->fill = fill;
+    j->interp = interp;
+    memset(j->cval, 0, sizeof j->cval);
+    memcpy(j->cval, cval, (size_t)cval_len);
+    return 0;
+}
+
 static PyObject *py_warp(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -1193,36 +1236,9 @@ static PyObject *py_warp(PyObject *self, PyObject *args)
         return NULL;
     if (!sbpp)
         sbpp = bpp;
-    int bad = 0;
-    if (!(bpp == 1 || bpp == 2 || bpp == 4) || (wide && bpp != 2) || cval_len != bpp) {
-        PyErr_SetString(PyExc_ValueError, "warp: pixels must have 1, 2 or 4 bytes (16-bit: 2), and so must cval");
-        bad = 1;
-    } else if (sbpp != bpp && !(sbpp == 3 && bpp == 4)) {
-        PyErr_SetString(PyExc_ValueError, "warp: the source has the output's bytes per pixel, or 3 (packed RGB) for 4");
-        bad = 1;
-    } else if (fill < FILL_NEAREST || fill > FILL_CONSTANT || (interp != INTERP_NEAREST && interp != INTERP_BILINEAR)) {
-        PyErr_SetString(PyExc_ValueError, "warp: unknown fill mode or interpolation");
-        bad = 1;
-    } else if (check_extent("warp source", src.len, sw, sh, ss, sbpp) || check_extent("warp output", dst.len, dw, dh, ds, bpp)) {
-        bad = 1;
-    }
+    const int bad = setup_job(&j, "warp", &src, sw, sh, ss, bpp, sbpp, wide, &dst, dw, dh, ds, fill, interp, cval,
+                              cval_len) != 0;
     if (!bad) {
-        j.src = src.buf;
-        j.sw = sw;
-        j.sh = sh;
-        j.ss = ss;
-        j.bpp = bpp;
-        j.sbpp = sbpp;
-        j.slack = src.len - (Py_ssize_t)((sh - 1) * (ptrdiff_t)ss + (ptrdiff_t)sw * sbpp);
-        j.wide = wide;
-        j.dst = dst.buf;
-        j.dw = dw;
-        j.dh = dh;
-        j.ds = ds;
-        j.fill = fill;
-        j.interp = interp;
-        memset(j.cval, 0, sizeof j.cval);
-        memcpy(j.cval, cval, (size_t)cval_len);
         j.affine = j.m[6] == 0.0 && j.m[7] == 0.0 && j.m[8] == 1.0;
         const int path = active_path;
         Py_BEGIN_ALLOW_THREADS
@@ -1255,13 +1271,7 @@ static PyObject *py_remap(PyObject *self, PyObject *args)
         sbpp = bpp;
     int bad = 1;
     int64_t *nodes = NULL;
-    if (!(bpp == 1 || bpp == 2 || bpp == 4) || (wide && bpp != 2) || cval_len != bpp) {
-        PyErr_SetString(PyExc_ValueError, "remap: pixels must have 1, 2 or 4 bytes (16-bit: 2), and so must cval");
-    } else if (sbpp != bpp && !(sbpp == 3 && bpp == 4)) {
-        PyErr_SetString(PyExc_ValueError, "remap: the source has the output's bytes per pixel, or 3 (packed RGB) for 4");
-    } else if (fill < FILL_NEAREST || fill > FILL_CONSTANT || (interp != INTERP_NEAREST && interp != INTERP_BILINEAR)) {
-        PyErr_SetString(PyExc_ValueError, "remap: unknown fill mode or interpolation");
-    } else if (check_extent("remap source", src.len, sw, sh, ss, sbpp) || check_extent("remap output", dst.len, dw, dh, ds, bpp)) {
+    if (setup_job(&j, "remap", &src, sw, sh, ss, bpp, sbpp, wide, &dst, dw, dh, ds, fill, interp, cval, cval_len)) {
         /* the error is set */
     } else if (gshift < 0 || gshift > 8 || gw < ((dw - 1) >> gshift) + 2 || gh < ((dh - 1) >> gshift) + 2 ||
                (int64_t)gw * gh > ((int64_t)1 << 40) / 16 || grid.len != (Py_ssize_t)gw * gh * 16) {
@@ -1284,21 +1294,6 @@ static PyObject *py_remap(PyObject *self, PyObject *args)
         }
     }
     if (!bad) {
-        j.src = src.buf;
-        j.sw = sw;
-        j.sh = sh;
-        j.ss = ss;
-        j.bpp = bpp;
-        j.sbpp = sbpp;
-        j.slack = src.len - (Py_ssize_t)((sh - 1) * (ptrdiff_t)ss + (ptrdiff_t)sw * sbpp);
-        j.wide = wide;
-        j.dst = dst.buf;
-        j.dw = dw;
-        j.dh = dh;
-        j.ds = ds;
-        j.fill = fill;
-        j.interp = interp;
-        memcpy(j.cval, cval, (size_t)cval_len);
         j.grid = nodes;
         j.gw = gw;
         j.gh = gh;
