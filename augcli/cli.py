@@ -13,6 +13,7 @@ from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS, 
 from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
                           label_options, op_options, ops_table, require_settings, run_options, scaleout_settings, scaleout_options,
                           target_options)
+from .cli_run import run_and_report
 from .cli_types import SizeType
 from .presets import NAMES as PRESET_NAMES
 
@@ -69,8 +70,6 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
       augcli expand data/ out/ -n 5 --rotate 15 --zoom 0.2 --hflip --seed 1
     """
     from .config import RunConfig
-    from .errors import AugcliError, UsageError
-    from .runner import run
 
     pipeline = build_pipeline(kw)
     labels = build_label_options(kw)
@@ -92,30 +91,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    terminated = _stop_cleanly_on_sigterm()
-    try:
-        summary = run(cfg)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except AugcliError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:  # before any work started: nothing was written
-        click.echo("augcli: interrupted", err=True)
-        sys.exit(143 if terminated else 130)
-    if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
-    elif cfg.dry_run:
-        from .fsnames import shown  # one line per output, whatever the names hold
-
-        if summary.targets is not None:
-            from .targets import format_plan
-
-            click.echo("\n".join(format_plan(summary.targets)))
-        for source, output in summary.outputs:
-            click.echo(f"{shown(source)}\t{shown(output)}")
-    if not quiet:
-        click.echo(summary.line(), err=True)
-    sys.exit(143 if terminated and summary.interrupted else summary.exit_code)
+    run_and_report(cfg, as_json, quiet)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -150,22 +126,6 @@ def convert(ctx: click.Context, input_dir: str, output_dir: str, target: str, **
     ctx.meta["augcli.convert"] = True  # expand then keeps each image's name and bytes
     ctx.invoke(expand, input_dir=input_dir, output_dir=output_dir, copies=0, include_originals=True,
                labels_output=target, **kw)
-
-
-def _stop_cleanly_on_sigterm() -> list[int]:
-    """Make SIGTERM (a CI job cancelled, `timeout`, `kill`) stop a run the way Ctrl-C does: work
-    in progress is finished and recorded, then augcli exits 143. Returns a list that is non-empty
-    once SIGTERM has arrived."""
-    import signal
-
-    seen: list[int] = []
-
-    def handler(signum, frame):
-        seen.append(signum)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-    return seen
 
 
 @cli.command(context_settings=CONTEXT)

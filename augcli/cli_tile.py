@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import click
@@ -11,6 +9,7 @@ import click
 from .choices import FORMATS
 from .cli_options import (FolderOrURL, build_label_options, label_options, run_options, scaleout_options,
                           scaleout_settings)
+from .cli_run import run_and_report
 from .cli_types import SizeType
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -56,8 +55,6 @@ def tile(input_dir: str, output_dir: str, **kw: Any) -> None:
       augcli tile data/ tiles/ --size 640 --overlap 0.2 --min-visibility 0.3
     """
     from .config import RunConfig
-    from .errors import AugcliError, UsageError
-    from .runner import run
     from .tiles import Tiling
 
     labels = build_label_options(kw)
@@ -74,22 +71,4 @@ def tile(input_dir: str, output_dir: str, **kw: Any) -> None:
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        summary = run(cfg)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except AugcliError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:  # before any work started: nothing was written
-        click.echo("augcli: interrupted", err=True)
-        sys.exit(130)
-    if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
-    elif cfg.dry_run:
-        from .fsnames import shown  # one line per output, whatever the names hold
-
-        for source, output in summary.outputs:
-            click.echo(f"{shown(source)}\t{shown(output)}")
-    if not quiet:
-        click.echo(summary.line(), err=True)
-    sys.exit(summary.exit_code)
+    run_and_report(cfg, as_json, quiet)
