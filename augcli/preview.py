@@ -140,7 +140,7 @@ def _composed(path: Path, image: Image.Image, pipeline: Pipeline, seed: int, key
               load: LoadOptions, labels) -> list:
     """``(image, caption, steps, labels)`` of each sample, compositions with the image's siblings."""
     from . import compose as CP
-    from .labels.compose import compose_labels
+    from .run.compose_work import compose_output
     from .run.discover import is_candidate, is_visible
 
     folder = path.parent
@@ -165,11 +165,9 @@ def _composed(path: Path, image: Image.Image, pipeline: Pipeline, seed: int, key
                 where = Path(labels.source).parent / rel
                 lab = labels.setup.load(where.as_posix(), im.size, load.exif_transpose, load.max_pixels, load.resize)
             kept[rel] = (im, lab)
-        sizes = {rel: v[0].size for rel, v in kept.items()}
-        csteps = CP.plan_steps(compose, seed, key, k, picks, sizes)
-        canvas = CP.build_image(csteps, image, {rel: v[0] for rel, v in kept.items()})
-        lab = compose_labels(labels.setup, key, csteps, {r: v[1] for r, v in kept.items()}, sizes)[0] \
-            if labels is not None else None
+        made = compose_output(compose, seed, key, k, picks, lambda rel: (kept[rel][0], kept[rel][0].size, kept[rel][1]),
+                              labels.setup if labels is not None else None)
+        csteps, canvas, lab = made.record, made.image, made.labels
         partners = ", ".join(f"{step['op']} with {', '.join(shown(s) for s in CP.sources_of([step], key)[1:]) or 'itself'}"
                              for step in csteps)
         out.append((make_output(pipeline, canvas, steps, k), f"{partners}, {label(steps)}", steps, lab))

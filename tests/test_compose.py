@@ -557,3 +557,11 @@ def test_labels_of_every_format_are_the_record_recomputed(tmp_path, fmt):
         assert [g[0] for g in got] == [w[0] for w in want], (rec["output"], got, want)
         for g, w in zip(got, want):
             assert np.allclose(g[1:], w[1:], atol=tol), (rec["output"], g, w)
+
+
+def test_preview_pastes_objects_as_expand_does(tmp_path):
+    segment_set(tmp_path / "in")
+    augcli("preview", "in/images/f0.png", "--copy-paste", "1", "--grid", "3x1", "--tile", "100", "--seed", "2",
+           "-o", "p.png", cwd=tmp_path)
+    sheet = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).reshape(-1, 3)
+    assert any((sheet == c).all(axis=1).sum() > 50 for c in COLOURS[1:6])  # a partner's square was pasted

@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..labels.compose import compose_labels, instances, merge_counts, paste_mask
 from ..labels.errors import LabelError
 
-__all__ = ["Composed", "merge_counts", "plan_compositions"]
+__all__ = ["Composed", "compose_output", "merge_counts", "plan_compositions"]
 
 
 @dataclass
@@ -55,6 +55,32 @@ def class_weights(steps: list[dict[str, Any]], primary: str, canvas: tuple[int, 
     return {c: round(v / norm, 6) for c, v in sorted(by_class.items())}
 
 
+def compose_output(compose: Any, seed: int, primary: str, copy: int, picks: Any,
+                   get: Callable[[str], tuple[Any, Any, Any]], setup: Any = None, make: bool = True,
+                   scaled: Any = None) -> Composed:
+    """One output's composition: its steps drawn from the sizes, its canvas (with ``make``) and its
+    labels (with a label ``setup``). ``get(rel)``: a source's ``(image, size, labels)``, the primary
+    included. Raises InputError, LabelError or ValueError for a source that cannot be composed."""
+    image, size, _ = get(primary)
+    images, sizes, loaded = {}, {}, {}
+    for rel in [primary, *(r for partners in picks.values() for r in partners)]:
+        if rel not in sizes:
+            images[rel], sizes[rel], loaded[rel] = get(rel)
+            sizes[rel] = tuple(sizes[rel])
+    steps = CP.plan_steps(compose, seed, primary, copy, picks, sizes, lambda rel: instances(loaded.get(rel)))
+    canvas = tuple(size)
+    comp_labels = placed = None
+    if setup is not None:
+        comp_labels, placed = compose_labels(setup, primary, steps, loaded, sizes)
+    made = None
+    if make and image is not None:
+        for rel, im in images.items():
+            CP.check_mode(im, rel)
+        made = CP.build_image(steps, image, images, lambda rel, obj: paste_mask(loaded[rel], obj, canvas), scaled)
+    return Composed(made, comp_labels, placed, CP.sources_of(steps, primary), CP.describe(steps, sizes, canvas),
+                    class_weights(steps, primary, canvas))
+
+
 def plan_compositions(ctx: Any, job: Any, image: Any, size: tuple[int, int], todo: set,
                       labels: Any, load_kept: Callable[[Any, str], tuple[Any, Any, Any]]) -> dict[int, Any]:
     """``{index of the output in job.outputs: Composed, or the error that fails it}``.
@@ -63,32 +89,17 @@ def plan_compositions(ctx: Any, job: Any, image: Any, size: tuple[int, int], tod
     if not job.compose:
         return out
     cfg = ctx.cfg
+
+    def get(rel: str) -> tuple[Any, Any, Any]:
+        return (image, size, labels) if rel == job.source else load_kept(ctx, rel)
+
     for i, ((k, _), picks) in enumerate(zip(job.outputs, job.compose)):
         if not picks:
             continue
         try:
-            images, sizes, loaded = {job.source: image}, {job.source: tuple(size)}, {job.source: labels}
-            for step_partners in picks.values():
-                for rel in step_partners:
-                    if rel not in sizes:
-                        if k in todo:
-                            images[rel], sizes[rel], loaded[rel] = load_kept(ctx, rel)
-                        else:  # the output exists: its record needs the sizes alone
-                            _, sizes[rel], loaded[rel] = load_kept(ctx, rel)
-            steps = CP.plan_steps(cfg.compose, ctx.root_seed, job.source, k, picks, sizes,
-                                  lambda rel: instances(loaded.get(rel)))
-            canvas = tuple(size)
-            comp_labels = placed = None
-            if ctx.labels is not None:
-                comp_labels, placed = compose_labels(ctx.labels, job.source, steps, loaded, sizes)
-            made = None
-            if k in todo and image is not None:
-                for rel, im in images.items():
-                    CP.check_mode(im, rel)
-                made = CP.build_image(steps, image, images, lambda rel, obj: paste_mask(loaded[rel], obj, canvas),
-                                      ctx.recent.scaled)
-            out[i] = Composed(made, comp_labels, placed, CP.sources_of(steps, job.source),
-                              CP.describe(steps, sizes, canvas), class_weights(steps, job.source, canvas))
+            # an output that exists needs its record alone: sizes and labels, no canvas
+            out[i] = compose_output(cfg.compose, ctx.root_seed, job.source, k, picks, get, ctx.labels,
+                                    make=k in todo, scaled=ctx.recent.scaled)
         except (InputError, LabelError, ValueError) as exc:
             out[i] = InputError(f"cannot compose: {exc}")
         except MemoryError:
