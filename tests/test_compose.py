@@ -427,6 +427,22 @@ def test_copy_paste_of_coco_polygons_loads_in_pycocotools(tmp_path):
         assert coco.annToMask(ann).any()
 
 
+def test_copy_paste_of_box_labels_says_it_pasted_nothing(tmp_path):
+    """YOLO detect and COCO box labels pass the format check, but a box cannot be cut out: each
+    output whose partner had nothing to paste is counted in the summary, never a quiet success."""
+    segment_set(tmp_path / "in")
+    for txt in (tmp_path / "in" / "labels").iterdir():  # the same squares as detect boxes
+        txt.write_text(f"{txt.stem[1:]} 0.5 0.5 0.4 0.5\n")
+    res = augcli("expand", "in", "out", "-n", "2", "--copy-paste", "1", "--seed", "1", "--json", cwd=tmp_path)
+    summary = json.loads(res.stdout)
+    assert summary["labels"]["paste_empty"] == 12 == summary["written"]
+    res = augcli("expand", "in", "out2", "-n", "2", "--copy-paste", "1", "--seed", "1", cwd=tmp_path)
+    assert "--copy-paste pasted nothing into 12 outputs" in res.stderr
+    segment_set(tmp_path / "seg")
+    res = augcli("expand", "seg", "out3", "-n", "2", "--copy-paste", "1", "--seed", "1", "--json", cwd=tmp_path)
+    assert "paste_empty" not in json.loads(res.stdout)["labels"]
+
+
 @pytest.mark.parametrize("kind", ["voc", "masks"])
 def test_copy_paste_needs_outlines(tmp_path, kind):
     DATASETS[kind][0](tmp_path / "in")

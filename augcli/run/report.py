@@ -73,6 +73,10 @@ class Summary:
                      f"{lab['unlabeled']} outputs without labels, {lab['unpaired']} label files not paired")
             if lab.get("loss"):
                 text += f"\naugcli: labels: {loss.summary_line(lab['loss'])}"
+            if lab.get("paste_empty"):
+                text += (f"\naugcli: labels: warning: --copy-paste pasted nothing into {lab['paste_empty']} outputs: "
+                         "their partner had no object with an outline to cut out (YOLO segment polygons, "
+                         "COCO polygons or masks): an image without objects, or box labels only")
             if lab.get("require"):
                 req = lab["require"]
                 text += (f"\naugcli: labels: --require: {req['met']} outputs met it, {req['not_met']} requirement "
@@ -104,6 +108,10 @@ def count_labels(totals: dict[str, Any], entry: dict[str, Any], rec: dict[str, A
         req = totals.setdefault("require", {"met": 0, "not_met": 0, "redrawn": 0})
         req["met" if rec["require_met"] else "not_met"] += 1
         req["redrawn"] += 1 if rec.get("try") else 0
+    if rec is not None and any(step.get("op") == "copy_paste" and not step.get("objects")
+                               for step in rec.get("compose") or ()):
+        # the partner had nothing to paste (box labels have no outline): said in the summary
+        totals["paste_empty"] = totals.get("paste_empty", 0) + 1
     totals["objects_in"] += entry.get("in", 0)
     totals["objects_out"] += entry.get("out", 0)
     totals["unlabeled"] += 1 if entry.get("unlabeled") else 0
