@@ -184,8 +184,10 @@ def scaleout_options(fn: Callable) -> Callable:
     options = [
         click.option("--shard", metavar="I/N|auto",
                     help="Do only shard I of N (0-based), or take it from Slurm / Kubernetes (auto)."),
-        click.option("--buckets", type=click.IntRange(1, MAX_BUCKETS), default=DEFAULT_BUCKETS, show_default=True,
-                    help="Fixed number of buckets (the unit of output and resume of sharded runs)."),
+        click.option("--buckets", type=click.IntRange(1, MAX_BUCKETS), default=None, metavar="B",
+                    help=f"Fixed number of buckets (the unit of output and resume of sharded runs) [default: "
+                         f"{DEFAULT_BUCKETS}; with --layout webdataset, the fewest that keep each bucket within "
+                         "one --shard-size shard]."),
         click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
                     help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),
         click.option("--scheduler", metavar="tcp://HOST:PORT",
@@ -306,7 +308,10 @@ def scaleout_settings(kw: dict[str, Any]) -> dict[str, Any]:
             raise click.UsageError(str(exc)) from None
     if kw["scheduler"] and kw["executor"] != "dask":
         raise click.UsageError("--scheduler needs --executor dask")
-    return {"shard": shard, "buckets": kw["buckets"], "executor": kw["executor"], "scheduler": kw["scheduler"],
+    buckets = kw["buckets"]
+    if buckets is None and kw["layout"] != "webdataset":
+        buckets = DEFAULT_BUCKETS
+    return {"shard": shard, "buckets": buckets, "executor": kw["executor"], "scheduler": kw["scheduler"],
             "layout": kw["layout"], "shard_size": kw["shard_size"]}
 
 

@@ -42,7 +42,7 @@ class RunConfig:
     # scale-out (augcli/run/): which shard this process does, the fixed bucket count (the unit of
     # output and resume, recorded in the manifest), and the engine that runs the buckets
     shard: Any = None  # augcli.run.shard.Shard, or None for the whole run
-    buckets: int = DEFAULT_BUCKETS
+    buckets: int | None = DEFAULT_BUCKETS  # None (webdataset only): fitted to shard_size from the listing
     executor: str = "local"
     layout: str = "tree"  # how outputs are placed (augcli.run.sinks)
     shard_size: int = 1000  # samples per tar shard of --layout webdataset
@@ -96,7 +96,9 @@ class RunConfig:
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, not {self.max_pixels}")
         self.pipeline.check_pixels(self.max_pixels)
-        if not 1 <= self.buckets <= MAX_BUCKETS:
+        if self.buckets is None and self.layout != "webdataset":
+            raise ValueError("buckets may be left to the listing (None) only with the webdataset layout")
+        if self.buckets is not None and not 1 <= self.buckets <= MAX_BUCKETS:
             raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}, not {self.buckets}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")

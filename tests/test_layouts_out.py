@@ -5,6 +5,7 @@ equal to the tree layout's label files, image bytes identical to the tree run of
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,29 @@ def test_webdataset_shards_and_merge_equal_one_machine(tmp_path):
     assert shards(tmp_path / "sharded") == shards(tmp_path / "one")
 
 
+def test_webdataset_buckets_fit_the_shard_size_when_not_given(tmp_path):
+    """Without --buckets, a webdataset run takes the fewest buckets that keep each within one
+    --shard-size shard (with 256 buckets, 30 samples made 26 tars of one or two samples); the number
+    is a function of the listing, so shards of a split run agree, and it is recorded."""
+    inp = classes(tmp_path / "in")  # 15 sources x 2 copies
+    flags = (*OPS, "--layout", "webdataset", "--shard-size", "8")
+    run(inp, tmp_path / "one", *flags)
+    one = shards(tmp_path / "one")
+    sizes = []
+    for name in one:
+        with tarfile.open(tmp_path / "one" / name) as tar:
+            sizes.append(len({m.name.rsplit(".", 1)[0] for m in tar.getmembers()}))
+    assert sum(sizes) == 30 and max(sizes) <= 8 and 4 <= len(one) <= 7, sizes
+    header = json.loads((tmp_path / "one" / "manifest.jsonl").read_text().splitlines()[0])
+    buckets = header["config"]["buckets"]
+    assert len(one) <= buckets <= 8  # an empty bucket has no shard
+    for i in (1, 0):
+        run(inp, tmp_path / "sharded", *flags, "--shard", f"{i}/2")
+    assert shards(tmp_path / "sharded") == one
+    run(inp, tmp_path / "given", *flags, "--buckets", str(buckets))
+    assert shards(tmp_path / "given") == one
+
+
 def test_webdataset_detection_json_holds_the_record_and_objects(tmp_path):
     inp = make_yolo(tmp_path / "in")
     run(inp, tmp_path / "hf", *OPS, "--layout", "hf")
@@ -238,6 +262,28 @@ def test_webdataset_resumes_after_sigkill_mid_shard(tmp_path):
     summary = json.JSONDecoder().raw_decode(res.output[res.output.index("{"):])[0]
     assert summary["skipped"] >= 7 * len(done)  # the complete shards' samples were not made again
     assert shards(out) == reference
+    assert not any(p.is_file() for p in stage.rglob("*"))
+
+
+def test_webdataset_resume_removes_what_a_killed_run_staged_for_a_written_shard(tmp_path):
+    """A run killed after a shard was written but before its staged outputs were removed: the next
+    run finds the shard complete and removes the staged copies (they were left forever before)."""
+    inp = tmp_path / "in"
+    (inp / "x").mkdir(parents=True)
+    for i in range(6):
+        pattern(60, 40, seed=i).save(inp / "x" / f"{i:02d}.png")
+    flags = ("-n", "2", "--seed", "5", "--layout", "webdataset", "--shard-size", "4", "--buckets", "1", "-j", "1")
+    run(inp, tmp_path / "out", *flags)
+    reference = shards(tmp_path / "out")
+    stage = tmp_path / "out" / ".augcli" / "wds" / "stage"
+    with tarfile.open(tmp_path / "out" / "shard-000000.tar") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".png"))
+        (stage / "x").mkdir(parents=True, exist_ok=True)
+        (stage / member.name).write_bytes(tar.extractfile(member).read())
+    for marker in (tmp_path / "out" / ".augcli" / "done").iterdir():  # killed before its bucket was done
+        marker.unlink()
+    run(inp, tmp_path / "out", *flags, "--on-exists", "skip")
+    assert shards(tmp_path / "out") == reference
     assert not any(p.is_file() for p in stage.rglob("*"))
 
 

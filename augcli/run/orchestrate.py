@@ -33,6 +33,7 @@ from .places import OutFiles, Placement, open_placement, write_run_file
 from .prepare import (Checks, check_compositions, check_require, copy_plan, partner_plan, report_listing,
                       resolve_labels, source_names)
 from .report import Progress, Summary
+from .shard import fit_buckets
 from .stream import StreamedRecords
 from .work import WorkContext
 
@@ -95,7 +96,6 @@ def expand(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
         if not keys:
             raise UsageError(f"input {place.sources.shown!r} does not exist or holds no objects")
     cfg, setup = run_labels(cfg, place, keys, report)
-    records.begin(cfg, setup, report)
 
     # discover and plan: the copy plan and the partners are drawn from the whole listing, so every
     # shard draws the same ones
@@ -104,6 +104,11 @@ def expand(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     skip_dir = setup.skip_dir if setup is not None else None
     plan, partners, jobs, again = _plan(cfg, seed, place, keys, skip_dir, unlisted, warned)
     check_compositions(cfg, setup, partners)
+    if cfg.buckets is None:  # webdataset: buckets fitted to --shard-size, from the whole listing
+        jobs = list(jobs)
+        cfg = replace(cfg, buckets=fit_buckets([j.source for j in jobs], [len(j.outputs) for j in jobs],
+                                               cfg.shard_size))
+    records.begin(cfg, setup, report)
 
     # checks, over names only, before anything is written
     files = OutFiles(place.sink, setup.output_dir if setup is not None else None)  # label files beside the outputs

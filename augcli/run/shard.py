@@ -30,6 +30,26 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
+def fit_buckets(sources: list[str], outputs: list[int], per_bucket: int) -> int:
+    """The fewest buckets (at least the outputs over ``per_bucket``) in which no bucket holds more than
+    ``per_bucket`` outputs (``outputs[i]`` of ``sources[i]``), so that each bucket is one full-sized
+    webdataset shard. A pure function of the listing: every shard of a run finds the same number.
+    When one source alone has more outputs than that, its own count is the bound."""
+    import numpy as np
+
+    if not sources:
+        return 1
+    keys = np.array([stable_key("bucket:" + s) for s in sources], dtype=np.uint64)
+    weights = np.asarray(outputs, dtype=np.int64)
+    bound = max(per_bucket, int(weights.max()))
+    b = max(1, -(-int(weights.sum()) // bound))
+    while b < MAX_BUCKETS:
+        if np.bincount((keys % np.uint64(b)).astype(np.int64), weights=weights, minlength=b).max() <= bound:
+            return b
+        b += 1
+    return MAX_BUCKETS
+
+
 def bucket_of(source: str, buckets: int) -> int:
     """The bucket of a source (its relative POSIX path); a domain prefix keeps it independent of the
     random streams, which are keyed by the bare path."""

@@ -159,7 +159,12 @@ class WebDatasetSink:
         seen = {rel: seen.get(rel, missing) for rel in members}
         made = [rel for rel in members if seen[rel]["ok"] and not seen[rel]["existing"]]
         if not made and self.store.exists(shard_name(n)):
-            return  # complete from an earlier run
+            # complete from an earlier run, which may have been killed between writing the shard and
+            # removing what it staged for it
+            for rel in members:
+                if self.store.exists(f"{STAGE}/{rel}"):
+                    self.store.remove(f"{STAGE}/{rel}")
+            return
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for rel in members:
