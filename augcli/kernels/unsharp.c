@@ -13,8 +13,9 @@
  * The same integers in 16 bits (so SIMD lanes are 16 bits wide): with S3 = s[-1] + s[0] + s[1],
  * S2 = s[-2] + s[2] and K = 8 S3 + 3 S2 + 15, multiplying the pass's sum by 30 gives
  * 30 (ww S3 + fw S2 + 2^23) = 2^24 K + (12 S2 - 8 S3), and |12 S2 - 8 S3| < 2^24, so the pass is
- * K / 30 (floor), less one exactly when 30 divides K and 3 S2 < 2 S3 (box5 below; the exhaustive
- * check over every (S3, S2) is in the tests). K <= 7665. The sharpening splits the percent as
+ * K / 30 (floor), less one exactly when 30 divides K and 3 S2 < 2 S3; that is (K - 1) / 30 when
+ * 3 S2 < 2 S3, since K - 1 and K have the same quotient unless 30 divides K (box5 below; the
+ * exhaustive check over every (S3, S2) is in the tests). K <= 7665. The sharpening splits the percent as
  * 100 P + R: |d| percent / 100 = |d| P + |d| R / 100 (floor), each term below 2^15 when P <= 64.
  * A percent of 6400 already moves every difference beyond the threshold (|d| >= 4) by 256 levels
  * or more, so the caller passes min(percent, 6400) and gets the same bytes.
@@ -41,11 +42,8 @@
 /* One box pass on the window sums S3 (<= 765) and S2 (<= 510), as described above. */
 AUGCLI_INLINE uint8_t box5(uint16_t s3, uint16_t s2)
 {
-    const uint16_t k = (uint16_t)(8 * s3 + 3 * s2 + 15);
-    const uint16_t q = (uint16_t)(k / 30);
-    const uint16_t exact = (uint16_t)(q * 30) == k;
     const uint16_t below = (uint16_t)(3 * s2) < (uint16_t)(2 * s3);
-    return (uint8_t)(q - (exact & below));
+    return (uint8_t)((uint16_t)(8 * s3 + 3 * s2 + 15 - below) / 30);
 }
 
 /* A horizontal pass over n bytes: `in` points at the first pixel of a row padded by 2 pixels at each end. */
