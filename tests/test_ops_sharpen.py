@@ -167,6 +167,10 @@ def test_bad_arguments_are_refused():
             _pixel.unsharp(src, dst, 10, 10, 3, 3, percent)
     with pytest.raises(ValueError, match="299 bytes"):
         _pixel.unsharp(bytes(299), dst, 10, 10, 3, 3, 100)
+    for w, h, bpp, nc in [(0, 10, 3, 3), (10, -10, 3, 3), (1 << 30, 1 << 30, 3, 3), ((1 << 31) - 1, 1, 3, 3),
+                          (10, 6, 5, 3), (10, 10, 3, 4), (10, 10, 3, 0), (10, 10, 3, 3)]:
+        with pytest.raises(ValueError):  # the last: an output one byte short
+            _pixel.unsharp(src, bytearray(299 if (w, h, bpp, nc) == (10, 10, 3, 3) else 300), w, h, bpp, nc, 100)
     with pytest.raises(ValueError, match="must not be the source"):
         _pixel.unsharp(dst, dst, 10, 10, 3, 3, 100)
     for percent in (-1, 1.5):
