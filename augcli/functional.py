@@ -900,13 +900,11 @@ def sharpen(image: Image.Image, amount: float) -> Image.Image:
     percent = unsharp_percent(amount)
     if percent == 0:
         return image.copy()
-    colour, alpha = split_alpha(image)
-    if colour.mode in ("L", "RGB"):
-        from PIL import ImageFilter
-
-        return merge_alpha(colour.filter(ImageFilter.UnsharpMask(UNSHARP_RADIUS, percent, UNSHARP_THRESHOLD)), alpha)
+    if image.mode in ("L", "LA", "RGB", "RGBA"):
+        # augcli.kernels.unsharp: Pillow's integers, alpha bytes kept as they are
+        return run_kernel(image, kernels.unsharp, percent)
     kernel = gaussian_kernel(UNSHARP_RADIUS)
-    limit = UNSHARP_THRESHOLD * value_scale(colour.mode)
+    limit = UNSHARP_THRESHOLD * value_scale(image.mode)
 
     def unsharp(a: np.ndarray) -> np.ndarray:
         diff = a - _convolve_axis(_convolve_axis(a, kernel, 0), kernel, 1)

@@ -1,4 +1,5 @@
-"""Window filters, ISO noise and CLAHE (filters.c, clahe.c, in module _pixel): their typed Python face."""
+"""Window filters, ISO noise, CLAHE and the unsharp mask (filters.c, clahe.c, unsharp.c, in module _pixel): their
+typed Python face."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from array import array
 from typing import Sequence
 
 from . import median_networks
-from ._pixel import clahe as c_clahe, fill_noise as c_fill_noise, iso_noise as c_iso_noise, line_mean as c_line_mean, median as c_median
+from ._pixel import (clahe as c_clahe, fill_noise as c_fill_noise, iso_noise as c_iso_noise, line_mean as c_line_mean,
+                     median as c_median, unsharp as c_unsharp)
 from .checks import Buffer, checked as _checked, output as _output
 
 
@@ -134,4 +136,18 @@ def clahe(src: Buffer, size: tuple[int, int], bpp: int, nc: int, clip: int, tile
         raise ValueError("clahe: 1 or 3 colour bands, 1 to 64 tiles a side, a clip count >= 1")
     out = _output("clahe", out, size, bpp)
     c_clahe(src, out, w, h, bpp, nc, int(clip), tx, ty)
+    return out
+
+
+UNSHARP_PERCENT_MAX = 6400  # unsharp.c: from here on every difference past the threshold saturates
+
+
+def unsharp(src: Buffer, size: tuple[int, int], bpp: int, nc: int, percent: int, *, out: Buffer | None = None) -> Buffer:
+    """Exactly PIL.ImageFilter.UnsharpMask(radius=2, percent, threshold=3) on each colour band
+    (unsharp.c), other bytes kept; any percent >= 0 (above 6400 the bytes are those of 6400)."""
+    w, h = _checked("unsharp", src, size, bpp, nc)
+    if int(percent) != percent or percent < 0:
+        raise ValueError(f"unsharp: the percent must be a whole number >= 0, not {percent}")
+    out = _output("unsharp", out, size, bpp)
+    c_unsharp(src, out, w, h, bpp, nc, min(int(percent), UNSHARP_PERCENT_MAX))
     return out
