@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from augcli import functional as FN
+from augcli import warping as W
 from augcli.cli import cli
 from augcli.labels import coco as C
 
@@ -125,7 +125,7 @@ def test_annToMask_of_transformed_polygon_matches_nearest_warp(tmp_path):
     checked = 0
     for rec in recs:
         m = np.array(rec["matrix"] + ([[0, 0, 1]] if len(rec["matrix"]) == 2 else []), float)
-        warped = np.asarray(FN.warp(Image.fromarray(in_mask * 255), m, tuple(rec["output_size"]),
+        warped = np.asarray(W.warp(Image.fromarray(in_mask * 255), m, tuple(rec["output_size"]),
                                     fill_mode="constant", interpolation="nearest")) > 0
         image = next(im for im in doc["images"] if im["file_name"] == rec["output"].split("/")[-1])
         ann = next(a for a in doc["annotations"] if a["image_id"] == image["id"] and a["category_id"] == 2

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augcli import functional as FN
+from augcli import warping as W
 from augcli import geometry as G
 from augcli.labels import model as L
 
@@ -190,7 +190,7 @@ def _warped_box(box, matrix, size, out_size):
     mask = np.zeros((size[1], size[0]), np.uint8)
     x0, y0, x1, y1 = (int(v) for v in box)
     mask[y0:y1, x0:x1] = 255
-    out = np.asarray(FN.warp(Image.fromarray(mask), matrix, out_size, interpolation="nearest", fill_mode="constant"))
+    out = np.asarray(W.warp(Image.fromarray(mask), matrix, out_size, interpolation="nearest", fill_mode="constant"))
     ys, xs = np.nonzero(out)
     if not len(xs):
         return None

@@ -143,7 +143,7 @@ def paste_mask(sl: SourceLabels, obj: Mapping[str, Any], canvas: tuple[int, int]
             pts = L.apply(f, np.asarray(p, float))[0] - 0.5  # edge -> the pixel-centre coordinates Pillow draws in
             draw.polygon([tuple(v) for v in pts.tolist()], fill=255)
         return np.asarray(cover) > 0
-    from ..functional import warp
+    from ..warping import warp
 
     raw = Image.fromarray(o.extra[2][1].astype(np.uint8) * 255)
     return np.asarray(warp(raw, CP.backward_centre(obj["matrix"]), canvas, fill_mode="constant",

@@ -177,7 +177,7 @@ def pool_context():
     import threading
 
     if sys.platform.startswith("linux") and threading.active_count() == 1:
-        from .. import functional, kernels  # noqa: F401 - what every worker needs, imported once here
+        from .. import functional, kernels, warping  # noqa: F401 - what every worker needs, imported once here
 
         # anything still buffered would otherwise be written again by each worker when it exits
         for stream in (sys.stdout, sys.stderr):
