@@ -276,7 +276,8 @@ def _labels(header: dict[str, Any], settings: Settings, inp: Path, out: Path, ma
         if masks is not None:
             raise UsageError("--masks: the manifest's run carried no masks")
         return None
-    from .labels.setup import LabelOptions, resolve
+    from .labels.detect import resolve
+    from .labels.setup import LabelOptions
 
     if not isinstance(recorded, dict) or not isinstance(recorded.get("options"), dict):
         raise UsageError("the manifest's labels are not a label description")

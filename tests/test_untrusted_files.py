@@ -116,7 +116,7 @@ def test_special_label_file_and_dataset_yaml_are_refused(tmp_path):
     assert "labels/a.txt: not a regular file" in one_line(res, "a.txt")
     # detection passes over a YAML that is not a regular file; read anyway, it is refused, not waited on
     os.mkfifo(tmp_path / "fifo.yaml")
-    res = python("from pathlib import Path\nfrom augcli.labels.setup import read_yaml\n"
+    res = python("from pathlib import Path\nfrom augcli.labels.dataset_yaml import read_yaml\n"
                  f"read_yaml(Path({str(tmp_path / 'fifo.yaml')!r}), 'fifo.yaml')\n", timeout=30)
     assert "UsageError: fifo.yaml: cannot read the dataset YAML: not a regular file" in res.stderr
 

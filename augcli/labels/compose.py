@@ -23,7 +23,7 @@ from . import masks as MK
 from . import model as L
 from . import yolo as Y
 from .errors import LabelError
-from .setup import SourceLabels
+from .source import SourceLabels
 
 
 def _cell_map(src_size: Sequence[int], size: Sequence[int], at: Sequence[int], region: Sequence[int],

@@ -84,7 +84,7 @@ def _dashed(draw: ImageDraw.ImageDraw, pts: np.ndarray, colour, width: int) -> N
 
 def loss_overlay(image: Image.Image, labels: Any, matrix: np.ndarray, out_size: tuple[int, int],
                  window: Any = None, nodes: Any = None) -> tuple[Image.Image, str]:
-    """``overlay`` of one output's labels (``labels``: augcli.labels.setup.SourceLabels) plus, dashed,
+    """``overlay`` of one output's labels (``labels``: augcli.labels.source.SourceLabels) plus, dashed,
     the dropped objects (DROPPED_COLOUR) and the whole outline of the clipped ones (CLIPPED_COLOUR),
     and its caption: ``3 kept (1 clipped), 1 dropped (1 outside)``. Objects are judged one by one by
     the run's rules, as the label transform judges them."""
