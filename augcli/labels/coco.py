@@ -27,6 +27,7 @@ from ..safepaths import within
 from . import loss
 from . import distorted as DZ
 from . import model as L
+from . import polygons as PG
 from . import window as WI
 from .errors import LabelError
 
@@ -445,7 +446,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
             a["area"] = int(np.count_nonzero(o.extra[2][1]))
         elif kind == "poly":
             a["segmentation"] = [[_r(v) for v in p.ravel()] for p in o.polygons]  # type: ignore[union-attr]
-            a["area"] = _r(sum(L.area(p) for p in o.polygons))  # type: ignore[union-attr]
+            a["area"] = _r(sum(PG.area(p) for p in o.polygons))  # type: ignore[union-attr]
         elif kind == "box":
             a["area"] = _r((x1 - x0) * (y1 - y0))
         if "bbox" in a or kind != "kp":

@@ -21,6 +21,7 @@ from .. import compose as CP
 from . import coco as C
 from . import masks as MK
 from . import model as L
+from . import polygons as PG
 from . import yolo as Y
 from .errors import LabelError
 from .source import SourceLabels
@@ -72,7 +73,7 @@ def _box_of(o: L.Obj) -> tuple[float, float, float, float] | None:
     if o.box is not None:
         return o.box
     pts = [np.asarray(p, float) for p in (o.polygons or [])] + ([np.asarray(o.obb, float)] if o.obb is not None else [])
-    return L.enclosing(np.concatenate(pts)) if pts else None
+    return PG.enclosing(np.concatenate(pts)) if pts else None
 
 
 def _covered(box: Sequence[float] | None, rect: Sequence[int]) -> float:
@@ -114,7 +115,7 @@ def instances(sl: SourceLabels | None) -> list[tuple[int, tuple[float, float, fl
             pts = np.concatenate([np.asarray(p, float) for p in o.polygons])
             if sl.pre is not None:
                 pts = L.apply(sl.pre, pts)[0]
-            box = L.enclosing(pts)
+            box = PG.enclosing(pts)
         elif isinstance(o.extra, tuple) and o.extra[2][0] == "rle" and sl.pre is None:
             ys, xs = np.nonzero(o.extra[2][1])
             if not len(xs):

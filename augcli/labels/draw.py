@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from . import distorted as DZ
 from . import model as L
+from . import polygons as PG
 from .model import Obj
 
 COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -65,7 +66,7 @@ CLIPPED_COLOUR = (0, 255, 255)  # dashed: the whole outline of an object the out
 def _outline(f: np.ndarray, obj: Obj) -> list[np.ndarray]:
     """The object's outlines moved by ``f`` and not clipped (none when a point crosses the horizon)."""
     shapes = obj.polygons if obj.polygons is not None else [obj.obb] if obj.obb is not None else \
-        [L.box_corners(obj.box)] if obj.box is not None else []
+        [PG.box_corners(obj.box)] if obj.box is not None else []
     moved = [L.apply(f, np.asarray(s, dtype=float)) for s in shapes]
     return [pts for pts, ok in moved if ok]
 
