@@ -22,6 +22,7 @@ from . import coco as C
 from . import masks as MK
 from . import model as L
 from . import polygons as PG
+from . import rle as RLE
 from . import yolo as Y
 from .errors import LabelError
 from .source import SourceLabels
@@ -53,10 +54,10 @@ def _shift_ann(a: dict, dx: int, dy: int, cell: tuple[int, int], canvas: tuple[i
         a["bbox"] = [a["bbox"][0] + dx, a["bbox"][1] + dy, a["bbox"][2], a["bbox"][3]]
     seg = a.get("segmentation")
     if isinstance(seg, dict):
-        small = C.rle_to_mask(seg, shown, cell)
+        small = RLE.rle_to_mask(seg, shown, cell)
         big = np.zeros((canvas[1], canvas[0]), dtype=small.dtype)
         big[dy:dy + cell[1], dx:dx + cell[0]] = small
-        a["segmentation"] = C.mask_to_rle(big, isinstance(seg.get("counts"), str))
+        a["segmentation"] = RLE.mask_to_rle(big, isinstance(seg.get("counts"), str))
     elif isinstance(seg, list):
         a["segmentation"] = [[v + (dx if j % 2 == 0 else dy) for j, v in enumerate(p)] for p in seg]
     if isinstance(a.get("keypoints"), list):
