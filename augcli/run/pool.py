@@ -167,6 +167,21 @@ def results_in_process(ctx: WorkContext, jobs: Iterable[SourceJob]) -> Iterator[
             raise KeyboardInterrupt from None
 
 
+def engine_results(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
+                   warn: Callable[[str], None] = lambda msg: None, total: int | None = None,
+                   partial: bool = True) -> Iterator[list[dict[str, Any]]]:
+    """Each job's records in job order: in this process for one worker, else from augcli's pool
+    (``results_in_pool``). ``partial``: a Ctrl-C inside a source in this process first yields the
+    records of that source's outputs already written (a streamed manifest keeps them); without it
+    the interruption propagates and they are dropped (a bucket is never finished from part of a
+    source)."""
+    if workers <= 1:
+        if partial:
+            return results_in_process(ctx, jobs)
+        return (process_source_safely(ctx, job) for job in jobs)
+    return results_in_pool(ctx, jobs, workers, warn=warn, total=total)
+
+
 def pool_context():
     """How worker processes start. On Linux, fork while this process has one thread: a worker then
     starts with numpy, Pillow, the kernels and augcli already imported (about 0.3 s of CPU saved per
