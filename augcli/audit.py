@@ -203,7 +203,7 @@ def _tile_pairs(images: list[str], splits: dict[str, str | None]) -> list[dict[s
 
 def run_audit(dataset: str, distance_max: int = 8, workers: int = 0, cache: str | None = None,
               report: Callable[[str], None] = lambda msg: None) -> AuditResult:
-    from .labels.setup import scan
+    from .labels.detect import scan
     from .phash import HashCache, hash_files, mirror_links, near_links
 
     root = Path(dataset)

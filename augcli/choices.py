@@ -1,7 +1,7 @@
 """Every fixed list of choices, in one place that both the CLI and the library read.
 
 A leaf: it imports nothing (so ``augcli --help`` stays fast). The library modules that map a choice
-to something (augcli.functional's fill modes and resampling filters, augcli.imageio's encoders)
+to something (augcli.warping's fill modes and resampling filters, augcli.imageio's encoders)
 are checked against these lists by tests/test_op_registry.py.
 """
 

@@ -317,7 +317,7 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
             out = Image.fromarray(mixed.astype(np.uint8))
         elif step["op"] == "copy_paste":
             if step["objects"]:
-                from .functional import warp
+                from .warping import warp
 
                 partner = images[step["source"]]
                 partner = partner.convert(mode) if partner.mode != mode else partner

@@ -45,7 +45,7 @@ UNSEEN = 0.5  # px: a label point whose inverse is further off than this is not 
 COORD_LIMIT = float(1 << 29)
 
 # working mode -> (layout the kernel reads and writes, bytes per pixel, 16-bit samples); alpha is
-# resampled premultiplied, RGB travels as Pillow's own 4-byte RGBX (as functional's warp does)
+# resampled premultiplied, RGB travels as Pillow's own 4-byte RGBX (as warping's warp does)
 LAYOUTS = {"L": ("L", 1, False), "LA": ("La", 2, False), "RGB": ("RGBX", 4, False),
            "RGBA": ("RGBa", 4, False), "I;16": ("I;16", 2, True)}
 INTERPOLATIONS = ("nearest", "bilinear")

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from . import distort as D
-from . import functional as F
 from . import geometry as G
+from . import warping as W
 from .ops import OPS, ORDER, Op, from_record
 from .seeding import PLAN_SCHEME
 
@@ -24,10 +24,10 @@ class WarpSettings:
     interpolation: str = "bilinear"
 
     def __post_init__(self) -> None:
-        if self.fill_mode not in F.FILL_MODES:
-            raise ValueError(f"fill mode must be one of {', '.join(F.FILL_MODES)}, not {self.fill_mode!r}")
-        if self.interpolation not in F.INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {', '.join(F.INTERPOLATIONS)}, not {self.interpolation!r}")
+        if self.fill_mode not in W.FILL_MODES:
+            raise ValueError(f"fill mode must be one of {', '.join(W.FILL_MODES)}, not {self.fill_mode!r}")
+        if self.interpolation not in W.INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(W.INTERPOLATIONS)}, not {self.interpolation!r}")
         if isinstance(self.cval, bool) or not isinstance(self.cval, (int, float)) or not np.isfinite(self.cval):
             raise ValueError(f"cval must be a finite number, not {self.cval!r}")
 
@@ -195,10 +195,10 @@ class Pipeline:
         fill rule once, not once per copy. ``geometries``: the plans' ``self.geometry(plan,
         image.size)``, if the caller has them already. ``consume``: the caller gives ``image`` up (it
         reads neither its pixels nor the image again), which lets a large source be packed in its
-        own memory (``functional.Warper``)."""
+        own memory (``warping.Warper``)."""
         # a distorted copy reads the image itself, so it is not given up to the warper
         distorts = any(step["applied"] and self._op(step["op"]).displaces for plan in plans for step in plan)
-        warper = F.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
+        warper = W.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
                           interpolation=self.warp.interpolation, consume=consume and not distorts)
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 

@@ -97,7 +97,7 @@ def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], columns: int, tile: 
 def preview(path: Path, pipeline: Pipeline, seed: int, grid: tuple[int, int], tile: int = 256,
             load: LoadOptions = LoadOptions(), labels=None, compose=None) -> Image.Image:
     """The contact sheet for ``path``: the image as loaded first, then columns x rows - 1 samples.
-    ``labels`` (augcli.labels.setup.SourceLabels) are drawn on every tile. ``compose``
+    ``labels`` (augcli.labels.source.SourceLabels) are drawn on every tile. ``compose``
     (augcli.compose.Compose): samples are compositions with partners from the image's folder, as
     expand draws them for a file of that name among those siblings. Raises
     augcli.errors.InputError when the image cannot be read."""
@@ -208,7 +208,8 @@ def preview_labels(path: Path, fmt: str, dataset: Path | None, pipeline: Pipelin
     or that it has no labels. None when the dataset has none. Raises UsageError or InputError."""
     from .errors import UsageError
     from .imageio import source_size
-    from .labels.setup import LabelOptions, resolve
+    from .labels.detect import resolve
+    from .labels.setup import LabelOptions
 
     path = Path(os.path.abspath(path))
     root = Path(os.path.abspath(dataset)) if dataset else dataset_root(path)

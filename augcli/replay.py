@@ -21,30 +21,28 @@ file exists), and records are made in runs of the same source, so memory does no
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from . import fsnames
 from .version import __version__
 from .errors import InputError, UsageError
 from .filewarnings import file_warnings
-from .imageio import FORMATS, LoadOptions, load_image, output_format, source_size, write_atomic
-from .manifest import MAX_LINE_BYTES, raw_lines, read_header, read_manifest, skip_header  # noqa: F401 - read_manifest: public here too
-from .pipeline import Pipeline
+from .imageio import load_image, output_format, source_size, write_atomic
+from .manifest import read_header, read_manifest  # noqa: F401 - read_manifest: public here too
 from .render import make_output, output_bytes
 from .run.places import check_folders
 from .labels.erase import erase_output
 from .run.work import write_labels
 from .safefiles import open_regular
-from .compose import build_image, check_steps, sources_of
+from .compose import build_image, sources_of
 from .labels.compose import compose_labels, merge_counts, paste_mask
+from .replay_records import BadRecord, Places, Record, Settings, read_records, read_settings, short
 
-REPLAYED = ("ok", "skipped")  # statuses whose records describe an output
 RUN_LENGTH = 256  # records of one source made from one load of it, at most
 
 
@@ -63,205 +61,6 @@ class ReplaySummary:
         return f"augcli: replayed {self.written} written, {self.skipped} skipped, {len(self.failed)} failed"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The header's recipe, checked."""
-
-    pipeline: Pipeline
-    load: LoadOptions
-    format: str
-    quality: int
-    background: tuple[int, int, int]
-    copy_originals: bool = False  # augcli convert: originals are the sources' own bytes
-
-
-@dataclass
-class Record:
-    """One checked record that describes an output to make."""
-
-    line: int
-    source: str
-    output: str
-    copy: int | None
-    ops: list
-    size: tuple[int, int]
-    compose: list | None = None  # the recorded composition (augcli.compose), for outputs of several sources
-
-
-class BadRecord(Exception):
-    """A record that cannot be replayed as it is (the reason is the message)."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# reading
-
-
-def _settings(config: dict[str, Any]) -> Settings:
-    """The recorded recipe, checked as expand checks its flags (UsageError otherwise)."""
-    def bad(what: str) -> UsageError:
-        return UsageError(f"the manifest's {what}")
-
-    if config.get("tile") is not None:  # a tile's plan is its window, which a replay does not read
-        raise bad("run is augcli tile, which replay does not remake: run the same tile command again")
-    try:
-        pipeline = Pipeline.from_description(config["pipeline"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise bad(f"pipeline cannot be rebuilt: {type(exc).__name__}: {fsnames.one_line(str(exc))}") from None
-    max_pixels = config.get("max_pixels", 100_000_000)
-    if not _whole(max_pixels) or max_pixels < 1:
-        raise bad(f"max_pixels must be a positive whole number, not {_short(max_pixels)}")
-    try:
-        pipeline.check_pixels(max_pixels)
-    except ValueError as exc:
-        raise bad(str(exc)) from None
-    resize = config.get("resize")
-    if resize is not None:
-        if not (isinstance(resize, list) and len(resize) == 2 and all(_whole(v) and v >= 1 for v in resize)):
-            raise bad(f"resize must be [width, height] in whole pixels, not {_short(resize)}")
-        if resize[0] * resize[1] > max_pixels:  # the resized image counts against the pixel limit too
-            raise bad(f"resize {resize[0]}x{resize[1]} is more than max_pixels ({max_pixels}) pixels")
-    exif = config.get("exif_transpose", True)
-    if not isinstance(exif, bool):
-        raise bad(f"exif_transpose must be true or false, not {_short(exif)}")
-    fmt = config.get("format", "same")
-    if not isinstance(fmt, str) or (fmt != "same" and fmt not in FORMATS):
-        raise bad(f"format must be 'same' or one of {', '.join(FORMATS)}, not {_short(fmt)}")
-    quality = config.get("quality", 95)
-    if not _whole(quality) or not 1 <= quality <= 100:
-        raise bad(f"quality must be a whole number from 1 to 100, not {_short(quality)}")
-    background = config.get("background", [255, 255, 255])
-    if not (isinstance(background, list) and len(background) == 3
-            and all(_whole(v) and 0 <= v <= 255 for v in background)):
-        raise bad(f"background must be [r, g, b] from 0 to 255, not {_short(background)}")
-    return Settings(pipeline, LoadOptions(exif, max_pixels, tuple(resize) if resize else None), fmt, quality,
-                    tuple(background), config.get("copy_originals") is True)  # type: ignore[arg-type]
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return fsnames.one_line(text if len(text) <= 80 else text[:77] + "...")
-
-
-def check_relative(value: Any, what: str) -> str:
-    """``value`` if it is a relative POSIX path of named parts (no empty, ``.`` or ``..`` part, no
-    NUL or backslash), else BadRecord."""
-    if not isinstance(value, str):
-        raise BadRecord(f"{what} must be a relative path, not {_short(value)}")
-    parts = value.split("/")
-    if (not value or "\0" in value or "\\" in value or any(p in ("", ".", "..") for p in parts)):
-        raise BadRecord(f"{what} {fsnames.shown(value)!r} is not a relative path inside its folder "
-                        "(no leading /, no empty, . or .. parts, no backslash)")
-    return value
-
-
-class _Places:
-    """Where outputs may go: inside the output folder (symlinks resolved), never inside the input.
-    One realpath per output sub-folder (the most recent folders are remembered)."""
-
-    def __init__(self, inp: Path, out: Path, masks_output: Path | None = None) -> None:
-        self.inp, self.out = os.fsencode(inp), os.fsencode(out)
-        # label and mask files may also go to the --masks-output folder replay is given
-        self.roots = [self.out] + ([os.fsencode(Path(masks_output).resolve())] if masks_output is not None else [])
-        self.folders: dict[str, bytes] = {}
-
-    def may_write(self, path: Path | bytes) -> bool:
-        """Whether a label or mask file lands (symlinks resolved) inside the output folder (or the
-        --masks-output folder) and not in the input."""
-        real = os.path.realpath(os.fsencode(path))
-        return any(fsnames.inside(real, root) for root in self.roots) and not fsnames.inside(real, self.inp)
-
-    def check_output(self, rel: str) -> None:
-        parent, _, name = rel.rpartition("/")
-        real = self.folders.get(parent)
-        if real is None:
-            if len(self.folders) > 4096:
-                self.folders.clear()
-            real = self.folders[parent] = os.path.realpath(fsnames.join(self.out, parent))
-        target = os.path.join(real, fsnames.to_bytes(name))
-        if os.path.islink(target):  # the folder is resolved already: only the name itself may be a link
-            target = os.path.realpath(target)
-        if not fsnames.inside(target, self.out) or fsnames.inside(target, self.inp) or target == self.out:
-            raise BadRecord(f"output {fsnames.shown(rel)!r} resolves outside the output folder (or into the input); "
-                            "refused")
-
-
-def _record(rec: Any, settings: Settings, places: _Places, number: int) -> Record | dict[str, Any]:
-    """The checked output record, the record itself if it describes no output (a failed source),
-    or BadRecord."""
-    if not isinstance(rec, dict):
-        raise BadRecord("not a JSON object")
-    try:
-        rec = fsnames.decode_fields(rec, ("source", "output"))
-    except ValueError as exc:
-        raise BadRecord(str(exc)) from None
-    if rec.get("status") not in REPLAYED or not rec.get("output"):
-        return rec
-    source = check_relative(rec.get("source"), "source")
-    output = check_relative(rec.get("output"), "output")
-    ext = output_format(source, settings.format)[1]
-    if PurePosixPath(output).suffix != ext:
-        raise BadRecord(f"output {fsnames.shown(output)!r} does not end in {ext}, as the outputs of "
-                        f"{fsnames.shown(source)!r} do")
-    places.check_output(output)
-    copy = rec.get("copy")
-    if copy is not None and not (_whole(copy) and copy >= 0):
-        raise BadRecord(f"copy must be null or a whole number >= 0, not {_short(copy)}")
-    size = rec.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(_whole(v) and v >= 1 for v in size)):
-        raise BadRecord(f"size must be [width, height] in whole pixels, not {_short(size)}")
-    if size[0] * size[1] > settings.load.max_pixels:
-        raise BadRecord(f"size {size[0]}x{size[1]} is over the run's pixel limit {settings.load.max_pixels}")
-    ops = rec.get("ops")
-    if ops is None:
-        ops = []
-    if copy is None:
-        if ops:
-            raise BadRecord("an original (copy null) has no steps")
-    else:
-        try:
-            settings.pipeline.check(ops, (size[0], size[1]))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise BadRecord(f"its steps are not the pipeline's: {fsnames.one_line(str(exc))}") from None
-    compose = rec.get("compose")
-    if compose is not None:
-        if copy is None:
-            raise BadRecord("an original (copy null) has no composition")
-        try:
-            for partner in check_steps(compose, (size[0], size[1]), settings.load.max_pixels):
-                check_relative(partner, "a composed source")
-        except ValueError as exc:
-            raise BadRecord(f"its composition is not one expand makes: {fsnames.one_line(str(exc))}") from None
-    return Record(number, source, output, copy, ops, (size[0], size[1]), compose)
-
-
-def _records(path: Path, settings: Settings, places: _Places,
-             ) -> Iterator[tuple[int, Record | dict | BadRecord]]:
-    """Each record line, in order: (line number, a checked Record | the raw record of a failed
-    source | the BadRecord that refuses it)."""
-    with open(path, "rb") as fh:
-        skip_header(fh)
-        for number, raw in raw_lines(fh):
-            number += 1  # the header is line 1
-            if raw is None:
-                yield number, BadRecord(f"line longer than {MAX_LINE_BYTES} bytes")
-                continue
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                yield number, BadRecord(f"not a JSON record: {fsnames.one_line(str(exc))}")
-                continue
-            try:
-                yield number, _record(rec, settings, places, number)
-            except BadRecord as exc:
-                yield number, exc
-
-
 # ---------------------------------------------------------------------------------------------------
 # labels
 
@@ -276,7 +75,8 @@ def _labels(header: dict[str, Any], settings: Settings, inp: Path, out: Path, ma
         if masks is not None:
             raise UsageError("--masks: the manifest's run carried no masks")
         return None
-    from .labels.setup import LabelOptions, resolve
+    from .labels.detect import resolve
+    from .labels.setup import LabelOptions
 
     if not isinstance(recorded, dict) or not isinstance(recorded.get("options"), dict):
         raise UsageError("the manifest's labels are not a label description")
@@ -288,7 +88,7 @@ def _labels(header: dict[str, Any], settings: Settings, inp: Path, out: Path, ma
         raise UsageError("--masks: the manifest's run read no masks folder")
     suffix = options.get("mask_suffix", "")
     if not isinstance(suffix, str) or any(c in suffix for c in "/\\\0"):
-        raise UsageError(f"the manifest's mask_suffix {_short(suffix)} is not part of a file name")
+        raise UsageError(f"the manifest's mask_suffix {short(suffix)} is not part of a file name")
     options["masks"] = str(masks) if masks is not None else None
     options["masks_output"] = str(masks_output) if masks_output is not None else None
     try:
@@ -300,7 +100,7 @@ def _labels(header: dict[str, Any], settings: Settings, inp: Path, out: Path, ma
     if setup is not None:
         found = {"format": setup.format, "mask_layout": setup.mask_layout, "coco_files": list(setup.coco_files),
                  "yamls": list(setup.yamls)}
-    differ = [f"{k} {_short(recorded.get(k))} in the manifest, {_short(v)} in the input folder"
+    differ = [f"{k} {short(recorded.get(k))} in the manifest, {short(v)} in the input folder"
               for k, v in found.items() if (recorded.get(k) or None) != (v or None)]
     if differ:
         raise UsageError("the input folder's labels are not the ones the run carried: " + "; ".join(differ))
@@ -331,7 +131,7 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     except OSError as exc:
         raise UsageError(f"cannot read manifest {shown!r}: {exc.strerror or exc}") from None
     config = header["config"]
-    settings = _settings(config)
+    settings = read_settings(config)
     for key in ("input_dir", "output_dir"):
         if (input_dir if key == "input_dir" else output_dir) is None and not isinstance(config.get(key), str):
             raise UsageError(f"the manifest records no {key.replace('_', ' ')}; give it with --"
@@ -341,16 +141,16 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
     inp, out = check_folders(inp, out, hint=" (use --input)")
     summary = ReplaySummary()
     if header.get("augcli") != __version__:
-        summary.notes.append(f"the manifest was written by augcli {_short(header.get('augcli'))}, this is {__version__}")
+        summary.notes.append(f"the manifest was written by augcli {short(header.get('augcli'))}, this is {__version__}")
     from .kernels import KERNEL_VERSION
 
     if header.get("kernel") != KERNEL_VERSION:
-        made = (f"kernel version {_short(header['kernel'])}" if "kernel" in header
+        made = (f"kernel version {short(header['kernel'])}" if "kernel" in header
                 else "Pillow's warp, before augcli's own kernels")
         summary.notes.append(f"the manifest was made with {made}, this is kernel version {KERNEL_VERSION}: "
                              "warped outputs will not be byte-identical to the originals")
     labels = _labels(header, settings, inp, out, masks, masks_output, report)
-    places = _Places(inp, out, masks_output)
+    places = Places(inp, out, masks_output)
     if on_exists == "error":
         _refuse_existing(manifest, settings, places, labels)
     for note in summary.notes:
@@ -363,7 +163,7 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
             _fail(summary, report, os.fsdecode(path), f"cannot write: {exc.strerror or exc}")
     collector = labels.collector() if labels is not None else None
     run: list[Record] = []
-    for number, item in _records(manifest, settings, places):
+    for number, item in read_records(manifest, settings, places):
         if isinstance(item, Record) and run and (item.source != run[0].source or len(run) >= RUN_LENGTH):
             _replay_run(run, inp, out, settings, on_exists, summary, report, labels, collector, places)
             run = []
@@ -393,7 +193,7 @@ def _fail(summary: ReplaySummary, report: Callable[[str], None], what: str, erro
     report(f"augcli: {what if record else fsnames.shown(what)}: {fsnames.one_line(error)}")
 
 
-def _refuse_existing(manifest: Path, settings: Settings, places: _Places, labels: Any) -> None:
+def _refuse_existing(manifest: Path, settings: Settings, places: Places, labels: Any) -> None:
     """``--on-exists error``: UsageError, before anything is written, if any file replay would write
     exists (one pass over the manifest, counting)."""
     count, first = 0, None
@@ -407,7 +207,7 @@ def _refuse_existing(manifest: Path, settings: Settings, places: _Places, labels
     out = os.fsdecode(places.out)
     for path in ([p for p, _ in labels.run_files()] + labels.final_paths()) if labels is not None else []:
         seen(path)
-    for _, item in _records(manifest, settings, places):
+    for _, item in read_records(manifest, settings, places):
         if isinstance(item, Record):
             seen(fsnames.join(out, item.output))
             for path in labels.planned_files(item.source, [item.output]) if labels is not None else []:
@@ -419,7 +219,7 @@ def _refuse_existing(manifest: Path, settings: Settings, places: _Places, labels
 
 def _replay_run(run: list[Record], inp: Path, out: Path, settings: Settings, on_exists: str,
                 summary: ReplaySummary, report: Callable[[str], None], labels: Any, collector: Any,
-                places: _Places) -> None:
+                places: Places) -> None:
     """Remake a run of records of one source. Failures are printed after the source's warnings
     are collected (inside that block stderr is captured as the source's own messages)."""
     failures: list[tuple[str, str]] = []
@@ -462,7 +262,7 @@ def _collect_kept(kept: list[Record], settings: Settings, labels: Any, collector
 
 
 def _replay_source(recs: list[Record], inp: Path, out: Path, settings: Settings, on_exists: str,
-                   summary: ReplaySummary, labels: Any, collector: Any, places: _Places,
+                   summary: ReplaySummary, labels: Any, collector: Any, places: Places,
                    fail: Callable[[Record, str], None]) -> None:
     source = recs[0].source
     if on_exists == "skip":
@@ -580,7 +380,7 @@ class _Partners:
         return canvas, comp, placed
 
 
-def _write_labels(files: list[tuple[Path, bytes]], on_exists: str, places: _Places) -> str | None:
+def _write_labels(files: list[tuple[Path, bytes]], on_exists: str, places: Places) -> str | None:
     """Write an output's label and mask files (none outside the places replay writes to); the
     reason one was not written, else None. A file that exists with the same bytes is fine under
     any rule."""
@@ -589,4 +389,3 @@ def _write_labels(files: list[tuple[Path, bytes]], on_exists: str, places: _Plac
             return f"{fsnames.shown(os.fsdecode(path))} resolves outside the output folder; refused"
     clash = write_labels(files, overwrite=on_exists == "overwrite")
     return None if clash is None else f"{fsnames.shown(clash)} exists and differs (--on-exists {on_exists})"
-

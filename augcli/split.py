@@ -121,7 +121,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def _data_yaml(ds: SP.Dataset, names: tuple[str, ...]) -> bytes:
     import yaml
 
-    from .labels.setup import read_yaml
+    from .labels.dataset_yaml import read_yaml
 
     data: dict[str, Any] = {}
     yamls = list(getattr(ds.setup, "yamls", ()))

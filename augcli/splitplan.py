@@ -99,7 +99,8 @@ def load_dataset(root: Path, output: Path | None, report: Callable[[str], None])
     """Find the images and the label layout of ``root`` (augcli.labels) and each image's classes:
     its objects' classes with labels, its folder without."""
     from .labels.counts import class_names
-    from .labels.setup import LabelOptions, resolve, scan
+    from .labels.detect import resolve, scan
+    from .labels.setup import LabelOptions
     from .pipeline import Pipeline
 
     setup = resolve(LabelOptions(), root, output or root / ".augcli-split-none", Pipeline(), report)

@@ -3,7 +3,7 @@
 
 For each photo H of the images folder: the input is L = H reduced 2x (box filter), and a random J1-like
 transform (rotation U(-45, 45), zoom U(0.75, 1.25) per axis, shift U(-0.1, 0.1)) is applied to L
-by augcli (functional.warp, as expand does) with each --interpolation. Two PSNRs, over the output
+by augcli (warping.warp, as expand does) with each --interpolation. Two PSNRs, over the output
 pixels whose source point lies inside the image (so fill rules do not count):
 
 - against a float bilinear reference (scipy.ndimage.affine_transform, order 1, same matrix):
@@ -23,8 +23,8 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from augcli import functional as F  # noqa: E402
 from augcli import geometry as G  # noqa: E402
+from augcli import warping as W  # noqa: E402
 
 
 def scipy_warp(arr, m, shape, order):
@@ -67,7 +67,7 @@ def main():
         truth = scipy_warp(np.asarray(high, float), s @ m @ np.linalg.inv(s), (2 * h, 2 * w), 3)
         truth = np.clip(truth, 0, 255)[: 2 * h, : 2 * w].reshape(h, 2, w, 2, 3).mean(axis=(1, 3))
         for method in methods:
-            out = F.warp(low, m, low.size, fill_mode="nearest", interpolation=method)
+            out = W.warp(low, m, low.size, fill_mode="nearest", interpolation=method)
             scores[method][0].append(psnr(out, ref, mask))
             scores[method][1].append(psnr(out, truth, mask))
     print(f"{len(files)} photos from {args.images}, reduced 2x; mean PSNR in dB over source-covered pixels")

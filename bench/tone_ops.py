@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Per-pixel cost of the tone ops (augcli.functional) against the Pillow call each one reproduces,
+"""Per-pixel cost of the tone ops (augcli.tonal) against the Pillow call each one reproduces,
 on one photo, in one thread: the median CPU time (time.process_time) of --repeats calls of each,
 interleaved, and a check that the two give the same bytes. With --mode L and OpenCV importable, also
 CLAHE against cv2.createCLAHE on the same channel (one OpenCV thread; within 1 level, not the same
@@ -19,7 +19,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from augcli import functional as F  # noqa: E402
+from augcli import tonal as TF  # noqa: E402
 from augcli import kernels  # noqa: E402
 from augcli.ops import tone_image  # noqa: E402
 from photos import photo  # noqa: E402 - bench/photos.py, beside this script
@@ -35,12 +35,12 @@ def with_alpha(reference):
 
 
 OPS = {
-    "autocontrast": (F.autocontrast, ImageOps.autocontrast),
-    "equalize": (F.equalize, ImageOps.equalize),
-    "posterize 3": (lambda im: F.posterize(im, 3), lambda im: ImageOps.posterize(im, 3)),
-    "solarize 128": (lambda im: F.solarize(im, 128), lambda im: ImageOps.solarize(im, 128)),
-    "invert": (F.invert, ImageOps.invert),
-    "sharpen 1.5": (lambda im: F.sharpen(im, 1.5), lambda im: im.filter(ImageFilter.UnsharpMask(2, 150, 3))),
+    "autocontrast": (TF.autocontrast, ImageOps.autocontrast),
+    "equalize": (TF.equalize, ImageOps.equalize),
+    "posterize 3": (lambda im: TF.posterize(im, 3), lambda im: ImageOps.posterize(im, 3)),
+    "solarize 128": (lambda im: TF.solarize(im, 128), lambda im: ImageOps.solarize(im, 128)),
+    "invert": (TF.invert, ImageOps.invert),
+    "sharpen 1.5": (lambda im: TF.sharpen(im, 1.5), lambda im: im.filter(ImageFilter.UnsharpMask(2, 150, 3))),
 }
 
 

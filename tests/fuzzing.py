@@ -336,7 +336,7 @@ def coco_seed_document() -> dict:
     mask[4:10, 6:15] = 1
     flat = mask.T.ravel()  # column-major runs, starting with zeros
     runs = np.diff(np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])).tolist()
-    from augcli.labels.coco import rle_encode_string
+    from augcli.labels.rle import rle_encode_string
 
     images = [{"id": 1, "file_name": "a.png", "width": w, "height": h},
               {"id": 2, "file_name": "b.png", "width": w, "height": h}]

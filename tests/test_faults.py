@@ -268,3 +268,27 @@ def test_a_run_on_a_terminal_shows_its_bar_and_forks_workers_that_finish(many, r
     assert proc.wait(timeout=30) == 0, drawn[-2000:]
     assert b"img/s" in drawn and b"/60" in drawn, drawn[-500:]
     assert images_only(tree_bytes(out)) == reference
+
+
+def test_one_worker_runs_in_process_and_a_ctrl_c_keeps_or_drops_the_sources_partial_records(monkeypatch):
+    """engine_results, the one choice of engine for the streamed run and the bucketed one: one
+    worker runs in this process (no pool); a Ctrl-C inside a source first hands over the records of
+    its outputs already written when the records are streamed, and drops them for buckets."""
+    from augcli.run import pool
+    from augcli.run.work import Interrupted
+
+    def work(ctx, job):
+        if job == "b":
+            raise Interrupted([{"source": "b", "copy": 0}])
+        return [{"source": job}]
+
+    monkeypatch.setattr(pool, "process_source_safely", work)
+    monkeypatch.setattr(pool, "results_in_pool", lambda *a, **kw: pytest.fail("one worker started a pool"))
+    for partial, expected, raised in ((True, [[{"source": "a"}], [{"source": "b", "copy": 0}]], KeyboardInterrupt),
+                                      (False, [[{"source": "a"}]], Interrupted)):
+        got = []
+        with pytest.raises(KeyboardInterrupt) as info:
+            for records in pool.engine_results(None, iter("abc"), 1, partial=partial):
+                got.append(records)
+        assert got == expected
+        assert type(info.value) is raised

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from augcli import functional as F
+from augcli import warping as W
 from augcli import geometry as G
 
 from .conftest import pattern, smooth
@@ -44,7 +44,7 @@ def test_bilinear_warp_matches_scipy(mode, trial):
     rng = np.random.default_rng(trial)
     image = smooth(48, 32)
     m = random_affine(rng, image.size)
-    ours = np.asarray(F.warp(image, m, image.size, fill_mode=mode, cval=77, interpolation="bilinear")).astype(float)
+    ours = np.asarray(W.warp(image, m, image.size, fill_mode=mode, cval=77, interpolation="bilinear")).astype(float)
     ref = scipy_warp(image, m, image.size, mode, cval=77)
     diff = np.abs(ours - ref)
     assert diff.max() <= 1.0 + 1e-9, f"max abs diff {diff.max()}"
@@ -57,7 +57,7 @@ def test_zoom_out_far_beyond_the_border(mode):
     # zoom factor 2.5: three quarters of the output comes from the fill rule
     image = pattern(30, 20)
     m = G.zoom(2.5, 2.5, image.size) @ G.rotation(10, image.size)
-    ours = np.asarray(F.warp(image, m, image.size, fill_mode=mode, cval=200)).astype(float)
+    ours = np.asarray(W.warp(image, m, image.size, fill_mode=mode, cval=200)).astype(float)
     ref = scipy_warp(image, m, image.size, mode, cval=200)
     assert np.abs(ours - ref).max() <= 1.0 + 1e-9
 
@@ -65,7 +65,7 @@ def test_zoom_out_far_beyond_the_border(mode):
 def test_nearest_interpolation_matches_scipy_order0():
     image = pattern(40, 30)
     m = G.rotation(33, image.size) @ G.zoom(0.8, 1.1, image.size)
-    ours = np.asarray(F.warp(image, m, image.size, interpolation="nearest")).astype(float)
+    ours = np.asarray(W.warp(image, m, image.size, interpolation="nearest")).astype(float)
     ref = scipy_warp(image, m, image.size, "nearest", order=0)
     # round-half differences are allowed on a few pixels exactly between two source pixels
     assert np.mean(ours != ref) < 0.01
@@ -73,7 +73,7 @@ def test_nearest_interpolation_matches_scipy_order0():
 
 def test_rotate_90_on_non_square_image_equals_transpose_where_defined():
     image = pattern(41, 25)  # same parity: the rotated grid lands on pixel centres
-    out = np.asarray(F.warp(image, G.rotation(90, image.size), image.size))
+    out = np.asarray(W.warp(image, G.rotation(90, image.size), image.size))
     ref = np.asarray(image.transpose(Image.Transpose.ROTATE_90))  # 25 x 41, counter-clockwise
     # the central 25 x 25 square of the output is the centre of the transposed image
     w, h = image.size
@@ -86,17 +86,17 @@ def test_rotate_90_on_non_square_image_equals_transpose_where_defined():
 def test_rot90_matrix_is_exact(k, transpose):
     image = pattern(37, 22, "RGBA")
     m, size = G.rot90(k, image.size)
-    assert np.array_equal(np.asarray(F.warp(image, m, size)), np.asarray(image.transpose(transpose)))
-    assert np.array_equal(np.asarray(F.warp(image, m, size)), np.rot90(np.asarray(image), k))
+    assert np.array_equal(np.asarray(W.warp(image, m, size)), np.asarray(image.transpose(transpose)))
+    assert np.array_equal(np.asarray(W.warp(image, m, size)), np.rot90(np.asarray(image), k))
 
 
 def test_flips_are_exact():
     image = pattern(23, 17)
     arr = np.asarray(image)
-    assert np.array_equal(np.asarray(F.warp(image, G.hflip(image.size), image.size)), arr[:, ::-1])
-    assert np.array_equal(np.asarray(F.warp(image, G.vflip(image.size), image.size)), arr[::-1])
+    assert np.array_equal(np.asarray(W.warp(image, G.hflip(image.size), image.size)), arr[:, ::-1])
+    assert np.array_equal(np.asarray(W.warp(image, G.vflip(image.size), image.size)), arr[::-1])
     both = G.hflip(image.size) @ G.vflip(image.size)
-    assert np.array_equal(np.asarray(F.warp(image, both, image.size)), arr[::-1, ::-1])
+    assert np.array_equal(np.asarray(W.warp(image, both, image.size)), arr[::-1, ::-1])
 
 
 def _marker(w=60, h=40, at=(20, 15), r=2):
@@ -113,7 +113,7 @@ def _centroid(arr):
 @pytest.mark.parametrize("dx,dy", [(7, 0), (0, -5), (-11, 4), (3, 9)])
 def test_shift_moves_a_marker_by_exactly_the_pixels_asked(dx, dy):
     image = _marker()
-    out = F.warp(image, G.shift(dx, dy), image.size, fill_mode="constant")
+    out = W.warp(image, G.shift(dx, dy), image.size, fill_mode="constant")
     x0, y0, n0 = _centroid(image)
     x1, y1, n1 = _centroid(out)
     assert (x1 - x0, y1 - y0) == (dx, dy) and n0 == n1
@@ -125,7 +125,7 @@ def test_zoom_half_doubles_a_marker():
     arr = np.zeros((40, 40), np.uint8)
     arr[17:23, 17:23] = 255
     image = Image.fromarray(arr)
-    out = np.asarray(F.warp(image, G.zoom(0.5, 0.5, image.size), image.size, interpolation="nearest"))
+    out = np.asarray(W.warp(image, G.zoom(0.5, 0.5, image.size), image.size, interpolation="nearest"))
     ys, xs = np.nonzero(out > 127)
     assert xs.max() - xs.min() + 1 == 12 and ys.max() - ys.min() + 1 == 12
 
@@ -133,7 +133,7 @@ def test_zoom_half_doubles_a_marker():
 def test_positive_rotation_is_counter_clockwise_on_screen():
     # a marker right of the centre must move up (smaller y) for +90
     image = _marker(41, 41, at=(30, 20), r=1)
-    out = F.warp(image, G.rotation(90, image.size), image.size, fill_mode="constant")
+    out = W.warp(image, G.rotation(90, image.size), image.size, fill_mode="constant")
     x, y, _ = _centroid(out)
     assert (round(x), round(y)) == (20, 10)
 
@@ -144,7 +144,7 @@ def test_rgba_is_resampled_premultiplied():
     arr[:, :10] = (255, 0, 0, 0)
     arr[:, 10:] = (0, 0, 255, 255)
     image = Image.fromarray(arr)
-    out = np.asarray(F.warp(image, G.shift(0.5, 0), image.size))
+    out = np.asarray(W.warp(image, G.shift(0.5, 0), image.size))
     blended = out[:, 10]
     assert 0 < blended[0, 3] < 255 and blended[0, 0] <= 1 and blended[0, 2] >= 254
 
@@ -152,11 +152,11 @@ def test_rgba_is_resampled_premultiplied():
 @pytest.mark.parametrize("mode", ["nearest", "reflect", "wrap", "constant"])
 def test_strong_zoom_out_in_tiles_matches_scipy(monkeypatch, mode):
     # force tiling (7 px tiles): the extended source of a 9x zoom-out is ~80x the image
-    monkeypatch.setattr(F, "TILE_MIN_PIXELS", 16)
-    monkeypatch.setattr(F, "TILE", 7)
+    monkeypatch.setattr(W, "TILE_MIN_PIXELS", 16)
+    monkeypatch.setattr(W, "TILE", 7)
     image = smooth(40, 30)
     m = G.zoom(9.0, 9.0, image.size) @ G.rotation(17, image.size)
-    ours = np.asarray(F.warp(image, m, image.size, fill_mode=mode, cval=50)).astype(float)
+    ours = np.asarray(W.warp(image, m, image.size, fill_mode=mode, cval=50)).astype(float)
     ref = scipy_warp(image, m, image.size, mode, cval=50)
     assert np.abs(ours - ref).max() <= 1.0 + 1e-9
 
@@ -164,15 +164,15 @@ def test_strong_zoom_out_in_tiles_matches_scipy(monkeypatch, mode):
 def test_16_bit_warp_matches_scipy():
     image = pattern(40, 30, "I;16")
     m = random_affine(np.random.default_rng(3), image.size)
-    ours = np.asarray(F.warp(image, m, image.size, fill_mode="reflect")).astype(float)
+    ours = np.asarray(W.warp(image, m, image.size, fill_mode="reflect")).astype(float)
     ref = scipy_warp(image, m, image.size, "reflect")[..., 0]
-    assert np.asarray(F.warp(image, m, image.size)).dtype == np.uint16
+    assert np.asarray(W.warp(image, m, image.size)).dtype == np.uint16
     assert np.abs(ours - ref).max() <= 1.0 + 1e-9
 
 
 def test_constant_fill_on_rgba_is_cval_in_every_band():
     image = pattern(20, 20, "RGBA")
-    out = np.asarray(F.warp(image, G.shift(10, 0), image.size, fill_mode="constant", cval=128))
+    out = np.asarray(W.warp(image, G.shift(10, 0), image.size, fill_mode="constant", cval=128))
     # (8-bit premultiplication rounds: colour may come back one level off at partial alpha)
     assert out[5, 2, 3] == 128 and np.abs(out[5, 2, :3].astype(int) - 128).max() <= 1
 
@@ -203,5 +203,5 @@ def test_extend_matches_index_folding_for_any_box(mode, img_mode):
     for _ in range(150):
         x0, y0 = (int(v) for v in rng.integers(-40, 40, 2))
         x1, y1 = x0 + int(rng.integers(1, 50)), y0 + int(rng.integers(1, 40))  # boxes anywhere, even far outside
-        got = np.asarray(F._extend(image, x0, y0, x1, y1, mode, 0))
+        got = np.asarray(W._extend(image, x0, y0, x1, y1, mode, 0))
         assert np.array_equal(got, _reference_extend(arr, x0, y0, x1, y1, mode)), (mode, x0, y0, x1, y1)

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from augcli import functional as F
 from augcli import geometry as G
 from augcli import kernels as K
+from augcli import warping as W
 
 SCIPY_MODES = {"nearest": "nearest", "reflect": "reflect", "wrap": "grid-wrap", "constant": "grid-constant"}
 FILLS = tuple(SCIPY_MODES)
@@ -285,7 +285,7 @@ def test_functional_warp_uses_the_kernel_for_every_native_mode():
         shape = (20, 30) if mode in ("L", "I;16") else (20, 30, len(mode))
         arr = rng.integers(0, 65536 if mode == "I;16" else 256, shape, dtype=np.uint16 if mode == "I;16" else np.uint8)
         image = Image.frombytes(mode, (30, 20), arr.astype("<u2").tobytes() if mode == "I;16" else arr.tobytes())
-        out = F.warp(image, G.rotation(20, image.size), image.size, fill_mode="reflect")
+        out = W.warp(image, G.rotation(20, image.size), image.size, fill_mode="reflect")
         assert out.mode == mode and out.size == image.size
 
 

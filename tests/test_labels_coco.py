@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from augcli import functional as FN
+from augcli import warping as W
 from augcli.cli import cli
 from augcli.labels import coco as C
+from augcli.labels import rle as RLE
 
 from .conftest import pattern
 
@@ -68,10 +69,10 @@ def test_rle_string_codec_matches_pycocotools():
     for _ in range(30):
         m = (rng.random((int(rng.integers(1, 40)), int(rng.integers(1, 40)))) < rng.random()).astype(np.uint8)
         ref = mask_api.encode(np.asfortranarray(m))
-        ours = C.mask_to_rle(m, True)
+        ours = RLE.mask_to_rle(m, True)
         assert ours["counts"] == ref["counts"].decode() and ours["size"] == list(ref["size"])
-        assert np.array_equal(C.rle_to_mask(ours, "t"), m)
-        assert np.array_equal(C.rle_to_mask(C.mask_to_rle(m, False), "t"), m)
+        assert np.array_equal(RLE.rle_to_mask(ours, "t"), m)
+        assert np.array_equal(RLE.rle_to_mask(RLE.mask_to_rle(m, False), "t"), m)
 
 
 def test_hflip_known_answers_keypoints_and_pycocotools_loads(tmp_path):  # 1, 15
@@ -125,7 +126,7 @@ def test_annToMask_of_transformed_polygon_matches_nearest_warp(tmp_path):
     checked = 0
     for rec in recs:
         m = np.array(rec["matrix"] + ([[0, 0, 1]] if len(rec["matrix"]) == 2 else []), float)
-        warped = np.asarray(FN.warp(Image.fromarray(in_mask * 255), m, tuple(rec["output_size"]),
+        warped = np.asarray(W.warp(Image.fromarray(in_mask * 255), m, tuple(rec["output_size"]),
                                     fill_mode="constant", interpolation="nearest")) > 0
         image = next(im for im in doc["images"] if im["file_name"] == rec["output"].split("/")[-1])
         ann = next(a for a in doc["annotations"] if a["image_id"] == image["id"] and a["category_id"] == 2

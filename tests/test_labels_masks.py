@@ -9,7 +9,7 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from augcli import functional as FN
+from augcli import warping as W
 from augcli import geometry as G
 from augcli.cli import cli
 from augcli.labels import masks as MK
@@ -54,7 +54,7 @@ def test_palette_mask_rotate_30_nearest_and_png_whatever_the_format(tmp_path):  
     assert out.format == "PNG" and out.mode == "P" and out.getpalette() == m.getpalette()
     vals = set(np.unique(np.asarray(out)).tolist())
     assert vals <= {0, 3, 255} and 3 in vals
-    expected = FN.warp(Image.frombytes("L", m.size, m.tobytes()), G.rotation(30, m.size), m.size,
+    expected = W.warp(Image.frombytes("L", m.size, m.tobytes()), G.rotation(30, m.size), m.size,
                        fill_mode="constant", interpolation="nearest")
     assert np.array_equal(np.asarray(out) == 3, np.asarray(expected) == 3)
     # the mask folder is not a source; the image is JPEG

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augcli import functional as FN
+from augcli import warping as W
 from augcli import geometry as G
 from augcli.labels import model as L
+from augcli.labels import polygons as PG
 
 S = (100, 50)
 BOX = (10.0, 5.0, 30.0, 20.0)
@@ -58,7 +59,7 @@ def test_rotate_90_same_canvas_clips_and_visibility():  # 6
 def test_rotate_30_corners_polygon_and_ellipse():  # 7
     m = G.rotation(30, S)
     assert boxes(m) == [pytest.approx((5.358984, 17.679492, 30.179492, 40.669873), abs=1e-6)]
-    poly = L.box_corners(BOX)
+    poly = PG.box_corners(BOX)
     out, _ = moved(m, objs=[L.Obj(0, polygons=[poly])])
     expected = [(5.358984, 27.679492), (22.679492, 17.679492), (30.179492, 30.669873), (12.858984, 40.669873)]
     got = out[0].polygons[0]
@@ -99,7 +100,7 @@ def test_sutherland_hodgman_polygon():  # 12
     out, st = moved(G.shift(-30, 0), objs=[L.Obj(0, polygons=[tri])])
     poly = out[0].polygons[0]
     assert poly.tolist() == [[0.0, 30.0], [0.0, 10.0], [40.0, 10.0], [10.0, 40.0]]
-    assert L.area(poly) == pytest.approx(700) and L.area(poly) / 900 == pytest.approx(0.7778, abs=1e-4)
+    assert PG.area(poly) == pytest.approx(700) and PG.area(poly) / 900 == pytest.approx(0.7778, abs=1e-4)
     assert out[0].box == (0.0, 10.0, 40.0, 40.0) and st.clipped == 1
     # pointwise clamping would give another shape (the Ultralytics bug): 3 vertices, not 4
     clamped = np.clip(tri - [30, 0], 0, [100, 50])
@@ -109,9 +110,9 @@ def test_sutherland_hodgman_polygon():  # 12
 
 def test_clip_concave_polygon_and_entirely_outside():
     u = np.array([[-10, 0], [20, 0], [20, 30], [10, 30], [10, 10], [-10, 10]], float)
-    cut = L.clip_polygon(u, 100, 50)
-    assert cut[:, 0].min() == 0.0 and L.area(cut) == pytest.approx(L.area(u) - 100)
-    assert len(L.clip_polygon(u + [200, 0], 100, 50)) == 0
+    cut = PG.clip_polygon(u, 100, 50)
+    assert cut[:, 0].min() == 0.0 and PG.area(cut) == pytest.approx(PG.area(u) - 100)
+    assert len(PG.clip_polygon(u + [200, 0], 100, 50)) == 0
     _, st = moved(G.shift(500, 0))
     assert st.dropped["outside"] == 1 and st.objects_out == 0
 
@@ -190,7 +191,7 @@ def _warped_box(box, matrix, size, out_size):
     mask = np.zeros((size[1], size[0]), np.uint8)
     x0, y0, x1, y1 = (int(v) for v in box)
     mask[y0:y1, x0:x1] = 255
-    out = np.asarray(FN.warp(Image.fromarray(mask), matrix, out_size, interpolation="nearest", fill_mode="constant"))
+    out = np.asarray(W.warp(Image.fromarray(mask), matrix, out_size, interpolation="nearest", fill_mode="constant"))
     ys, xs = np.nonzero(out)
     if not len(xs):
         return None
@@ -229,7 +230,7 @@ def test_ellipse_inside_corners_and_equal_for_axis_aligned():
                                  np.array([[2, 1], [77, 3], [78, 57], [1, 58]], float))
         f = L.edge_map(m, out_size)
         box = tuple(float(v) for v in (*rng.uniform(0, 40, 2), *rng.uniform(45, 80, 2)))
-        corners = L.enclosing(L.apply(f, L.box_corners(box))[0])
+        corners = PG.enclosing(L.apply(f, PG.box_corners(box))[0])
         ell, ok = L.ellipse_box(f, box)
         assert ok
         assert ell[0] >= corners[0] and ell[1] >= corners[1] and ell[2] <= corners[2] and ell[3] <= corners[3]

@@ -14,8 +14,8 @@ import pytest
 
 import augcli
 from augcli import cli as cli_module
-from augcli import functional as F
 from augcli import imageio
+from augcli import warping as W
 from augcli.ops import FLAGS, OPS, Zoom, _registry, build, colour
 from augcli.ops.flags import Flag, Number, Span, Switch
 
@@ -180,12 +180,12 @@ def test_a_flag_declaration_is_checked():
 
 
 def test_the_choice_lists_match_the_library():
-    # augcli.choices is a leaf, so that --help imports neither augcli.functional nor augcli.imageio
+    # augcli.choices is a leaf, so that --help imports neither augcli.warping nor augcli.imageio
     from augcli import choices
     from augcli.labels import setup
 
-    assert choices.FILL_MODES == F.FILL_MODES
-    assert choices.INTERPOLATIONS == tuple(F.INTERPOLATIONS)
+    assert choices.FILL_MODES == W.FILL_MODES
+    assert choices.INTERPOLATIONS == tuple(W.INTERPOLATIONS)
     assert choices.IMAGE_FORMATS == tuple(imageio.FORMATS)
     assert cli_module.FORMATS == ("same", *imageio.FORMATS)
     assert setup.FORMATS is choices.LABEL_FORMATS

@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from augcli import functional as F
 from augcli import geometry as G
+from augcli import warping as W
 from augcli.cli import cli
 from augcli.ops import (OPS, Contrast, Crop, Erase, Gamma, Grayscale, Hue, JpegArtifacts, Lighting, Noise,
                         Perspective, Rot90, SaltPepper, Saturation, build)
@@ -135,7 +136,7 @@ def test_crop_pixels_are_the_box_enlarged():
     image = pattern(40, 30)
     op = Crop(scale_range=(0.5, 0.5))
     m, size = op.matrix({"box": [10, 6, 20, 15]}, image.size)
-    out = np.asarray(F.warp(image, m, size, interpolation="nearest"))
+    out = np.asarray(W.warp(image, m, size, interpolation="nearest"))
     box = np.asarray(image)[6:21, 10:30]
     assert np.array_equal(out, box.repeat(2, axis=0).repeat(2, axis=1))
     # the canvas edges land exactly on the box edges (pixel (10, 6) spans 9.5..10.5 in centre coordinates)
@@ -175,7 +176,7 @@ def test_perspective_warp_matches_an_independent_bilinear_sampler():
     image = smooth(48, 32)
     op = Perspective(distortion=0.15)
     m, size = op.matrix(op.sample(np.random.default_rng(7), image.size), image.size)
-    ours = arr(F.warp(image, m, size, fill_mode="nearest"))
+    ours = arr(W.warp(image, m, size, fill_mode="nearest"))
     ys, xs = np.mgrid[0:size[1], 0:size[0]]
     uv = G.apply_points(m, np.c_[xs.ravel(), ys.ravel()])
     ref = np.stack([ndimage.map_coordinates(arr(image)[..., c], [uv[:, 1], uv[:, 0]], order=1, mode="nearest")
@@ -190,7 +191,7 @@ def test_perspective_composes_with_the_affine_geometry_into_one_warp():
     m, size = pipe.geometry(steps, image.size)
     expected = G.rotation(steps[0]["angle"], image.size) @ Perspective().matrix(steps[1], image.size)[0]
     assert np.allclose(m, expected)
-    assert np.array_equal(np.asarray(pipe.apply(image, steps)), np.asarray(F.warp(image, m, size)))
+    assert np.array_equal(np.asarray(pipe.apply(image, steps)), np.asarray(W.warp(image, m, size)))
 
 
 def test_perspective_stays_a_proper_quadrilateral_at_the_limit():

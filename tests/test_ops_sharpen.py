@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from augcli import functional as F
+from augcli import tonal as F
 from augcli import kernels as K
 from augcli.kernels import _pixel
 from augcli.ops import Sharpen

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageFilter, ImageOps
 
-from augcli import functional as F
+from augcli import tonal as TF
 from augcli import kernels as K
 from augcli.cli import cli
 from augcli.ops import OPS, Autocontrast, Equalize, Invert, Posterize, Sharpen, Solarize, build
@@ -25,14 +25,14 @@ TONE = ("autocontrast", "equalize", "sharpen", "posterize", "solarize", "invert"
 
 # each op as (augcli function, what Pillow gives on an L or RGB image)
 CASES = {
-    "autocontrast": (F.autocontrast, ImageOps.autocontrast),
-    "equalize": (F.equalize, ImageOps.equalize),
-    "invert": (F.invert, ImageOps.invert),
-    **{f"posterize {b}": (lambda im, b=b: F.posterize(im, b), lambda im, b=b: ImageOps.posterize(im, b))
+    "autocontrast": (TF.autocontrast, ImageOps.autocontrast),
+    "equalize": (TF.equalize, ImageOps.equalize),
+    "invert": (TF.invert, ImageOps.invert),
+    **{f"posterize {b}": (lambda im, b=b: TF.posterize(im, b), lambda im, b=b: ImageOps.posterize(im, b))
        for b in range(1, 9)},
-    **{f"solarize {t}": (lambda im, t=t: F.solarize(im, t), lambda im, t=t: ImageOps.solarize(im, t))
+    **{f"solarize {t}": (lambda im, t=t: TF.solarize(im, t), lambda im, t=t: ImageOps.solarize(im, t))
        for t in (0, 1, 37.5, 128, 200.25, 255, 256)},
-    **{f"sharpen {a}": (lambda im, a=a: F.sharpen(im, a),
+    **{f"sharpen {a}": (lambda im, a=a: TF.sharpen(im, a),
                         lambda im, a=a: im.filter(ImageFilter.UnsharpMask(2, round(a * 100), 3)))
        for a in (0.3, 1.5, 4.0)},
 }
@@ -87,17 +87,17 @@ def test_equalize_and_autocontrast_match_pillow_on_many_random_histograms():
         if rng.random() < 0.3:  # a heavy top bin, where ImageOps' table runs past 255
             values[: int(n * rng.random())] = 255
         image = Image.fromarray(values.astype(np.uint8).reshape(1, n), "L")
-        assert F.equalize(image).tobytes() == ImageOps.equalize(image).tobytes()
-        assert F.autocontrast(image).tobytes() == ImageOps.autocontrast(image).tobytes()
+        assert TF.equalize(image).tobytes() == ImageOps.equalize(image).tobytes()
+        assert TF.autocontrast(image).tobytes() == ImageOps.autocontrast(image).tobytes()
 
 
 def test_the_equalize_table_past_255_is_clipped_as_pillow_does():
     a = np.zeros(512, np.uint8)
     a[-1] = 255
-    assert F.equalize_table(np.bincount(a, minlength=256))[255] == 256  # ImageOps' own table says 256
+    assert TF.equalize_table(np.bincount(a, minlength=256))[255] == 256  # ImageOps' own table says 256
     image = Image.fromarray(a.reshape(16, 32), "L")
-    assert F.equalize(image).tobytes() == ImageOps.equalize(image).tobytes()
-    assert np.asarray(F.equalize(image)).max() == 255
+    assert TF.equalize(image).tobytes() == ImageOps.equalize(image).tobytes()
+    assert np.asarray(TF.equalize(image)).max() == 255
 
 
 def test_autocontrast_tables_are_pillows_for_every_low_and_high():
@@ -105,7 +105,7 @@ def test_autocontrast_tables_are_pillows_for_every_low_and_high():
     for lo in range(0, 256, 3):
         for hi in range(lo + 1, 256, 2):
             row = Image.fromarray(np.arange(lo, hi + 1, dtype=np.uint8)[None, :], "L")
-            assert F.autocontrast(row).tobytes() == ImageOps.autocontrast(row).tobytes(), (lo, hi)
+            assert TF.autocontrast(row).tobytes() == ImageOps.autocontrast(row).tobytes(), (lo, hi)
 
 
 @pytest.mark.skipif(not BENCH_IMAGES.is_dir(), reason="no bench photos here")
@@ -126,32 +126,32 @@ def test_identities(mode):
     image = image.convert(mode) if mode not in ("RGBA", "I;16") else pattern(41, 27, mode, 3)
     before = image.tobytes()
     if mode == "F":  # 255 - (255 - v) is rounded twice to float32
-        assert np.allclose(np.asarray(F.invert(F.invert(image))), np.asarray(image), rtol=0, atol=1e-4)
+        assert np.allclose(np.asarray(TF.invert(TF.invert(image))), np.asarray(image), rtol=0, atol=1e-4)
     else:
-        assert F.invert(F.invert(image)).tobytes() == before
+        assert TF.invert(TF.invert(image)).tobytes() == before
     if mode in ("L", "LA", "RGB", "RGBA"):  # 16-bit and float data keep 2^8 levels, as torchvision's posterize
-        assert F.posterize(image, 8).tobytes() == before
-    assert F.solarize(image, 256).tobytes() == before
-    assert F.solarize(image, 0).tobytes() == F.invert(image).tobytes()
-    assert F.sharpen(image, 0.0).tobytes() == before
-    assert F.sharpen(image, 0.004).tobytes() == before  # rounds to 0 percent
+        assert TF.posterize(image, 8).tobytes() == before
+    assert TF.solarize(image, 256).tobytes() == before
+    assert TF.solarize(image, 0).tobytes() == TF.invert(image).tobytes()
+    assert TF.sharpen(image, 0.0).tobytes() == before
+    assert TF.sharpen(image, 0.004).tobytes() == before  # rounds to 0 percent
     flat = Image.new(mode, (9, 5), 100 if mode != "RGBA" else (100, 50, 25, 7))
-    for fn in (F.autocontrast, F.equalize, lambda im: F.sharpen(im, 2.0)):
+    for fn in (TF.autocontrast, TF.equalize, lambda im: TF.sharpen(im, 2.0)):
         assert fn(flat).tobytes() == flat.tobytes()
     assert image.tobytes() == before  # the input is never changed
 
 
 def test_autocontrast_of_a_full_range_band_and_posterize_levels():
     ramp = Image.fromarray(np.arange(256, dtype=np.uint8)[None, :], "L")
-    assert F.autocontrast(ramp).tobytes() == ramp.tobytes()
+    assert TF.autocontrast(ramp).tobytes() == ramp.tobytes()
     for bits in range(1, 9):
-        values = set(np.asarray(F.posterize(ramp, bits)).ravel().tolist())
+        values = set(np.asarray(TF.posterize(ramp, bits)).ravel().tolist())
         assert values == set(range(0, 256, 2 ** (8 - bits)))
 
 
 def test_grey_rgb_stays_grey():
     grey = pattern(30, 20, "L", 2).convert("RGB")
-    for fn in (F.equalize, F.autocontrast, lambda im: F.sharpen(im, 1.2), lambda im: F.solarize(im, 90)):
+    for fn in (TF.equalize, TF.autocontrast, lambda im: TF.sharpen(im, 1.2), lambda im: TF.solarize(im, 90)):
         r, g, b = fn(grey).split()
         assert r.tobytes() == g.tobytes() == b.tobytes()
 
@@ -168,30 +168,30 @@ def test_16_bit_and_float_semantics():
     v = rng.integers(1000, 50000, (13, 17)).astype(np.int64)
     image = sixteen(v)
     as_array = lambda im: np.asarray(im).astype(np.int64)  # noqa: E731
-    assert np.array_equal(as_array(F.invert(image)), 65535 - v)
-    assert np.array_equal(as_array(F.posterize(image, 3)), v & ~(2**13 - 1))
-    assert np.array_equal(as_array(F.posterize(image, 8)), v & ~255)
-    assert np.array_equal(as_array(F.solarize(image, 100)), np.where(v < 100 * 257, v, 65535 - v))
-    stretched = as_array(F.autocontrast(image))
+    assert np.array_equal(as_array(TF.invert(image)), 65535 - v)
+    assert np.array_equal(as_array(TF.posterize(image, 3)), v & ~(2**13 - 1))
+    assert np.array_equal(as_array(TF.posterize(image, 8)), v & ~255)
+    assert np.array_equal(as_array(TF.solarize(image, 100)), np.where(v < 100 * 257, v, 65535 - v))
+    stretched = as_array(TF.autocontrast(image))
     assert stretched.min() == 0 and stretched.max() == 65535
     assert np.array_equal(stretched, np.trunc(v * (65535 / (v.max() - v.min())) - v.min() * (65535 / (v.max() - v.min()))))
-    eq = as_array(F.equalize(image))
+    eq = as_array(TF.equalize(image))
     below = np.array([[np.sum(v < x) for x in row] for row in v])
     assert np.array_equal(eq, np.rint(65535 * below / (v.size - np.sum(v == v.max()))))
     f = Image.fromarray((v / 257.0).astype(np.float32), "F")
-    assert np.allclose(np.asarray(F.invert(f)), 255 - np.asarray(f))
-    assert np.allclose(np.asarray(F.posterize(f, 2)), np.floor(np.asarray(f) / 64) * 64)
-    out = np.asarray(F.autocontrast(f))
+    assert np.allclose(np.asarray(TF.invert(f)), 255 - np.asarray(f))
+    assert np.allclose(np.asarray(TF.posterize(f, 2)), np.floor(np.asarray(f) / 64) * 64)
+    out = np.asarray(TF.autocontrast(f))
     assert out.min() == pytest.approx(0, abs=1e-3) and out.max() == pytest.approx(255, abs=1e-3)
 
 
 def test_16_bit_sharpen_is_close_to_the_8_bit_one():
     # the same photo as 8 bits (Pillow's box-approximated blur) and as 16 bits (a true Gaussian)
     image = pattern(60, 40, "L", 5)
-    eight = np.asarray(F.sharpen(image, 1.0)).astype(np.float64)
-    wide = np.asarray(F.sharpen(pattern(60, 40, "I;16", 5), 1.0)).astype(np.float64) / 257
+    eight = np.asarray(TF.sharpen(image, 1.0)).astype(np.float64)
+    wide = np.asarray(TF.sharpen(pattern(60, 40, "I;16", 5), 1.0)).astype(np.float64) / 257
     assert wide.shape == eight.shape and np.mean(np.abs(wide - eight)) < 2.0
-    assert not np.array_equal(np.asarray(F.sharpen(pattern(60, 40, "I;16", 5), 1.0)),
+    assert not np.array_equal(np.asarray(TF.sharpen(pattern(60, 40, "I;16", 5), 1.0)),
                               np.asarray(pattern(60, 40, "I;16", 5)))
 
 
@@ -199,9 +199,9 @@ def test_16_bit_sharpen_is_close_to_the_8_bit_one():
 
 
 def run_tone(image: Image.Image) -> dict[str, str]:
-    out = {"autocontrast": F.autocontrast(image), "equalize": F.equalize(image), "invert": F.invert(image),
-           "posterize 3": F.posterize(image, 3), "solarize 100.5": F.solarize(image, 100.5),
-           "sharpen 1.3": F.sharpen(image, 1.3)}
+    out = {"autocontrast": TF.autocontrast(image), "equalize": TF.equalize(image), "invert": TF.invert(image),
+           "posterize 3": TF.posterize(image, 3), "solarize 100.5": TF.solarize(image, 100.5),
+           "sharpen 1.3": TF.sharpen(image, 1.3)}
     return {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in out.items()}
 
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from augcli import geometry as G
 from augcli.cli import cli
 from augcli.labels import model as L
+from augcli.labels import polygons as PG
 from augcli.labels import yolo as Y
 
 from .conftest import pattern
@@ -69,7 +70,7 @@ def test_corner_loop_with_both_arms_inside_keeps_two_parts():
     loop = CORNER_LOOP.copy()
     loop[5:7, 0] = 10  # the left arm now reaches x = 10
     (o,), _ = moved(G.identity(), [L.Obj(0, polygons=[loop])])
-    assert len(o.polygons) == 2 and sum(L.area(p) for p in o.polygons) == pytest.approx(200)
+    assert len(o.polygons) == 2 and sum(PG.area(p) for p in o.polygons) == pytest.approx(200)
     assert o.box == (0.0, 0.0, 30.0, 30.0)
     assert_box_matches_mask(o)
 
@@ -77,23 +78,23 @@ def test_corner_loop_with_both_arms_inside_keeps_two_parts():
 def test_connector_to_a_cut_away_part_is_dropped():
     (o,), st = moved(G.shift(40, 0), [L.Obj(0, polygons=[MERGED])])
     assert o.box == (50.0, 10.0, 70.0, 30.0) and st.clipped == 1
-    assert len(o.polygons) == 1 and L.area(o.polygons[0]) == pytest.approx(400)
+    assert len(o.polygons) == 1 and PG.area(o.polygons[0]) == pytest.approx(400)
     assert_box_matches_mask(o)
 
 
 def test_connector_between_surviving_parts_is_kept_as_parts():
     (o,), _ = moved(G.shift(30, 0), [L.Obj(0, polygons=[MERGED])])  # B is cut, not gone
-    assert len(o.polygons) == 2 and sum(L.area(p) for p in o.polygons) == pytest.approx(400 + 200)
+    assert len(o.polygons) == 2 and sum(PG.area(p) for p in o.polygons) == pytest.approx(400 + 200)
     assert o.box == (40.0, 10.0, 100.0, 30.0)
     assert_box_matches_mask(o)
-    ring = L.join_parts(o.polygons)  # one YOLO row: rejoined by a connector walked there and back
+    ring = PG.join_parts(o.polygons)  # one YOLO row: rejoined by a connector walked there and back
     edges = list(zip(map(tuple, ring.tolist()), map(tuple, np.roll(ring, -1, 0).tolist())))
     bridges = [(p, q) for p, q in edges if (q, p) in edges]
-    assert len(bridges) == 2 and L.area(ring) == pytest.approx(600)
+    assert len(bridges) == 2 and PG.area(ring) == pytest.approx(600)
 
 
 def test_sliver_that_fills_no_pixel_is_dropped_and_counted():
-    assert coco_extent([L.clip_polygon(SLIVER, *S)]) is None  # pycocotools: empty mask
+    assert coco_extent([PG.clip_polygon(SLIVER, *S)]) is None  # pycocotools: empty mask
     out, st = moved(G.identity(), [L.Obj(0, polygons=[SLIVER]), L.Obj(1, polygons=[SQ_A])])
     assert [o.cls for o in out] == [1] and st.dropped["outside"] == 1 and st.objects_in == 2
 
@@ -116,12 +117,12 @@ def test_raster_extent_is_pycocotools_rule():
     for _ in range(300):
         w, h = (int(v) for v in rng.integers(4, 30, 2))
         pts = np.abs(rng.uniform(0, 1, 2) * (w, h) + rng.normal(0, rng.uniform(0.3, 5), (int(rng.integers(3, 8)), 2)))
-        assert L.raster_extent(pts, w, h) == coco_extent([pts], (w, h))
-        assert L.fills_pixel(pts, w, h) == (coco_extent([pts], (w, h)) is not None)
+        assert PG.raster_extent(pts, w, h) == coco_extent([pts], (w, h))
+        assert PG.fills_pixel(pts, w, h) == (coco_extent([pts], (w, h)) is not None)
     for _ in range(200):  # larger shapes take the quick inside-a-pixel path
         c = rng.uniform(20, 80, 2)
         pts = c + rng.normal(0, rng.uniform(0.5, 15), (int(rng.integers(3, 12)), 2))
-        assert L.fills_pixel(pts, 100, 100) == (coco_extent([pts], (100, 100)) is not None)
+        assert PG.fills_pixel(pts, 100, 100) == (coco_extent([pts], (100, 100)) is not None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def test_coco_boxes_agree_with_annToMask(tmp_path, shift):
         assert len(xs), ann
         x, y, w, h = ann["bbox"]
         assert np.allclose([x, y, x + w, y + h], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], atol=1.0), ann
-        assert ann["area"] == pytest.approx(sum(L.area(np.reshape(p, (-1, 2))) for p in ann["segmentation"]))
+        assert ann["area"] == pytest.approx(sum(PG.area(np.reshape(p, (-1, 2))) for p in ann["segmentation"]))
 
 
 def test_yolo_seg_connector_to_cut_away_part(tmp_path):
@@ -186,7 +187,7 @@ def test_yolo_seg_connector_to_cut_away_part(tmp_path):
     run(inp, tmp_path / "o2", "--width-shift", "30:30", "-n", "1", "-j", "1", "--seed", "1")
     kind = Y.parse((tmp_path / "o2/labels/train/a_0.txt").read_text(), "a.txt", Y.YoloSpec(), S)
     (obj,) = kind.objects
-    assert L.area(obj.polygons[0]) == pytest.approx(600, abs=0.01)
+    assert PG.area(obj.polygons[0]) == pytest.approx(600, abs=0.01)
     assert obj.polygons[0].min(0).tolist() == [40, 10] and obj.polygons[0].max(0).tolist() == [100, 30]
 
 

@@ -505,7 +505,7 @@ def test_large_rgb_sources_are_packed_in_place_and_give_the_same_files(tmp_path,
     """A large RGB source whose original is not an output (no --include-originals)
     is packed to 3 bytes a pixel in its own memory for the warp: the files are those of the 4-byte
     source; a source whose original is also written, or whose warps are exact copies, is left alone."""
-    from augcli import functional, pipeline
+    from augcli import pipeline, warping
 
     src = tmp_path / "in"
     src.mkdir()
@@ -520,12 +520,12 @@ def test_large_rgb_sources_are_packed_in_place_and_give_the_same_files(tmp_path,
 
     def renderer(self, image, plans, geometries=None, **kw):
         render = original(self, image, plans, geometries, **kw)
-        warper = next(c.cell_contents for c in render.__closure__ if isinstance(c.cell_contents, functional.Warper))
+        warper = next(c.cell_contents for c in render.__closure__ if isinstance(c.cell_contents, warping.Warper))
         packed.append(warper._packed)
         return render
 
     monkeypatch.setattr(pipeline.Pipeline, "renderer", renderer)
-    monkeypatch.setattr(functional, "PACK_MIN_PIXELS", 1)
+    monkeypatch.setattr(warping, "PACK_MIN_PIXELS", 1)
     expand(src, tmp_path / "packed", *flags)
     assert sorted(packed) == [False, True]  # the RGB source only (L stays as it is)
     a, b = tree_bytes(tmp_path / "plain"), tree_bytes(tmp_path / "packed")

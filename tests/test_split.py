@@ -149,7 +149,8 @@ def test_yolo_layout_loads(tmp_path):
     assert seen == 20
     assert "cat" in res.stdout and "/" in res.stdout  # images/objects per class
     # augcli itself reads the result as YOLO with three splits
-    from augcli.labels.setup import LabelOptions, resolve
+    from augcli.labels.detect import resolve
+    from augcli.labels.setup import LabelOptions
     from augcli.pipeline import Pipeline
 
     setup = resolve(LabelOptions(), out, tmp_path / "x", Pipeline(), lambda m: None)

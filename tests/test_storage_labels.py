@@ -202,7 +202,7 @@ def test_other_layouts_carry_labels_to_object_storage(s3, tmp_path, layout):
 
 
 def test_an_oversized_dataset_yaml_on_s3_is_refused_as_locally(s3, tmp_path):
-    from augcli.labels.setup import MAX_YAML_BYTES
+    from augcli.labels.dataset_yaml import MAX_YAML_BYTES
 
     _, fs, env = s3
     _yolo_on_s3(fs, "bigyaml", b"0 0.4 0.4 0.2 0.2\n")

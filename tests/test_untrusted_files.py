@@ -19,6 +19,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from augcli.labels import coco as C
+from augcli.labels import rle as RLE
 
 from .conftest import pattern
 
@@ -116,7 +117,7 @@ def test_special_label_file_and_dataset_yaml_are_refused(tmp_path):
     assert "labels/a.txt: not a regular file" in one_line(res, "a.txt")
     # detection passes over a YAML that is not a regular file; read anyway, it is refused, not waited on
     os.mkfifo(tmp_path / "fifo.yaml")
-    res = python("from pathlib import Path\nfrom augcli.labels.setup import read_yaml\n"
+    res = python("from pathlib import Path\nfrom augcli.labels.dataset_yaml import read_yaml\n"
                  f"read_yaml(Path({str(tmp_path / 'fifo.yaml')!r}), 'fifo.yaml')\n", timeout=30)
     assert "UsageError: fifo.yaml: cannot read the dataset YAML: not a regular file" in res.stderr
 
@@ -173,8 +174,8 @@ def test_rle_size_is_checked_against_the_image_before_decoding(tmp_path):
 
 
 def test_compressed_rle_decoding_is_linear_and_refuses_endless_counts():
-    code = ("from augcli.labels import coco as C\n"
-            "try:\n    C.rle_decode_string('o' * 4_000_000 + '0')\n"
+    code = ("from augcli.labels import rle as RLE\n"
+            "try:\n    RLE.rle_decode_string('o' * 4_000_000 + '0')\n"
             "except ValueError as e:\n    print(e)\n")
     res = python(code, timeout=30)
     assert res.stdout.strip() == "a count longer than 12 characters", res.stderr
@@ -187,7 +188,7 @@ def test_compressed_rle_matches_pycocotools_on_a_large_mask():
         m = (rng.random(shape) < 0.3).astype(np.uint8)
         m[: shape[0] // 2] = 1  # long runs too, beyond one 5-bit character
         rle = mask_api.encode(np.asfortranarray(m))
-        got = C.rle_to_mask({"size": list(shape), "counts": rle["counts"].decode()}, "x", (shape[1], shape[0]))
+        got = RLE.rle_to_mask({"size": list(shape), "counts": rle["counts"].decode()}, "x", (shape[1], shape[0]))
         assert np.array_equal(got, mask_api.decode(rle))
 
 
@@ -211,7 +212,7 @@ def test_infinite_or_negative_rle_counts_are_one_line_in_stats_and_expand(tmp_pa
     assert res.returncode == 1
     assert "bad RLE segmentation" in one_line(res, "RLE")
     bad = {"size": [48, 64], "counts": [-5, 48 * 64 + 5]}
-    assert pytest.raises(C.LabelError, C.rle_to_mask, bad, "x", (64, 48)).match("must not be negative")
+    assert pytest.raises(RLE.LabelError, RLE.rle_to_mask, bad, "x", (64, 48)).match("must not be negative")
 
 
 def test_a_stray_malformed_json_at_the_root_is_a_warning_under_auto(tmp_path):

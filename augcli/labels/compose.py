@@ -21,9 +21,11 @@ from .. import compose as CP
 from . import coco as C
 from . import masks as MK
 from . import model as L
+from . import polygons as PG
+from . import rle as RLE
 from . import yolo as Y
 from .errors import LabelError
-from .setup import SourceLabels
+from .source import SourceLabels
 
 
 def _cell_map(src_size: Sequence[int], size: Sequence[int], at: Sequence[int], region: Sequence[int],
@@ -52,10 +54,10 @@ def _shift_ann(a: dict, dx: int, dy: int, cell: tuple[int, int], canvas: tuple[i
         a["bbox"] = [a["bbox"][0] + dx, a["bbox"][1] + dy, a["bbox"][2], a["bbox"][3]]
     seg = a.get("segmentation")
     if isinstance(seg, dict):
-        small = C.rle_to_mask(seg, shown, cell)
+        small = RLE.rle_to_mask(seg, shown, cell)
         big = np.zeros((canvas[1], canvas[0]), dtype=small.dtype)
         big[dy:dy + cell[1], dx:dx + cell[0]] = small
-        a["segmentation"] = C.mask_to_rle(big, isinstance(seg.get("counts"), str))
+        a["segmentation"] = RLE.mask_to_rle(big, isinstance(seg.get("counts"), str))
     elif isinstance(seg, list):
         a["segmentation"] = [[v + (dx if j % 2 == 0 else dy) for j, v in enumerate(p)] for p in seg]
     if isinstance(a.get("keypoints"), list):
@@ -72,7 +74,7 @@ def _box_of(o: L.Obj) -> tuple[float, float, float, float] | None:
     if o.box is not None:
         return o.box
     pts = [np.asarray(p, float) for p in (o.polygons or [])] + ([np.asarray(o.obb, float)] if o.obb is not None else [])
-    return L.enclosing(np.concatenate(pts)) if pts else None
+    return PG.enclosing(np.concatenate(pts)) if pts else None
 
 
 def _covered(box: Sequence[float] | None, rect: Sequence[int]) -> float:
@@ -114,7 +116,7 @@ def instances(sl: SourceLabels | None) -> list[tuple[int, tuple[float, float, fl
             pts = np.concatenate([np.asarray(p, float) for p in o.polygons])
             if sl.pre is not None:
                 pts = L.apply(sl.pre, pts)[0]
-            box = L.enclosing(pts)
+            box = PG.enclosing(pts)
         elif isinstance(o.extra, tuple) and o.extra[2][0] == "rle" and sl.pre is None:
             ys, xs = np.nonzero(o.extra[2][1])
             if not len(xs):
@@ -143,7 +145,7 @@ def paste_mask(sl: SourceLabels, obj: Mapping[str, Any], canvas: tuple[int, int]
             pts = L.apply(f, np.asarray(p, float))[0] - 0.5  # edge -> the pixel-centre coordinates Pillow draws in
             draw.polygon([tuple(v) for v in pts.tolist()], fill=255)
         return np.asarray(cover) > 0
-    from ..functional import warp
+    from ..warping import warp
 
     raw = Image.fromarray(o.extra[2][1].astype(np.uint8) * 255)
     return np.asarray(warp(raw, CP.backward_centre(obj["matrix"]), canvas, fill_mode="constant",

@@ -32,6 +32,7 @@ import numpy as np
 from ..choices import LABEL_OUTPUTS
 from . import coco as C
 from . import model as L
+from . import polygons as PG
 from . import voc as V
 from . import yolo as Y
 from .errors import LabelError
@@ -183,7 +184,7 @@ class Converter:
         box = _box_of(o)
         if shapes:
             a["segmentation"] = [[_r(v) for v in np.asarray(p, float).ravel()] for p in shapes]
-            a["area"] = _r(sum(L.area(np.asarray(p, float)) for p in shapes))
+            a["area"] = _r(sum(PG.area(np.asarray(p, float)) for p in shapes))
         elif box is not None:
             a["area"] = _r((box[2] - box[0]) * (box[3] - box[1]))
         if box is not None:
@@ -205,9 +206,9 @@ class Converter:
             return None
         t = L.Obj(self._class(o.cls), box=box, extra=o.extra, clipped=o.clipped)
         if self.target == "yolo" and self.kind == "segment":
-            t.polygons = o.polygons or [np.asarray(o.obb, float) if o.obb is not None else L.box_corners(box)]
+            t.polygons = o.polygons or [np.asarray(o.obb, float) if o.obb is not None else PG.box_corners(box)]
             if o.extra == MASK:
-                t.polygons = [L.box_corners(box)]
+                t.polygons = [PG.box_corners(box)]
         elif self.target == "yolo" and self.kind == "pose":
             kp = np.zeros((self.keypoints, 3))
             if o.keypoints is not None:
@@ -225,14 +226,14 @@ def _box_of(o: L.Obj) -> tuple[float, float, float, float] | None:
     if o.box is not None:
         return tuple(float(v) for v in o.box)  # type: ignore[return-value]
     if o.polygons:
-        return L.enclosing(np.concatenate([np.asarray(p, float) for p in o.polygons]))
+        return PG.enclosing(np.concatenate([np.asarray(p, float) for p in o.polygons]))
     if o.obb is not None:
-        return L.enclosing(np.asarray(o.obb, float))
+        return PG.enclosing(np.asarray(o.obb, float))
     if o.keypoints is not None:  # keypoints alone: the extent of the visible ones, in edge coordinates
         kp = np.asarray(o.keypoints, float)
         seen = kp[kp[:, 2] > 0, :2]
         if len(seen):
-            return L.enclosing(np.concatenate([seen, seen + 1.0]))
+            return PG.enclosing(np.concatenate([seen, seen + 1.0]))
     return None
 
 
@@ -310,7 +311,7 @@ def _is_box(pts: np.ndarray) -> bool:
     """True if a polygon or oriented box is exactly its own axis-aligned box (nothing to lose)."""
     pts = np.asarray(pts, float).reshape(-1, 2)
     corners = {tuple(p) for p in pts.tolist()}
-    x0, y0, x1, y1 = L.enclosing(pts)
+    x0, y0, x1, y1 = PG.enclosing(pts)
     return corners == {(x0, y0), (x1, y0), (x1, y1), (x0, y1)}
 
 

@@ -9,7 +9,8 @@ from typing import Sequence
 from ..errors import InputError
 from ..imageio import LoadOptions, source_size
 from ..pipeline import Pipeline
-from .setup import LabelOptions, LayoutRefused, resolve
+from .detect import LayoutRefused, resolve
+from .setup import LabelOptions
 
 
 def class_names(root: Path, setup) -> dict:
@@ -18,7 +19,7 @@ def class_names(root: Path, setup) -> dict:
         return {c.get("id"): str(c.get("name")) for _, top in setup.coco.files for c in top.get("categories", [])
                 if isinstance(c, dict)}
     if setup.format == "yolo" and setup.yamls:
-        from .setup import read_yaml
+        from .dataset_yaml import read_yaml
 
         names = (read_yaml(root / setup.yamls[0], setup.yamls[0]) or {}).get("names")
         if isinstance(names, list):
@@ -58,7 +59,7 @@ def label_folders(root: Path):
     """A ``skip_dir`` for discovery: the label and mask folders ``expand --labels auto`` would
     find under ``root`` (None when there are none, or the folder cannot be scanned)."""
     from ..errors import UsageError
-    from .setup import scan
+    from .detect import scan
 
     try:
         excluded = scan(Path(root)).excluded

@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from . import distorted as DZ
 from . import model as L
+from . import polygons as PG
 from .model import Obj
 
 COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -65,7 +66,7 @@ CLIPPED_COLOUR = (0, 255, 255)  # dashed: the whole outline of an object the out
 def _outline(f: np.ndarray, obj: Obj) -> list[np.ndarray]:
     """The object's outlines moved by ``f`` and not clipped (none when a point crosses the horizon)."""
     shapes = obj.polygons if obj.polygons is not None else [obj.obb] if obj.obb is not None else \
-        [L.box_corners(obj.box)] if obj.box is not None else []
+        [PG.box_corners(obj.box)] if obj.box is not None else []
     moved = [L.apply(f, np.asarray(s, dtype=float)) for s in shapes]
     return [pts for pts, ok in moved if ok]
 
@@ -84,7 +85,7 @@ def _dashed(draw: ImageDraw.ImageDraw, pts: np.ndarray, colour, width: int) -> N
 
 def loss_overlay(image: Image.Image, labels: Any, matrix: np.ndarray, out_size: tuple[int, int],
                  window: Any = None, nodes: Any = None) -> tuple[Image.Image, str]:
-    """``overlay`` of one output's labels (``labels``: augcli.labels.setup.SourceLabels) plus, dashed,
+    """``overlay`` of one output's labels (``labels``: augcli.labels.source.SourceLabels) plus, dashed,
     the dropped objects (DROPPED_COLOUR) and the whole outline of the clipped ones (CLIPPED_COLOUR),
     and its caption: ``3 kept (1 clipped), 1 dropped (1 outside)``. Objects are judged one by one by
     the run's rules, as the label transform judges them."""

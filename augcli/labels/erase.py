@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from .. import geometry as G
 from . import model as L
+from . import polygons as PG
 from . import window as WI
 
 
@@ -33,7 +34,7 @@ def _outlines(obj: L.Obj, f: np.ndarray) -> list[np.ndarray]:
     elif obj.obb is not None:
         shapes = [np.asarray(obj.obb, dtype=float).reshape(-1, 2)]
     elif obj.box is not None:
-        shapes = [L.box_corners(obj.box)]
+        shapes = [PG.box_corners(obj.box)]
     else:
         return []
     out = []

@@ -34,7 +34,7 @@ def object_points(obj: Any) -> np.ndarray | None:
 
 
 def source_extents(labels: Any) -> list[Box]:
-    """The enclosing box of every object of one source (augcli.labels.setup.SourceLabels) on the
+    """The enclosing box of every object of one source (augcli.labels.source.SourceLabels) on the
     image as loaded, clipped to nothing: an object is whole only if all of it is inside."""
     if labels is None or labels.parsed is None:
         return []

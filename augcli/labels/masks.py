@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import functional as FN
+from .. import warping as W
 from .errors import LabelError
 
 MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".bmp", ".gif")
@@ -74,15 +74,15 @@ def warp_mask(mask: Image.Image, matrix: np.ndarray, size: tuple[int, int], fill
         m = np.vstack([m, [0.0, 0.0, 1.0]])
     if mask.mode == "P":
         raw = Image.frombytes("L", mask.size, mask.tobytes())
-        out = FN.warp(raw, m, size, fill_mode="constant", cval=float(fill), interpolation="nearest")
+        out = W.warp(raw, m, size, fill_mode="constant", cval=float(fill), interpolation="nearest")
         res = Image.frombytes("P", size, out.tobytes())
         palette = mask.getpalette()
         if palette is not None:
             res.putpalette(palette)
         return res
-    # functional.warp takes the fill in 0-255 units; 16-bit data is 257 units per unit
+    # warping.warp takes the fill in 0-255 units; 16-bit data is 257 units per unit
     cval = fill / 257.0 if mask.mode == "I;16" else float(fill)
-    return FN.warp(mask, m, size, fill_mode="constant", cval=cval, interpolation="nearest")
+    return W.warp(mask, m, size, fill_mode="constant", cval=cval, interpolation="nearest")
 
 
 def resize_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:

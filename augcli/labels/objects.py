@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import model as L
+from . import polygons as PG
 
 
 def _xywh(x0: float, y0: float, x1: float, y1: float) -> list[float]:
@@ -21,9 +21,9 @@ def pixel_objects(objs: list) -> dict[str, list]:
         if o.box is not None:
             box = o.box
         elif o.obb is not None:
-            box = L.enclosing(np.asarray(o.obb, dtype=float))
+            box = PG.enclosing(np.asarray(o.obb, dtype=float))
         elif o.polygons:
-            box = L.enclosing(np.concatenate([np.asarray(p, dtype=float) for p in o.polygons]))
+            box = PG.enclosing(np.concatenate([np.asarray(p, dtype=float) for p in o.polygons]))
         else:
             continue  # keypoints alone: no box to give
         boxes.append(_xywh(*(float(v) for v in box)))

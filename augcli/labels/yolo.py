@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import LabelError
-from .model import Obj, box_corners, join_parts
+from .model import Obj
+from .polygons import box_corners, join_parts
 
 TOLERANCE = 0.01  # Ultralytics accepts [-0.01, 1.01] on read
 MAX_LABEL_BYTES = 64 << 20

@@ -1,8 +1,9 @@
 """What every op shares: the base classes, range checks, and the lazily imported image modules.
 
 The op modules are imported by ``augcli --help`` (the CLI makes its options from the ops' flags),
-so nothing here imports numpy or Pillow when loaded: ``F`` (augcli.functional) and ``G``
-(augcli.geometry) are imported the first time an op reads one of their attributes.
+so nothing here imports numpy or Pillow when loaded: ``F`` (augcli.functional), ``TF``
+(augcli.tonal), ``W`` (augcli.warping) and ``G`` (augcli.geometry) are imported the first time an
+op reads one of their attributes.
 """
 
 from __future__ import annotations
@@ -45,9 +46,13 @@ def lazy_module(name: str) -> ModuleType:
 if TYPE_CHECKING:
     from .. import functional as F
     from .. import geometry as G
+    from .. import tonal as TF
+    from .. import warping as W
 else:
     F = lazy_module("augcli.functional")
     G = lazy_module("augcli.geometry")
+    TF = lazy_module("augcli.tonal")
+    W = lazy_module("augcli.warping")
 
 
 def _float(name: str, value: Any) -> float:
@@ -185,7 +190,7 @@ class GeometricOp(Op):
 
     def apply(self, image: Image.Image, params: Mapping[str, Any]) -> Image.Image:
         m, out_size = self.matrix(params, image.size)
-        return F.warp(image, m, out_size)
+        return W.warp(image, m, out_size)
 
 
 @dataclass(frozen=True, kw_only=True)

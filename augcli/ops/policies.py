@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from .base import F, G, check_keys, check_list, check_number
+from .base import F, G, W, check_keys, check_list, check_number
 from .colour import Brightness, Contrast, Saturation
 from .geometric import Rotate, Shift
 from .tone import Autocontrast, Equalize, Posterize, Solarize
@@ -309,7 +309,7 @@ def mix(image, params: Mapping[str, Any]):
     acc = float(params["original"]) * base.astype(np.float64)
     for chain in params["chains"]:
         m = rows(chain["ops"], image.size)
-        img = image if m == G.IDENTITY_ROWS else F.warp(image, G.rows_matrix(m), image.size,
+        img = image if m == G.IDENTITY_ROWS else W.warp(image, G.rows_matrix(m), image.size,
                                                          fill_mode="constant", cval=0.0)
         acc += float(chain["weight"]) * np.asarray(pixels(img, chain["ops"])).astype(np.float64)
     if base.dtype.kind in "ui":

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from . import policies as P
-from .base import F, G, GeometricOp, check_keys, check_list, check_number
+from .base import G, GeometricOp, W, check_keys, check_list, check_number
 from .flags import Flag, Spec
 
 
@@ -97,7 +97,7 @@ class Policy(GeometricOp):
 
     def apply(self, image, params):
         m, out_size = self.matrix(params, image.size)
-        return self.after_warp(F.warp(image, m, out_size), params)
+        return self.after_warp(W.warp(image, m, out_size), params)
 
 
 FAMILY = (Policy,)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from .base import F, OneRange, Op, Range, check_keys, check_number, check_range, check_whole_range, uniform
+from .base import TF, OneRange, Op, Range, check_keys, check_number, check_range, check_whole_range, uniform
 from .base import lazy_module
 from .flags import Flag, Number, Span
 
@@ -33,7 +33,7 @@ class Autocontrast(Op):
     summary: ClassVar[str] = "per-band min-max stretch (PIL ImageOps.autocontrast, exact)"
 
     def apply(self, image, params):
-        return F.autocontrast(image)
+        return TF.autocontrast(image)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +52,7 @@ class Equalize(Op):
     summary: ClassVar[str] = "histogram equalisation (PIL ImageOps.equalize, exact)"
 
     def apply(self, image, params):
-        return F.equalize(image)
+        return TF.equalize(image)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +113,7 @@ class Sharpen(OneRange):
     amount_range: Range = (0.0, 0.0)
 
     def apply(self, image, params):
-        return F.sharpen(image, params["amount"])
+        return TF.sharpen(image, params["amount"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +145,7 @@ class Posterize(Op):
         check_number(self.name, "bits", params["bits"], *self.bits_range, whole=True)
 
     def apply(self, image, params):
-        return F.posterize(image, params["bits"])
+        return TF.posterize(image, params["bits"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +176,7 @@ class Solarize(Op):
         check_number(self.name, "threshold", params["threshold"], *self.threshold_range)
 
     def apply(self, image, params):
-        return F.solarize(image, params["threshold"])
+        return TF.solarize(image, params["threshold"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,7 +194,7 @@ class Invert(Op):
     summary: ClassVar[str] = "negative (PIL ImageOps.invert, exact)"
 
     def apply(self, image, params):
-        return F.invert(image)
+        return TF.invert(image)
 
 
 # canonical order within the family (the stretches first, the local one last of them, the spatial

@@ -16,7 +16,7 @@ from ..errors import AugcliError
 from ..manifest import record_line
 from .buckets import Layout, finish_bucket
 from .discover import SourceJob
-from .pool import results_in_pool
+from .pool import engine_results
 from .report import label_counts, tally
 from .sinks import take_objects
 from .work import WorkContext, process_source_safely
@@ -120,11 +120,8 @@ class LocalExecutor:
             return
         jobs = (job for work in pending for job in work.jobs)
         total = sum(len(w.jobs) for w in pending)
-        if self.workers <= 1:
-            # (a Ctrl-C inside a source propagates: its partial records never complete a bucket)
-            results = (process_source_safely(ctx, job) for job in jobs)
-        else:
-            results = results_in_pool(ctx, jobs, self.workers, warn=warn, total=total)
+        # (a Ctrl-C inside a source propagates: its partial records never complete a bucket)
+        results = engine_results(ctx, jobs, self.workers, warn=warn, total=total, partial=False)
         queue = iter(pending)
         current = _Collector(ctx, header, next(queue))
         try:

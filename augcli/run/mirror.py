@@ -1,6 +1,6 @@
 """Labels to and from object storage.
 
-Label detection (augcli.labels.setup) walks a local folder. For an object-store input the parent
+Label detection (augcli.labels.detect) walks a local folder. For an object-store input the parent
 builds, once, a private local mirror of the input's listing: the files that may be labels (label
 text and XML, JSON, dataset YAML) with their bytes, each within the limit its reader applies (a
 larger one becomes a sparse stand-in one byte over that limit, so the reader refuses it as it would
@@ -38,10 +38,10 @@ STREAM_ABOVE = 8 << 20  # objects larger than this are copied in ranges, one at 
 def _limits() -> dict[str, int]:
     from ..labels import coco as C
     from ..labels import layouts as LY
-    from ..labels import setup as S
+    from ..labels import dataset_yaml as DY
     from ..labels import yolo as Y
 
-    return {"label": Y.MAX_LABEL_BYTES, "yaml": S.MAX_YAML_BYTES, "coco": C.MAX_JSON_BYTES, "head": LY.COCO_HEAD}
+    return {"label": Y.MAX_LABEL_BYTES, "yaml": DY.MAX_YAML_BYTES, "coco": C.MAX_JSON_BYTES, "head": LY.COCO_HEAD}
 
 
 def _coco_candidate(key: str) -> bool:

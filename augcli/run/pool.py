@@ -167,6 +167,21 @@ def results_in_process(ctx: WorkContext, jobs: Iterable[SourceJob]) -> Iterator[
             raise KeyboardInterrupt from None
 
 
+def engine_results(ctx: WorkContext, jobs: Iterable[SourceJob], workers: int,
+                   warn: Callable[[str], None] = lambda msg: None, total: int | None = None,
+                   partial: bool = True) -> Iterator[list[dict[str, Any]]]:
+    """Each job's records in job order: in this process for one worker, else from augcli's pool
+    (``results_in_pool``). ``partial``: a Ctrl-C inside a source in this process first yields the
+    records of that source's outputs already written (a streamed manifest keeps them); without it
+    the interruption propagates and they are dropped (a bucket is never finished from part of a
+    source)."""
+    if workers <= 1:
+        if partial:
+            return results_in_process(ctx, jobs)
+        return (process_source_safely(ctx, job) for job in jobs)
+    return results_in_pool(ctx, jobs, workers, warn=warn, total=total)
+
+
 def pool_context():
     """How worker processes start. On Linux, fork while this process has one thread: a worker then
     starts with numpy, Pillow, the kernels and augcli already imported (about 0.3 s of CPU saved per
@@ -177,7 +192,7 @@ def pool_context():
     import threading
 
     if sys.platform.startswith("linux") and threading.active_count() == 1:
-        from .. import functional, kernels  # noqa: F401 - what every worker needs, imported once here
+        from .. import functional, kernels, warping  # noqa: F401 - what every worker needs, imported once here
 
         # anything still buffered would otherwise be written again by each worker when it exits
         for stream in (sys.stdout, sys.stderr):

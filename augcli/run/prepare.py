@@ -29,7 +29,7 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
     image folders its label layout pairs with labels (each named in one line)."""
     setup = None
     if cfg.labels is not None:
-        from ..labels.setup import resolve
+        from ..labels.detect import resolve
 
         setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
         if setup is not None and cfg.layout in WITH_OBJECTS:

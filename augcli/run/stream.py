@@ -9,14 +9,14 @@ the orchestrator's (augcli/run/orchestrate.py), the same as for a bucketed run.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from ..config import RunConfig
 from ..imageio import remove_stale_temporaries
 from ..manifest import ManifestWriter
 from .discover import SourceJob
 from .places import OutFiles, Placement, write_run_file
-from .pool import results_in_pool, results_in_process
+from .pool import engine_results
 from .prepare import Checks
 from .report import Progress, Summary, failure_line, tally, warning_line
 from .sinks import take_objects
@@ -60,10 +60,7 @@ class StreamedRecords:
         """The jobs listed again, streamed to the engine; each source's records recorded in order.
         Stops at a fatal write error, or at the first failure under --strict."""
         cfg, say, sink = self.cfg, progress.say, self.place.sink
-        if workers <= 1:
-            results: Iterator[list[dict[str, Any]]] = results_in_process(ctx, again())
-        else:
-            results = results_in_pool(ctx, again(), workers, warn=say, total=summary.discovered)
+        results = engine_results(ctx, again(), workers, warn=say, total=summary.discovered)
         try:
             for records in results:
                 for warning in (records[0].get("warnings") or []) if records else []:
