@@ -59,9 +59,10 @@ def test_yolo_to_coco_to_yolo_round_trip_keeps_boxes_polygons_and_names(tmp_path
     assert coco.annToMask(a[0]).shape == (50, 100) and coco.annToMask(a[0]).sum() > 0
     assert not (tmp_path / "coco/labels").exists() and not (tmp_path / "coco/data.yaml").exists()
 
-    run("convert", tmp_path / "coco", tmp_path / "back", "--to", "yolo", "-j", "1")
+    res = run("convert", tmp_path / "coco", tmp_path / "back", "--to", "yolo", "-j", "1")
     data = yaml.safe_load((tmp_path / "back/data.yaml").read_text())
-    assert data["names"] == ["cat", "dog", "bird"] and data["train"] == "images/train"
+    assert data["names"] == ["cat", "dog", "bird"] and data["train"] == data["val"] == "images/train"
+    assert "no validation folder, so val lists the training folders (images/train)" in res.output
     for stem in "abc":
         before = rows(inp / f"labels/train/{stem}.txt")
         after = rows(tmp_path / f"back/labels/train/{stem}.txt")
@@ -111,8 +112,12 @@ def voc_dataset(root: Path) -> Path:
 
 def test_voc_to_yolo_is_exact_with_sorted_names(tmp_path):
     inp = voc_dataset(tmp_path / "in")
-    run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1")
-    assert yaml.safe_load((tmp_path / "out/data.yaml").read_text()) == {"nc": 2, "names": ["ant", "zebra"]}
+    res = run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1")
+    # Ultralytics refuses a data.yaml without train and val: a dataset without split folders lists
+    # its image folder as both, and says so
+    assert yaml.safe_load((tmp_path / "out/data.yaml").read_text()) == {
+        "train": "JPEGImages", "val": "JPEGImages", "nc": 2, "names": ["ant", "zebra"]}
+    assert "no train/val folders, so train and val both list JPEGImages" in res.output
     # VOC 11 6 30 20 = edges [10, 30] x [5, 20] on 100x50 (LABELS.md section 7)
     assert (tmp_path / "out/JPEGImages/x.txt").read_text().splitlines() == [
         "1 0.200000 0.250000 0.200000 0.300000", "0 0.500000 0.500000 1.000000 1.000000",
@@ -187,7 +192,7 @@ def test_coco_to_yolo_pose_keeps_keypoints_and_names_the_lost_polygons(tmp_path)
     assert "lose the polygons of 2 objects (cat 1, person 1), which yolo pose rows cannot hold" in res.output
     run("convert", inp, tmp_path / "out", "--to", "yolo", "-j", "1", "--allow-lossy")
     data = yaml.safe_load((tmp_path / "out/data.yaml").read_text())
-    assert data == {"train": "train", "nc": 3, "names": ["person", "cat", "dog"], "kpt_shape": [3, 3],
+    assert data == {"train": "train", "val": "train", "nc": 3, "names": ["person", "cat", "dog"], "kpt_shape": [3, 3],
                     "flip_idx": [0, 2, 1]}
     first = (tmp_path / "out/train/a.txt").read_text().splitlines()[0]
     # keypoint centre (15, 8) -> edge (15.5, 8.5) / (100, 50)

@@ -92,6 +92,24 @@ def splits(folders: set[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(out)
 
 
+def trainable(found: tuple[tuple[str, tuple[str, ...]], ...], folders: set[str]
+              ) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], str | None]:
+    """Ultralytics refuses a data.yaml without ``train`` and ``val``: a dataset without split folders
+    lists all its image folders as both, one whose folders name no validation split lists its
+    training folders as ``val`` too; the note says so."""
+    keys = dict(found)
+    if "train" not in keys:
+        everything = tuple(sorted(folders))
+        shown = ", ".join(everything)
+        return (("train", everything), ("val", everything)) + tuple(kv for kv in found if kv[0] == "test"), (
+            f"data.yaml: no train/val folders, so train and val both list {shown} (augcli split makes a "
+            "validation set)")
+    if "val" not in keys:
+        return (("train", keys["train"]), ("val", keys["train"])) + tuple(kv for kv in found if kv[0] == "test"), (
+            f"data.yaml: no validation folder, so val lists the training folders ({', '.join(keys['train'])})")
+    return found, None
+
+
 def describe_losses(lost: dict[str, Counter]) -> str:
     """``polygons of 5 objects (cat 3, dog 2) and keypoints of 2 objects (person 2)``."""
     parts = []
@@ -166,12 +184,17 @@ def attach(setup: Any, found: Any, report: Callable[[str], None]) -> Any:
                              f"{rows} cannot hold; pass --allow-lossy to write their boxes anyway")
         report(f"augcli: warning: labels: {rows} cannot hold the {said}; their boxes are written (--allow-lossy)")
     json_rels = tuple(sorted(json_rel(f"{d}/x") if d != "." else COCO_JSON for d in folders))
+    yaml_splits = splits(folders) if target == "yolo" else ()
+    if target == "yolo" and folders:
+        yaml_splits, note = trainable(yaml_splits, folders)
+        if note:
+            notes.append(note)
     where = {"yolo": "YOLO label files and data.yaml", "voc": "VOC XML files",
              "coco": f"{len(json_rels)} COCO JSON file{'s' if len(json_rels) != 1 else ''} ({COCO_JSON})"}[target]
     report(f"augcli: labels: written as {target}: {where}, {len(ids)} class{'es' if len(ids) != 1 else ''}")
     for note in notes:
         report(f"augcli: note: {note}")
     conv = Converter(source, target, names, ids, kind, keypoints, flip, opts.allow_lossy, opts.precision,
-                     json_rels if target == "coco" else (), splits(folders) if target == "yolo" else (),
+                     json_rels if target == "coco" else (), yaml_splits,
                      number_ids, tuple(notes))
     return replace(setup, convert=conv)
