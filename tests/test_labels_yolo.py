@@ -278,10 +278,14 @@ def test_skip_rerun_completes_a_missing_image_with_the_same_label(tmp_path):
 
 def test_reflect_fill_warns_once_and_broken_other_yaml_is_ignored(tmp_path):
     inp = make_yolo(tmp_path / "in", {"a": BOX, "b": BOX})
-    (inp / "notes.yaml").write_text("a: [unclosed\n")
+    (inp / "notes.yaml").write_text("names: [unclosed\n")
+    # a YAML without a names key is no dataset's: passed over without a word, read or not (a conda
+    # environment beside the images warned on every run)
+    (inp / "environment.yml").write_text("name: x\ndependencies:\n  - !!python/tuple [a, b]\n")
     res = run(inp, tmp_path / "out", "--fill-mode", "reflect", "--rotate", "10", "-j", "1")
     assert res.output.count("mirrors objects into the border") == 1
     assert "notes.yaml: cannot read the dataset YAML" in res.output
+    assert "environment.yml" not in res.output
     (inp / "data.yaml").write_text("names: [unclosed\n")
     res = run(inp, tmp_path / "out2", expect=2)
     assert "data.yaml: cannot read the dataset YAML" in res.output

@@ -127,7 +127,7 @@ def test_special_label_file_and_dataset_yaml_are_refused(tmp_path):
 
 def test_deep_yaml_beside_the_data_yaml_is_a_warning_and_as_data_yaml_an_error(tmp_path):
     inp = yolo(tmp_path / "in", "0 0.5 0.5 0.2 0.2\n")
-    (inp / "notes.yaml").write_text("a: " + "[" * 20000 + "]" * 20000 + "\n")  # 40 KB
+    (inp / "notes.yaml").write_text("names: " + "[" * 20000 + "]" * 20000 + "\n")  # 40 KB
     res = augcli("expand", inp, tmp_path / "out", "-n", "1")
     assert res.returncode == 0, res.stderr
     assert "warning: notes.yaml: YAML nested deeper than 64; refused; ignored" in one_line(res, "notes.yaml")

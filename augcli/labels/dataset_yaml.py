@@ -105,3 +105,16 @@ def rewrite_yaml(path: Path, inp: Path, out: Path | str) -> bytes:
         if key in data:
             data[key] = fix(data[key])
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode() if changed else raw
+
+
+def names_key(path: Path) -> bool:
+    """Whether a YAML that could not be read has a top-level ``names:`` key, as a dataset YAML must
+    (a broken one is worth a warning; a conda environment or a CI file beside the images is not)."""
+    import re
+
+    try:
+        text = bytes(read_limited(path, MAX_YAML_BYTES))
+    except (OSError, FileRefused):
+        return True  # unreadable or too large: say so
+    return re.search(rb"(?m)^names[ \t]*:", text) is not None
+

@@ -16,7 +16,7 @@ from . import coco as C
 from . import convert_plan as CV
 from . import layouts as LY
 from . import yolo as Y
-from .dataset_yaml import brief, read_yaml
+from .dataset_yaml import brief, names_key, read_yaml
 from .setup import LabelOptions, LabelSetup
 from .source import inside
 
@@ -53,7 +53,8 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_di
             except UsageError as exc:
                 if name in ("data.yaml", "data.yml"):
                     raise
-                report(f"augcli: warning: {exc}; ignored")
+                if names_key(root / name):  # (a YAML without names is not a dataset's, read or not)
+                    report(f"augcli: warning: {exc}; ignored")
                 continue
             if isinstance(data, dict) and "names" in data:
                 found.yamls.append((name, data))
