@@ -84,7 +84,7 @@ def output_writer(image: Image.Image, fmt: str, quality: int, background: Sequen
 def describe_step(step: dict[str, Any]) -> str:
     """A short human label for an applied step, e.g. ``rotate 12.3`` or ``crop 4,0 90x60``."""
     name = step.get("op", "")  # an AugMix chain has none: its weight and ops
-    values = [v for k, v in step.items() if k not in ("op", "applied", "noise_seed")]
+    values = [v for k, v in step.items() if k not in ("op", "applied", "noise_seed", "seed")]  # seeds say nothing to a reader
     parts = []
     for v in values:
         if isinstance(v, bool):

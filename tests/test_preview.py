@@ -55,6 +55,9 @@ def test_labels_name_the_applied_ops_only():
              {"op": "noise", "applied": True, "sigma": 7.123, "noise_seed": 99}]
     assert label(steps) == "rot90 1, crop 3,4 50x40, noise 7.12"
     assert label([{"op": "hflip", "applied": False}]) == "no op applied"
+    # a field's seed is a number no reader can use: left out like the noise seed
+    assert label([{"op": "elastic", "applied": True, "alpha": 200.0, "sigma": 15.0, "seed": 2381902114}]) == \
+        "elastic 200 15"
 
 
 def test_preview_of_a_bad_file_exits_1(tmp_path):
