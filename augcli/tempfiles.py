@@ -107,7 +107,7 @@ def temp_path(path: PathLike):
     return tmp if isinstance(path, bytes) else Path(os.fsdecode(tmp))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists and has not ended: a killed process whose parent has not yet
     reaped it (a zombie) still answers kill(pid, 0), but will never finish its temporary file."""
     try:
@@ -129,7 +129,28 @@ def _pid_alive(pid: int) -> bool:
 def is_stale(name: bytes) -> bool:
     """True for a temporary name of THIS machine whose process no longer exists."""
     m = TEMP_PATTERN.match(name)
-    return bool(m) and m.group("host").decode("ascii") == host_tag() and not _pid_alive(int(m.group("pid")))
+    return bool(m) and m.group("host").decode("ascii") == host_tag() and not pid_alive(int(m.group("pid")))
+
+
+def private_folder(prefix: str) -> Path:
+    """A new private folder in the system's temporary folder, named ``PREFIX<host>-<pid>-<random>``;
+    folders of that prefix left by dead processes of this machine and this user (a run killed with
+    SIGKILL) are removed first."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.gettempdir())
+    pattern = re.compile(re.escape(prefix) + r"(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[^/]+$")
+    try:
+        with os.scandir(base) as entries:
+            for entry in entries:
+                m = pattern.match(entry.name)
+                if m and m.group("host") == host_tag() and not pid_alive(int(m.group("pid"))) and \
+                        entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid():
+                    shutil.rmtree(entry.path, ignore_errors=True)
+    except OSError:
+        pass  # a temporary folder we cannot list: nothing of ours to sweep
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{host_tag()}-{os.getpid()}-"))
 
 
 def remove_stale_temporaries(root: PathLike) -> int:

@@ -96,8 +96,8 @@ def test_a_killed_process_not_yet_reaped_counts_as_ended():
                 if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
                     break
             time.sleep(0.01)
-        assert not tempfiles._pid_alive(pid)
-        assert tempfiles._pid_alive(os.getpid())
+        assert not tempfiles.pid_alive(pid)
+        assert tempfiles.pid_alive(os.getpid())
     finally:
         os.waitpid(pid, 0)
 
@@ -248,3 +248,24 @@ def test_a_forked_child_names_temporaries_with_its_own_pid():
     with os.fdopen(read, "rb") as fh:
         name, child = fh.read().split(b"\n")
     assert int(TEMP_PATTERN.match(name).group("pid")) == int(child) != os.getpid()
+
+
+def test_private_folders_of_dead_runs_are_swept_and_others_kept(tmp_path, monkeypatch):
+    """A run killed with SIGKILL cannot remove its private folder (the label mirror of an object-store
+    input): the next run removes those of dead processes of this machine, and only those."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(proc.stdout)  # ended and reaped
+    host = tempfiles.host_tag()
+    other = "0" * 8 if host != "0" * 8 else "1" * 8
+    names = {"dead": f"augcli-labels-{host}-{dead}-abc", "live": f"augcli-labels-{host}-{os.getpid()}-abc",
+             "elsewhere": f"augcli-labels-{other}-{dead}-abc", "unrelated": f"augcli-other-{host}-{dead}-abc"}
+    for name in names.values():
+        (tmp_path / name / "in").mkdir(parents=True)
+        (tmp_path / name / "in" / "a.txt").write_text("x")
+    made = tempfiles.private_folder("augcli-labels-")
+    assert made.is_dir() and made.parent == tmp_path and made.name.startswith(f"augcli-labels-{host}-{os.getpid()}-")
+    assert not (tmp_path / names["dead"]).exists()
+    assert all((tmp_path / names[k]).is_dir() for k in ("live", "elsewhere", "unrelated"))

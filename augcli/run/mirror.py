@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
@@ -27,6 +26,7 @@ from ..config import RunConfig
 from ..fsnames import shown
 from ..safepaths import unsafe_part
 from ..storage import max_source_bytes, reason
+from ..tempfiles import private_folder
 from .discover import is_candidate, is_visible
 from .prepare import resolve_labels
 
@@ -195,7 +195,7 @@ class Mirror:
 
 
 def _workspace() -> Path:
-    base = Path(tempfile.mkdtemp(prefix="augcli-labels-"))
+    base = private_folder("augcli-labels-")  # (a killed run's is swept by the next one)
     atexit.register(shutil.rmtree, base, True)
     return base
 
