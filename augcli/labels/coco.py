@@ -97,14 +97,6 @@ class Index:
     keypoint_flip: dict[int, tuple[int, ...]] = field(default_factory=dict)  # category id -> flip_idx
 
 
-def _inside(p: Path, root: Path) -> bool:
-    try:
-        p.resolve().relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
 def _flip_idx(names: Sequence[str]) -> tuple[int, ...]:
     """left_* <-> right_* (COCO person keypoints), others in place."""
     pos = {n: i for i, n in enumerate(names)}
@@ -193,7 +185,7 @@ def build_index(inp: Path, json_rels: Sequence[str], report, parsed: dict | None
                 cand = (root / pname).as_posix()
                 path = inp / cand
                 if path.is_file():
-                    if not _inside(path, inp):
+                    if not within(path, inp):
                         report(f"augcli: warning: {fsnames.shown(rel)}: file_name '{fsnames.shown(name)}' resolves "
                                "outside the input folder; refused")
                         src = ""

@@ -11,14 +11,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from ..errors import UsageError
-from ..safepaths import read_inside
+from ..safepaths import read_inside, within
 from . import coco as C
 from . import convert_plan as CV
 from . import layouts as LY
 from . import yolo as Y
 from .dataset_yaml import brief, names_key, read_yaml
 from .setup import LabelOptions, LabelSetup
-from .source import inside
 
 MIRROR_OPS = ("hflip", "vflip")
 MAX_KEYPOINTS = 1000  # kpt_shape [K, 2|3]: COCO pose has 17, whole-body sets about 133
@@ -105,7 +104,7 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
             for key in ("path", "train", "val", "test"):
                 vals = d.get(key) if isinstance(d.get(key), list) else [d.get(key)]
                 for v in vals:
-                    if isinstance(v, str) and os.path.isabs(v) and not inside(Path(v), inp):
+                    if isinstance(v, str) and os.path.isabs(v) and not within(Path(v), inp):
                         report(f"augcli: warning: {name}: {key}: {v!r} points outside the input folder; "
                                "nothing is read from it and it is copied unchanged")
         data = dict(found.yamls[0][1]) if found.yamls else {}
@@ -201,9 +200,9 @@ def _refuse_layouts(found: Found, inp: Path, options: LabelOptions, given: Path)
     """Layouts whose labels one run cannot carry: exit 2 (LayoutRefused) naming what to run instead."""
     tasks = found.tree.tasks
     shared = Counter(real for _, real in tasks)
-    bad = [t for t, real in tasks if shared[real] > 1 or inside(Path(real), inp)]
+    bad = [t for t, real in tasks if shared[real] > 1 or within(Path(real), inp)]
     if bad:
-        real = os.path.relpath(tasks[0][1], inp) if inside(Path(tasks[0][1]), inp) else tasks[0][1]
+        real = os.path.relpath(tasks[0][1], inp) if within(Path(tasks[0][1]), inp) else tasks[0][1]
         raise LayoutRefused(
             f"labels: {' and '.join(t + '/' for t in bad)}: YOLO task folder{'s' if len(bad) > 1 else ''} whose "
             f"images/ link{'' if len(bad) > 1 else 's'} to a folder this run also reads ({real}/); one output tree "

@@ -18,6 +18,7 @@ from .. import geometry as G
 from ..choices import ERASE_MODES, LABEL_FORMATS, LABEL_FRAMES
 from ..errors import InputError
 from ..safefiles import FileRefused, read_limited
+from ..safepaths import within
 from . import coco as C
 from . import convert_plan as CV
 from . import masks as MK
@@ -27,7 +28,7 @@ from . import yolo as Y
 from .dataset_yaml import rewrite_yaml
 from .errors import LabelError
 from .source import (EXIF_ORIENTATIONS, NoLabel, SourceLabels, check_size, escapes, exif_edge_map,
-                     exif_orientation, inside, unresized_size)
+                     exif_orientation, unresized_size)
 
 FORMATS = LABEL_FORMATS
 FRAMES = LABEL_FRAMES
@@ -292,7 +293,7 @@ class LabelSetup:
         mask = None
         key = self._remote_mask(source) if self.store is not None and self.mask_layout != "dir" else None
         mpath = self._mask_in(source) if key is None and (self.store is None or self.mask_layout == "dir") else None
-        if mpath is not None and self.mask_layout != "dir" and not inside(mpath, self.input_dir):
+        if mpath is not None and self.mask_layout != "dir" and not within(mpath, self.input_dir):
             raise LabelError(f"{os.path.relpath(mpath, self.input_dir)}: mask resolves outside the input folder; refused")
         if key is not None:
             expect = unresized_size(size, src, exif_transpose, max_pixels) if resize else size
@@ -307,7 +308,7 @@ class LabelSetup:
                 self.store.release(fetched)
             mpath = PurePosixPath(key)  # type: ignore[assignment]
         elif mpath is not None:
-            shown = os.path.relpath(mpath, self.input_dir) if inside(mpath, self.input_dir) else str(mpath)
+            shown = os.path.relpath(mpath, self.input_dir) if within(mpath, self.input_dir) else str(mpath)
             expect = unresized_size(size, src, exif_transpose, max_pixels) if resize else size
             mask = MK.load_mask(mpath, shown, max_pixels, tuple(expect))
         if mask is not None:

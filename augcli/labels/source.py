@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import geometry as G
+from ..safepaths import within
 from . import coco as C
 from . import distorted as DZ
 from . import erase as ER
@@ -34,16 +35,8 @@ def check_size(given: tuple[int, int] | None, frame: G.Size, shown: str) -> None
                          "(EXIF? try --labels-frame stored)")
 
 
-def inside(p: Path, root: Path) -> bool:
-    try:
-        Path(p).resolve().relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
 def escapes(p: Path, root: Path) -> bool:
-    return p.exists() and not inside(p, root)
+    return p.exists() and not within(p, root)
 
 
 def exif_orientation(path: Path) -> int:
@@ -191,7 +184,7 @@ class SourceLabels:
         if self.mask is not None:
             target = setup.mask_out(out_rel)
             if target is not None:
-                entry["mask"] = os.path.relpath(target, setup.output_dir) if inside(target, setup.output_dir) \
+                entry["mask"] = os.path.relpath(target, setup.output_dir) if within(target, setup.output_dir) \
                     else str(target)
                 if files:
                     m = np.asarray(matrix, dtype=float)
