@@ -1,0 +1,359 @@
+/* downscale: what a low-resolution sensor makes of the image, shown at the original size.
+ *
+ * Shrink (w x h -> sw x sh, 1 <= sw <= w, 1 <= sh <= h) by area averaging: low-res pixel X covers
+ * the source interval [X w / sw, (X + 1) w / sw) (likewise in y), and is the average of the source
+ * pixels under it, each weighted by the part of it that is covered. In units of 1 / sw of a source
+ * pixel, divided by g = gcd(w, sw), every coverage is an integer (a source pixel is S = sw / g units
+ * wide, a low-res pixel W = w / g), so the weighted sum V is exact and the low-res value is
+ * round(V / (W H)) (half up), computed exactly: one multiply by a reciprocal where that is proven
+ * exact, an integer division otherwise. The shrink therefore equals the exact rational area average.
+ *
+ * Enlarge (sw x sh -> w x h) bilinearly with pixel centres aligned: output x samples the low-res
+ * row at u = (x + 1/2) sw / w - 1/2, clamped to [0, sw - 1] (edges replicated), u rounded to 16
+ * fraction bits. A horizontal pass per low-res row, kept in units of 2^-8 (uint16):
+ * q = (a (2^16 - f) + b f + 2^7) >> 8; then a vertical pass per output row:
+ * out = (qa (2^16 - g) + qb g + 2^23) >> 24. Every sum fits in uint32. Power-of-two factors make
+ * every fraction a multiple of 2^-5 or coarser, so nothing is lost before the final rounding.
+ *
+ * Every byte of a pixel is resampled; the non-colour bytes are copied from the source afterwards.
+ * Scratch, allocated once per call: the coverage tables, one column-sum row, the low-res image, two
+ * horizontally enlarged rows and the interpolation tables.
+ */
+#include "pixel.h"
+
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3") /* let the compiler vectorise the integer loops for each target */
+#endif
+
+/* The coverage of one axis: low-res pixel X takes count[X] source pixels from first[X], with the
+ * weights wt[at[X] ..] (units of 1 / (sw g)), which sum to W = n / g. */
+typedef struct {
+    int32_t *first, *count, *at;
+    uint32_t *wt;
+    uint64_t total; /* W */
+} coverage;
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static int coverage_init(coverage *cv, int64_t n, int64_t m)
+{
+    const int64_t g = gcd64(n, m), S = m / g, W = n / g;
+    cv->first = PyMem_RawMalloc((size_t)m * 3 * sizeof(int32_t));
+    cv->wt = PyMem_RawMalloc(((size_t)n + (size_t)m) * sizeof(uint32_t));
+    if (!cv->first || !cv->wt)
+        return -1;
+    cv->count = cv->first + m;
+    cv->at = cv->first + 2 * m;
+    cv->total = (uint64_t)W;
+    int64_t at = 0;
+    for (int64_t X = 0; X < m; X++) {
+        const int64_t lo = X * W, hi = lo + W; /* the low-res pixel's interval, in units */
+        const int64_t i0 = lo / S, i1 = (hi + S - 1) / S; /* source pixels i0 .. i1 - 1 overlap it */
+        cv->first[X] = (int32_t)i0;
+        cv->count[X] = (int32_t)(i1 - i0);
+        cv->at[X] = (int32_t)at;
+        for (int64_t i = i0; i < i1; i++) {
+            const int64_t a = i * S > lo ? i * S : lo, b = (i + 1) * S < hi ? (i + 1) * S : hi;
+            cv->wt[at++] = (uint32_t)(b - a);
+        }
+    }
+    return 0;
+}
+
+static void coverage_free(coverage *cv)
+{
+    PyMem_RawFree(cv->first);
+    PyMem_RawFree(cv->wt);
+}
+
+/* acc = wgt * row (first) or acc += wgt * row, over n bytes. */
+AUGCLI_INLINE void colsum_body(const uint8_t *restrict row, uint32_t *restrict acc, size_t n, uint32_t wgt, int first)
+{
+    if (first) {
+        for (size_t j = 0; j < n; j++)
+            acc[j] = wgt * row[j];
+    } else {
+        for (size_t j = 0; j < n; j++)
+            acc[j] += wgt * row[j];
+    }
+}
+AUGCLI_DISPATCH(colsum, (const uint8_t *row, uint32_t *acc, size_t n, uint32_t wgt, int first), (row, acc, n, wgt, first))
+
+/* round(V / D) half up for V <= 255 D: x = 2 V + D, q = x / (2 D). With m = ceil(2^s / 2D) and
+ * 2^s >= x_max 2D, (x m) >> s == x / 2D for every x <= x_max (the error x (m 2D - 2^s) / 2^s stays
+ * below 1 / 2D of a unit); s <= 55 keeps x m below 2^64. */
+typedef struct {
+    uint64_t D, m;
+    int s; /* 0: divide */
+} rounder;
+
+static void rounder_init(rounder *r, uint64_t D)
+{
+    r->D = D;
+    r->s = 0;
+    r->m = 0;
+    if (D > ((uint64_t)1 << 26))
+        return;
+    const uint64_t need = 1022 * D * D; /* x_max 2D, below 2^62 */
+    for (int s = 1; s <= 55; s++) {
+        if (((uint64_t)1 << s) >= need) {
+            r->s = s;
+            r->m = (((uint64_t)1 << s) + 2 * D - 1) / (2 * D);
+            return;
+        }
+    }
+}
+
+static inline uint8_t rounder_apply(const rounder *r, uint64_t V)
+{
+    const uint64_t x = 2 * V + r->D;
+    return (uint8_t)(r->s ? (x * r->m) >> r->s : x / (2 * r->D));
+}
+
+/* One low-res row from the column sums of its source rows, BPP a constant in each caller. Where
+ * 1022 D < 2^32 (`narrow`, with a reciprocal) the sums are uint32 and the rounding a separate pass of
+ * 32 x 32-bit products, both of which vectorise; otherwise uint64 sums rounded one by one. */
+AUGCLI_INLINE void shrink_k(const uint32_t *restrict acc, uint8_t *restrict out, uint32_t *restrict sums,
+                            const coverage *cx, int sw, const int BPP, const rounder *r)
+{
+    const int narrow = r->s && r->D * 1022 < ((uint64_t)1 << 32);
+    for (int X = 0; X < sw; X++) {
+        const uint32_t *restrict wt = cx->wt + cx->at[X];
+        const uint32_t *restrict a = acc + (size_t)cx->first[X] * BPP;
+        const int n = cx->count[X];
+        if (narrow) {
+            uint32_t *restrict V = sums + (size_t)X * BPP;
+            for (int c = 0; c < BPP; c++)
+                V[c] = 0;
+            for (int i = 0; i < n; i++) {
+                const uint32_t wi = wt[i];
+                for (int c = 0; c < BPP; c++)
+                    V[c] += wi * a[(size_t)i * BPP + c];
+            }
+        } else {
+            uint64_t V[4] = {0, 0, 0, 0};
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < BPP; c++)
+                    V[c] += (uint64_t)wt[i] * a[(size_t)i * BPP + c];
+            for (int c = 0; c < BPP; c++)
+                out[(size_t)X * BPP + c] = rounder_apply(r, V[c]);
+        }
+    }
+    if (narrow) {
+        const uint32_t D = (uint32_t)r->D, m = (uint32_t)r->m;
+        const int sh = r->s;
+        const size_t len = (size_t)sw * BPP;
+        for (size_t j = 0; j < len; j++)
+            out[j] = (uint8_t)(((uint64_t)(2 * sums[j] + D) * m) >> sh);
+    }
+}
+
+AUGCLI_INLINE void shrink_row_body(const uint32_t *acc, uint8_t *out, uint32_t *sums, const coverage *cx, int sw, int bpp,
+                                   const rounder *r)
+{
+    if (bpp == 4)
+        shrink_k(acc, out, sums, cx, sw, 4, r);
+    else if (bpp == 3)
+        shrink_k(acc, out, sums, cx, sw, 3, r);
+    else if (bpp == 2)
+        shrink_k(acc, out, sums, cx, sw, 2, r);
+    else
+        shrink_k(acc, out, sums, cx, sw, 1, r);
+}
+AUGCLI_DISPATCH(shrink_row, (const uint32_t *acc, uint8_t *out, uint32_t *sums, const coverage *cx, int sw, int bpp,
+                             const rounder *r),
+                (acc, out, sums, cx, sw, bpp, r))
+
+/* Sample positions of one axis for the enlargement: left (or top) index times step, right index
+ * times step, and the right weight in 2^-16. */
+static void lerp_table(int n, int m, int step, int32_t *left, int32_t *right, uint32_t *frac)
+{
+    for (int x = 0; x < n; x++) {
+        const int64_t num = (2 * (int64_t)x + 1) * m - n; /* u = num / 2n */
+        int64_t U = num <= 0 ? 0 : (num * 65536 + n) / (2 * (int64_t)n);
+        int64_t i = U >> 16, f = U & 0xFFFF;
+        if (i >= m - 1) {
+            i = m - 1;
+            f = 0;
+        }
+        left[x] = (int32_t)(i * step);
+        right[x] = (int32_t)((i + (f ? 1 : 0)) * step);
+        frac[x] = (uint32_t)f;
+    }
+}
+
+AUGCLI_INLINE void hup_k(const uint8_t *restrict s, uint16_t *restrict q, int w, const int BPP, const int32_t *restrict left,
+                         const int32_t *restrict right, const uint32_t *restrict frac)
+{
+    for (int x = 0; x < w; x++) {
+        const uint8_t *a = s + left[x], *b = s + right[x];
+        const uint32_t f = frac[x], e = 65536u - f;
+        for (int c = 0; c < BPP; c++)
+            q[(size_t)x * BPP + c] = (uint16_t)((a[c] * e + b[c] * f + 128u) >> 8);
+    }
+}
+
+AUGCLI_INLINE void hup_body(const uint8_t *s, uint16_t *q, int w, int bpp, const int32_t *left, const int32_t *right,
+                            const uint32_t *frac)
+{
+    if (bpp == 4)
+        hup_k(s, q, w, 4, left, right, frac);
+    else if (bpp == 3)
+        hup_k(s, q, w, 3, left, right, frac);
+    else if (bpp == 2)
+        hup_k(s, q, w, 2, left, right, frac);
+    else
+        hup_k(s, q, w, 1, left, right, frac);
+}
+AUGCLI_DISPATCH(hup, (const uint8_t *s, uint16_t *q, int w, int bpp, const int32_t *left, const int32_t *right,
+                      const uint32_t *frac),
+                (s, q, w, bpp, left, right, frac))
+
+AUGCLI_INLINE void vup_body(const uint16_t *restrict qa, const uint16_t *restrict qb, uint8_t *restrict out, size_t n,
+                            uint32_t g)
+{
+    if (g == 0) { /* (qa 2^16 + 2^23) >> 24 */
+        for (size_t j = 0; j < n; j++)
+            out[j] = (uint8_t)((qa[j] + 128u) >> 8);
+        return;
+    }
+    const uint16_t g16 = (uint16_t)g, e16 = (uint16_t)(65536u - g); /* both below 2^16: 16 x 16-bit products */
+    for (size_t j = 0; j < n; j++)
+        out[j] = (uint8_t)(((uint32_t)qa[j] * e16 + (uint32_t)qb[j] * g16 + (1u << 23)) >> 24);
+}
+AUGCLI_DISPATCH(vup, (const uint16_t *qa, const uint16_t *qb, uint8_t *out, size_t n, uint32_t g), (qa, qb, out, n, g))
+
+/* The non-colour bytes back from the source; RGBX/RGBA as whole 32-bit words with a mask, which
+ * the compiler vectorises. */
+AUGCLI_INLINE void copy_extra_body(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, int nc)
+{
+    if (bpp == 4 && nc == 3) {
+        const uint8_t mb[4] = {0, 0, 0, 0xFF};
+        uint32_t m, a, b;
+        memcpy(&m, mb, 4);
+        for (size_t i = 0; i < npx; i++) {
+            memcpy(&a, src + i * 4, 4);
+            memcpy(&b, dst + i * 4, 4);
+            b = (b & ~m) | (a & m);
+            memcpy(dst + i * 4, &b, 4);
+        }
+    } else {
+        augcli_copy_extra(src, dst, npx, bpp, nc);
+    }
+}
+AUGCLI_DISPATCH(copy_extra, (const uint8_t *src, uint8_t *dst, size_t npx, int bpp, int nc), (src, dst, npx, bpp, nc))
+
+typedef struct {
+    coverage cx, cy;
+    uint32_t *acc, *sums;
+    uint8_t *small;
+    uint16_t *q[2];
+    int32_t *ix; /* left x, right x, top y, bottom y */
+    uint32_t *fx, *fy;
+} downscale_scratch;
+
+static void scratch_free(downscale_scratch *t)
+{
+    coverage_free(&t->cx);
+    coverage_free(&t->cy);
+    PyMem_RawFree(t->acc);
+    PyMem_RawFree(t->sums);
+    PyMem_RawFree(t->small);
+    PyMem_RawFree(t->q[0]);
+    PyMem_RawFree(t->ix);
+    PyMem_RawFree(t->fx);
+}
+
+static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bpp, int nc, int sw, int sh,
+                          downscale_scratch *t, const rounder *r, int path)
+{
+    const size_t n = (size_t)w * bpp, sn = (size_t)sw * bpp;
+    const colsum_fn colsum = colsum_for(path);
+    const hup_fn hup = hup_for(path);
+    const vup_fn vup = vup_for(path);
+    const shrink_row_fn shrink_row = shrink_row_for(path);
+    const copy_extra_fn copy_extra = copy_extra_for(path);
+    for (int Y = 0; Y < sh; Y++) {
+        const uint32_t *wt = t->cy.wt + t->cy.at[Y];
+        for (int i = 0; i < t->cy.count[Y]; i++)
+            colsum(src + (size_t)(t->cy.first[Y] + i) * n, t->acc, n, wt[i], i == 0);
+        shrink_row(t->acc, t->small + (size_t)Y * sn, t->sums, &t->cx, sw, bpp, r);
+    }
+    const int32_t *left = t->ix, *right = t->ix + w, *top = t->ix + 2 * (size_t)w, *bottom = top + h;
+    int held[2] = {-1, -1}; /* the low-res row each enlarged row holds */
+    for (int y = 0; y < h; y++) {
+        const uint16_t *rows[2];
+        const int want[2] = {top[y], bottom[y]};
+        for (int k = 0; k < 2; k++) {
+            int slot = held[0] == want[k] ? 0 : (held[1] == want[k] ? 1 : -1);
+            if (slot < 0) { /* enlarge it into the slot the other sample does not use */
+                slot = held[0] == want[1 - k] ? 1 : 0;
+                hup(t->small + (size_t)want[k] * sn, t->q[slot], w, bpp, left, right, t->fx);
+                held[slot] = want[k];
+            }
+            rows[k] = t->q[slot];
+        }
+        vup(rows[0], rows[1], dst + (size_t)y * n, n, t->fy[y]);
+        copy_extra(src + (size_t)y * n, dst + (size_t)y * n, (size_t)w, bpp, nc);
+    }
+}
+
+PyObject *augcli_py_downscale(PyObject *self, PyObject *args)
+{
+    (void)self;
+    augcli_image_pair p;
+    int sw, sh;
+    memset(&p, 0, sizeof p);
+    if (!PyArg_ParseTuple(args, "y*w*iiiiii", &p.src, &p.dst, &p.w, &p.h, &p.bpp, &p.nc, &sw, &sh))
+        return NULL;
+    if (augcli_check_pair("downscale", &p, 0))
+        return NULL;
+    const int w = p.w, h = p.h;
+    /* the column sums (255 H) must fit in uint32 and the sums of a low-res pixel (255 W H) in uint64 */
+    const uint64_t W = (uint64_t)w / (uint64_t)(sw > 0 ? gcd64(w, sw) : 1);
+    const uint64_t H = (uint64_t)h / (uint64_t)(sh > 0 ? gcd64(h, sh) : 1);
+    if (sw < 1 || sw > w || sh < 1 || sh > h || 255 * H >= ((uint64_t)1 << 32) || W * H >= ((uint64_t)1 << 48)) {
+        PyErr_Format(PyExc_ValueError, "downscale: cannot shrink %dx%d to %dx%d (1 to the size on each side)", w, h, sw,
+                     sh);
+        augcli_release_pair(&p);
+        return NULL;
+    }
+    downscale_scratch t;
+    memset(&t, 0, sizeof t);
+    const size_t n = (size_t)w * p.bpp;
+    int bad = coverage_init(&t.cx, w, sw) || coverage_init(&t.cy, h, sh);
+    t.acc = PyMem_RawMalloc(n * sizeof(uint32_t));
+    t.sums = PyMem_RawMalloc((size_t)sw * p.bpp * sizeof(uint32_t));
+    t.small = PyMem_RawMalloc((size_t)sw * sh * p.bpp);
+    t.q[0] = PyMem_RawMalloc(2 * n * sizeof(uint16_t));
+    t.ix = PyMem_RawMalloc(2 * ((size_t)w + h) * sizeof(int32_t));
+    t.fx = PyMem_RawMalloc(((size_t)w + h) * sizeof(uint32_t));
+    if (bad || !t.acc || !t.sums || !t.small || !t.q[0] || !t.ix || !t.fx) {
+        scratch_free(&t);
+        augcli_release_pair(&p);
+        return PyErr_NoMemory();
+    }
+    t.q[1] = t.q[0] + n;
+    t.fy = t.fx + w;
+    lerp_table(w, sw, p.bpp, t.ix, t.ix + w, t.fx);
+    lerp_table(h, sh, 1, t.ix + 2 * (size_t)w, t.ix + 2 * (size_t)w + h, t.fy);
+    rounder r;
+    rounder_init(&r, W * H);
+    const int path = augcli_pixel_path;
+    Py_BEGIN_ALLOW_THREADS
+    run_downscale(p.src.buf, p.dst.buf, w, h, p.bpp, p.nc, sw, sh, &t, &r, path);
+    Py_END_ALLOW_THREADS
+    scratch_free(&t);
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
