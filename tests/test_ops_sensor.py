@@ -114,6 +114,29 @@ def test_median_kernel_is_scipy_median_filter_on_every_path(size, layout, path_r
             assert (out[..., nc:] == src[..., nc:]).all()
 
 
+@pytest.mark.parametrize("layout", LAYOUTS + [(4, 4)])
+def test_median_3_across_the_blocks_of_a_row(layout, path_restored):
+    # the 3x3 kernel sorts columns a block of 2048 bytes of the row at a time: rows that end exactly
+    # at, one pixel after and well past a block edge, each column shared across the edge
+    bpp, nc = layout
+    rng = np.random.default_rng(bpp * 10 + nc)
+    for w in sorted({2048 // bpp, 2048 // bpp + 1, 4096 // bpp - 1, 4096 // bpp + 3, 5000 // bpp}):
+        src = rng.integers(0, 256, (3, w, bpp), dtype=np.uint8)
+        ref = np.stack([ndimage.median_filter(src[..., c], size=3, mode="nearest") for c in range(nc)], -1)
+        guarded = Guarded() if __import__("sys").platform == "linux" else None
+        for path in K.available():
+            K.use(path)
+            for at_end in (True, False):
+                # the source and the output flush against no-access pages where mprotect is at hand
+                into = guarded.buffer(src.nbytes, at_end) if guarded else bytearray(src.nbytes)
+                source = guarded.buffer(src.nbytes, not at_end) if guarded else bytearray(src.nbytes)
+                source[:] = src.tobytes()
+                K.median(source, (w, 3), bpp, nc, 3, out=into)
+                out = np.frombuffer(bytes(into), np.uint8).reshape(3, w, bpp)
+                assert (out[..., :nc] == ref).all(), (w, path)
+                assert (out[..., nc:] == src[..., nc:]).all()
+
+
 def test_median_on_plateaus_and_extremes_and_the_widest_window(path_restored):
     # ties everywhere (few distinct values), 0 and 255, and k = 15 on a photo-sized row
     rng = np.random.default_rng(3)

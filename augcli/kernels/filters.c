@@ -238,7 +238,7 @@ static void window_advance(window_rows *wr, int y)
 }
 
 /* Copy the non-colour bytes of one row back from the source (the filters compute every byte). */
-static void row_copy_extra(const uint8_t *src, uint8_t *dst, int w, int bpp, int nc)
+AUGCLI_INLINE void copy_extra_row_body(const uint8_t *src, uint8_t *dst, int w, int bpp, int nc)
 {
     if (bpp == nc)
         return;
@@ -255,6 +255,12 @@ static void row_copy_extra(const uint8_t *src, uint8_t *dst, int w, int bpp, int
         return;
     }
     augcli_copy_extra(src, dst, (size_t)w, bpp, nc);
+}
+AUGCLI_DISPATCH(copy_extra_row, (const uint8_t *src, uint8_t *dst, int w, int bpp, int nc), (src, dst, w, bpp, nc))
+
+static void row_copy_extra(const uint8_t *src, uint8_t *dst, int w, int bpp, int nc)
+{
+    copy_extra_row_scalar(src, dst, w, bpp, nc);
 }
 
 /* median: a comparator network (pairs of slots, min to the first) run on every byte of a block of
@@ -302,29 +308,63 @@ AUGCLI_DISPATCH(network, (uint8_t *slots, size_t stride, size_t n, const uint16_
 MEDIAN_UNROLLED(7)
 
 /* k = 3 by sorted columns: the median of the window is med3(max of the column minima, med3 of the
- * column middles, min of the column maxima), which is exact (the classic 3 x 3 decomposition):
- * 30 min/max per output byte, all in registers (sorting each column once per row and storing it
- * saved min/max but cost more in loads and stores). */
+ * column middles, min of the column maxima), which is exact (the classic 3 x 3 decomposition). Each
+ * column of 3 is sorted once into a block of the row and shared by the three windows that hold it:
+ * 6 min/max per byte for the sort, 12 for the selection. */
 #define MIN8(a, b) ((a) < (b) ? (a) : (b))
 #define MAX8(a, b) ((a) < (b) ? (b) : (a))
+#define MEDIAN3_BLOCK 2048
+#define MEDIAN3_SPAN (MEDIAN3_BLOCK + 8) /* a block plus one column of up to 4 bytes on each side */
+
+AUGCLI_INLINE void median3_colsort(const uint8_t *restrict a, const uint8_t *restrict b, const uint8_t *restrict c,
+                                   uint8_t *restrict lo, uint8_t *restrict mid, uint8_t *restrict hi, size_t cols)
+{
+    for (size_t j = 0; j < cols; j++) {
+        const uint8_t x = a[j], y = b[j], z = c[j];
+        const uint8_t l = MIN8(x, y), h = MAX8(x, y);
+        lo[j] = MIN8(l, z);
+        hi[j] = MAX8(h, z);
+        mid[j] = MAX8(l, MIN8(h, z));
+    }
+}
+
+AUGCLI_INLINE void median3_select(const uint8_t *restrict lo, const uint8_t *restrict mid, const uint8_t *restrict hi,
+                                  uint8_t *restrict out, size_t len, size_t o1)
+{
+    const size_t o2 = 2 * o1;
+    for (size_t j = 0; j < len; j++) {
+        const uint8_t p = MAX8(MAX8(lo[j], lo[j + o1]), lo[j + o2]);
+        const uint8_t r = MIN8(MIN8(hi[j], hi[j + o1]), hi[j + o2]);
+        const uint8_t m0 = mid[j], m1 = mid[j + o1], m2 = mid[j + o2];
+        const uint8_t q = MAX8(MIN8(m0, m1), MIN8(MAX8(m0, m1), m2));
+        out[j] = MAX8(MIN8(p, q), MIN8(MAX8(p, q), r));
+    }
+}
+
+/* The rows above, at and below (clamped) the output row, unpadded: the sorted columns of a block of
+ * the row and of one pixel on each side, the edge pixels' columns replicated outwards. */
 AUGCLI_INLINE void median3_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp)
 {
-    const uint8_t *restrict a = rows[0], *restrict b = rows[1], *restrict c = rows[2];
-    const size_t o1 = (size_t)bpp, o2 = 2 * (size_t)bpp;
-    for (size_t j = 0; j < n; j++) {
-        uint8_t lo[3], mid[3], hi[3];
-        const size_t off[3] = {j, j + o1, j + o2};
-        for (int t = 0; t < 3; t++) {
-            const uint8_t x = a[off[t]], y = b[off[t]], z = c[off[t]];
-            const uint8_t l = MIN8(x, y), h = MAX8(x, y);
-            lo[t] = MIN8(l, z);
-            hi[t] = MAX8(h, z);
-            mid[t] = MAX8(l, MIN8(h, z));
+    uint8_t lo[MEDIAN3_SPAN], mid[MEDIAN3_SPAN], hi[MEDIAN3_SPAN];
+    const size_t b = (size_t)bpp, block = MEDIAN3_BLOCK - MEDIAN3_BLOCK % b; /* whole pixels */
+    for (size_t j0 = 0; j0 < n; j0 += block) {
+        const size_t len = n - j0 < block ? n - j0 : block;
+        /* block slot i holds column j0 - b + i; the source has columns c0 .. c1 - 1 of them */
+        const size_t c0 = j0 == 0 ? 0 : j0 - b, c1 = j0 + len + b < n ? j0 + len + b : n;
+        const size_t at = c0 + b - j0;
+        median3_colsort(rows[0] + c0, rows[1] + c0, rows[2] + c0, lo + at, mid + at, hi + at, c1 - c0);
+        if (j0 == 0) {
+            memcpy(lo, lo + b, b);
+            memcpy(mid, mid + b, b);
+            memcpy(hi, hi + b, b);
         }
-        const uint8_t p = MAX8(MAX8(lo[0], lo[1]), lo[2]);
-        const uint8_t r = MIN8(MIN8(hi[0], hi[1]), hi[2]);
-        const uint8_t q = MAX8(MIN8(mid[0], mid[1]), MIN8(MAX8(mid[0], mid[1]), mid[2]));
-        out[j] = MAX8(MIN8(p, q), MIN8(MAX8(p, q), r));
+        if (j0 + len == n) {
+            const size_t last = n - j0; /* the slot of the last pixel */
+            memcpy(lo + last + b, lo + last, b);
+            memcpy(mid + last + b, mid + last, b);
+            memcpy(hi + last + b, hi + last, b);
+        }
+        median3_select(lo, mid, hi, out + j0, len, b);
     }
 }
 AUGCLI_DISPATCH(median3, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
@@ -405,6 +445,16 @@ static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint1
     const median3_fn m3 = median3_for(narrow);
     const median5_fn m5 = median5_for(narrow);
     const median7_fn m7 = median7_for(path);
+    if (k == 3) { /* straight from the source rows: the column sort replicates the edges itself */
+        const copy_extra_row_fn copy = copy_extra_row_for(path);
+        for (int y = 0; y < wr->h; y++) {
+            const uint8_t *rows[3] = {wr->src + (size_t)(y > 0 ? y - 1 : 0) * n, wr->src + (size_t)y * n,
+                                      wr->src + (size_t)(y + 1 < wr->h ? y + 1 : y) * n};
+            m3(rows, dst + (size_t)y * n, n, bpp);
+            copy(wr->src + (size_t)y * n, dst + (size_t)y * n, wr->w, bpp, nc);
+        }
+        return;
+    }
     for (int y = 0; y < wr->h; y++) {
         window_advance(wr, y);
         uint8_t *out = dst + (size_t)y * n;
