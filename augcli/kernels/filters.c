@@ -393,11 +393,16 @@ AUGCLI_TARGET_AVX512 static inline sorted3 load_sorted(const uint8_t *const *row
 {
     const size_t left = w - i;
     const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+    if (left >= 16) {
+        const __m512i y = _mm512_loadu_si512(rows[1] + 4 * i);
+        *centre = y;
+        return sort3_512(_mm512_loadu_si512(rows[0] + 4 * i), y, _mm512_loadu_si512(rows[2] + 4 * i));
+    }
     __m512i x = _mm512_maskz_loadu_epi32(m, rows[0] + 4 * i);
     __m512i y = _mm512_maskz_loadu_epi32(m, rows[1] + 4 * i);
     __m512i z = _mm512_maskz_loadu_epi32(m, rows[2] + 4 * i);
     *centre = y;
-    if (left < 16) {
+    {
         const __m512i last = _mm512_set1_epi32((int)left - 1);
         x = _mm512_mask_blend_epi32(m, _mm512_permutexvar_epi32(last, x), x);
         y = _mm512_mask_blend_epi32(m, _mm512_permutexvar_epi32(last, y), y);
@@ -433,7 +438,10 @@ AUGCLI_TARGET_AVX512 static void median3_px4_avx512(const uint8_t *const *rows, 
         __m512i v = _mm512_max_epu8(_mm512_min_epu8(p, q), _mm512_min_epu8(_mm512_max_epu8(p, q), r));
         v = _mm512_mask_blend_epi8(extra, v, centre);
         const size_t left = w - i;
-        _mm512_mask_storeu_epi32(out + 4 * i, left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1), v);
+        if (left >= 16) /* masked stores only at the end: they are slow on some CPUs */
+            _mm512_storeu_si512(out + 4 * i, v);
+        else
+            _mm512_mask_storeu_epi32(out + 4 * i, (__mmask16)((1u << left) - 1), v);
         prev = cur;
         cur = next;
         centre = centre_next;

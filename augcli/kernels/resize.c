@@ -227,11 +227,43 @@ AUGCLI_INLINE void vup_body(const uint16_t *restrict qa, const uint16_t *restric
             out[j] = (uint8_t)((qa[j] + 128u) >> 8);
         return;
     }
-    const uint16_t g16 = (uint16_t)g, e16 = (uint16_t)(65536u - g); /* both below 2^16: 16 x 16-bit products */
+    const uint32_t e = 65536u - g;
     for (size_t j = 0; j < n; j++)
-        out[j] = (uint8_t)(((uint32_t)qa[j] * e16 + (uint32_t)qb[j] * g16 + (1u << 23)) >> 24);
+        out[j] = (uint8_t)((qa[j] * e + qb[j] * g + (1u << 23)) >> 24);
 }
 AUGCLI_DISPATCH(vup, (const uint16_t *qa, const uint16_t *qb, uint8_t *out, size_t n, uint32_t g), (qa, qb, out, n, g))
+
+#if AUGCLI_X86
+#include <immintrin.h>
+/* vup on the AVX-512 path in 16-bit lanes: qa e + qb g (< 2^32, e and g < 2^16 once g > 0) from the
+ * low and high halves of its 16 x 16-bit products; adding 2^23 and keeping bits 24.. is adding 128
+ * to the high halves plus the carry of the low ones and keeping their high byte. The same integers. */
+AUGCLI_TARGET_AVX512 static void vup_avx512_words(const uint16_t *qa, const uint16_t *qb, uint8_t *out, size_t n,
+                                                  uint32_t g)
+{
+    if (g == 0) {
+        vup_avx512(qa, qb, out, n, g);
+        return;
+    }
+    const __m512i ge = _mm512_set1_epi16((short)g), ee = _mm512_set1_epi16((short)(65536u - g));
+    const __m512i half = _mm512_set1_epi16(128), one = _mm512_set1_epi16(1);
+    for (size_t j = 0; j < n; j += 32) {
+        const __mmask32 m = n - j >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1);
+        const int full = n - j >= 32;
+        const __m512i a = full ? _mm512_loadu_si512(qa + j) : _mm512_maskz_loadu_epi16(m, qa + j);
+        const __m512i b = full ? _mm512_loadu_si512(qb + j) : _mm512_maskz_loadu_epi16(m, qb + j);
+        const __m512i la = _mm512_mullo_epi16(a, ee), lb = _mm512_mullo_epi16(b, ge);
+        __m512i t = _mm512_add_epi16(_mm512_mulhi_epu16(a, ee), _mm512_mulhi_epu16(b, ge));
+        const __mmask32 carry = _mm512_cmplt_epu16_mask(_mm512_add_epi16(la, lb), la);
+        t = _mm512_mask_add_epi16(t, carry, t, one);
+        t = _mm512_srli_epi16(_mm512_add_epi16(t, half), 8);
+        if (full) /* masked stores only at the end: they are slow on some CPUs */
+            _mm256_storeu_si256((__m256i *)(out + j), _mm512_cvtepi16_epi8(t));
+        else
+            _mm256_mask_storeu_epi8(out + j, m, _mm512_cvtepi16_epi8(t));
+    }
+}
+#endif
 
 /* The non-colour bytes back from the source; RGBX/RGBA as whole 32-bit words with a mask, which
  * the compiler vectorises. */
@@ -280,7 +312,11 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
     const size_t n = (size_t)w * bpp, sn = (size_t)sw * bpp;
     const colsum_fn colsum = colsum_for(path);
     const hup_fn hup = hup_for(path);
+#if AUGCLI_X86
+    const vup_fn vup = path == AUGCLI_AVX512 ? vup_avx512_words : vup_for(path);
+#else
     const vup_fn vup = vup_for(path);
+#endif
     const shrink_row_fn shrink_row = shrink_row_for(path);
     const copy_extra_fn copy_extra = copy_extra_for(path);
     for (int Y = 0; Y < sh; Y++) {
