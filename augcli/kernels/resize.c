@@ -263,6 +263,53 @@ AUGCLI_TARGET_AVX512 static void vup_avx512_words(const uint16_t *qa, const uint
             _mm256_mask_storeu_epi8(out + j, m, _mm512_cvtepi16_epi8(t));
     }
 }
+
+/* hup on the AVX-512 path for 4-byte pixels, 16 output pixels a step: their left and right samples
+ * lie within 17 consecutive low-res pixels (the enlargement steps u by at most 1 a pixel), so two
+ * loads of 16 pixels and one two-register dword permute each fetch them; then per 4 pixels the
+ * bytes widened to 32 bits and a (2^16 - f) + b f + 2^7 >> 8 as in hup_k. The same integers. */
+AUGCLI_TARGET_AVX512 static void hup_px4_avx512(const uint8_t *s, int sw, uint16_t *q, int w, const int32_t *left,
+                                                const int32_t *right, const uint32_t *frac)
+{
+    __m512i spread[4]; /* lane i of quarter k takes pixel 4k + i / 4 */
+    for (int k = 0; k < 4; k++)
+        spread[k] = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                                     4 * k + 2, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k);
+    const __m512i full = _mm512_set1_epi32(65536), half = _mm512_set1_epi32(128);
+    for (int x0 = 0; x0 < w; x0 += 16) {
+        const int cnt = w - x0 < 16 ? w - x0 : 16;
+        const __mmask16 m = (__mmask16)(cnt == 16 ? 0xFFFFu : (1u << cnt) - 1);
+        const int32_t base = left[x0];
+        const __m512i b0 = _mm512_set1_epi32(base);
+        const __m512i ia = _mm512_srli_epi32(_mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, left + x0), b0), 2);
+        const __m512i ib = _mm512_srli_epi32(_mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, right + x0), b0), 2);
+        const int avail = sw - base / 4; /* low-res pixels from base to the row's end */
+        const __m512i lo = _mm512_maskz_loadu_epi32((__mmask16)(avail >= 16 ? 0xFFFFu : (1u << avail) - 1), s + base);
+        const __m512i hi = avail > 16 ? _mm512_maskz_loadu_epi32(
+                                            (__mmask16)(avail >= 32 ? 0xFFFFu : (1u << (avail - 16)) - 1), s + base + 64)
+                                      : _mm512_setzero_si512();
+        const __m512i A = _mm512_permutex2var_epi32(lo, ia, hi), B = _mm512_permutex2var_epi32(lo, ib, hi);
+        const __m512i F = _mm512_maskz_loadu_epi32(m, frac + x0), E = _mm512_sub_epi32(full, F);
+        {
+            __m128i qa[4] = {_mm512_extracti32x4_epi32(A, 0), _mm512_extracti32x4_epi32(A, 1),
+                             _mm512_extracti32x4_epi32(A, 2), _mm512_extracti32x4_epi32(A, 3)};
+            __m128i qb[4] = {_mm512_extracti32x4_epi32(B, 0), _mm512_extracti32x4_epi32(B, 1),
+                             _mm512_extracti32x4_epi32(B, 2), _mm512_extracti32x4_epi32(B, 3)};
+            for (int k = 0; k < 4 && 4 * k < cnt; k++) {
+                const __m512i a = _mm512_cvtepu8_epi32(qa[k]), b = _mm512_cvtepu8_epi32(qb[k]);
+                const __m512i f = _mm512_permutexvar_epi32(spread[k], F), e = _mm512_permutexvar_epi32(spread[k], E);
+                const __m512i v = _mm512_srli_epi32(
+                    _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(a, e), _mm512_mullo_epi32(b, f)), half), 8);
+                const int px = cnt - 4 * k < 4 ? cnt - 4 * k : 4;
+                uint16_t *dst = q + 4 * ((size_t)x0 + 4 * (size_t)k);
+                if (px == 4)
+                    _mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(v));
+                else
+                    _mm256_mask_storeu_epi16(dst, (__mmask16)((1u << (4 * px)) - 1), _mm512_cvtepi32_epi16(v));
+            }
+        }
+    }
+}
 #endif
 
 /* The non-colour bytes back from the source; RGBX/RGBA as whole 32-bit words with a mask, which
@@ -334,7 +381,12 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
             int slot = held[0] == want[k] ? 0 : (held[1] == want[k] ? 1 : -1);
             if (slot < 0) { /* enlarge it into the slot the other sample does not use */
                 slot = held[0] == want[1 - k] ? 1 : 0;
-                hup(t->small + (size_t)want[k] * sn, t->q[slot], w, bpp, left, right, t->fx);
+#if AUGCLI_X86
+                if (path == AUGCLI_AVX512 && bpp == 4)
+                    hup_px4_avx512(t->small + (size_t)want[k] * sn, sw, t->q[slot], w, left, right, t->fx);
+                else
+#endif
+                    hup(t->small + (size_t)want[k] * sn, t->q[slot], w, bpp, left, right, t->fx);
                 held[slot] = want[k];
             }
             rows[k] = t->q[slot];

@@ -166,14 +166,14 @@ def downscale(image: Image.Image, scale: float, filter: str) -> Image.Image:
 
     w, h = image.size
     small = (max(1, round(w * scale)), max(1, round(h * scale)))
-    colour, alpha = F.split_alpha(image)
     if small == (w, h):
         return image.copy()
-    if filter == "bilinear":
-        if F.kernel_layout(image) is not None:
-            from .. import kernels
+    if filter == "bilinear" and F.kernel_layout(image) is not None:
+        from .. import kernels
 
-            return F.run_kernel(image, kernels.downscale, small)
+        return F.run_kernel(image, kernels.downscale, small)
+    colour, alpha = F.split_alpha(image)
+    if filter == "bilinear":
         import numpy as np
 
         arr, alpha = _colour_array(image)
