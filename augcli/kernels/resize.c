@@ -239,28 +239,35 @@ AUGCLI_DISPATCH(vup, (const uint16_t *qa, const uint16_t *qb, uint8_t *out, size
  * low and high halves of its 16 x 16-bit products; adding 2^23 and keeping bits 24.. is adding 128
  * to the high halves plus the carry of the low ones and keeping their high byte. The same integers. */
 AUGCLI_TARGET_AVX512 static void vup_avx512_words(const uint16_t *qa, const uint16_t *qb, uint8_t *out, size_t n,
-                                                  uint32_t g)
+                                                  uint32_t g, const uint8_t *src, uint32_t extra)
 {
-    if (g == 0) {
-        vup_avx512(qa, qb, out, n, g);
-        return;
-    }
+    /* extra: the bytes of 32 (a whole number of 4-byte pixels) to take from the source row instead */
     const __m512i ge = _mm512_set1_epi16((short)g), ee = _mm512_set1_epi16((short)(65536u - g));
     const __m512i half = _mm512_set1_epi16(128), one = _mm512_set1_epi16(1);
     for (size_t j = 0; j < n; j += 32) {
-        const __mmask32 m = n - j >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1);
         const int full = n - j >= 32;
+        const __mmask32 m = full ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1);
         const __m512i a = full ? _mm512_loadu_si512(qa + j) : _mm512_maskz_loadu_epi16(m, qa + j);
-        const __m512i b = full ? _mm512_loadu_si512(qb + j) : _mm512_maskz_loadu_epi16(m, qb + j);
-        const __m512i la = _mm512_mullo_epi16(a, ee), lb = _mm512_mullo_epi16(b, ge);
-        __m512i t = _mm512_add_epi16(_mm512_mulhi_epu16(a, ee), _mm512_mulhi_epu16(b, ge));
-        const __mmask32 carry = _mm512_cmplt_epu16_mask(_mm512_add_epi16(la, lb), la);
-        t = _mm512_mask_add_epi16(t, carry, t, one);
-        t = _mm512_srli_epi16(_mm512_add_epi16(t, half), 8);
+        __m512i t;
+        if (g == 0) { /* (qa 2^16 + 2^23) >> 24 */
+            t = _mm512_srli_epi16(_mm512_add_epi16(a, half), 8);
+        } else {
+            const __m512i b = full ? _mm512_loadu_si512(qb + j) : _mm512_maskz_loadu_epi16(m, qb + j);
+            const __m512i la = _mm512_mullo_epi16(a, ee), lb = _mm512_mullo_epi16(b, ge);
+            t = _mm512_add_epi16(_mm512_mulhi_epu16(a, ee), _mm512_mulhi_epu16(b, ge));
+            const __mmask32 carry = _mm512_cmplt_epu16_mask(_mm512_add_epi16(la, lb), la);
+            t = _mm512_mask_add_epi16(t, carry, t, one);
+            t = _mm512_srli_epi16(_mm512_add_epi16(t, half), 8);
+        }
+        __m256i v = _mm512_cvtepi16_epi8(t);
+        if (extra) {
+            const __m256i s8 = full ? _mm256_loadu_si256((const __m256i *)(src + j)) : _mm256_maskz_loadu_epi8(m, src + j);
+            v = _mm256_mask_blend_epi8((__mmask32)extra, v, s8);
+        }
         if (full) /* masked stores only at the end: they are slow on some CPUs */
-            _mm256_storeu_si256((__m256i *)(out + j), _mm512_cvtepi16_epi8(t));
+            _mm256_storeu_si256((__m256i *)(out + j), v);
         else
-            _mm256_mask_storeu_epi8(out + j, m, _mm512_cvtepi16_epi8(t));
+            _mm256_mask_storeu_epi8(out + j, m, v);
     }
 }
 
@@ -359,11 +366,7 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
     const size_t n = (size_t)w * bpp, sn = (size_t)sw * bpp;
     const colsum_fn colsum = colsum_for(path);
     const hup_fn hup = hup_for(path);
-#if AUGCLI_X86
-    const vup_fn vup = path == AUGCLI_AVX512 ? vup_avx512_words : vup_for(path);
-#else
     const vup_fn vup = vup_for(path);
-#endif
     const shrink_row_fn shrink_row = shrink_row_for(path);
     const copy_extra_fn copy_extra = copy_extra_for(path);
     for (int Y = 0; Y < sh; Y++) {
@@ -391,6 +394,14 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
             }
             rows[k] = t->q[slot];
         }
+#if AUGCLI_X86
+        if (path == AUGCLI_AVX512 && bpp == 4) {
+            const uint32_t nibble = (0xFu << nc) & 0xFu; /* the non-colour bytes of a pixel */
+            vup_avx512_words(rows[0], rows[1], dst + (size_t)y * n, n, t->fy[y], src + (size_t)y * n,
+                             nibble * 0x11111111u);
+            continue;
+        }
+#endif
         vup(rows[0], rows[1], dst + (size_t)y * n, n, t->fy[y]);
         copy_extra(src + (size_t)y * n, dst + (size_t)y * n, (size_t)w, bpp, nc);
     }
