@@ -33,6 +33,7 @@ typedef struct {
     int32_t *first, *count, *at;
     uint32_t *wt;
     uint64_t total; /* W */
+    uint32_t unit;  /* S, the weight of a source pixel covered whole */
 } coverage;
 
 static int64_t gcd64(int64_t a, int64_t b)
@@ -55,6 +56,7 @@ static int coverage_init(coverage *cv, int64_t n, int64_t m)
     cv->count = cv->first + m;
     cv->at = cv->first + 2 * m;
     cv->total = (uint64_t)W;
+    cv->unit = (uint32_t)S;
     int64_t at = 0;
     for (int64_t X = 0; X < m; X++) {
         const int64_t lo = X * W, hi = lo + W; /* the low-res pixel's interval, in units */
@@ -233,6 +235,8 @@ AUGCLI_INLINE void vup_body(const uint16_t *restrict qa, const uint16_t *restric
 }
 AUGCLI_DISPATCH(vup, (const uint16_t *qa, const uint16_t *qb, uint8_t *out, size_t n, uint32_t g), (qa, qb, out, n, g))
 
+#define COLSUM_ROWS 64 /* the most source rows a low-res row sums in one AVX-512 pass (255 x 64 < 2^16) */
+
 #if AUGCLI_X86
 #include <immintrin.h>
 /* vup on the AVX-512 path in 16-bit lanes: qa e + qb g (< 2^32, e and g < 2^16 once g > 0) from the
@@ -268,6 +272,51 @@ AUGCLI_TARGET_AVX512 static void vup_avx512_words(const uint16_t *qa, const uint
             _mm256_storeu_si256((__m256i *)(out + j), v);
         else
             _mm256_mask_storeu_epi8(out + j, m, v);
+    }
+}
+
+
+/* The column sums of a low-res row on the AVX-512 path: all its source rows at once, 32 bytes a step,
+ * the rows of full cover summed unweighted in 16-bit lanes (at most COLSUM_ROWS of them, so no
+ * overflow) and multiplied by that cover once, the partly covered ones weighted in 32-bit lanes; the
+ * sums stored once. The same integers as colsum. */
+AUGCLI_TARGET_AVX512 static void colsum_rows_avx512(const uint8_t *const *rows, const uint32_t *wt, int count,
+                                                    uint32_t S, uint32_t *acc, size_t n)
+{
+    const uint8_t *whole[COLSUM_ROWS], *part[COLSUM_ROWS];
+    __m512i pw[COLSUM_ROWS];
+    int nw = 0, np = 0;
+    for (int i = 0; i < count; i++) {
+        if (wt[i] == S) {
+            whole[nw++] = rows[i];
+        } else {
+            pw[np] = _mm512_set1_epi32((int)wt[i]);
+            part[np++] = rows[i];
+        }
+    }
+    const __m512i unit = _mm512_set1_epi32((int)S);
+    for (size_t j = 0; j < n; j += 32) {
+        const int full = n - j >= 32;
+        const __mmask32 m = full ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << (n - j)) - 1);
+        __m512i plain = _mm512_setzero_si512();
+        for (int i = 0; i < nw; i++) {
+            const __m256i b = full ? _mm256_loadu_si256((const __m256i *)(whole[i] + j)) : _mm256_maskz_loadu_epi8(m, whole[i] + j);
+            plain = _mm512_add_epi16(plain, _mm512_cvtepu8_epi16(b));
+        }
+        __m512i lo = _mm512_mullo_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(plain)), unit);
+        __m512i hi = _mm512_mullo_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(plain, 1)), unit);
+        for (int i = 0; i < np; i++) {
+            const __m256i b = full ? _mm256_loadu_si256((const __m256i *)(part[i] + j)) : _mm256_maskz_loadu_epi8(m, part[i] + j);
+            lo = _mm512_add_epi32(lo, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(b)), pw[i]));
+            hi = _mm512_add_epi32(hi, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1)), pw[i]));
+        }
+        if (full) {
+            _mm512_storeu_si512(acc + j, lo);
+            _mm512_storeu_si512(acc + j + 16, hi);
+        } else {
+            _mm512_mask_storeu_epi32(acc + j, (__mmask16)m, lo);
+            _mm512_mask_storeu_epi32(acc + j + 16, (__mmask16)(m >> 16), hi);
+        }
     }
 }
 
@@ -371,8 +420,16 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
     const copy_extra_fn copy_extra = copy_extra_for(path);
     for (int Y = 0; Y < sh; Y++) {
         const uint32_t *wt = t->cy.wt + t->cy.at[Y];
-        for (int i = 0; i < t->cy.count[Y]; i++)
-            colsum(src + (size_t)(t->cy.first[Y] + i) * n, t->acc, n, wt[i], i == 0);
+#if AUGCLI_X86
+        if (path == AUGCLI_AVX512 && t->cy.count[Y] <= COLSUM_ROWS) {
+            const uint8_t *rows[COLSUM_ROWS];
+            for (int i = 0; i < t->cy.count[Y]; i++)
+                rows[i] = src + (size_t)(t->cy.first[Y] + i) * n;
+            colsum_rows_avx512(rows, wt, t->cy.count[Y], t->cy.unit, t->acc, n);
+        } else
+#endif
+            for (int i = 0; i < t->cy.count[Y]; i++)
+                colsum(src + (size_t)(t->cy.first[Y] + i) * n, t->acc, n, wt[i], i == 0);
         shrink_row(t->acc, t->small + (size_t)Y * sn, t->sums, &t->cx, sw, bpp, r);
     }
     const int32_t *left = t->ix, *right = t->ix + w, *top = t->ix + 2 * (size_t)w, *bottom = top + h;
