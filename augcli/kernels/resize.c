@@ -366,6 +366,130 @@ AUGCLI_TARGET_AVX512 static void hup_px4_avx512(const uint8_t *s, int sw, uint16
         }
     }
 }
+
+/* The AVX2 forms of the three AVX-512 loops above (the same integers): column sums 16 bytes a step,
+ * the vertical interpolation 32 bytes a step, the horizontal enlargement of 4-byte pixels 8 pixels a
+ * step (their samples within 9 consecutive low-res pixels: two one-register permutes and a blend);
+ * the ends of a row in scalar code. */
+AUGCLI_TARGET_AVX2 static void colsum_rows_avx2(const uint8_t *const *rows, const uint32_t *wt, int count, uint32_t S,
+                                                uint32_t *acc, size_t n)
+{
+    const uint8_t *whole[COLSUM_ROWS], *part[COLSUM_ROWS];
+    __m256i pw[COLSUM_ROWS];
+    int nw = 0, np = 0;
+    for (int i = 0; i < count; i++) {
+        if (wt[i] == S) {
+            whole[nw++] = rows[i];
+        } else {
+            pw[np] = _mm256_set1_epi32((int)wt[i]);
+            part[np++] = rows[i];
+        }
+    }
+    const __m256i unit = _mm256_set1_epi32((int)S);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256i plain = _mm256_setzero_si256();
+        for (int i = 0; i < nw; i++)
+            plain = _mm256_add_epi16(plain, _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(whole[i] + j))));
+        __m256i lo = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(plain)), unit);
+        __m256i hi = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(plain, 1)), unit);
+        for (int i = 0; i < np; i++) {
+            const __m128i b = _mm_loadu_si128((const __m128i *)(part[i] + j));
+            lo = _mm256_add_epi32(lo, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(b), pw[i]));
+            hi = _mm256_add_epi32(hi, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)), pw[i]));
+        }
+        _mm256_storeu_si256((__m256i *)(acc + j), lo);
+        _mm256_storeu_si256((__m256i *)(acc + j + 8), hi);
+    }
+    for (; j < n; j++) {
+        uint32_t v = 0;
+        for (int i = 0; i < count; i++)
+            v += wt[i] * rows[i][j];
+        acc[j] = v;
+    }
+}
+
+AUGCLI_TARGET_AVX2 static void vup_avx2_words(const uint16_t *qa, const uint16_t *qb, uint8_t *out, size_t n, uint32_t g,
+                                              const uint8_t *src, uint32_t extra)
+{
+    const __m256i ge = _mm256_set1_epi16((short)g), ee = _mm256_set1_epi16((short)(65536u - g));
+    const __m256i half = _mm256_set1_epi16(128), one = _mm256_set1_epi16(1);
+    uint8_t keep_bytes[32];
+    for (int i = 0; i < 32; i++)
+        keep_bytes[i] = (extra >> i) & 1u ? 0xFF : 0;
+    const __m256i keep = _mm256_loadu_si256((const __m256i *)keep_bytes);
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m256i t[2];
+        for (int k = 0; k < 2; k++) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(qa + j + 16 * k));
+            if (g == 0) {
+                t[k] = _mm256_srli_epi16(_mm256_add_epi16(a, half), 8);
+                continue;
+            }
+            const __m256i b = _mm256_loadu_si256((const __m256i *)(qb + j + 16 * k));
+            const __m256i la = _mm256_mullo_epi16(a, ee), ls = _mm256_add_epi16(la, _mm256_mullo_epi16(b, ge));
+            const __m256i nocarry = _mm256_cmpeq_epi16(_mm256_max_epu16(ls, la), ls); /* -1 where ls >= la */
+            __m256i u = _mm256_add_epi16(_mm256_mulhi_epu16(a, ee), _mm256_mulhi_epu16(b, ge));
+            u = _mm256_add_epi16(_mm256_add_epi16(u, one), nocarry);
+            t[k] = _mm256_srli_epi16(_mm256_add_epi16(u, half), 8);
+        }
+        __m256i v = _mm256_permute4x64_epi64(_mm256_packus_epi16(t[0], t[1]), 0xD8);
+        if (extra)
+            v = _mm256_blendv_epi8(v, _mm256_loadu_si256((const __m256i *)(src + j)), keep);
+        _mm256_storeu_si256((__m256i *)(out + j), v);
+    }
+    const uint32_t e = 65536u - g;
+    for (; j < n; j++)
+        out[j] = (extra >> (j % 32)) & 1u ? src[j] : (uint8_t)((qa[j] * e + qb[j] * g + (1u << 23)) >> 24);
+}
+
+AUGCLI_TARGET_AVX2 static void hup_px4_avx2(const uint8_t *s, int sw, uint16_t *q, int w, const int32_t *left,
+                                            const int32_t *right, const uint32_t *frac)
+{
+    __m256i spread[4]; /* lane i of step k takes pixel 2k + i / 4 */
+    for (int k = 0; k < 4; k++)
+        spread[k] = _mm256_set_epi32(2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k, 2 * k, 2 * k, 2 * k);
+    const __m256i full = _mm256_set1_epi32(65536), half = _mm256_set1_epi32(128), seven = _mm256_set1_epi32(7);
+    const __m256i lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    int x0 = 0;
+    for (; x0 + 8 <= w; x0 += 8) {
+        const int32_t base = left[x0];
+        const __m256i b0 = _mm256_set1_epi32(base);
+        const __m256i ia = _mm256_srli_epi32(_mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(left + x0)), b0), 2);
+        const __m256i ib = _mm256_srli_epi32(_mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(right + x0)), b0), 2);
+        const int avail = sw - base / 4; /* low-res pixels from base to the row's end */
+        const __m256i lo = _mm256_maskload_epi32((const int *)(s + base), _mm256_cmpgt_epi32(_mm256_set1_epi32(avail), lanes));
+        const __m256i hi = avail > 8 ? _mm256_maskload_epi32((const int *)(s + base + 32),
+                                                             _mm256_cmpgt_epi32(_mm256_set1_epi32(avail - 8), lanes))
+                                     : _mm256_setzero_si256();
+        const __m256i A = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(lo, ia), _mm256_permutevar8x32_epi32(hi, ia),
+                                             _mm256_cmpgt_epi32(ia, seven));
+        const __m256i B = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(lo, ib), _mm256_permutevar8x32_epi32(hi, ib),
+                                             _mm256_cmpgt_epi32(ib, seven));
+        const __m256i F = _mm256_loadu_si256((const __m256i *)(frac + x0)), E = _mm256_sub_epi32(full, F);
+        const __m128i ah[2] = {_mm256_castsi256_si128(A), _mm256_extracti128_si256(A, 1)};
+        const __m128i bh[2] = {_mm256_castsi256_si128(B), _mm256_extracti128_si256(B, 1)};
+        for (int k = 0; k < 4; k++) {
+            const __m128i a8 = k & 1 ? _mm_srli_si128(ah[k >> 1], 8) : ah[k >> 1];
+            const __m128i b8 = k & 1 ? _mm_srli_si128(bh[k >> 1], 8) : bh[k >> 1];
+            const __m256i f = _mm256_permutevar8x32_epi32(F, spread[k]), e = _mm256_permutevar8x32_epi32(E, spread[k]);
+            const __m256i v = _mm256_srli_epi32(
+                _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvtepu8_epi32(a8), e),
+                                                  _mm256_mullo_epi32(_mm256_cvtepu8_epi32(b8), f)),
+                                 half),
+                8);
+            const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);
+            _mm_storeu_si128((__m128i *)(q + 4 * ((size_t)x0 + 2 * (size_t)k)), _mm256_castsi256_si128(packed));
+        }
+    }
+    for (; x0 < w; x0++) {
+        const uint8_t *a = s + left[x0], *b = s + right[x0];
+        const uint32_t f = frac[x0], e = 65536u - f;
+        for (int c = 0; c < 4; c++)
+            q[(size_t)x0 * 4 + c] = (uint16_t)((a[c] * e + b[c] * f + 128u) >> 8);
+    }
+}
 #endif
 
 /* The non-colour bytes back from the source; RGBX/RGBA as whole 32-bit words with a mask, which
@@ -421,11 +545,11 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
     for (int Y = 0; Y < sh; Y++) {
         const uint32_t *wt = t->cy.wt + t->cy.at[Y];
 #if AUGCLI_X86
-        if (path == AUGCLI_AVX512 && t->cy.count[Y] <= COLSUM_ROWS) {
+        if (path != AUGCLI_SCALAR && t->cy.count[Y] <= COLSUM_ROWS) {
             const uint8_t *rows[COLSUM_ROWS];
             for (int i = 0; i < t->cy.count[Y]; i++)
                 rows[i] = src + (size_t)(t->cy.first[Y] + i) * n;
-            colsum_rows_avx512(rows, wt, t->cy.count[Y], t->cy.unit, t->acc, n);
+            (path == AUGCLI_AVX512 ? colsum_rows_avx512 : colsum_rows_avx2)(rows, wt, t->cy.count[Y], t->cy.unit, t->acc, n);
         } else
 #endif
             for (int i = 0; i < t->cy.count[Y]; i++)
@@ -442,8 +566,9 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
             if (slot < 0) { /* enlarge it into the slot the other sample does not use */
                 slot = held[0] == want[1 - k] ? 1 : 0;
 #if AUGCLI_X86
-                if (path == AUGCLI_AVX512 && bpp == 4)
-                    hup_px4_avx512(t->small + (size_t)want[k] * sn, sw, t->q[slot], w, left, right, t->fx);
+                if (path != AUGCLI_SCALAR && bpp == 4)
+                    (path == AUGCLI_AVX512 ? hup_px4_avx512 : hup_px4_avx2)(t->small + (size_t)want[k] * sn, sw,
+                                                                            t->q[slot], w, left, right, t->fx);
                 else
 #endif
                     hup(t->small + (size_t)want[k] * sn, t->q[slot], w, bpp, left, right, t->fx);
@@ -452,10 +577,12 @@ static void run_downscale(const uint8_t *src, uint8_t *dst, int w, int h, int bp
             rows[k] = t->q[slot];
         }
 #if AUGCLI_X86
-        if (path == AUGCLI_AVX512 && bpp == 4) {
-            const uint32_t nibble = (0xFu << nc) & 0xFu; /* the non-colour bytes of a pixel */
-            vup_avx512_words(rows[0], rows[1], dst + (size_t)y * n, n, t->fy[y], src + (size_t)y * n,
-                             nibble * 0x11111111u);
+        if (path != AUGCLI_SCALAR) { /* 4-byte pixels: the non-colour bytes restored in the same pass */
+            const uint32_t nibble = (0xFu << nc) & 0xFu, extra = bpp == 4 ? nibble * 0x11111111u : 0;
+            (path == AUGCLI_AVX512 ? vup_avx512_words : vup_avx2_words)(rows[0], rows[1], dst + (size_t)y * n, n,
+                                                                        t->fy[y], src + (size_t)y * n, extra);
+            if (bpp != 4)
+                copy_extra(src + (size_t)y * n, dst + (size_t)y * n, (size_t)w, bpp, nc);
             continue;
         }
 #endif
