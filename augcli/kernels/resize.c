@@ -18,6 +18,11 @@
  * Every byte of a pixel is resampled; the non-colour bytes are copied from the source afterwards.
  * Scratch, allocated once per call: the coverage tables, one column-sum row, the low-res image, two
  * horizontally enlarged rows and the interpolation tables.
+ *
+ * Paths: the scalar one runs the C bodies; AVX2 and AVX-512 run hand-written forms of the column
+ * sums, the vertical pass and (4-byte pixels) the horizontal enlargement, which the compiler's
+ * vectorisation of the bodies left 2-3x slower, and the compiler's builds of the rest. All compute
+ * the integers written above (tests/test_downscale.py checks every path against the scalar one).
  */
 #include "pixel.h"
 
