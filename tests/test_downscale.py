@@ -187,7 +187,10 @@ def test_the_op_uses_the_kernel_on_8_bit_images(mode):
     assert (np.asarray(out).reshape(29, 41, -1)[..., nc:] == a[..., nc:]).all()
 
 
-def test_the_op_on_16_bit_and_float_data():
+@pytest.mark.parametrize("band", [None, 50])
+def test_the_op_on_16_bit_and_float_data(band, monkeypatch):
+    if band:  # the enlargement a few rows at a time
+        monkeypatch.setattr(S, "_BAND_VALUES", band)
     rng = np.random.default_rng(2)
     a = rng.integers(0, 65536, (30, 40), dtype=np.uint16)
     image = Image.frombytes("I;16", (40, 30), a.astype("<u2").tobytes())
