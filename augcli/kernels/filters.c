@@ -447,6 +447,90 @@ AUGCLI_TARGET_AVX512 static void median3_px4_avx512(const uint8_t *const *rows, 
         centre = centre_next;
     }
 }
+
+/* The AVX2 form: 8 pixels a vector; a neighbour's sorted columns brought in by one lane permute
+ * (shared by two neighbouring vectors) and one byte align per direction. */
+typedef struct {
+    __m256i lo, mid, hi;
+} sorted3x8;
+
+AUGCLI_TARGET_AVX2 static inline sorted3x8 load_sorted8(const uint8_t *const *rows, size_t i, size_t w, __m256i *centre)
+{
+    const size_t left = w - i;
+    __m256i x, y, z;
+    if (left >= 8) {
+        x = _mm256_loadu_si256((const __m256i *)(rows[0] + 4 * i));
+        y = _mm256_loadu_si256((const __m256i *)(rows[1] + 4 * i));
+        z = _mm256_loadu_si256((const __m256i *)(rows[2] + 4 * i));
+    } else {
+        const __m256i lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), n = _mm256_set1_epi32((int)left);
+        const __m256i m = _mm256_cmpgt_epi32(n, lanes), last = _mm256_set1_epi32((int)left - 1);
+        x = _mm256_maskload_epi32((const int *)(rows[0] + 4 * i), m);
+        y = _mm256_maskload_epi32((const int *)(rows[1] + 4 * i), m);
+        z = _mm256_maskload_epi32((const int *)(rows[2] + 4 * i), m);
+        *centre = y;
+        x = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(x, last), x, m);
+        y = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(y, last), y, m);
+        z = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(z, last), z, m);
+        const __m256i l = _mm256_min_epu8(x, y), h = _mm256_max_epu8(x, y);
+        sorted3x8 s = {_mm256_min_epu8(l, z), _mm256_max_epu8(l, _mm256_min_epu8(h, z)), _mm256_max_epu8(h, z)};
+        return s;
+    }
+    *centre = y;
+    const __m256i l = _mm256_min_epu8(x, y), h = _mm256_max_epu8(x, y);
+    sorted3x8 s = {_mm256_min_epu8(l, z), _mm256_max_epu8(l, _mm256_min_epu8(h, z)), _mm256_max_epu8(h, z)};
+    return s;
+}
+
+AUGCLI_TARGET_AVX2 static void median3_px4_avx2(const uint8_t *const *rows, uint8_t *out, size_t w, int nc)
+{
+    uint8_t keep_bytes[32];
+    for (int i = 0; i < 32; i++)
+        keep_bytes[i] = i % 4 >= nc ? 0xFF : 0;
+    const __m256i keep = _mm256_loadu_si256((const __m256i *)keep_bytes);
+    const __m256i first = _mm256_setzero_si256(), last = _mm256_set1_epi32(7);
+    __m256i centre, centre_next = _mm256_setzero_si256();
+    sorted3x8 cur = load_sorted8(rows, 0, w, &centre);
+    /* [pixel -1's columns, pixel 0's...] halves: the previous vector's high half beside this one's low */
+    sorted3x8 prev = {_mm256_permutevar8x32_epi32(cur.lo, first), _mm256_permutevar8x32_epi32(cur.mid, first),
+                      _mm256_permutevar8x32_epi32(cur.hi, first)};
+    __m256i jl = _mm256_permute2x128_si256(prev.lo, cur.lo, 0x21), jm = _mm256_permute2x128_si256(prev.mid, cur.mid, 0x21),
+            jh = _mm256_permute2x128_si256(prev.hi, cur.hi, 0x21);
+    for (size_t i = 0; i < w; i += 8) {
+        sorted3x8 next;
+        if (i + 8 < w) {
+            next = load_sorted8(rows, i + 8, w, &centre_next);
+        } else {
+            next.lo = _mm256_permutevar8x32_epi32(cur.lo, last);
+            next.mid = _mm256_permutevar8x32_epi32(cur.mid, last);
+            next.hi = _mm256_permutevar8x32_epi32(cur.hi, last);
+        }
+        const __m256i kl = _mm256_permute2x128_si256(cur.lo, next.lo, 0x21);
+        const __m256i km = _mm256_permute2x128_si256(cur.mid, next.mid, 0x21);
+        const __m256i kh = _mm256_permute2x128_si256(cur.hi, next.hi, 0x21);
+        const __m256i p = _mm256_max_epu8(_mm256_max_epu8(_mm256_alignr_epi8(cur.lo, jl, 12), cur.lo),
+                                          _mm256_alignr_epi8(kl, cur.lo, 4));
+        const __m256i r = _mm256_min_epu8(_mm256_min_epu8(_mm256_alignr_epi8(cur.hi, jh, 12), cur.hi),
+                                          _mm256_alignr_epi8(kh, cur.hi, 4));
+        const __m256i m0 = _mm256_alignr_epi8(cur.mid, jm, 12), m2 = _mm256_alignr_epi8(km, cur.mid, 4);
+        const __m256i q = _mm256_max_epu8(_mm256_min_epu8(m0, cur.mid),
+                                          _mm256_min_epu8(_mm256_max_epu8(m0, cur.mid), m2));
+        __m256i v = _mm256_max_epu8(_mm256_min_epu8(p, q), _mm256_min_epu8(_mm256_max_epu8(p, q), r));
+        v = _mm256_blendv_epi8(v, centre, keep);
+        const size_t left = w - i;
+        if (left >= 8) {
+            _mm256_storeu_si256((__m256i *)(out + 4 * i), v);
+        } else {
+            const __m256i lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+            _mm256_maskstore_epi32((int *)(out + 4 * i), _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), lanes), v);
+        }
+        jl = kl;
+        jm = km;
+        jh = kh;
+        cur = next;
+        centre = centre_next;
+    }
+}
 #endif
 
 /* k = 5 in the three stages of median_networks.staged5, on a block of the row at a time: each column
@@ -531,8 +615,9 @@ static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint1
             const uint8_t *rows[3] = {wr->src + (size_t)(y > 0 ? y - 1 : 0) * n, wr->src + (size_t)y * n,
                                       wr->src + (size_t)(y + 1 < wr->h ? y + 1 : y) * n};
 #if AUGCLI_X86
-            if (path == AUGCLI_AVX512 && bpp == 4) {
-                median3_px4_avx512(rows, dst + (size_t)y * n, (size_t)wr->w, nc);
+            if (path != AUGCLI_SCALAR && bpp == 4) {
+                (path == AUGCLI_AVX512 ? median3_px4_avx512 : median3_px4_avx2)(rows, dst + (size_t)y * n,
+                                                                                (size_t)wr->w, nc);
                 continue;
             }
 #endif
