@@ -43,7 +43,7 @@ class BuildKernels(build_ext):
 KERNELS = [
     Extension("augcli.kernels._warp", ["augcli/kernels/warp.c"], depends=["augcli/kernels/common.h"]),
     Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c",
-                                         "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c"],
+                                         "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c", "augcli/kernels/resize.c"],
               depends=["augcli/kernels/common.h", "augcli/kernels/pixel.h", "augcli/kernels/normal_table.h",
                        "augcli/kernels/median_networks.h"]),
     Extension("augcli.kernels._seed", ["augcli/kernels/seed.c"]),

@@ -1,5 +1,5 @@
-"""Window filters, ISO noise, CLAHE and the unsharp mask (filters.c, clahe.c, unsharp.c, in module _pixel): their
-typed Python face."""
+"""Window filters, ISO noise, CLAHE, the unsharp mask and downscale (filters.c, clahe.c, unsharp.c, resize.c, in
+module _pixel): their typed Python face."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from array import array
 from typing import Sequence
 
 from . import median_networks
-from ._pixel import (clahe as c_clahe, fill_noise as c_fill_noise, iso_noise as c_iso_noise, line_mean as c_line_mean,
-                     median as c_median, unsharp as c_unsharp)
+from ._pixel import (clahe as c_clahe, downscale as c_downscale, fill_noise as c_fill_noise, iso_noise as c_iso_noise,
+                     line_mean as c_line_mean, median as c_median, unsharp as c_unsharp)
 from .checks import Buffer, checked as _checked, output as _output
 
 
@@ -150,4 +150,18 @@ def unsharp(src: Buffer, size: tuple[int, int], bpp: int, nc: int, percent: int,
         raise ValueError(f"unsharp: the percent must be a whole number >= 0, not {percent}")
     out = _output("unsharp", out, size, bpp)
     c_unsharp(src, out, w, h, bpp, nc, min(int(percent), UNSHARP_PERCENT_MAX))
+    return out
+
+
+def downscale(src: Buffer, size: tuple[int, int], bpp: int, nc: int, small: tuple[int, int], *,
+              out: Buffer | None = None) -> Buffer:
+    """Shrink to ``small`` (w, h) by exact area averaging (each low-res pixel the coverage-weighted
+    mean of the source pixels under it, rounded half up), then enlarge back to ``size`` bilinearly
+    with pixel centres aligned and edges replicated, 16-bit fractions (resize.c)."""
+    w, h = _checked("downscale", src, size, bpp, nc)
+    sw, sh = (int(v) for v in small)
+    if not (1 <= sw <= w and 1 <= sh <= h):
+        raise ValueError(f"downscale: cannot shrink {w}x{h} to {sw}x{sh}")
+    out = _output("downscale", out, size, bpp)
+    c_downscale(src, out, w, h, bpp, nc, sw, sh)
     return out

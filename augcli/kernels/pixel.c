@@ -662,6 +662,7 @@ static PyMethodDef methods[] = {
     {"line_mean", augcli_py_line_mean, METH_VARARGS, "line_mean(src, dst, w, h, bpp, nc, offsets, mult, shift)"},
     {"fill_noise", augcli_py_fill_noise, METH_VARARGS, "fill_noise(dst, w, h, bpp, nc, x, y, bw, bh, key) in place"},
     {"iso_noise", augcli_py_iso_noise, METH_VARARGS, "iso_noise(src, dst, w, h, bpp, nc, sigmas, key) (512 int64)"},
+    {"downscale", augcli_py_downscale, METH_VARARGS, "downscale(src, dst, w, h, bpp, nc, small_w, small_h)"},
     {"clahe", augcli_py_clahe, METH_VARARGS, "clahe(src, dst, w, h, bpp, nc, clip_count, tiles_x, tiles_y)"},
     {"unsharp", augcli_py_unsharp, METH_VARARGS, "unsharp(src, dst, w, h, bpp, nc, percent) (0 <= percent <= 6400)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},

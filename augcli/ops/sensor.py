@@ -115,8 +115,9 @@ class MedianBlur(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class Downscale(Op):
-    """Lose resolution: resize to ``scale`` ~ U(scale_range) of each side and back, both ways with
-    ``filter``. Params: {"scale": float}."""
+    """Lose resolution: resize to ``scale`` ~ U(scale_range) of each side and back with ``filter``
+    (bilinear: area averaging down, bilinear up; the others Pillow's, both ways; sensor_image.downscale).
+    Params: {"scale": float}."""
 
     name: ClassVar[str] = "downscale"
     flags: ClassVar[tuple[Flag, ...]] = (
@@ -124,13 +125,14 @@ class Downscale(Op):
              "Resize to a fraction U(F, 1) (or LO:HI) of each side and back (lost resolution).",
              metavar="F", field="scale_range"),
         Flag("--downscale-filter", Choice(DOWNSCALE_FILTERS),
-             "Resampling filter of --downscale, both ways: nearest (default), box, bilinear, bicubic.",
+             "Resampling filter of --downscale: nearest (default), box, bicubic (Pillow's, both ways) or "
+             "bilinear (area average down, bilinear up).",
              metavar="M", field="filter", enables=False),
     )
     params: ClassVar[str] = ("scale ~ U(F, 1) of each side (0.05 <= F); down and back up with filter M = nearest "
-                             "(default), box, bilinear or bicubic")
+                             "(default), box, bicubic or bilinear (area average down, bilinear up)")
     default: ClassVar[str] = "0.25:0.5"
-    summary: ClassVar[str] = "downscale and upscale (albumentations Downscale; Pillow's resize)"
+    summary: ClassVar[str] = "downscale and upscale (albumentations Downscale; Pillow's resize, augcli's bilinear)"
     scale_range: Range = (1.0, 1.0)
     filter: str = "nearest"
 

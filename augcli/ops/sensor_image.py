@@ -129,19 +129,71 @@ def median_blur(image: Image.Image, size: int) -> Image.Image:
 DOWNSCALE_FILTERS = ("nearest", "box", "bilinear", "bicubic")
 
 
+_BAND_VALUES = 1 << 22  # float64 values of the enlargement the 16-bit/float downscale holds at a time
+
+
+def _area_rows(n: int, m: int, a: np.ndarray) -> np.ndarray:
+    """``a`` (n, ...) shrunk to m rows by area averaging: row X is the mean of the source rows
+    under [X n / m, (X + 1) n / m), partly covered rows weighted by their cover (a few source rows
+    at a time, so only the shrunk rows are held in float64)."""
+    import numpy as np
+
+    out = np.empty((m,) + a.shape[1:])
+    for X in range(m):
+        lo, hi = X * n / m, (X + 1) * n / m
+        i0, i1 = int(math.floor(lo)), min(n, int(math.ceil(hi)))
+        i = np.arange(i0, i1)
+        cover = np.minimum(i + 1, hi) - np.maximum(i, lo)
+        out[X] = np.tensordot(cover, a[i0:i1], axes=1) * (m / n)
+    return out
+
+
+def _lerp_rows(a: np.ndarray, n: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Rows start..stop of ``a`` (m, ...) enlarged to n rows bilinearly, pixel centres aligned,
+    edges replicated."""
+    import numpy as np
+
+    m = a.shape[0]
+    u = np.clip((np.arange(start, n if stop is None else stop) + 0.5) * m / n - 0.5, 0, m - 1)
+    i = np.floor(u).astype(np.int64)
+    f = (u - i).reshape((-1,) + (1,) * (a.ndim - 1))
+    return a[i] * (1 - f) + a[np.minimum(i + 1, m - 1)] * f
+
+
 def downscale(image: Image.Image, scale: float, filter: str) -> Image.Image:
-    """Resize the colour bands to round(scale * side) pixels (at least 1) and back to the original size,
-    both ways with Pillow's ``filter`` (Image.resize); alpha is kept as it was. 16-bit data is
-    resized as 32-bit integers."""
+    """Shrink the colour bands to round(scale * side) pixels (at least 1) and enlarge them back to
+    the original size; alpha is kept as it was. ``bilinear``: area averaging down (each low-res
+    pixel the mean of the source pixels it covers, partly covered ones weighted by their cover, as
+    a low-resolution sensor integrates light), rounded half up, then bilinear up with pixel centres
+    aligned and edges replicated (augcli.kernels.downscale on 8-bit data; the same in float64 numpy
+    otherwise, rounded to whole values for integer data). The other filters: Pillow's resize both
+    ways (16-bit data resized as 32-bit integers)."""
     from PIL import Image
 
-    resample = {"nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX,
-                "bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}[filter]
     w, h = image.size
     small = (max(1, round(w * scale)), max(1, round(h * scale)))
-    colour, alpha = F.split_alpha(image)
     if small == (w, h):
         return image.copy()
+    if filter == "bilinear" and F.kernel_layout(image) is not None:
+        from .. import kernels
+
+        return F.run_kernel(image, kernels.downscale, small)
+    colour, alpha = F.split_alpha(image)
+    if filter == "bilinear":
+        import numpy as np
+
+        arr, alpha = _colour_array(image)
+        exact = arr.dtype.kind != "f"
+        low = _area_rows(w, small[0], _area_rows(h, small[1], arr).swapaxes(0, 1)).swapaxes(0, 1)
+        low = np.floor(low + 0.5) if exact else low
+        out = np.empty_like(arr)
+        rows = max(1, _BAND_VALUES // (w * arr.shape[2]))  # a band of output rows at a time
+        for y0 in range(0, h, rows):
+            band = _lerp_rows(_lerp_rows(low, h, y0, min(h, y0 + rows)).swapaxes(0, 1), w).swapaxes(0, 1)
+            out[y0:y0 + rows] = np.floor(band + 0.5) if exact else band
+        return _from_colour(out, colour.mode, alpha)
+    resample = {"nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX,
+                "bicubic": Image.Resampling.BICUBIC}[filter]
     work = colour.convert("I") if colour.mode == "I;16" else colour
     out = work.resize(small, resample).resize((w, h), resample)
     if colour.mode == "I;16":
