@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 from .errors import InputError, UsageError
 from .imageio import write_atomic
@@ -80,7 +80,7 @@ class LocalStore:
     def read(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()
 
-    def write(self, rel: str, data: bytes, *, overwrite: bool) -> bool:
+    def write(self, rel: str, data: bytes | Callable[[BinaryIO], None], *, overwrite: bool) -> bool:
         return write_atomic(self.root / check_output_rel(rel), data, overwrite=overwrite)
 
     def same_bytes(self, rel: str, data: bytes) -> bool:

@@ -165,19 +165,26 @@ class WebDatasetSink:
                 if self.store.exists(f"{STAGE}/{rel}"):
                     self.store.remove(f"{STAGE}/{rel}")
             return
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for rel in members:
-                if not seen[rel]["ok"]:
-                    continue  # a failed output: counted in the run's failures, absent from the shard
-                key, ext = sample_key(rel)
-                fields = {ext or "bin": self.store.read(f"{STAGE}/{rel}"),
-                          "json": json.dumps(seen[rel]["json"], sort_keys=True).encode("utf-8")}
-                if self._classes is not None:
-                    fields["cls"] = str(self._classes[rel.rpartition("/")[0].rpartition("/")[2]]).encode()
-                for field in sorted(fields):
-                    _member(tar, f"{key}.{field}", fields[field])
-        self.store.write(shard_name(n), buf.getvalue(), overwrite=True)
+        def pack(fh: Any) -> None:
+            # one sample's image in memory at a time: a local shard streams into its temporary file
+            with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                for rel in members:
+                    if not seen[rel]["ok"]:
+                        continue  # a failed output: counted in the run's failures, absent from the shard
+                    key, ext = sample_key(rel)
+                    fields = {ext or "bin": self.store.read(f"{STAGE}/{rel}"),
+                              "json": json.dumps(seen[rel]["json"], sort_keys=True).encode("utf-8")}
+                    if self._classes is not None:
+                        fields["cls"] = str(self._classes[rel.rpartition("/")[0].rpartition("/")[2]]).encode()
+                    for field in sorted(fields):
+                        _member(tar, f"{key}.{field}", fields[field])
+
+        if self.remote:  # an object is put whole
+            buf = io.BytesIO()
+            pack(buf)
+            self.store.write(shard_name(n), buf.getvalue(), overwrite=True)
+        else:
+            self.store.write(shard_name(n), pack, overwrite=True)
         for rel in members:
             if seen[rel]["ok"]:
                 self.store.remove(f"{STAGE}/{rel}")
