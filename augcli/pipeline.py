@@ -33,6 +33,7 @@ class WarpSettings:
 
 
 PLAN_SCHEMES = (1, 2)
+UNKNOWN = object()  # a renderer's nodes not given: it works them out
 
 
 @dataclass(frozen=True)
@@ -202,10 +203,13 @@ class Pipeline:
                           interpolation=self.warp.interpolation, consume=consume and not distorts)
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
 
-        def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None) -> Image.Image:
-            """``geometry``: the plan's ``self.geometry(plan, image.size)``, if already at hand."""
+        def render(plan: Sequence[Step], geometry: tuple[np.ndarray, G.Size] | None = None,
+                   nodes: Any = UNKNOWN) -> Image.Image:
+            """``geometry``: the plan's ``self.geometry(plan, image.size)``, and ``nodes`` its
+            ``self.distortion(plan, size)``, if already at hand (the labels need them too)."""
             matrix, size = geometry or self.geometry(plan, image.size)
-            nodes = self.distortion(plan, size)
+            if nodes is UNKNOWN:
+                nodes = self.distortion(plan, size)
             if nodes is None or nodes.is_identity():  # a zero field: the warp (an exact copy where it is one)
                 out = warper.warp(matrix, size)
             else:  # the affine warp and the distortions in one resampling

@@ -163,6 +163,25 @@ def test_boxes_follow_their_densified_edges(tmp_path):
     assert abs(mid[0, 1] - corners[0, 1]) > 0.3  # the edge did bow
 
 
+def test_a_labelled_output_works_out_its_field_once(tmp_path, monkeypatch):
+    """The pixels and the labels of an output share its node grid (the elastic lattice is the
+    costly part): one nodes_for a made output, not one for the image and another for its labels."""
+    root = tmp_path / "in"
+    (root / "images/train").mkdir(parents=True)
+    (root / "labels/train").mkdir(parents=True)
+    for name in "ab":
+        pattern(120, 90, seed=ord(name)).save(root / f"images/train/{name}.png")
+        (root / f"labels/train/{name}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (root / "data.yaml").write_text(yaml.safe_dump({"path": ".", "train": "images/train", "names": ["a"]}))
+    calls = []
+    real = D.nodes_for
+    monkeypatch.setattr(D, "nodes_for", lambda *a, **k: calls.append(1) or real(*a, **k))
+    invoke("expand", root, tmp_path / "out", "-n", "3", "--seed", "1", "--elastic", "400:12", "-j", "1")
+    assert len(calls) == 6
+    for rec in [json.loads(line) for line in (tmp_path / "out/manifest.jsonl").read_text().splitlines()[1:]]:
+        assert rec["status"] == "ok" and rec["labels"]["out"] == 1
+
+
 def test_replay_and_every_kernel_path_give_the_same_bytes(tmp_path):
     dots(tmp_path / "in")
     args = ["-m", "augcli", "expand", str(tmp_path / "in"), "", "-n", "2", "--seed", "9", *DISTORTIONS["all"],

@@ -440,9 +440,9 @@ def test_one_output_image_is_alive_at_a_time(tmp_path, monkeypatch):
     def renderer(self, image, plans, geometries=None, **kw):
         render = original(self, image, plans, geometries, **kw)
 
-        def tracked(plan, geometry=None):
+        def tracked(plan, geometry=None, *nodes):
             assert all(ref() is None for ref in made), "an earlier output image is still alive"
-            out = render(plan, geometry)
+            out = render(plan, geometry, *nodes)
             made.append(weakref.ref(out))
             return out
 
@@ -473,11 +473,11 @@ def test_small_outputs_are_rendered_ahead_within_the_budget_and_a_failure_stays_
     def renderer(self, image, plans, geometries=None, **kw):
         render = original(self, image, plans, geometries, **kw)
 
-        def tracked(plan, geometry=None):
+        def tracked(plan, geometry=None, *nodes):
             calls[0] += 1
             if calls[0] == 5:
                 raise ValueError("no such luck")
-            out = render(plan, geometry)
+            out = render(plan, geometry, *nodes)
             made.append(weakref.ref(out))
             peak[0] = max(peak[0], sum(ref() is not None for ref in made))
             return out

@@ -198,6 +198,12 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
     render = cfg.pipeline.renderer(image, [st for st, _ in made], [geo for _, geo in made],
                                    consume=None not in todo and not ctx.recent.capacity) if image is not None else None
     ahead: dict[int, Any] = {}  # copies rendered before their turn: the image, or what rendering raised
+    field: dict[int, Any] = {}  # each output's distortion nodes, worked out once for its pixels and labels
+
+    def nodes_of(i: int) -> Any:
+        if i not in field:
+            field[i] = cfg.pipeline.distortion(planned[i][2], planned[i][3][1])
+        return field[i]
     for i, (k, out, steps, (matrix, out_size)) in enumerate(planned):
         rec = make_record(job.source, out, k, ctx, status="pending", size=size, out_size=out_size, steps=steps,
                       matrix=matrix)
@@ -224,8 +230,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             rec["status"] = "ok"
             if out_labels is not None:
                 rec["labels"] = out_labels.render(matrix, out_size, out, files=False,
-                                                  window=cfg.pipeline.window(steps),
-                                                  nodes=cfg.pipeline.distortion(steps, out_size))[1]
+                                                  window=cfg.pipeline.window(steps), nodes=nodes_of(i))[1]
             continue
         try:
             check_output_rel(out)  # before its label files, which are named after it
@@ -234,10 +239,10 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                 made_image = image
             elif i in composed:
                 made_image = cfg.pipeline.renderer(composed[i].image, [steps], [(matrix, out_size)],
-                                                   consume=True)(steps, (matrix, out_size))
+                                                   consume=True)(steps, (matrix, out_size), nodes_of(i))
             else:
                 if i not in ahead:
-                    _render_ahead(render, planned, todo, i, ahead, composed)
+                    _render_ahead(render, planned, todo, i, ahead, composed, nodes_of)
                 made_image = ahead.pop(i)
                 if isinstance(made_image, BaseException):
                     raise made_image
@@ -258,7 +263,7 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
             if out_labels is not None:
                 # label files first, the image last: a visible image always has its labels
                 label_files, rec["labels"] = out_labels.render(matrix, out_size, out, erased=erased, window=window,
-                                                               nodes=cfg.pipeline.distortion(steps, out_size))
+                                                               nodes=nodes_of(i))
                 if out_labels.setup.options.erase_dropped:
                     rec["labels"]["erased"] = len(erased)
                 if i in composed:
@@ -304,7 +309,8 @@ STREAM_ABOVE_PIXELS = 1 << 20
 RENDER_AHEAD_BYTES = 4 << 20
 
 
-def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict, skip: Any = ()) -> None:
+def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict, skip: Any, nodes_of: Callable[[int], Any]
+                  ) -> None:
     """Render copy ``i`` and the copies after it that are to be made, while they fit the budget."""
     budget = RENDER_AHEAD_BYTES
     for j in range(i, len(planned)):
@@ -317,7 +323,7 @@ def _render_ahead(render, planned: list, todo: set, i: int, ahead: dict, skip: A
             return
         budget -= cost
         try:
-            ahead[j] = render(steps, geometry)
+            ahead[j] = render(steps, geometry, nodes_of(j))
         except Exception as exc:  # noqa: BLE001 - raised again at this copy's turn, and recorded there
             ahead[j] = exc
 
