@@ -1,0 +1,56 @@
+"""A composition's sources resampled onto its canvas by augcli's warp kernel (steps recorded with
+``render: 2``; augcli.compose keeps Pillow's resize for records without it).
+
+A source scaled to ``size`` with its top-left at ``at`` is warped straight into the canvas box it
+shows: bilinear, the edge replicated (``nearest``), pixel centres mapped edge to edge as
+``placement_matrix`` says. Only the box's pixels are computed, so a tile costs what it shows, and no
+scaled copy of the source is made. A source shrunk by more than 2 is first box-reduced by the
+smallest whole factor that leaves at most 2 for the warp, so every source pixel still counts (alpha
+images reduced premultiplied, as the warp resamples them).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .functional import Warper
+
+_PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+
+
+def reduction(source_size: Sequence[int], size: Sequence[int]) -> int:
+    """The box reduction before the warp: ceil(shrink / 2) on the axis shrunk least (1: none)."""
+    (sw, sh), (tw, th) = source_size, size
+    return max(1, min((sw + 2 * tw - 1) // (2 * tw), (sh + 2 * th - 1) // (2 * th)))
+
+
+def _prepared(image: Image.Image, mode: str, r: int) -> Warper:
+    if image.mode != mode:
+        image = image.convert(mode)
+    if r > 1:
+        work = _PREMULTIPLIED.get(mode)
+        image = image.convert(work).reduce(r).convert(mode) if work else image.reduce(r)
+    return Warper(image, fill_mode="nearest", interpolation="bilinear")
+
+
+def box_matrix(source_size: Sequence[int], size: Sequence[int], at: Sequence[int], box: Sequence[int],
+               r: int = 1) -> np.ndarray:
+    """Output -> input (pixel centres) of the canvas box ``box`` (its top-left pixel at 0, 0) onto a
+    source of ``source_size`` scaled edge to edge to ``size`` at ``at``, read from its reduction by ``r``."""
+    sx, sy = source_size[0] / size[0] / r, source_size[1] / size[1] / r
+    return np.array([[sx, 0.0, (box[0] - at[0] + 0.5) * sx - 0.5],
+                     [0.0, sy, (box[1] - at[1] + 0.5) * sy - 0.5], [0.0, 0.0, 1.0]])
+
+
+def scaled_box(rel: str, image: Image.Image, mode: str, size: Sequence[int], at: Sequence[int],
+               box: Sequence[int], cache: Any = None) -> Image.Image:
+    """The pixels of the canvas box ``box`` (x0, y0, x1, y1) showing ``image`` (in ``mode``) scaled
+    to ``size`` with its top-left at ``at``. ``cache``: an augcli.compose.Scaled keeping the prepared
+    (converted, reduced) sources between calls."""
+    r = reduction(image.size, size)
+    make = lambda: _prepared(image, mode, r)  # noqa: E731
+    warper = make() if cache is None else cache.keep((rel, "warper", r, mode), make)
+    return warper.warp(box_matrix(image.size, size, at, box, r), (box[2] - box[0], box[3] - box[1]))

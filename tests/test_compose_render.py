@@ -1,0 +1,108 @@
+"""How a composition's scaled sources are rendered: ``render: 2`` steps warp each source straight into
+the canvas box it shows with augcli's kernel (augcli/compose_pixels.py); records made before that
+(no ``render``) are replayed through Pillow's resize, as they were made."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from augcli.compose import RENDER, build_image
+from augcli.compose_pixels import box_matrix, reduction
+from augcli.functional import warp
+
+from .conftest import tree_bytes
+from .test_compose import COLOURS, colour_of, flat, records
+from .test_engines import augcli
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "compose_render1"
+
+
+def test_a_record_made_before_render_2_replays_to_the_same_images(tmp_path):
+    """tests/data/compose_render1: mosaics, mixups and cutmixes made by augcli 32624f2 (Pillow's
+    resize, no ``render`` in the record), PNG outputs."""
+    lines = (FIXTURE / "out" / "manifest.jsonl").read_text().splitlines()
+    recs = [json.loads(line) for line in lines[1:]]
+    assert not any("render" in step for rec in recs for step in rec["compose"])
+    assert {step["op"] for rec in recs for step in rec["compose"]} == {"mosaic", "mixup", "cutmix"}
+    shutil.copytree(FIXTURE / "in", tmp_path / "in")
+    augcli("replay", FIXTURE / "out" / "manifest.jsonl", "--input", "in", "--output", "again", "-q", cwd=tmp_path)
+    for rec in recs:
+        with Image.open(FIXTURE / "out" / rec["output"]) as want, Image.open(tmp_path / "again" / rec["output"]) as got:
+            assert got.mode == want.mode and got.size == want.size
+            assert got.tobytes() == want.tobytes(), rec["output"]
+
+
+def test_new_records_say_render_2_and_replay_byte_identically(tmp_path):
+    flat(tmp_path / "in", 6, size=(64, 48))
+    flat(tmp_path / "in", 3, size=(200, 90), folder="big")  # shrunk by more than 2: box-reduced first
+    augcli("expand", "in", "out", "-n", "3", "--mosaic", "1", "--mixup", "0.5", "--cutmix", "0.5", "--rotate", "20",
+           "--seed", "6", "--format", "png", "-q", cwd=tmp_path)
+    recs = records(tmp_path / "out")
+    steps = [step for rec in recs for step in rec["compose"]]
+    assert {s["op"] for s in steps} == {"mosaic", "mixup", "cutmix"}
+    assert all(s["render"] == RENDER for s in steps)
+    augcli("replay", "out/manifest.jsonl", "--output", "again", "-q", cwd=tmp_path)
+    assert tree_bytes(tmp_path / "again") == {k: v for k, v in tree_bytes(tmp_path / "out").items()
+                                              if k != "manifest.jsonl"}
+
+
+@pytest.mark.parametrize("render", [1, 3, "2", True])
+def test_replay_refuses_a_render_it_does_not_know(tmp_path, render):
+    flat(tmp_path / "in", 3)
+    augcli("expand", "in", "out", "--mosaic", "1", "--seed", "1", "-q", cwd=tmp_path)
+    lines = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    rec = json.loads(lines[1])
+    rec["compose"][0]["render"] = render
+    (tmp_path / "m.jsonl").write_text("\n".join([lines[0], json.dumps(rec)]) + "\n")
+    res = augcli("replay", "m.jsonl", "--output", "again", cwd=tmp_path, expect=1)
+    assert "render" in res.stderr and "composition" in res.stderr
+    assert not any((tmp_path / "again").rglob("*.png"))
+
+
+def _gradient(w: int, h: int) -> Image.Image:
+    y, x = np.mgrid[0:h, 0:w]
+    return Image.fromarray(np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) % 7 * 30], -1).astype(np.uint8))
+
+
+def test_a_tile_is_its_source_warped_into_the_box_it_shows():
+    src = _gradient(90, 60)
+    primary = Image.new("RGB", (64, 48), COLOURS[0])
+    tiles = [{"source": "a", "size": [32, 21], "at": [-3, 5], "region": [0, 0, 29, 26]},
+             {"source": "p", "size": [32, 24], "at": [29, 2], "region": [29, 0, 64, 26]},
+             {"source": "a", "size": [32, 21], "at": [-3, 26], "region": [0, 26, 29, 48]},
+             {"source": "a", "size": [32, 21], "at": [29, 26], "region": [29, 26, 64, 48]}]
+    canvas = build_image([{"op": "mosaic", "grid": 2, "tiles": tiles, "render": RENDER}], primary,
+                         {"a": src, "p": primary})
+    px = np.asarray(canvas)
+    assert reduction(src.size, (32, 21)) == 2  # 90 -> 32 shrinks by 2.8: a 2x2 box, then the warp
+    want = warp(src.reduce(2), box_matrix(src.size, (32, 21), (-3, 5), (0, 5, 29, 26), 2), (29, 21),
+                fill_mode="nearest", interpolation="bilinear")
+    assert np.array_equal(px[5:26, 0:29], np.asarray(want))
+    assert (px[0:5, 0:29] == 114).all()  # above the tile, inside its cell: grey
+    assert (px[2:26, 29:61] == COLOURS[0]).all() and (px[0:2, 29:64] == 114).all()
+    # the warp follows the recorded placement: the tile's left column is the source's left edge
+    # (red 0 there), its right column the source's right edge, whatever the reduction
+    assert px[30, 29, 0] <= 12 and px[30, 60, 0] >= 243
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA"])
+def test_mosaics_of_every_8_bit_mode_show_their_sources(tmp_path, mode):
+    (tmp_path / "in").mkdir()
+    for i in range(4):
+        Image.new("RGBA", (64, 48), COLOURS[i] + (255,)).convert(mode).save(tmp_path / "in" / f"f{i}.png")
+    augcli("expand", "in", "out", "-n", "2", "--mosaic", "1", "--seed", "3", "--format", "png", "-q", cwd=tmp_path)
+    for rec in records(tmp_path / "out"):
+        px = np.asarray(Image.open(tmp_path / "out" / rec["output"]))
+        for t in rec["compose"][0]["tiles"]:
+            x0, y0, x1, y1 = t["region"]
+            (ax, ay), (tw, th) = t["at"], t["size"]
+            cx0, cy0, cx1, cy1 = max(x0, ax), max(y0, ay), min(x1, ax + tw), min(y1, ay + th)
+            if cx1 - cx0 >= 3 and cy1 - cy0 >= 3:
+                want = np.asarray(Image.new("RGBA", (1, 1), colour_of(t["source"]) + (255,)).convert(mode))[0, 0]
+                assert np.array_equal(px[(cy0 + cy1) // 2, (cx0 + cx1) // 2], want)
