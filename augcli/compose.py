@@ -326,7 +326,10 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
             for src, size, at, (x0, y0, x1, y1) in placements(step, canvas):
                 box = (max(x0, at[0]), max(y0, at[1]), min(x1, at[0] + size[0]), min(y1, at[1] + size[1]))
                 if box[0] < box[2] and box[1] < box[3]:
-                    out.paste(shown(src, size, at, box, step), box[:2])
+                    if step.get("render") == RENDER:
+                        PX.paint(out, src, images[src], size, at, box, scaled)
+                    else:
+                        out.paste(shown(src, size, at, box, step), box[:2])
         elif step["op"] == "mixup":
             other = np.asarray(shown(step["source"], canvas, (0, 0), (0, 0, *canvas), step), dtype=np.uint32)
             q = round(step["weight"] * WEIGHT_ONE)
@@ -346,7 +349,10 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
         else:  # cutmix
             x0, y0, x1, y1 = step["region"]
             out = out.copy() if out is primary else out
-            out.paste(shown(step["source"], canvas, (0, 0), (x0, y0, x1, y1), step), (x0, y0))
+            if step.get("render") == RENDER:
+                PX.paint(out, step["source"], images[step["source"]], canvas, (0, 0), (x0, y0, x1, y1), scaled)
+            else:
+                out.paste(shown(step["source"], canvas, (0, 0), (x0, y0, x1, y1), step), (x0, y0))
     return out
 
 

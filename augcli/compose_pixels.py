@@ -4,7 +4,8 @@
 A source scaled to ``size`` with its top-left at ``at`` is warped straight into the canvas box it
 shows: bilinear, the edge replicated (``nearest``), pixel centres mapped edge to edge as
 ``placement_matrix`` says. Only the box's pixels are computed, so a tile costs what it shows, and no
-scaled copy of the source is made. A source shrunk by more than 2 is first box-reduced by the
+scaled copy of the source is made (L and RGB canvases are written in their own memory: each pass
+over canvas-sized memory costs about as much as the warp). A source shrunk by more than 2 is first box-reduced by the
 smallest whole factor that leaves at most 2 for the warp, so every source pixel still counts (alpha
 images reduced premultiplied, as the warp resamples them).
 """
@@ -16,9 +17,11 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
+from . import kernels
 from .functional import Warper
 
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+_IN_PLACE = {"L": ("L", 1), "RGB": ("RGBX", 4)}  # canvas modes the kernel writes in place: layout, bytes a pixel
 
 
 def reduction(source_size: Sequence[int], size: Sequence[int]) -> int:
@@ -27,13 +30,17 @@ def reduction(source_size: Sequence[int], size: Sequence[int]) -> int:
     return max(1, min((sw + 2 * tw - 1) // (2 * tw), (sh + 2 * th - 1) // (2 * th)))
 
 
-def _prepared(image: Image.Image, mode: str, r: int) -> Warper:
+def _prepared(image: Image.Image, mode: str, r: int) -> Image.Image:
     if image.mode != mode:
         image = image.convert(mode)
     if r > 1:
         work = _PREMULTIPLIED.get(mode)
         image = image.convert(work).reduce(r).convert(mode) if work else image.reduce(r)
-    return Warper(image, fill_mode="nearest", interpolation="bilinear")
+    return image
+
+
+def _kept(cache: Any, key: tuple, make: Any) -> Any:
+    return make() if cache is None else cache.keep(key, make)
 
 
 def box_matrix(source_size: Sequence[int], size: Sequence[int], at: Sequence[int], box: Sequence[int],
@@ -51,6 +58,29 @@ def scaled_box(rel: str, image: Image.Image, mode: str, size: Sequence[int], at:
     to ``size`` with its top-left at ``at``. ``cache``: an augcli.compose.Scaled keeping the prepared
     (converted, reduced) sources between calls."""
     r = reduction(image.size, size)
-    make = lambda: _prepared(image, mode, r)  # noqa: E731
-    warper = make() if cache is None else cache.keep((rel, "warper", r, mode), make)
+    warper = _kept(cache, (rel, "warper", r, mode), lambda: Warper(_prepared(image, mode, r), fill_mode="nearest",
+                                                                   interpolation="bilinear"))
     return warper.warp(box_matrix(image.size, size, at, box, r), (box[2] - box[0], box[3] - box[1]))
+
+
+def _source_bytes(image: Image.Image, layout: str) -> Any:
+    view = kernels.pixels(image)
+    return view if view is not None else image.tobytes("raw", layout)
+
+
+def paint(canvas: Image.Image, rel: str, image: Image.Image, size: Sequence[int], at: Sequence[int],
+          box: Sequence[int], cache: Any = None) -> None:
+    """``scaled_box`` written into ``canvas`` at ``box``: in the canvas's own memory (L and RGB),
+    without a copy of the box; the same pixels."""
+    target = kernels.pixels(canvas, writable=True) if canvas.mode in _IN_PLACE else None
+    if target is None:
+        canvas.paste(scaled_box(rel, image, canvas.mode, size, at, box, cache), (box[0], box[1]))
+        return
+    layout, bpp = _IN_PLACE[canvas.mode]
+    r = reduction(image.size, size)
+    prepared, src = _kept(cache, (rel, "source", r, canvas.mode),
+                          lambda: (p := _prepared(image, canvas.mode, r), _source_bytes(p, layout)))
+    stride = canvas.width * bpp
+    kernels.warp(src, prepared.size, bpp, box_matrix(image.size, size, at, box, r), (box[2] - box[0], box[3] - box[1]),
+                 fill="nearest", interpolation="bilinear", cval=bytes(bpp),
+                 out=target[box[1] * stride + box[0] * bpp:], out_stride=stride)

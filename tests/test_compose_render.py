@@ -106,3 +106,44 @@ def test_mosaics_of_every_8_bit_mode_show_their_sources(tmp_path, mode):
             if cx1 - cx0 >= 3 and cy1 - cy0 >= 3:
                 want = np.asarray(Image.new("RGBA", (1, 1), colour_of(t["source"]) + (255,)).convert(mode))[0, 0]
                 assert np.array_equal(px[(cy0 + cy1) // 2, (cx0 + cx1) // 2], want)
+
+
+def test_painting_in_place_gives_the_pixels_of_the_box_pasted():
+    """``paint`` writes L and RGB canvases in their own memory; the same bytes as warping the box
+    alone and pasting it (the path of the other modes), whatever the scale, crop or position."""
+    from augcli.compose_pixels import paint, scaled_box
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for mode in ("L", "RGB"):
+        for _ in range(120):
+            (sw, sh), (tw, th), (cw, ch) = rng.integers(1, 90, 2), rng.integers(1, 90, 2), rng.integers(1, 80, 2)
+            src = Image.fromarray(rng.integers(0, 256, (sh, sw, 3), dtype=np.uint8)).convert(mode)
+            at = (int(rng.integers(-tw, cw)), int(rng.integers(-th, ch)))
+            box = (max(0, at[0]), max(0, at[1]), min(int(cw), at[0] + tw), min(int(ch), at[1] + th))
+            if box[0] >= box[2] or box[1] >= box[3]:
+                continue
+            a = Image.new(mode, (int(cw), int(ch)), 7)
+            b = a.copy()
+            paint(a, "s", src, (tw, th), at, box)
+            b.paste(scaled_box("s", src, mode, (tw, th), at, box), box[:2])
+            assert a.tobytes() == b.tobytes()
+            checked += 1
+    assert checked > 60
+
+
+def test_the_kernel_writes_a_box_in_place_and_refuses_one_that_does_not_fit():
+    from augcli import kernels
+
+    src = bytes(range(16))  # 4x4, one byte a pixel
+    out = bytearray(b"\xff" * 30)  # a 6x5 image
+    kernels.warp(src, (4, 4), 1, np.eye(3), (2, 2), fill="nearest", interpolation="bilinear", cval=b"\0",
+                 out=memoryview(out)[6 + 1:], out_stride=6)
+    assert out[7:9] == bytes([0, 1]) and out[13:15] == bytes([4, 5])
+    assert out.count(0xFF) == 26  # nothing else written
+    with pytest.raises(ValueError, match="buffer"):
+        kernels.warp(src, (4, 4), 1, np.eye(3), (2, 2), fill="nearest", interpolation="bilinear", cval=b"\0",
+                     out=memoryview(out)[25:], out_stride=6)
+    with pytest.raises(ValueError, match="buffer"):
+        kernels.warp(src, (4, 4), 1, np.eye(3), (4, 2), fill="nearest", interpolation="bilinear", cval=b"\0",
+                     out=out, out_stride=3)
