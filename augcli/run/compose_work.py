@@ -28,6 +28,10 @@ class Composed:
 def class_weights(steps: list[dict[str, Any]], primary: str, canvas: tuple[int, int]) -> dict[str, float] | None:
     """Each class folder's share of the canvas (mosaic: the area each tile shows; mixup: its weight;
     cutmix: the rectangle's area), when the sources come from more than one folder."""
+    shown = [primary] + [t["source"] for s in steps if s["op"] == "mosaic" for t in s["tiles"]] + \
+        [s["source"] for s in steps if s["op"] in ("mixup", "cutmix")]
+    if len({PurePosixPath(src).parent.name for src in shown}) < 2:
+        return None  # one folder: no shares to weigh (the common case, --mix-within class)
     share = {primary: 1.0}
     total = float(canvas[0] * canvas[1])
     for step in steps:
