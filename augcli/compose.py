@@ -269,23 +269,30 @@ def _scaled(image: Image.Image, size: Sequence[int], mode: str) -> Image.Image:
 
 class Scaled:
     """Sources scaled to a size, kept for the next outputs that place them the same (a worker's
-    outputs of equal-sized primaries reuse their partners' tiles)."""
+    outputs of equal-sized primaries reuse their partners' tiles); and, for steps of ``render`` 2,
+    sources converted or box-reduced for the warp (``source``: at most a quarter as many, since each
+    can be as large as the image)."""
 
     def __init__(self, capacity: int = 64) -> None:
         self.capacity, self.items = capacity, {}
+        self.sources: dict = {}
 
     def get(self, rel: str, image: Image.Image, size: Sequence[int], mode: str) -> Image.Image:
-        return self.keep((rel, tuple(size), mode), lambda: _scaled(image, size, mode))
+        return _kept(self.items, self.capacity, (rel, tuple(size), mode), lambda: _scaled(image, size, mode))
 
-    def keep(self, key: Any, make: Callable[[], Any]) -> Any:
-        """The item kept under ``key``, made (and kept, the oldest dropped) if there is none."""
-        got = self.items.pop(key, None)
-        if got is None:
-            got = make()
-        self.items[key] = got  # the newest last
-        while len(self.items) > self.capacity:
-            del self.items[next(iter(self.items))]
-        return got
+    def source(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The prepared source kept under ``key``, made (and kept, the oldest dropped) if there is none."""
+        return _kept(self.sources, self.capacity // 4, key, make)
+
+
+def _kept(items: dict, capacity: int, key: Any, make: Callable[[], Any]) -> Any:
+    got = items.pop(key, None)
+    if got is None:
+        got = make()
+    items[key] = got  # the newest last
+    while len(items) > capacity:
+        del items[next(iter(items))]
+    return got
 
 
 def check_mode(image: Image.Image, shown: str) -> None:

@@ -39,8 +39,12 @@ def _prepared(image: Image.Image, mode: str, r: int) -> Image.Image:
     return image
 
 
-def _kept(cache: Any, key: tuple, make: Any) -> Any:
-    return make() if cache is None else cache.keep(key, make)
+def _kept(cache: Any, rel: str, kind: str, image: Image.Image, mode: str, r: int, make: Any) -> Any:
+    """``make()``, kept in ``cache`` when it makes a new image: the source as loaded is held by the
+    worker's recent sources already, and keeping it here too would hold more images than the window."""
+    if cache is None or (r == 1 and image.mode == mode):
+        return make()
+    return cache.source((rel, kind, r, mode), make)
 
 
 def box_matrix(source_size: Sequence[int], size: Sequence[int], at: Sequence[int], box: Sequence[int],
@@ -58,8 +62,8 @@ def scaled_box(rel: str, image: Image.Image, mode: str, size: Sequence[int], at:
     to ``size`` with its top-left at ``at``. ``cache``: an augcli.compose.Scaled keeping the prepared
     (converted, reduced) sources between calls."""
     r = reduction(image.size, size)
-    warper = _kept(cache, (rel, "warper", r, mode), lambda: Warper(_prepared(image, mode, r), fill_mode="nearest",
-                                                                   interpolation="bilinear"))
+    warper = _kept(cache, rel, "warper", image, mode, r,
+                   lambda: Warper(_prepared(image, mode, r), fill_mode="nearest", interpolation="bilinear"))
     return warper.warp(box_matrix(image.size, size, at, box, r), (box[2] - box[0], box[3] - box[1]))
 
 
@@ -78,7 +82,7 @@ def paint(canvas: Image.Image, rel: str, image: Image.Image, size: Sequence[int]
         return
     layout, bpp = _IN_PLACE[canvas.mode]
     r = reduction(image.size, size)
-    prepared, src = _kept(cache, (rel, "source", r, canvas.mode),
+    prepared, src = _kept(cache, rel, "source", image, canvas.mode, r,
                           lambda: (p := _prepared(image, canvas.mode, r), _source_bytes(p, layout)))
     stride = canvas.width * bpp
     kernels.warp(src, prepared.size, bpp, box_matrix(image.size, size, at, box, r), (box[2] - box[0], box[3] - box[1]),

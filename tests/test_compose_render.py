@@ -147,3 +147,21 @@ def test_the_kernel_writes_a_box_in_place_and_refuses_one_that_does_not_fit():
     with pytest.raises(ValueError, match="buffer"):
         kernels.warp(src, (4, 4), 1, np.eye(3), (4, 2), fill="nearest", interpolation="bilinear", cval=b"\0",
                      out=out, out_stride=3)
+
+
+def test_a_worker_keeps_no_more_prepared_sources_than_its_window():
+    """Sources as loaded are the worker's recent sources (--mix-window + 1 of them): the scaled
+    cache keeps only what it makes (converted or box-reduced sources), at most a window's worth."""
+    from augcli.compose import Scaled
+    from augcli.compose_pixels import paint
+
+    cache = Scaled(4 * 17)  # what a worker with --mix-window 16 has
+    canvas = Image.new("RGB", (64, 48))
+    for i in range(40):  # as large as the canvas: placed at half size, nothing made
+        paint(canvas, f"same{i}", Image.new("RGB", (64, 48), COLOURS[i % 9]), (32, 24), (0, 0), (0, 0, 32, 24), cache)
+    assert not cache.sources and not cache.items
+    for i in range(40):  # large (box-reduced) and grey (converted) sources: kept, the oldest dropped
+        paint(canvas, f"big{i}", Image.new("RGB", (400, 300)), (32, 24), (0, 0), (0, 0, 32, 24), cache)
+        paint(canvas, f"grey{i}", Image.new("L", (64, 48)), (32, 24), (32, 0), (32, 0, 64, 24), cache)
+    assert len(cache.sources) == 17
+    assert list(cache.sources)[-1] == ("grey39", "source", 1, "RGB")
