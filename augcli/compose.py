@@ -326,6 +326,13 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
         return scaled.get(rel, images[rel], size, mode).crop(
             (box[0] - at[0], box[1] - at[1], box[2] - at[0], box[3] - at[1]))
 
+    def put(rel: str, size: Sequence[int], at: Sequence[int], box: Sequence[int], step: Mapping[str, Any]) -> None:
+        """``shown`` written into the canvas at ``box`` (render 2: in the canvas's own memory)."""
+        if step.get("render") == RENDER:
+            PX.paint(out, rel, images[rel], size, at, box, scaled)
+        else:
+            out.paste(shown(rel, size, at, box, step), (box[0], box[1]))
+
     for step in steps:
         if step["op"] == "mosaic":
             fill = (FILL,) * (len(mode) - ("A" in mode)) + ((255,) if "A" in mode else ())
@@ -333,10 +340,7 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
             for src, size, at, (x0, y0, x1, y1) in placements(step, canvas):
                 box = (max(x0, at[0]), max(y0, at[1]), min(x1, at[0] + size[0]), min(y1, at[1] + size[1]))
                 if box[0] < box[2] and box[1] < box[3]:
-                    if step.get("render") == RENDER:
-                        PX.paint(out, src, images[src], size, at, box, scaled)
-                    else:
-                        out.paste(shown(src, size, at, box, step), box[:2])
+                    put(src, size, at, box, step)
         elif step["op"] == "mixup":
             other = np.asarray(shown(step["source"], canvas, (0, 0), (0, 0, *canvas), step), dtype=np.uint32)
             q = round(step["weight"] * WEIGHT_ONE)
@@ -356,10 +360,7 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
         else:  # cutmix
             x0, y0, x1, y1 = step["region"]
             out = out.copy() if out is primary else out
-            if step.get("render") == RENDER:
-                PX.paint(out, step["source"], images[step["source"]], canvas, (0, 0), (x0, y0, x1, y1), scaled)
-            else:
-                out.paste(shown(step["source"], canvas, (0, 0), (x0, y0, x1, y1), step), (x0, y0))
+            put(step["source"], canvas, (0, 0), (x0, y0, x1, y1), step)
     return out
 
 
