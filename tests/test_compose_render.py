@@ -165,3 +165,35 @@ def test_a_worker_keeps_no_more_prepared_sources_than_its_window():
         paint(canvas, f"grey{i}", Image.new("L", (64, 48)), (32, 24), (32, 0), (32, 0, 64, 24), cache)
     assert len(cache.sources) == 17
     assert list(cache.sources)[-1] == ("grey39", "source", 1, "RGB")
+
+
+def test_a_workers_canvas_is_made_when_its_output_is_rendered(monkeypatch):
+    """plan_compositions asks for every output's record first; each canvas is made only when its
+    output is rendered (while its pixels are still in the caches), and a canvas that cannot be made
+    is the output's error as before ("cannot compose: ...")."""
+    import augcli.compose as CP
+    from augcli.errors import InputError
+    from augcli.run.compose_work import compose_output
+
+    images = {f"f{i}.png": Image.new("RGB", (64, 48), COLOURS[i]) for i in range(4)}
+    get = lambda rel: (images[rel], images[rel].size, None)  # noqa: E731
+    compose = CP.Compose(mosaic=1.0)
+    picks = CP.PartnerPlan(compose, 1, sorted(images)).draw("f0.png", 0)
+    built = []
+    real = CP.build_image
+    monkeypatch.setattr(CP, "build_image", lambda *a, **k: built.append(1) or real(*a, **k))
+    made = compose_output(compose, 1, "f0.png", 0, picks, get, later=True)
+    assert not built and made.record[0]["op"] == "mosaic"
+    canvas = made.image
+    assert built == [1] and made.image is canvas and canvas.size == (64, 48)
+    assert compose_output(compose, 1, "f0.png", 0, picks, get).image is not None and built == [1, 1]
+
+    def fails(*a, **k):
+        raise ValueError("no room")
+
+    monkeypatch.setattr(CP, "build_image", fails)
+    made = compose_output(compose, 1, "f0.png", 0, picks, get, later=True)
+    with pytest.raises(InputError, match="^cannot compose: no room$"):
+        made.image
+    with pytest.raises(ValueError, match="no room"):  # made at once (preview): the error as it is
+        compose_output(compose, 1, "f0.png", 0, picks, get)
