@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from . import compose_pixels as PX
 from .seeding import stable_key, streams_for
 
 STEPS = ("mosaic", "mixup", "cutmix", "copy_paste")
@@ -33,6 +34,9 @@ WITHIN = ("class", "dataset")
 FILL = 114  # the grey Ultralytics fills a mosaic with
 MODES = ("L", "LA", "RGB", "RGBA")
 WEIGHT_ONE = 1 << 16  # mixup weights are multiples of 2**-16, so the blend is integer arithmetic
+# How a step's scaled sources are made, recorded in the step as ``render``: 2, augcli's warp kernel
+# straight into the canvas (augcli.compose_pixels); absent, Pillow's resize (records made before it).
+RENDER = 2
 
 
 @dataclass(frozen=True)
@@ -168,19 +172,21 @@ def plan_steps(compose: Compose, seed: int, primary: str, copy: int, picks: Mapp
     if "mosaic" in picks:
         s = stream("compose.mosaic.geometry")
         steps.append({"op": "mosaic", "grid": compose.grid,
-                      "tiles": _mosaic_tiles(s, compose.grid, primary, picks["mosaic"], sizes, canvas)})
+                      "tiles": _mosaic_tiles(s, compose.grid, primary, picks["mosaic"], sizes, canvas),
+                      "render": RENDER})
     if "mixup" in picks:
         s = stream("compose.mixup.geometry")
         lam = float(s.beta(compose.mixup_alpha, compose.mixup_alpha))
         q = min(WEIGHT_ONE - 1, max(1, round(lam * WEIGHT_ONE)))
-        steps.append({"op": "mixup", "source": picks["mixup"][0], "weight": q / WEIGHT_ONE})
+        steps.append({"op": "mixup", "source": picks["mixup"][0], "weight": q / WEIGHT_ONE, "render": RENDER})
     if "cutmix" in picks:
         s = stream("compose.cutmix.geometry")
         w, h = canvas
         area = s.uniform(*compose.cutmix_area)
         rw, rh = max(1, min(w, round(w * math.sqrt(area)))), max(1, min(h, round(h * math.sqrt(area))))
         x0, y0 = int(s.integers(0, w - rw + 1)), int(s.integers(0, h - rh + 1))
-        steps.append({"op": "cutmix", "source": picks["cutmix"][0], "region": [x0, y0, x0 + rw, y0 + rh]})
+        steps.append({"op": "cutmix", "source": picks["cutmix"][0], "region": [x0, y0, x0 + rw, y0 + rh],
+                      "render": RENDER})
     if "copy_paste" in picks:
         s = stream("compose.copy_paste.geometry")
         partner = picks["copy_paste"][0]
@@ -263,20 +269,30 @@ def _scaled(image: Image.Image, size: Sequence[int], mode: str) -> Image.Image:
 
 class Scaled:
     """Sources scaled to a size, kept for the next outputs that place them the same (a worker's
-    outputs of equal-sized primaries reuse their partners' tiles)."""
+    outputs of equal-sized primaries reuse their partners' tiles); and, for steps of ``render`` 2,
+    sources converted or box-reduced for the warp (``source``: at most a quarter as many, since each
+    can be as large as the image)."""
 
     def __init__(self, capacity: int = 64) -> None:
         self.capacity, self.items = capacity, {}
+        self.sources: dict = {}
 
     def get(self, rel: str, image: Image.Image, size: Sequence[int], mode: str) -> Image.Image:
-        key = (rel, tuple(size), mode)
-        got = self.items.pop(key, None)
-        if got is None:
-            got = _scaled(image, size, mode)
-        self.items[key] = got  # the newest last
-        while len(self.items) > self.capacity:
-            del self.items[next(iter(self.items))]
-        return got
+        return _kept(self.items, self.capacity, (rel, tuple(size), mode), lambda: _scaled(image, size, mode))
+
+    def source(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The prepared source kept under ``key``, made (and kept, the oldest dropped) if there is none."""
+        return _kept(self.sources, self.capacity // 4, key, make)
+
+
+def _kept(items: dict, capacity: int, key: Any, make: Callable[[], Any]) -> Any:
+    got = items.pop(key, None)
+    if got is None:
+        got = make()
+    items[key] = got  # the newest last
+    while len(items) > capacity:
+        del items[next(iter(items))]
+    return got
 
 
 def check_mode(image: Image.Image, shown: str) -> None:
@@ -301,17 +317,32 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
     mode, canvas = primary.mode, primary.size
     scaled = scaled or Scaled(0)
     out = primary
+
+    def shown(rel: str, size: Sequence[int], at: Sequence[int], box: Sequence[int], step: Mapping[str, Any]
+              ) -> Image.Image:
+        """The canvas box ``box`` of source ``rel`` scaled to ``size`` at ``at``, as the step's render says."""
+        if step.get("render") == RENDER:
+            return PX.scaled_box(rel, images[rel], mode, size, at, box, scaled)
+        return scaled.get(rel, images[rel], size, mode).crop(
+            (box[0] - at[0], box[1] - at[1], box[2] - at[0], box[3] - at[1]))
+
+    def put(rel: str, size: Sequence[int], at: Sequence[int], box: Sequence[int], step: Mapping[str, Any]) -> None:
+        """``shown`` written into the canvas at ``box`` (render 2: in the canvas's own memory)."""
+        if step.get("render") == RENDER:
+            PX.paint(out, rel, images[rel], size, at, box, scaled)
+        else:
+            out.paste(shown(rel, size, at, box, step), (box[0], box[1]))
+
     for step in steps:
         if step["op"] == "mosaic":
             fill = (FILL,) * (len(mode) - ("A" in mode)) + ((255,) if "A" in mode else ())
             out = Image.new(mode, canvas, fill if len(fill) > 1 else fill[0])
             for src, size, at, (x0, y0, x1, y1) in placements(step, canvas):
-                tile = scaled.get(src, images[src], size, mode)
                 box = (max(x0, at[0]), max(y0, at[1]), min(x1, at[0] + size[0]), min(y1, at[1] + size[1]))
                 if box[0] < box[2] and box[1] < box[3]:
-                    out.paste(tile.crop((box[0] - at[0], box[1] - at[1], box[2] - at[0], box[3] - at[1])), box[:2])
+                    put(src, size, at, box, step)
         elif step["op"] == "mixup":
-            other = np.asarray(scaled.get(step["source"], images[step["source"]], canvas, mode), dtype=np.uint32)
+            other = np.asarray(shown(step["source"], canvas, (0, 0), (0, 0, *canvas), step), dtype=np.uint32)
             q = round(step["weight"] * WEIGHT_ONE)
             mixed = (np.asarray(out, dtype=np.uint32) * q + other * (WEIGHT_ONE - q) + (WEIGHT_ONE >> 1)) >> 16
             out = Image.fromarray(mixed.astype(np.uint8))
@@ -329,7 +360,7 @@ def build_image(steps: Sequence[Mapping[str, Any]], primary: Image.Image, images
         else:  # cutmix
             x0, y0, x1, y1 = step["region"]
             out = out.copy() if out is primary else out
-            out.paste(scaled.get(step["source"], images[step["source"]], canvas, mode).crop((x0, y0, x1, y1)), (x0, y0))
+            put(step["source"], canvas, (0, 0), (x0, y0, x1, y1), step)
     return out
 
 
@@ -365,6 +396,10 @@ def check_steps(steps: Any, canvas: tuple[int, int], max_pixels: int) -> list[st
     for step in steps:
         if not isinstance(step, dict) or step.get("op") not in STEPS:
             raise ValueError(f"a compose step is one of {', '.join(STEPS)}")
+        if "render" in step and (step["op"] == "copy_paste" or step["render"] != RENDER or
+                                 isinstance(step["render"], bool)):
+            raise ValueError(f"a step's render is {RENDER} (or absent, for records made before it), "
+                             f"not {str(step['render'])[:20]}")
         placed = step["tiles"] if step["op"] == "mosaic" else [step]
         if step["op"] == "mosaic":
             if step.get("grid") not in (2, 3) or not isinstance(placed, list) or len(placed) != step["grid"] ** 2:

@@ -120,11 +120,14 @@ def _checked_layout(what: str, src, size, bpp: int, out_size, cval: bytes, wide:
 
 def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, matrix: Sequence[Sequence[float]],
          out_size: tuple[int, int], *, fill: str, interpolation: str, cval: bytes, wide: bool = False,
-         out: bytearray | memoryview | None = None, src_bpp: int | None = None) -> bytearray | memoryview:
+         out: bytearray | memoryview | None = None, src_bpp: int | None = None,
+         out_stride: int | None = None) -> bytearray | memoryview:
     """Resample a packed, contiguous source of ``size`` (w, h) with ``bpp`` bytes per pixel (1, 2 or
     4; ``wide``: one 16-bit little-endian sample) through the 3x3 output -> input ``matrix`` (pixel
     centres at integers) into ``out`` (or a new buffer) of ``out_size``. ``cval`` is one pixel of
-    the fill colour in the output's layout (used by the constant fill).
+    the fill colour in the output's layout (used by the constant fill). ``out_stride``: the bytes
+    from one output row to the next in ``out`` (default: packed rows), to write a box of a larger
+    image in place (``out`` then starts at the box's first pixel).
 
     ``src_bpp=3`` with ``bpp=4``: the source is packed RGB, read as RGBX with a pad byte of 255 (the
     same output as from that RGBX source). Its buffer may be longer than ``3 w h`` bytes: with at
@@ -135,8 +138,11 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
         m += [0.0, 0.0, 1.0]
     if len(m) != 9 or not all(math.isfinite(v) for v in m):
         raise ValueError(f"warp: the matrix must be 3x3 (or 2x3) finite numbers, got {matrix!r}")
-    out = _output("warp", out, out_size, bpp)
-    _warp.warp(src, w, h, w * sbpp, bpp, int(wide), out, ow, oh, ow * bpp, tuple(m), FILLS[fill],
+    if out_stride is None:
+        out, out_stride = _output("warp", out, out_size, bpp), ow * bpp
+    elif out is None or out_stride < ow * bpp or memoryview(out).nbytes < (oh - 1) * out_stride + ow * bpp:
+        raise ValueError(f"warp: an output of {ow}x{oh} pixels {out_stride} bytes apart needs a buffer that holds them")
+    _warp.warp(src, w, h, w * sbpp, bpp, int(wide), out, ow, oh, out_stride, tuple(m), FILLS[fill],
                INTERPOLATIONS[interpolation], bytes(cval), sbpp)
     return out
 

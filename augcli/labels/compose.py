@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from .. import compose as CP
 from . import coco as C
+from . import loss
 from . import masks as MK
 from . import model as L
 from . import polygons as PG
@@ -37,6 +38,8 @@ def _cell_map(src_size: Sequence[int], size: Sequence[int], at: Sequence[int], r
 
 
 def _shift_obj(o: L.Obj, dx: float, dy: float) -> L.Obj:
+    if o.polygons is None and o.obb is None and o.keypoints is None:
+        return replace(o, box=None if o.box is None else (o.box[0] + dx, o.box[1] + dy, o.box[2] + dx, o.box[3] + dy))
     d = np.array([dx, dy])
     kp = None
     if o.keypoints is not None:
@@ -46,6 +49,52 @@ def _shift_obj(o: L.Obj, dx: float, dy: float) -> L.Obj:
     return replace(o, box=None if o.box is None else (o.box[0] + dx, o.box[1] + dy, o.box[2] + dx, o.box[3] + dy),
                    polygons=None if o.polygons is None else [p + d for p in o.polygons],
                    obb=None if o.obb is None else o.obb + d, keypoints=kp)
+
+
+def _scales(f: np.ndarray) -> bool:
+    """A map that only scales (by positive factors) and moves, as placing a tile or stretching a
+    partner does (unless the source's own pre-map turns or mirrors it)."""
+    return bool(f[2, 0] == 0 and f[2, 1] == 0 and f[2, 2] == 1 and f[0, 1] == 0 and f[1, 0] == 0 and
+                f[0, 0] > 0 and f[1, 1] > 0)
+
+
+def _transform_boxes(objects: Sequence[L.Obj], f: np.ndarray, out_size: Sequence[int], params: L.Params
+                     ) -> tuple[list[L.Obj], L.Stats]:
+    """``L.transform`` of objects that are boxes alone through a map that ``_scales``, in plain
+    floats: the same boxes (the corners mapped by the same products and sums), rules and counts. A
+    box stays a rectangle, so its areas are products, where L.transform sums the shoelace over its
+    corners (the two can differ in the last bits, which matters only for a share of exactly
+    --min-visibility or an area of exactly --min-area)."""
+    (a, b, c), (d, e, g) = (float(v) for v in f[0]), (float(v) for v in f[1])
+    w, h = float(out_size[0]), float(out_size[1])
+    stats = L.Stats(objects_in=len(objects))
+    out: list[L.Obj] = []
+    for obj in objects:
+        bx0, by0, bx1, by1 = obj.box  # type: ignore[misc]
+        xs = (a * bx0 + b * by0 + c, a * bx1 + b * by0 + c, a * bx1 + b * by1 + c, a * bx0 + b * by1 + c)
+        ys = (d * bx0 + e * by0 + g, d * bx1 + e * by0 + g, d * bx1 + e * by1 + g, d * bx0 + e * by1 + g)
+        box = (min(xs), min(ys), max(xs), max(ys))
+        full = (box[2] - box[0]) * (box[3] - box[1])
+        x0, y0, x1, y1 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], w), min(box[3], h)
+        clipped = (x0, y0, x1, y1) != box
+        measure = (x1 - x0) * (y1 - y0) if clipped else full
+        reason = None
+        if x1 <= x0 or y1 <= y0 or (measure <= 0 and full > 0):
+            reason = "outside"
+        elif x1 - x0 < params.min_size or y1 - y0 < params.min_size:
+            reason = "min_size"
+        elif measure < params.min_area:
+            reason = "min_area"
+        elif (measure / full if full > 0 else 1.0) < params.min_visibility:
+            reason = "min_visibility"
+        loss.count(stats.classes, obj.cls, reason, reason is None and clipped)
+        if reason is not None:
+            stats.dropped[reason] += 1
+            continue
+        stats.clipped += clipped
+        out.append(replace(obj, box=(x0, y0, x1, y1), clipped=clipped))
+    stats.objects_out = len(out)
+    return out, stats
 
 
 def _shift_ann(a: dict, dx: int, dy: int, cell: tuple[int, int], canvas: tuple[int, int], shown: str) -> dict:
@@ -189,7 +238,9 @@ class Composite:
                                          f"{self.template.kind} labels")
                 if self.template is None or (setup.format == "yolo" and not self.objects and sl.parsed.objects):
                     self.template = sl.parsed
-                objs, st = L.transform(sl.parsed.objects, f, cell, setup.params)
+                plain = _scales(f) and all(o.box is not None and o.polygons is None and o.obb is None and
+                                           o.keypoints is None for o in sl.parsed.objects)
+                objs, st = (_transform_boxes if plain else L.transform)(sl.parsed.objects, f, cell, setup.params)
                 if setup.format == "voc":  # the writer finds each object's element by its index
                     elements = sl.parsed.root.findall("object")
                     for o in objs:

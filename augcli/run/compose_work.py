@@ -17,17 +17,41 @@ __all__ = ["Composed", "compose_output", "merge_counts", "plan_compositions"]
 
 @dataclass
 class Composed:
-    image: Any  # the canvas the pipeline runs on (None when the output is not made)
     labels: Any  # SourceLabels of the canvas, or None
     placed: Any  # labels.model.Stats of the placing
     sources: list[str]
     record: list[dict[str, Any]]
     class_weights: dict[str, float] | None
+    build: Callable[[], Any] | None = None  # makes the canvas; None when the output is not made
+    made: Any = None
+
+    @property
+    def image(self) -> Any:
+        """The canvas the pipeline runs on (None when the output is not made), made when first asked
+        for: the worker asks just before rendering its output, while the canvas's pixels are still
+        in the processor's caches (made with its source's other outputs, they were not)."""
+        if self.made is None and self.build is not None:
+            self.made, self.build = self.build(), None
+        return self.made
+
+
+def _as_input_error(build: Callable[[], Any]) -> Any:
+    """What ``plan_compositions`` says of a canvas that cannot be made, when it is made later."""
+    try:
+        return build()
+    except (InputError, LabelError, ValueError) as exc:
+        raise InputError(f"cannot compose: {exc}") from None
+    except MemoryError:
+        raise InputError("cannot compose: out of memory") from None
 
 
 def class_weights(steps: list[dict[str, Any]], primary: str, canvas: tuple[int, int]) -> dict[str, float] | None:
     """Each class folder's share of the canvas (mosaic: the area each tile shows; mixup: its weight;
     cutmix: the rectangle's area), when the sources come from more than one folder."""
+    shown = [primary] + [t["source"] for s in steps if s["op"] == "mosaic" for t in s["tiles"]] + \
+        [s["source"] for s in steps if s["op"] in ("mixup", "cutmix")]
+    if len({PurePosixPath(src).parent.name for src in shown}) < 2:
+        return None  # one folder: no shares to weigh (the common case, --mix-within class)
     share = {primary: 1.0}
     total = float(canvas[0] * canvas[1])
     for step in steps:
@@ -57,10 +81,11 @@ def class_weights(steps: list[dict[str, Any]], primary: str, canvas: tuple[int, 
 
 def compose_output(compose: Any, seed: int, primary: str, copy: int, picks: Any,
                    get: Callable[[str], tuple[Any, Any, Any]], setup: Any = None, make: bool = True,
-                   scaled: Any = None) -> Composed:
+                   scaled: Any = None, later: bool = False) -> Composed:
     """One output's composition: its steps drawn from the sizes, its canvas (with ``make``) and its
     labels (with a label ``setup``). ``get(rel)``: a source's ``(image, size, labels)``, the primary
-    included. Raises InputError, LabelError or ValueError for a source that cannot be composed."""
+    included. Raises InputError, LabelError or ValueError for a source that cannot be composed;
+    with ``later`` the canvas is made when first asked for, and raises InputError then."""
     image, size, _ = get(primary)
     images, sizes, loaded = {}, {}, {}
     for rel in [primary, *(r for partners in picks.values() for r in partners)]:
@@ -72,13 +97,19 @@ def compose_output(compose: Any, seed: int, primary: str, copy: int, picks: Any,
     comp_labels = placed = None
     if setup is not None:
         comp_labels, placed = compose_labels(setup, primary, steps, loaded, sizes)
-    made = None
+    out = Composed(comp_labels, placed, CP.sources_of(steps, primary), CP.describe(steps, sizes, canvas),
+                   class_weights(steps, primary, canvas))
     if make and image is not None:
         for rel, im in images.items():
             CP.check_mode(im, rel)
-        made = CP.build_image(steps, image, images, lambda rel, obj: paste_mask(loaded[rel], obj, canvas), scaled)
-    return Composed(made, comp_labels, placed, CP.sources_of(steps, primary), CP.describe(steps, sizes, canvas),
-                    class_weights(steps, primary, canvas))
+
+        def build() -> Any:
+            return CP.build_image(steps, image, images, lambda rel, obj: paste_mask(loaded[rel], obj, canvas), scaled)
+
+        out.build = (lambda: _as_input_error(build)) if later else build
+        if not later:
+            out.image  # noqa: B018 - made now: its errors are the caller's now
+    return out
 
 
 def plan_compositions(ctx: Any, job: Any, image: Any, size: tuple[int, int], todo: set,
@@ -99,7 +130,7 @@ def plan_compositions(ctx: Any, job: Any, image: Any, size: tuple[int, int], tod
         try:
             # an output that exists needs its record alone: sizes and labels, no canvas
             out[i] = compose_output(cfg.compose, ctx.root_seed, job.source, k, picks, get, ctx.labels,
-                                    make=k in todo, scaled=ctx.recent.scaled)
+                                    make=k in todo, scaled=ctx.recent.scaled, later=True)
         except (InputError, LabelError, ValueError) as exc:
             out[i] = InputError(f"cannot compose: {exc}")
         except MemoryError:
