@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from . import kernels
-from .functional import Warper
+from .warping import Warper
 
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 _IN_PLACE = {"L": ("L", 1), "RGB": ("RGBX", 4)}  # canvas modes the kernel writes in place: layout, bytes a pixel

@@ -14,7 +14,7 @@ from PIL import Image
 
 from augcli.compose import RENDER, build_image
 from augcli.compose_pixels import box_matrix, reduction
-from augcli.functional import warp
+from augcli.warping import warp
 
 from .conftest import tree_bytes
 from .test_compose import COLOURS, colour_of, flat, records
