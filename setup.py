@@ -42,7 +42,7 @@ class BuildKernels(build_ext):
 
 KERNELS = [
     Extension("augcli.kernels._warp", ["augcli/kernels/warp.c"], depends=["augcli/kernels/common.h"]),
-    Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c",
+    Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c", "augcli/kernels/iso.c",
                                          "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c"],
               depends=["augcli/kernels/common.h", "augcli/kernels/pixel.h", "augcli/kernels/normal_table.h",
                        "augcli/kernels/median_networks.h"]),

@@ -1,5 +1,5 @@
-"""Window filters, ISO noise, CLAHE and the unsharp mask (filters.c, clahe.c, unsharp.c, in module _pixel): their
-typed Python face."""
+"""Window filters, ISO noise, CLAHE and the unsharp mask (filters.c, iso.c, clahe.c, unsharp.c, in module
+_pixel): their typed Python face."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _mix64(z: int) -> int:
 
 def iso_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, lum: Sequence[int], chroma: Sequence[int],
               seed: int, *, out: Buffer | None = None) -> Buffer:
-    """ISO noise (filters.c): band c of a pixel of luma Y becomes round(c + (lum[Y] z0 + chroma[Y] zc)
+    """ISO noise (iso.c): band c of a pixel of luma Y becomes round(c + (lum[Y] z0 + chroma[Y] zc)
     / 2^32), clamped, z0 shared by the bands, zc one per band, both from the unit normal table (16.16)
     picked by one counter-based hash per pixel keyed by ``seed``; ``lum`` and ``chroma`` are 256
     standard deviations each, 16.16 fixed point (0-255 units), at most 256."""

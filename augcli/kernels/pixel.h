@@ -1,5 +1,5 @@
 /* Internal header of the _pixel extension module (pixel.c holds the module, filters.c the blur,
- * median, line mean, ISO noise and noise fill, clahe.c CLAHE, unsharp.c
+ * median, line mean and noise fill, iso.c ISO noise, clahe.c CLAHE, unsharp.c
  * the unsharp mask).
  *
  * Every pixel kernel takes packed 8-bit images: w x h pixels of bpp bytes (1-4), the first nc of
@@ -36,8 +36,9 @@ void augcli_copy_extra(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, in
 PyObject *augcli_py_blur(PyObject *self, PyObject *args);
 PyObject *augcli_py_median(PyObject *self, PyObject *args);
 PyObject *augcli_py_line_mean(PyObject *self, PyObject *args);
-PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args);
 PyObject *augcli_py_fill_noise(PyObject *self, PyObject *args);
+/* Defined in iso.c. */
+PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args);
 /* Defined in clahe.c. */
 PyObject *augcli_py_clahe(PyObject *self, PyObject *args);
 /* Defined in unsharp.c. */
