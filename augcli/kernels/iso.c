@@ -41,58 +41,10 @@ static void iso_scalar(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc
 }
 
 #if AUGCLI_X86
-#include <immintrin.h>
+#include "simd8.h"
 
-/* The SIMD paths take 8 pixels at a time as 8 uint32 lanes (byte c of a lane = byte c of the
- * pixel, alpha included, bytes past bpp zero), run the scalar arithmetic in lanes and write the
- * 8 pixels back; the last pixels go through iso_body. A block at pixel i reads bytes
- * i bpp .. i bpp + ISO_READ(bpp) - 1 (RGB reads 4 bytes past its 24, so it stops one block early)
- * and writes exactly its own 8 bpp bytes. */
-#define ISO_READ(bpp) ((bpp) == 3 ? 28 : 8 * (bpp))
-#define AUGCLI_AVX2_INLINE AUGCLI_TARGET_AVX2 static inline __attribute__((always_inline))
-
-AUGCLI_AVX2_INLINE __m256i iso_load8(const uint8_t *p, int bpp)
-{
-    switch (bpp) {
-    case 1:
-        return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
-    case 2:
-        return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-    case 3: {
-        const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
-        const __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), spread);
-        const __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 12)), spread);
-        return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    }
-    default:
-        return _mm256_loadu_si256((const __m256i *)p);
-    }
-}
-
-AUGCLI_AVX2_INLINE void iso_store4(uint8_t *p, __m128i v, int bpp)
-{
-    /* the first bpp bytes of each of the 4 lanes, packed */
-    static const int8_t pack[4][16] = {
-        {0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
-        {0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1},
-        {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1},
-        {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
-    };
-    const __m128i packed = _mm_shuffle_epi8(v, _mm_loadu_si128((const __m128i *)pack[bpp - 1]));
-    uint8_t tmp[16];
-    _mm_storeu_si128((__m128i *)tmp, packed);
-    memcpy(p, tmp, (size_t)4 * bpp);
-}
-
-AUGCLI_AVX2_INLINE void iso_store8(uint8_t *p, __m256i v, int bpp)
-{
-    if (bpp == 4) {
-        _mm256_storeu_si256((__m256i *)p, v);
-        return;
-    }
-    iso_store4(p, _mm256_castsi256_si128(v), bpp);
-    iso_store4(p + 4 * bpp, _mm256_extracti128_si256(v, 1), bpp);
-}
+/* The SIMD paths take 8 pixels at a time (simd8.h), run the scalar arithmetic in lanes and write
+ * the 8 pixels back; the last pixels go through iso_body. */
 
 /* High 32 bits of a + b + 2^31 per lane, with a, b the int64 products of the int32 lanes
  * (x0 * y0 + x1 * y1 + 2^31) >> 32: the even lanes and the odd lanes as two sets of 4 int64. */
@@ -171,12 +123,12 @@ AUGCLI_TARGET_AVX2 static void iso_avx2(const uint8_t *s, uint8_t *d, size_t npx
                                     (int64_t)(key + 3 * AUGCLI_GOLDEN), (int64_t)(key + 4 * AUGCLI_GOLDEN));
     const __m256i half = _mm256_set1_epi64x((int64_t)(4 * AUGCLI_GOLDEN)), step = _mm256_set1_epi64x((int64_t)(8 * AUGCLI_GOLDEN));
     size_t i = 0;
-    for (; i * bpp + ISO_READ(bpp) <= bytes; i += 8) {
+    for (; i * bpp + AUGCLI_READ8(bpp) <= bytes; i += 8) {
         const __m256i ra = iso_mix4(ca), rb = iso_mix4(_mm256_add_epi64(ca, half));
-        const __m256i v = iso_load8(s + i * bpp, bpp);
+        const __m256i v = augcli_load8(s + i * bpp, bpp);
         const __m256i out = iso_pixels8(v, iso_draw8(ra, rb, 0), iso_draw8(ra, rb, 1), iso_draw8(ra, rb, 2),
                                         iso_draw8(ra, rb, 3), nc, lum, chroma);
-        iso_store8(d + i * bpp, out, bpp);
+        augcli_store8(d + i * bpp, out, bpp);
         ca = _mm256_add_epi64(ca, step);
     }
     iso_body(s, d, i, npx, bpp, nc, lum, chroma, key);
@@ -223,10 +175,10 @@ AUGCLI_TARGET_AVX512 static void iso_avx512(const uint8_t *s, uint8_t *d, size_t
     const __m512i eight = _mm512_set1_epi64((int64_t)(8 * AUGCLI_GOLDEN)), step = _mm512_set1_epi64((int64_t)(16 * AUGCLI_GOLDEN));
     const __m512i byte = _mm512_set1_epi32(255), zero = _mm512_setzero_si512();
     size_t i = 0;
-    for (; i * bpp + 8 * bpp + ISO_READ(bpp) <= bytes; i += 16) {
+    for (; i * bpp + 8 * bpp + AUGCLI_READ8(bpp) <= bytes; i += 16) {
         const __m512i ra = iso_mix8(ca), rb = iso_mix8(_mm512_add_epi64(ca, eight));
-        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(iso_load8(s + i * bpp, bpp)),
-                                             iso_load8(s + (i + 8) * bpp, bpp), 1);
+        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(augcli_load8(s + i * bpp, bpp)),
+                                             augcli_load8(s + (i + 8) * bpp, bpp), 1);
         const __m512i p0 = _mm512_and_si512(v, byte);
         __m512i y = p0;
         if (nc == 3) {
@@ -247,8 +199,8 @@ AUGCLI_TARGET_AVX512 static void iso_avx512(const uint8_t *s, uint8_t *d, size_t
             q = _mm512_max_epi32(_mm512_min_epi32(q, byte), zero);
             out = _mm512_or_si512(out, _mm512_slli_epi32(q, 8 * c));
         }
-        iso_store8(d + i * bpp, _mm512_castsi512_si256(out), bpp);
-        iso_store8(d + (i + 8) * bpp, _mm512_extracti64x4_epi64(out, 1), bpp);
+        augcli_store8(d + i * bpp, _mm512_castsi512_si256(out), bpp);
+        augcli_store8(d + (i + 8) * bpp, _mm512_extracti64x4_epi64(out, 1), bpp);
         ca = _mm512_add_epi64(ca, step);
     }
     iso_body(s, d, i, npx, bpp, nc, lum, chroma, key);

@@ -1,0 +1,62 @@
+/* Eight pixels of a packed 8-bit image in the 8 uint32 lanes of an AVX2 register, for the pixel
+ * kernels' SIMD paths (iso.c, clahe.c): byte c of a lane is byte c of the pixel (alpha included),
+ * bytes past bpp are zero. Only for code built with AUGCLI_TARGET_AVX2 or AVX-512.
+ *
+ * augcli_load8 at pixel i reads bytes i bpp .. i bpp + AUGCLI_READ8(bpp) - 1 (RGB reads 4 bytes past
+ * its 24, so a caller stops one block early at the end of a buffer); augcli_store8 writes exactly
+ * the 8 bpp bytes of the 8 pixels. */
+#ifndef AUGCLI_KERNELS_SIMD8_H
+#define AUGCLI_KERNELS_SIMD8_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "pixel.h"
+
+#define AUGCLI_READ8(bpp) ((bpp) == 3 ? 28 : 8 * (bpp))
+#define AUGCLI_AVX2_INLINE AUGCLI_TARGET_AVX2 static inline __attribute__((always_inline))
+
+AUGCLI_AVX2_INLINE __m256i augcli_load8(const uint8_t *p, int bpp)
+{
+    switch (bpp) {
+    case 1:
+        return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    case 2:
+        return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    case 3: {
+        const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+        const __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), spread);
+        const __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 12)), spread);
+        return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
+    default:
+        return _mm256_loadu_si256((const __m256i *)p);
+    }
+}
+
+AUGCLI_AVX2_INLINE void augcli_store4(uint8_t *p, __m128i v, int bpp)
+{
+    /* the first bpp bytes of each of the 4 lanes, packed */
+    static const int8_t pack[4][16] = {
+        {0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+        {0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1},
+        {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1},
+        {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    };
+    const __m128i packed = _mm_shuffle_epi8(v, _mm_loadu_si128((const __m128i *)pack[bpp - 1]));
+    uint8_t tmp[16];
+    _mm_storeu_si128((__m128i *)tmp, packed);
+    memcpy(p, tmp, (size_t)4 * bpp);
+}
+
+AUGCLI_AVX2_INLINE void augcli_store8(uint8_t *p, __m256i v, int bpp)
+{
+    if (bpp == 4) {
+        _mm256_storeu_si256((__m256i *)p, v);
+        return;
+    }
+    augcli_store4(p, _mm256_castsi256_si128(v), bpp);
+    augcli_store4(p + 4 * bpp, _mm256_extracti128_si256(v, 1), bpp);
+}
+
+#endif
