@@ -44,9 +44,16 @@ AUGCLI_AVX2_INLINE void augcli_store4(uint8_t *p, __m128i v, int bpp)
         {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
     };
     const __m128i packed = _mm_shuffle_epi8(v, _mm_loadu_si128((const __m128i *)pack[bpp - 1]));
-    uint8_t tmp[16];
-    _mm_storeu_si128((__m128i *)tmp, packed);
-    memcpy(p, tmp, (size_t)4 * bpp);
+    if (bpp == 1) {
+        const int32_t b4 = _mm_cvtsi128_si32(packed);
+        memcpy(p, &b4, 4);
+    } else if (bpp == 2) {
+        _mm_storel_epi64((__m128i *)p, packed);
+    } else { /* 3: 8 + 4 bytes, each store of a constant size */
+        const int32_t b4 = _mm_extract_epi32(packed, 2);
+        _mm_storel_epi64((__m128i *)p, packed);
+        memcpy(p + 8, &b4, 4);
+    }
 }
 
 AUGCLI_AVX2_INLINE void augcli_store8(uint8_t *p, __m256i v, int bpp)
