@@ -120,12 +120,10 @@ def elastic_lattice(alpha: float, sigma: float, seed: int, size: G.Size) -> tupl
     r = len(taps) // 2
     nx, ny = int((w - 1) // c) + 2, int((h - 1) // c) + 2
     noise = np.random.Generator(np.random.PCG64(seed)).random((2, ny + 2 * r, nx + 2 * r)) * 2.0 - 1.0
-    across, term = taps[0] * noise[:, :, 0:nx], np.empty((2, ny + 2 * r, nx))
-    for k in range(1, len(taps)):  # in place: the same products and sums, fewer temporaries
-        np.add(across, np.multiply(taps[k], noise[:, :, k:k + nx], out=term), out=across)
-    smooth, term = taps[0] * across[:, 0:ny, :], term[:, 0:ny, :]
-    for k in range(1, len(taps)):
-        np.add(smooth, np.multiply(taps[k], across[:, k:k + ny, :], out=term), out=smooth)
+    # separable, each sum in tap order, float64 products and sums: the kernel computes the values of
+    # one numpy multiply and add per tap (what this was), without numpy's per-tap passes
+    smooth = np.empty((2, ny, nx))
+    kernels.smooth_lattice(noise, 2, ny, nx, taps, out=smooth)
     spread = math.fsum(t * t for t in taps)  # the smoothed noise's std is spread / sqrt(3)
     scale = alpha / (2.0 * math.sqrt(math.pi) * sigma * spread)
     return np.stack([smooth[0], smooth[1]], axis=-1) * scale, c

@@ -1,6 +1,6 @@
 /* Internal header of the _pixel extension module (pixel.c holds the module, filters.c the blur,
  * median, line mean and noise fill, iso.c ISO noise, clahe.c CLAHE, unsharp.c
- * the unsharp mask).
+ * the unsharp mask, lattice.c the elastic lattice's smoothing).
  *
  * Every pixel kernel takes packed 8-bit images: w x h pixels of bpp bytes (1-4), the first nc of
  * them colour samples (L: 1/1, LA: 2/1, RGB: 3/3, RGBA or RGBX: 4/3); the other bytes of each pixel
@@ -43,6 +43,8 @@ PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args);
 PyObject *augcli_py_clahe(PyObject *self, PyObject *args);
 /* Defined in unsharp.c. */
 PyObject *augcli_py_unsharp(PyObject *self, PyObject *args);
+/* Defined in lattice.c. */
+PyObject *augcli_py_smooth_lattice(PyObject *self, PyObject *args);
 
 /* Per-function target attributes for the SIMD builds of a kernel body. The bodies are plain C
  * integer code, written once and compiled for each path (the compiler vectorises them), so every

@@ -1,0 +1,27 @@
+"""The elastic field's lattice smoothing (lattice.c, in module _pixel): its typed Python face."""
+
+from __future__ import annotations
+
+from array import array
+from typing import Sequence
+
+from ._pixel import smooth_lattice as c_smooth_lattice
+from .checks import Buffer
+
+
+def smooth_lattice(noise: Buffer, planes: int, ny: int, nx: int, taps: Sequence[float], *,
+                   out: Buffer | None = None) -> Buffer:
+    """Each of ``planes`` planes of float64 ``noise``, (ny + k - 1) x (nx + k - 1), smoothed by the k
+    ``taps`` along the rows, then down the columns, into ny x nx: every output the sum of its taps'
+    products in tap order, t0 v0 + t1 v1 + ... added left to right in float64, exactly the values of
+    one numpy multiply and add per tap (augcli.distort.elastic_lattice)."""
+    k = len(taps)
+    if not (1 <= planes <= 16 and ny >= 1 and nx >= 1 and 1 <= k <= 4097):
+        raise ValueError("smooth_lattice: 1 to 16 planes, ny, nx >= 1, 1 to 4097 taps")
+    need = planes * (ny + k - 1) * (nx + k - 1) * 8
+    if memoryview(noise).nbytes != need:
+        raise ValueError(f"smooth_lattice: the noise has {memoryview(noise).nbytes} bytes, not {need}")
+    if out is None:
+        out = bytearray(planes * ny * nx * 8)
+    c_smooth_lattice(noise, out, planes, ny, nx, array("d", [float(t) for t in taps]).tobytes())
+    return out
