@@ -88,21 +88,6 @@ AUGCLI_AVX2_INLINE __m256i iso_pixels8(__m256i v, __m256i z0, __m256i z1, __m256
     return out;
 }
 
-/* mix64 on 4 uint64 lanes, the 64-bit products from 32 x 32-bit ones */
-AUGCLI_AVX2_INLINE __m256i iso_mul64(__m256i z, uint64_t c)
-{
-    const __m256i lo = _mm256_set1_epi64x((int64_t)(c & 0xFFFFFFFFu)), hi = _mm256_set1_epi64x((int64_t)(c >> 32));
-    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(z, 32), lo), _mm256_mul_epu32(z, hi));
-    return _mm256_add_epi64(_mm256_mul_epu32(z, lo), _mm256_slli_epi64(cross, 32));
-}
-
-AUGCLI_AVX2_INLINE __m256i iso_mix4(__m256i z)
-{
-    z = iso_mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ULL);
-    z = iso_mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBULL);
-    return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
-}
-
 /* normal draw j (bits 12 j .. 12 j + 11) of 4 hashes, as 4 int32 */
 AUGCLI_AVX2_INLINE __m128i iso_draw4(__m256i r, int j)
 {
@@ -124,7 +109,7 @@ AUGCLI_TARGET_AVX2 static void iso_avx2(const uint8_t *s, uint8_t *d, size_t npx
     const __m256i half = _mm256_set1_epi64x((int64_t)(4 * AUGCLI_GOLDEN)), step = _mm256_set1_epi64x((int64_t)(8 * AUGCLI_GOLDEN));
     size_t i = 0;
     for (; i * bpp + AUGCLI_READ8(bpp) <= bytes; i += 8) {
-        const __m256i ra = iso_mix4(ca), rb = iso_mix4(_mm256_add_epi64(ca, half));
+        const __m256i ra = augcli_mix4(ca), rb = augcli_mix4(_mm256_add_epi64(ca, half));
         const __m256i v = augcli_load8(s + i * bpp, bpp);
         const __m256i out = iso_pixels8(v, iso_draw8(ra, rb, 0), iso_draw8(ra, rb, 1), iso_draw8(ra, rb, 2),
                                         iso_draw8(ra, rb, 3), nc, lum, chroma);
@@ -136,15 +121,6 @@ AUGCLI_TARGET_AVX2 static void iso_avx2(const uint8_t *s, uint8_t *d, size_t npx
 
 /* AVX-512: 16 pixels a block, the hashes with 64-bit products (vpmullq, AVX-512DQ), the table
  * indices narrowed to 16 int32 lanes so each table is one 16-lane gather */
-#define AUGCLI_AVX512_INLINE AUGCLI_TARGET_AVX512 static inline __attribute__((always_inline))
-
-AUGCLI_AVX512_INLINE __m512i iso_mix8(__m512i z)
-{
-    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64((int64_t)0xBF58476D1CE4E5B9ULL));
-    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64((int64_t)0x94D049BB133111EBULL));
-    return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
-}
-
 AUGCLI_AVX512_INLINE __m512i iso_draw16(__m512i ra, __m512i rb, int j)
 {
     const __m512i mask = _mm512_set1_epi64(4095);
@@ -176,7 +152,7 @@ AUGCLI_TARGET_AVX512 static void iso_avx512(const uint8_t *s, uint8_t *d, size_t
     const __m512i byte = _mm512_set1_epi32(255), zero = _mm512_setzero_si512();
     size_t i = 0;
     for (; i * bpp + 8 * bpp + AUGCLI_READ8(bpp) <= bytes; i += 16) {
-        const __m512i ra = iso_mix8(ca), rb = iso_mix8(_mm512_add_epi64(ca, eight));
+        const __m512i ra = augcli_mix8(ca), rb = augcli_mix8(_mm512_add_epi64(ca, eight));
         const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(augcli_load8(s + i * bpp, bpp)),
                                              augcli_load8(s + (i + 8) * bpp, bpp), 1);
         const __m512i p0 = _mm512_and_si512(v, byte);

@@ -43,6 +43,9 @@ PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args);
 PyObject *augcli_py_clahe(PyObject *self, PyObject *args);
 /* Defined in unsharp.c. */
 PyObject *augcli_py_unsharp(PyObject *self, PyObject *args);
+/* Defined in noise.c (x86 only): gaussian noise on the avx2 or avx512 path, with pixel.c's table. */
+void augcli_noise_simd(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const int16_t *add,
+                       uint64_t key);
 /* Defined in lattice.c. */
 PyObject *augcli_py_smooth_lattice(PyObject *self, PyObject *args);
 

@@ -66,4 +66,29 @@ AUGCLI_AVX2_INLINE void augcli_store8(uint8_t *p, __m256i v, int bpp)
     augcli_store4(p + 4 * bpp, _mm256_extracti128_si256(v, 1), bpp);
 }
 
+/* The noise kernels' generator (augcli_mix64) on 4 uint64 lanes (AVX2: the 64-bit products from
+ * 32 x 32-bit ones) and on 8 (AVX-512DQ: vpmullq). */
+AUGCLI_AVX2_INLINE __m256i augcli_mul64(__m256i z, uint64_t c)
+{
+    const __m256i lo = _mm256_set1_epi64x((int64_t)(c & 0xFFFFFFFFu)), hi = _mm256_set1_epi64x((int64_t)(c >> 32));
+    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(z, 32), lo), _mm256_mul_epu32(z, hi));
+    return _mm256_add_epi64(_mm256_mul_epu32(z, lo), _mm256_slli_epi64(cross, 32));
+}
+
+AUGCLI_AVX2_INLINE __m256i augcli_mix4(__m256i z)
+{
+    z = augcli_mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ULL);
+    z = augcli_mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBULL);
+    return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+}
+
+#define AUGCLI_AVX512_INLINE AUGCLI_TARGET_AVX512 static inline __attribute__((always_inline))
+
+AUGCLI_AVX512_INLINE __m512i augcli_mix8(__m512i z)
+{
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64((int64_t)0xBF58476D1CE4E5B9ULL));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64((int64_t)0x94D049BB133111EBULL));
+    return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+}
+
 #endif
