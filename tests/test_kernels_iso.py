@@ -29,7 +29,7 @@ def random_tables(rng: np.random.Generator) -> tuple[list[int], list[int]]:
     return [int(v) for v in lum], [int(v) for v in chroma]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", LAYOUTS + [(3, 1), (4, 1)])
 def test_every_path_gives_the_scalar_bytes_for_random_tables_keys_and_sizes(layout, path_restored):
     bpp, nc = layout
     if nc not in (1, 3):
@@ -66,7 +66,7 @@ def test_iso_noise_stays_inside_buffers_at_every_block_edge(path_restored):
     g = Guarded()
     rng = np.random.default_rng(4)
     lum, chroma = random_tables(rng)
-    for bpp, nc in [(1, 1), (2, 1), (3, 3), (4, 3)]:
+    for bpp, nc in [(1, 1), (2, 1), (3, 3), (4, 3), (3, 1), (4, 1)]:
         for npx in list(range(1, 42)) + [63, 64, 65]:
             data = random_image(rng, npx, 1, bpp)
             K.use("scalar")
