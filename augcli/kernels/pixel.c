@@ -3,8 +3,8 @@
  * Integer arithmetic only. Each kernel has AVX2 and AVX-512 builds of its C body (AUGCLI_DISPATCH),
  * which the compiler vectorises; saturation's SIMD builds use a 32-bit form of its integers, its
  * scalar build the 64-bit one (AUGCLI_DISPATCH_BODIES: each is faster on its own paths, measured
- * with bench/pixel_ops.py --paths and in-process A/B runs), noise's SIMD paths are intrinsics
- * (noise.c); lut's AVX-512 path uses byte permutes where the CPU has AVX-512 VBMI
+ * with bench/pixel_ops.py --paths and in-process A/B runs), noise's and lighting's SIMD paths are
+ * intrinsics (noise.c, lighting.c); lut's AVX-512 path uses byte permutes where the CPU has AVX-512 VBMI
  * (lut_vbmi). Integer C gives the same bytes on every build. The Python side
  * (augcli.kernels) turns the float parameters into the fixed-point integers passed here, with
  * IEEE double arithmetic that every platform computes alike.
@@ -253,7 +253,7 @@ AUGCLI_INLINE void lighting_body(const uint8_t *s, uint8_t *d, int w, int h, int
     AUGCLI_BY_LAYOUT(bpp, nc, CALL);
 #undef CALL
 }
-AUGCLI_DISPATCH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
+AUGCLI_ONE_PATH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
                            int64_t gy),
                 (s, d, w, h, bpp, nc, g0, gx, gy))
 
@@ -539,7 +539,12 @@ static PyObject *py_lighting(PyObject *self, PyObject *args)
     }
     const int path = augcli_pixel_path;
     Py_BEGIN_ALLOW_THREADS
-    lighting_for(path)(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy); /* the other bytes too */
+#if AUGCLI_X86
+    if (path != AUGCLI_SCALAR)
+        augcli_lighting_simd(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy);
+    else
+#endif
+        lighting_for(path)(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;

@@ -46,6 +46,9 @@ PyObject *augcli_py_unsharp(PyObject *self, PyObject *args);
 /* Defined in noise.c (x86 only): gaussian noise on the avx2 or avx512 path, with pixel.c's table. */
 void augcli_noise_simd(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const int16_t *add,
                        uint64_t key);
+/* Defined in lighting.c (x86 only): lighting on the SIMD paths (pixel.c's rule, in 32-bit lanes). */
+void augcli_lighting_simd(const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
+                          int64_t gy);
 /* Defined in lattice.c. */
 PyObject *augcli_py_smooth_lattice(PyObject *self, PyObject *args);
 
