@@ -78,3 +78,29 @@ def test_iso_noise_stays_inside_buffers_at_every_block_edge(path_restored):
                     src[:] = data
                     K.iso_noise(src, (npx, 1), bpp, nc, lum, chroma, 9, out=dst)
                     assert bytes(dst) == expected, (path, bpp, npx)
+
+
+def test_iso_sigmas_are_the_per_luma_formula_rounded_half_to_even():
+    """The tables from the precomputed roots equal round(sigma sqrt(Y / 255) 2^16) and
+    round(colour sigma sqrt(Y / 255) 2^16) computed directly, for random and round sigmas."""
+    import math
+    import random
+
+    from augcli.ops import sensor_image as S
+
+    r = random.Random(2)
+    cases = [(s, c) for s in (0.0, 0.5, 1.0, 2.0, 10.0, 255.9999, 256.0) for c in (0.0, 0.5, 1.0)]
+    cases += [(r.uniform(0, 256), r.uniform(0, 1)) for _ in range(3000)]
+    for sigma, colour in cases:
+        lum = [round(sigma * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
+        chroma = [round(colour * sigma * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
+        assert S.iso_sigmas(sigma, colour) == (lum, chroma), (sigma, colour)
+
+
+def test_the_sigma_tables_are_checked_whatever_their_type():
+    src = bytes(12)
+    assert bytes(K.iso_noise(src, (2, 2), 3, 3, [3.0] * 256, [0] * 256, 1)) == bytes(
+        K.iso_noise(src, (2, 2), 3, 3, [3] * 256, [0] * 256, 1))
+    for lum in ([1 << 25] * 256, [-1] * 256, [1 << 70] * 256, [0] * 255, ["x"] * 256, [float("nan")] * 256):
+        with pytest.raises(ValueError):
+            K.iso_noise(src, (2, 2), 3, 3, lum, [0] * 256, 1)

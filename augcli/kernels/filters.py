@@ -92,12 +92,18 @@ def iso_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, lum: Sequen
     w, h = _checked("iso_noise", src, size, bpp, nc)
     if nc not in (1, 3):
         raise ValueError(f"iso_noise: {nc} colour bands are not supported (1 or 3)")
-    table = [int(v) for v in (*lum, *chroma)]
-    if len(table) != 512 or not all(0 <= v <= 256 << 16 for v in table):
+    try:
+        table = array("q", [*lum, *chroma])
+    except (TypeError, OverflowError):  # numbers other than int, or out of int64
+        try:
+            table = array("q", [int(v) for v in (*lum, *chroma)])
+        except (TypeError, ValueError, OverflowError):
+            table = array("q")
+    if len(table) != 512 or min(table) < 0 or max(table) > 256 << 16:
         raise ValueError("iso_noise: 256 luminance and 256 chroma sigmas in [0, 2^24] (16.16)")
     out = _output("iso_noise", out, size, bpp)
     key = _mix64((int(seed) & _MASK64) * 0x9E3779B97F4A7C15 + ISO_STREAM)
-    c_iso_noise(src, out, w, h, bpp, nc, array("q", table).tobytes(), key)
+    c_iso_noise(src, out, w, h, bpp, nc, table.tobytes(), key)
     return out
 
 
