@@ -60,21 +60,15 @@ Field = Callable[[Points], Points]
 
 def _bilinear(values: np.ndarray, fx: np.ndarray, fy: np.ndarray, extend: bool = False) -> np.ndarray:
     """``values`` (ny, nx, ...) at fractional lattice positions; beyond the lattice constant, or with
-    ``extend`` the edge cells continued linearly."""
+    ``extend`` the edge cells continued linearly. The cell ix = clip(floor(fx), 0, nx - 2) and
+    tx = fx - ix (likewise y), the value (v00 (1 - tx) + v01 tx) (1 - ty) + (v10 (1 - tx) + v11 tx) ty
+    in float64, one point at a time (kernels.bilinear: what numpy computes element by element, in one
+    pass)."""
     ny, nx = values.shape[:2]
-    if not extend:
-        fx = np.clip(fx, 0.0, nx - 1.0)
-        fy = np.clip(fy, 0.0, ny - 1.0)
-    ix = np.clip(np.floor(fx), 0, max(nx - 2, 0)).astype(np.int64)
-    iy = np.clip(np.floor(fy), 0, max(ny - 2, 0)).astype(np.int64)
-    tx, ty = fx - ix, fy - iy
-    dx, dy = np.minimum(ix + 1, nx - 1) - ix, (np.minimum(iy + 1, ny - 1) - iy) * nx
-    flat = values.reshape(ny * nx, -1)  # gathers of whole rows of a 2-d array: the fast kind
-    i00 = iy * nx + ix
-    tx, ty = tx[:, None], ty[:, None]
-    top = np.take(flat, i00, axis=0) * (1.0 - tx) + np.take(flat, i00 + dx, axis=0) * tx
-    bot = np.take(flat, i00 + dy, axis=0) * (1.0 - tx) + np.take(flat, i00 + dy + dx, axis=0) * tx
-    out = top * (1.0 - ty) + bot * ty
+    flat = np.ascontiguousarray(values, dtype=float).reshape(ny, nx, -1)
+    fx, fy = np.ascontiguousarray(fx, dtype=float).ravel(), np.ascontiguousarray(fy, dtype=float).ravel()
+    out = np.empty((len(fx), flat.shape[2]))
+    kernels.bilinear(flat, flat.shape, fx, fy, extend, out=out)
     return out if values.ndim == 3 else out[:, 0]
 
 

@@ -321,4 +321,4 @@ def lut(src: Buffer, size: tuple[int, int], bpp: int, nc: int, table: bytes, *, 
 
 from .filters import (ISO_STREAM, LINE_MAX_N, LINE_MAX_R, MEDIAN_MAX_K, clahe, clahe_tile, fill_noise,  # noqa: E402
                       iso_noise, line_mean, mean_divisor, median, median_network, unsharp)
-from .lattice import smooth_lattice  # noqa: E402
+from .lattice import bilinear, smooth_lattice  # noqa: E402

@@ -1,11 +1,12 @@
-"""The elastic field's lattice smoothing (lattice.c, in module _pixel): its typed Python face."""
+"""The distortion fields' lattice kernels (lattice.c, in module _pixel): the elastic lattice's smoothing
+and the bilinear lookup at points; their typed Python face."""
 
 from __future__ import annotations
 
 from array import array
 from typing import Sequence
 
-from ._pixel import smooth_lattice as c_smooth_lattice
+from ._pixel import bilinear as c_bilinear, smooth_lattice as c_smooth_lattice
 from .checks import Buffer
 
 
@@ -24,4 +25,19 @@ def smooth_lattice(noise: Buffer, planes: int, ny: int, nx: int, taps: Sequence[
     if out is None:
         out = bytearray(planes * ny * nx * 8)
     c_smooth_lattice(noise, out, planes, ny, nx, array("d", [float(t) for t in taps]).tobytes())
+    return out
+
+
+def bilinear(values: Buffer, shape: tuple[int, int, int], fx: Buffer, fy: Buffer, extend: bool, *,
+             out: Buffer | None = None) -> Buffer:
+    """``values`` (float64, ny x nx x nc, C order) at the points (fx[i], fy[i]) (float64, lattice
+    units) into n x nc float64: augcli.distort._bilinear's float operations, element by element
+    (lattice.c). ValueError for a NaN coordinate."""
+    ny, nx, nc = (int(v) for v in shape)
+    n = memoryview(fx).nbytes // 8
+    if memoryview(fy).nbytes != n * 8 or memoryview(values).nbytes != ny * nx * nc * 8:
+        raise ValueError("bilinear: ny x nx x nc float64 values and as many y as x coordinates")
+    if out is None:
+        out = bytearray(n * nc * 8)
+    c_bilinear(values, out, ny, nx, nc, fx, fy, bool(extend))
     return out

@@ -645,6 +645,7 @@ static PyMethodDef methods[] = {
     {"clahe", augcli_py_clahe, METH_VARARGS, "clahe(src, dst, w, h, bpp, nc, clip_count, tiles_x, tiles_y)"},
     {"unsharp", augcli_py_unsharp, METH_VARARGS, "unsharp(src, dst, w, h, bpp, nc, percent) (0 <= percent <= 6400)"},
     {"smooth_lattice", augcli_py_smooth_lattice, METH_VARARGS, "smooth_lattice(noise, out, planes, ny, nx, taps) (float64)"},
+    {"bilinear", augcli_py_bilinear, METH_VARARGS, "bilinear(values, out, ny, nx, nc, fx, fy, extend) (float64)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
     {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},
     {"path", py_path, METH_NOARGS, "The active path."},

@@ -51,6 +51,7 @@ void augcli_lighting_simd(const uint8_t *s, uint8_t *d, int w, int h, int bpp, i
                           int64_t gy);
 /* Defined in lattice.c. */
 PyObject *augcli_py_smooth_lattice(PyObject *self, PyObject *args);
+PyObject *augcli_py_bilinear(PyObject *self, PyObject *args);
 
 /* Per-function target attributes for the SIMD builds of a kernel body. The bodies are plain C
  * integer code, written once and compiled for each path (the compiler vectorises them), so every
