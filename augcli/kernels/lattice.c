@@ -6,7 +6,7 @@
  * IEEE sum, added left to right), then the same down the columns of `across`. These are the float
  * operations the numpy form (one ufunc per tap) performs, element by element, so the results are
  * the same bits; the build has no contraction into FMAs (-ffp-contract=off, /fp:precise), and a
- * vectorised loop computes each lane with the same operations.
+ * vectorised loop (SSE2, AVX2 or AVX-512, by path) computes each lane with the same operations.
  */
 #include "pixel.h"
 
@@ -16,34 +16,60 @@
 
 #define LATTICE_MAX_TAPS 4097
 
-/* one plane: noise (ny + k - 1) x (nx + k - 1), out ny x nx, scratch (ny + k - 1) x nx */
-static void smooth_plane(const double *restrict noise, double *restrict out, double *restrict across, int ny, int nx,
-                         const double *restrict t, int k)
+/* one plane: noise (ny + k - 1) x (nx + k - 1), out ny x nx, scratch (ny + k - 1) x nx; built for
+ * every path (wider vectors, the same IEEE products and sums in each lane) */
+AUGCLI_INLINE void smooth_body(const double *restrict noise, double *restrict out, double *restrict across, int ny,
+                               int nx, const double *restrict t, int k)
 {
     const int hn = ny + k - 1, wn = nx + k - 1;
+    /* rows: each sum kept in a register over the taps, 8 outputs at a time (per output the same
+     * products and sums in tap order) */
     for (int y = 0; y < hn; y++) {
         const double *n = noise + (size_t)y * wn;
         double *a = across + (size_t)y * nx;
-        for (int x = 0; x < nx; x++)
-            a[x] = t[0] * n[x];
-        for (int j = 1; j < k; j++) {
-            const double tj = t[j];
-            for (int x = 0; x < nx; x++)
-                a[x] = a[x] + tj * n[x + j];
+        int x = 0;
+        for (; x + 8 <= nx; x += 8) {
+            double acc[8];
+            for (int l = 0; l < 8; l++)
+                acc[l] = t[0] * n[x + l];
+            for (int j = 1; j < k; j++)
+                for (int l = 0; l < 8; l++)
+                    acc[l] = acc[l] + t[j] * n[x + j + l];
+            for (int l = 0; l < 8; l++)
+                a[x + l] = acc[l];
+        }
+        for (; x < nx; x++) {
+            double acc = t[0] * n[x];
+            for (int j = 1; j < k; j++)
+                acc = acc + t[j] * n[x + j];
+            a[x] = acc;
         }
     }
+    /* columns, the same way down */
     for (int y = 0; y < ny; y++) {
         double *o = out + (size_t)y * nx;
         const double *a = across + (size_t)y * nx;
-        for (int x = 0; x < nx; x++)
-            o[x] = t[0] * a[x];
-        for (int j = 1; j < k; j++) {
-            const double tj = t[j], *aj = a + (size_t)j * nx;
-            for (int x = 0; x < nx; x++)
-                o[x] = o[x] + tj * aj[x];
+        int x = 0;
+        for (; x + 8 <= nx; x += 8) {
+            double acc[8];
+            for (int l = 0; l < 8; l++)
+                acc[l] = t[0] * a[x + l];
+            for (int j = 1; j < k; j++)
+                for (int l = 0; l < 8; l++)
+                    acc[l] = acc[l] + t[j] * a[(size_t)j * nx + x + l];
+            for (int l = 0; l < 8; l++)
+                o[x + l] = acc[l];
+        }
+        for (; x < nx; x++) {
+            double acc = t[0] * a[x];
+            for (int j = 1; j < k; j++)
+                acc = acc + t[j] * a[(size_t)j * nx + x];
+            o[x] = acc;
         }
     }
 }
+AUGCLI_DISPATCH(smooth, (const double *noise, double *out, double *across, int ny, int nx, const double *t, int k),
+                (noise, out, across, ny, nx, t, k))
 
 /* smooth_lattice(noise, out, planes, ny, nx, taps): noise planes x (ny + k - 1) x (nx + k - 1) and
  * out planes x ny x nx, native float64; taps k float64. */
@@ -72,9 +98,10 @@ PyObject *augcli_py_smooth_lattice(PyObject *self, PyObject *args)
         memcpy(t, taps.buf, (size_t)k * sizeof(double));
         const double *n = noise.buf;
         double *o = out.buf;
+        const smooth_fn smooth = smooth_for(augcli_pixel_path);
         Py_BEGIN_ALLOW_THREADS
         for (int p = 0; p < planes; p++)
-            smooth_plane(n + (size_t)p * hn * wn, o + (size_t)p * ny * nx, across, ny, nx, t, (int)k);
+            smooth(n + (size_t)p * hn * wn, o + (size_t)p * ny * nx, across, ny, nx, t, (int)k);
         Py_END_ALLOW_THREADS
     }
     PyMem_RawFree(across);
