@@ -3,8 +3,8 @@
  * Integer arithmetic only. Each kernel has AVX2 and AVX-512 builds of its C body (AUGCLI_DISPATCH),
  * which the compiler vectorises; saturation's SIMD builds use a 32-bit form of its integers, its
  * scalar build the 64-bit one (AUGCLI_DISPATCH_BODIES: each is faster on its own paths, measured
- * with bench/pixel_ops.py --paths and in-process A/B runs), noise's and lighting's SIMD paths are
- * intrinsics (noise.c, lighting.c); lut's AVX-512 path uses byte permutes where the CPU has AVX-512 VBMI
+ * with bench/pixel_ops.py --paths and in-process A/B runs), noise's, lighting's and salt_pepper's
+ * SIMD paths are intrinsics (noise.c, lighting.c, salt.c); lut's AVX-512 path uses byte permutes where the CPU has AVX-512 VBMI
  * (lut_vbmi). Integer C gives the same bytes on every build. The Python side
  * (augcli.kernels) turns the float parameters into the fixed-point integers passed here, with
  * IEEE double arithmetic that every platform computes alike.
@@ -322,7 +322,7 @@ AUGCLI_INLINE void salt_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, 
     AUGCLI_BY_LAYOUT(bpp, nc, CALL);
 #undef CALL
 }
-AUGCLI_DISPATCH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
+AUGCLI_ONE_PATH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
                        uint64_t key),
                 (s, d, npx, bpp, nc, hit, salt, key))
 
@@ -594,7 +594,12 @@ static PyObject *py_salt_pepper(PyObject *self, PyObject *args)
     const int path = augcli_pixel_path;
     const uint64_t key = stream_key(seed, SALT_STREAM);
     Py_BEGIN_ALLOW_THREADS
-    salt_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key); /* the other bytes too */
+#if AUGCLI_X86
+    if (path != AUGCLI_SCALAR)
+        augcli_salt_simd(path, p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key);
+    else
+#endif
+        salt_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;

@@ -49,6 +49,9 @@ void augcli_noise_simd(int path, const uint8_t *s, uint8_t *d, size_t npx, int b
 /* Defined in lighting.c (x86 only): lighting on the SIMD paths (pixel.c's rule, in 32-bit lanes). */
 void augcli_lighting_simd(const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
                           int64_t gy);
+/* Defined in salt.c (x86 only): salt and pepper on the avx2 or avx512 path (pixel.c's rule). */
+void augcli_salt_simd(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit,
+                      uint64_t salt, uint64_t key);
 /* Defined in lattice.c. */
 PyObject *augcli_py_smooth_lattice(PyObject *self, PyObject *args);
 PyObject *augcli_py_bilinear(PyObject *self, PyObject *args);
