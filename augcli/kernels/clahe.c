@@ -221,21 +221,26 @@ static inline void clahe_pixel(const uint8_t *s, uint8_t *d, int v, int bpp, int
 /* One row; the source may be read up to `avail` bytes from s (the rest of the buffer). */
 AUGCLI_TARGET_AVX2 static void clahe_row_simd(const uint8_t *s, uint8_t *d, const uint8_t *yrow, int w, int bpp,
                                               int nc, size_t avail, const uint32_t *pair, const int32_t *spanx,
-                                              const uint32_t *wx, uint32_t wy2)
+                                              const uint32_t *wx, const uint32_t *wxp, uint32_t wy2)
 {
     const __m256i one = _mm256_set1_epi32(1 << CLAHE_Q), byte = _mm256_set1_epi32(255), zero = _mm256_setzero_si256();
     const __m256i wy2v = _mm256_set1_epi32((int)wy2), wy1v = _mm256_sub_epi32(one, wy2v);
     const __m256i round = _mm256_set1_epi32((1 << (2 * CLAHE_Q - 1)) - 1), low = _mm256_set1_epi32(1);
+    /* per uint32 lane t11 t12 t21 t22 (bytes 0-3) -> the 16-bit pairs (t11, t12) and (t21, t22) */
+    const __m256i lo_pair = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1, 0, -1, 1, -1, 4,
+                                             -1, 5, -1, 8, -1, 9, -1, 12, -1, 13, -1);
+    const __m256i hi_pair = _mm256_setr_epi8(2, -1, 3, -1, 6, -1, 7, -1, 10, -1, 11, -1, 14, -1, 15, -1, 2, -1, 3, -1, 6,
+                                             -1, 7, -1, 10, -1, 11, -1, 14, -1, 15, -1);
     int x = 0;
     for (; x + 8 <= w && (size_t)x * bpp + AUGCLI_READ8(bpp) <= avail; x += 8) {
         const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(yrow + x)));
         const __m256i idx = _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i *)(spanx + x)));
         const __m256i g = _mm256_i32gather_epi32((const int *)pair, idx, 4);
-        const __m256i fx2 = _mm256_loadu_si256((const __m256i *)(wx + x)), fx1 = _mm256_sub_epi32(one, fx2);
-        const __m256i top = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(g, byte), fx1),
-                                             _mm256_mullo_epi32(_mm256_and_si256(_mm256_srli_epi32(g, 8), byte), fx2));
-        const __m256i bot = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(_mm256_srli_epi32(g, 16), byte), fx1),
-                                             _mm256_mullo_epi32(_mm256_srli_epi32(g, 24), fx2));
+        /* t11 fx1 + t12 fx2 and t21 fx1 + t22 fx2 as 16-bit pairs multiplied and added (vpmaddwd: the
+         * tables are below 2^8, the weights at most 2^11, the sums below 2^20) */
+        const __m256i pairs = _mm256_loadu_si256((const __m256i *)(wxp + x));
+        const __m256i top = _mm256_madd_epi16(_mm256_shuffle_epi8(g, lo_pair), pairs);
+        const __m256i bot = _mm256_madd_epi16(_mm256_shuffle_epi8(g, hi_pair), pairs);
         const __m256i blend = _mm256_add_epi32(_mm256_mullo_epi32(top, wy1v), _mm256_mullo_epi32(bot, wy2v));
         const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(blend, 2 * CLAHE_Q), low);
         const __m256i out = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(blend, round), odd), 2 * CLAHE_Q);
@@ -290,11 +295,12 @@ static void clahe_apply_simd(const uint8_t *src, uint8_t *dst, const uint8_t *lu
                              int tx, int ty, int tw, int th, const uint8_t *luts, int32_t *axis, uint32_t *pair,
                              int32_t *spanx)
 {
-    uint32_t *wx = (uint32_t *)axis;
+    uint32_t *wx = (uint32_t *)axis, *wxp = wx + w; /* axis holds 3 w */
     for (int x = 0; x < w; x++) {
         int32_t first, second, weight;
         blend_axis_at(x, tw, tx, &first, &second, &weight);
         wx[x] = (uint32_t)weight;
+        wxp[x] = ((1u << CLAHE_Q) - (uint32_t)weight) | (uint32_t)weight << 16; /* the 16-bit pair (fx1, fx2) */
     }
     clahe_spans(w, tx, tw, spanx);
     int32_t made1 = -1, made2 = -1;
@@ -308,7 +314,7 @@ static void clahe_apply_simd(const uint8_t *src, uint8_t *dst, const uint8_t *lu
         }
         const uint8_t *yrow = luma ? luma + (size_t)y * w : src + (size_t)y * w;
         const size_t row = (size_t)y * w * bpp;
-        clahe_row_simd(src + row, dst + row, yrow, w, bpp, nc, (size_t)w * h * bpp - row, pair, spanx, wx,
+        clahe_row_simd(src + row, dst + row, yrow, w, bpp, nc, (size_t)w * h * bpp - row, pair, spanx, wx, wxp,
                        (uint32_t)wy);
     }
 }
