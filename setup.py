@@ -42,10 +42,13 @@ class BuildKernels(build_ext):
 
 KERNELS = [
     Extension("augcli.kernels._warp", ["augcli/kernels/warp.c"], depends=["augcli/kernels/common.h"]),
-    Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c",
-                                         "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c", "augcli/kernels/resize.c"],
+    Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c", "augcli/kernels/iso.c",
+                                         "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c",
+                                         "augcli/kernels/lattice.c", "augcli/kernels/noise.c",
+                                         "augcli/kernels/lighting.c", "augcli/kernels/salt.c",
+                                         "augcli/kernels/resize.c"],
               depends=["augcli/kernels/common.h", "augcli/kernels/pixel.h", "augcli/kernels/normal_table.h",
-                       "augcli/kernels/median_networks.h"]),
+                       "augcli/kernels/median_networks.h", "augcli/kernels/simd8.h"]),
     Extension("augcli.kernels._seed", ["augcli/kernels/seed.c"]),
 ]
 

@@ -60,21 +60,15 @@ Field = Callable[[Points], Points]
 
 def _bilinear(values: np.ndarray, fx: np.ndarray, fy: np.ndarray, extend: bool = False) -> np.ndarray:
     """``values`` (ny, nx, ...) at fractional lattice positions; beyond the lattice constant, or with
-    ``extend`` the edge cells continued linearly."""
+    ``extend`` the edge cells continued linearly. The cell ix = clip(floor(fx), 0, nx - 2) and
+    tx = fx - ix (likewise y), the value (v00 (1 - tx) + v01 tx) (1 - ty) + (v10 (1 - tx) + v11 tx) ty
+    in float64, one point at a time (kernels.bilinear: what numpy computes element by element, in one
+    pass)."""
     ny, nx = values.shape[:2]
-    if not extend:
-        fx = np.clip(fx, 0.0, nx - 1.0)
-        fy = np.clip(fy, 0.0, ny - 1.0)
-    ix = np.clip(np.floor(fx), 0, max(nx - 2, 0)).astype(np.int64)
-    iy = np.clip(np.floor(fy), 0, max(ny - 2, 0)).astype(np.int64)
-    tx, ty = fx - ix, fy - iy
-    dx, dy = np.minimum(ix + 1, nx - 1) - ix, (np.minimum(iy + 1, ny - 1) - iy) * nx
-    flat = values.reshape(ny * nx, -1)  # gathers of whole rows of a 2-d array: the fast kind
-    i00 = iy * nx + ix
-    tx, ty = tx[:, None], ty[:, None]
-    top = np.take(flat, i00, axis=0) * (1.0 - tx) + np.take(flat, i00 + dx, axis=0) * tx
-    bot = np.take(flat, i00 + dy, axis=0) * (1.0 - tx) + np.take(flat, i00 + dy + dx, axis=0) * tx
-    out = top * (1.0 - ty) + bot * ty
+    flat = np.ascontiguousarray(values, dtype=float).reshape(ny, nx, -1)
+    fx, fy = np.ascontiguousarray(fx, dtype=float).ravel(), np.ascontiguousarray(fy, dtype=float).ravel()
+    out = np.empty((len(fx), flat.shape[2]))
+    kernels.bilinear(flat, flat.shape, fx, fy, extend, out=out)
     return out if values.ndim == 3 else out[:, 0]
 
 
@@ -120,12 +114,10 @@ def elastic_lattice(alpha: float, sigma: float, seed: int, size: G.Size) -> tupl
     r = len(taps) // 2
     nx, ny = int((w - 1) // c) + 2, int((h - 1) // c) + 2
     noise = np.random.Generator(np.random.PCG64(seed)).random((2, ny + 2 * r, nx + 2 * r)) * 2.0 - 1.0
-    across, term = taps[0] * noise[:, :, 0:nx], np.empty((2, ny + 2 * r, nx))
-    for k in range(1, len(taps)):  # in place: the same products and sums, fewer temporaries
-        np.add(across, np.multiply(taps[k], noise[:, :, k:k + nx], out=term), out=across)
-    smooth, term = taps[0] * across[:, 0:ny, :], term[:, 0:ny, :]
-    for k in range(1, len(taps)):
-        np.add(smooth, np.multiply(taps[k], across[:, k:k + ny, :], out=term), out=smooth)
+    # separable, each sum in tap order, float64 products and sums: the kernel computes the values of
+    # one numpy multiply and add per tap (what this was), without numpy's per-tap passes
+    smooth = np.empty((2, ny, nx))
+    kernels.smooth_lattice(noise, 2, ny, nx, taps, out=smooth)
     spread = math.fsum(t * t for t in taps)  # the smoothed noise's std is spread / sqrt(3)
     scale = alpha / (2.0 * math.sqrt(math.pi) * sigma * spread)
     return np.stack([smooth[0], smooth[1]], axis=-1) * scale, c

@@ -1,5 +1,5 @@
-"""Window filters, ISO noise, CLAHE, the unsharp mask and downscale (filters.c, clahe.c, unsharp.c, resize.c, in
-module _pixel): their typed Python face."""
+"""Window filters, ISO noise, CLAHE, the unsharp mask and downscale (filters.c, iso.c, clahe.c, unsharp.c,
+resize.c, in module _pixel): their typed Python face."""
 
 from __future__ import annotations
 
@@ -85,19 +85,25 @@ def _mix64(z: int) -> int:
 
 def iso_noise(src: Buffer, size: tuple[int, int], bpp: int, nc: int, lum: Sequence[int], chroma: Sequence[int],
               seed: int, *, out: Buffer | None = None) -> Buffer:
-    """ISO noise (filters.c): band c of a pixel of luma Y becomes round(c + (lum[Y] z0 + chroma[Y] zc)
+    """ISO noise (iso.c): band c of a pixel of luma Y becomes round(c + (lum[Y] z0 + chroma[Y] zc)
     / 2^32), clamped, z0 shared by the bands, zc one per band, both from the unit normal table (16.16)
     picked by one counter-based hash per pixel keyed by ``seed``; ``lum`` and ``chroma`` are 256
     standard deviations each, 16.16 fixed point (0-255 units), at most 256."""
     w, h = _checked("iso_noise", src, size, bpp, nc)
     if nc not in (1, 3):
         raise ValueError(f"iso_noise: {nc} colour bands are not supported (1 or 3)")
-    table = [int(v) for v in (*lum, *chroma)]
-    if len(table) != 512 or not all(0 <= v <= 256 << 16 for v in table):
+    try:
+        table = array("q", [*lum, *chroma])
+    except (TypeError, OverflowError):  # numbers other than int, or out of int64
+        try:
+            table = array("q", [int(v) for v in (*lum, *chroma)])
+        except (TypeError, ValueError, OverflowError):
+            table = array("q")
+    if len(table) != 512 or min(table) < 0 or max(table) > 256 << 16:
         raise ValueError("iso_noise: 256 luminance and 256 chroma sigmas in [0, 2^24] (16.16)")
     out = _output("iso_noise", out, size, bpp)
     key = _mix64((int(seed) & _MASK64) * 0x9E3779B97F4A7C15 + ISO_STREAM)
-    c_iso_noise(src, out, w, h, bpp, nc, array("q", table).tobytes(), key)
+    c_iso_noise(src, out, w, h, bpp, nc, table.tobytes(), key)
     return out
 
 

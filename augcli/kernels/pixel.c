@@ -2,9 +2,9 @@
  *
  * Integer arithmetic only. Each kernel has AVX2 and AVX-512 builds of its C body (AUGCLI_DISPATCH),
  * which the compiler vectorises; saturation's SIMD builds use a 32-bit form of its integers, its
- * scalar build the 64-bit one, and noise's SIMD builds hash a block of pixels before the table loads
- * (AUGCLI_DISPATCH_BODIES: each is faster on its own paths, measured with bench/pixel_ops.py --paths
- * and in-process A/B runs); lut's AVX-512 path uses byte permutes where the CPU has AVX-512 VBMI
+ * scalar build the 64-bit one (AUGCLI_DISPATCH_BODIES: each is faster on its own paths, measured
+ * with bench/pixel_ops.py --paths and in-process A/B runs), noise's, lighting's and salt_pepper's
+ * SIMD paths are intrinsics (noise.c, lighting.c, salt.c); lut's AVX-512 path uses byte permutes where the CPU has AVX-512 VBMI
  * (lut_vbmi). Integer C gives the same bytes on every build. The Python side
  * (augcli.kernels) turns the float parameters into the fixed-point integers passed here, with
  * IEEE double arithmetic that every platform computes alike.
@@ -253,7 +253,7 @@ AUGCLI_INLINE void lighting_body(const uint8_t *s, uint8_t *d, int w, int h, int
     AUGCLI_BY_LAYOUT(bpp, nc, CALL);
 #undef CALL
 }
-AUGCLI_DISPATCH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
+AUGCLI_ONE_PATH(lighting, (const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
                            int64_t gy),
                 (s, d, w, h, bpp, nc, g0, gx, gy))
 
@@ -270,69 +270,37 @@ static uint64_t stream_key(uint64_t seed, uint64_t stream)
 
 /* out = round(c + sigma z) = c + ((sigma z + 2^31) >> 32) exactly (c << 32 has no fraction bits), so
  * each call first tabulates the second term for the 4096 z (clamped to +-256, where any c clamps
- * alike): per sample one table load, one add and one clamp. */
-AUGCLI_INLINE void noise_one(const uint8_t *restrict s, uint8_t *restrict d, size_t i, const int bpp, const int nc,
-                             const int16_t *restrict add, uint64_t r)
+ * alike): per sample one table load, one add and one clamp. The SIMD paths are in noise.c. */
+static void noise_table(int16_t *add, int64_t sigma)
 {
-    for (int c = 0; c < nc; c++)
-        d[i * bpp + c] = augcli_u8((int64_t)s[i * bpp + c] +
-                                   add[(r >> (16 * c + 16 - AUGCLI_NORMAL_BITS)) & ((1 << AUGCLI_NORMAL_BITS) - 1)]);
-    for (int c = nc; c < bpp; c++)
-        d[i * bpp + c] = s[i * bpp + c];
-}
-
-/* blocked (the SIMD builds): the hashes of 256 pixels first, one plain loop the compiler vectorises
- * with 64-bit multiplies, then the table loads. On a 500x375 RGB photo, both builds in one process
- * (Zen 4): AVX-512 0.61 -> 0.49 ms, AVX2 0.62 -> 0.58; the scalar build keeps the one loop (the split
- * cost it 15 %). The same integers either way. */
-AUGCLI_INLINE void noise_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
-                                const int nc, const int16_t *restrict add, uint64_t key, const int blocked)
-{
-    if (!blocked) { /* noise_one's body written out: through the call the scalar build ran 50 % slower */
-        for (size_t i = 0; i < npx; i++) {
-            const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
-            for (int c = 0; c < nc; c++)
-                d[i * bpp + c] = augcli_u8((int64_t)s[i * bpp + c] +
-                                           add[(r >> (16 * c + 16 - AUGCLI_NORMAL_BITS)) & ((1 << AUGCLI_NORMAL_BITS) - 1)]);
-            for (int c = nc; c < bpp; c++)
-                d[i * bpp + c] = s[i * bpp + c];
-        }
-        return;
-    }
-    uint64_t hash[256];
-    for (size_t i0 = 0; i0 < npx; i0 += 256) {
-        const size_t n = npx - i0 < 256 ? npx - i0 : 256;
-        for (size_t k = 0; k < n; k++)
-            hash[k] = augcli_mix64(key + (i0 + k + 1) * AUGCLI_GOLDEN);
-        for (size_t k = 0; k < n; k++)
-            noise_one(s, d, i0 + k, bpp, nc, add, hash[k]);
-    }
-}
-
-AUGCLI_INLINE void noise_with(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma,
-                              uint64_t key, const int blocked)
-{
-    int16_t add[1 << AUGCLI_NORMAL_BITS];
     for (int k = 0; k < (1 << AUGCLI_NORMAL_BITS); k++) {
         const int64_t t = ((int64_t)augcli_normal_table[k] * sigma + ((int64_t)1 << 31)) >> 32;
         add[k] = (int16_t)(t < -256 ? -256 : (t > 256 ? 256 : t));
     }
-#define CALL(BPP, NC) noise_pixels(s, d, npx, BPP, NC, add, key, blocked)
+}
+
+AUGCLI_INLINE void noise_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
+                                const int nc, const int16_t *restrict add, uint64_t key)
+{
+    for (size_t i = 0; i < npx; i++) {
+        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
+        for (int c = 0; c < nc; c++)
+            d[i * bpp + c] = augcli_u8((int64_t)s[i * bpp + c] +
+                                       add[(r >> (16 * c + 16 - AUGCLI_NORMAL_BITS)) & ((1 << AUGCLI_NORMAL_BITS) - 1)]);
+        for (int c = nc; c < bpp; c++)
+            d[i * bpp + c] = s[i * bpp + c];
+    }
+}
+
+AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const int16_t *add,
+                              uint64_t key)
+{
+#define CALL(BPP, NC) noise_pixels(s, d, npx, BPP, NC, add, key)
     AUGCLI_BY_LAYOUT(bpp, nc, CALL);
 #undef CALL
 }
-AUGCLI_INLINE void noise_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key)
-{
-    noise_with(s, d, npx, bpp, nc, sigma, key, 0);
-}
-AUGCLI_INLINE void noise_blocked_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma,
-                                      uint64_t key)
-{
-    noise_with(s, d, npx, bpp, nc, sigma, key, 1);
-}
-AUGCLI_DISPATCH_BODIES(noise, noise_body, noise_blocked_body,
-                       (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int64_t sigma, uint64_t key),
-                       (s, d, npx, bpp, nc, sigma, key))
+AUGCLI_ONE_PATH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const int16_t *add, uint64_t key),
+                (s, d, npx, bpp, nc, add, key))
 
 AUGCLI_INLINE void salt_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
                                const int nc, uint64_t hit, uint64_t salt, uint64_t key)
@@ -354,7 +322,7 @@ AUGCLI_INLINE void salt_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, 
     AUGCLI_BY_LAYOUT(bpp, nc, CALL);
 #undef CALL
 }
-AUGCLI_DISPATCH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
+AUGCLI_ONE_PATH(salt, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit, uint64_t salt,
                        uint64_t key),
                 (s, d, npx, bpp, nc, hit, salt, key))
 
@@ -571,7 +539,12 @@ static PyObject *py_lighting(PyObject *self, PyObject *args)
     }
     const int path = augcli_pixel_path;
     Py_BEGIN_ALLOW_THREADS
-    lighting_for(path)(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy); /* the other bytes too */
+#if AUGCLI_X86
+    if (path != AUGCLI_SCALAR)
+        augcli_lighting_simd(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy);
+    else
+#endif
+        lighting_for(path)(p.src.buf, p.dst.buf, p.w, p.h, p.bpp, p.nc, g0, gx, gy); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;
@@ -593,7 +566,14 @@ static PyObject *py_noise(PyObject *self, PyObject *args)
     const int path = augcli_pixel_path;
     const uint64_t key = stream_key(seed, NOISE_STREAM);
     Py_BEGIN_ALLOW_THREADS
-    noise_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, sigma, key); /* the other bytes too */
+    int16_t add[1 << AUGCLI_NORMAL_BITS];
+    noise_table(add, sigma);
+#if AUGCLI_X86
+    if (path != AUGCLI_SCALAR)
+        augcli_noise_simd(path, p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, add, key);
+    else
+#endif
+        noise_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, add, key); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;
@@ -614,7 +594,12 @@ static PyObject *py_salt_pepper(PyObject *self, PyObject *args)
     const int path = augcli_pixel_path;
     const uint64_t key = stream_key(seed, SALT_STREAM);
     Py_BEGIN_ALLOW_THREADS
-    salt_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key); /* the other bytes too */
+#if AUGCLI_X86
+    if (path != AUGCLI_SCALAR)
+        augcli_salt_simd(path, p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key);
+    else
+#endif
+        salt_for(path)(p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, hit, salt, key); /* the other bytes too */
     Py_END_ALLOW_THREADS
     augcli_release_pair(&p);
     Py_RETURN_NONE;
@@ -665,6 +650,8 @@ static PyMethodDef methods[] = {
     {"downscale", augcli_py_downscale, METH_VARARGS, "downscale(src, dst, w, h, bpp, nc, small_w, small_h)"},
     {"clahe", augcli_py_clahe, METH_VARARGS, "clahe(src, dst, w, h, bpp, nc, clip_count, tiles_x, tiles_y)"},
     {"unsharp", augcli_py_unsharp, METH_VARARGS, "unsharp(src, dst, w, h, bpp, nc, percent) (0 <= percent <= 6400)"},
+    {"smooth_lattice", augcli_py_smooth_lattice, METH_VARARGS, "smooth_lattice(noise, out, planes, ny, nx, taps) (float64)"},
+    {"bilinear", augcli_py_bilinear, METH_VARARGS, "bilinear(values, out, ny, nx, nc, fx, fy, extend) (float64)"},
     {"available", py_available, METH_NOARGS, "The kernel paths this CPU can run, best last."},
     {"set_path", py_set_path, METH_O, "Use the named path (scalar, avx2, avx512)."},
     {"path", py_path, METH_NOARGS, "The active path."},

@@ -1,6 +1,6 @@
 /* Internal header of the _pixel extension module (pixel.c holds the module, filters.c the blur,
- * median, line mean, ISO noise and noise fill, clahe.c CLAHE, unsharp.c
- * the unsharp mask, resize.c downscale).
+ * median, line mean and noise fill, iso.c ISO noise, clahe.c CLAHE, unsharp.c
+ * the unsharp mask, lattice.c the elastic lattice's smoothing, resize.c downscale).
  *
  * Every pixel kernel takes packed 8-bit images: w x h pixels of bpp bytes (1-4), the first nc of
  * them colour samples (L: 1/1, LA: 2/1, RGB: 3/3, RGBA or RGBX: 4/3); the other bytes of each pixel
@@ -36,14 +36,27 @@ void augcli_copy_extra(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, in
 PyObject *augcli_py_blur(PyObject *self, PyObject *args);
 PyObject *augcli_py_median(PyObject *self, PyObject *args);
 PyObject *augcli_py_line_mean(PyObject *self, PyObject *args);
-PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args);
 PyObject *augcli_py_fill_noise(PyObject *self, PyObject *args);
+/* Defined in iso.c. */
+PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args);
 /* Defined in clahe.c. */
 PyObject *augcli_py_clahe(PyObject *self, PyObject *args);
 /* Defined in unsharp.c. */
 PyObject *augcli_py_unsharp(PyObject *self, PyObject *args);
 /* Defined in resize.c. */
 PyObject *augcli_py_downscale(PyObject *self, PyObject *args);
+/* Defined in noise.c (x86 only): gaussian noise on the avx2 or avx512 path, with pixel.c's table. */
+void augcli_noise_simd(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const int16_t *add,
+                       uint64_t key);
+/* Defined in lighting.c (x86 only): lighting on the SIMD paths (pixel.c's rule, in 32-bit lanes). */
+void augcli_lighting_simd(const uint8_t *s, uint8_t *d, int w, int h, int bpp, int nc, int64_t g0, int64_t gx,
+                          int64_t gy);
+/* Defined in salt.c (x86 only): salt and pepper on the avx2 or avx512 path (pixel.c's rule). */
+void augcli_salt_simd(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit,
+                      uint64_t salt, uint64_t key);
+/* Defined in lattice.c. */
+PyObject *augcli_py_smooth_lattice(PyObject *self, PyObject *args);
+PyObject *augcli_py_bilinear(PyObject *self, PyObject *args);
 
 /* Per-function target attributes for the SIMD builds of a kernel body. The bodies are plain C
  * integer code, written once and compiled for each path (the compiler vectorises them), so every

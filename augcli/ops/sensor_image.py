@@ -203,12 +203,20 @@ def downscale(image: Image.Image, scale: float, filter: str) -> Image.Image:
     return F.merge_alpha(out, alpha)
 
 
+# sqrt(Y / 255) 2^16 for Y = 0..255: scaling by 2^16 is exact, so s sqrt(Y / 255) 2^16 rounds to the
+# same double whichever product comes first
+_ROOTS_16 = [math.sqrt(y / 255.0) * 65536.0 for y in range(256)]
+
+
 def iso_sigmas(sigma: float, colour: float) -> tuple[list[int], list[int]]:
     """The ISO noise's standard deviations per luma Y = 0..255 in 16.16 fixed point (0-255 units):
     luminance ``sigma sqrt(Y / 255)`` and chroma ``colour`` times that (IEEE double, correctly
-    rounded square roots: the same integers everywhere)."""
-    lum = [round(float(sigma) * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
-    chroma = [round(float(colour) * float(sigma) * math.sqrt(y / 255.0) * (1 << 16)) for y in range(256)]
+    rounded square roots, rounded half to even: the same integers everywhere)."""
+    import numpy as np
+
+    roots = np.array(_ROOTS_16)
+    lum = np.rint(float(sigma) * roots).astype(np.int64).tolist()
+    chroma = np.rint((float(colour) * float(sigma)) * roots).astype(np.int64).tolist()
     return lum, chroma
 
 
