@@ -95,8 +95,9 @@ def autocontrast(image: Image.Image) -> Image.Image:
 
 def _value_map(image: Image.Image, table: np.ndarray, fn) -> Image.Image:
     """One table for every colour band of an 8-bit image, ``fn`` on the values of other modes."""
-    if kernel_layout(image) is not None:
-        return map_values(image, per_band=[table] * 3)
+    layout = kernel_layout(image)
+    if layout is not None:  # whole levels 0..255 already: the bytes map_values would round them to
+        return run_kernel(image, kernels.lut, np.asarray(table, dtype=np.uint8).tobytes() * layout[1])
     return map_colour(image, fn)
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Per-pixel cost of the sensor and occlusion ops and CLAHE: augcli against AlbumentationsX (or albumentations).
+"""Per-pixel cost of the sensor, occlusion and tone ops and CLAHE: augcli against AlbumentationsX (or albumentations).
 
 One 500x375 RGB photo, decoded once; each op applied --repeats times with fixed settings (the same
 on both sides, see CASES); the figure is the median wall time of a call divided by the pixel count,
@@ -57,6 +57,17 @@ CASES = [
     # there and back (each side's own recipe for a colour image)
     ("clahe 2, 8x8 tiles", lambda S, im: S.clahe(im, 2.0, (8, 8)),
      lambda A, cv2: A.CLAHE(clip_limit=(2, 2), tile_grid_size=(8, 8), p=1)),
+    # the tone ops (augcli.tonal: Pillow's ImageOps bytes) against the peer's transform of that name
+    ("autocontrast", lambda S, im: S.autocontrast(im), lambda A, cv2: A.AutoContrast(method="pil", p=1)),
+    ("equalize", lambda S, im: S.equalize(im), lambda A, cv2: A.Equalize(mode="pil", by_channels=True, p=1)),
+    ("posterize 3 bits", lambda S, im: S.posterize(im, 3), lambda A, cv2: A.Posterize(num_bits=(3, 3), p=1)),
+    ("solarize 128", lambda S, im: S.solarize(im, 128), lambda A, cv2: A.Solarize(threshold_range=(0.5, 0.5), p=1)),
+    ("invert", lambda S, im: S.invert(im), lambda A, cv2: A.InvertImg(p=1)),
+    # unsharp mask, sigma 2, amount 1.5 (augcli: Pillow's box-approximated Gaussian, threshold 3 levels;
+    # the peer: OpenCV's Gaussian of a 13-pixel kernel, threshold 3)
+    ("sharpen (unsharp mask, sigma 2) 1.5", lambda S, im: S.sharpen(im, 1.5),
+     lambda A, cv2: A.UnsharpMask(blur_range=(13, 13), sigma_range=(2.0, 2.0), alpha_range=(1.0, 1.0), threshold=3,
+                                  p=1)),
 ]
 # 8 holes of 15 % of each side (75 x 56 on 500 x 375), as the peer's settings draw them
 HOLES = [[10 + 55 * i, 20 + 35 * i, 75, 56] for i in range(8)]
@@ -79,9 +90,10 @@ def run_augcli(path: Path, repeats: int) -> dict[str, float]:
         sys.path.insert(0, str(ROOT))
     from PIL import Image
 
+    from augcli import tonal
     from augcli.ops import sensor_image, tone_image
 
-    S = SimpleNamespace(**{**vars(sensor_image), **vars(tone_image)})  # the ops' image code, by name
+    S = SimpleNamespace(**{**vars(sensor_image), **vars(tone_image), **vars(tonal)})  # the ops' image code, by name
     with Image.open(path) as im:
         im.load()
     n = im.size[0] * im.size[1]

@@ -370,6 +370,23 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lut_vbmi(cons
         band[c] = (__mmask64)m;
     }
     const size_t n = npx * (size_t)bpp;
+    int shared = nc > 1;
+    for (int c = 1; c < nc; c++)
+        shared &= memcmp(table, table + 256 * c, 256) == 0;
+    if (shared) { /* one table for every band (invert, posterize, solarize): one lookup for all of them */
+        __mmask64 colour = 0;
+        for (int c = 0; c < nc; c++)
+            colour |= band[c];
+        for (size_t i = 0; i < n; i += 64) {
+            const __mmask64 live = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+            const __m512i v = _mm512_maskz_loadu_epi8(live, s + i);
+            const __m512i lo = _mm512_permutex2var_epi8(t[0][0], v, t[0][1]);
+            const __m512i hi = _mm512_permutex2var_epi8(t[0][2], v, t[0][3]);
+            const __m512i o = _mm512_mask_blend_epi8(colour, v, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+            _mm512_mask_storeu_epi8(d + i, live, o);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i += 64) {
         const __mmask64 live = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
         const __m512i v = _mm512_maskz_loadu_epi8(live, s + i);
