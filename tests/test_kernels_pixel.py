@@ -494,6 +494,10 @@ def test_kernels_stay_inside_buffers_placed_against_guard_pages(path_restored):
                     assert bytes(dst) == expected["salt_pepper"]
                     _pixel.lut(src, dst, w, h, bpp, nc, LUT[:256 * nc])
                     assert bytes(dst) == expected["lut"]
+                    _pixel.lut(src, dst, w, h, bpp, nc, LUT[:256] * nc)  # one table for every band
+                    a = np.frombuffer(bytes(src), np.uint8).reshape(-1, bpp).copy()
+                    a[:, :nc] = np.frombuffer(LUT[:256], np.uint8)[a[:, :nc]]
+                    assert bytes(dst) == a.tobytes()
                     assert repr(tuple(_pixel.channel_sums(src, w, h, bpp, nc))).encode() == expected["sums"]
 
 

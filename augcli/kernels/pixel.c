@@ -377,8 +377,16 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lut_vbmi(cons
         __mmask64 colour = 0;
         for (int c = 0; c < nc; c++)
             colour |= band[c];
-        for (size_t i = 0; i < n; i += 64) {
-            const __mmask64 live = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+        size_t i = 0;
+        for (; i + 64 <= n; i += 64) { /* whole vectors: no mask to work out */
+            const __m512i v = _mm512_loadu_si512((const void *)(s + i));
+            const __m512i lo = _mm512_permutex2var_epi8(t[0][0], v, t[0][1]);
+            const __m512i hi = _mm512_permutex2var_epi8(t[0][2], v, t[0][3]);
+            _mm512_storeu_si512((void *)(d + i),
+                                _mm512_mask_blend_epi8(colour, v, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi)));
+        }
+        if (i < n) {
+            const __mmask64 live = ((__mmask64)1 << (n - i)) - 1;
             const __m512i v = _mm512_maskz_loadu_epi8(live, s + i);
             const __m512i lo = _mm512_permutex2var_epi8(t[0][0], v, t[0][1]);
             const __m512i hi = _mm512_permutex2var_epi8(t[0][2], v, t[0][3]);
