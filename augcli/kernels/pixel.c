@@ -305,14 +305,8 @@ AUGCLI_ONE_PATH(noise, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int n
 AUGCLI_INLINE void salt_pixels(const uint8_t *restrict s, uint8_t *restrict d, size_t npx, const int bpp,
                                const int nc, uint64_t hit, uint64_t salt, uint64_t key)
 {
-    for (size_t i = 0; i < npx; i++) {
-        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
-        const int is_hit = (r >> 32) < hit, is_salt = (r & 0xFFFFFFFFu) < salt;
-        for (int c = 0; c < nc; c++)
-            d[i * bpp + c] = is_hit ? (is_salt ? 255 : 0) : s[i * bpp + c];
-        for (int c = nc; c < bpp; c++)
-            d[i * bpp + c] = s[i * bpp + c];
-    }
+    for (size_t i = 0; i < npx; i++)
+        augcli_salt_pixel(s, d, i, bpp, nc, hit, salt, key);
 }
 
 AUGCLI_INLINE void salt_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, uint64_t hit,

@@ -109,4 +109,18 @@ PyObject *augcli_py_bilinear(PyObject *self, PyObject *args);
 #define AUGCLI_DISPATCH AUGCLI_ONE_PATH
 #endif
 
+/* Salt and pepper's rule for pixel i: r = mix64(key + (i + 1) golden); hit when r >> 32 < hit, then
+ * every colour byte 255 if (r mod 2^32) < salt, else 0; other pixels and bytes kept (pixel.c's scalar
+ * build and salt.c's SIMD tails). */
+AUGCLI_INLINE void augcli_salt_pixel(const uint8_t *s, uint8_t *d, size_t i, int bpp, int nc, uint64_t hit,
+                                     uint64_t salt, uint64_t key)
+{
+    const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
+    const int is_hit = (r >> 32) < hit, is_salt = (r & 0xFFFFFFFFu) < salt;
+    for (int c = 0; c < nc; c++)
+        d[i * bpp + c] = is_hit ? (is_salt ? 255 : 0) : s[i * bpp + c];
+    for (int c = nc; c < bpp; c++)
+        d[i * bpp + c] = s[i * bpp + c];
+}
+
 #endif

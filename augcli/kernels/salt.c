@@ -11,14 +11,8 @@
 static void salt_tail(const uint8_t *s, uint8_t *d, size_t i, size_t npx, int bpp, int nc, uint64_t hit,
                       uint64_t salt, uint64_t key)
 {
-    for (; i < npx; i++) {
-        const uint64_t r = augcli_mix64(key + (i + 1) * AUGCLI_GOLDEN);
-        const int is_hit = (r >> 32) < hit, is_salt = (r & 0xFFFFFFFFu) < salt;
-        for (int c = 0; c < nc; c++)
-            d[i * bpp + c] = is_hit ? (is_salt ? 255 : 0) : s[i * bpp + c];
-        for (int c = nc; c < bpp; c++)
-            d[i * bpp + c] = s[i * bpp + c];
-    }
+    for (; i < npx; i++)
+        augcli_salt_pixel(s, d, i, bpp, nc, hit, salt, key);
 }
 
 /* two sets of 4 int64 lanes (each 0 or all ones) as 8 int32 lanes, a's first */
