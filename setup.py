@@ -42,7 +42,8 @@ class BuildKernels(build_ext):
 
 KERNELS = [
     Extension("augcli.kernels._warp", ["augcli/kernels/warp.c"], depends=["augcli/kernels/common.h"]),
-    Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c", "augcli/kernels/iso.c",
+    Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c", "augcli/kernels/median.c",
+                                         "augcli/kernels/iso.c",
                                          "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c",
                                          "augcli/kernels/lattice.c", "augcli/kernels/noise.c",
                                          "augcli/kernels/lighting.c", "augcli/kernels/salt.c",

@@ -1,5 +1,5 @@
 /* Internal header of the _pixel extension module (pixel.c holds the module, filters.c the blur,
- * median, line mean and noise fill, iso.c ISO noise, clahe.c CLAHE, unsharp.c
+ * line mean and noise fill, median.c the median, iso.c ISO noise, clahe.c CLAHE, unsharp.c
  * the unsharp mask, lattice.c the elastic lattice's smoothing, resize.c downscale).
  *
  * Every pixel kernel takes packed 8-bit images: w x h pixels of bpp bytes (1-4), the first nc of
@@ -34,9 +34,10 @@ void augcli_copy_extra(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, in
 
 /* Defined in filters.c. */
 PyObject *augcli_py_blur(PyObject *self, PyObject *args);
-PyObject *augcli_py_median(PyObject *self, PyObject *args);
 PyObject *augcli_py_line_mean(PyObject *self, PyObject *args);
 PyObject *augcli_py_fill_noise(PyObject *self, PyObject *args);
+/* Defined in median.c. */
+PyObject *augcli_py_median(PyObject *self, PyObject *args);
 /* Defined in iso.c. */
 PyObject *augcli_py_iso_noise(PyObject *self, PyObject *args);
 /* Defined in clahe.c. */
@@ -108,6 +109,21 @@ PyObject *augcli_py_bilinear(PyObject *self, PyObject *args);
 #define AUGCLI_DISPATCH_BODIES(name, scalar_body, simd_body, params, args) AUGCLI_ONE_PATH(name, params, args)
 #define AUGCLI_DISPATCH AUGCLI_ONE_PATH
 #endif
+
+/* filters.c's window rows (window filters: edges replicated, rows kept padded in a ring), shared
+ * with median.c. */
+typedef struct {
+    const uint8_t *src;
+    int w, h, bpp, r, ring;
+    uint8_t *pad;          /* ring of padded rows, (w + 2r) bpp bytes each */
+    const uint8_t **rows;  /* rows[i]: the padded source row y - r + i (clamped) of the current output row */
+    int done;              /* source rows 0 .. done - 1 are in the ring */
+} window_rows;
+int augcli_window_init(window_rows *wr, const uint8_t *src, int w, int h, int bpp, int r);
+void augcli_window_free(window_rows *wr);
+void augcli_window_advance(window_rows *wr, int y);
+/* Defined in median.c: the non-colour bytes of one row copied back from the source. */
+void augcli_row_copy_extra(const uint8_t *src, uint8_t *dst, int w, int bpp, int nc);
 
 /* Salt and pepper's rule for pixel i: r = mix64(key + (i + 1) golden); hit when r >> 32 < hit, then
  * every colour byte 255 if (r mod 2^32) < salt, else 0; other pixels and bytes kept (pixel.c's scalar
