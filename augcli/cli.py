@@ -13,7 +13,7 @@ from .choices import FORMATS, LABEL_FORMATS, LABEL_OUTPUTS, LAYOUTS, ON_EXISTS, 
 from .cli_options import (FolderOrURL, build_compose, build_label_options, build_pipeline, build_targets, compose_options,
                           label_options, op_options, ops_table, require_settings, run_options, scaleout_settings, scaleout_options,
                           target_options)
-from .cli_run import run_and_report
+from .cli_run import library_errors, run_and_report
 from .cli_types import SizeType
 from .presets import NAMES as PRESET_NAMES
 
@@ -303,10 +303,9 @@ def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, 
     Example:
       augcli stats data/train --plot classes.png --compare aug/train
     """
-    from .errors import AugcliError, UsageError
     from .stats import exit_code, format_stats, run_stats
 
-    try:
+    with library_errors():
         from .labels.counts import count_objects  # objects per label class, when labels are found
 
         def say(msg: str) -> None:
@@ -314,10 +313,6 @@ def stats(input_dir: str, as_json: bool, plot: str | None, compare: str | None, 
 
         result = run_stats(input_dir, compare, decode, plot, report=say,
                            count_objects=lambda root, rels: count_objects(root, rels, say))
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except AugcliError as exc:
-        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

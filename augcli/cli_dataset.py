@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .choices import LABEL_OUTPUTS
+from .cli_run import library_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DISTANCE_HELP = "Images whose dHash differs in at most D of 64 bits are near duplicates."
@@ -53,7 +54,6 @@ def split(input_dir: str, output_dir: str, ratios: str, names: str | None, group
     Example:
       augcli split data/ splits/ --ratios 0.8,0.1,0.1 --stratify --seed 1
     """
-    from .errors import AugcliError, UsageError
     from .split import run_split
     from .splitplan import DEFAULT_GROUPS, SplitOptions, default_names
 
@@ -65,17 +65,13 @@ def split(input_dir: str, output_dir: str, ratios: str, names: str | None, group
         opts = SplitOptions(ratios=r, names=n, group=groups or DEFAULT_GROUPS, **kw)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
+    with library_errors():
         if labels_output:
             from .split import split_and_convert
 
             result = split_and_convert(input_dir, output_dir, opts, labels_output, allow_lossy, _say)
         else:
             result = run_split(input_dir, output_dir, opts, _say)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except AugcliError as exc:
-        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -104,14 +100,9 @@ def audit(dataset: str, hash_distance: int, workers: int, cache: str | None, as_
       augcli audit splits/ --hash-distance 6
     """
     from .audit import run_audit
-    from .errors import AugcliError, UsageError
 
-    try:
+    with library_errors():
         result = run_audit(dataset, hash_distance, workers, cache, _say)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except AugcliError as exc:
-        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:

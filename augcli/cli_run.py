@@ -5,24 +5,34 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import click
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """The library's errors as click's: a usage error exits 2, any other error of augcli's 1."""
+    from .errors import AugcliError, UsageError
+
+    try:
+        yield
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except AugcliError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def run_and_report(cfg: Any, as_json: bool, quiet: bool) -> None:
     """``runner.run(cfg)``; stdout gets ``--json`` or the ``--dry-run`` listing, stderr the summary
     line (unless ``quiet``); exits with the run's code. SIGTERM stops the run the way Ctrl-C does."""
-    from .errors import AugcliError, UsageError
     from .runner import run
 
     terminated = _stop_cleanly_on_sigterm()
     try:
-        summary = run(cfg)
-    except UsageError as exc:
-        raise click.UsageError(str(exc)) from None
-    except AugcliError as exc:
-        raise click.ClickException(str(exc)) from None
+        with library_errors():
+            summary = run(cfg)
     except KeyboardInterrupt:  # before any work started: nothing was written
         click.echo("augcli: interrupted", err=True)
         sys.exit(143 if terminated else 130)
