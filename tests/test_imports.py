@@ -112,6 +112,35 @@ def test_no_module_imports_another_modules_private_name():
     assert bad == []
 
 
+def private_attributes(modules: dict[str, Path]) -> list[str]:
+    """``alias._name`` where ``alias`` is another augcli module bound by an import (``from . import
+    model as L`` then ``L._inverse``): a private name reached across modules all the same."""
+    bad = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = _base(module, path, node.level) if node.level else node.module or ""
+                for alias in node.names:
+                    target = f"{base}.{node.module}.{alias.name}" if node.level and node.module else f"{base}.{alias.name}"
+                    if target in modules and target != module:
+                        aliases[alias.asname or alias.name] = target
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name in modules and alias.name != module:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases \
+                    and node.attr.startswith("_") and not node.attr.startswith("__"):
+                bad.append(f"{module}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+    return bad
+
+
+def test_no_module_reaches_another_modules_private_name_through_its_alias():
+    assert private_attributes(_modules()) == []
+
+
 def test_no_module_is_over_the_size_limit():
     over = {m: n for m, p in _modules().items()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
@@ -128,4 +157,6 @@ def test_the_checks_see_a_cycle_and_a_private_import(tmp_path):
     mods = {"augcli": pkg / "__init__.py", "augcli.x": pkg / "x.py", "augcli.y": pkg / "y.py"}
     graph = imports(mods)
     assert ("augcli.y", "_hidden", 2) in graph["augcli.x"]
+    (pkg / "z.py").write_text("from . import y as Y\n\n\ndef g():\n    return Y._hidden\n")
+    assert private_attributes({**mods, "augcli.z": pkg / "z.py"}) == ["augcli.z:5 uses augcli.y._hidden"]
     assert _cycles({m: {t for t, _, _ in ts if t in mods and t != m} for m, ts in graph.items()}) == [["augcli.x", "augcli.y"]]

@@ -316,7 +316,7 @@ def transform_image(entry: Entry, objs: Sequence[L.Obj], matrix: np.ndarray, f: 
         kp = None
         if o.keypoints is not None:
             flip_idx = flip.get(o.cls) if isinstance(o.cls, int) else None
-            kp, hidden = L._keypoints(f, o.keypoints, out_size, stats.mirrored, flip_idx, points) if window is None \
+            kp, hidden = L.move_keypoints(f, o.keypoints, out_size, stats.mirrored, flip_idx, points) if window is None \
                 else WI.keypoints(f, o.keypoints, window, flip_idx)
             stats.keypoints_hidden += hidden
         moved[o.extra[0]] = L.Obj(o.cls, box=box, keypoints=kp, extra=(o.extra[0], o.extra[1], ("rle", warped,

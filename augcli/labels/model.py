@@ -80,7 +80,7 @@ class Stats:
 # maps
 
 
-def _inverse(m: np.ndarray) -> np.ndarray:
+def inverse(m: np.ndarray) -> np.ndarray:
     """inv(m); affine maps are inverted in closed form, so integer maps (flips, quarter turns,
     integer shifts) invert exactly."""
     m = np.asarray(m, dtype=float)
@@ -133,7 +133,7 @@ def edge_map(matrix: np.ndarray, out_size: G.Size, pre: np.ndarray | None = None
     m = np.asarray(matrix, dtype=float)
     if m.shape == (2, 3):
         m = np.vstack([m, [0.0, 0.0, 1.0]])
-    f = centre_to_edge(_inverse(m))
+    f = centre_to_edge(inverse(m))
     if not G.is_affine(f):
         c_in = m @ np.array([(out_size[0] - 1) / 2.0, (out_size[1] - 1) / 2.0, 1.0])
         c_in = c_in / c_in[2] + np.array([0.5, 0.5, 0.0])
@@ -211,7 +211,7 @@ def _move(f: np.ndarray, pts: np.ndarray, points: DZ.PointMap | None) -> tuple[n
     return (points(moved) if points is not None and len(moved) else moved), ok
 
 
-def _keypoints(f: np.ndarray, kpts: np.ndarray, size: G.Size, mirrored: bool,
+def move_keypoints(f: np.ndarray, kpts: np.ndarray, size: G.Size, mirrored: bool,
                flip_idx: tuple[int, ...] | None, points: DZ.PointMap | None = None) -> tuple[np.ndarray, int]:
     """Keypoints (centre coordinates) through the edge map ``f`` (and ``points``); never deleted: a
     point that leaves the image (or the horizon) becomes 0 0 0. Returns the points and how many
@@ -249,7 +249,7 @@ def transform(objects: Sequence[Obj], f: np.ndarray, out_size: G.Size,
     if G.is_affine(f):
         stats.mirrored = mirrors(f)
     else:
-        src_centre, _ = apply(_inverse(f), np.array([centre]))
+        src_centre, _ = apply(inverse(f), np.array([centre]))
         stats.mirrored = mirrors(f, tuple(src_centre[0]))
     out: list[Obj] = []
     for obj in objects:
@@ -354,7 +354,7 @@ def _one(obj: Obj, f: np.ndarray, w: float, h: float, params: Params,
     if vis < params.min_visibility:
         return None, "min_visibility"
     if obj.keypoints is not None:
-        new.keypoints, hidden = _keypoints(f, obj.keypoints, (int(w), int(h)), stats.mirrored, params.flip_idx,
+        new.keypoints, hidden = move_keypoints(f, obj.keypoints, (int(w), int(h)), stats.mirrored, params.flip_idx,
                                            points)
         stats.keypoints_hidden += hidden
     return new, None

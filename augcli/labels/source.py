@@ -143,7 +143,7 @@ class SourceLabels:
             else:
                 centry, objs = self.parsed
                 f = L.edge_map(matrix, out_size, self.pre)
-                mm = matrix if self.pre is None else L.edge_to_centre(L._inverse(f))  # RLE: output -> frame
+                mm = matrix if self.pre is None else L.edge_to_centre(L.inverse(f))  # RLE: output -> frame
                 image, anns, stats = C.transform_image(centry, objs, mm, f, out_size, setup.params,
                                                        setup.coco.keypoint_flip, out_rel, window, nodes)
                 entry.update(stats.as_dict())
