@@ -104,8 +104,7 @@ AUGCLI_TARGET_AVX2 static void iso_avx2(const uint8_t *s, uint8_t *d, size_t npx
                                         const int32_t *lum, const int32_t *chroma, uint64_t key)
 {
     const size_t bytes = npx * bpp;
-    __m256i ca = _mm256_setr_epi64x((int64_t)(key + 1 * AUGCLI_GOLDEN), (int64_t)(key + 2 * AUGCLI_GOLDEN),
-                                    (int64_t)(key + 3 * AUGCLI_GOLDEN), (int64_t)(key + 4 * AUGCLI_GOLDEN));
+    __m256i ca = augcli_counters4(key);
     const __m256i half = _mm256_set1_epi64x((int64_t)(4 * AUGCLI_GOLDEN)), step = _mm256_set1_epi64x((int64_t)(8 * AUGCLI_GOLDEN));
     size_t i = 0;
     for (; i * bpp + AUGCLI_READ8(bpp) <= bytes; i += 8) {
@@ -144,10 +143,7 @@ AUGCLI_TARGET_AVX512 static void iso_avx512(const uint8_t *s, uint8_t *d, size_t
                                             const int32_t *lum, const int32_t *chroma, uint64_t key)
 {
     const size_t bytes = npx * bpp;
-    __m512i ca = _mm512_set_epi64((int64_t)(key + 8 * AUGCLI_GOLDEN), (int64_t)(key + 7 * AUGCLI_GOLDEN),
-                                  (int64_t)(key + 6 * AUGCLI_GOLDEN), (int64_t)(key + 5 * AUGCLI_GOLDEN),
-                                  (int64_t)(key + 4 * AUGCLI_GOLDEN), (int64_t)(key + 3 * AUGCLI_GOLDEN),
-                                  (int64_t)(key + 2 * AUGCLI_GOLDEN), (int64_t)(key + 1 * AUGCLI_GOLDEN));
+    __m512i ca = augcli_counters8(key);
     const __m512i eight = _mm512_set1_epi64((int64_t)(8 * AUGCLI_GOLDEN)), step = _mm512_set1_epi64((int64_t)(16 * AUGCLI_GOLDEN));
     const __m512i byte = _mm512_set1_epi32(255), zero = _mm512_setzero_si512();
     size_t i = 0;

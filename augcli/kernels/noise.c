@@ -48,8 +48,7 @@ AUGCLI_AVX2_INLINE __m128i noise_draw4(__m256i r, int c, const int32_t *add)
 AUGCLI_TARGET_AVX2 static void noise_avx2(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc,
                                           const int32_t *add, uint64_t key)
 {
-    __m256i ca = _mm256_setr_epi64x((int64_t)(key + 1 * AUGCLI_GOLDEN), (int64_t)(key + 2 * AUGCLI_GOLDEN),
-                                    (int64_t)(key + 3 * AUGCLI_GOLDEN), (int64_t)(key + 4 * AUGCLI_GOLDEN));
+    __m256i ca = augcli_counters4(key);
     const __m256i four = _mm256_set1_epi64x((int64_t)(4 * AUGCLI_GOLDEN));
     const __m256i step = _mm256_set1_epi64x((int64_t)(8 * AUGCLI_GOLDEN));
     size_t i = 0;
@@ -67,10 +66,7 @@ AUGCLI_TARGET_AVX2 static void noise_avx2(const uint8_t *s, uint8_t *d, size_t n
 AUGCLI_TARGET_AVX512 static void noise_avx512(const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc,
                                               const int32_t *add, uint64_t key)
 {
-    __m512i ca = _mm512_set_epi64((int64_t)(key + 8 * AUGCLI_GOLDEN), (int64_t)(key + 7 * AUGCLI_GOLDEN),
-                                  (int64_t)(key + 6 * AUGCLI_GOLDEN), (int64_t)(key + 5 * AUGCLI_GOLDEN),
-                                  (int64_t)(key + 4 * AUGCLI_GOLDEN), (int64_t)(key + 3 * AUGCLI_GOLDEN),
-                                  (int64_t)(key + 2 * AUGCLI_GOLDEN), (int64_t)(key + 1 * AUGCLI_GOLDEN));
+    __m512i ca = augcli_counters8(key);
     const __m512i eight = _mm512_set1_epi64((int64_t)(8 * AUGCLI_GOLDEN));
     const __m512i step = _mm512_set1_epi64((int64_t)(16 * AUGCLI_GOLDEN)), mask = _mm512_set1_epi64(4095);
     size_t i = 0;

@@ -36,8 +36,7 @@ AUGCLI_TARGET_AVX2 static void salt_avx2(const uint8_t *s, uint8_t *d, size_t np
     const __m256i colour = _mm256_set1_epi32(nc >= 4 ? -1 : (int)((1u << (8 * nc)) - 1));
     const __m256i hitv = _mm256_set1_epi64x((int64_t)hit), saltv = _mm256_set1_epi64x((int64_t)salt);
     const __m256i low = _mm256_set1_epi64x(0xFFFFFFFF);
-    __m256i ca = _mm256_setr_epi64x((int64_t)(key + 1 * AUGCLI_GOLDEN), (int64_t)(key + 2 * AUGCLI_GOLDEN),
-                                    (int64_t)(key + 3 * AUGCLI_GOLDEN), (int64_t)(key + 4 * AUGCLI_GOLDEN));
+    __m256i ca = augcli_counters4(key);
     const __m256i four = _mm256_set1_epi64x((int64_t)(4 * AUGCLI_GOLDEN));
     const __m256i step = _mm256_set1_epi64x((int64_t)(8 * AUGCLI_GOLDEN));
     size_t i = 0;
@@ -59,10 +58,7 @@ AUGCLI_TARGET_AVX512 static void salt_avx512(const uint8_t *s, uint8_t *d, size_
     const __m256i colour = _mm256_set1_epi32(nc >= 4 ? -1 : (int)((1u << (8 * nc)) - 1)), ones = _mm256_set1_epi32(-1);
     const __m512i hitv = _mm512_set1_epi64((int64_t)hit), saltv = _mm512_set1_epi64((int64_t)salt);
     const __m512i low = _mm512_set1_epi64(0xFFFFFFFF), step = _mm512_set1_epi64((int64_t)(8 * AUGCLI_GOLDEN));
-    __m512i ctr = _mm512_set_epi64((int64_t)(key + 8 * AUGCLI_GOLDEN), (int64_t)(key + 7 * AUGCLI_GOLDEN),
-                                   (int64_t)(key + 6 * AUGCLI_GOLDEN), (int64_t)(key + 5 * AUGCLI_GOLDEN),
-                                   (int64_t)(key + 4 * AUGCLI_GOLDEN), (int64_t)(key + 3 * AUGCLI_GOLDEN),
-                                   (int64_t)(key + 2 * AUGCLI_GOLDEN), (int64_t)(key + 1 * AUGCLI_GOLDEN));
+    __m512i ctr = augcli_counters8(key);
     size_t i = 0;
     for (; i * bpp + AUGCLI_READ8(bpp) <= npx * bpp; i += 8) {
         const __m512i r = augcli_mix8(ctr);

@@ -82,7 +82,23 @@ AUGCLI_AVX2_INLINE __m256i augcli_mix4(__m256i z)
     return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
 }
 
+/* The counters of pixels 0 .. 3, key + (i + 1) golden: augcli_mix4 of them is each pixel's hash. */
+AUGCLI_AVX2_INLINE __m256i augcli_counters4(uint64_t key)
+{
+    return _mm256_setr_epi64x((int64_t)(key + 1 * AUGCLI_GOLDEN), (int64_t)(key + 2 * AUGCLI_GOLDEN),
+                              (int64_t)(key + 3 * AUGCLI_GOLDEN), (int64_t)(key + 4 * AUGCLI_GOLDEN));
+}
+
 #define AUGCLI_AVX512_INLINE AUGCLI_TARGET_AVX512 static inline __attribute__((always_inline))
+
+/* The counters of pixels 0 .. 7 (lane i: key + (i + 1) golden). */
+AUGCLI_AVX512_INLINE __m512i augcli_counters8(uint64_t key)
+{
+    return _mm512_set_epi64((int64_t)(key + 8 * AUGCLI_GOLDEN), (int64_t)(key + 7 * AUGCLI_GOLDEN),
+                            (int64_t)(key + 6 * AUGCLI_GOLDEN), (int64_t)(key + 5 * AUGCLI_GOLDEN),
+                            (int64_t)(key + 4 * AUGCLI_GOLDEN), (int64_t)(key + 3 * AUGCLI_GOLDEN),
+                            (int64_t)(key + 2 * AUGCLI_GOLDEN), (int64_t)(key + 1 * AUGCLI_GOLDEN));
+}
 
 AUGCLI_AVX512_INLINE __m512i augcli_mix8(__m512i z)
 {
