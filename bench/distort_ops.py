@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from photos import photo  # bench/photos.py, beside this script
+from photos import alternate, cell, photo  # bench/photos.py, beside this script
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
@@ -140,17 +138,9 @@ def main() -> None:
         label_errors(args.images)
         return
     path = photo(args.images)
-    mine_rounds, peer_rounds = [], []
-    for _ in range(args.rounds):  # alternating, so a VM's drifting speed hits both alike
-        mine_rounds.append(run_augcli(path, args.repeats))
-        if args.peer_python:
-            done = subprocess.run([args.peer_python, __file__, "--peer", str(path), "--repeats", str(args.repeats)],
-                                  capture_output=True, text=True, check=True)
-            peer_rounds.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    mine_rounds, peer_rounds = alternate(args.rounds, lambda: run_augcli(path, args.repeats), __file__, path,
+                                         args.repeats, args.peer_python)
     from augcli import kernels
-
-    def cell(rounds: list[dict], name: str) -> str:
-        return f"{statistics.median(r[name] for r in rounds):.2f}" if rounds else ""
 
     print(f"{path.name}, ns per pixel, median of {args.rounds} rounds of {args.repeats} calls; augcli kernels "
           f"{kernels.active()}" + (f"; peer: {peer_rounds[0]['version']}" if peer_rounds else ""))

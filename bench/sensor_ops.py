@@ -16,13 +16,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from photos import photo  # bench/photos.py, beside this script
+from photos import alternate, cell, photo  # bench/photos.py, beside this script
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
@@ -129,19 +128,10 @@ def main() -> None:
     from PIL import Image
     if args.path:
         os.environ["AUGCLI_KERNELS"] = args.path
-    # rounds alternate augcli and the peer, so that a VM's drifting speed hits both alike; each cell
-    # is the median over the rounds of the per-round medians
-    mine_rounds, peer_rounds = [], []
-    for _ in range(args.rounds):
-        mine_rounds.append(run_augcli(path, args.repeats))
-        if args.peer_python:
-            done = subprocess.run([args.peer_python, __file__, "--peer", str(path), "--repeats", str(args.repeats)],
-                                  capture_output=True, text=True, check=True)
-            peer_rounds.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    # each cell is the median over the rounds of the per-round medians
+    mine_rounds, peer_rounds = alternate(args.rounds, lambda: run_augcli(path, args.repeats), __file__, path,
+                                         args.repeats, args.peer_python)
     from augcli import kernels
-
-    def cell(rounds: list[dict], name: str) -> str:
-        return f"{statistics.median(r[name] for r in rounds):.2f}" if rounds else ""
 
     print(f"{path.name} ({Image.open(path).size[0]}x{Image.open(path).size[1]}), ns per pixel, median of "
           f"{args.rounds} rounds of {args.repeats} calls; augcli kernels {kernels.active()}"
