@@ -186,7 +186,7 @@ def scaleout_options(fn: Callable) -> Callable:
                     help="Do only shard I of N (0-based), or take it from Slurm / Kubernetes (auto)."),
         click.option("--buckets", type=click.IntRange(1, MAX_BUCKETS), default=None, metavar="B",
                     help=f"Fixed number of buckets (the unit of output and resume of sharded runs) [default: "
-                         f"{DEFAULT_BUCKETS}; with --layout webdataset, the fewest that keep each bucket within "
+                         f"{DEFAULT_BUCKETS}; with --layout webdataset, about the fewest that keep each bucket within "
                          "one --shard-size shard]."),
         click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
                     help="Engine that runs the buckets: augcli's process pool, or Dask (augcli[dask])."),

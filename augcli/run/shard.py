@@ -31,10 +31,12 @@ class Shard:
 
 
 def fit_buckets(sources: list[str], outputs: list[int], per_bucket: int) -> int:
-    """The fewest buckets (at least the outputs over ``per_bucket``) in which no bucket holds more than
-    ``per_bucket`` outputs (``outputs[i]`` of ``sources[i]``), so that each bucket is one full-sized
-    webdataset shard. A pure function of the listing: every shard of a run finds the same number.
-    When one source alone has more outputs than that, its own count is the bound."""
+    """A bucket count in which no bucket holds more than ``per_bucket`` outputs (``outputs[i]`` of
+    ``sources[i]``), so that each bucket is one full-sized webdataset shard: the first that does,
+    counting up from the outputs over ``per_bucket`` one at a time below 100 and in steps of 1 %
+    above (so a listing of millions tries tens of counts, not thousands). A pure function of the
+    listing: every shard of a run finds the same number. When one source alone has more outputs
+    than ``per_bucket``, its own count is the bound."""
     import numpy as np
 
     if not sources:
@@ -46,7 +48,7 @@ def fit_buckets(sources: list[str], outputs: list[int], per_bucket: int) -> int:
     while b < MAX_BUCKETS:
         if np.bincount((keys % np.uint64(b)).astype(np.int64), weights=weights, minlength=b).max() <= bound:
             return b
-        b += 1
+        b += max(1, b // 100)
     return MAX_BUCKETS
 
 
