@@ -162,8 +162,7 @@ class WebDatasetSink:
             # complete from an earlier run, which may have been killed between writing the shard and
             # removing what it staged for it
             for rel in members:
-                if self.store.exists(f"{STAGE}/{rel}"):
-                    self.store.remove(f"{STAGE}/{rel}")
+                self.store.remove(f"{STAGE}/{rel}")  # (a staged file already gone is no error)
             return
         def pack(fh: Any) -> None:
             # one sample's image in memory at a time: a local shard streams into its temporary file
