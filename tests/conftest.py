@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -61,3 +62,8 @@ def tree_bytes(root: Path, bookkeeping: bool = False) -> dict[str, bytes]:
     (.augcli/: run stats, bucket parts and markers) unless asked for."""
     files = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
     return {rel: p.read_bytes() for rel, p in files.items() if bookkeeping or not rel.startswith(".augcli/")}
+
+
+def records(out: Path) -> list[dict]:
+    """The records of ``out/manifest.jsonl`` (every line after the run line)."""
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()[1:]]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from augcli.compose import Compose, PartnerPlan, build_image, check_steps, plan_steps
 
-from .conftest import tree_bytes
+from .conftest import records, tree_bytes
 from .test_engines import DATASETS, augcli
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200), (200, 30, 200),
@@ -29,11 +29,6 @@ def flat(root: Path, n: int = 9, size=(64, 48), folder: str = "") -> list[str]:
         Image.new("RGB", size, COLOURS[i % len(COLOURS)]).save(root / name)
         names.append(name)
     return names
-
-
-def records(out: Path) -> list[dict]:
-    lines = (out / "manifest.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines[1:]]
 
 
 def colour_of(rel: str) -> tuple[int, int, int]:

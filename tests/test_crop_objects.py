@@ -4,7 +4,6 @@ replay by the record."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,13 @@ from click.testing import CliRunner
 from augcli.cli import cli
 from augcli.ops import Crop
 
-from .conftest import pattern, tree_bytes
+from .conftest import pattern, records, tree_bytes
 
 
 def run(*args, expect=0, command="expand"):
     res = CliRunner().invoke(cli, [command, *map(str, args)], catch_exceptions=False)
     assert res.exit_code == expect, res.output
     return res
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()[1:]]
 
 
 def _row(kind: str, rng: np.random.Generator) -> str:

@@ -4,7 +4,6 @@ runs without the flag are unchanged."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from PIL import Image
 from augcli.cli import cli
 from augcli.labels.setup import LabelOptions
 
-from .conftest import pattern, tree_bytes
+from .conftest import pattern, records, tree_bytes
 
 GREY, RED = (60, 60, 60), (220, 20, 20)
 
@@ -24,10 +23,6 @@ def run(*args, expect=0, command="expand"):
     res = CliRunner().invoke(cli, [command, *map(str, args)], catch_exceptions=False)
     assert res.exit_code == expect, res.output
     return res
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()[1:]]
 
 
 def scene(root: Path, row: str, mask: bool = False) -> Path:

@@ -14,7 +14,7 @@ from PIL import Image
 from augcli.cli import cli
 from augcli.labels import yolo as Y
 
-from .conftest import pattern, tree_bytes
+from .conftest import pattern, records, tree_bytes
 
 BOX = "0 0.200000 0.250000 0.200000 0.300000\n"
 
@@ -23,10 +23,6 @@ def run(*args, expect=0):
     res = CliRunner().invoke(cli, ["expand", *map(str, args)], catch_exceptions=False)
     assert res.exit_code == expect, res.output
     return res
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()[1:]]
 
 
 def make_yolo(root: Path, rows: dict[str, str | None], size=(100, 50), names=("cat", "dog"), extra=None) -> Path:

@@ -15,15 +15,11 @@ from PIL import Image
 
 from augcli.cli import cli
 
-from .conftest import pattern
+from .conftest import pattern, records
 
 
 def expand(*args):
     return CliRunner().invoke(cli, ["expand", *map(str, args)], catch_exceptions=False)
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()[1:]]
 
 
 def make_mode(mode: str) -> Image.Image:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from augcli.cli import cli
 from augcli.seeding import copy_key, try_key
 
-from .conftest import tree_bytes
+from .conftest import records, tree_bytes
 from .test_labels_yolo import make_yolo
 
 # three objects: two near the left and right edges, one in the middle
@@ -23,10 +23,6 @@ def run(*args, expect=0):
     res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     assert res.exit_code == expect, res.output
     return res
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()[1:]]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from PIL import Image
 from augcli.cli import cli
 from augcli.tiles import Tiling, axis_starts, parse_size
 
-from .conftest import pattern, tree_bytes
+from .conftest import pattern, records, tree_bytes
 
 SIZE = (175, 140)  # the source images: tiles at x 0, 75 and y 0, 60
 TILE = ["--size", "100x80", "--overlap", "0.25"]
@@ -25,10 +25,6 @@ def run(*args, expect=0, command="tile"):
     res = CliRunner().invoke(cli, [command, *map(str, args)], catch_exceptions=False)
     assert res.exit_code == expect, res.output
     return res
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()[1:]]
 
 
 def test_windows_cover_every_pixel_last_at_the_edge_and_small_images_whole():
