@@ -76,6 +76,23 @@ def test_yolo_to_coco_to_yolo_round_trip_keeps_boxes_polygons_and_names(tmp_path
     assert (tmp_path / "back/labels/train/c.txt").read_bytes() == b""
 
 
+def test_a_yolo_background_image_is_listed_in_the_coco_json_with_no_annotations(tmp_path):
+    from pycocotools.coco import COCO
+
+    inp = yolo_dataset(tmp_path / "in")
+    pattern(40, 30, seed=3).save(inp / "images/train/d.png")  # no label file: a background image to YOLO
+    res = run("convert", inp, tmp_path / "coco", "--to", "coco", "-j", "1")
+    assert "1 outputs without labels" in res.output  # counted, as every image without a label file
+    coco = COCO(str(tmp_path / "coco/images/train/_annotations.coco.json"))
+    d = next(i for i in coco.dataset["images"] if i["file_name"] == "d.png")
+    assert (d["width"], d["height"]) == (40, 30) and coco.getAnnIds(imgIds=[d["id"]]) == []
+    assert len(coco.dataset["images"]) == 4 and len(coco.getAnnIds()) == 5
+    res = run("expand", inp, tmp_path / "aug", "-n", "2", "--labels-output", "coco", "--rotate", "10", "-j", "2")
+    names = [i["file_name"] for i in json.loads((tmp_path / "aug/images/train/_annotations.coco.json")
+                                                 .read_text())["images"]]
+    assert len(names) == 8 and sum(n.startswith("d") for n in names) == 2
+
+
 def test_images_are_the_bytes_of_a_run_without_labels_output_and_convert_is_the_expand_recipe(tmp_path):
     inp = yolo_dataset(tmp_path / "in")
     run("expand", inp, tmp_path / "plain", "-n", "2", "--rotate", "20", "--hflip", "--seed", "3", "-j", "1")

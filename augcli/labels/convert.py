@@ -106,6 +106,10 @@ class Converter:
                                  "file": None}
         if labels.parsed is None:
             entry["unlabeled"] = True
+            if self.target == "coco":  # a background image: listed, with no annotations (COCO's way)
+                rel = json_rel(out_rel)
+                entry["file"] = rel
+                entry["_coco"] = {"json": rel, "image": self._coco_image(out_rel, out_size), "annotations": []}
             return [], entry
         objs = self._moved(labels, matrix, out_size, out_rel, entry)
         shown = labels.label_rel or (labels.parsed[0].json_rel if self.source == "coco" else labels.source)
@@ -129,8 +133,7 @@ class Converter:
             anns = [self._annotation(o) for o in objs]
             rel = json_rel(out_rel)
             entry["file"] = rel
-            entry["_coco"] = {"json": rel, "image": {"file_name": PurePosixPath(out_rel).name, "width": w,
-                                                      "height": h}, "annotations": anns}
+            entry["_coco"] = {"json": rel, "image": self._coco_image(out_rel, out_size), "annotations": anns}
             if setup.objects:
                 entry["_objects"] = coco_objects(anns)
             return made, entry
@@ -176,6 +179,10 @@ class Converter:
         if self.number_ids and isinstance(key, int):
             return key + 1 if self.target == "coco" else str(key)
         raise LabelError(f"class {key!r} is not among the {len(self.ids)} classes found when the run started")
+
+    @staticmethod
+    def _coco_image(out_rel: str, out_size: tuple[int, int]) -> dict[str, Any]:
+        return {"file_name": PurePosixPath(out_rel).name, "width": int(out_size[0]), "height": int(out_size[1])}
 
     def _annotation(self, o: L.Obj) -> dict[str, Any]:
         """A COCO annotation (no ids yet) of an output object."""
