@@ -325,6 +325,19 @@ def lut(src: Buffer, size: tuple[int, int], bpp: int, nc: int, table: bytes, *, 
     return out
 
 
+def bytemap(src: Buffer, size: tuple[int, int], bpp: int, nc: int, *, keep: int = 255, flip: int = 0,
+            threshold: int = 0, out: Buffer | None = None) -> Buffer:
+    """``(v & keep) ^ (flip if v >= threshold else 0)`` on each colour value v (threshold 0..256):
+    posterize, invert and solarize without a table, the same bytes as ``lut`` with their tables.
+    ``out`` may be ``src`` itself (so may ``lut``'s): each byte is read before it is overwritten."""
+    w, h = _checked("bytemap", src, size, bpp, nc)
+    if not (0 <= keep <= 255 and 0 <= flip <= 255 and 0 <= threshold <= 256):
+        raise ValueError(f"bytemap: keep {keep} and flip {flip} must lie in 0..255, threshold {threshold} in 0..256")
+    out = _output("bytemap", out, size, bpp)
+    _pixel.bytemap(src, out, w, h, bpp, nc, int(keep), int(flip), int(threshold))
+    return out
+
+
 from .filters import (ISO_STREAM, LINE_MAX_N, LINE_MAX_R, MEDIAN_MAX_K, clahe, clahe_tile, downscale,  # noqa: E402
                       fill_noise, iso_noise, line_mean, mean_divisor, median, median_network, unsharp)
 from .lattice import bilinear, smooth_lattice  # noqa: E402
