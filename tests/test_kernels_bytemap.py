@@ -78,6 +78,16 @@ def test_lut_in_place_gives_the_same_bytes_on_every_path(layout, path_restored):
                 assert bytes(buf) == apart, (path, npx)
 
 
+@pytest.mark.parametrize("layout", [(2, 2), (3, 1), (3, 2)])
+def test_lut_refuses_the_layouts_its_loops_would_run_as_la_or_rgb(layout):
+    # a 3-byte pixel was looked up in 3 tables whatever nc said: reads past a table of 256 nc bytes
+    bpp, nc = layout
+    with pytest.raises(ValueError, match="not supported"):
+        K.lut(bytes(4 * bpp), (4, 1), bpp, nc, bytes(256 * nc))
+    with pytest.raises(ValueError, match="not supported"):
+        K._pixel.lut(bytes(4 * bpp), bytearray(4 * bpp), 4, 1, bpp, nc, bytes(256 * nc))
+
+
 def test_an_output_that_overlaps_the_source_only_in_part_is_refused():
     buf = bytearray(64)
     view = memoryview(buf)

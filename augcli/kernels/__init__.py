@@ -318,6 +318,8 @@ def blur(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float, *,
 def lut(src: Buffer, size: tuple[int, int], bpp: int, nc: int, table: bytes, *, out: Buffer | None = None) -> Buffer:
     """Map colour band c through ``table[256 c:256 (c + 1)]`` (256 output values per band)."""
     w, h = _checked("lut", src, size, bpp, nc)
+    if (bpp == 2 and nc != 1) or (bpp == 3 and nc != 3):  # the C loops take 2 and 3 bytes as LA and RGB
+        raise ValueError(f"lut: {nc} colour bands in {bpp} bytes per pixel is not supported")
     if len(table) != 256 * nc:
         raise ValueError(f"lut: the table has {len(table)} bytes, {nc} bands need {256 * nc}")
     out = _output("lut", out, size, bpp)

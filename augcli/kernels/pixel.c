@@ -798,6 +798,13 @@ static PyObject *py_lut(PyObject *self, PyObject *args)
         PyBuffer_Release(&table);
         return NULL;
     }
+    if ((p.bpp == 2 && p.nc != 1) || (p.bpp == 3 && p.nc != 3)) {
+        /* AUGCLI_BY_LAYOUT runs these as LA and RGB: a 3-byte pixel would read 3 tables of nc */
+        PyErr_Format(PyExc_ValueError, "lut: %d colour bands in %d bytes per pixel is not supported", p.nc, p.bpp);
+        PyBuffer_Release(&table);
+        augcli_release_pair(&p);
+        return NULL;
+    }
     if (table.len != 256 * (Py_ssize_t)p.nc) {
         PyErr_Format(PyExc_ValueError, "lut: the table has %zd bytes, %d bands need %d", table.len, p.nc, 256 * p.nc);
         PyBuffer_Release(&table);
