@@ -86,9 +86,17 @@ def _source_pixels(image: Image.Image) -> tuple[Any, int, int]:
     return (image.tobytes(), *KERNEL_LAYOUTS[image.mode])
 
 
-def run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
+def run_kernel(image: Image.Image, kernel, *args, in_place: bool = False) -> Image.Image:
     """``kernel(src, size, bpp, nc, *args, out=...)`` on an 8-bit image, as a new image: read from
-    and written into Pillow's own memory (L, RGB), or through packed copies (LA, RGBA)."""
+    and written into Pillow's own memory (L, RGB), or through packed copies (LA, RGBA).
+    ``in_place``: the caller owns ``image`` and gives it up, and the kernel may write over its own
+    source (``kernels.lut``, ``kernels.bytemap``): an L or RGB image is then written in its own
+    memory and returned itself."""
+    if in_place and image.mode in _VIEW_LAYOUTS and not image.readonly:  # readonly: a caller's buffer
+        target = kernels.pixels(image, writable=True)
+        if target is not None:
+            kernel(target, image.size, *_VIEW_LAYOUTS[image.mode], *args, out=target)
+            return image
     src, bpp, nc = _source_pixels(image)
     if isinstance(src, memoryview):
         out = Image.new(image.mode, image.size, None)  # not cleared: the kernel writes every byte
@@ -100,10 +108,11 @@ def run_kernel(image: Image.Image, kernel, *args) -> Image.Image:
     return Image.frombytes(image.mode, image.size, kernel(src, image.size, bpp, nc, *args))
 
 
-def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None, fn=None) -> Image.Image:
+def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None, fn=None, *,
+               in_place: bool = False) -> Image.Image:
     """Apply a value map to the colour bands. 8-bit images use one lookup-table pass over every band
     (``per_band`` tables of 256 entries, or ``fn`` evaluated on 0..255; alpha is kept); other modes
-    evaluate ``fn`` on the pixel values."""
+    evaluate ``fn`` on the pixel values. ``in_place``: as ``run_kernel``'s."""
     layout = kernel_layout(image)
     if layout is None:
         return map_colour(image, fn)
@@ -112,22 +121,27 @@ def map_values(image: Image.Image, per_band: Sequence[np.ndarray] | None = None,
         table = np.asarray(fn(np.arange(256, dtype=np.float64)))
         per_band = [table] * nc
     lut = np.clip(np.rint(np.asarray(per_band[:nc], dtype=np.float64)), 0, 255).astype(np.uint8).tobytes()
-    return run_kernel(image, kernels.lut, lut)
+    return run_kernel(image, kernels.lut, lut, in_place=in_place)
 
 
-def brightness(image: Image.Image, factor: float) -> Image.Image:
+# The value maps below take ``in_place`` (map_values'): the caller gives ``image`` up, so it may be
+# written over and returned.
+
+
+def brightness(image: Image.Image, factor: float, *, in_place: bool = False) -> Image.Image:
     """Multiply the colour values by ``factor`` (PIL ImageEnhance.Brightness: 0 black, 1 unchanged)."""
-    return map_values(image, fn=lambda v: v * factor)
+    return map_values(image, fn=lambda v: v * factor, in_place=in_place)
 
 
-def channel_shift(image: Image.Image, offsets: Sequence[float]) -> Image.Image:
+def channel_shift(image: Image.Image, offsets: Sequence[float], *, in_place: bool = False) -> Image.Image:
     """Add ``offsets[i]`` (0-255 units) to colour band i, clipped to the valid range.
     Greyscale images use the first offset only."""
     colour, _ = split_alpha(image)
     if colour.mode in ("L", "RGB"):
         ramp = np.arange(256, dtype=np.float64)
-        return map_values(image, per_band=[ramp + offsets[i] for i in range(len(colour.getbands()))])
-    return map_values(image, fn=lambda v: v + offsets[0] * value_scale(colour.mode))
+        return map_values(image, per_band=[ramp + offsets[i] for i in range(len(colour.getbands()))],
+                          in_place=in_place)
+    return map_values(image, fn=lambda v: v + offsets[0] * value_scale(colour.mode), in_place=in_place)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -155,7 +169,7 @@ def luma_of(arr: np.ndarray) -> np.ndarray:
     return arr @ _LUMA[:, None].astype(arr.dtype) if arr.shape[-1] == 3 else arr[..., :1]
 
 
-def contrast(image: Image.Image, factor: float) -> Image.Image:
+def contrast(image: Image.Image, factor: float, *, in_place: bool = False) -> Image.Image:
     """Scale the distance of every colour value from the image's mean luma by ``factor``
     (PIL ImageEnhance.Contrast, with an unrounded mean: 0 = flat mean grey, 1 = unchanged)."""
     layout = kernel_layout(image)
@@ -168,7 +182,7 @@ def contrast(image: Image.Image, factor: float) -> Image.Image:
         colour, _ = split_alpha(image)
         values = np.asarray(colour).astype(np.float64)
         mean = float((values @ _LUMA).mean() if values.ndim == 3 else values.mean())
-    return map_values(image, fn=lambda v: mean + factor * (v - mean))
+    return map_values(image, fn=lambda v: mean + factor * (v - mean), in_place=in_place)
 
 
 def saturation(image: Image.Image, factor: float) -> Image.Image:
@@ -232,11 +246,11 @@ def hue(image: Image.Image, degrees: float) -> Image.Image:
     return map_colour(image, turn)
 
 
-def gamma(image: Image.Image, g: float) -> Image.Image:
+def gamma(image: Image.Image, g: float, *, in_place: bool = False) -> Image.Image:
     """Power curve on values normalised to 0..1: ``out = white * (in / white) ** g``
     (g > 1 darkens the mid-tones, g < 1 brightens them; black and white stay)."""
     white = max_value(image.mode)
-    return map_values(image, fn=lambda v: white * (np.clip(v, 0, None) / white) ** g)
+    return map_values(image, fn=lambda v: white * (np.clip(v, 0, None) / white) ** g, in_place=in_place)
 
 
 def lighting_field(size: geometry.Size, angle: float, strength: float) -> np.ndarray:

@@ -211,17 +211,21 @@ class Pipeline:
             if nodes is UNKNOWN:
                 nodes = self.distortion(plan, size)
             if nodes is None or nodes.is_identity():  # a zero field: the warp (an exact copy where it is one)
-                out = warper.warp(matrix, size)
+                out, owned = warper.warp(matrix, size), warper.fresh
             else:  # the affine warp and the distortions in one resampling
-                out = D.remap(image, nodes, matrix, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
-                              interpolation=self.warp.interpolation)
+                out, owned = D.remap(image, nodes, matrix, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
+                                     interpolation=self.warp.interpolation), False
             window = self.window(plan)
             if window is not None:  # a letterbox's bands: padding, whatever lies beyond its input
                 out = self._op("letterbox").pad(out, window, self.warp.cval)  # type: ignore[attr-defined]
+            # ``owned``: nothing but this render holds ``out``, so a value map may write over it
+            # (Op.into) instead of making a new image
             for step in plan:
                 op = self._op(step["op"])
                 if step["applied"] and op.pixel_stage and not op.displaces:  # a policy: its matrix is in the warp
-                    out = op.after_warp(out, _params(step))
+                    made = op.into(out, _params(step)) if owned else op.after_warp(out, _params(step))
+                    owned = op.fresh and (owned or made is not out)
+                    out = made
             return out
 
         return render

@@ -1,10 +1,14 @@
 """Tone ops on the colour bands: Pillow's ImageOps (equalize, autocontrast, posterize, solarize,
 invert) and ImageFilter.UnsharpMask (sharpen). Alpha passes through untouched. 8-bit images get the
-256-entry tables ImageOps builds, applied in one lookup-table pass (so the bytes are Pillow's and
-the same on every kernel path); 16-bit and float data follow the same rules over their own range.
+256-entry tables ImageOps builds, applied in one lookup-table pass (posterize, solarize and invert:
+the same bytes from a bit mask and a compare, ``kernels.bytemap``), so the bytes are Pillow's and
+the same on every kernel path; 16-bit and float data follow the same rules over their own range.
 """
 
 from __future__ import annotations
+
+import functools
+import math
 
 import numpy as np
 from PIL import Image
@@ -93,39 +97,41 @@ def autocontrast(image: Image.Image) -> Image.Image:
     return _per_band(image, autocontrast_table, band)
 
 
-def _value_map(image: Image.Image, table: np.ndarray, fn) -> Image.Image:
-    """One table for every colour band of an 8-bit image, ``fn`` on the values of other modes."""
-    layout = kernel_layout(image)
-    if layout is not None:  # whole levels 0..255 already: the bytes map_values would round them to
-        return run_kernel(image, kernels.lut, np.asarray(table, dtype=np.uint8).tobytes() * layout[1])
+def _bit_map(image: Image.Image, fn, in_place: bool, **bits: int) -> Image.Image:
+    """``kernels.bytemap`` with ``bits`` (keep, flip, threshold) on an 8-bit image (the bytes of
+    ImageOps' table, without one), ``fn`` on the values of other modes."""
+    if kernel_layout(image) is not None:
+        return run_kernel(image, functools.partial(kernels.bytemap, **bits), in_place=in_place)
     return map_colour(image, fn)
 
 
-def posterize(image: Image.Image, bits: int) -> Image.Image:
+def posterize(image: Image.Image, bits: int, *, in_place: bool = False) -> Image.Image:
     """Keep the top ``bits`` (1-8) bits of each colour value: PIL.ImageOps.posterize on 8-bit
     images. 16-bit data keep as many levels, the top ``bits`` of their 16, and float data (0-255
     units) are floored to multiples of 2^(8 - bits), as torchvision's posterize does for uint16 and
-    float: 8 bits are unchanged only on 8-bit images."""
+    float: 8 bits are unchanged only on 8-bit images. ``in_place``: as functional.run_kernel's."""
     bits = int(bits)
     if not 1 <= bits <= 8:
         raise ValueError(f"posterize: bits={bits} must be between 1 and 8")
     step = 2.0 ** ((16 if max_value(image.mode) > 255 else 8) - bits)
-    return _value_map(image, _IDENTITY & ~(2 ** (8 - bits) - 1), lambda a: np.floor(a / step) * step)
+    return _bit_map(image, lambda a: np.floor(a / step) * step, in_place, keep=0xFF & ~(2 ** (8 - bits) - 1))
 
 
-def solarize(image: Image.Image, threshold: float) -> Image.Image:
+def solarize(image: Image.Image, threshold: float, *, in_place: bool = False) -> Image.Image:
     """Invert each colour value at or above ``threshold`` (0-255 units; 256 = unchanged):
     PIL.ImageOps.solarize on 8-bit images, ``threshold x 257`` against 16-bit data."""
     white = max_value(image.mode)
     t = float(threshold)
-    table = np.where(_IDENTITY < t, _IDENTITY, 255 - _IDENTITY)
-    return _value_map(image, table, lambda a: np.where(a < t * value_scale(image.mode), a, white - a))
+    # the whole levels at or above t: from ceil(t) on (ImageOps' table: v < t kept)
+    first = min(max(math.ceil(t), 0), 256)
+    return _bit_map(image, lambda a: np.where(a < t * value_scale(image.mode), a, white - a), in_place,
+                    flip=255, threshold=first)
 
 
-def invert(image: Image.Image) -> Image.Image:
+def invert(image: Image.Image, *, in_place: bool = False) -> Image.Image:
     """white - value in each colour band: PIL.ImageOps.invert on 8-bit images."""
     white = max_value(image.mode)
-    return _value_map(image, 255 - _IDENTITY, lambda a: white - a)
+    return _bit_map(image, lambda a: white - a, in_place, flip=255)
 
 
 def unsharp_percent(amount: float) -> int:

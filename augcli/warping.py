@@ -187,6 +187,11 @@ class Warper:
     """Warps of one source image, several times. ``reserve`` lets the copies of a source share one
     extended (padded) source instead of extending it once per copy."""
 
+    # every ``warp`` returns a new image that nothing else holds, exact copies included (a crop of
+    # the source or of its transpose, which Pillow copies; never the source itself, the shared
+    # extension or an earlier result): its caller may write into it
+    fresh = True
+
     def __init__(self, image: Image.Image, *, fill_mode: str = "nearest", cval: float = 0.0,
                  interpolation: str = "bilinear", consume: bool = False) -> None:
         """``consume``: the caller will not use ``image`` again, so a large RGB source may be packed

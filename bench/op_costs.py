@@ -4,7 +4,9 @@ output pixel, over the first --count photos, with a job's flags (J3 or J5 of sys
 each op's probability p (an op not drawn costs nothing), in one process and one thread. Geometry
 (one warp) and JPEG are left out: they are the same for every pixel-op set. Each op is applied to the
 source photo (cold in the caches, as for the first op after the warp of a fresh source), or with
---chain to the previous op's output, in canonical order, as the pipeline does (hot in the caches).
+--chain to the previous op's output, in canonical order, as the pipeline does (hot in the caches):
+then a copy of the photo (made untimed) stands for the warp's new image, and an op gets it as the
+render gives it (``Op.into`` while the render owns the image: value maps write into it).
 
 Usage: python bench/op_costs.py [--images DIR] [--job J3|J5] [--count N] [--rounds R] [--chain]
 """
@@ -55,15 +57,17 @@ def main() -> None:
     for _ in range(args.rounds):
         for image in images:
             pixels += image.size[0] * image.size[1]
-            current = image
+            current, owned = (image.copy(), True) if args.chain else (image, False)
             for op in ops:
                 if rng.random() >= op.p:
                     continue
                 params = op.sample(rng, image.size)
                 t = time.process_time()
-                out = op.apply(current, params)
+                out = op.into(current, params) if owned else op.apply(current, params)
                 cpu[op.name] += time.process_time() - t
-                current = out if args.chain else image
+                if args.chain:  # as Pipeline.renderer: the image stays its own through a fresh op
+                    owned = op.fresh and (owned or out is not current)
+                    current = out
     print(f"{args.job}: {len(images)} photos x {args.rounds}, kernel path {kernels.active()}, "
           f"CPU ns per output pixel (p included){', chained' if args.chain else ''}")
     for name, seconds in cpu.most_common():

@@ -318,10 +318,25 @@ def blur(src: Buffer, size: tuple[int, int], bpp: int, nc: int, sigma: float, *,
 def lut(src: Buffer, size: tuple[int, int], bpp: int, nc: int, table: bytes, *, out: Buffer | None = None) -> Buffer:
     """Map colour band c through ``table[256 c:256 (c + 1)]`` (256 output values per band)."""
     w, h = _checked("lut", src, size, bpp, nc)
+    if (bpp == 2 and nc != 1) or (bpp == 3 and nc != 3):  # the C loops take 2 and 3 bytes as LA and RGB
+        raise ValueError(f"lut: {nc} colour bands in {bpp} bytes per pixel is not supported")
     if len(table) != 256 * nc:
         raise ValueError(f"lut: the table has {len(table)} bytes, {nc} bands need {256 * nc}")
     out = _output("lut", out, size, bpp)
     _pixel.lut(src, out, w, h, bpp, nc, bytes(table))
+    return out
+
+
+def bytemap(src: Buffer, size: tuple[int, int], bpp: int, nc: int, *, keep: int = 255, flip: int = 0,
+            threshold: int = 0, out: Buffer | None = None) -> Buffer:
+    """``(v & keep) ^ (flip if v >= threshold else 0)`` on each colour value v (threshold 0..256):
+    posterize, invert and solarize without a table, the same bytes as ``lut`` with their tables.
+    ``out`` may be ``src`` itself (so may ``lut``'s): each byte is read before it is overwritten."""
+    w, h = _checked("bytemap", src, size, bpp, nc)
+    if not (0 <= keep <= 255 and 0 <= flip <= 255 and 0 <= threshold <= 256):
+        raise ValueError(f"bytemap: keep {keep} and flip {flip} must lie in 0..255, threshold {threshold} in 0..256")
+    out = _output("bytemap", out, size, bpp)
+    _pixel.bytemap(src, out, w, h, bpp, nc, int(keep), int(flip), int(threshold))
     return out
 
 

@@ -21,6 +21,8 @@
  * - salt_pepper: per pixel one hash; hit if its high 32 bits < the hit threshold (amount 2^32),
  *   salt if its low 32 bits < the salt threshold (ratio 2^32); every colour band set to 255 or 0.
  * - lut: out = table[256 c + v] for the value v of colour band c (a per-band lookup table).
+ * - bytemap: out = (v & keep) ^ (v >= threshold ? flip : 0) (posterize, invert, solarize).
+ * lut and bytemap may write in place (the output the source itself).
  * "round" is round half up, then clamp to 0..255, unless stated otherwise.
  */
 #include "pixel.h"
@@ -61,7 +63,9 @@ void augcli_release_pair(augcli_image_pair *p)
         PyBuffer_Release(&p->dst);
 }
 
-int augcli_check_pair(const char *what, augcli_image_pair *p, int want_nc)
+/* same_ok: the output may be the source itself (a kernel that reads each byte before it writes that
+ * byte, and nothing else of it); a part of it never */
+static int check_pair(const char *what, augcli_image_pair *p, int want_nc, int same_ok)
 {
     const int w = p->w, h = p->h, bpp = p->bpp, nc = p->nc;
     if (w < 1 || h < 1 || w > (1 << 30) || h > (1 << 30)) {
@@ -78,8 +82,11 @@ int augcli_check_pair(const char *what, augcli_image_pair *p, int want_nc)
         } else if (p->dst.buf && p->dst.len != n) {
             PyErr_Format(PyExc_ValueError, "%s: the output has %zd bytes, %dx%dx%d needs %zd", what, p->dst.len, w, h,
                          bpp, n);
-        } else if (p->dst.buf && p->dst.buf == p->src.buf) {
+        } else if (p->dst.buf && p->dst.buf == p->src.buf && !same_ok) {
             PyErr_Format(PyExc_ValueError, "%s: the output must not be the source", what);
+        } else if (p->dst.buf && p->dst.buf != p->src.buf && (const char *)p->dst.buf < (const char *)p->src.buf + n &&
+                   (const char *)p->src.buf < (const char *)p->dst.buf + n) {
+            PyErr_Format(PyExc_ValueError, "%s: the output overlaps the source", what);
         } else {
             p->npx = (size_t)w * (size_t)h;
             return 0;
@@ -87,6 +94,11 @@ int augcli_check_pair(const char *what, augcli_image_pair *p, int want_nc)
     }
     augcli_release_pair(p);
     return -1;
+}
+
+int augcli_check_pair(const char *what, augcli_image_pair *p, int want_nc)
+{
+    return check_pair(what, p, want_nc, 0);
 }
 
 void augcli_copy_extra(const uint8_t *src, uint8_t *dst, size_t npx, int bpp, int nc)
@@ -343,13 +355,32 @@ AUGCLI_INLINE void lut_body(const uint8_t *s, uint8_t *d, size_t npx, int bpp, i
 AUGCLI_DISPATCH(lut, (const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table),
                 (s, d, npx, bpp, nc, table))
 
+/* The same lookup written into the source itself (one pointer: lut_pixels' restrict rules that out) */
+AUGCLI_INLINE void lut_pixels_in_place(uint8_t *restrict d, size_t npx, const int bpp, const int nc,
+                                       const uint8_t *restrict table)
+{
+    for (size_t i = 0; i < npx; i++)
+        for (int c = 0; c < nc; c++)
+            d[i * bpp + c] = table[256 * c + d[i * bpp + c]];
+}
+
+AUGCLI_INLINE void lut_in_place_body(uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table)
+{
+#define CALL(BPP, NC) lut_pixels_in_place(d, npx, BPP, NC, table)
+    AUGCLI_BY_LAYOUT(bpp, nc, CALL);
+#undef CALL
+}
+AUGCLI_DISPATCH(lut_in_place, (uint8_t *d, size_t npx, int bpp, int nc, const uint8_t *table),
+                (d, npx, bpp, nc, table))
+
 #if AUGCLI_X86
 #include <immintrin.h>
 /* The AVX-512 path on CPUs that also have AVX-512 VBMI (Ice Lake and later, Zen 4): 64 bytes at a
  * time, each band's 256-entry table as four 64-byte registers, looked up with two byte permutes
  * (vpermi2b: the low 7 bits of each byte pick one of 128 entries) and a select on the top bit; the
  * band's bytes are then merged in by a byte mask of its positions in the pixel (bpp 1, 2 or 4, which
- * divide 64). Exactly table[256 c + v], as lut_pixels. */
+ * divide 64). Exactly table[256 c + v], as lut_pixels; in place too (each vector is loaded before
+ * its own bytes are stored). */
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void lut_vbmi(const uint8_t *s, uint8_t *d, size_t npx,
                                                                             int bpp, int nc, const uint8_t *table)
 {
@@ -412,7 +443,141 @@ static void lut_run(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp,
         return;
     }
 #endif
-    lut_for(path)(s, d, npx, bpp, nc, table);
+    if (s == d)
+        lut_in_place_for(path)(d, npx, bpp, nc, table);
+    else
+        lut_for(path)(s, d, npx, bpp, nc, table);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* bit maps: posterize, invert and solarize without a table */
+
+/* out = (v & keep) ^ (v >= threshold ? flip : 0) on each colour byte v, the other bytes kept:
+ * posterize is keep = its top bits, invert flip = 255 from 0 on, solarize flip = 255 from its
+ * threshold on. keep and flip arrive as 192-byte patterns (192 = 64 x 3: a whole number of pixels of
+ * every layout, and of 32- and 64-byte vectors), 255 and 0 on the bytes that are not colour; the
+ * threshold as a byte (a threshold of 256 arrives as flip 0). Each byte is read before the same byte
+ * is written, so the source may be the output (in place). */
+#define BYTEMAP_PERIOD 192
+
+/* Eight bytes in a 64-bit word, each byte its own lane (nothing carries across bytes): per byte,
+ * (v | 128) - (t & 127) = 128 + (v & 127) - (t & 127) lies in 1..255, its top bit saying whether
+ * the low 7 bits of v reach those of t; with the top bits, v >= t. */
+static inline uint64_t bytemap_word(uint64_t v, uint64_t keep, uint64_t flip, uint64_t t)
+{
+    const uint64_t top = 0x8080808080808080u;
+    const uint64_t low = (v | top) - (t & ~top);
+    const uint64_t ge = ((v & ~t) | (~(v ^ t) & low)) & top;
+    return (v & keep) ^ (flip & ((ge >> 7) * 0xFF));
+}
+
+static void bytemap_scalar(const uint8_t *s, uint8_t *d, size_t n, const uint8_t *keep, const uint8_t *flip,
+                           uint8_t t)
+{
+    const uint64_t tw = (uint64_t)t * 0x0101010101010101u;
+    for (size_t i = 0; i < n; i += BYTEMAP_PERIOD) {
+        const size_t m = n - i < BYTEMAP_PERIOD ? n - i : BYTEMAP_PERIOD;
+        size_t j = 0;
+        for (; j + 8 <= m; j += 8) { /* memcpy: unaligned words, the same bytes on either endianness */
+            uint64_t v, k, f;
+            memcpy(&v, s + i + j, 8);
+            memcpy(&k, keep + j, 8);
+            memcpy(&f, flip + j, 8);
+            v = bytemap_word(v, k, f, tw);
+            memcpy(d + i + j, &v, 8);
+        }
+        for (; j < m; j++) {
+            const uint8_t v = s[i + j];
+            d[i + j] = (uint8_t)((v & keep[j]) ^ (v >= t ? flip[j] : 0));
+        }
+    }
+}
+
+#if AUGCLI_X86
+__attribute__((target("avx2"))) static void bytemap_avx2(const uint8_t *s, uint8_t *d, size_t n,
+                                                         const uint8_t *keep, const uint8_t *flip, uint8_t t)
+{
+    __m256i k[6], f[6];
+    for (int j = 0; j < 6; j++) {
+        k[j] = _mm256_loadu_si256((const __m256i *)(keep + 32 * j));
+        f[j] = _mm256_loadu_si256((const __m256i *)(flip + 32 * j));
+    }
+    const __m256i tv = _mm256_set1_epi8((char)t);
+    size_t i = 0;
+    for (; i + BYTEMAP_PERIOD <= n; i += BYTEMAP_PERIOD) {
+        for (int j = 0; j < 6; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(s + i + 32 * j));
+            const __m256i ge = _mm256_cmpeq_epi8(_mm256_max_epu8(v, tv), v); /* v >= t, unsigned */
+            const __m256i o = _mm256_xor_si256(_mm256_and_si256(v, k[j]), _mm256_and_si256(ge, f[j]));
+            _mm256_storeu_si256((__m256i *)(d + i + 32 * j), o);
+        }
+    }
+    bytemap_scalar(s + i, d + i, n - i, keep, flip, t); /* the last pixels: the pattern starts again */
+}
+
+__attribute__((target("avx512f,avx512bw"))) static void bytemap_avx512(const uint8_t *s, uint8_t *d, size_t n,
+                                                                       const uint8_t *keep, const uint8_t *flip,
+                                                                       uint8_t t)
+{
+    __m512i k[3], f[3];
+    for (int j = 0; j < 3; j++) {
+        k[j] = _mm512_loadu_si512((const void *)(keep + 64 * j));
+        f[j] = _mm512_loadu_si512((const void *)(flip + 64 * j));
+    }
+    const __m512i tv = _mm512_set1_epi8((char)t);
+    size_t i = 0;
+    for (; i + BYTEMAP_PERIOD <= n; i += BYTEMAP_PERIOD) {
+        for (int j = 0; j < 3; j++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(s + i + 64 * j));
+            const __m512i x = _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(v, tv), f[j]);
+            _mm512_storeu_si512((void *)(d + i + 64 * j), _mm512_xor_si512(_mm512_and_si512(v, k[j]), x));
+        }
+    }
+    for (int j = 0; i < n; j++, i += 64) { /* the last pixels, masked: the pattern starts again */
+        const __mmask64 live = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+        const __m512i v = _mm512_maskz_loadu_epi8(live, s + i);
+        const __m512i x = _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(v, tv), f[j]);
+        _mm512_mask_storeu_epi8(d + i, live, _mm512_xor_si512(_mm512_and_si512(v, k[j]), x));
+    }
+}
+#endif
+
+/* keep, flip in 0..255, threshold in 0..256 */
+static void bytemap_run(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, int keep, int flip,
+                        int threshold)
+{
+#if AUGCLI_X86
+    if (path == AUGCLI_AVX512 && (bpp == 1 || bpp == 2 || bpp == 4) && __builtin_cpu_supports("avx512vbmi")) {
+        /* lut_vbmi's two byte permutes ran faster than the compare and select (measured on Zen 4,
+         * in place on a 500x375 photo: 8.3 against 10.3 us) */
+        uint8_t table[4 * 256];
+        for (int v = 0; v < 256; v++)
+            table[v] = (uint8_t)((v & keep) ^ (v >= threshold ? flip : 0));
+        for (int c = 1; c < nc; c++)
+            memcpy(table + 256 * c, table, 256);
+        lut_vbmi(s, d, npx, bpp, nc, table);
+        return;
+    }
+#endif
+    (void)path;
+    uint8_t kp[BYTEMAP_PERIOD], fp[BYTEMAP_PERIOD];
+    for (int j = 0, c = 0; j < BYTEMAP_PERIOD; j++, c = c + 1 == bpp ? 0 : c + 1) {
+        kp[j] = c < nc ? (uint8_t)keep : 255;
+        fp[j] = c < nc && threshold < 256 ? (uint8_t)flip : 0;
+    }
+    const size_t n = npx * (size_t)bpp;
+    const uint8_t t = (uint8_t)(threshold < 256 ? threshold : 0);
+#if AUGCLI_X86
+    if (path == AUGCLI_AVX512) {
+        bytemap_avx512(s, d, n, kp, fp, t);
+        return;
+    }
+    if (path == AUGCLI_AVX2) {
+        bytemap_avx2(s, d, n, kp, fp, t);
+        return;
+    }
+#endif
+    bytemap_scalar(s, d, n, kp, fp, t);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -629,8 +794,15 @@ static PyObject *py_lut(PyObject *self, PyObject *args)
     (void)self;
     Py_buffer table;
     PARSE_PAIR("y*", &table);
-    if (augcli_check_pair("lut", &p, 0)) {
+    if (check_pair("lut", &p, 0, 1)) {
         PyBuffer_Release(&table);
+        return NULL;
+    }
+    if ((p.bpp == 2 && p.nc != 1) || (p.bpp == 3 && p.nc != 3)) {
+        /* AUGCLI_BY_LAYOUT runs these as LA and RGB: a 3-byte pixel would read 3 tables of nc */
+        PyErr_Format(PyExc_ValueError, "lut: %d colour bands in %d bytes per pixel is not supported", p.nc, p.bpp);
+        PyBuffer_Release(&table);
+        augcli_release_pair(&p);
         return NULL;
     }
     if (table.len != 256 * (Py_ssize_t)p.nc) {
@@ -648,6 +820,26 @@ static PyObject *py_lut(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_bytemap(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int keep, flip, threshold;
+    PARSE_PAIR("iii", &keep, &flip, &threshold);
+    if (check_pair("bytemap", &p, 0, 1))
+        return NULL;
+    if (keep < 0 || keep > 255 || flip < 0 || flip > 255 || threshold < 0 || threshold > 256) {
+        augcli_release_pair(&p);
+        PyErr_SetString(PyExc_ValueError, "bytemap: keep and flip must lie in 0..255, the threshold in 0..256");
+        return NULL;
+    }
+    const int path = augcli_pixel_path;
+    Py_BEGIN_ALLOW_THREADS
+    bytemap_run(path, p.src.buf, p.dst.buf, p.npx, p.bpp, p.nc, keep, flip, threshold);
+    Py_END_ALLOW_THREADS
+    augcli_release_pair(&p);
+    Py_RETURN_NONE;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* paths (the same face as _warp) */
 
@@ -661,6 +853,7 @@ static PyMethodDef methods[] = {
     {"noise", py_noise, METH_VARARGS, "noise(src, dst, w, h, bpp, nc, sigma_16_16, seed)"},
     {"salt_pepper", py_salt_pepper, METH_VARARGS, "salt_pepper(src, dst, w, h, bpp, nc, hit_32, salt_32, seed)"},
     {"lut", py_lut, METH_VARARGS, "lut(src, dst, w, h, bpp, nc, table) (table: 256 bytes per colour band)"},
+    {"bytemap", py_bytemap, METH_VARARGS, "bytemap(src, dst, w, h, bpp, nc, keep, flip, threshold) (dst may be src)"},
     {"blur", augcli_py_blur, METH_VARARGS, "blur(src, dst, w, h, bpp, nc, taps) (taps: centre first, uint32)"},
     {"median", augcli_py_median, METH_VARARGS, "median(src, dst, w, h, bpp, nc, k, network, out_slot) (uint16 pairs)"},
     {"line_mean", augcli_py_line_mean, METH_VARARGS, "line_mean(src, dst, w, h, bpp, nc, offsets, mult, shift)"},

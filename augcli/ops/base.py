@@ -171,6 +171,19 @@ class Op:
         """The op's work on an output once its geometry is warped: ``apply`` for a pixel op."""
         return self.apply(image, params)  # type: ignore[attr-defined]
 
+    # ``after_warp`` returns its input or a new image of its own, never one held elsewhere: an image
+    # the render owns stays its own through this op, so a later op may write into it
+    fresh: ClassVar[bool] = False
+    # ``apply`` takes ``in_place=True`` and may then write into the image it is given (``into``)
+    in_place: ClassVar[bool] = False
+
+    def into(self, image: Image.Image, params: Mapping[str, Any]) -> Image.Image:
+        """``after_warp`` on an image the caller owns and gives up: an ``in_place`` op writes its
+        result into ``image`` where the layout allows. Returns ``image`` or a new image."""
+        if self.in_place:
+            return self.apply(image, params, in_place=True)  # type: ignore[attr-defined]
+        return self.after_warp(image, params)
+
     def options(self) -> dict[str, Any]:
         """The op's settings as JSON-ready values (the manifest's record of the recipe)."""
         out: dict[str, Any] = {}

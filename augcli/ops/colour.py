@@ -25,6 +25,8 @@ class Brightness(_Factor):
     brightness_range / PIL ImageEnhance.Brightness). Params: {"factor": float}."""
 
     name: ClassVar[str] = "brightness"
+    fresh: ClassVar[bool] = True
+    in_place: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--brightness", Span(centre=1.0),
              "Multiply values by U(LO, HI); 1 = unchanged (a single B means 1-B:1+B).",
@@ -34,8 +36,8 @@ class Brightness(_Factor):
     default: ClassVar[str] = "0.8:1.2"
     summary: ClassVar[str] = "multiply values (Keras brightness_range, PIL ImageEnhance.Brightness)"
 
-    def apply(self, image, params):
-        return F.brightness(image, params["factor"])
+    def apply(self, image, params, *, in_place=False):
+        return F.brightness(image, params["factor"], in_place=in_place)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +45,8 @@ class Contrast(_Factor):
     """Scale the distance from the mean luma by ``factor`` (PIL ImageEnhance.Contrast)."""
 
     name: ClassVar[str] = "contrast"
+    fresh: ClassVar[bool] = True
+    in_place: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--contrast", Span(centre=1.0),
              "Contrast factor U(LO, HI) about the mean luma; 1 = unchanged (a single C means 1-C:1+C).",
@@ -52,8 +56,8 @@ class Contrast(_Factor):
     default: ClassVar[str] = "0.8:1.2"
     summary: ClassVar[str] = "contrast about the mean luma (PIL ImageEnhance.Contrast)"
 
-    def apply(self, image, params):
-        return F.contrast(image, params["factor"])
+    def apply(self, image, params, *, in_place=False):
+        return F.contrast(image, params["factor"], in_place=in_place)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +65,7 @@ class Saturation(_Factor):
     """Blend each pixel with its luma by ``factor`` (PIL ImageEnhance.Color); a no-op on grey."""
 
     name: ClassVar[str] = "saturation"
+    fresh: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--saturation", Span(centre=1.0),
              "Saturation factor U(LO, HI); 0 = grey, 1 = unchanged (a single S means 1-S:1+S).",
@@ -79,6 +84,7 @@ class Hue(OneRange):
     """Turn the HSV hue by ``degrees`` ~ U(degree_range); a no-op on grey. Params: {"degrees": float}."""
 
     name: ClassVar[str] = "hue"
+    fresh: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--hue", Span(), "Turn the hue by U(-DEG, DEG) degrees (or LO:HI).", metavar="DEG", field="degree_range"),
     )
@@ -100,6 +106,8 @@ class Gamma(OneRange):
     Params: {"gamma": float}."""
 
     name: ClassVar[str] = "gamma"
+    fresh: ClassVar[bool] = True
+    in_place: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--gamma", Span(centre=1.0),
              "Gamma U(LO, HI) on values scaled to 0..1; > 1 darkens (a single G means 1-G:1+G).",
@@ -113,8 +121,8 @@ class Gamma(OneRange):
     limits: ClassVar[tuple[float | None, float | None, bool]] = (0.0, 10.0, True)
     gamma_range: Range = (1.0, 1.0)
 
-    def apply(self, image, params):
-        return F.gamma(image, params["gamma"])
+    def apply(self, image, params, *, in_place=False):
+        return F.gamma(image, params["gamma"], in_place=in_place)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +132,7 @@ class Lighting(Op):
     U(strength_range). Params: {"angle": float, "strength": float}."""
 
     name: ClassVar[str] = "lighting"
+    fresh: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--lighting", Span(start=0.0),
              "Illumination gradient of strength U(0, S) (or LO:HI) in a random direction.",
@@ -157,6 +166,8 @@ class ChannelShift(Op):
     channel, clipped to the valid range. Params: {"offsets": [r, g, b]} (grey uses the first)."""
 
     name: ClassVar[str] = "channel_shift"
+    fresh: ClassVar[bool] = True
+    in_place: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--channel-shift", Span(), "Add U(-C, C) (0-255 units) to each colour channel, drawn per channel.",
              metavar="C", field="intensity_range"),
@@ -178,8 +189,8 @@ class ChannelShift(Op):
         for v in check_list(self.name, "offsets", params["offsets"], 3):
             check_number(self.name, "offset", v, *self.intensity_range)
 
-    def apply(self, image, params):
-        return F.channel_shift(image, params["offsets"])
+    def apply(self, image, params, *, in_place=False):
+        return F.channel_shift(image, params["offsets"], in_place=in_place)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +199,7 @@ class Grayscale(Op):
     ``--grayscale P`` is this op with p = P. A no-op on grey images. Params: none."""
 
     name: ClassVar[str] = "grayscale"
+    fresh: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--grayscale", Number(0.0, 1.0), "Convert to grey (keeping the bands) with probability P.",
              metavar="P", field="p"),

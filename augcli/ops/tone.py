@@ -23,6 +23,7 @@ class Autocontrast(Op):
     (PIL ImageOps.autocontrast, cutoff 0). ``--autocontrast P`` is this op with p = P. Params: none."""
 
     name: ClassVar[str] = "autocontrast"
+    fresh: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--autocontrast", Number(0.0, 1.0),
              "With probability P, stretch each colour band to the full range (Pillow's ImageOps.autocontrast).",
@@ -42,6 +43,7 @@ class Equalize(Op):
     op with p = P. Params: none."""
 
     name: ClassVar[str] = "equalize"
+    fresh: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--equalize", Number(0.0, 1.0),
              "With probability P, equalise each colour band's histogram (Pillow's ImageOps.equalize).",
@@ -122,6 +124,8 @@ class Posterize(Op):
     Params: {"bits": int}."""
 
     name: ClassVar[str] = "posterize"
+    fresh: ClassVar[bool] = True
+    in_place: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--posterize", Span(fixed=True),
              "Keep B bits (1-8) of each colour value; LO:HI draws a whole number of bits per output.",
@@ -144,8 +148,8 @@ class Posterize(Op):
         check_keys(self.name, params, ("bits",))
         check_number(self.name, "bits", params["bits"], *self.bits_range, whole=True)
 
-    def apply(self, image, params):
-        return TF.posterize(image, params["bits"])
+    def apply(self, image, params, *, in_place=False):
+        return TF.posterize(image, params["bits"], in_place=in_place)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +158,8 @@ class Solarize(Op):
     ImageOps.solarize; 256 = unchanged). Params: {"threshold": float}."""
 
     name: ClassVar[str] = "solarize"
+    fresh: ClassVar[bool] = True
+    in_place: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--solarize", Span(fixed=True),
              "Invert values >= T (0-256, 0-255 units; 256 = unchanged); LO:HI draws T per output.",
@@ -175,8 +181,8 @@ class Solarize(Op):
         check_keys(self.name, params, ("threshold",))
         check_number(self.name, "threshold", params["threshold"], *self.threshold_range)
 
-    def apply(self, image, params):
-        return TF.solarize(image, params["threshold"])
+    def apply(self, image, params, *, in_place=False):
+        return TF.solarize(image, params["threshold"], in_place=in_place)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +191,8 @@ class Invert(Op):
     with p = P. Params: none."""
 
     name: ClassVar[str] = "invert"
+    fresh: ClassVar[bool] = True
+    in_place: ClassVar[bool] = True
     flags: ClassVar[tuple[Flag, ...]] = (
         Flag("--invert", Number(0.0, 1.0), "With probability P, invert the colour values (white - value).",
              metavar="P", field="p"),
@@ -193,8 +201,8 @@ class Invert(Op):
     default: ClassVar[str] = "0.1"
     summary: ClassVar[str] = "negative (PIL ImageOps.invert, exact)"
 
-    def apply(self, image, params):
-        return TF.invert(image)
+    def apply(self, image, params, *, in_place=False):
+        return TF.invert(image, in_place=in_place)
 
 
 # canonical order within the family (the stretches first, the local one last of them, the spatial
