@@ -213,8 +213,9 @@ class Pipeline:
             if nodes is None or nodes.is_identity():  # a zero field: the warp (an exact copy where it is one)
                 out, owned = warper.warp(matrix, size), warper.fresh
             else:  # the affine warp and the distortions in one resampling
+                # (D.remap always makes a new image, so the render owns it as it owns a warp's)
                 out, owned = D.remap(image, nodes, matrix, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
-                                     interpolation=self.warp.interpolation), False
+                                     interpolation=self.warp.interpolation), True
             window = self.window(plan)
             if window is not None:  # a letterbox's bands: padding, whatever lies beyond its input
                 out = self._op("letterbox").pad(out, window, self.warp.cval)  # type: ignore[attr-defined]

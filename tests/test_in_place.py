@@ -133,3 +133,33 @@ def test_a_render_writes_value_maps_into_its_warped_image_and_never_into_the_sou
         assert image.tobytes() == source
         # L and RGB: every value map written over the warp's own image (saturation makes a new one)
         assert (out is warped[-1]) == (mode in ("L", "RGB") and not between)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_after_a_distortion_value_maps_write_into_the_remaps_image_and_never_into_the_source(mode, monkeypatch):
+    from augcli import distort as D
+    from augcli.ops import OPS
+
+    pipe = Pipeline((OPS["elastic"](alpha_sigma=(30.0, 4.0)), *(op for op, _ in VALUE_MAPS)),
+                    WarpSettings("reflect", 0, "bilinear"))
+    image = image_of(mode, 41, 29)
+    source = image.tobytes()
+    made: list[Image.Image] = []
+    remap = D.remap
+
+    def spy(*args, **kw):
+        made.append(remap(*args, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(D, "remap", spy)
+    for k in range(3):
+        plan = pipe.plan(lambda name: rng_for(9, 0, k, name), image.size)
+        out = pipe.apply(image, plan)
+        matrix, size = pipe.geometry(plan, image.size)
+        expected = remap(image, pipe.distortion(plan, size), matrix, fill_mode="reflect", interpolation="bilinear")
+        for step in plan:
+            op = pipe._op(step["op"])
+            if step["applied"] and op.pixel_stage and not op.displaces:
+                expected = op.apply(expected, {key: v for key, v in step.items() if key not in ("op", "applied")})
+        assert out.tobytes() == expected.tobytes() and image.tobytes() == source
+        assert (out is made[-1]) == (mode in ("L", "RGB"))
