@@ -41,7 +41,9 @@ class BuildKernels(build_ext):
 
 
 KERNELS = [
-    Extension("augcli.kernels._warp", ["augcli/kernels/warp.c"], depends=["augcli/kernels/common.h"]),
+    Extension("augcli.kernels._warp", ["augcli/kernels/warp.c", "augcli/kernels/warp_scalar.c",
+                                        "augcli/kernels/warp_avx2.c", "augcli/kernels/warp_avx512.c"],
+              depends=["augcli/kernels/common.h", "augcli/kernels/warp.h", "augcli/kernels/warp_simd.h"]),
     Extension("augcli.kernels._pixel", ["augcli/kernels/pixel.c", "augcli/kernels/filters.c", "augcli/kernels/median.c",
                                          "augcli/kernels/iso.c",
                                          "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c",

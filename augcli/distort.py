@@ -10,7 +10,7 @@ evaluated first).
 
 The remap kernel never holds a full-size map: B is evaluated on a node grid, one node every 2^s
 output pixels (s = 3; 2 for an elastic field finer than 8 px), M is applied to the nodes, and the
-kernel blends each pixel's coordinates from its cell's four nodes with exact integer weights (warp.c
+kernel blends each pixel's coordinates from its cell's four nodes with exact integer weights (warp_scalar.c
 run_remap). Between nodes the map is bilinear: that interpolated map ``Nodes.backward`` is what the
 pixels follow, so labels follow it too.
 

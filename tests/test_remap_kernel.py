@@ -1,4 +1,4 @@
-"""The remap kernel (warp.c run_remap): per-pixel coordinates from a coarse node grid, sampled by
+"""The remap kernel (warp_scalar.c run_remap): per-pixel coordinates from a coarse node grid, sampled by
 the warp's own rows. Identity grids copy exactly, affine grids agree with the warp, every path gives
 the same bytes, and no buffer is read or written outside its bounds."""
 

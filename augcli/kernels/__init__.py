@@ -153,7 +153,7 @@ def remap(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, 
           src_bpp: int | None = None) -> bytearray | memoryview:
     """``warp`` through a per-pixel map: ``grid`` is ``grid_size`` (gw, gh) nodes, row-major, each two
     little-endian int64: the source (u, v) of output pixel (i 2^shift, k 2^shift) in 16.16 fixed
-    point, within +-2^45; blended bilinearly in between (warp.c), so gw >= ((w - 1) >> shift) + 2."""
+    point, within +-2^45; blended bilinearly in between (warp_scalar.c), so gw >= ((w - 1) >> shift) + 2."""
     w, h, ow, oh, sbpp = _checked_layout("remap", src, size, bpp, out_size, cval, wide, src_bpp)
     gw, gh = (int(v) for v in grid_size)
     if not 0 <= shift <= 8 or min(gw - ((ow - 1) >> shift), gh - ((oh - 1) >> shift)) < 2 or len(grid) != gw * gh * 16:
