@@ -28,9 +28,10 @@ class BuildKernels(build_ext):
             if shutil.which(cc) is None:
                 sys.exit(NO_COMPILER)
             for ext in self.extensions:
-                # one arithmetic everywhere: no contraction of a*b+c into an FMA, whatever the CPU
+                # one arithmetic everywhere: no contraction of a*b+c into an FMA, whatever the CPU;
+                # the functions the files of a module share stay inside it (only PyInit_* is exported)
                 ext.extra_compile_args = ["-std=c11", "-O2", "-ffp-contract=off", "-fno-strict-aliasing",
-                                          *ext.extra_compile_args]
+                                          "-fvisibility=hidden", *ext.extra_compile_args]
         elif self.compiler.compiler_type == "msvc":
             for ext in self.extensions:
                 ext.extra_compile_args = ["/O2", "/fp:precise", *ext.extra_compile_args]
