@@ -1,5 +1,5 @@
-"""The staged 5x5 and 7x7 median kernels: each stage of the 7x7 network checked on every 0/1 input
-its stage can see (the 0-1 principle), and the kernels exactly scipy.ndimage.median_filter on every
+"""The staged 5x5 and 7x7 median kernels: each stage of their networks checked on every 0/1 input
+it can see (the 0-1 principle), and the kernels exactly scipy.ndimage.median_filter on every
 path, at widths around every vector width and block of a row, odd and even heights, with the
 source and the output flush against no-access pages."""
 
@@ -42,45 +42,51 @@ def sorted_binary(lengths: list[int]) -> np.ndarray:
     return np.array(rows, dtype=np.uint8)
 
 
-def test_staged_7x7_stages_are_exact_on_every_binary_input():
+@pytest.mark.parametrize("k", median_networks.STAGED)
+def test_staged_stages_are_exact_on_every_binary_input(k):
     # a comparator network leaves rank r in a slot for every input iff it does so for every 0/1
     # input (thresholding commutes with min and max, and keeps sorted lists sorted), so each stage
     # is checked on all of the 0/1 inputs that can reach it
-    st = median_networks.staged7()
-    cols = np.array(list(itertools.product((0, 1), repeat=6)), dtype=np.uint8)
+    st = median_networks.staged(k)
+    rows, m = k - 1, k * k // 2
+    cols = np.array(list(itertools.product((0, 1), repeat=rows)), dtype=np.uint8)
     assert (run(cols, st["colsort"]) == np.sort(cols, axis=1)).all()
-    pairs = sorted_binary([6, 6])
+    pairs = sorted_binary([rows, rows])
     assert (run(pairs, st["pair"])[:, st["pair_rank"]] == np.sort(pairs, axis=1)).all()
-    core = sorted_binary([12, 12, 12, 6])
-    assert len(core) == 13 ** 3 * 7
-    want = np.sort(core, axis=1)[:, 17:25]
+    core = sorted_binary([2 * rows] * (k // 2) + [rows])
+    assert len(core) == (2 * rows + 1) ** (k // 2) * k
+    want = np.sort(core, axis=1)[:, m - k:m + 1]
     assert (run(core, st["core"])[:, st["core_slots"]] == want).all()
-    # the final stage: ranks 17 .. 24 of the 42 shared values (sorted), any 7 values of the own row;
-    # its result must be the median of all 49, whatever the other 34 shared values were
-    own = np.array(list(itertools.product((0, 1), repeat=7)), dtype=np.uint8)
-    for shared_ones in range(43):
-        shared = (np.arange(42) >= 42 - shared_ones).astype(np.uint8)
-        v = np.concatenate([np.tile(shared[17:25], (len(own), 1)), own], axis=1)
-        median = (shared_ones + own.sum(axis=1) >= 25).astype(np.uint8)
+    # the final stage: ranks m - k .. m of the k (k - 1) shared values (sorted), any k values of the
+    # own row; its result must be the window's median, whatever the other shared values were
+    own = np.array(list(itertools.product((0, 1), repeat=k)), dtype=np.uint8)
+    n = k * rows
+    for shared_ones in range(n + 1):
+        shared = (np.arange(n) >= n - shared_ones).astype(np.uint8)
+        v = np.concatenate([np.tile(shared[m - k:m + 1], (len(own), 1)), own], axis=1)
+        median = (shared_ones + own.sum(axis=1) >= m + 1).astype(np.uint8)
         assert (run(v, st["final"])[:, st["final_slot"]] == median).all(), shared_ones
 
 
-def test_staged_7x7_stages_compose_to_the_median_of_two_rows_of_windows():
-    # the four stages as median.c runs them, on 8 rows x 13 columns of few distinct values: the
-    # windows of the two output rows at columns 0 .. 6
-    st = median_networks.staged7()
-    rng = np.random.default_rng(7)
+@pytest.mark.parametrize("k", median_networks.STAGED)
+def test_staged_stages_compose_to_the_median_of_two_rows_of_windows(k):
+    # the four stages as median.c runs them, on k + 1 rows x 2k - 1 columns of few distinct values:
+    # the windows of the two output rows at columns 0 .. k - 1
+    st = median_networks.staged(k)
+    rng = np.random.default_rng(k)
     for _ in range(300):
-        rows = rng.integers(0, 4, (8, 13)).astype(np.uint8)
-        s = run(rows[1:7].T, st["colsort"])  # column c sorted, shape (13, 6)
-        p = run(np.concatenate([s[:-1], s[1:]], axis=1), st["pair"])[:, st["pair_rank"]]  # (12, 12)
-        core = run(np.concatenate([p[0:7], p[2:9], p[4:11], s[6:13]], axis=1), st["core"])[:, st["core_slots"]]
-        for own, first in ((rows[0], 0), (rows[7], 1)):  # the window's rows: first .. first + 6
-            v = np.concatenate([core, np.stack([own[x:x + 7] for x in range(7)])], axis=1)
+        rows = rng.integers(0, 4, (k + 1, 2 * k - 1)).astype(np.uint8)
+        s = run(rows[1:k].T, st["colsort"])  # column c sorted, shape (2k - 1, k - 1)
+        p = run(np.concatenate([s[:-1], s[1:]], axis=1), st["pair"])[:, st["pair_rank"]]
+        core = np.concatenate([p[2 * q:2 * q + k] for q in range(k // 2)] + [s[k - 1:2 * k - 1]], axis=1)
+        core = run(core, st["core"])[:, st["core_slots"]]
+        for own, first in ((rows[0], 0), (rows[k], 1)):  # the window's rows: first .. first + k - 1
+            v = np.concatenate([core, np.stack([own[x:x + k] for x in range(k)])], axis=1)
             got = run(v, st["final"])[:, st["final_slot"]]
-            want = [np.sort(rows[first:first + 7, x:x + 7], axis=None)[24] for x in range(7)]
+            want = [np.sort(rows[first:first + k, x:x + k], axis=None)[k * k // 2] for x in range(k)]
             assert got.tolist() == want
-    assert len(st["core"]) + len(st["pair"]) + len(st["colsort"]) + 2 * len(st["final"]) < len(median_networks.network(7)[0])
+    per_output = (len(st["colsort"]) + len(st["pair"]) + len(st["core"])) / 2 + len(st["final"])
+    assert per_output < len(median_networks.network(k)[0]) / 2
 
 
 def widths(bpp: int) -> list[int]:

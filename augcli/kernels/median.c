@@ -294,154 +294,115 @@ AUGCLI_TARGET_AVX2 static void median3_px4_avx2(const uint8_t *const *rows, uint
 }
 #endif
 
-/* k = 5 in the three stages of median_networks.staged5, on a block of the row at a time: each column
- * of 5 sorted once, each pair of neighbouring sorted columns merged once (a window's 5 columns are
- * the pairs at x and x + 2 and the column at x + 4), then a 56-comparator selection per output byte
- * instead of the 113 of the plain network. Each stage is its own function with restrict-qualified
- * arrays, so that the compiler vectorises it without overlap checks. */
-#define MEDIAN5_BLOCK 1024
-#define MEDIAN5_SPAN (MEDIAN5_BLOCK + 16) /* a block plus the 4 columns of 4 bytes to its right */
+/* k = 5 and 7 in the four stages of median_networks.staged(k), for output rows y and y + 1 together
+ * on a block of the row at a time: each column of the k - 1 rows both windows hold sorted once, each
+ * pair of neighbouring sorted columns merged once, the k + 1 ranks of the values the two windows
+ * share that can still be a median selected once per column, then per output row the k values of
+ * its own row merged in. Comparators per output byte: 49 for k = 5 (the plain network: 113), 110
+ * for k = 7 (319). rows[0 .. k] are the rows y - r .. y + r + 1 from the windows' left column on.
+ * One body for both sizes (k a constant after inlining); each stage a function of its own with
+ * restrict-qualified arrays, so that the compiler vectorises it without overlap checks. */
+#define STAGED_BLOCK 512
+#define STAGED_SPAN (STAGED_BLOCK + 24) /* a block plus the 6 columns of up to 4 bytes to its right */
+#define STAGED_NET(k, stage)                                                                           \
+    do {                                                                                               \
+        if ((k) == 5) {                                                                                \
+            MEDIAN5_##stage                                                                            \
+        } else {                                                                                       \
+            MEDIAN7_##stage                                                                            \
+        }                                                                                              \
+    } while (0)
 
-AUGCLI_INLINE void median5_colsort(const uint8_t *restrict r0, const uint8_t *restrict r1, const uint8_t *restrict r2,
-                                   const uint8_t *restrict r3, const uint8_t *restrict r4, uint8_t (*restrict s)[MEDIAN5_SPAN],
-                                   size_t cols)
+AUGCLI_INLINE void staged_colsort(int k, const uint8_t *const *rows, uint8_t (*restrict s)[STAGED_SPAN], size_t cols)
 {
-    for (size_t j = 0; j < cols; j++) {
-        uint8_t v[5] = {r0[j], r1[j], r2[j], r3[j], r4[j]};
-        MEDIAN5_COLSORT
-        for (int i = 0; i < 5; i++)
-            s[i][j] = v[i];
-    }
-}
-
-AUGCLI_INLINE void median5_pairs(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN], size_t cols,
-                                 int bpp)
-{
-    static const int rank[10] = MEDIAN5_PAIR_RANK;
-    for (size_t j = 0; j < cols; j++) {
-        uint8_t v[10];
-        for (int i = 0; i < 5; i++) {
-            v[i] = s[i][j];
-            v[5 + i] = s[i][j + bpp];
-        }
-        MEDIAN5_PAIR
-        for (int i = 0; i < 10; i++)
-            p[i][j] = v[rank[i]];
-    }
-}
-
-AUGCLI_INLINE void median5_final(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN],
-                                 uint8_t *restrict out, size_t len, int bpp)
-{
-    for (size_t j = 0; j < len; j++) {
-        uint8_t v[25];
-        for (int i = 0; i < 10; i++) {
-            v[i] = p[i][j];
-            v[10 + i] = p[i][j + 2 * (size_t)bpp];
-        }
-        for (int i = 0; i < 5; i++)
-            v[20 + i] = s[i][j + 4 * (size_t)bpp];
-        MEDIAN5_FINAL
-        out[j] = v[MEDIAN5_FINAL_SLOT];
-    }
-}
-
-AUGCLI_INLINE void median5_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp)
-{
-    uint8_t s[5][MEDIAN5_SPAN], p[10][MEDIAN5_SPAN];
-    for (size_t j0 = 0; j0 < n; j0 += MEDIAN5_BLOCK) {
-        const size_t len = n - j0 < MEDIAN5_BLOCK ? n - j0 : MEDIAN5_BLOCK;
-        median5_colsort(rows[0] + j0, rows[1] + j0, rows[2] + j0, rows[3] + j0, rows[4] + j0, s, len + 4 * (size_t)bpp);
-        median5_pairs(s, p, len + 2 * (size_t)bpp, bpp);
-        median5_final(s, p, out + j0, len, bpp);
-    }
-}
-AUGCLI_DISPATCH(median5, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
-
-/* k = 7 in the four stages of median_networks.staged7, for output rows y and y + 1 together on a
- * block of the row at a time: each column of the six rows both windows hold sorted once, each pair
- * of neighbouring sorted columns merged once, ranks 17 .. 24 of the 42 values the two windows share
- * selected once per column (130 comparators), then per output row its own seventh row of 7 values
- * merged in (30 comparators): about 110 comparators an output byte, against 319 for the whole
- * window's network. rows[0 .. 7] are the rows y - 3 .. y + 4 from the window's left column on. */
-#define MEDIAN7_BLOCK 512
-#define MEDIAN7_SPAN (MEDIAN7_BLOCK + 24) /* a block plus the 6 columns of up to 4 bytes to its right */
-
-AUGCLI_INLINE void median7_colsort(const uint8_t *restrict r0, const uint8_t *restrict r1, const uint8_t *restrict r2,
-                                   const uint8_t *restrict r3, const uint8_t *restrict r4, const uint8_t *restrict r5,
-                                   uint8_t (*restrict s)[MEDIAN7_SPAN], size_t cols)
-{
+    const uint8_t *restrict r0 = rows[0], *restrict r1 = rows[1], *restrict r2 = rows[2], *restrict r3 = rows[3];
+    const uint8_t *restrict r4 = rows[k == 7 ? 4 : 0], *restrict r5 = rows[k == 7 ? 5 : 0];
     for (size_t j = 0; j < cols; j++) {
         uint8_t v[6] = {r0[j], r1[j], r2[j], r3[j], r4[j], r5[j]};
-        MEDIAN7_COLSORT
-        for (int i = 0; i < 6; i++)
+        STAGED_NET(k, COLSORT);
+        for (int i = 0; i < k - 1; i++)
             s[i][j] = v[i];
     }
 }
 
-AUGCLI_INLINE void median7_pairs(uint8_t (*restrict s)[MEDIAN7_SPAN], uint8_t (*restrict p)[MEDIAN7_SPAN], size_t cols,
-                                 int bpp)
+AUGCLI_INLINE void staged_pairs(int k, uint8_t (*restrict s)[STAGED_SPAN], uint8_t (*restrict p)[STAGED_SPAN],
+                                size_t cols, int bpp)
 {
-    static const int rank[12] = MEDIAN7_PAIR_RANK;
+    static const int rank5[8] = MEDIAN5_PAIR_RANK, rank7[12] = MEDIAN7_PAIR_RANK;
+    const int *rank = k == 5 ? rank5 : rank7;
     for (size_t j = 0; j < cols; j++) {
         uint8_t v[12];
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < k - 1; i++) {
             v[i] = s[i][j];
-            v[6 + i] = s[i][j + bpp];
+            v[k - 1 + i] = s[i][j + bpp];
         }
-        MEDIAN7_PAIR
-        for (int i = 0; i < 12; i++)
+        STAGED_NET(k, PAIR);
+        for (int i = 0; i < 2 * k - 2; i++)
             p[i][j] = v[rank[i]];
     }
 }
 
-AUGCLI_INLINE void median7_core(uint8_t (*restrict s)[MEDIAN7_SPAN], uint8_t (*restrict p)[MEDIAN7_SPAN],
-                                uint8_t (*restrict c)[MEDIAN7_BLOCK], size_t len, int bpp)
+AUGCLI_INLINE void staged_core(int k, uint8_t (*restrict s)[STAGED_SPAN], uint8_t (*restrict p)[STAGED_SPAN],
+                               uint8_t (*restrict c)[STAGED_BLOCK], size_t len, int bpp)
 {
-    static const int slot[8] = MEDIAN7_CORE_SLOTS;
+    static const int slot5[6] = MEDIAN5_CORE_SLOTS, slot7[8] = MEDIAN7_CORE_SLOTS;
+    const int *slot = k == 5 ? slot5 : slot7;
+    const int pair = 2 * k - 2;
     for (size_t j = 0; j < len; j++) {
         uint8_t v[42];
-        for (int i = 0; i < 12; i++) {
-            v[i] = p[i][j];
-            v[12 + i] = p[i][j + 2 * (size_t)bpp];
-            v[24 + i] = p[i][j + 4 * (size_t)bpp];
-        }
-        for (int i = 0; i < 6; i++)
-            v[36 + i] = s[i][j + 6 * (size_t)bpp];
-        MEDIAN7_CORE
-        for (int i = 0; i < 8; i++)
+        for (int q = 0; q < k / 2; q++)
+            for (int i = 0; i < pair; i++)
+                v[q * pair + i] = p[i][j + 2 * (size_t)q * bpp];
+        for (int i = 0; i < k - 1; i++)
+            v[k / 2 * pair + i] = s[i][j + (size_t)(k - 1) * bpp];
+        STAGED_NET(k, CORE);
+        for (int i = 0; i <= k; i++)
             c[i][j] = v[slot[i]];
     }
 }
 
-AUGCLI_INLINE void median7_final(uint8_t (*restrict c)[MEDIAN7_BLOCK], const uint8_t *restrict e, uint8_t *restrict out,
-                                 size_t len, int bpp)
+AUGCLI_INLINE void staged_final(int k, uint8_t (*restrict c)[STAGED_BLOCK], const uint8_t *restrict e,
+                                uint8_t *restrict out, size_t len, int bpp)
 {
     for (size_t j = 0; j < len; j++) {
         uint8_t v[15];
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i <= k; i++)
             v[i] = c[i][j];
-        for (int i = 0; i < 7; i++)
-            v[8 + i] = e[j + (size_t)i * bpp];
-        MEDIAN7_FINAL
-        out[j] = v[MEDIAN7_FINAL_SLOT];
+        for (int i = 0; i < k; i++)
+            v[k + 1 + i] = e[j + (size_t)i * bpp];
+        STAGED_NET(k, FINAL);
+        out[j] = v[k == 5 ? MEDIAN5_FINAL_SLOT : MEDIAN7_FINAL_SLOT];
     }
 }
 
+AUGCLI_INLINE void staged_body(int k, const uint8_t *const *rows, uint8_t *restrict out0, uint8_t *restrict out1,
+                               size_t n, int bpp)
+{
+    uint8_t s[6][STAGED_SPAN], p[12][STAGED_SPAN], c[8][STAGED_BLOCK];
+    for (size_t j0 = 0; j0 < n; j0 += STAGED_BLOCK) {
+        const size_t len = n - j0 < STAGED_BLOCK ? n - j0 : STAGED_BLOCK;
+        const uint8_t *shared[6];
+        for (int i = 0; i < k - 1; i++)
+            shared[i] = rows[1 + i] + j0;
+        staged_colsort(k, shared, s, len + (size_t)(k - 1) * bpp);
+        staged_pairs(k, s, p, len + (size_t)(k - 3) * bpp, bpp);
+        staged_core(k, s, p, c, len, bpp);
+        staged_final(k, c, rows[0] + j0, out0 + j0, len, bpp);
+        staged_final(k, c, rows[k] + j0, out1 + j0, len, bpp);
+    }
+}
+AUGCLI_INLINE void median5_body(const uint8_t *const *rows, uint8_t *restrict out0, uint8_t *restrict out1, size_t n,
+                                int bpp)
+{
+    staged_body(5, rows, out0, out1, n, bpp);
+}
 AUGCLI_INLINE void median7_body(const uint8_t *const *rows, uint8_t *restrict out0, uint8_t *restrict out1, size_t n,
                                 int bpp)
 {
-    uint8_t s[6][MEDIAN7_SPAN], p[12][MEDIAN7_SPAN], c[8][MEDIAN7_BLOCK];
-    for (size_t j0 = 0; j0 < n; j0 += MEDIAN7_BLOCK) {
-        const size_t len = n - j0 < MEDIAN7_BLOCK ? n - j0 : MEDIAN7_BLOCK;
-        median7_colsort(rows[1] + j0, rows[2] + j0, rows[3] + j0, rows[4] + j0, rows[5] + j0, rows[6] + j0, s,
-                        len + 6 * (size_t)bpp);
-        median7_pairs(s, p, len + 4 * (size_t)bpp, bpp);
-        median7_core(s, p, c, len, bpp);
-        median7_final(c, rows[0] + j0, out0 + j0, len, bpp);
-        median7_final(c, rows[7] + j0, out1 + j0, len, bpp);
-    }
+    staged_body(7, rows, out0, out1, n, bpp);
 }
+AUGCLI_DISPATCH(median5, (const uint8_t *const *rows, uint8_t *out0, uint8_t *out1, size_t n, int bpp),
+                (rows, out0, out1, n, bpp))
 AUGCLI_DISPATCH(median7, (const uint8_t *const *rows, uint8_t *out0, uint8_t *out1, size_t n, int bpp),
                 (rows, out0, out1, n, bpp))
 
@@ -457,15 +418,16 @@ static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint1
     const median3_fn m3 = median3_for(narrow);
     const median5_fn m5 = median5_for(narrow);
     const median7_fn m7 = median7_for(path);
-    if (k == 7) { /* the window of radius 4 holds rows y - 4 .. y + 4, 4 columns of padding a side */
+    if (k == 5 || k == 7) { /* the window of radius r + 1 holds rows y - r - 1 .. y + r + 1, r + 1
+                               columns of padding a side */
         const copy_extra_row_fn copy = copy_extra_row_for(path);
         for (int y = 0; y < wr->h; y += 2) {
             augcli_window_advance(wr, y);
             const uint8_t *rows[8];
-            for (int i = 0; i < 8; i++)
+            for (int i = 0; i <= k; i++)
                 rows[i] = wr->rows[i + 1] + bpp;
             uint8_t *out = dst + (size_t)y * n, *below = y + 1 < wr->h ? out + n : slots; /* slots: a spare row */
-            m7(rows, out, below, n, bpp);
+            (k == 5 ? m5 : m7)(rows, out, below, n, bpp);
             copy(wr->src + (size_t)y * n, out, wr->w, bpp, nc);
             if (y + 1 < wr->h)
                 copy(wr->src + (size_t)(y + 1) * n, below, wr->w, bpp, nc);
@@ -492,17 +454,13 @@ static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint1
     for (int y = 0; y < wr->h; y++) {
         augcli_window_advance(wr, y);
         uint8_t *out = dst + (size_t)y * n;
-        if (k == 3 || k == 5) {
-            (k == 3 ? m3 : m5)(wr->rows, out, n, bpp);
-        } else {
-            for (size_t j0 = 0; j0 < n; j0 += MEDIAN_BLOCK) {
-                const size_t len = n - j0 < MEDIAN_BLOCK ? n - j0 : MEDIAN_BLOCK;
-                for (int i = 0; i < k; i++)
-                    for (int j = 0; j < k; j++)
-                        memcpy(slots + (size_t)(i * k + j) * MEDIAN_BLOCK, wr->rows[i] + j0 + (size_t)j * bpp, len);
-                network(slots, MEDIAN_BLOCK, len, net, ncmp);
-                memcpy(out + j0, slots + (size_t)out_slot * MEDIAN_BLOCK, len);
-            }
+        for (size_t j0 = 0; j0 < n; j0 += MEDIAN_BLOCK) {
+            const size_t len = n - j0 < MEDIAN_BLOCK ? n - j0 : MEDIAN_BLOCK;
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++)
+                    memcpy(slots + (size_t)(i * k + j) * MEDIAN_BLOCK, wr->rows[i] + j0 + (size_t)j * bpp, len);
+            network(slots, MEDIAN_BLOCK, len, net, ncmp);
+            memcpy(out + j0, slots + (size_t)out_slot * MEDIAN_BLOCK, len);
         }
         augcli_row_copy_extra(wr->src + (size_t)y * n, out, wr->w, bpp, nc);
     }
@@ -539,10 +497,11 @@ PyObject *augcli_py_median(PyObject *self, PyObject *args)
     }
     window_rows wr;
     memset(&wr, 0, sizeof wr);
-    /* k = 7 takes a spare output row, for the row below the last of an odd height, instead */
+    /* k = 5 and 7 take a spare output row, for the row below the last of an odd height, instead */
     const size_t row_bytes = (size_t)p.w * p.bpp;
-    uint8_t *slots = PyMem_RawMalloc(k == 7 ? row_bytes : (size_t)slots_n * MEDIAN_BLOCK);
-    if (!pairs || !slots || augcli_window_init(&wr, p.src.buf, p.w, p.h, p.bpp, k == 7 ? 4 : k / 2)) {
+    const int staged = k == 5 || k == 7;
+    uint8_t *slots = PyMem_RawMalloc(staged ? row_bytes : (size_t)slots_n * MEDIAN_BLOCK);
+    if (!pairs || !slots || augcli_window_init(&wr, p.src.buf, p.w, p.h, p.bpp, k / 2 + staged)) {
         PyErr_NoMemory();
     } else {
         const int path = augcli_pixel_path;

@@ -2,35 +2,38 @@
  * median filter; MEDIAN_CMPX(a, b) puts the smaller value in a, the larger in b. */
 #define MEDIAN5_COLSORT \
     MEDIAN_CMPX(v[0], v[1]); MEDIAN_CMPX(v[2], v[3]); MEDIAN_CMPX(v[0], v[2]); MEDIAN_CMPX(v[1], v[3]); \
-    MEDIAN_CMPX(v[1], v[2]); MEDIAN_CMPX(v[0], v[4]); MEDIAN_CMPX(v[2], v[4]); MEDIAN_CMPX(v[1], v[2]); \
-    MEDIAN_CMPX(v[3], v[4]);
+    MEDIAN_CMPX(v[1], v[2]);
 #define MEDIAN5_PAIR \
-    MEDIAN_CMPX(v[0], v[5]); MEDIAN_CMPX(v[4], v[9]); MEDIAN_CMPX(v[4], v[5]); MEDIAN_CMPX(v[2], v[7]); \
-    MEDIAN_CMPX(v[2], v[4]); MEDIAN_CMPX(v[7], v[5]); MEDIAN_CMPX(v[1], v[6]); MEDIAN_CMPX(v[3], v[8]); \
-    MEDIAN_CMPX(v[3], v[6]); MEDIAN_CMPX(v[1], v[2]); MEDIAN_CMPX(v[3], v[4]); MEDIAN_CMPX(v[6], v[7]); \
-    MEDIAN_CMPX(v[8], v[5]);
-#define MEDIAN5_PAIR_RANK {0, 1, 2, 3, 4, 6, 7, 8, 5, 9}
+    MEDIAN_CMPX(v[0], v[4]); MEDIAN_CMPX(v[2], v[6]); MEDIAN_CMPX(v[2], v[4]); MEDIAN_CMPX(v[1], v[5]); \
+    MEDIAN_CMPX(v[3], v[7]); MEDIAN_CMPX(v[3], v[5]); MEDIAN_CMPX(v[1], v[2]); MEDIAN_CMPX(v[3], v[4]); \
+    MEDIAN_CMPX(v[5], v[6]);
+#define MEDIAN5_CORE \
+    MEDIAN_CMPX(v[0], v[8]); MEDIAN_CMPX(v[4], v[12]); MEDIAN_CMPX(v[4], v[8]); \
+    MEDIAN_CMPX(v[2], v[10]); MEDIAN_CMPX(v[6], v[14]); MEDIAN_CMPX(v[6], v[10]); \
+    MEDIAN_CMPX(v[2], v[4]); MEDIAN_CMPX(v[6], v[8]); MEDIAN_CMPX(v[10], v[12]); \
+    MEDIAN_CMPX(v[1], v[9]); MEDIAN_CMPX(v[5], v[13]); MEDIAN_CMPX(v[5], v[9]); \
+    MEDIAN_CMPX(v[3], v[11]); MEDIAN_CMPX(v[7], v[15]); MEDIAN_CMPX(v[7], v[11]); \
+    MEDIAN_CMPX(v[3], v[5]); MEDIAN_CMPX(v[7], v[9]); MEDIAN_CMPX(v[11], v[13]); \
+    MEDIAN_CMPX(v[1], v[2]); MEDIAN_CMPX(v[3], v[4]); MEDIAN_CMPX(v[5], v[6]); MEDIAN_CMPX(v[7], v[8]); \
+    MEDIAN_CMPX(v[9], v[10]); MEDIAN_CMPX(v[11], v[12]); MEDIAN_CMPX(v[13], v[14]); \
+    MEDIAN_CMPX(v[17], v[18]); MEDIAN_CMPX(v[0], v[16]); MEDIAN_CMPX(v[8], v[16]); \
+    MEDIAN_CMPX(v[4], v[8]); MEDIAN_CMPX(v[12], v[16]); MEDIAN_CMPX(v[2], v[18]); \
+    MEDIAN_CMPX(v[10], v[18]); MEDIAN_CMPX(v[6], v[10]); MEDIAN_CMPX(v[6], v[8]); \
+    MEDIAN_CMPX(v[10], v[12]); MEDIAN_CMPX(v[1], v[17]); MEDIAN_CMPX(v[9], v[17]); \
+    MEDIAN_CMPX(v[5], v[9]); MEDIAN_CMPX(v[13], v[17]); MEDIAN_CMPX(v[3], v[19]); \
+    MEDIAN_CMPX(v[11], v[19]); MEDIAN_CMPX(v[7], v[11]); MEDIAN_CMPX(v[7], v[9]); \
+    MEDIAN_CMPX(v[11], v[13]); MEDIAN_CMPX(v[7], v[8]); MEDIAN_CMPX(v[9], v[10]); \
+    MEDIAN_CMPX(v[11], v[12]);
 #define MEDIAN5_FINAL \
-    MEDIAN_CMPX(v[0], v[10]); MEDIAN_CMPX(v[8], v[18]); MEDIAN_CMPX(v[8], v[10]); \
-    MEDIAN_CMPX(v[4], v[14]); MEDIAN_CMPX(v[4], v[8]); MEDIAN_CMPX(v[14], v[10]); \
-    MEDIAN_CMPX(v[2], v[12]); MEDIAN_CMPX(v[6], v[16]); MEDIAN_CMPX(v[6], v[12]); \
-    MEDIAN_CMPX(v[2], v[4]); MEDIAN_CMPX(v[6], v[8]); MEDIAN_CMPX(v[12], v[14]); \
-    MEDIAN_CMPX(v[16], v[10]); MEDIAN_CMPX(v[1], v[11]); MEDIAN_CMPX(v[9], v[19]); \
-    MEDIAN_CMPX(v[9], v[11]); MEDIAN_CMPX(v[5], v[15]); MEDIAN_CMPX(v[5], v[9]); \
-    MEDIAN_CMPX(v[15], v[11]); MEDIAN_CMPX(v[3], v[13]); MEDIAN_CMPX(v[7], v[17]); \
-    MEDIAN_CMPX(v[7], v[13]); MEDIAN_CMPX(v[3], v[5]); MEDIAN_CMPX(v[7], v[9]); \
-    MEDIAN_CMPX(v[13], v[15]); MEDIAN_CMPX(v[17], v[11]); MEDIAN_CMPX(v[1], v[2]); \
-    MEDIAN_CMPX(v[3], v[4]); MEDIAN_CMPX(v[5], v[6]); MEDIAN_CMPX(v[7], v[8]); MEDIAN_CMPX(v[9], v[12]); \
-    MEDIAN_CMPX(v[13], v[14]); MEDIAN_CMPX(v[15], v[16]); MEDIAN_CMPX(v[17], v[10]); \
-    MEDIAN_CMPX(v[11], v[18]); MEDIAN_CMPX(v[0], v[20]); MEDIAN_CMPX(v[10], v[20]); \
-    MEDIAN_CMPX(v[8], v[10]); MEDIAN_CMPX(v[4], v[24]); MEDIAN_CMPX(v[14], v[24]); \
-    MEDIAN_CMPX(v[14], v[10]); MEDIAN_CMPX(v[2], v[22]); MEDIAN_CMPX(v[18], v[22]); \
-    MEDIAN_CMPX(v[12], v[18]); MEDIAN_CMPX(v[6], v[12]); MEDIAN_CMPX(v[12], v[14]); \
-    MEDIAN_CMPX(v[1], v[21]); MEDIAN_CMPX(v[11], v[21]); MEDIAN_CMPX(v[9], v[11]); \
-    MEDIAN_CMPX(v[15], v[11]); MEDIAN_CMPX(v[3], v[23]); MEDIAN_CMPX(v[19], v[23]); \
-    MEDIAN_CMPX(v[13], v[19]); MEDIAN_CMPX(v[7], v[13]); MEDIAN_CMPX(v[13], v[15]); \
-    MEDIAN_CMPX(v[13], v[14]);
-#define MEDIAN5_FINAL_SLOT 14
+    MEDIAN_CMPX(v[6], v[7]); MEDIAN_CMPX(v[8], v[9]); MEDIAN_CMPX(v[6], v[8]); MEDIAN_CMPX(v[7], v[9]); \
+    MEDIAN_CMPX(v[7], v[8]); MEDIAN_CMPX(v[6], v[10]); MEDIAN_CMPX(v[8], v[10]); \
+    MEDIAN_CMPX(v[7], v[8]); MEDIAN_CMPX(v[9], v[10]); MEDIAN_CMPX(v[0], v[6]); \
+    MEDIAN_CMPX(v[4], v[10]); MEDIAN_CMPX(v[4], v[6]); MEDIAN_CMPX(v[2], v[8]); MEDIAN_CMPX(v[8], v[6]); \
+    MEDIAN_CMPX(v[1], v[7]); MEDIAN_CMPX(v[5], v[7]); MEDIAN_CMPX(v[3], v[9]); MEDIAN_CMPX(v[3], v[5]); \
+    MEDIAN_CMPX(v[5], v[8]);
+#define MEDIAN5_PAIR_RANK {0, 1, 2, 3, 4, 5, 6, 7}
+#define MEDIAN5_CORE_SLOTS {7, 8, 9, 10, 11, 12}
+#define MEDIAN5_FINAL_SLOT 5
 #define MEDIAN7_COLSORT \
     MEDIAN_CMPX(v[0], v[1]); MEDIAN_CMPX(v[2], v[3]); MEDIAN_CMPX(v[4], v[5]); MEDIAN_CMPX(v[0], v[2]); \
     MEDIAN_CMPX(v[1], v[3]); MEDIAN_CMPX(v[1], v[2]); MEDIAN_CMPX(v[0], v[4]); MEDIAN_CMPX(v[1], v[5]); \
