@@ -302,8 +302,9 @@ AUGCLI_TARGET_AVX2 static void median3_px4_avx2(const uint8_t *const *rows, uint
  * for k = 7 (319). rows[0 .. k] are the rows y - r .. y + r + 1 from the windows' left column on.
  * One body for both sizes (k a constant after inlining); each stage a function of its own with
  * restrict-qualified arrays, so that the compiler vectorises it without overlap checks. */
-#define STAGED_BLOCK 512
+#define STAGED_BLOCK 1024
 #define STAGED_SPAN (STAGED_BLOCK + 24) /* a block plus the 6 columns of up to 4 bytes to its right */
+#define STAGED_VECTOR 64                /* a multiple of every path's vector width, dividing the block */
 #define STAGED_NET(k, stage)                                                                           \
     do {                                                                                               \
         if ((k) == 5) {                                                                                \
@@ -381,12 +382,17 @@ AUGCLI_INLINE void staged_body(int k, const uint8_t *const *rows, uint8_t *restr
     uint8_t s[6][STAGED_SPAN], p[12][STAGED_SPAN], c[8][STAGED_BLOCK];
     for (size_t j0 = 0; j0 < n; j0 += STAGED_BLOCK) {
         const size_t len = n - j0 < STAGED_BLOCK ? n - j0 : STAGED_BLOCK;
+        /* the middle stages run on whole 64-byte vectors (no scalar tails of their long networks):
+         * the columns past the block are zeros, and what they give is never read */
+        const size_t wide = (len + STAGED_VECTOR - 1) / STAGED_VECTOR * STAGED_VECTOR, cols = len + (size_t)(k - 1) * bpp;
         const uint8_t *shared[6];
         for (int i = 0; i < k - 1; i++)
             shared[i] = rows[1 + i] + j0;
-        staged_colsort(k, shared, s, len + (size_t)(k - 1) * bpp);
-        staged_pairs(k, s, p, len + (size_t)(k - 3) * bpp, bpp);
-        staged_core(k, s, p, c, len, bpp);
+        staged_colsort(k, shared, s, cols);
+        for (int i = 0; i < k - 1; i++)
+            memset(s[i] + cols, 0, wide - len);
+        staged_pairs(k, s, p, wide + (size_t)(k - 3) * bpp, bpp);
+        staged_core(k, s, p, c, wide, bpp);
         staged_final(k, c, rows[0] + j0, out0 + j0, len, bpp);
         staged_final(k, c, rows[k] + j0, out1 + j0, len, bpp);
     }
@@ -412,11 +418,10 @@ static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint1
     const network_fn network = network_for(path);
     const int bpp = wr->bpp;
     const size_t n = (size_t)wr->w * bpp;
-    /* 3x3 and 5x5: the 256-bit builds also on the AVX-512 path, where they ran faster than the 512-bit
-     * ones (bench/sensor_ops.py); every build computes the same bytes */
-    const int narrow = path == AUGCLI_AVX512 ? AUGCLI_AVX2 : path;
-    const median3_fn m3 = median3_for(narrow);
-    const median5_fn m5 = median5_for(narrow);
+    /* 3x3: the 256-bit build also on the AVX-512 path, where it ran faster than the 512-bit one
+     * (bench/sensor_ops.py); every build computes the same bytes */
+    const median3_fn m3 = median3_for(path == AUGCLI_AVX512 ? AUGCLI_AVX2 : path);
+    const median5_fn m5 = median5_for(path);
     const median7_fn m7 = median7_for(path);
     if (k == 5 || k == 7) { /* the window of radius r + 1 holds rows y - r - 1 .. y + r + 1, r + 1
                                columns of padding a side */
