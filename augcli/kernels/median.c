@@ -1,7 +1,7 @@
 /* Median filters of 8-bit images, part of the _pixel module (moved out of filters.c, whose window
  * rows they read: augcli_window_*): a comparator network on every byte for any odd k up to
- * MEDIAN_MAX_K, k = 3 by sorted columns (in registers on the SIMD paths), k = 5 in three stages and
- * k = 7 in four, two rows at a time. Exact: scipy.ndimage.median_filter with mode "nearest". */
+ * MEDIAN_MAX_K, k = 3 by sorted columns (in registers on the SIMD paths), k = 5 and 7 in four
+ * stages, two rows at a time. Exact: scipy.ndimage.median_filter with mode "nearest". */
 #include "pixel.h"
 
 #include <string.h>
@@ -58,7 +58,6 @@ AUGCLI_INLINE void network_body(uint8_t *slots, size_t stride, size_t n, const u
 }
 AUGCLI_DISPATCH(network, (uint8_t *slots, size_t stride, size_t n, const uint16_t *net, int ncmp),
                 (slots, stride, n, net, ncmp))
-
 
 /* One comparator of the generated networks (median_networks.h) on one byte: min to a, max to b. */
 #define MEDIAN_CMPX(a, b)                                                                              \
@@ -317,6 +316,7 @@ AUGCLI_TARGET_AVX2 static void median3_px4_avx2(const uint8_t *const *rows, uint
 AUGCLI_INLINE void staged_colsort(int k, const uint8_t *const *rows, uint8_t (*restrict s)[STAGED_SPAN], size_t cols)
 {
     const uint8_t *restrict r0 = rows[0], *restrict r1 = rows[1], *restrict r2 = rows[2], *restrict r3 = rows[3];
+    /* k = 5 sorts v[0 .. 3] only: the loads of v[4], v[5] are dead there */
     const uint8_t *restrict r4 = rows[k == 7 ? 4 : 0], *restrict r5 = rows[k == 7 ? 5 : 0];
     for (size_t j = 0; j < cols; j++) {
         uint8_t v[6] = {r0[j], r1[j], r2[j], r3[j], r4[j], r5[j]};
