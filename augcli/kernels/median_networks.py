@@ -5,9 +5,9 @@ offset i - k // 2) the network is Batcher's odd-even merge sort on the next powe
 comparators that touch a slot >= k^2 dropped (those slots would hold +infinity, which never moves),
 then pruned, from the last comparator back, to those the middle slot k^2 // 2 depends on: after it
 the middle slot holds the median. Windows larger than 7 x 7 run it from a table; 3 x 3 uses sorted
-columns (median.c), and 5 x 5 and 7 x 7 the staged form of ``staged``, which shares
-work between neighbouring windows (separable sorting networks, as in Adams, "Fast median filters
-using separable sorting networks", ACM TOG 2021). Regenerate with
+columns (median.c), and 5 x 5 and 7 x 7 the staged networks of ``staged``, which share work between
+neighbouring windows and rows (separable sorting networks, after Adams, "Fast median filters using
+separable sorting networks", ACM TOG 2021). Regenerate with
 ``python -m augcli.kernels.median_networks > median_networks.h`` (tests/test_ops_sensor.py checks
 that the header is these networks).
 """
