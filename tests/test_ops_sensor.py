@@ -73,27 +73,6 @@ def test_median_networks_sort_every_binary_input_to_the_median(k):
         assert v[slot] == sorted(values)[n // 2]
 
 
-def test_staged_5x5_median_is_the_median_of_every_window():
-    # the three stages of the 5 x 5 kernel, run here on rows of 9 columns of few distinct values
-    st = median_networks.staged5()
-
-    def run(v, pairs):
-        for a, b in pairs:
-            if v[a] > v[b]:
-                v[a], v[b] = v[b], v[a]
-        return v
-
-    rng = np.random.default_rng(5)
-    for _ in range(3000):
-        window = rng.integers(0, 4, (9, 5)).tolist()  # 9 columns, rows top-down
-        cols = [run(c[:], st["colsort"]) for c in window]
-        pairs = [[v[i] for i in st["pair_rank"]] for v in (run(cols[c] + cols[c + 1], st["pair"]) for c in range(8))]
-        for x in range(5):
-            v = run(pairs[x] + pairs[x + 2] + cols[x + 4], st["final"])
-            assert v[st["final_slot"]] == sorted(e for c in window[x:x + 5] for e in c)[12]
-    assert len(st["final"]) <= len(median_networks.network(5)[0]) // 2
-
-
 def test_median_network_header_is_the_generated_networks():
     assert (REPO / "augcli" / "kernels" / "median_networks.h").read_text() == median_networks.header()
 

@@ -1,7 +1,7 @@
 /* Median filters of 8-bit images, part of the _pixel module (moved out of filters.c, whose window
  * rows they read: augcli_window_*): a comparator network on every byte for any odd k up to
- * MEDIAN_MAX_K, k = 7 written out, k = 3 by sorted columns (in registers on the SIMD paths) and
- * k = 5 in three stages. Exact: scipy.ndimage.median_filter with mode "nearest". */
+ * MEDIAN_MAX_K, k = 3 by sorted columns (in registers on the SIMD paths), k = 5 and 7 in four
+ * stages, two rows at a time. Exact: scipy.ndimage.median_filter with mode "nearest". */
 #include "pixel.h"
 
 #include <string.h>
@@ -59,28 +59,13 @@ AUGCLI_INLINE void network_body(uint8_t *slots, size_t stride, size_t n, const u
 AUGCLI_DISPATCH(network, (uint8_t *slots, size_t stride, size_t n, const uint16_t *net, int ncmp),
                 (slots, stride, n, net, ncmp))
 
-/* k = 7: the network written out (median_networks.h) on every byte of the row, the k^2 values
- * in locals the compiler keeps in vector registers (one byte lane per output byte). */
+/* One comparator of the generated networks (median_networks.h) on one byte: min to a, max to b. */
 #define MEDIAN_CMPX(a, b)                                                                              \
     do {                                                                                               \
         const uint8_t lo_ = (a) < (b) ? (a) : (b);                                                     \
         (b) = (a) < (b) ? (b) : (a);                                                                   \
         (a) = lo_;                                                                                     \
     } while (0)
-#define MEDIAN_UNROLLED(K)                                                                             \
-    AUGCLI_INLINE void median##K##_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp) \
-    {                                                                                                  \
-        for (size_t j = 0; j < n; j++) {                                                               \
-            uint8_t v[K * K];                                                                          \
-            for (int a = 0; a < K; a++)                                                                \
-                for (int b = 0; b < K; b++)                                                            \
-                    v[a * K + b] = rows[a][j + (size_t)b * bpp];                                       \
-            MEDIAN##K##_NETWORK                                                                        \
-            out[j] = v[MEDIAN##K##_SLOT];                                                              \
-        }                                                                                              \
-    }                                                                                                  \
-    AUGCLI_DISPATCH(median##K, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
-MEDIAN_UNROLLED(7)
 
 /* k = 3 by sorted columns: the median of the window is med3(max of the column minima, med3 of the
  * column middles, min of the column maxima), which is exact (the classic 3 x 3 decomposition). Each
@@ -308,69 +293,124 @@ AUGCLI_TARGET_AVX2 static void median3_px4_avx2(const uint8_t *const *rows, uint
 }
 #endif
 
-/* k = 5 in the three stages of median_networks.staged5, on a block of the row at a time: each column
- * of 5 sorted once, each pair of neighbouring sorted columns merged once (a window's 5 columns are
- * the pairs at x and x + 2 and the column at x + 4), then a 56-comparator selection per output byte
- * instead of the 113 of the plain network. Each stage is its own function with restrict-qualified
- * arrays, so that the compiler vectorises it without overlap checks. */
-#define MEDIAN5_BLOCK 1024
-#define MEDIAN5_SPAN (MEDIAN5_BLOCK + 16) /* a block plus the 4 columns of 4 bytes to its right */
+/* k = 5 and 7 in the four stages of median_networks.staged(k), for output rows y and y + 1 together
+ * on a block of the row at a time: each column of the k - 1 rows both windows hold sorted once, each
+ * pair of neighbouring sorted columns merged once, the k + 1 ranks of the values the two windows
+ * share that can still be a median selected once per column, then per output row the k values of
+ * its own row merged in. Comparators per output byte: 49 for k = 5 (the plain network: 113), 110
+ * for k = 7 (319). rows[0 .. k] are the rows y - r .. y + r + 1 from the windows' left column on.
+ * One body for both sizes (k a constant after inlining); each stage a function of its own with
+ * restrict-qualified arrays, so that the compiler vectorises it without overlap checks. */
+#define STAGED_BLOCK 1024
+#define STAGED_SPAN (STAGED_BLOCK + 24) /* a block plus the 6 columns of up to 4 bytes to its right */
+#define STAGED_VECTOR 64                /* a multiple of every path's vector width, dividing the block */
+#define STAGED_NET(k, stage)                                                                           \
+    do {                                                                                               \
+        if ((k) == 5) {                                                                                \
+            MEDIAN5_##stage                                                                            \
+        } else {                                                                                       \
+            MEDIAN7_##stage                                                                            \
+        }                                                                                              \
+    } while (0)
 
-AUGCLI_INLINE void median5_colsort(const uint8_t *restrict r0, const uint8_t *restrict r1, const uint8_t *restrict r2,
-                                   const uint8_t *restrict r3, const uint8_t *restrict r4, uint8_t (*restrict s)[MEDIAN5_SPAN],
-                                   size_t cols)
+AUGCLI_INLINE void staged_colsort(int k, const uint8_t *const *rows, uint8_t (*restrict s)[STAGED_SPAN], size_t cols)
 {
+    const uint8_t *restrict r0 = rows[0], *restrict r1 = rows[1], *restrict r2 = rows[2], *restrict r3 = rows[3];
+    /* k = 5 sorts v[0 .. 3] only: the loads of v[4], v[5] are dead there */
+    const uint8_t *restrict r4 = rows[k == 7 ? 4 : 0], *restrict r5 = rows[k == 7 ? 5 : 0];
     for (size_t j = 0; j < cols; j++) {
-        uint8_t v[5] = {r0[j], r1[j], r2[j], r3[j], r4[j]};
-        MEDIAN5_COLSORT
-        for (int i = 0; i < 5; i++)
+        uint8_t v[6] = {r0[j], r1[j], r2[j], r3[j], r4[j], r5[j]};
+        STAGED_NET(k, COLSORT);
+        for (int i = 0; i < k - 1; i++)
             s[i][j] = v[i];
     }
 }
 
-AUGCLI_INLINE void median5_pairs(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN], size_t cols,
-                                 int bpp)
+AUGCLI_INLINE void staged_pairs(int k, uint8_t (*restrict s)[STAGED_SPAN], uint8_t (*restrict p)[STAGED_SPAN],
+                                size_t cols, int bpp)
 {
-    static const int rank[10] = MEDIAN5_PAIR_RANK;
+    static const int rank5[8] = MEDIAN5_PAIR_RANK, rank7[12] = MEDIAN7_PAIR_RANK;
+    const int *rank = k == 5 ? rank5 : rank7;
     for (size_t j = 0; j < cols; j++) {
-        uint8_t v[10];
-        for (int i = 0; i < 5; i++) {
+        uint8_t v[12];
+        for (int i = 0; i < k - 1; i++) {
             v[i] = s[i][j];
-            v[5 + i] = s[i][j + bpp];
+            v[k - 1 + i] = s[i][j + bpp];
         }
-        MEDIAN5_PAIR
-        for (int i = 0; i < 10; i++)
+        STAGED_NET(k, PAIR);
+        for (int i = 0; i < 2 * k - 2; i++)
             p[i][j] = v[rank[i]];
     }
 }
 
-AUGCLI_INLINE void median5_final(uint8_t (*restrict s)[MEDIAN5_SPAN], uint8_t (*restrict p)[MEDIAN5_SPAN],
-                                 uint8_t *restrict out, size_t len, int bpp)
+AUGCLI_INLINE void staged_core(int k, uint8_t (*restrict s)[STAGED_SPAN], uint8_t (*restrict p)[STAGED_SPAN],
+                               uint8_t (*restrict c)[STAGED_BLOCK], size_t len, int bpp)
 {
+    static const int slot5[6] = MEDIAN5_CORE_SLOTS, slot7[8] = MEDIAN7_CORE_SLOTS;
+    const int *slot = k == 5 ? slot5 : slot7;
+    const int pair = 2 * k - 2;
     for (size_t j = 0; j < len; j++) {
-        uint8_t v[25];
-        for (int i = 0; i < 10; i++) {
-            v[i] = p[i][j];
-            v[10 + i] = p[i][j + 2 * (size_t)bpp];
-        }
-        for (int i = 0; i < 5; i++)
-            v[20 + i] = s[i][j + 4 * (size_t)bpp];
-        MEDIAN5_FINAL
-        out[j] = v[MEDIAN5_FINAL_SLOT];
+        uint8_t v[42];
+        for (int q = 0; q < k / 2; q++)
+            for (int i = 0; i < pair; i++)
+                v[q * pair + i] = p[i][j + 2 * (size_t)q * bpp];
+        for (int i = 0; i < k - 1; i++)
+            v[k / 2 * pair + i] = s[i][j + (size_t)(k - 1) * bpp];
+        STAGED_NET(k, CORE);
+        for (int i = 0; i <= k; i++)
+            c[i][j] = v[slot[i]];
     }
 }
 
-AUGCLI_INLINE void median5_body(const uint8_t *const *rows, uint8_t *restrict out, size_t n, int bpp)
+AUGCLI_INLINE void staged_final(int k, uint8_t (*restrict c)[STAGED_BLOCK], const uint8_t *restrict e,
+                                uint8_t *restrict out, size_t len, int bpp)
 {
-    uint8_t s[5][MEDIAN5_SPAN], p[10][MEDIAN5_SPAN];
-    for (size_t j0 = 0; j0 < n; j0 += MEDIAN5_BLOCK) {
-        const size_t len = n - j0 < MEDIAN5_BLOCK ? n - j0 : MEDIAN5_BLOCK;
-        median5_colsort(rows[0] + j0, rows[1] + j0, rows[2] + j0, rows[3] + j0, rows[4] + j0, s, len + 4 * (size_t)bpp);
-        median5_pairs(s, p, len + 2 * (size_t)bpp, bpp);
-        median5_final(s, p, out + j0, len, bpp);
+    for (size_t j = 0; j < len; j++) {
+        uint8_t v[15];
+        for (int i = 0; i <= k; i++)
+            v[i] = c[i][j];
+        for (int i = 0; i < k; i++)
+            v[k + 1 + i] = e[j + (size_t)i * bpp];
+        STAGED_NET(k, FINAL);
+        out[j] = v[k == 5 ? MEDIAN5_FINAL_SLOT : MEDIAN7_FINAL_SLOT];
     }
 }
-AUGCLI_DISPATCH(median5, (const uint8_t *const *rows, uint8_t *out, size_t n, int bpp), (rows, out, n, bpp))
+
+AUGCLI_INLINE void staged_body(int k, const uint8_t *const *rows, uint8_t *restrict out0, uint8_t *restrict out1,
+                               size_t n, int bpp)
+{
+    uint8_t s[6][STAGED_SPAN], p[12][STAGED_SPAN], c[8][STAGED_BLOCK];
+    for (size_t j0 = 0; j0 < n; j0 += STAGED_BLOCK) {
+        const size_t len = n - j0 < STAGED_BLOCK ? n - j0 : STAGED_BLOCK;
+        /* the middle stages run on whole 64-byte vectors (no scalar tails of their long networks):
+         * the columns past the block are zeros, and what they give is never read */
+        const size_t wide = (len + STAGED_VECTOR - 1) / STAGED_VECTOR * STAGED_VECTOR, cols = len + (size_t)(k - 1) * bpp;
+        const uint8_t *shared[6];
+        for (int i = 0; i < k - 1; i++)
+            shared[i] = rows[1 + i] + j0;
+        staged_colsort(k, shared, s, cols);
+        for (int i = 0; i < k - 1; i++)
+            memset(s[i] + cols, 0, wide - len);
+        staged_pairs(k, s, p, wide + (size_t)(k - 3) * bpp, bpp);
+        staged_core(k, s, p, c, wide, bpp);
+        staged_final(k, c, rows[0] + j0, out0 + j0, len, bpp);
+        staged_final(k, c, rows[k] + j0, out1 + j0, len, bpp);
+    }
+}
+AUGCLI_INLINE void median5_body(const uint8_t *const *rows, uint8_t *restrict out0, uint8_t *restrict out1, size_t n,
+                                int bpp)
+{
+    staged_body(5, rows, out0, out1, n, bpp);
+}
+AUGCLI_INLINE void median7_body(const uint8_t *const *rows, uint8_t *restrict out0, uint8_t *restrict out1, size_t n,
+                                int bpp)
+{
+    staged_body(7, rows, out0, out1, n, bpp);
+}
+AUGCLI_DISPATCH(median5, (const uint8_t *const *rows, uint8_t *out0, uint8_t *out1, size_t n, int bpp),
+                (rows, out0, out1, n, bpp))
+AUGCLI_DISPATCH(median7, (const uint8_t *const *rows, uint8_t *out0, uint8_t *out1, size_t n, int bpp),
+                (rows, out0, out1, n, bpp))
 
 static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint16_t *net, int ncmp, int out_slot,
                        uint8_t *slots, int path)
@@ -378,12 +418,27 @@ static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint1
     const network_fn network = network_for(path);
     const int bpp = wr->bpp;
     const size_t n = (size_t)wr->w * bpp;
-    /* 3x3 and 5x5: the 256-bit builds also on the AVX-512 path, where they ran faster than the 512-bit
-     * ones (bench/sensor_ops.py); every build computes the same bytes */
-    const int narrow = path == AUGCLI_AVX512 ? AUGCLI_AVX2 : path;
-    const median3_fn m3 = median3_for(narrow);
-    const median5_fn m5 = median5_for(narrow);
+    /* 3x3: the 256-bit build also on the AVX-512 path, where it ran faster than the 512-bit one
+     * (bench/sensor_ops.py); every build computes the same bytes */
+    const median3_fn m3 = median3_for(path == AUGCLI_AVX512 ? AUGCLI_AVX2 : path);
+    const median5_fn m5 = median5_for(path);
     const median7_fn m7 = median7_for(path);
+    if (k == 5 || k == 7) { /* the window of radius r + 1 holds rows y - r - 1 .. y + r + 1, r + 1
+                               columns of padding a side */
+        const copy_extra_row_fn copy = copy_extra_row_for(path);
+        for (int y = 0; y < wr->h; y += 2) {
+            augcli_window_advance(wr, y);
+            const uint8_t *rows[8];
+            for (int i = 0; i <= k; i++)
+                rows[i] = wr->rows[i + 1] + bpp;
+            uint8_t *out = dst + (size_t)y * n, *below = y + 1 < wr->h ? out + n : slots; /* slots: a spare row */
+            (k == 5 ? m5 : m7)(rows, out, below, n, bpp);
+            copy(wr->src + (size_t)y * n, out, wr->w, bpp, nc);
+            if (y + 1 < wr->h)
+                copy(wr->src + (size_t)(y + 1) * n, below, wr->w, bpp, nc);
+        }
+        return;
+    }
     if (k == 3) { /* straight from the source rows: the column sort replicates the edges itself */
         const copy_extra_row_fn copy = copy_extra_row_for(path);
         for (int y = 0; y < wr->h; y++) {
@@ -404,17 +459,13 @@ static void run_median(window_rows *wr, uint8_t *dst, int nc, int k, const uint1
     for (int y = 0; y < wr->h; y++) {
         augcli_window_advance(wr, y);
         uint8_t *out = dst + (size_t)y * n;
-        if (k == 3 || k == 5 || k == 7) {
-            (k == 3 ? m3 : (k == 5 ? m5 : m7))(wr->rows, out, n, bpp);
-        } else {
-            for (size_t j0 = 0; j0 < n; j0 += MEDIAN_BLOCK) {
-                const size_t len = n - j0 < MEDIAN_BLOCK ? n - j0 : MEDIAN_BLOCK;
-                for (int i = 0; i < k; i++)
-                    for (int j = 0; j < k; j++)
-                        memcpy(slots + (size_t)(i * k + j) * MEDIAN_BLOCK, wr->rows[i] + j0 + (size_t)j * bpp, len);
-                network(slots, MEDIAN_BLOCK, len, net, ncmp);
-                memcpy(out + j0, slots + (size_t)out_slot * MEDIAN_BLOCK, len);
-            }
+        for (size_t j0 = 0; j0 < n; j0 += MEDIAN_BLOCK) {
+            const size_t len = n - j0 < MEDIAN_BLOCK ? n - j0 : MEDIAN_BLOCK;
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++)
+                    memcpy(slots + (size_t)(i * k + j) * MEDIAN_BLOCK, wr->rows[i] + j0 + (size_t)j * bpp, len);
+            network(slots, MEDIAN_BLOCK, len, net, ncmp);
+            memcpy(out + j0, slots + (size_t)out_slot * MEDIAN_BLOCK, len);
         }
         augcli_row_copy_extra(wr->src + (size_t)y * n, out, wr->w, bpp, nc);
     }
@@ -451,8 +502,11 @@ PyObject *augcli_py_median(PyObject *self, PyObject *args)
     }
     window_rows wr;
     memset(&wr, 0, sizeof wr);
-    uint8_t *slots = PyMem_RawMalloc((size_t)slots_n * MEDIAN_BLOCK);
-    if (!pairs || !slots || augcli_window_init(&wr, p.src.buf, p.w, p.h, p.bpp, k / 2)) {
+    /* k = 5 and 7 take a spare output row, for the row below the last of an odd height, instead */
+    const size_t row_bytes = (size_t)p.w * p.bpp;
+    const int staged = k == 5 || k == 7;
+    uint8_t *slots = PyMem_RawMalloc(staged ? row_bytes : (size_t)slots_n * MEDIAN_BLOCK);
+    if (!pairs || !slots || augcli_window_init(&wr, p.src.buf, p.w, p.h, p.bpp, k / 2 + staged)) {
         PyErr_NoMemory();
     } else {
         const int path = augcli_pixel_path;
