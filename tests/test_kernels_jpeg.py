@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from augcli import functional as F
 from augcli import kernels as K
 from .test_kernels_pixel import Guarded
 
@@ -157,3 +158,51 @@ def test_the_kernel_stays_inside_buffers_placed_against_guard_pages(path_restore
                     dst = g.buffer(len(raw), at_end)
                     K.jpeg(src, (w, h), bpp, nc, 80, out=dst)
                     assert bytes(dst) == expected
+
+
+def pillow_op(image: Image.Image, quality: int) -> Image.Image:
+    """--jpeg-artifacts as it was before the kernel: Pillow's round trip of the colour bands, alpha
+    kept, 16-bit and float data through 8 bits."""
+    colour, alpha = F.split_alpha(image)
+    if colour.mode in ("L", "RGB"):
+        return F.merge_alpha(Image.open(io.BytesIO(_saved(colour, quality))).convert(colour.mode), alpha)
+    scale = F.value_scale(colour.mode)
+    eight = Image.fromarray(np.clip(np.rint(np.asarray(colour).astype(np.float64) / scale), 0, 255).astype(np.uint8), "L")
+    back = np.asarray(Image.open(io.BytesIO(_saved(eight, quality)))).astype(np.float64) * scale
+    return F.from_array(back.astype(np.asarray(colour).dtype), colour.mode)
+
+
+def _saved(image: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16", "I", "F"])
+def test_the_op_gives_pillows_bytes_in_every_working_mode(mode):
+    rng = np.random.default_rng(len(mode))
+    base = Image.fromarray(rng.integers(0, 256, (37, 45, 4), dtype=np.uint8), "RGBA")
+    if mode in ("I;16", "I", "F"):
+        grey = np.asarray(base.convert("L")).astype(np.float64)
+        values = grey * 257 + rng.integers(0, 257, grey.shape) if mode != "F" else grey + rng.random(grey.shape)
+        image = F.from_array(values.astype({"I;16": "<u2", "I": "<i4", "F": "<f4"}[mode]), mode)
+    else:
+        image = base.convert(mode)
+    for q in (1, 30, 75, 100):
+        out = F.jpeg_round_trip(image, q)
+        assert out.mode == mode and out.tobytes() == pillow_op(image, q).tobytes(), q
+
+
+def test_pillow_makes_the_round_trips_the_kernel_leaves_undecided(monkeypatch):
+    calls = []
+
+    def undecided(src, size, bpp, nc, quality, *, out=None):
+        calls.append(quality)
+        raise K.JpegUndecided("jpeg: undecided")
+
+    monkeypatch.setattr(K, "jpeg", undecided)
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 256, (21, 30, 4), dtype=np.uint8), "RGBA")
+    for mode in ("L", "LA", "RGB", "RGBA", "I;16"):
+        im = image.convert(mode) if mode != "I;16" else F.from_array(np.asarray(image.convert("L")).astype("<u2") * 257, mode)
+        assert F.jpeg_round_trip(im, 40).tobytes() == pillow_op(im, 40).tobytes()
+    assert calls == [40] * 5
