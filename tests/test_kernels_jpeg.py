@@ -56,13 +56,15 @@ def photo(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
 
 def images(rng: np.random.Generator, w: int, h: int):
     """(name, RGB array): noise, a smooth gradient with a little noise, a flat colour, a binary
-    checkerboard of 255 and 0 (the largest swings), and a crop of a real photo."""
+    checkerboard of 255 and 0 (the largest swings), rows of one colour each (blocks whose rows have
+    no AC terms), and a crop of a real photo."""
     y, x = np.mgrid[0:h, 0:w]
     yield "noise", rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     g = np.stack([x * 255 / max(w - 1, 1), y * 255 / max(h - 1, 1), (x + y) * 127 / max(w + h - 2, 1)], -1)
     yield "gradient", np.clip(g + rng.integers(-2, 3, g.shape), 0, 255).astype(np.uint8)
     yield "flat", np.broadcast_to(rng.integers(0, 256, 3).astype(np.uint8), (h, w, 3))
     yield "binary", np.where(((x // int(rng.integers(1, 3)) + y) % 2)[..., None] == 1, 255, 0).astype(np.uint8).repeat(3, -1)
+    yield "rows", np.broadcast_to(rng.integers(0, 256, (h, 1, 3)).astype(np.uint8), (h, w, 3))
     if PHOTOS:
         yield "photo", photo(rng, w, h)
 

@@ -229,8 +229,12 @@ static void grey(jpeg_job *j)
             j->bad |= run_block(j, blk, 0, dec, 8);
             for (int r = 0; r < 8 && 8 * by + r < h; r++) {
                 uint8_t *row = j->dst + (size_t)(8 * by + r) * w * bpp;
-                for (int c = 0; c < 8 && 8 * bx + c < w; c++)
+                const uint8_t *srow = j->src + (size_t)(8 * by + r) * w * bpp;
+                for (int c = 0; c < 8 && 8 * bx + c < w; c++) {
                     row[(size_t)(8 * bx + c) * bpp] = dec[8 * r + c];
+                    if (bpp == 2)
+                        row[(size_t)(8 * bx + c) * 2 + 1] = srow[(size_t)(8 * bx + c) * 2 + 1];
+                }
             }
         }
     }
@@ -284,8 +288,12 @@ static void encode_colour(jpeg_job *j)
     }
 }
 
-AUGCLI_INLINE void to_rgb(uint8_t *d, int32_t y, int32_t cb, int32_t cr)
+/* pixel x of an output row d (its source row s: the byte past the colour of a 4-byte pixel is kept) */
+AUGCLI_INLINE void to_rgb(uint8_t *d, const uint8_t *s, int x, int bpp, int32_t y, int32_t cb, int32_t cr)
 {
+    d += (size_t)x * bpp;
+    if (bpp == 4)
+        d[3] = s[(size_t)x * 4 + 3];
     cb -= 128;
     cr -= 128;
     d[0] = augcli_u8(y + ((91881 * cr + 32768) >> 16));
@@ -299,19 +307,26 @@ static void decode_colour(jpeg_job *j)
     int32_t *sb = j->sum + 1, *sr = j->sum + cw + 3; /* each with one repeated value at both ends */
     for (int y = 0; y < h; y++) {
         uint8_t *d = j->dst + (size_t)y * w * bpp;
-        const uint8_t *yr = j->y + (size_t)y * j->ys;
+        const uint8_t *s = j->src + (size_t)y * w * bpp, *yr = j->y + (size_t)y * j->ys;
         const int k = y >> 1;
         if (cw <= 2) { /* libjpeg-turbo repeats the samples of so narrow a plane */
             for (int x = 0; x < w; x++) {
                 const size_t at = (size_t)k * j->cs + (x >> 1);
-                to_rgb(d + (size_t)x * bpp, yr[x], j->cb[at], j->cr[at]);
+                to_rgb(d, s, x, bpp, yr[x], j->cb[at], j->cr[at]);
             }
             continue;
         }
         const int other = (y & 1) ? imin(k + 1, ch - 1) : (k > 0 ? k - 1 : 0);
         const uint8_t *b0 = j->cb + (size_t)k * j->cs, *b1 = j->cb + (size_t)other * j->cs;
         const uint8_t *r0 = j->cr + (size_t)k * j->cs, *r1 = j->cr + (size_t)other * j->cs;
-        for (int c = 0; c < cw; c++) {
+        int c0 = 0;
+#if AUGCLI_X86
+        if (j->path != AUGCLI_SCALAR) {
+            augcli_jpeg_sums_avx2(b0, b1, sb, cw);
+            c0 = augcli_jpeg_sums_avx2(r0, r1, sr, cw);
+        }
+#endif
+        for (int c = c0; c < cw; c++) {
             sb[c] = 3 * b0[c] + b1[c];
             sr[c] = 3 * r0[c] + r1[c];
         }
@@ -319,11 +334,11 @@ static void decode_colour(jpeg_job *j)
         int x = 0;
 #if AUGCLI_X86
         if (j->path != AUGCLI_SCALAR)
-            x = augcli_jpeg_row_avx2(yr, sb, sr, j->src + (size_t)y * w * bpp, d, w, bpp);
+            x = augcli_jpeg_row_avx2(yr, sb, sr, s, d, w, bpp);
 #endif
         for (; x < w; x++) {
             const int c = x >> 1, n = (x & 1) ? imin(c + 1, cw - 1) : (c > 0 ? c - 1 : 0), add = (x & 1) ? 7 : 8;
-            to_rgb(d + (size_t)x * bpp, yr[x], (3 * sb[c] + sb[n] + add) >> 4, (3 * sr[c] + sr[n] + add) >> 4);
+            to_rgb(d, s, x, bpp, yr[x], (3 * sb[c] + sb[n] + add) >> 4, (3 * sr[c] + sr[n] + add) >> 4);
         }
     }
 }
@@ -381,7 +396,6 @@ PyObject *augcli_py_jpeg(PyObject *self, PyObject *args)
         encode_colour(&j);
         decode_colour(&j);
     }
-    augcli_copy_extra(j.src, j.dst, p.npx, p.bpp, p.nc);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(scratch);
     augcli_release_pair(&p);

@@ -44,6 +44,7 @@ int augcli_jpeg_mcu_avx2(const uint8_t *src, size_t stride, int bpp, const jpeg_
                          uint8_t *cb, uint8_t *cr, ptrdiff_t cs);
 int augcli_jpeg_grey_avx2(const uint8_t *src, size_t stride, int bpp, const jpeg_table *t, uint8_t *out,
                           ptrdiff_t ostride);
+int augcli_jpeg_sums_avx2(const uint8_t *near, const uint8_t *far, int32_t *sum, int n);
 int augcli_jpeg_row_avx2(const uint8_t *yr, const int32_t *sb, const int32_t *sr, const uint8_t *s, uint8_t *d, int w,
                          int bpp);
 

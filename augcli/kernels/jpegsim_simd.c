@@ -105,14 +105,35 @@ AUGCLI_AVX2_INLINE int block8(v8 *r, const jpeg_table *t, uint8_t *out, ptrdiff_
                                        _mm256_loadu_si256((const __m256i *)(t->shift + 8 * i)));
         r[i] = _mm256_mullo_epi32(_mm256_sign_epi32(k, r[i]), _mm256_loadu_si256((const __m256i *)(t->q + 8 * i)));
     }
-    idct8v(r, JPEG_CB - JPEG_P1);
+    /* columns without AC terms (common after quantisation): every output of the pass is the DC
+     * times 4, which is what the full transform computes for them (descale(dc 2^13, 11)) */
+    v8 ac = r[1];
+    for (int i = 2; i < 8; i++)
+        ac = _mm256_or_si256(ac, r[i]);
+    if (_mm256_testz_si256(ac, ac)) {
+        const v8 dc = _mm256_slli_epi32(r[0], JPEG_P1);
+        for (int i = 0; i < 8; i++)
+            r[i] = dc;
+    } else {
+        idct8v(r, JPEG_CB - JPEG_P1);
+    }
     const v8 wsmax = _mm256_set1_epi32(JPEG_WS_MAX);
     v8 over = _mm256_setzero_si256();
     for (int i = 0; i < 8; i++)
         over = _mm256_or_si256(over, _mm256_cmpgt_epi32(_mm256_abs_epi32(r[i]), wsmax));
     transpose8(r);
-    idct8v(r, JPEG_CB + JPEG_P1 + 3);
-    transpose8(r);
+    ac = r[1];
+    for (int i = 2; i < 8; i++)
+        ac = _mm256_or_si256(ac, r[i]);
+    if (_mm256_testz_si256(ac, ac)) {
+        /* rows without AC terms: all 8 outputs of row i are descale(dc_i 2^13, 18), lane i of dc */
+        const v8 dc = descale8(r[0], JPEG_P1 + 3);
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm256_permutevar8x32_epi32(dc, _mm256_set1_epi32(i));
+    } else {
+        idct8v(r, JPEG_CB + JPEG_P1 + 3);
+        transpose8(r);
+    }
     const v8 hi = _mm256_set1_epi32(511), lo = _mm256_set1_epi32(-512);
     for (int i = 0; i < 8; i++) {
         over = _mm256_or_si256(over, _mm256_or_si256(_mm256_cmpgt_epi32(r[i], hi), _mm256_cmpgt_epi32(lo, r[i])));
@@ -197,6 +218,19 @@ AUGCLI_TARGET_AVX2 int augcli_jpeg_grey_avx2(const uint8_t *src, size_t stride, 
                         : _mm256_and_si256(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), _mm256_set1_epi32(255));
     }
     return block8(r, t, out, ostride);
+}
+
+/* sum[c] = 3 near[c] + far[c] (the vertical half of the upsampling) for c below n, 8 at a time;
+ * returns how many it wrote */
+AUGCLI_TARGET_AVX2 int augcli_jpeg_sums_avx2(const uint8_t *near, const uint8_t *far, int32_t *sum, int n)
+{
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+        const v8 a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(near + c)));
+        const v8 b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(far + c)));
+        _mm256_storeu_si256((__m256i *)(sum + c), ADD(MULC(a, 3), b));
+    }
+    return c;
 }
 
 /* One output row of RGB from its luma row and the vertical chroma sums (sb, sr: index -1 .. cw,
