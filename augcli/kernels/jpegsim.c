@@ -206,7 +206,24 @@ static int run_block(jpeg_job *j, int32_t *blk, int table, uint8_t *out, ptrdiff
     return augcli_jpeg_block_scalar(blk, &j->tab[table], out, ostride);
 }
 
-/* greyscale: every block straight into the output */
+#if AUGCLI_X86
+/* Row sy's n pixels from column x0 as the AVX2 builds read them (JPEG_READ8 bytes from each run
+ * of 8): in the image where those reads stay inside the row and the buffer, else copied into tmp
+ * (n bpp + 32 bytes) with the last column repeated. */
+static const uint8_t *simd_row(const jpeg_job *j, int sy, int x0, int n, uint8_t *tmp)
+{
+    const int w = j->w, bpp = j->bpp;
+    const size_t stride = (size_t)w * bpp;
+    const uint8_t *row = j->src + (size_t)sy * stride;
+    if (x0 + n <= w && (size_t)sy * stride + (size_t)(x0 + n - 8) * bpp + JPEG_READ8(bpp) <= stride * j->h)
+        return row + (size_t)x0 * bpp;
+    for (int c = 0; c < n; c++)
+        memcpy(tmp + c * bpp, row + (size_t)imin(x0 + c, w - 1) * bpp, (size_t)bpp);
+    return tmp;
+}
+#endif
+
+/* greyscale: block by block, straight into the output where the block lies inside it */
 static void grey(jpeg_job *j)
 {
     const int w = j->w, h = j->h, bpp = j->bpp;
@@ -214,19 +231,33 @@ static void grey(jpeg_job *j)
     uint8_t dec[64];
     for (int by = 0; 8 * by < h; by++) {
         for (int bx = 0; 8 * bx < w; bx++) {
+            const int inside = 8 * bx + 8 <= w && 8 * by + 8 <= h && bpp == 1;
+            uint8_t *out = inside ? j->dst + (size_t)8 * by * w + 8 * bx : dec;
+            const ptrdiff_t ostride = inside ? w : 8;
 #if AUGCLI_X86
-            if (j->path != AUGCLI_SCALAR && 8 * bx + 8 <= w && 8 * by + 8 <= h && bpp == 1) {
-                const size_t at = (size_t)8 * by * w + 8 * bx;
-                j->bad |= augcli_jpeg_grey_avx2(j->src + at, (size_t)w, 1, &j->tab[0], j->dst + at, w);
-                continue;
-            }
+            if (j->path != AUGCLI_SCALAR) {
+                const uint8_t *rows[8];
+                uint8_t tmp[8][48];
+                if (8 * bx + 8 <= w && 8 * by + 8 <= h) {
+                    for (int r = 0; r < 8; r++) /* inside the image: the common case */
+                        rows[r] = j->src + ((size_t)(8 * by + r) * w + 8 * bx) * bpp;
+                } else {
+                    for (int r = 0; r < 8; r++)
+                        rows[r] = simd_row(j, imin(8 * by + r, h - 1), 8 * bx, 8, tmp[r]);
+                }
+                j->bad |= augcli_jpeg_grey_avx2(rows, bpp, &j->tab[0], out, ostride);
+            } else
 #endif
-            for (int r = 0; r < 8; r++) {
-                const uint8_t *row = j->src + (size_t)imin(8 * by + r, h - 1) * w * bpp;
-                for (int c = 0; c < 8; c++)
-                    blk[8 * r + c] = row[(size_t)imin(8 * bx + c, w - 1) * bpp];
+            {
+                for (int r = 0; r < 8; r++) {
+                    const uint8_t *row = j->src + (size_t)imin(8 * by + r, h - 1) * w * bpp;
+                    for (int c = 0; c < 8; c++)
+                        blk[8 * r + c] = row[(size_t)imin(8 * bx + c, w - 1) * bpp];
+                }
+                j->bad |= run_block(j, blk, 0, out, ostride);
             }
-            j->bad |= run_block(j, blk, 0, dec, 8);
+            if (inside)
+                continue;
             for (int r = 0; r < 8 && 8 * by + r < h; r++) {
                 uint8_t *row = j->dst + (size_t)(8 * by + r) * w * bpp;
                 const uint8_t *srow = j->src + (size_t)(8 * by + r) * w * bpp;
@@ -247,14 +278,39 @@ static void encode_colour(jpeg_job *j)
     const size_t stride = (size_t)w * bpp;
     const int bw = (w + 7) / 8, bh = (h + 7) / 8;
     int32_t blk[64], cbk[64], crk[64];
-    const size_t total = stride * h;
     for (int my = 0; 16 * my < h; my++) {
         for (int mx = 0; 16 * mx < w; mx++) {
 #if AUGCLI_X86
-            const size_t last = (size_t)(16 * my + 15) * stride + (size_t)(16 * mx + 8) * bpp + JPEG_READ8(bpp);
-            if (j->path != AUGCLI_SCALAR && 16 * mx + 16 <= w && 16 * my + 16 <= h && last <= total) {
-                const size_t at = (size_t)16 * my * stride + (size_t)16 * mx * bpp, cat = (size_t)8 * my * j->cs + 8 * mx;
-                j->bad |= augcli_jpeg_mcu_avx2(j->src + at, stride, bpp, j->tab, j->y + (size_t)16 * my * j->ys + 16 * mx,
+            if (j->path != AUGCLI_SCALAR) {
+                /* the rows the luma and the chroma read (the same ones, except below the image) */
+                const uint8_t *yrows[16], *crows[16];
+                uint8_t tmp[32][96];
+                int used = 0, ymask = 0;
+                const uint8_t *first = j->src + (size_t)16 * my * stride + (size_t)16 * mx * bpp;
+                if (16 * mx + 16 <= w && 16 * my + 16 <= h &&
+                    (size_t)(first - j->src) + 15 * stride + (size_t)8 * bpp + JPEG_READ8(bpp) <= stride * h) {
+                    for (int r = 0; r < 16; r++) /* inside the image: the common case */
+                        yrows[r] = crows[r] = first + (size_t)r * stride;
+                    ymask = 15;
+                } else {
+                    for (int r = 0; r < 16; r++) {
+                        yrows[r] = simd_row(j, imin(16 * my + r, h - 1), 16 * mx, 16, tmp[used]);
+                        used += yrows[r] == tmp[used];
+                    }
+                    for (int r = 0; r < 16; r++) {
+                        const int k = imin(8 * my + r / 2, ch - 1), sy = imin(2 * k + (r & 1), h - 1);
+                        if (sy == imin(16 * my + r, h - 1)) {
+                            crows[r] = yrows[r];
+                        } else {
+                            crows[r] = simd_row(j, sy, 16 * mx, 16, tmp[used]);
+                            used += crows[r] == tmp[used];
+                        }
+                    }
+                    for (int k = 0; k < 4; k++)
+                        ymask |= (2 * mx + (k & 1) < bw && 2 * my + (k >> 1) < bh) << k;
+                }
+                const size_t cat = (size_t)8 * my * j->cs + 8 * mx;
+                j->bad |= augcli_jpeg_mcu_avx2(yrows, crows, bpp, j->tab, ymask, j->y + (size_t)16 * my * j->ys + 16 * mx,
                                                j->ys, j->cb + cat, j->cr + cat, j->cs);
                 continue;
             }

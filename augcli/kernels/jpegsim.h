@@ -35,15 +35,15 @@ typedef struct {
  * agree. The AVX2 build (x86 only) gives the same bytes. */
 int augcli_jpeg_block_scalar(int32_t *blk, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride);
 int augcli_jpeg_block_avx2(int32_t *blk, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride);
-/* AVX2 builds of whole steps (jpegsim_simd.c): an RGB macroblock lying inside the image (src at its
- * first pixel; tab: luma and chroma tables; its four luma and two chroma blocks decoded into the
- * planes at y, cb, cr), reading JPEG_READ8(bpp) bytes from each run of 8 pixels (simd8.h's load); a greyscale
- * block inside the image (bpp 1 or 2); and the start of an output row (see jpegsim_simd.c). */
+/* AVX2 builds of whole steps (jpegsim_simd.c): an RGB macroblock from the rows its luma and its
+ * chroma read (16 pointers each, at the macroblock's first column; JPEG_READ8(bpp) bytes are read
+ * from each run of 8 pixels), its luma blocks k with bit k of ymask set and its two chroma blocks
+ * decoded into the planes at y, cb, cr; a greyscale block from its 8 rows (bpp 1 or 2); the
+ * vertical chroma sums and the start of an output row (see jpegsim_simd.c). */
 #define JPEG_READ8(bpp) ((bpp) == 3 ? 28 : 8 * (bpp))
-int augcli_jpeg_mcu_avx2(const uint8_t *src, size_t stride, int bpp, const jpeg_table *tab, uint8_t *y, ptrdiff_t ys,
-                         uint8_t *cb, uint8_t *cr, ptrdiff_t cs);
-int augcli_jpeg_grey_avx2(const uint8_t *src, size_t stride, int bpp, const jpeg_table *t, uint8_t *out,
-                          ptrdiff_t ostride);
+int augcli_jpeg_mcu_avx2(const uint8_t *const *yrows, const uint8_t *const *crows, int bpp, const jpeg_table *tab,
+                         int ymask, uint8_t *y, ptrdiff_t ys, uint8_t *cb, uint8_t *cr, ptrdiff_t cs);
+int augcli_jpeg_grey_avx2(const uint8_t *const *rows, int bpp, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride);
 int augcli_jpeg_sums_avx2(const uint8_t *near, const uint8_t *far, int32_t *sum, int n);
 int augcli_jpeg_row_avx2(const uint8_t *yr, const int32_t *sb, const int32_t *sr, const uint8_t *s, uint8_t *d, int w,
                          int bpp);

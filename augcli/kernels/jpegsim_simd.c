@@ -161,14 +161,21 @@ AUGCLI_TARGET_AVX2 int augcli_jpeg_block_avx2(int32_t *blk, const jpeg_table *t,
     return block8(r, t, out, ostride);
 }
 
-/* R, G, B of 8 pixels (load8 lanes) -> Y (>= 0), and the unshifted Cb, Cr sums before >> 16 */
-AUGCLI_AVX2_INLINE void ycc8(v8 px, v8 *y, v8 *cb, v8 *cr)
+/* Y of 8 pixels (load8 lanes: R, G, B in bytes 0, 1, 2) */
+AUGCLI_AVX2_INLINE v8 luma8(v8 px)
 {
     const v8 byte = _mm256_set1_epi32(255);
     const v8 r = _mm256_and_si256(px, byte), g = _mm256_and_si256(_mm256_srli_epi32(px, 8), byte);
     const v8 b = _mm256_and_si256(_mm256_srli_epi32(px, 16), byte);
-    *y = _mm256_srli_epi32(ADD(ADD(MULC(r, 19595), MULC(g, 38470)), ADD(MULC(b, 7471), _mm256_set1_epi32(32768))), 16);
-    const v8 off = _mm256_set1_epi32((128 << 16) + 32767);
+    return _mm256_srli_epi32(ADD(ADD(MULC(r, 19595), MULC(g, 38470)), ADD(MULC(b, 7471), _mm256_set1_epi32(32768))), 16);
+}
+
+/* Cb and Cr of 8 pixels */
+AUGCLI_AVX2_INLINE void chroma8(v8 px, v8 *cb, v8 *cr)
+{
+    const v8 byte = _mm256_set1_epi32(255), off = _mm256_set1_epi32((128 << 16) + 32767);
+    const v8 r = _mm256_and_si256(px, byte), g = _mm256_and_si256(_mm256_srli_epi32(px, 8), byte);
+    const v8 b = _mm256_and_si256(_mm256_srli_epi32(px, 16), byte);
     *cb = _mm256_srai_epi32(ADD(SUB(_mm256_slli_epi32(b, 15), ADD(MULC(r, 11059), MULC(g, 21709))), off), 16);
     *cr = _mm256_srai_epi32(ADD(SUB(_mm256_slli_epi32(r, 15), ADD(MULC(g, 27439), MULC(b, 5329))), off), 16);
 }
@@ -181,39 +188,45 @@ AUGCLI_AVX2_INLINE v8 down8(v8 a, v8 b)
     return _mm256_srai_epi32(ADD(pairs, _mm256_setr_epi32(1, 2, 1, 2, 1, 2, 1, 2)), 2);
 }
 
-AUGCLI_TARGET_AVX2 int augcli_jpeg_mcu_avx2(const uint8_t *src, size_t stride, int bpp, const jpeg_table *tab,
-                                            uint8_t *y, ptrdiff_t ys, uint8_t *cb, uint8_t *cr, ptrdiff_t cs)
+AUGCLI_TARGET_AVX2 int augcli_jpeg_mcu_avx2(const uint8_t *const *yrows, const uint8_t *const *crows, int bpp,
+                                            const jpeg_table *tab, int ymask, uint8_t *y, ptrdiff_t ys, uint8_t *cb,
+                                            uint8_t *cr, ptrdiff_t cs)
 {
     v8 yb[4][8], cbr[8], crr[8];
     v8 cb0 = _mm256_setzero_si256(), cb1 = cb0, cr0 = cb0, cr1 = cb0;
     for (int r = 0; r < 16; r++) {
-        const uint8_t *p = src + (size_t)r * stride;
-        v8 ya, yb8, ca, cb8, ra, rb;
-        ycc8(augcli_load8(p, bpp), &ya, &ca, &ra);
-        ycc8(augcli_load8(p + 8 * bpp, bpp), &yb8, &cb8, &rb);
-        yb[2 * (r >> 3)][r & 7] = ya;
-        yb[2 * (r >> 3) + 1][r & 7] = yb8;
+        v8 pa = augcli_load8(yrows[r], bpp), pb = augcli_load8(yrows[r] + 8 * bpp, bpp);
+        yb[2 * (r >> 3)][r & 7] = luma8(pa);
+        yb[2 * (r >> 3) + 1][r & 7] = luma8(pb);
+        if (crows[r] != yrows[r]) {
+            pa = augcli_load8(crows[r], bpp);
+            pb = augcli_load8(crows[r] + 8 * bpp, bpp);
+        }
+        v8 ca, cbb, ra, rb;
+        chroma8(pa, &ca, &ra);
+        chroma8(pb, &cbb, &rb);
         if (r & 1) {
-            cbr[r >> 1] = down8(ADD(cb0, ca), ADD(cb1, cb8));
+            cbr[r >> 1] = down8(ADD(cb0, ca), ADD(cb1, cbb));
             crr[r >> 1] = down8(ADD(cr0, ra), ADD(cr1, rb));
         } else {
-            cb0 = ca, cb1 = cb8, cr0 = ra, cr1 = rb;
+            cb0 = ca, cb1 = cbb, cr0 = ra, cr1 = rb;
         }
     }
     int bad = 0;
     for (int k = 0; k < 4; k++)
-        bad |= block8(yb[k], &tab[0], y + (ptrdiff_t)8 * (k >> 1) * ys + 8 * (k & 1), ys);
+        if (ymask >> k & 1)
+            bad |= block8(yb[k], &tab[0], y + (ptrdiff_t)8 * (k >> 1) * ys + 8 * (k & 1), ys);
     bad |= block8(cbr, &tab[1], cb, cs);
     bad |= block8(crr, &tab[1], cr, cs);
     return bad;
 }
 
-AUGCLI_TARGET_AVX2 int augcli_jpeg_grey_avx2(const uint8_t *src, size_t stride, int bpp, const jpeg_table *t,
-                                             uint8_t *out, ptrdiff_t ostride)
+AUGCLI_TARGET_AVX2 int augcli_jpeg_grey_avx2(const uint8_t *const *rows, int bpp, const jpeg_table *t, uint8_t *out,
+                                             ptrdiff_t ostride)
 {
     v8 r[8];
     for (int i = 0; i < 8; i++) {
-        const uint8_t *p = src + (size_t)i * stride;
+        const uint8_t *p = rows[i];
         r[i] = bpp == 1 ? _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p))
                         : _mm256_and_si256(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), _mm256_set1_epi32(255));
     }
