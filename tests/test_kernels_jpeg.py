@@ -181,7 +181,12 @@ def _saved(image: Image.Image, quality: int) -> bytes:
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16", "I", "F"])
-def test_the_op_gives_pillows_bytes_in_every_working_mode(mode):
+@pytest.mark.parametrize("path", K.PATHS)
+def test_the_op_gives_pillows_bytes_in_every_working_mode(mode, path, path_restored):
+    """On every path (the scalar one hands the round trip to Pillow, the faster there)."""
+    if path not in K.available():
+        pytest.skip(f"this CPU has no {path} path")
+    K.use(path)
     rng = np.random.default_rng(len(mode))
     base = Image.fromarray(rng.integers(0, 256, (37, 45, 4), dtype=np.uint8), "RGBA")
     if mode in ("I;16", "I", "F"):
@@ -195,7 +200,9 @@ def test_the_op_gives_pillows_bytes_in_every_working_mode(mode):
         assert out.mode == mode and out.tobytes() == pillow_op(image, q).tobytes(), q
 
 
-def test_pillow_makes_the_round_trips_the_kernel_leaves_undecided(monkeypatch):
+@pytest.mark.skipif(K.available() == ["scalar"], reason="the op calls the kernel on the SIMD paths")
+def test_pillow_makes_the_round_trips_the_kernel_leaves_undecided(monkeypatch, path_restored):
+    K.use(K.available()[-1])
     calls = []
 
     def undecided(src, size, bpp, nc, quality, *, out=None):

@@ -42,6 +42,10 @@
 
 #include <stdlib.h>
 
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3") /* the scalar build's 8-lane loops vectorise with the baseline SSE2 */
+#endif
+
 /* ---------------------------------------------------------------------------------------------- */
 /* quantisation tables */
 
