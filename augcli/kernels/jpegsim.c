@@ -35,8 +35,8 @@
  * 8 included): the first pass stays far inside 16 bits and the results inside -512..511.
  *
  * All integer arithmetic, the same on every path; the scalar build is plain C, jpegsim_simd.c has
- * the AVX2 builds (which the avx512 path runs too) of the block stage, of whole macroblocks inside
- * the image and of the conversion back.
+ * the AVX2 builds (which the avx512 path runs too) of the block stage, of whole macroblocks and of
+ * the conversion back.
  */
 #include "jpegsim.h"
 
@@ -78,6 +78,10 @@ static void quant_table(const uint8_t *base, int quality, jpeg_table *t)
         t->half[i] = d / 2;
         t->shift[i] = 14 + l;
         t->mul[i] = (int32_t)((((int64_t)1 << (14 + l)) / d) + 1);
+        t->q16[i] = (int16_t)v;
+        t->half16[i] = (int16_t)(d / 2);
+        t->mul16[i] = (uint16_t)t->mul[i];          /* <= 2^15 */
+        t->scale16[i] = (uint16_t)(1 << (18 - l)); /* 2^(32 - shift), shift = 14 + l in 17..25 */
     }
 }
 
@@ -203,10 +207,6 @@ typedef struct {
 
 static int run_block(jpeg_job *j, int32_t *blk, int table, uint8_t *out, ptrdiff_t ostride)
 {
-#if AUGCLI_X86
-    if (j->path != AUGCLI_SCALAR)
-        return augcli_jpeg_block_avx2(blk, &j->tab[table], out, ostride);
-#endif
     return augcli_jpeg_block_scalar(blk, &j->tab[table], out, ostride);
 }
 
@@ -227,49 +227,64 @@ static const uint8_t *simd_row(const jpeg_job *j, int sy, int x0, int n, uint8_t
 }
 #endif
 
-/* greyscale: block by block, straight into the output where the block lies inside it */
+/* the decoded bytes of a block (dec, 16 a row) outside the output's own memory: copied in where they
+ * lie inside the image, with the byte past the grey one of a 2-byte pixel kept */
+static void put_block(jpeg_job *j, int bx, int by, const uint8_t *dec)
+{
+    const int w = j->w, bpp = j->bpp;
+    for (int r = 0; r < 8 && 8 * by + r < j->h; r++) {
+        uint8_t *row = j->dst + (size_t)(8 * by + r) * w * bpp;
+        const uint8_t *srow = j->src + (size_t)(8 * by + r) * w * bpp;
+        for (int c = 0; c < 8 && 8 * bx + c < w; c++) {
+            row[(size_t)(8 * bx + c) * bpp] = dec[16 * r + c];
+            if (bpp == 2)
+                row[(size_t)(8 * bx + c) * 2 + 1] = srow[(size_t)(8 * bx + c) * 2 + 1];
+        }
+    }
+}
+
+/* greyscale: block by block (the AVX2 build two at a time), straight into the output where the
+ * blocks lie inside it */
 static void grey(jpeg_job *j)
 {
     const int w = j->w, h = j->h, bpp = j->bpp;
     int32_t blk[64];
-    uint8_t dec[64];
+    uint8_t dec[8 * 16];
     for (int by = 0; 8 * by < h; by++) {
+#if AUGCLI_X86
+        if (j->path != AUGCLI_SCALAR) {
+            for (int bx = 0; 8 * bx < w; bx += 2) {
+                const uint8_t *rows[8];
+                uint8_t tmp[8][80];
+                const int inside = 8 * bx + 16 <= w && 8 * by + 8 <= h;
+                for (int r = 0; r < 8; r++)
+                    rows[r] = inside ? j->src + ((size_t)(8 * by + r) * w + 8 * bx) * bpp
+                                     : simd_row(j, imin(8 * by + r, h - 1), 8 * bx, 16, tmp[r]);
+                if (inside && bpp == 1) {
+                    uint8_t *out = j->dst + (size_t)8 * by * w + 8 * bx;
+                    j->bad |= augcli_jpeg_grey_avx2(rows, bpp, &j->tab[0], out, out + 8, w);
+                    continue;
+                }
+                j->bad |= augcli_jpeg_grey_avx2(rows, bpp, &j->tab[0], dec, dec + 8, 16);
+                put_block(j, bx, by, dec);
+                if (8 * bx + 8 < w)
+                    put_block(j, bx + 1, by, dec + 8);
+            }
+            continue;
+        }
+#endif
         for (int bx = 0; 8 * bx < w; bx++) {
             const int inside = 8 * bx + 8 <= w && 8 * by + 8 <= h && bpp == 1;
-            uint8_t *out = inside ? j->dst + (size_t)8 * by * w + 8 * bx : dec;
-            const ptrdiff_t ostride = inside ? w : 8;
-#if AUGCLI_X86
-            if (j->path != AUGCLI_SCALAR) {
-                const uint8_t *rows[8];
-                uint8_t tmp[8][48];
-                if (8 * bx + 8 <= w && 8 * by + 8 <= h) {
-                    for (int r = 0; r < 8; r++) /* inside the image: the common case */
-                        rows[r] = j->src + ((size_t)(8 * by + r) * w + 8 * bx) * bpp;
-                } else {
-                    for (int r = 0; r < 8; r++)
-                        rows[r] = simd_row(j, imin(8 * by + r, h - 1), 8 * bx, 8, tmp[r]);
-                }
-                j->bad |= augcli_jpeg_grey_avx2(rows, bpp, &j->tab[0], out, ostride);
-            } else
-#endif
-            {
-                for (int r = 0; r < 8; r++) {
-                    const uint8_t *row = j->src + (size_t)imin(8 * by + r, h - 1) * w * bpp;
-                    for (int c = 0; c < 8; c++)
-                        blk[8 * r + c] = row[(size_t)imin(8 * bx + c, w - 1) * bpp];
-                }
-                j->bad |= run_block(j, blk, 0, out, ostride);
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *row = j->src + (size_t)imin(8 * by + r, h - 1) * w * bpp;
+                for (int c = 0; c < 8; c++)
+                    blk[8 * r + c] = row[(size_t)imin(8 * bx + c, w - 1) * bpp];
             }
-            if (inside)
-                continue;
-            for (int r = 0; r < 8 && 8 * by + r < h; r++) {
-                uint8_t *row = j->dst + (size_t)(8 * by + r) * w * bpp;
-                const uint8_t *srow = j->src + (size_t)(8 * by + r) * w * bpp;
-                for (int c = 0; c < 8 && 8 * bx + c < w; c++) {
-                    row[(size_t)(8 * bx + c) * bpp] = dec[8 * r + c];
-                    if (bpp == 2)
-                        row[(size_t)(8 * bx + c) * 2 + 1] = srow[(size_t)(8 * bx + c) * 2 + 1];
-                }
+            if (inside) {
+                j->bad |= run_block(j, blk, 0, j->dst + (size_t)8 * by * w + 8 * bx, w);
+            } else {
+                j->bad |= run_block(j, blk, 0, dec, 16);
+                put_block(j, bx, by, dec);
             }
         }
     }

@@ -28,22 +28,28 @@
  * (jpegsim.c quant_table). */
 typedef struct {
     int32_t q[64], half[64], mul[64], shift[64];
+    /* the same in 16 bits for the AVX2 build, whose second step shifts by multiplying: scale =
+     * 2^(32 - shift), n / 8q = ((n mul) >> 16) scale >> 16 */
+    int16_t q16[64], half16[64];
+    uint16_t mul16[64], scale16[64];
 } jpeg_table;
 
 /* The block stage: blk holds 64 samples 0..255 (row-major, overwritten); the decoded 8 x 8 bytes go
  * to out, rows ostride apart. Non-zero when a value left the range where libjpeg-turbo's builds
- * agree. The AVX2 build (x86 only) gives the same bytes. */
+ * agree. */
 int augcli_jpeg_block_scalar(int32_t *blk, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride);
-int augcli_jpeg_block_avx2(int32_t *blk, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride);
-/* AVX2 builds of whole steps (jpegsim_simd.c): an RGB macroblock from the rows its luma and its
- * chroma read (16 pointers each, at the macroblock's first column; JPEG_READ8(bpp) bytes are read
- * from each run of 8 pixels), its luma blocks k with bit k of ymask set and its two chroma blocks
- * decoded into the planes at y, cb, cr; a greyscale block from its 8 rows (bpp 1 or 2); the
- * vertical chroma sums and the start of an output row (see jpegsim_simd.c). */
+/* AVX2 builds of whole steps (jpegsim_simd.c), the same bytes as the scalar build: an RGB
+ * macroblock from the rows its luma and its chroma read (16 pointers each, at the macroblock's first
+ * column; JPEG_READ8(bpp) bytes are read from each run of 8 pixels), its luma blocks k with bit k of
+ * ymask set (bits 0 and 2 at least for bits 1 and 3) and its two chroma blocks decoded into the
+ * planes at y, cb, cr; two greyscale blocks side by side from their 8 rows of 16 pixels (bpp 1 or
+ * 2), decoded to a and b (b == a + 8 for adjacent blocks); the vertical chroma sums and the start of
+ * an output row (see jpegsim_simd.c). */
 #define JPEG_READ8(bpp) ((bpp) == 3 ? 28 : 8 * (bpp))
 int augcli_jpeg_mcu_avx2(const uint8_t *const *yrows, const uint8_t *const *crows, int bpp, const jpeg_table *tab,
                          int ymask, uint8_t *y, ptrdiff_t ys, uint8_t *cb, uint8_t *cr, ptrdiff_t cs);
-int augcli_jpeg_grey_avx2(const uint8_t *const *rows, int bpp, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride);
+int augcli_jpeg_grey_avx2(const uint8_t *const *rows, int bpp, const jpeg_table *t, uint8_t *a, uint8_t *b,
+                          ptrdiff_t ostride);
 int augcli_jpeg_sums_avx2(const uint8_t *near, const uint8_t *far, int32_t *sum, int n);
 int augcli_jpeg_row_avx2(const uint8_t *yr, const int32_t *sb, const int32_t *sr, const uint8_t *s, uint8_t *d, int w,
                          int bpp);
