@@ -140,7 +140,7 @@ AUGCLI_INLINE void idct8(const int32_t *in, int ist, int32_t *out, int ost, int 
 
 /* blk: 64 samples (0..255) row-major; out: the 8 x 8 decoded bytes, rows ostride apart. Returns
  * non-zero when a value left the range where every libjpeg-turbo build agrees. */
-int augcli_jpeg_block_scalar(int32_t *blk, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride)
+static int block_scalar(int32_t *blk, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride)
 {
     int32_t ws[64];
     int bad = 0;
@@ -201,14 +201,9 @@ typedef struct {
     jpeg_table tab[2];
     uint8_t *y, *cb, *cr; /* decoded planes (RGB): y ys wide, cb and cr cs wide */
     int ys, cs;
-    int32_t *sum;         /* 2 rows of vertical chroma sums (cb, cr), cw each */
+    int32_t *sum;         /* the vertical chroma sums of a row (cb, cr), cw + 2 each (the ends repeated) */
     int bad;
 } jpeg_job;
-
-static int run_block(jpeg_job *j, int32_t *blk, int table, uint8_t *out, ptrdiff_t ostride)
-{
-    return augcli_jpeg_block_scalar(blk, &j->tab[table], out, ostride);
-}
 
 #if AUGCLI_X86
 /* Row sy's n pixels from column x0 as the AVX2 builds read them (JPEG_READ8 bytes from each run
@@ -281,9 +276,9 @@ static void grey(jpeg_job *j)
                     blk[8 * r + c] = row[(size_t)imin(8 * bx + c, w - 1) * bpp];
             }
             if (inside) {
-                j->bad |= run_block(j, blk, 0, j->dst + (size_t)8 * by * w + 8 * bx, w);
+                j->bad |= block_scalar(blk, &j->tab[0], j->dst + (size_t)8 * by * w + 8 * bx, w);
             } else {
-                j->bad |= run_block(j, blk, 0, dec, 16);
+                j->bad |= block_scalar(blk, &j->tab[0], dec, 16);
                 put_block(j, bx, by, dec);
             }
         }
@@ -343,7 +338,7 @@ static void encode_colour(jpeg_job *j)
                     for (int c = 0; c < 8; c++)
                         blk[8 * r + c] = luma(row + (size_t)imin(8 * bx + c, w - 1) * bpp);
                 }
-                j->bad |= run_block(j, blk, 0, j->y + (size_t)8 * by * j->ys + 8 * bx, j->ys);
+                j->bad |= block_scalar(blk, &j->tab[0], j->y + (size_t)8 * by * j->ys + 8 * bx, j->ys);
             }
             for (int r = 0; r < 8; r++) {
                 const int k = imin(8 * my + r, ch - 1);
@@ -357,8 +352,8 @@ static void encode_colour(jpeg_job *j)
                 }
             }
             const size_t at = (size_t)8 * my * j->cs + 8 * mx;
-            j->bad |= run_block(j, cbk, 1, j->cb + at, j->cs);
-            j->bad |= run_block(j, crk, 1, j->cr + at, j->cs);
+            j->bad |= block_scalar(cbk, &j->tab[1], j->cb + at, j->cs);
+            j->bad |= block_scalar(crk, &j->tab[1], j->cr + at, j->cs);
         }
     }
 }

@@ -34,10 +34,6 @@ typedef struct {
     uint16_t mul16[64], scale16[64];
 } jpeg_table;
 
-/* The block stage: blk holds 64 samples 0..255 (row-major, overwritten); the decoded 8 x 8 bytes go
- * to out, rows ostride apart. Non-zero when a value left the range where libjpeg-turbo's builds
- * agree. */
-int augcli_jpeg_block_scalar(int32_t *blk, const jpeg_table *t, uint8_t *out, ptrdiff_t ostride);
 /* AVX2 builds of whole steps (jpegsim_simd.c), the same bytes as the scalar build: an RGB
  * macroblock from the rows its luma and its chroma read (16 pointers each, at the macroblock's first
  * column; JPEG_READ8(bpp) bytes are read from each run of 8 pixels), its luma blocks k with bit k of
