@@ -89,13 +89,21 @@ def test_the_round_trip_is_pillows_byte_for_byte(w):
         check(w, h, sorted({1, 100, *(int(v) for v in rng.integers(1, 101, 4))}), rng)
 
 
-def test_every_quality_on_odd_sizes_and_a_large_photo():
+def test_every_quality_on_odd_sizes_and_large_images():
     rng = np.random.default_rng(24)
     for w, h in [(13, 11), (40, 21)]:
         check(w, h, range(1, 101), rng)
-    if PHOTOS:
-        with Image.open(PHOTOS[0]) as im:
-            big = im.convert("RGB")
+    larges = []
+    for path in PHOTOS:
+        with Image.open(path) as im:
+            larges.append(im.convert("RGB"))
+    if PHOTOS:  # a large one: the photos tiled, 4 x 3
+        tiles = [np.asarray(im.resize((320, 240))) for im in larges]
+        larges.append(Image.fromarray(np.vstack([np.hstack([tiles[(i + k) % len(tiles)] for i in range(4)]) for k in range(3)])))
+    y, x = np.mgrid[0:777, 0:1031]
+    g = np.stack([(x * 7 + y) % 256, (y * 3) % 256, (x + y * 5) // 8 % 256], -1) + rng.integers(-9, 10, (777, 1031, 3))
+    larges.append(Image.fromarray(np.clip(g, 0, 255).astype(np.uint8)))
+    for big in larges:
         for image in (big, big.convert("L")):
             for q in (2, 10, 35, 50, 75, 90, 95, 100):
                 assert kernel(image, q) == pillow(image, q), (image.mode, image.size, q)
