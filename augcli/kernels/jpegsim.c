@@ -324,8 +324,9 @@ static void encode_colour(jpeg_job *j)
                         ymask |= (2 * mx + (k & 1) < bw && 2 * my + (k >> 1) < bh) << k;
                 }
                 const size_t cat = (size_t)8 * my * j->cs + 8 * mx;
-                j->bad |= augcli_jpeg_mcu_avx2(yrows, crows, bpp, j->tab, ymask, j->y + (size_t)16 * my * j->ys + 16 * mx,
-                                               j->ys, j->cb + cat, j->cr + cat, j->cs);
+                uint8_t *yat = j->y + (size_t)16 * my * j->ys + 16 * mx;
+                j->bad |= augcli_jpeg_mcu_avx2(yrows, crows, bpp, j->tab, ymask, yat, j->ys, j->cb + cat, j->cr + cat,
+                                               j->cs);
                 continue;
             }
 #endif
@@ -347,8 +348,10 @@ static void encode_colour(jpeg_job *j)
                 for (int c = 0; c < 8; c++) {
                     const int col = 8 * mx + c, bias = 1 + (col & 1);
                     const size_t c0 = (size_t)imin(2 * col, w - 1) * bpp, c1 = (size_t)imin(2 * col + 1, w - 1) * bpp;
-                    cbk[8 * r + c] = (chroma_b(r0 + c0) + chroma_b(r0 + c1) + chroma_b(r1 + c0) + chroma_b(r1 + c1) + bias) >> 2;
-                    crk[8 * r + c] = (chroma_r(r0 + c0) + chroma_r(r0 + c1) + chroma_r(r1 + c0) + chroma_r(r1 + c1) + bias) >> 2;
+                    const int32_t b4 = chroma_b(r0 + c0) + chroma_b(r0 + c1) + chroma_b(r1 + c0) + chroma_b(r1 + c1);
+                    const int32_t r4 = chroma_r(r0 + c0) + chroma_r(r0 + c1) + chroma_r(r1 + c0) + chroma_r(r1 + c1);
+                    cbk[8 * r + c] = (b4 + bias) >> 2;
+                    crk[8 * r + c] = (r4 + bias) >> 2;
                 }
             }
             const size_t at = (size_t)8 * my * j->cs + 8 * mx;

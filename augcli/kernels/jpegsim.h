@@ -1,4 +1,4 @@
-/* Internal header of the JPEG round trip (jpegsim.c; the AVX2 block stage in jpegsim_simd.c). */
+/* Internal header of the JPEG round trip (jpegsim.c: the rules, the scalar build; jpegsim_simd.c: AVX2). */
 #ifndef AUGCLI_KERNELS_JPEGSIM_H
 #define AUGCLI_KERNELS_JPEGSIM_H
 

@@ -13,6 +13,9 @@
 
 typedef __m256i v8;
 
+#define ADD _mm256_add_epi32
+#define SUB _mm256_sub_epi32
+
 #define MULC(a, k) _mm256_mullo_epi32((a), _mm256_set1_epi32(k))
 
 /* Two 8 x 8 blocks side by side in 16-bit lanes: register i holds row (or, between transposes,
@@ -48,12 +51,12 @@ AUGCLI_AVX2_INLINE w32 madd(pairs p, int kx, int ky)
 
 AUGCLI_AVX2_INLINE w32 wadd(w32 a, w32 b)
 {
-    return (w32){_mm256_add_epi32(a.lo, b.lo), _mm256_add_epi32(a.hi, b.hi)};
+    return (w32){ADD(a.lo, b.lo), ADD(a.hi, b.hi)};
 }
 
 AUGCLI_AVX2_INLINE w32 wsub(w32 a, w32 b)
 {
-    return (w32){_mm256_sub_epi32(a.lo, b.lo), _mm256_sub_epi32(a.hi, b.hi)};
+    return (w32){SUB(a.lo, b.lo), SUB(a.hi, b.hi)};
 }
 
 /* x 2^13 in 32 bits, for 16-bit x */
@@ -68,8 +71,8 @@ AUGCLI_AVX2_INLINE w32 widen13(v8 x)
 AUGCLI_AVX2_INLINE v8 descale16(w32 x, int n)
 {
     const v8 half = _mm256_set1_epi32(1 << (n - 1));
-    return _mm256_packs_epi32(_mm256_srai_epi32(_mm256_add_epi32(x.lo, half), n),
-                              _mm256_srai_epi32(_mm256_add_epi32(x.hi, half), n));
+    return _mm256_packs_epi32(_mm256_srai_epi32(ADD(x.lo, half), n),
+                              _mm256_srai_epi32(ADD(x.hi, half), n));
 }
 
 /* 8 x 8 transposes of 16-bit values within each 128-bit half */
@@ -234,7 +237,8 @@ AUGCLI_AVX2_INLINE v8 luma8(v8 px)
     const v8 byte = _mm256_set1_epi32(255);
     const v8 r = _mm256_and_si256(px, byte), g = _mm256_and_si256(_mm256_srli_epi32(px, 8), byte);
     const v8 b = _mm256_and_si256(_mm256_srli_epi32(px, 16), byte);
-    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(MULC(r, 19595), MULC(g, 38470)), _mm256_add_epi32(MULC(b, 7471), _mm256_set1_epi32(32768))), 16);
+    const v8 sum = ADD(ADD(MULC(r, 19595), MULC(g, 38470)), ADD(MULC(b, 7471), _mm256_set1_epi32(32768)));
+    return _mm256_srli_epi32(sum, 16);
 }
 
 /* Cb and Cr of 8 pixels */
@@ -243,8 +247,8 @@ AUGCLI_AVX2_INLINE void chroma8(v8 px, v8 *cb, v8 *cr)
     const v8 byte = _mm256_set1_epi32(255), off = _mm256_set1_epi32((128 << 16) + 32767);
     const v8 r = _mm256_and_si256(px, byte), g = _mm256_and_si256(_mm256_srli_epi32(px, 8), byte);
     const v8 b = _mm256_and_si256(_mm256_srli_epi32(px, 16), byte);
-    *cb = _mm256_srai_epi32(_mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(b, 15), _mm256_add_epi32(MULC(r, 11059), MULC(g, 21709))), off), 16);
-    *cr = _mm256_srai_epi32(_mm256_add_epi32(_mm256_sub_epi32(_mm256_slli_epi32(r, 15), _mm256_add_epi32(MULC(g, 27439), MULC(b, 5329))), off), 16);
+    *cb = _mm256_srai_epi32(ADD(SUB(_mm256_slli_epi32(b, 15), ADD(MULC(r, 11059), MULC(g, 21709))), off), 16);
+    *cr = _mm256_srai_epi32(ADD(SUB(_mm256_slli_epi32(r, 15), ADD(MULC(g, 27439), MULC(b, 5329))), off), 16);
 }
 
 /* the 2 x 2 means of two rows of 16 chroma values (a: pixels 0..7, b: 8..15, each the sum of the
@@ -252,7 +256,7 @@ AUGCLI_AVX2_INLINE void chroma8(v8 px, v8 *cb, v8 *cr)
 AUGCLI_AVX2_INLINE v8 down8(v8 a, v8 b)
 {
     const v8 pairs = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8);
-    return _mm256_srai_epi32(_mm256_add_epi32(pairs, _mm256_setr_epi32(1, 2, 1, 2, 1, 2, 1, 2)), 2);
+    return _mm256_srai_epi32(ADD(pairs, _mm256_setr_epi32(1, 2, 1, 2, 1, 2, 1, 2)), 2);
 }
 
 AUGCLI_TARGET_AVX2 int augcli_jpeg_mcu_avx2(const uint8_t *const *yrows, const uint8_t *const *crows, int bpp,
@@ -272,8 +276,8 @@ AUGCLI_TARGET_AVX2 int augcli_jpeg_mcu_avx2(const uint8_t *const *yrows, const u
         chroma8(pa, &ca, &ra);
         chroma8(pb, &cbb, &rb);
         if (r & 1)
-            cc[r >> 1] = narrow(down8(_mm256_add_epi32(cb0, ca), _mm256_add_epi32(cb1, cbb)),
-                                down8(_mm256_add_epi32(cr0, ra), _mm256_add_epi32(cr1, rb)));
+            cc[r >> 1] = narrow(down8(ADD(cb0, ca), ADD(cb1, cbb)),
+                                down8(ADD(cr0, ra), ADD(cr1, rb)));
         else
             cb0 = ca, cb1 = cbb, cr0 = ra, cr1 = rb;
     }
@@ -310,7 +314,7 @@ AUGCLI_TARGET_AVX2 int augcli_jpeg_sums_avx2(const uint8_t *near, const uint8_t 
     for (; c + 8 <= n; c += 8) {
         const v8 a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(near + c)));
         const v8 b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(far + c)));
-        _mm256_storeu_si256((__m256i *)(sum + c), _mm256_add_epi32(MULC(a, 3), b));
+        _mm256_storeu_si256((__m256i *)(sum + c), ADD(MULC(a, 3), b));
     }
     return c;
 }
@@ -330,25 +334,28 @@ AUGCLI_TARGET_AVX2 int augcli_jpeg_row_avx2(const uint8_t *yr, const int32_t *sb
         for (int k = 0; k < 2; k++) {
             const int32_t *sum = k ? sr : sb;
             const v8 mid = MULC(_mm256_loadu_si256((const __m256i *)(sum + c)), 3);
-            const v8 even = _mm256_srai_epi32(_mm256_add_epi32(_mm256_add_epi32(mid, _mm256_loadu_si256((const __m256i *)(sum + c - 1))), eight), 4);
-            const v8 odd = _mm256_srai_epi32(_mm256_add_epi32(_mm256_add_epi32(mid, _mm256_loadu_si256((const __m256i *)(sum + c + 1))), seven), 4);
+            const v8 left = _mm256_loadu_si256((const __m256i *)(sum + c - 1));
+            const v8 right = _mm256_loadu_si256((const __m256i *)(sum + c + 1));
+            const v8 even = _mm256_srai_epi32(ADD(ADD(mid, left), eight), 4);
+            const v8 odd = _mm256_srai_epi32(ADD(ADD(mid, right), seven), 4);
             const v8 lo = _mm256_unpacklo_epi32(even, odd), hi = _mm256_unpackhi_epi32(even, odd);
-            up[k][0] = _mm256_sub_epi32(_mm256_permute2x128_si256(lo, hi, 0x20), centre);
-            up[k][1] = _mm256_sub_epi32(_mm256_permute2x128_si256(lo, hi, 0x31), centre);
+            up[k][0] = SUB(_mm256_permute2x128_si256(lo, hi, 0x20), centre);
+            up[k][1] = SUB(_mm256_permute2x128_si256(lo, hi, 0x31), centre);
         }
         for (int h = 0; h < 2; h++) {
             const v8 yv = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(yr + x + 8 * h)));
             const v8 cbv = up[0][h], crv = up[1][h];
-            const v8 rr = _mm256_add_epi32(yv, _mm256_srai_epi32(_mm256_add_epi32(MULC(crv, 91881), half), 16));
-            const v8 gg = _mm256_add_epi32(yv, _mm256_srai_epi32(_mm256_add_epi32(_mm256_add_epi32(MULC(cbv, -22554), MULC(crv, -46802)), half), 16));
-            const v8 bb = _mm256_add_epi32(yv, _mm256_srai_epi32(_mm256_add_epi32(MULC(cbv, 116130), half), 16));
+            const v8 rr = ADD(yv, _mm256_srai_epi32(ADD(MULC(crv, 91881), half), 16));
+            const v8 gg = ADD(yv, _mm256_srai_epi32(ADD(ADD(MULC(cbv, -22554), MULC(crv, -46802)), half), 16));
+            const v8 bb = ADD(yv, _mm256_srai_epi32(ADD(MULC(cbv, 116130), half), 16));
             v8 px = _mm256_min_epi32(_mm256_max_epi32(rr, zero), byte);
             px = _mm256_or_si256(px, _mm256_slli_epi32(_mm256_min_epi32(_mm256_max_epi32(gg, zero), byte), 8));
             px = _mm256_or_si256(px, _mm256_slli_epi32(_mm256_min_epi32(_mm256_max_epi32(bb, zero), byte), 16));
             uint8_t *o = d + (size_t)(x + 8 * h) * bpp;
             if (bpp == 4) {
                 const v8 extra = _mm256_loadu_si256((const __m256i *)(s + (size_t)(x + 8 * h) * 4));
-                _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(px, _mm256_and_si256(extra, _mm256_set1_epi32((int)0xFF000000u))));
+                const v8 pad = _mm256_and_si256(extra, _mm256_set1_epi32((int)0xFF000000u));
+            _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(px, pad));
             } else {
                 augcli_store8(o, px, 3);
             }
