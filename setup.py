@@ -50,9 +50,11 @@ KERNELS = [
                                          "augcli/kernels/clahe.c", "augcli/kernels/unsharp.c",
                                          "augcli/kernels/lattice.c", "augcli/kernels/noise.c",
                                          "augcli/kernels/lighting.c", "augcli/kernels/salt.c",
-                                         "augcli/kernels/resize.c"],
+                                         "augcli/kernels/resize.c", "augcli/kernels/jpegsim.c",
+                                         "augcli/kernels/jpegsim_simd.c"],
               depends=["augcli/kernels/common.h", "augcli/kernels/pixel.h", "augcli/kernels/normal_table.h",
-                       "augcli/kernels/median_networks.h", "augcli/kernels/simd8.h"]),
+                       "augcli/kernels/median_networks.h", "augcli/kernels/simd8.h",
+                       "augcli/kernels/jpegsim.h"]),
     Extension("augcli.kernels._seed", ["augcli/kernels/seed.c"]),
 ]
 

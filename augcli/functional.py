@@ -412,21 +412,31 @@ def erase(image: Image.Image, boxes: Sequence[Sequence[int]], colours: Sequence[
 def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
     """Encode the colour bands as a baseline JPEG at ``quality`` in memory and decode them again
     (Pillow's defaults: 4:2:0 chroma subsampling for RGB). Alpha is kept as it was. 16-bit and
-    float data make the round trip at 8-bit precision (divided by 257, then multiplied back)."""
+    float data make the round trip at 8-bit precision (divided by 257, then multiplied back).
+    The pixels are Pillow's, computed by kernels.jpeg without the entropy coder on the SIMD kernel
+    paths (on the scalar path Pillow's own round trip is the faster one); Pillow also makes the rare
+    round trip the kernel cannot decide."""
+    if kernel_layout(image) is not None:
+        return _jpeg_8bit(image, quality)
+    colour, _ = split_alpha(image)
+    scale = value_scale(colour.mode)
+    arr = np.asarray(colour).astype(np.float64) / scale
+    decoded = _jpeg_8bit(Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L"), quality)
+    back = np.asarray(decoded).astype(np.float64) * scale
+    return from_array(back.astype(np.asarray(colour).dtype), colour.mode)
+
+
+def _jpeg_8bit(image: Image.Image, quality: int) -> Image.Image:
+    try:
+        if kernels.active() != "scalar":
+            return run_kernel(image, kernels.jpeg, int(quality))
+    except kernels.JpegUndecided:
+        pass
     import io
 
     colour, alpha = split_alpha(image)
-    scale = value_scale(colour.mode)
-    if colour.mode in ("L", "RGB"):
-        eight = colour
-    else:
-        arr = np.asarray(colour).astype(np.float64) / scale
-        eight = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
     buf = io.BytesIO()
-    eight.save(buf, format="JPEG", quality=int(quality))
+    colour.save(buf, format="JPEG", quality=int(quality))
     decoded = Image.open(io.BytesIO(buf.getvalue()))
     decoded.load()
-    if colour.mode in ("L", "RGB"):
-        return merge_alpha(decoded, alpha)
-    back = np.asarray(decoded).astype(np.float64) * scale
-    return merge_alpha(from_array(back.astype(np.asarray(colour).dtype), colour.mode), alpha)
+    return merge_alpha(decoded, alpha)

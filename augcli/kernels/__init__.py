@@ -340,6 +340,7 @@ def bytemap(src: Buffer, size: tuple[int, int], bpp: int, nc: int, *, keep: int 
     return out
 
 
-from .filters import (ISO_STREAM, LINE_MAX_N, LINE_MAX_R, MEDIAN_MAX_K, clahe, clahe_tile, downscale,  # noqa: E402
-                      fill_noise, iso_noise, line_mean, mean_divisor, median, median_network, unsharp)
+from .filters import (ISO_STREAM, LINE_MAX_N, LINE_MAX_R, MEDIAN_MAX_K, JpegUndecided, clahe, clahe_tile,  # noqa: E402
+                      downscale, fill_noise, iso_noise, jpeg, line_mean, mean_divisor, median, median_network,
+                      unsharp)
 from .lattice import bilinear, smooth_lattice  # noqa: E402

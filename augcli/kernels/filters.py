@@ -1,5 +1,5 @@
-"""Window filters, ISO noise, CLAHE, the unsharp mask and downscale (filters.c, iso.c, clahe.c, unsharp.c,
-resize.c, in module _pixel): their typed Python face."""
+"""Window filters, ISO noise, CLAHE, the unsharp mask, downscale and the JPEG round trip (filters.c, iso.c,
+clahe.c, unsharp.c, resize.c, jpegsim.c, in module _pixel): their typed Python face."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Sequence
 
 from . import median_networks
 from ._pixel import (clahe as c_clahe, downscale as c_downscale, fill_noise as c_fill_noise, iso_noise as c_iso_noise,
-                     line_mean as c_line_mean, median as c_median, unsharp as c_unsharp)
+                     jpeg as c_jpeg, line_mean as c_line_mean, median as c_median, unsharp as c_unsharp)
 from .checks import Buffer, checked as _checked, output as _output
 
 
@@ -170,4 +170,22 @@ def downscale(src: Buffer, size: tuple[int, int], bpp: int, nc: int, small: tupl
         raise ValueError(f"downscale: cannot shrink {w}x{h} to {sw}x{sh}")
     out = _output("downscale", out, size, bpp)
     c_downscale(src, out, w, h, bpp, nc, sw, sh)
+    return out
+
+
+class JpegUndecided(ValueError):
+    """The round trip met a value on which libjpeg-turbo's own builds (SIMD and C) differ, so the
+    kernel cannot say which bytes Pillow gives here: the caller asks Pillow."""
+
+
+def jpeg(src: Buffer, size: tuple[int, int], bpp: int, nc: int, quality: int, *, out: Buffer | None = None) -> Buffer:
+    """The pixels of Pillow's baseline JPEG round trip at ``quality`` (1..100; its defaults: 4:2:0
+    for RGB, islow DCTs, fancy upsampling), computed without the entropy coder (jpegsim.c): one band
+    (``nc`` 1, greyscale) or three (RGB); other bytes kept. JpegUndecided where only Pillow knows."""
+    w, h = _checked("jpeg", src, size, bpp, nc)
+    if nc not in (1, 3) or int(quality) != quality or not 1 <= quality <= 100:
+        raise ValueError(f"jpeg: 1 or 3 colour bands and a quality of 1 to 100, not {nc} and {quality!r}")
+    out = _output("jpeg", out, size, bpp)
+    if not c_jpeg(src, out, w, h, bpp, nc, int(quality)):
+        raise JpegUndecided(f"jpeg: a {w}x{h} image at quality {quality} leaves the range the kernel reproduces")
     return out

@@ -860,6 +860,7 @@ static PyMethodDef methods[] = {
     {"fill_noise", augcli_py_fill_noise, METH_VARARGS, "fill_noise(dst, w, h, bpp, nc, x, y, bw, bh, key) in place"},
     {"iso_noise", augcli_py_iso_noise, METH_VARARGS, "iso_noise(src, dst, w, h, bpp, nc, sigmas, key) (512 int64)"},
     {"downscale", augcli_py_downscale, METH_VARARGS, "downscale(src, dst, w, h, bpp, nc, small_w, small_h)"},
+    {"jpeg", augcli_py_jpeg, METH_VARARGS, "jpeg(src, dst, w, h, bpp, nc, quality) -> False where Pillow must decide"},
     {"clahe", augcli_py_clahe, METH_VARARGS, "clahe(src, dst, w, h, bpp, nc, clip_count, tiles_x, tiles_y)"},
     {"unsharp", augcli_py_unsharp, METH_VARARGS, "unsharp(src, dst, w, h, bpp, nc, percent) (0 <= percent <= 6400)"},
     {"smooth_lattice", augcli_py_smooth_lattice, METH_VARARGS, "smooth_lattice(noise, out, planes, ny, nx, taps) (float64)"},

@@ -46,6 +46,8 @@ PyObject *augcli_py_clahe(PyObject *self, PyObject *args);
 PyObject *augcli_py_unsharp(PyObject *self, PyObject *args);
 /* Defined in resize.c. */
 PyObject *augcli_py_downscale(PyObject *self, PyObject *args);
+/* Defined in jpegsim.c. */
+PyObject *augcli_py_jpeg(PyObject *self, PyObject *args);
 /* Defined in noise.c (x86 only): gaussian noise on the avx2 or avx512 path, with pixel.c's table. */
 void augcli_noise_simd(int path, const uint8_t *s, uint8_t *d, size_t npx, int bpp, int nc, const int16_t *add,
                        uint64_t key);
