@@ -413,9 +413,9 @@ def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
     """Encode the colour bands as a baseline JPEG at ``quality`` in memory and decode them again
     (Pillow's defaults: 4:2:0 chroma subsampling for RGB). Alpha is kept as it was. 16-bit and
     float data make the round trip at 8-bit precision (divided by 257, then multiplied back).
-    The pixels are Pillow's, computed by kernels.jpeg without the entropy coder on the SIMD kernel
-    paths (on the scalar path Pillow's own round trip is the faster one); Pillow also makes the rare
-    round trip the kernel cannot decide."""
+    The pixels are Pillow's (libjpeg-turbo's), computed by kernels.jpeg without the entropy coder on
+    every kernel path, so they depend on neither the CPU nor the JPEG library Pillow was built with;
+    Pillow makes only the rare round trip the kernel cannot decide."""
     if kernel_layout(image) is not None:
         return _jpeg_8bit(image, quality)
     colour, _ = split_alpha(image)
@@ -428,8 +428,7 @@ def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
 
 def _jpeg_8bit(image: Image.Image, quality: int) -> Image.Image:
     try:
-        if kernels.active() != "scalar":
-            return run_kernel(image, kernels.jpeg, int(quality))
+        return run_kernel(image, kernels.jpeg, int(quality))
     except kernels.JpegUndecided:
         pass
     import io

@@ -158,8 +158,8 @@ class SaltPepper(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class JpegArtifacts(Op):
-    """JPEG compression artifacts: a round trip through Pillow's JPEG encoder at an integer
-    ``quality`` ~ U{lo..hi}, in memory. Params: {"quality": int}."""
+    """JPEG compression artifacts: the pixels of Pillow's baseline JPEG round trip at an integer
+    ``quality`` ~ U{lo..hi} (augcli.functional.jpeg_round_trip). Params: {"quality": int}."""
 
     name: ClassVar[str] = "jpeg_artifacts"
     flags: ClassVar[tuple[Flag, ...]] = (
