@@ -245,22 +245,27 @@ __attribute__((target("avx2"))) static int32_t rowg8_avx2(const warp_job *j, con
     for (; n - i >= 32; i += 64) {
         const int32_t off = ((xa + i) >> 3) - g->c0;
         uint8_t *const dst = n - i >= 64 ? out + 4 * (ptrdiff_t)i : part;
-        __m256i q[2], r[2], dq[2], dr[2], y[8];
-        for (int e = 0; e < 2; e++) {
-            q[e] = _mm256_loadu_si256((const __m256i *)(g->pq[e] + off));
-            r[e] = _mm256_loadu_si256((const __m256i *)(g->pr[e] + off));
-            dq[e] = _mm256_loadu_si256((const __m256i *)(g->dq[e] + off));
-            dr[e] = _mm256_loadu_si256((const __m256i *)(g->dr[e] + off));
-        }
-        for (int f = 0; f < 8; f++) {
-            __m256i hi[2], lo[2];
-            for (int e = 0; e < 2; e++) {
-                const __m256i t = _mm256_add_epi32(q[e], _mm256_srli_epi32(r[e], 6));
-                hi[e] = _mm256_srai_epi32(t, 16), lo[e] = _mm256_or_si256(_mm256_slli_epi32(t, 16), round);
-                q[e] = _mm256_add_epi32(q[e], dq[e]), r[e] = _mm256_add_epi32(r[e], dr[e]);
+        __m256i uh[8], ul[8], vh[8], vl[8], y[8];
+        {
+            __m256i qu = _mm256_loadu_si256((const __m256i *)(g->pq[0] + off));
+            __m256i ru = _mm256_loadu_si256((const __m256i *)(g->pr[0] + off));
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(g->pq[1] + off));
+            __m256i rv = _mm256_loadu_si256((const __m256i *)(g->pr[1] + off));
+            const __m256i dqu = _mm256_loadu_si256((const __m256i *)(g->dq[0] + off));
+            const __m256i dru = _mm256_loadu_si256((const __m256i *)(g->dr[0] + off));
+            const __m256i dqv = _mm256_loadu_si256((const __m256i *)(g->dq[1] + off));
+            const __m256i drv = _mm256_loadu_si256((const __m256i *)(g->dr[1] + off));
+            for (int f = 0; f < 8; f++) {
+                const __m256i tu = _mm256_add_epi32(qu, _mm256_srli_epi32(ru, 6));
+                const __m256i tv = _mm256_add_epi32(qv, _mm256_srli_epi32(rv, 6));
+                uh[f] = _mm256_srai_epi32(tu, 16), ul[f] = _mm256_or_si256(_mm256_slli_epi32(tu, 16), round);
+                vh[f] = _mm256_srai_epi32(tv, 16), vl[f] = _mm256_or_si256(_mm256_slli_epi32(tv, 16), round);
+                qu = _mm256_add_epi32(qu, dqu), ru = _mm256_add_epi32(ru, dru);
+                qv = _mm256_add_epi32(qv, dqv), rv = _mm256_add_epi32(rv, drv);
             }
-            y[f] = sample8_avx2(j, c, hi[0], lo[0], hi[1], lo[1]);
         }
+        for (int f = 0; f < 8; f++)
+            y[f] = sample8_avx2(j, c, uh[f], ul[f], vh[f], vl[f]);
         /* as rowg8_avx512: b[k'] holds pixel 8 (4 L + k') + 0..3 in 128-bit lane L, b[4 + k'] + 4..7 */
         __m256i a[8], b[8];
         for (int p = 0; p < 4; p++) {
@@ -284,6 +289,18 @@ __attribute__((target("avx2"))) static int32_t rowg8_avx2(const warp_job *j, con
     return i;
 }
 
+/* t of coordinate e, as cell_t_avx512 */
+__attribute__((target("avx2"))) static inline __m256i cell_t_avx2(const cells *g, int e, int32_t off, __m256i idx,
+                                                                  __m256i fx, __m128i c2s)
+{
+    const __m256i pq = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->pq[e] + off)), idx);
+    const __m256i pr = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->pr[e] + off)), idx);
+    const __m256i dq = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->dq[e] + off)), idx);
+    const __m256i dr = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->dr[e] + off)), idx);
+    return _mm256_add_epi32(_mm256_add_epi32(pq, _mm256_mullo_epi32(dq, fx)),
+                            _mm256_srl_epi32(_mm256_add_epi32(pr, _mm256_mullo_epi32(dr, fx)), c2s));
+}
+
 /* the remap's rows from its cells (as rowg_avx512, 8 lanes) */
 __attribute__((target("avx2"))) void rowg_avx2(const warp_job *j, const cells *g, int32_t xa, int32_t n, uint8_t *out)
 {
@@ -301,17 +318,10 @@ __attribute__((target("avx2"))) void rowg_avx2(const warp_job *j, const cells *g
         const __m256i xv = _mm256_add_epi32(_mm256_set1_epi32(x), iota);
         const __m256i idx = _mm256_sub_epi32(_mm256_srl_epi32(xv, cs), _mm256_set1_epi32(x >> s));
         const __m256i fx = _mm256_and_si256(xv, fmask);
-        __m256i hi[2], lo[2];
-        for (int e = 0; e < 2; e++) {
-            const __m256i pq = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->pq[e] + off)), idx);
-            const __m256i pr = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->pr[e] + off)), idx);
-            const __m256i dq = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->dq[e] + off)), idx);
-            const __m256i dr = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->dr[e] + off)), idx);
-            const __m256i t = _mm256_add_epi32(_mm256_add_epi32(pq, _mm256_mullo_epi32(dq, fx)),
-                                               _mm256_srl_epi32(_mm256_add_epi32(pr, _mm256_mullo_epi32(dr, fx)), c2s));
-            hi[e] = _mm256_srai_epi32(t, 16), lo[e] = _mm256_or_si256(_mm256_slli_epi32(t, 16), round);
-        }
-        _mm256_storeu_si256((__m256i *)(out + 4 * (ptrdiff_t)i), sample8_avx2(j, &c, hi[0], lo[0], hi[1], lo[1]));
+        const __m256i tu = cell_t_avx2(g, 0, off, idx, fx, c2s), tv = cell_t_avx2(g, 1, off, idx, fx, c2s);
+        _mm256_storeu_si256((__m256i *)(out + 4 * (ptrdiff_t)i),
+                            sample8_avx2(j, &c, _mm256_srai_epi32(tu, 16), _mm256_or_si256(_mm256_slli_epi32(tu, 16), round),
+                                         _mm256_srai_epi32(tv, 16), _mm256_or_si256(_mm256_slli_epi32(tv, 16), round)));
     }
     if (i < n) {
         coords k;

@@ -290,20 +290,24 @@ AVX512 static int32_t rowg8_avx512(const warp_job *j, const c512 *c, const cells
     for (; n - i >= 64; i += 128) {
         const int32_t off = ((xa + i) >> 3) - g->c0;
         uint8_t *const dst = n - i >= 128 ? out + 4 * (ptrdiff_t)i : part;
-        __m512i q[2], r[2], dq[2], dr[2], y[8];
-        for (int e = 0; e < 2; e++) {
-            q[e] = _mm512_loadu_si512(g->pq[e] + off), r[e] = _mm512_loadu_si512(g->pr[e] + off);
-            dq[e] = _mm512_loadu_si512(g->dq[e] + off), dr[e] = _mm512_loadu_si512(g->dr[e] + off);
-        }
-        for (int f = 0; f < 8; f++) {
-            __m512i hi[2], lo[2];
-            for (int e = 0; e < 2; e++) {
-                const __m512i t = _mm512_add_epi32(q[e], _mm512_srli_epi32(r[e], 6));
-                hi[e] = _mm512_srai_epi32(t, 16), lo[e] = _mm512_or_si512(_mm512_slli_epi32(t, 16), round);
-                q[e] = _mm512_add_epi32(q[e], dq[e]), r[e] = _mm512_add_epi32(r[e], dr[e]);
+        /* first the coordinates of the 8 blocks (a short chain of adds in registers), then the pixels */
+        __m512i uh[8], ul[8], vh[8], vl[8], y[8];
+        {
+            __m512i qu = _mm512_loadu_si512(g->pq[0] + off), ru = _mm512_loadu_si512(g->pr[0] + off);
+            __m512i qv = _mm512_loadu_si512(g->pq[1] + off), rv = _mm512_loadu_si512(g->pr[1] + off);
+            const __m512i dqu = _mm512_loadu_si512(g->dq[0] + off), dru = _mm512_loadu_si512(g->dr[0] + off);
+            const __m512i dqv = _mm512_loadu_si512(g->dq[1] + off), drv = _mm512_loadu_si512(g->dr[1] + off);
+            for (int f = 0; f < 8; f++) {
+                const __m512i tu = _mm512_add_epi32(qu, _mm512_srli_epi32(ru, 6));
+                const __m512i tv = _mm512_add_epi32(qv, _mm512_srli_epi32(rv, 6));
+                uh[f] = _mm512_srai_epi32(tu, 16), ul[f] = _mm512_or_si512(_mm512_slli_epi32(tu, 16), round);
+                vh[f] = _mm512_srai_epi32(tv, 16), vl[f] = _mm512_or_si512(_mm512_slli_epi32(tv, 16), round);
+                qu = _mm512_add_epi32(qu, dqu), ru = _mm512_add_epi32(ru, dru);
+                qv = _mm512_add_epi32(qv, dqv), rv = _mm512_add_epi32(rv, drv);
             }
-            y[f] = sample16_avx512(j, c, hi[0], lo[0], hi[1], lo[1]);
         }
+        for (int f = 0; f < 8; f++)
+            y[f] = sample16_avx512(j, c, uh[f], ul[f], vh[f], vl[f]);
         /* y[f] lane k = pixel 8 k + f: 32-bit then 64-bit interleaves make, in each 128-bit lane L,
          * b[k'] (k' = 0..3: pixel 8 (4 L + k') + 0..3) and b[4 + k'] (+ 4..7); 128-bit shuffles
          * then put pixels 16 m .. 16 m + 15 together */
@@ -334,7 +338,18 @@ AVX512 static int32_t rowg8_avx512(const warp_job *j, const c512 *c, const cells
     return i;
 }
 
-/* the remap's rows from its cells (warp.h): t = pq + dq fx + ((pr + dr fx) >> 2s) in 32-bit lanes */
+/* t = pq + dq fx + ((pr + dr fx) >> 2s) of coordinate e (0: u, 1: v), the lanes' cells at off + idx */
+AVX512 static inline __m512i cell_t_avx512(const cells *g, int e, int32_t off, __m512i idx, __m512i fx, __m128i c2s)
+{
+    const __m512i pq = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->pq[e] + off));
+    const __m512i pr = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->pr[e] + off));
+    const __m512i dq = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->dq[e] + off));
+    const __m512i dr = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->dr[e] + off));
+    return _mm512_add_epi32(_mm512_add_epi32(pq, _mm512_mullo_epi32(dq, fx)),
+                            _mm512_srl_epi32(_mm512_add_epi32(pr, _mm512_mullo_epi32(dr, fx)), c2s));
+}
+
+/* the remap's rows from its cells (warp.h) */
 AVX512 void rowg_avx512(const warp_job *j, const cells *g, int32_t xa, int32_t n, uint8_t *out)
 {
     c512 c;
@@ -351,17 +366,10 @@ AVX512 void rowg_avx512(const warp_job *j, const cells *g, int32_t xa, int32_t n
         const __m512i xv = _mm512_add_epi32(_mm512_set1_epi32(x), iota);
         const __m512i idx = _mm512_sub_epi32(_mm512_srl_epi32(xv, cs), _mm512_set1_epi32(x >> s));
         const __m512i fx = _mm512_and_si512(xv, fmask);
-        __m512i hi[2], lo[2];
-        for (int e = 0; e < 2; e++) {
-            const __m512i pq = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->pq[e] + off));
-            const __m512i pr = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->pr[e] + off));
-            const __m512i dq = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->dq[e] + off));
-            const __m512i dr = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->dr[e] + off));
-            const __m512i t = _mm512_add_epi32(_mm512_add_epi32(pq, _mm512_mullo_epi32(dq, fx)),
-                                               _mm512_srl_epi32(_mm512_add_epi32(pr, _mm512_mullo_epi32(dr, fx)), c2s));
-            hi[e] = _mm512_srai_epi32(t, 16), lo[e] = _mm512_or_si512(_mm512_slli_epi32(t, 16), round);
-        }
-        _mm512_storeu_si512(out + 4 * (ptrdiff_t)i, sample16_avx512(j, &c, hi[0], lo[0], hi[1], lo[1]));
+        const __m512i tu = cell_t_avx512(g, 0, off, idx, fx, c2s), tv = cell_t_avx512(g, 1, off, idx, fx, c2s);
+        _mm512_storeu_si512(out + 4 * (ptrdiff_t)i,
+                            sample16_avx512(j, &c, _mm512_srai_epi32(tu, 16), _mm512_or_si512(_mm512_slli_epi32(tu, 16), round),
+                                            _mm512_srai_epi32(tv, 16), _mm512_or_si512(_mm512_slli_epi32(tv, 16), round)));
     }
     if (i < n) {
         coords k;
