@@ -181,8 +181,8 @@ __attribute__((target("avx2"))) void fill_coords_avx2(const warp_job *j, int32_t
         }
         for (int c = 0; c < 2; c++) {
             __m256d d = c == 0 ? u : v;
-            d = _mm256_blendv_pd(nlim, d, _mm256_cmp_pd(d, nlim, _CMP_GT_OQ)); /* NaN too */
-            d = _mm256_blendv_pd(d, lim, _mm256_cmp_pd(d, lim, _CMP_GT_OQ));
+            /* clamp_coord: maxpd gives its second operand unless the first is greater (NaN too) */
+            d = _mm256_min_pd(_mm256_max_pd(d, nlim), lim);
             __m256d ip = _mm256_floor_pd(d);
             __m256d g = _mm256_add_pd(_mm256_floor_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(d, ip), two32), half)),
                                       _mm256_set1_pd(ofs));

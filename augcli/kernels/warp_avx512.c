@@ -224,8 +224,8 @@ AVX512 void fill_coords_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t
         }
         for (int c = 0; c < 2; c++) {
             __m512d d = c == 0 ? u : v;
-            d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(d, nlim, _CMP_GT_OQ), nlim, d); /* NaN too */
-            d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(d, lim, _CMP_GT_OQ), d, lim);
+            /* clamp_coord: maxpd gives its second operand unless the first is greater (NaN too) */
+            d = _mm512_min_pd(_mm512_max_pd(d, nlim), lim);
             __m512d ip = _mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
             __m512d g = _mm512_roundscale_pd(_mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(d, ip), two32), half),
                                              _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
