@@ -7,7 +7,8 @@ a few percent on a noisy shared VM (separate runs drift by more than that).
 Loads ``augcli/kernels/_warp*.so`` of the base checkout and of this one under different module
 names, warps the same photos of ../shared/bench-images with the same J1-like matrices (rotation
 U(-45, 45), zoom U(0.75, 1.25) per axis, shift U(-0.1, 0.1), horizontal flip p = 0.5; ``--images
-proj`` adds a small projective term) on both, alternating which goes first, and prints the minimum
+proj`` adds a small projective term; ``--images remap`` runs the remap kernel instead, on a node grid
+every 8 px of the same affine map plus a smooth displacement of a few pixels, like --elastic) on both, alternating which goes first, and prints the minimum
 and median ns per output pixel of each and the ratio of the minima. It also says whether the two
 builds wrote the same bytes (they must, unless the arithmetic changed on purpose).
 """
@@ -58,13 +59,24 @@ def matrices(rng: np.random.Generator, w: int, h: int, projective: bool, n: int 
     return out
 
 
+def remap_grid(w: int, h: int, m: tuple[float, ...], shift: int = 3) -> tuple[bytes, int, int]:
+    """The remap's nodes (16.16, every 2^shift px) of the affine map m plus a smooth displacement."""
+    gw, gh = ((w - 1) >> shift) + 2, ((h - 1) >> shift) + 2
+    x, y = np.meshgrid(np.arange(gw) * float(1 << shift), np.arange(gh) * float(1 << shift))
+    u = m[0] * x + m[1] * y + m[2] + 4.0 * np.sin(x / 37.0) * np.cos(y / 53.0)
+    v = m[3] * x + m[4] * y + m[5] + 4.0 * np.cos(x / 41.0) * np.sin(y / 29.0)
+    nodes = np.rint(np.stack([u, v], axis=-1) * 65536.0).astype("<i8")
+    return nodes.tobytes(), gw, gh
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", required=True, help="the other checkout (its kernels built in place)")
     ap.add_argument("--path", default=None, help="kernel path for both: scalar, avx2 or avx512 (default: the best)")
     ap.add_argument("--fill", choices=FILLS, default="nearest")
-    ap.add_argument("--images", choices=("small", "big", "proj"), default="small",
-                    help="8 typical photos, the large ones, or the typical ones with projective matrices")
+    ap.add_argument("--images", choices=("small", "big", "proj", "remap"), default="small",
+                    help="8 typical photos, the large ones, the typical ones with projective matrices, or the "
+                         "typical ones through the remap")
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--bench-images", default=os.path.join(ROOT, "..", "shared", "bench-images"))
     a = ap.parse_args()
@@ -81,7 +93,10 @@ def main() -> None:
     for f in chosen:
         im = Image.open(f).convert("RGB")
         w, h = im.size
-        work.append((im.tobytes("raw", "RGBX"), w, h, matrices(rng, w, h, a.images == "proj"), bytearray(w * h * 4)))
+        ms = matrices(rng, w, h, a.images == "proj")
+        if a.images == "remap":
+            ms = [remap_grid(w, h, m) for m in ms]
+        work.append((im.tobytes("raw", "RGBX"), w, h, ms, bytearray(w * h * 4)))
     times: dict[str, list[float]] = {k: [] for k in mods}
     outputs: dict[str, list[bytes]] = {}
     for rep in range(a.reps):
@@ -90,7 +105,12 @@ def main() -> None:
             px, t = 0, time.perf_counter()
             for src, w, h, ms, out in work:
                 for m in ms:
-                    mod.warp(src, w, h, 4 * w, 4, 0, out, w, h, 4 * w, m, FILLS[a.fill], 1, b"\x10\x20\x30\x00")
+                    if a.images == "remap":
+                        grid, gw, gh = m
+                        mod.remap(src, w, h, 4 * w, 4, 0, out, w, h, 4 * w, grid, gw, gh, 3, FILLS[a.fill], 1,
+                                  b"\x10\x20\x30\x00")
+                    else:
+                        mod.warp(src, w, h, 4 * w, 4, 0, out, w, h, 4 * w, m, FILLS[a.fill], 1, b"\x10\x20\x30\x00")
                     px += w * h
             times[name].append((time.perf_counter() - t) / px * 1e9)
             if rep == 0:

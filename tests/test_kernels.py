@@ -4,6 +4,7 @@ byte-identical, golden digests, and no read or write outside the buffers for any
 from __future__ import annotations
 
 import hashlib
+import itertools
 import mmap
 import os
 import subprocess
@@ -392,6 +393,31 @@ def test_projective_rows_are_the_same_bytes_on_every_path_even_across_the_horizo
                 results.add(bytes(K.warp(src, (w, h), 4, m, out, fill=fill, interpolation="bilinear",
                                          cval=bytes([9, 8, 7, 6]))))
             assert len(results) == 1, f"paths differ: trial {trial} {fill}"
+
+
+def test_clamped_coordinates_are_the_same_bytes_on_every_path():
+    # the SIMD coordinate fill clamps to +-2^29 px (NaN to -2^29) as clamp_coord does: at the limit
+    # exactly, across it within a row, where w crosses 0 (inf, NaN), with overflowing products
+    # (inf - inf: NaN) and with -0.0; the fill mode then reads the clamped value (wrap and reflect:
+    # modulo the size)
+    lim = 2.0**29
+    mats = [((0, 0, lim), (0, 0, -lim)), ((0, 0, -lim), (0, 0, lim)),
+            ((1e-7, 0, lim - 2e-6), (0, -1e-7, 2e-6 - lim)), ((3e-6, 1e-6, -lim - 3e-5), (0, 1, 0.5)),
+            ((1, 0, 0), (0, 1, 0), (0.05, 0, -0.6)), ((1, 0, -0.0), (0, 1, -0.0), (0, -0.1, 0.35)),
+            ((1e308, -1e308, 0), (0, 1, 0)), ((0, 0, 1e300), (0, 1e300, 0), (0, 1e-300, 1e-300)),
+            ((-0.0, 0, -0.0), (0, -0.0, -0.0), (0, 0, -1))]
+    rng = np.random.default_rng(29)
+    for (w, h), bpp in itertools.product([(7, 5), (13, 3)], (1, 4)):
+        src = rng.integers(0, 256, w * h * bpp, dtype=np.uint8).tobytes()
+        for rows, ow in itertools.product(mats, (1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 64)):
+            m = [list(r) for r in rows] + ([[0, 0, 1]] if len(rows) == 2 else [])
+            for fill, interp in itertools.product(FILLS, ("nearest", "bilinear")):
+                outs = {}
+                for p in K.available():
+                    K.use(p)
+                    outs[p] = bytes(K.warp(src, (w, h), bpp, m, (ow, 3), fill=fill, interpolation=interp,
+                                           cval=bytes(range(3, 3 + bpp))))
+                assert len(set(outs.values())) == 1, (rows, ow, bpp, fill, interp)
 
 
 def test_a_packed_rgb_source_gives_the_bytes_of_its_rgbx_source_on_every_path():

@@ -177,3 +177,82 @@ def test_golden_digests(fill, interp):
         out = K.remap(src, (w, h), 4, grid, gsize, 3, (120, 80), fill=fill, interpolation=interp,
                       cval=bytes([1, 2, 3, 4]))
         assert hashlib.sha256(bytes(out)).hexdigest()[:16] == GOLDEN[fill, interp], path
+
+
+CELL_WIDTHS = [1, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 191, 200, 255, 257, 383, 500, 511, 512, 513, 640, 1100]
+
+
+def test_the_cell_rows_give_the_same_bytes_on_every_path():
+    """The SIMD remap rows make their coordinates in registers from the cells (8 px cells: 128 or 64
+    px at a time, transposed; other sizes: 16 or 8 lanes); every width around those blocks and the
+    512 px tiles, every fill mode, RGBX and packed RGB, grids near and beyond 2^15 px (where the
+    rows fall back to the per-pixel coordinates), all equal to the scalar path."""
+    rng = np.random.default_rng(11)
+    w, h = 83, 57
+    for case, ow in enumerate(CELL_WIDTHS):
+        oh = int(rng.integers(1, 20))
+        shift = (3, 3, 0, 1, 2, 4, 5)[case % 7]
+        kind = case % 4
+        amp = float(rng.choice([0.3, 4.0, 60.0]))
+        def fn(x, y, kind=kind, amp=amp):
+            if kind == 3:  # beyond 2^15 px in one part of the output only
+                return x * 0.7 + np.where(x > 300, 40000.0, 0.0), y * 1.1 - 3
+            u = x * w / ow + amp * np.sin(x / 13.0 + y / 7.0)
+            v = y * h / oh + amp * np.cos(x / 9.0 - y / 11.0)
+            if kind == 2:
+                u, v = u + rng.normal(0, amp, x.shape), v + rng.normal(0, amp, y.shape)
+            return u, v
+        grid, gsize = node_grid((ow, oh), shift, fn)
+        for packed in (False, True):
+            src = source(w, h, 4, case)
+            if packed:
+                src = np.frombuffer(src, np.uint8).reshape(-1, 4)[:, :3].tobytes() + b"\0\0"
+            for fill in K.FILLS:
+                outs = {}
+                for path in K.available():
+                    K.use(path)
+                    outs[path] = bytes(K.remap(src, (w, h), 4, grid, gsize, shift, (ow, oh), fill=fill,
+                                               interpolation="bilinear", cval=bytes([7, 8, 9, 10]),
+                                               src_bpp=3 if packed else None))
+                for path, out in outs.items():
+                    assert out == outs["scalar"], (ow, oh, shift, kind, packed, fill, path)
+
+
+CELL_GUARD = GUARD_SCRIPT.split("big = 1e12")[0] + textwrap.dedent("""
+    import struct
+    def grid(ow, oh, s, fn):
+        gw, gh = ((ow - 1) >> s) + 2, ((oh - 1) >> s) + 2
+        vals = []
+        for k in range(gh):
+            for i in range(gw):
+                u, v = fn(i << s, k << s)
+                vals += [int(u * 65536), int(v * 65536)]
+        return struct.pack("<%dq" % len(vals), *vals), gw, gh
+    fns = [lambda x, y: (x * 0.31, y * 0.29), lambda x, y: (-x * 3.7 - 5, y * 0.3 + 2),
+           lambda x, y: ((x * 7919) % 23 - 6, (y * 31) % 17 - 5), lambda x, y: (x * 90.0 - 2000, -y * 70.0),
+           lambda x, y: (x + (40000.0 if x > 200 else 0.0), y)]
+    count = 0
+    for path in available():
+        _warp.set_path(path)
+        for (w, h) in [(2, 2), (9, 5), (23, 13)]:
+            for sbpp, slack in [(4, 0), (3, 2)]:
+                for at_end in (True, False):
+                    src = guarded(w * h * sbpp + slack, at_end)
+                    for (ow, oh) in [(64, 2), (65, 1), (129, 2), (200, 3), (513, 1)]:
+                        dst = guarded(ow * oh * 4, not at_end)
+                        for fn, s in itertools.product(fns, (3, 1)):
+                            g, gw, gh = grid(ow, oh, s, fn)
+                            gbuf = guarded(len(g), at_end)
+                            ctypes.memmove(gbuf, g, len(g))
+                            for fill in range(4):
+                                _warp.remap(src, w, h, w * sbpp, 4, 0, dst, ow, oh, ow * 4, gbuf, gw, gh, s,
+                                            fill, 1, bytes(4), sbpp)
+                                count += 1
+    print("remaps", count)
+""")
+
+
+def test_the_cell_rows_stay_inside_the_buffers_guard_pages():
+    out = subprocess.run([sys.executable, "-c", CELL_GUARD], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-2000:]}"
+    assert int(out.stdout.split()[-1]) > 1_000

@@ -146,10 +146,31 @@ typedef void (*rowc_fn)(const warp_job *, const coords *, int32_t, uint8_t *);
 
 #define GRID_LIMIT ((int64_t)1 << 45) /* +-2^29 px in 16.16: blends of 4^8 weights stay in int64 */
 
+/* The remap's cells along one row segment, for the SIMD rows that make each block's coordinates in
+ * registers. A pixel fx into cell c has t = floor((P + D fx) / 4^s) (16.16, the remap's integer:
+ * P = S A + 4^s / 2 and D = B - A, A and B the cell's left and right nodes blended down the rows);
+ * with P = 4^s pq + pr and D = 4^s dq + dr (0 <= pr, dr < 4^s) that is
+ * pq + dq fx + ((pr + dr fx) >> 2s), whose last sum stays below 2^24, so when every t of the
+ * segment fits int32 (grid_cells says) the rows compute it exactly in 32-bit lanes (pq and dq
+ * wrapped: only the sum's low 32 bits matter). [0] is u, [1] v; CELL_PAD entries past the last
+ * cell are zero, so a block may load 16 entries from any of its cells. */
+#define CELL_PAD 16
+typedef struct {
+    int32_t pq[2][TILE_COLS + CELL_PAD], pr[2][TILE_COLS + CELL_PAD], dq[2][TILE_COLS + CELL_PAD],
+        dr[2][TILE_COLS + CELL_PAD];
+    int32_t c0; /* the segment's first cell */
+} cells;
+
+typedef void (*rowg_fn)(const warp_job *, const cells *, int32_t, int32_t, uint8_t *);
+
+/* the bilinear rounding offset of 32.32 coordinates (rounding_offset) */
+#define BILINEAR_OFS 0x8000
+
 /* Defined in warp_scalar.c. */
 void row4_scalar(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out);
 void fill_coords_from(const warp_job *j, int32_t y, int32_t xa, int32_t i0, int32_t n, coords *k);
 void rowc_scalar(const warp_job *j, const coords *k, int32_t i, int32_t n, uint8_t *out);
+void cells_tail(const warp_job *j, const cells *g, int32_t xa, int32_t i, int32_t n, coords *k);
 void run_warp(const warp_job *j, int path);
 void run_remap(const warp_job *j, int path);
 
@@ -158,10 +179,12 @@ void run_remap(const warp_job *j, int path);
 void row4_avx2(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out);
 void fill_coords_avx2(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k);
 void rowc_avx2(const warp_job *j, const coords *k, int32_t n, uint8_t *out);
+void rowg_avx2(const warp_job *j, const cells *g, int32_t xa, int32_t n, uint8_t *out);
 /* Defined in warp_avx512.c. */
 void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n, uint8_t *out);
 void fill_coords_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k);
 void rowc_avx512(const warp_job *j, const coords *k, int32_t n, uint8_t *out);
+void rowg_avx512(const warp_job *j, const cells *g, int32_t xa, int32_t n, uint8_t *out);
 #endif
 
 #endif

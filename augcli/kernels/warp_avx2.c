@@ -62,8 +62,8 @@ gather_avx2(const c256 *c, __m256i idx)
 }
 
 /* 8 output pixels from their 32.32 coordinates, split into hi (int32) and lo (uint32) halves */
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
-block_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi, __m256i v_lo, uint8_t *out)
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i
+pixels_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi, __m256i v_lo)
 {
     const __m256i fx = _mm256_srli_epi32(u_lo, 16), fy = _mm256_srli_epi32(v_lo, 16);
     __m256i p00, p01, p10, p11;
@@ -112,7 +112,13 @@ block_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi, __m256i v_lo
     }
     const __m256i wx1 = _mm256_or_si256(fx, _mm256_slli_epi32(fx, 16)), wy1 = _mm256_or_si256(fy, _mm256_slli_epi32(fy, 16));
     const __m256i wx0 = _mm256_xor_si256(wx1, c->all), wy0 = _mm256_xor_si256(wy1, c->all);
-    _mm256_storeu_si256((__m256i *)out, blend_avx2(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+    return blend_avx2(p00, p01, p10, p11, wx0, wx1, wy0, wy1);
+}
+
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+block_avx2(const c256 *c, __m256i u_hi, __m256i u_lo, __m256i v_hi, __m256i v_lo, uint8_t *out)
+{
+    _mm256_storeu_si256((__m256i *)out, pixels_avx2(c, u_hi, u_lo, v_hi, v_lo));
 }
 
 __attribute__((target("avx2"))) void row4_avx2(const warp_job *j, int64_t U, int64_t DU, int64_t V,
@@ -175,8 +181,8 @@ __attribute__((target("avx2"))) void fill_coords_avx2(const warp_job *j, int32_t
         }
         for (int c = 0; c < 2; c++) {
             __m256d d = c == 0 ? u : v;
-            d = _mm256_blendv_pd(nlim, d, _mm256_cmp_pd(d, nlim, _CMP_GT_OQ)); /* NaN too */
-            d = _mm256_blendv_pd(d, lim, _mm256_cmp_pd(d, lim, _CMP_GT_OQ));
+            /* clamp_coord: maxpd gives its second operand unless the first is greater (NaN too) */
+            d = _mm256_min_pd(_mm256_max_pd(d, nlim), lim);
             __m256d ip = _mm256_floor_pd(d);
             __m256d g = _mm256_add_pd(_mm256_floor_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(d, ip), two32), half)),
                                       _mm256_set1_pd(ofs));
@@ -203,6 +209,124 @@ __attribute__((target("avx2"))) void fill_coords_avx2(const warp_job *j, int32_t
     for (int q = 0; q < 4 && i > 0; q++) {
         k->umin = a[q] < k->umin ? a[q] : k->umin, k->umax = b[q] > k->umax ? b[q] : k->umax;
         k->vmin = c4[q] < k->vmin ? c4[q] : k->vmin, k->vmax = d4[q] > k->vmax ? d4[q] : k->vmax;
+    }
+}
+
+/* Sample a block of 8 pixels from coordinates in registers (as sample16_avx512). */
+__attribute__((target("avx2"))) static inline __m256i sample8_avx2(const warp_job *j, const c256 *c, __m256i uh,
+                                                                   __m256i ul, __m256i vh, __m256i vl)
+{
+    if (j->fill == FILL_REFLECT || j->fill == FILL_WRAP) {
+        /* -n <= i <= 2n - 2, as -n - 1 < i < 2n - 1 */
+        const __m256i nw = _mm256_set1_epi32(-j->sw - 1), nh = _mm256_set1_epi32(-j->sh - 1);
+        const __m256i w2 = _mm256_set1_epi32(2 * j->sw - 1), h2 = _mm256_set1_epi32(2 * j->sh - 1);
+        const __m256i in = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi32(uh, nw), _mm256_cmpgt_epi32(w2, uh)),
+                                            _mm256_and_si256(_mm256_cmpgt_epi32(vh, nh), _mm256_cmpgt_epi32(h2, vh)));
+        if (_mm256_movemask_epi8(in) != -1) {
+            coords k;
+            _mm256_storeu_si256((__m256i *)k.uh, uh), _mm256_storeu_si256((__m256i *)k.ul, ul);
+            _mm256_storeu_si256((__m256i *)k.vh, vh), _mm256_storeu_si256((__m256i *)k.vl, vl);
+            uint8_t px[32];
+            rowc_scalar(j, &k, 0, 8, px);
+            return _mm256_loadu_si256((const __m256i *)px);
+        }
+    }
+    return pixels_avx2(c, uh, ul, vh, vl);
+}
+
+/* The remap's rows for cells of 8 px, 64 px at a time (as rowg8_avx512: lane k of block f is pixel
+ * 8 k + f; an 8 x 8 transpose puts the pixels in order). Returns the pixels done. */
+__attribute__((target("avx2"))) static int32_t rowg8_avx2(const warp_job *j, const c256 *c, const cells *g,
+                                                          int32_t xa, int32_t n, uint8_t *out)
+{
+    const __m256i round = _mm256_set1_epi32(BILINEAR_OFS);
+    uint8_t part[4 * 64]; /* a last group that ends past the segment: its pixels in the segment are kept */
+    int32_t i = 0;
+    for (; n - i >= 32; i += 64) {
+        const int32_t off = ((xa + i) >> 3) - g->c0;
+        uint8_t *const dst = n - i >= 64 ? out + 4 * (ptrdiff_t)i : part;
+        __m256i uh[8], ul[8], vh[8], vl[8], y[8];
+        {
+            __m256i qu = _mm256_loadu_si256((const __m256i *)(g->pq[0] + off));
+            __m256i ru = _mm256_loadu_si256((const __m256i *)(g->pr[0] + off));
+            __m256i qv = _mm256_loadu_si256((const __m256i *)(g->pq[1] + off));
+            __m256i rv = _mm256_loadu_si256((const __m256i *)(g->pr[1] + off));
+            const __m256i dqu = _mm256_loadu_si256((const __m256i *)(g->dq[0] + off));
+            const __m256i dru = _mm256_loadu_si256((const __m256i *)(g->dr[0] + off));
+            const __m256i dqv = _mm256_loadu_si256((const __m256i *)(g->dq[1] + off));
+            const __m256i drv = _mm256_loadu_si256((const __m256i *)(g->dr[1] + off));
+            for (int f = 0; f < 8; f++) {
+                const __m256i tu = _mm256_add_epi32(qu, _mm256_srli_epi32(ru, 6));
+                const __m256i tv = _mm256_add_epi32(qv, _mm256_srli_epi32(rv, 6));
+                uh[f] = _mm256_srai_epi32(tu, 16), ul[f] = _mm256_or_si256(_mm256_slli_epi32(tu, 16), round);
+                vh[f] = _mm256_srai_epi32(tv, 16), vl[f] = _mm256_or_si256(_mm256_slli_epi32(tv, 16), round);
+                qu = _mm256_add_epi32(qu, dqu), ru = _mm256_add_epi32(ru, dru);
+                qv = _mm256_add_epi32(qv, dqv), rv = _mm256_add_epi32(rv, drv);
+            }
+        }
+        for (int f = 0; f < 8; f++)
+            y[f] = sample8_avx2(j, c, uh[f], ul[f], vh[f], vl[f]);
+        /* as rowg8_avx512: b[k'] holds pixel 8 (4 L + k') + 0..3 in 128-bit lane L, b[4 + k'] + 4..7 */
+        __m256i a[8], b[8];
+        for (int p = 0; p < 4; p++) {
+            a[2 * p] = _mm256_unpacklo_epi32(y[2 * p], y[2 * p + 1]);
+            a[2 * p + 1] = _mm256_unpackhi_epi32(y[2 * p], y[2 * p + 1]);
+        }
+        for (int h = 0; h < 2; h++) {
+            b[4 * h + 0] = _mm256_unpacklo_epi64(a[4 * h], a[4 * h + 2]);
+            b[4 * h + 1] = _mm256_unpackhi_epi64(a[4 * h], a[4 * h + 2]);
+            b[4 * h + 2] = _mm256_unpacklo_epi64(a[4 * h + 1], a[4 * h + 3]);
+            b[4 * h + 3] = _mm256_unpackhi_epi64(a[4 * h + 1], a[4 * h + 3]);
+        }
+        for (int k = 0; k < 4; k++) { /* pixels 8 k .. 8 k + 7 (k = 4 L + k'): b[k'] and b[4 + k'], lane L */
+            uint8_t *o = dst + 32 * k;
+            _mm256_storeu_si256((__m256i *)o, _mm256_permute2x128_si256(b[k], b[4 + k], 0x20));
+            _mm256_storeu_si256((__m256i *)(o + 128), _mm256_permute2x128_si256(b[k], b[4 + k], 0x31));
+        }
+        if (dst == part)
+            return memcpy(out + 4 * (ptrdiff_t)i, part, 4 * (size_t)(n - i)), n;
+    }
+    return i;
+}
+
+/* t of coordinate e, as cell_t_avx512 */
+__attribute__((target("avx2"))) static inline __m256i cell_t_avx2(const cells *g, int e, int32_t off, __m256i idx,
+                                                                  __m256i fx, __m128i c2s)
+{
+    const __m256i pq = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->pq[e] + off)), idx);
+    const __m256i pr = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->pr[e] + off)), idx);
+    const __m256i dq = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->dq[e] + off)), idx);
+    const __m256i dr = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(g->dr[e] + off)), idx);
+    return _mm256_add_epi32(_mm256_add_epi32(pq, _mm256_mullo_epi32(dq, fx)),
+                            _mm256_srl_epi32(_mm256_add_epi32(pr, _mm256_mullo_epi32(dr, fx)), c2s));
+}
+
+/* the remap's rows from its cells (as rowg_avx512, 8 lanes) */
+__attribute__((target("avx2"))) void rowg_avx2(const warp_job *j, const cells *g, int32_t xa, int32_t n, uint8_t *out)
+{
+    c256 c;
+    consts_avx2(j, &c);
+    const int s = j->gshift;
+    const __m128i cs = _mm_cvtsi32_si128(s), c2s = _mm_cvtsi32_si128(2 * s);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i fmask = _mm256_set1_epi32((1 << s) - 1), round = _mm256_set1_epi32(BILINEAR_OFS);
+    int32_t i = 0;
+    if (s == 3 && !(xa & 7))
+        i = rowg8_avx2(j, &c, g, xa, n, out);
+    for (; i + 8 <= n; i += 8) {
+        const int32_t x = xa + i, off = (x >> s) - g->c0;
+        const __m256i xv = _mm256_add_epi32(_mm256_set1_epi32(x), iota);
+        const __m256i idx = _mm256_sub_epi32(_mm256_srl_epi32(xv, cs), _mm256_set1_epi32(x >> s));
+        const __m256i fx = _mm256_and_si256(xv, fmask);
+        const __m256i tu = cell_t_avx2(g, 0, off, idx, fx, c2s), tv = cell_t_avx2(g, 1, off, idx, fx, c2s);
+        _mm256_storeu_si256((__m256i *)(out + 4 * (ptrdiff_t)i),
+                            sample8_avx2(j, &c, _mm256_srai_epi32(tu, 16), _mm256_or_si256(_mm256_slli_epi32(tu, 16), round),
+                                         _mm256_srai_epi32(tv, 16), _mm256_or_si256(_mm256_slli_epi32(tv, 16), round)));
+    }
+    if (i < n) {
+        coords k;
+        cells_tail(j, g, xa, i, n, &k);
+        rowc_scalar(j, &k, 0, n - i, out + 4 * (ptrdiff_t)i);
     }
 }
 

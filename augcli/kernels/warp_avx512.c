@@ -121,8 +121,7 @@ AVX512 static inline void consts_avx512(const warp_job *j, c512 *c)
 }
 
 /* 16 output pixels from their 32.32 coordinates, split into hi (int32) and lo (uint32) halves */
-AVX512 static inline void block_avx512(const c512 *c, __m512i u_hi, __m512i u_lo, __m512i v_hi, __m512i v_lo,
-                                       uint8_t *out)
+AVX512 static inline __m512i pixels_avx512(const c512 *c, __m512i u_hi, __m512i u_lo, __m512i v_hi, __m512i v_lo)
 {
     const __m512i fx = _mm512_srli_epi32(u_lo, 16), fy = _mm512_srli_epi32(v_lo, 16);
     __m512i p00, p01, p10, p11;
@@ -161,7 +160,13 @@ AVX512 static inline void block_avx512(const c512 *c, __m512i u_hi, __m512i u_lo
 blend:;
     const __m512i wx1 = _mm512_or_si512(fx, _mm512_slli_epi32(fx, 16)), wy1 = _mm512_or_si512(fy, _mm512_slli_epi32(fy, 16));
     const __m512i wx0 = _mm512_xor_si512(wx1, c->all), wy0 = _mm512_xor_si512(wy1, c->all);
-    _mm512_storeu_si512((void *)out, blend_avx512(p00, p01, p10, p11, wx0, wx1, wy0, wy1));
+    return blend_avx512(p00, p01, p10, p11, wx0, wx1, wy0, wy1);
+}
+
+AVX512 static inline void block_avx512(const c512 *c, __m512i u_hi, __m512i u_lo, __m512i v_hi, __m512i v_lo,
+                                       uint8_t *out)
+{
+    _mm512_storeu_si512((void *)out, pixels_avx512(c, u_hi, u_lo, v_hi, v_lo));
 }
 
 AVX512 void row4_avx512(const warp_job *j, int64_t U, int64_t DU, int64_t V, int64_t DV, int32_t n,
@@ -219,8 +224,8 @@ AVX512 void fill_coords_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t
         }
         for (int c = 0; c < 2; c++) {
             __m512d d = c == 0 ? u : v;
-            d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(d, nlim, _CMP_GT_OQ), nlim, d); /* NaN too */
-            d = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(d, lim, _CMP_GT_OQ), d, lim);
+            /* clamp_coord: maxpd gives its second operand unless the first is greater (NaN too) */
+            d = _mm512_min_pd(_mm512_max_pd(d, nlim), lim);
             __m512d ip = _mm512_roundscale_pd(d, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
             __m512d g = _mm512_roundscale_pd(_mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(d, ip), two32), half),
                                              _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -247,6 +252,129 @@ AVX512 void fill_coords_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t
     for (int q = 0; q < 8 && i > 0; q++) {
         k->umin = a[q] < k->umin ? a[q] : k->umin, k->umax = b[q] > k->umax ? b[q] : k->umax;
         k->vmin = c8[q] < k->vmin ? c8[q] : k->vmin, k->vmax = d8[q] > k->vmax ? d8[q] : k->vmax;
+    }
+}
+
+/* Sample a block of 16 pixels from coordinates in registers: by block_avx512 when one fold of the
+ * fill mode covers its taps (always, for nearest and constant), else pixel by pixel (the same bytes). */
+AVX512 static inline __m512i sample16_avx512(const warp_job *j, const c512 *c, __m512i uh, __m512i ul, __m512i vh,
+                                             __m512i vl)
+{
+    if (j->fill == FILL_REFLECT || j->fill == FILL_WRAP) {
+        const __m512i nw = _mm512_set1_epi32(-j->sw), nh = _mm512_set1_epi32(-j->sh);
+        const __m512i w2 = _mm512_set1_epi32(2 * j->sw - 2), h2 = _mm512_set1_epi32(2 * j->sh - 2);
+        const __mmask16 in = _mm512_cmpge_epi32_mask(uh, nw) & _mm512_cmple_epi32_mask(uh, w2) &
+                             _mm512_cmpge_epi32_mask(vh, nh) & _mm512_cmple_epi32_mask(vh, h2);
+        if (in != 0xFFFF) {
+            coords k;
+            _mm512_storeu_si512(k.uh, uh), _mm512_storeu_si512(k.ul, ul);
+            _mm512_storeu_si512(k.vh, vh), _mm512_storeu_si512(k.vl, vl);
+            uint8_t px[64];
+            rowc_scalar(j, &k, 0, 16, px);
+            return _mm512_loadu_si512(px);
+        }
+    }
+    return pixels_avx512(c, uh, ul, vh, vl);
+}
+
+/* The remap's rows for cells of 8 px (the distortions' grid), 128 px at a time: lane k of block f
+ * is pixel 8 k + f, so each lane stays in one cell and its coordinates step by adding the cell's
+ * dq and dr (no per-lane multiply or shuffle); the 8 blocks of pixels are then transposed into
+ * pixel order. Returns the pixels done. */
+AVX512 static int32_t rowg8_avx512(const warp_job *j, const c512 *c, const cells *g, int32_t xa, int32_t n,
+                                   uint8_t *out)
+{
+    const __m512i round = _mm512_set1_epi32(BILINEAR_OFS);
+    uint8_t part[4 * 128]; /* a last group that ends past the segment: its pixels in the segment are kept */
+    int32_t i = 0;
+    for (; n - i >= 64; i += 128) {
+        const int32_t off = ((xa + i) >> 3) - g->c0;
+        uint8_t *const dst = n - i >= 128 ? out + 4 * (ptrdiff_t)i : part;
+        /* first the coordinates of the 8 blocks (a short chain of adds in registers), then the pixels */
+        __m512i uh[8], ul[8], vh[8], vl[8], y[8];
+        {
+            __m512i qu = _mm512_loadu_si512(g->pq[0] + off), ru = _mm512_loadu_si512(g->pr[0] + off);
+            __m512i qv = _mm512_loadu_si512(g->pq[1] + off), rv = _mm512_loadu_si512(g->pr[1] + off);
+            const __m512i dqu = _mm512_loadu_si512(g->dq[0] + off), dru = _mm512_loadu_si512(g->dr[0] + off);
+            const __m512i dqv = _mm512_loadu_si512(g->dq[1] + off), drv = _mm512_loadu_si512(g->dr[1] + off);
+            for (int f = 0; f < 8; f++) {
+                const __m512i tu = _mm512_add_epi32(qu, _mm512_srli_epi32(ru, 6));
+                const __m512i tv = _mm512_add_epi32(qv, _mm512_srli_epi32(rv, 6));
+                uh[f] = _mm512_srai_epi32(tu, 16), ul[f] = _mm512_or_si512(_mm512_slli_epi32(tu, 16), round);
+                vh[f] = _mm512_srai_epi32(tv, 16), vl[f] = _mm512_or_si512(_mm512_slli_epi32(tv, 16), round);
+                qu = _mm512_add_epi32(qu, dqu), ru = _mm512_add_epi32(ru, dru);
+                qv = _mm512_add_epi32(qv, dqv), rv = _mm512_add_epi32(rv, drv);
+            }
+        }
+        for (int f = 0; f < 8; f++)
+            y[f] = sample16_avx512(j, c, uh[f], ul[f], vh[f], vl[f]);
+        /* y[f] lane k = pixel 8 k + f: 32-bit then 64-bit interleaves make, in each 128-bit lane L,
+         * b[k'] (k' = 0..3: pixel 8 (4 L + k') + 0..3) and b[4 + k'] (+ 4..7); 128-bit shuffles
+         * then put pixels 16 m .. 16 m + 15 together */
+        __m512i a[8], b[8];
+        for (int p = 0; p < 4; p++) {
+            a[2 * p] = _mm512_unpacklo_epi32(y[2 * p], y[2 * p + 1]);
+            a[2 * p + 1] = _mm512_unpackhi_epi32(y[2 * p], y[2 * p + 1]);
+        }
+        for (int h = 0; h < 2; h++) { /* f 0..3, then f 4..7 */
+            b[4 * h + 0] = _mm512_unpacklo_epi64(a[4 * h], a[4 * h + 2]);
+            b[4 * h + 1] = _mm512_unpackhi_epi64(a[4 * h], a[4 * h + 2]);
+            b[4 * h + 2] = _mm512_unpacklo_epi64(a[4 * h + 1], a[4 * h + 3]);
+            b[4 * h + 3] = _mm512_unpackhi_epi64(a[4 * h + 1], a[4 * h + 3]);
+        }
+        for (int odd = 0; odd < 2; odd++) { /* pixel groups m = 2 L + odd: b[2 odd], b[4 + 2 odd], b[2 odd + 1], b[5 + 2 odd] */
+            const __m512i p0 = b[2 * odd], p4 = b[4 + 2 * odd], p1 = b[2 * odd + 1], p5 = b[5 + 2 * odd];
+            const __m512i lo04 = _mm512_shuffle_i32x4(p0, p4, 0x44), hi04 = _mm512_shuffle_i32x4(p0, p4, 0xEE);
+            const __m512i lo15 = _mm512_shuffle_i32x4(p1, p5, 0x44), hi15 = _mm512_shuffle_i32x4(p1, p5, 0xEE);
+            uint8_t *o = dst + 64 * odd;
+            _mm512_storeu_si512(o + 0 * 128, _mm512_shuffle_i32x4(lo04, lo15, 0x88));
+            _mm512_storeu_si512(o + 1 * 128, _mm512_shuffle_i32x4(lo04, lo15, 0xDD));
+            _mm512_storeu_si512(o + 2 * 128, _mm512_shuffle_i32x4(hi04, hi15, 0x88));
+            _mm512_storeu_si512(o + 3 * 128, _mm512_shuffle_i32x4(hi04, hi15, 0xDD));
+        }
+        if (dst == part)
+            return memcpy(out + 4 * (ptrdiff_t)i, part, 4 * (size_t)(n - i)), n;
+    }
+    return i;
+}
+
+/* t = pq + dq fx + ((pr + dr fx) >> 2s) of coordinate e (0: u, 1: v), the lanes' cells at off + idx */
+AVX512 static inline __m512i cell_t_avx512(const cells *g, int e, int32_t off, __m512i idx, __m512i fx, __m128i c2s)
+{
+    const __m512i pq = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->pq[e] + off));
+    const __m512i pr = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->pr[e] + off));
+    const __m512i dq = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->dq[e] + off));
+    const __m512i dr = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(g->dr[e] + off));
+    return _mm512_add_epi32(_mm512_add_epi32(pq, _mm512_mullo_epi32(dq, fx)),
+                            _mm512_srl_epi32(_mm512_add_epi32(pr, _mm512_mullo_epi32(dr, fx)), c2s));
+}
+
+/* the remap's rows from its cells (warp.h) */
+AVX512 void rowg_avx512(const warp_job *j, const cells *g, int32_t xa, int32_t n, uint8_t *out)
+{
+    c512 c;
+    consts_avx512(j, &c);
+    const int s = j->gshift;
+    const __m128i cs = _mm_cvtsi32_si128(s), c2s = _mm_cvtsi32_si128(2 * s);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i fmask = _mm512_set1_epi32((1 << s) - 1), round = _mm512_set1_epi32(BILINEAR_OFS);
+    int32_t i = 0;
+    if (s == 3 && !(xa & 7))
+        i = rowg8_avx512(j, &c, g, xa, n, out);
+    for (; i + 16 <= n; i += 16) {
+        const int32_t x = xa + i, off = (x >> s) - g->c0;
+        const __m512i xv = _mm512_add_epi32(_mm512_set1_epi32(x), iota);
+        const __m512i idx = _mm512_sub_epi32(_mm512_srl_epi32(xv, cs), _mm512_set1_epi32(x >> s));
+        const __m512i fx = _mm512_and_si512(xv, fmask);
+        const __m512i tu = cell_t_avx512(g, 0, off, idx, fx, c2s), tv = cell_t_avx512(g, 1, off, idx, fx, c2s);
+        _mm512_storeu_si512(out + 4 * (ptrdiff_t)i,
+                            sample16_avx512(j, &c, _mm512_srai_epi32(tu, 16), _mm512_or_si512(_mm512_slli_epi32(tu, 16), round),
+                                            _mm512_srai_epi32(tv, 16), _mm512_or_si512(_mm512_slli_epi32(tv, 16), round)));
+    }
+    if (i < n) {
+        coords k;
+        cells_tail(j, g, xa, i, n, &k);
+        rowc_scalar(j, &k, 0, n - i, out + 4 * (ptrdiff_t)i);
     }
 }
 

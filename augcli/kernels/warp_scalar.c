@@ -274,6 +274,7 @@ typedef struct {
     row4_fn row, row_any;   /* exactly stepped rows */
     rowc_fn rowc, rowc_any; /* rows with per-pixel coordinates */
     fill_fn fill;           /* computes those coordinates */
+    rowg_fn rowg;           /* or NULL: the remap's rows, which make their coordinates in registers */
     int one_fold;
 } row_kernels;
 
@@ -285,16 +286,17 @@ static row_kernels kernels_for(const warp_job *j, int path)
                      (j->sbpp == 4 ? (int64_t)j->sw * j->sh < ((int64_t)1 << 31)
                                    : 3 * (int64_t)j->sw * j->sh + 8 < ((int64_t)1 << 31) && j->slack >= 2);
     row_kernels k = {simd ? row4_scalar : row_scalar, simd ? row4_scalar : row_scalar,
-                     simd ? rowc4_scalar : rowc_scalar_all, simd ? rowc4_scalar : rowc_scalar_all, fill_coords_scalar, 0};
+                     simd ? rowc4_scalar : rowc_scalar_all, simd ? rowc4_scalar : rowc_scalar_all, fill_coords_scalar,
+                     NULL, 0};
 #if AUGCLI_X86
     if (path == AUGCLI_AVX512) {
         k.fill = fill_coords_avx512;
         if (simd)
-            k.row = row4_avx512, k.rowc = rowc_avx512, k.one_fold = 1;
+            k.row = row4_avx512, k.rowc = rowc_avx512, k.rowg = rowg_avx512, k.one_fold = 1;
     } else if (path == AUGCLI_AVX2) {
         k.fill = fill_coords_avx2;
         if (simd)
-            k.row = row4_avx2, k.rowc = rowc_avx2, k.one_fold = 1;
+            k.row = row4_avx2, k.rowc = rowc_avx2, k.rowg = rowg_avx2, k.one_fold = 1;
     }
 #endif
     (void)path;
@@ -397,6 +399,70 @@ static inline __attribute__((always_inline)) void grid_coords(const warp_job *j,
     k->umin = umin, k->umax = umax, k->vmin = vmin, k->vmax = vmax;
 }
 
+/* The cells of row y's segment xa..xa + n - 1 (see warp.h); 0 when some t of the segment may not
+ * fit int32, from a bound of the blends: t lies between floor(min A / S) and
+ * floor(max A / S + 1/2) over the segment's nodes blended down the rows, A. */
+static inline __attribute__((always_inline)) int grid_cells(const warp_job *j, int32_t y, int32_t xa, int32_t n,
+                                                            cells *g)
+{
+    const int s = j->gshift;
+    const int64_t S = (int64_t)1 << s, half = (int64_t)1 << (2 * s) >> 1, low = ((int64_t)1 << (2 * s)) - 1;
+    const int64_t fy = y & (S - 1);
+    const int32_t c0 = xa >> s, nc = ((xa + n - 1) >> s) - c0 + 1;
+    const int64_t *r0 = j->grid + 2 * ((ptrdiff_t)(y >> s) * j->gw + c0), *r1 = r0 + 2 * (ptrdiff_t)j->gw;
+    int64_t a[2][TILE_COLS + 1], lo = INT64_MAX, hi = INT64_MIN;
+    for (int32_t c = 0; c <= nc; c++) {
+        for (int e = 0; e < 2; e++) {
+            const int64_t v = r0[2 * c + e] * (S - fy) + r1[2 * c + e] * fy;
+            a[e][c] = v;
+            lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+        }
+    }
+    for (int e = 0; e < 2; e++) {
+        for (int32_t c = 0; c < nc; c++) {
+            const int64_t p = a[e][c] * S + half, d = a[e][c + 1] - a[e][c];
+            g->pq[e][c] = (int32_t)(uint32_t)(uint64_t)(p >> (2 * s)), g->pr[e][c] = (int32_t)(p & low);
+            g->dq[e][c] = (int32_t)(uint32_t)(uint64_t)(d >> (2 * s)), g->dr[e][c] = (int32_t)(d & low);
+        }
+        memset(g->pq[e] + nc, 0, CELL_PAD * sizeof(int32_t)), memset(g->pr[e] + nc, 0, CELL_PAD * sizeof(int32_t));
+        memset(g->dq[e] + nc, 0, CELL_PAD * sizeof(int32_t)), memset(g->dr[e] + nc, 0, CELL_PAD * sizeof(int32_t));
+    }
+    g->c0 = c0;
+    return (lo >> s) >= INT32_MIN && (hi + (S >> 1)) >> s <= INT32_MAX;
+}
+
+#if AUGCLI_X86
+typedef int (*cells_fn)(const warp_job *, int32_t, int32_t, int32_t, cells *);
+
+AUGCLI_VECTORISE __attribute__((target("avx2"))) static int grid_cells_avx2(const warp_job *j, int32_t y, int32_t xa,
+                                                                             int32_t n, cells *g)
+{
+    return grid_cells(j, y, xa, n, g);
+}
+
+AUGCLI_VECTORISE __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2"))) static int
+grid_cells_avx512(const warp_job *j, int32_t y, int32_t xa, int32_t n, cells *g)
+{
+    return grid_cells(j, y, xa, n, g);
+}
+#endif
+
+/* the coordinates of pixels i..n-1 of a segment from its cells (as the SIMD rows make them), at 0.. */
+void cells_tail(const warp_job *j, const cells *g, int32_t xa, int32_t i, int32_t n, coords *k)
+{
+    const int s = j->gshift;
+    for (int32_t q = 0; i < n; i++, q++) {
+        const int32_t x = xa + i, c = (x >> s) - g->c0;
+        const uint32_t fx = (uint32_t)x & (((uint32_t)1 << s) - 1);
+        uint32_t t[2];
+        for (int e = 0; e < 2; e++)
+            t[e] = (uint32_t)g->pq[e][c] + (uint32_t)g->dq[e][c] * fx +
+                   (((uint32_t)g->pr[e][c] + (uint32_t)g->dr[e][c] * fx) >> (2 * s));
+        k->uh[q] = (int32_t)t[0] >> 16, k->ul[q] = (t[0] << 16) | BILINEAR_OFS;
+        k->vh[q] = (int32_t)t[1] >> 16, k->vl[q] = (t[1] << 16) | BILINEAR_OFS;
+    }
+}
+
 /* one integer body, compiled for each path (the compiler may vectorise it; the integers are the same) */
 AUGCLI_VECTORISE static void fill_coords_grid(const warp_job *j, int32_t y, int32_t xa, int32_t n, coords *k)
 {
@@ -429,12 +495,22 @@ void run_remap(const warp_job *j, int path)
         fill = fill_coords_grid_avx2;
 #endif
     coords k;
+    cells cs, *g = &cs;
+#if AUGCLI_X86
+    const cells_fn make_cells = path == AUGCLI_AVX512 ? grid_cells_avx512 : grid_cells_avx2; /* (rowg: SIMD paths) */
+#endif
     for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
         const int32_t ty1 = j->dh - ty < TILE_ROWS ? j->dh : ty + TILE_ROWS;
         for (int32_t tx = 0; tx < j->dw; tx += TILE_COLS) {
             const int32_t tx1 = j->dw - tx < TILE_COLS ? j->dw : tx + TILE_COLS;
             for (int32_t y = ty; y < ty1; y++) {
                 const int32_t n = tx1 - tx;
+#if AUGCLI_X86
+                if (rk.rowg && make_cells(j, y, tx, n, g)) { /* the SIMD rows check the fold block by block */
+                    rk.rowg(j, g, tx, n, j->dst + (ptrdiff_t)y * j->ds + (ptrdiff_t)tx * j->bpp);
+                    continue;
+                }
+#endif
                 fill(j, y, tx, n, &k);
                 const int folds = any_fold || (k.umin >= -(int64_t)j->sw && k.umax + 1 <= 2 * (int64_t)j->sw - 1 &&
                                                k.vmin >= -(int64_t)j->sh && k.vmax + 1 <= 2 * (int64_t)j->sh - 1);
