@@ -495,8 +495,8 @@ void run_remap(const warp_job *j, int path)
         fill = fill_coords_grid_avx2;
 #endif
     coords k;
-    cells cs, *g = &cs;
 #if AUGCLI_X86
+    cells cs, *g = &cs;
     const cells_fn make_cells = path == AUGCLI_AVX512 ? grid_cells_avx512 : grid_cells_avx2; /* (rowg: SIMD paths) */
 #endif
     for (int32_t ty = 0; ty < j->dh; ty += TILE_ROWS) {
