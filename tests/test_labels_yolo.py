@@ -218,6 +218,16 @@ def test_json_counts_objects(tmp_path):
     assert summary["labels"]["loss"]["kept"] == 4
 
 
+def test_quiet_drops_the_labels_line_but_keeps_warnings(tmp_path):
+    inp = make_yolo(tmp_path / "in", {"a": BOX, "b": None})
+    flags = ("-n", "1", "-j", "1", "--labels-output", "coco", "--fill-mode", "reflect", "--rotate", "10")
+    loud = run(inp, tmp_path / "out", *flags)
+    assert "augcli: labels: yolo" in loud.output and "written as coco" in loud.output
+    quiet = run(inp, tmp_path / "out2", *flags, "-q")
+    assert "augcli: labels:" not in quiet.output
+    assert quiet.output.count("mirrors objects into the border") == 1  # a warning is still said
+
+
 def test_labels_next_to_the_images(tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()

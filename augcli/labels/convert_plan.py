@@ -125,9 +125,10 @@ def describe_losses(lost: dict[str, Counter]) -> str:
     return " and ".join(parts)
 
 
-def attach(setup: Any, found: Any, report: Callable[[str], None]) -> Any:
+def attach(setup: Any, found: Any, report: Callable[[str], None], info: Callable[[str], None]) -> Any:
     """The setup with its Converter (``setup.convert``), after the loss report: a loss without
-    ``allow_lossy`` is a UsageError (exit 2, nothing written)."""
+    ``allow_lossy`` is a UsageError (exit 2, nothing written). The line saying what is written goes
+    to ``info``."""
     opts = setup.options
     source, target = setup.format, opts.output
     if source == target:
@@ -191,7 +192,7 @@ def attach(setup: Any, found: Any, report: Callable[[str], None]) -> Any:
             notes.append(note)
     where = {"yolo": "YOLO label files and data.yaml", "voc": "VOC XML files",
              "coco": f"{len(json_rels)} COCO JSON file{'s' if len(json_rels) != 1 else ''} ({COCO_JSON})"}[target]
-    report(f"augcli: labels: written as {target}: {where}, {len(ids)} class{'es' if len(ids) != 1 else ''}")
+    info(f"augcli: labels: written as {target}: {where}, {len(ids)} class{'es' if len(ids) != 1 else ''}")
     for note in notes:
         report(f"augcli: note: {note}")
     conv = Converter(source, target, names, ids, kind, keypoints, flip, opts.allow_lossy, opts.precision,

@@ -67,9 +67,11 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_di
 
 
 def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: Any,
-            report: Callable[[str], None]) -> "LabelSetup | None":
+            report: Callable[[str], None], info: Callable[[str], None] | None = None) -> "LabelSetup | None":
     """Detect (``auto``) or take the format, check it against the pipeline, and say in one line
-    what was found. Returns None when there are no labels: the run is then exactly as without."""
+    what was found (through ``info``, default ``report``: ``-q`` drops it; warnings and notes go to
+    ``report``). Returns None when there are no labels: the run is then exactly as without."""
+    info = info or report
     if options.format == "none" and options.masks is None:
         return None
     inp, out = Path(input_dir).resolve(), Path(output_dir).resolve()
@@ -165,7 +167,7 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
         parts.append({"dir": f"masks from {options.masks}", "sibling": "masks/ beside images/",
                       "voc": "SegmentationClass/ beside JPEGImages/",
                       "voc-object": "SegmentationObject/ beside JPEGImages/"}[mask_layout])
-    report("augcli: labels: " + "; ".join(parts))
+    info("augcli: labels: " + "; ".join(parts))
     for note in found.notes:
         report(f"augcli: note: {note}")
     if spec and spec.kpt_shape and spec.kpt_shape[1] == 2 and any(op.geometric for op in pipeline.ops):
@@ -189,7 +191,7 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                        image_links=tuple(found.tree.image_links))
     if options.format != "none":  # (--masks alone: nothing was scanned)
         setup = replace(setup, unpaired=_check_pairing(setup, found, report))
-    return CV.attach(setup, found, report) if options.output and fmt else setup
+    return CV.attach(setup, found, report, info) if options.output and fmt else setup
 
 
 class LayoutRefused(UsageError):

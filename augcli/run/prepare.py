@@ -31,7 +31,8 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
     if cfg.labels is not None:
         from ..labels.detect import resolve
 
-        setup = resolve(cfg.labels, inp, out, cfg.pipeline, one_line_reporter(report))
+        said = one_line_reporter(report)  # -q (no progress) drops the line saying what was found
+        setup = resolve(cfg.labels, inp, out, cfg.pipeline, said, info=said if cfg.progress else lambda msg: None)
         if setup is not None and cfg.layout in WITH_OBJECTS:
             setup = replace(setup, objects=True)
         if setup is not None and setup.carries:  # a policy keeps to the ops labels can follow
