@@ -193,11 +193,12 @@ def tail(text, lines=12):
 
 
 def count_files(folder):
-    """Images written: hidden bookkeeping (augcli's .augcli/ run-stats folder) is not an output."""
+    """Images written: hidden bookkeeping (augcli's .augcli/ run-stats folder) and the label files
+    and dataset YAML a labelled job (J6) writes beside its images are not counted."""
     total = 0
     for _, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        total += sum(1 for f in files if not f.startswith("."))
+        total += sum(1 for f in files if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTS)
     return total
 
 
