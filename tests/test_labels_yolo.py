@@ -340,3 +340,18 @@ def test_sources_cut_into_parts_give_the_labels_of_one_worker(tmp_path):
     assert records(tmp_path / "a") == records(tmp_path / "b")
     ta.pop("manifest.jsonl"), tb.pop("manifest.jsonl")
     assert ta == tb and len([k for k in ta if k.startswith("labels/")]) == 18
+
+
+def test_outline_rows_are_formatted_as_value_by_value():
+    """Polygon and OBB rows are formatted in one call per row: the same text as _fmt on each value."""
+    rng = np.random.default_rng(5)
+    w, h = 640.0, 427.0
+    specials = [0.0, -0.0, w, h, -1e-12, w + 1e-9, 1e300, -1e300, float("nan")]
+    for p in (0, 3, 6, 9):
+        for n in (1, 2, 4, 37):
+            pts = rng.uniform(-0.2, 1.2, (n, 2)) * (w, h)
+            pts.ravel()[: len(specials)] = specials[: pts.size]
+            want = " ".join(Y._fmt(c / d, p) for x, y in pts.tolist() for c, d in ((x, w), (y, h)))
+            assert Y._fmt_points(pts, w, h, p) == [want]
+            assert Y._fmt_points(pts.tolist(), w, h, p) == [want]
+    assert Y._fmt_points(np.zeros((0, 2)), w, h, 6) == []

@@ -204,6 +204,18 @@ def _fmt(v: float, precision: int) -> str:
     return f"{min(max(float(v), 0.0), 1.0) + 0.0:.{precision}f}"
 
 
+def _fmt_points(points: Sequence[Sequence[float]], w: float, h: float, precision: int) -> list[str]:
+    """``_fmt(x / w) _fmt(y / h) ...`` of ``points`` as one string (or none), in one formatting call:
+    an outline densified through a distortion has thousands of points. The same divisions, clip and
+    signed-zero rule as ``_fmt``, so the same text."""
+    if len(points) == 0:
+        return []
+    a = np.array(points, dtype=np.float64).reshape(-1, 2) / (w, h)
+    np.clip(a, 0.0, 1.0, out=a)
+    a += 0.0
+    return [(f"%.{precision}f " * a.size)[:-1] % tuple(a.ravel().tolist())]
+
+
 def write(kind: str, objects: Sequence[Obj], size: tuple[int, int], spec: YoloSpec) -> bytes:
     """The rows of ``objects`` (edge pixel coordinates of an output of ``size``), every value inside
     [0, 1] at fixed precision; an empty list gives an empty file."""
@@ -226,12 +238,10 @@ def write(kind: str, objects: Sequence[Obj], size: tuple[int, int], spec: YoloSp
                     if nd == 3:
                         vals.append(str(int(v)) if v == int(v) else f"{v:g}")
         elif kind == "obb":
-            for x, y in o.obb:  # type: ignore[union-attr]
-                vals += [_fmt(x / w, p), _fmt(y / h, p)]
+            vals = _fmt_points(o.obb, w, h, p)  # type: ignore[arg-type]
         else:
             # one row per object: several parts (a clip can split one) are joined by connectors
-            for x, y in join_parts(o.polygons):  # type: ignore[arg-type]
-                vals += [_fmt(x / w, p), _fmt(y / h, p)]
+            vals = _fmt_points(join_parts(o.polygons), w, h, p)  # type: ignore[arg-type]
         lines.append(" ".join([str(int(o.cls)), *vals]))
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
