@@ -264,31 +264,41 @@ class Nodes:
         return p, err
 
     def _newton(self, q: Points, p: Points) -> tuple[Points, np.ndarray]:
+        """Damped Newton steps on every point until all are solved or NEWTON_STEPS ran. A point
+        that an iteration leaves where it was (every halved step made it worse: no solution near;
+        or a step too small to move it) would repeat that iteration exactly, as each point's
+        iteration depends on its own position alone: it is not computed again, the same numbers."""
         s = float(1 << self.shift)
+        p = np.array(p, dtype=float)
         res = self.backward(p) - q
         err = np.hypot(res[:, 0], res[:, 1])
+        live = np.arange(len(p))  # the points the last iteration moved
         for _ in range(NEWTON_STEPS):
-            if not np.any(err > 1e-9):
+            if not np.any(err > 1e-9) or not len(live):
                 break
-            a, b, c, d, tx, ty = self._cells(p)
+            pl, rl, el, ql = p[live], res[live], err[live], q[live]
+            a, b, c, d, tx, ty = self._cells(pl)
             jx = ((b - a) * (1.0 - ty) + (d - c) * ty) / s  # d backward / dx, per point (u, v)
             jy = ((c - a) * (1.0 - tx) + (d - b) * tx) / s
             det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]
             det = np.where(np.abs(det) > 1e-12, det, 1e-12)
-            step = np.stack([(jy[:, 1] * res[:, 0] - jy[:, 0] * res[:, 1]) / det,
-                             (jx[:, 0] * res[:, 1] - jx[:, 1] * res[:, 0]) / det], axis=1)
+            step = np.stack([(jy[:, 1] * rl[:, 0] - jy[:, 0] * rl[:, 1]) / det,
+                             (jx[:, 0] * rl[:, 1] - jx[:, 1] * rl[:, 0]) / det], axis=1)
             step = np.minimum(np.maximum(step, -4.0 * s), 4.0 * s)  # one cell's Jacobian says little about far cells
+            start = pl
             for _ in range(8):  # halve the step until the residual does not grow
-                cand = p - step
-                cres = self.backward(cand) - q
+                cand = pl - step
+                cres = self.backward(cand) - ql
                 cerr = np.hypot(cres[:, 0], cres[:, 1])
-                better = cerr <= err
-                p = np.where(better[:, None], cand, p)
-                res = np.where(better[:, None], cres, res)
-                err = np.where(better, cerr, err)
+                better = cerr <= el
+                pl = np.where(better[:, None], cand, pl)
+                rl = np.where(better[:, None], cres, rl)
+                el = np.where(better, cerr, el)
                 if better.all():
                     break
                 step = np.where(better[:, None], 0.0, step / 2.0)
+            p[live], res[live], err[live] = pl, rl, el
+            live = live[(pl.view(np.int64) != start.view(np.int64)).any(axis=1)]  # (bits: -0.0 is not 0.0)
         return p, err
 
     def forward_edges(self, pts: Points) -> Points:

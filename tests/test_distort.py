@@ -141,6 +141,60 @@ def test_forward_map_inverts_the_backward_map():
     assert out[0, 0] < -100 and out[0, 1] < -100 and np.abs(out[1] - [150.0, 100.0]).max() < 1e-2
 
 
+def _reference_newton(nodes, q, p):
+    """Nodes._newton as first written: every point iterated until all are solved."""
+    s = float(1 << nodes.shift)
+    res = nodes.backward(p) - q
+    err = np.hypot(res[:, 0], res[:, 1])
+    for _ in range(D.NEWTON_STEPS):
+        if not np.any(err > 1e-9):
+            break
+        a, b, c, d, tx, ty = nodes._cells(p)
+        jx = ((b - a) * (1.0 - ty) + (d - c) * ty) / s
+        jy = ((c - a) * (1.0 - tx) + (d - b) * tx) / s
+        det = jx[:, 0] * jy[:, 1] - jy[:, 0] * jx[:, 1]
+        det = np.where(np.abs(det) > 1e-12, det, 1e-12)
+        step = np.stack([(jy[:, 1] * res[:, 0] - jy[:, 0] * res[:, 1]) / det,
+                         (jx[:, 0] * res[:, 1] - jx[:, 1] * res[:, 0]) / det], axis=1)
+        step = np.clip(step, -4.0 * s, 4.0 * s)
+        for _ in range(8):
+            cand = p - step
+            cres = nodes.backward(cand) - q
+            cerr = np.hypot(cres[:, 0], cres[:, 1])
+            better = cerr <= err
+            p = np.where(better[:, None], cand, p)
+            res = np.where(better[:, None], cres, res)
+            err = np.where(better, cerr, err)
+            if better.all():
+                break
+            step = np.where(better[:, None], 0.0, step / 2.0)
+    return p, err
+
+
+def test_newton_skips_settled_points_and_gives_the_same_bits():
+    """Points an iteration leaves where they were are not iterated again: the same bits as
+    iterating every point (folds, points with no place, points far outside, exact zeros)."""
+    size = (320, 240)
+    rng = np.random.default_rng(3)
+    fields = [(Elastic(alpha_sigma=(1000.0, 20.0)), {"alpha": 1000.0, "sigma": 20.0, "seed": 5}),
+              (Elastic(alpha_sigma=(34.0, 4.0)), {"alpha": 34.0, "sigma": 4.0, "seed": 6}),
+              (Lens(limit=0.3), {"k": -0.3}), (Lens(limit=0.3), {"k": 0.3}),
+              (GridDistort(limit=0.25), {"offsets": rng.uniform(-0.25, 0.25, (16, 2)).tolist()})]
+    moved = 0
+    for op, params in fields:
+        nodes = D.Nodes(op.field(params, size), size, op.grid_shift())
+        for n in (1, 7, 60, 400):
+            q = rng.uniform([-80, -80], [400, 320], (n, 2))
+            q[:2] = [[0.0, -0.0], [-0.0, 0.0]][:n]
+            start = 2.0 * q - nodes.backward(q) + rng.choice([0.0, 16.0, -8.0], (n, 1))
+            want = _reference_newton(nodes, q, start.copy())
+            got = nodes._newton(q, start.copy())
+            for w, g in zip(want, got):
+                assert w.tobytes() == g.tobytes(), (op.name, params, n)
+            moved += int((got[1] > 1e-6).sum())
+    assert moved > 0  # some points had no place (the case the skipping is for)
+
+
 def test_boxes_follow_their_densified_edges(tmp_path):
     root = tmp_path / "in"
     (root / "images/train").mkdir(parents=True)
