@@ -345,3 +345,16 @@ def test_elastic_sigma_defaults_to_50(tmp_path):
     rec = json.loads((tmp_path / "out/manifest.jsonl").read_text().splitlines()[1])
     step = next(s for s in rec["ops"] if s["op"] == "elastic")
     assert (step["alpha"], step["sigma"]) == (300.0, 50.0)
+
+
+def test_densify_all_edges_at_once_matches_edge_by_edge():
+    from augcli.labels import distorted as DD
+
+    rng = np.random.default_rng(0)
+    for trial in range(500):
+        ring = rng.uniform(-50, 700, (int(rng.integers(1, 40)), 2)) * rng.choice([1.0, 1e-3, 1e3])
+        if trial % 5 == 0 and len(ring) > 2:
+            ring[1] = ring[0]  # a zero-length edge
+        got, want = DD.densify(ring), DD._densify_edges(ring)
+        assert got.shape == want.shape and got.tobytes() == want.tobytes(), trial
+    assert len(DD.densify([[0, 0], [10, 0], [10, 10]])) == 4 + 4 + 4  # at least 4 per edge

@@ -24,8 +24,21 @@ ELLIPSE_POINTS = 64
 
 
 def densify(ring: np.ndarray) -> np.ndarray:
-    """A closed ring with points added along each edge (every DENSIFY_STEP px, 4 to 256 per edge)."""
+    """A closed ring with points added along each edge (every DENSIFY_STEP px, 4 to 256 per edge):
+    edge a -> b gets a + (b - a) * k / n for k = 0 .. n - 1. All edges in a few array operations
+    (outlines have hundreds of edges), the same numbers as edge by edge."""
     ring = np.asarray(ring, dtype=float).reshape(-1, 2)
+    if not len(ring) or not np.isfinite(ring).all():
+        return _densify_edges(ring)
+    d = np.roll(ring, -1, axis=0) - ring
+    n = np.clip(np.ceil(np.hypot(d[:, 0], d[:, 1]) / DENSIFY_STEP), EDGE_MIN, EDGE_MAX).astype(np.int64)
+    first = np.cumsum(n) - n
+    t = (np.arange(int(n.sum())) - np.repeat(first, n)).astype(float) / np.repeat(n, n).astype(float)
+    return np.repeat(ring, n, axis=0) + np.repeat(d, n, axis=0) * t[:, None]
+
+
+def _densify_edges(ring: np.ndarray) -> np.ndarray:
+    """``densify`` edge by edge (and its errors for an empty or non-finite ring)."""
     out = []
     for a, b in zip(ring, np.roll(ring, -1, axis=0)):
         n = min(EDGE_MAX, max(EDGE_MIN, math.ceil(float(np.hypot(*(b - a))) / DENSIFY_STEP)))
