@@ -63,7 +63,7 @@ asan: $(VENV)/.installed-test
 		then echo "asan: the deliberate over-read was NOT caught: the sanitizer is not live"; status=1; \
 	elif ! grep -q heap-buffer-overflow build/asan-selftest.log; then cat build/asan-selftest.log; status=1; \
 	else echo "asan: live (the deliberate over-read was caught)"; \
-		$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_remap_kernel.py tests/test_kernels_pixel.py tests/test_geometry.py tests/test_seeding.py tests/test_ops_sensor.py tests/test_downscale.py tests/test_ops_clahe.py tests/test_ops_sharpen.py tests/test_kernels_iso.py tests/test_kernels_noise_paths.py tests/test_kernels_lighting_paths.py tests/test_kernels_salt_paths.py tests/test_kernels_clahe_paths.py tests/test_elastic_lattice.py tests/test_bilinear_kernel.py \
+		$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_remap_kernel.py tests/test_kernels_pixel.py tests/test_geometry.py tests/test_seeding.py tests/test_ops_sensor.py tests/test_downscale.py tests/test_ops_clahe.py tests/test_ops_sharpen.py tests/test_kernels_iso.py tests/test_kernels_noise_paths.py tests/test_kernels_lighting_paths.py tests/test_kernels_salt_paths.py tests/test_kernels_clahe_paths.py tests/test_elastic_lattice.py tests/test_bilinear_kernel.py tests/test_kernels_jpeg.py tests/test_kernels_median.py tests/test_kernels_bytemap.py tests/test_in_place.py tests/test_distort.py \
 		|| status=1; fi; \
 	$(BIN)/python setup.py -q build_ext --inplace --force; exit $$status
 
