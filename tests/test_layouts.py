@@ -284,6 +284,34 @@ def test_cityscapes_gtfine_is_refused_not_resampled(tmp_path):
     assert "gtFine/ looks like segmentation masks" in res.output
 
 
+KITTI_ROW = "Car 0.00 0 -1.58 20.0 10.0 60.0 40.0 1.65 1.67 3.64 -0.65 1.71 46.70 -1.59\n"
+
+
+@pytest.mark.parametrize("images, labels, row, what", [
+    ("training/image_2", "training/label_2", KITTI_ROW, "KITTI object labels"),
+    ("images", "labelTxt", "10 10 50 10 50 40 10 40 plane 0\n", "DOTA oriented-box labels")])
+def test_label_folders_of_formats_augcli_does_not_read_are_refused(tmp_path, images, labels, row, what):
+    root = tmp_path / "data"
+    grey(root / images / "000000.png")
+    (root / labels).mkdir(parents=True)
+    (root / labels / "000000.txt").write_text(row)
+    res = run(root, tmp_path / "out", "-j", "1", expect=2)
+    assert f"{labels}/ holds {what}" in res.output and "--labels none" in res.output
+    assert not (tmp_path / "out").exists()  # nothing written
+    run(root, tmp_path / "out", "-j", "1", "--labels", "none")  # the images alone, when asked
+    assert (tmp_path / "out" / images / "000000_0.png").exists()
+
+
+def test_txt_in_an_unknown_label_folder_is_counted_not_dropped_silently(tmp_path):
+    root = tmp_path / "data"
+    grey(root / "images" / "a.png")
+    (root / "labels_yolo").mkdir()
+    (root / "labels_yolo" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    res = run(root, tmp_path / "out", "-j", "1", "--json")
+    assert "labels_yolo/a.txt" in res.stderr and "not carried" in res.stderr
+    assert summary_of(res)["labels"]["unpaired"] == 1
+
+
 def test_stats_on_a_refused_layout_still_reports_the_images(tmp_path):
     inp = coco128(tmp_path / "coco128")
     res = CliRunner().invoke(cli, ["stats", str(inp)], catch_exceptions=False)

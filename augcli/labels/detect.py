@@ -211,6 +211,11 @@ def _refuse_layouts(found: Found, inp: Path, options: LabelOptions, given: Path)
             f"cannot hold {'their label sets' if len(bad) > 1 else 'its labels'} beside that folder: run augcli on "
             f"each task folder (augcli expand {os.path.join(str(given), bad[0])} OUT/{bad[0]}), or pass "
             "--labels none to expand the images alone")
+    if found.tree.unread:
+        folder, what = found.tree.unread[0]
+        raise LayoutRefused(
+            f"labels: {folder}/ holds {what}, a format augcli does not read: they would not be carried; convert "
+            "them to YOLO, COCO or VOC first, or pass --labels none to expand the images alone")
     masks_root = Path(options.masks).resolve() if options.masks else None
     orphans = [o for o in found.tree.orphans if (inp / o).resolve() != masks_root]
     if orphans:

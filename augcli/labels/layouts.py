@@ -61,6 +61,7 @@ class Tree:
     orphans: list[str] = field(default_factory=list)  # mask-like folders with no image folder to pair
     new_masks: list[tuple[str, str]] = field(default_factory=list)  # mask_dirs found by name and content
     image_links: list[str] = field(default_factory=list)  # image folders paired with labels that are links
+    unread: list[tuple[str, str]] = field(default_factory=list)  # (label folder, its format): formats augcli does not read
 
 
 def _peek(path: str, limit: int = PEEK_FILES) -> tuple[Counter, list[str]]:
@@ -170,6 +171,9 @@ def classify(root: str, base: str, dirs: list[str], found) -> dict[str, str]:
             peeks[name] = _peek(os.path.join(here, name))
         return peeks[name]
 
+    for img, ann, what in UNREAD_PAIRS:  # label folders of formats augcli does not read: never silently left
+        if img in d and ann in d and peek(ann)[0][".txt"]:
+            found.tree.unread.append((f"{base}{ann}", what))
     if "images" in d and "labels" in d:
         counts, imgs = peek("labels")
         if counts[".xml"] > counts[".txt"]:
@@ -246,15 +250,22 @@ def looks_like_coco(path: Path) -> bool:
 
 
 def label_like(rel: str) -> bool:
-    """A file a user would take for labels: XML, a TXT under a ``labels`` folder (not classes.txt),
-    a JSON (checked for COCO keys by the caller)."""
+    """A file a user would take for labels: XML, a TXT under a folder named like a label folder
+    (``labels``, ``label_2``, ``labelTxt``, ``annotations``...; not classes.txt), a JSON (checked for
+    COCO keys by the caller)."""
     p = PurePosixPath(rel)
     ext = p.suffix.lower()
     if ext == ".xml":
         return True
     if ext == ".txt":
-        return "labels" in p.parts[:-1] and p.name != "classes.txt"
+        return p.name != "classes.txt" and any(part.lower().startswith(("label", "annotation"))
+                                                for part in p.parts[:-1])
     return False
+
+
+# (image folder, label folder beside it, what the labels are) of layouts whose label files augcli
+# does not read: a run refuses them rather than write their images without labels
+UNREAD_PAIRS = (("image_2", "label_2", "KITTI object labels"), ("images", "labelTxt", "DOTA oriented-box labels"))
 
 
 def _subfolders(path: str) -> list[str]:
