@@ -312,6 +312,23 @@ def test_txt_in_an_unknown_label_folder_is_counted_not_dropped_silently(tmp_path
     assert summary_of(res)["labels"]["unpaired"] == 1
 
 
+@pytest.mark.parametrize("name, text, what", [
+    ("a.json", '{"version": "5.0.1", "shapes": [{"label": "cat", "points": [[1, 1], [9, 9]]}], "imagePath": "a.png"}',
+     "LabelMe JSON"),
+    ("_annotations.createml.json",
+     '[{"image": "a.png", "annotations": [{"label": "cat", "coordinates": {"x": 5, "y": 5, "width": 4, "height": 4}}]}]',
+     "CreateML JSON"),
+    ("_annotations.csv", "filename,width,height,class,xmin,ymin,xmax,ymax\na.png,100,50,cat,1,1,9,9\n", "CSV boxes")])
+def test_label_files_of_formats_augcli_does_not_read_are_counted(tmp_path, name, text, what):
+    root = tmp_path / "data"
+    grey(root / "train" / "a.png")
+    (root / "train" / name).write_text(text)
+    (root / "train" / "notes.json").write_text('{"author": "x"}')  # not labels: not counted
+    res = run(root, tmp_path / "out", "-j", "1", "--json")
+    assert f"label formats augcli does not read ({what} (1)) is not carried: train/{name}" in res.stderr
+    assert summary_of(res)["labels"]["unpaired"] == 1
+
+
 def test_stats_on_a_refused_layout_still_reports_the_images(tmp_path):
     inp = coco128(tmp_path / "coco128")
     res = CliRunner().invoke(cli, ["stats", str(inp)], catch_exceptions=False)

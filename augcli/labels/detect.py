@@ -235,19 +235,27 @@ def _names(items: list[str]) -> str:
 
 def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_json: tuple[str, ...],
               report: Callable[[str], None]) -> int:
-    """Count and name (one warning) the label-like files no image pairs with: ``labels`` are the label
+    """Count and name (a warning each) the label-like files no image pairs with, and the files of
+    label formats augcli does not read (LabelMe, CreateML, CSV boxes): ``labels`` are the label
     files the images pair with, ``masks`` their masks (relative path without extension)."""
-    left = []
+    left, others, kinds = [], [], Counter()
     for rel in found.tree.label_like:
         if rel in labels or rel in used_json or str(PurePosixPath(rel).with_suffix("")) in masks:
             continue
-        if rel.lower().endswith(".json") and not LY.looks_like_coco(inp / rel):
-            continue
-        left.append(rel)
+        low = rel.lower()
+        if not low.endswith((".json", ".csv")) or (low.endswith(".json") and LY.looks_like_coco(inp / rel)):
+            left.append(rel)
+        elif (what := LY.other_labels(inp / rel)) is not None:
+            others.append(rel)
+            kinds[what] += 1
     if left:
         report(f"augcli: warning: labels: {len(left)} label file{'s' if len(left) > 1 else ''} that no image "
                f"pairs with {'are' if len(left) > 1 else 'is'} not carried: {_names(left)}")
-    return len(left)
+    if others:
+        said = ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items()))
+        report(f"augcli: warning: labels: {len(others)} file{'s' if len(others) > 1 else ''} of label formats "
+               f"augcli does not read ({said}) {'are' if len(others) > 1 else 'is'} not carried: {_names(others)}")
+    return len(left) + len(others)
 
 
 def _check_pairing(setup: "LabelSetup", found: Found, report: Callable[[str], None]) -> int:

@@ -249,13 +249,30 @@ def looks_like_coco(path: Path) -> bool:
     return b'"images"' in head and b'"annotations"' in head
 
 
+def other_labels(path: Path) -> str | None:
+    """The name of a label format augcli does not read that the file at ``path`` looks like, from
+    its first bytes (LabelMe or CreateML JSON, a CSV of boxes with xmin..ymax columns), else None."""
+    try:
+        head = read_head(path, COCO_HEAD if path.suffix.lower() == ".json" else 4096)
+    except FileRefused:
+        return None
+    if path.suffix.lower() == ".csv":  # a header with the box columns, and a row under it
+        first, _, rest = head.partition(b"\n")
+        return "CSV boxes" if b"xmin" in first.lower() and b"ymax" in first.lower() and rest.strip() else None
+    if b'"shapes"' in head and b'"imagePath"' in head:
+        return "LabelMe JSON"
+    if b'"annotations"' in head and b'"coordinates"' in head:
+        return "CreateML JSON"
+    return None
+
+
 def label_like(rel: str) -> bool:
     """A file a user would take for labels: XML, a TXT under a folder named like a label folder
-    (``labels``, ``label_2``, ``labelTxt``, ``annotations``...; not classes.txt), a JSON (checked for
-    COCO keys by the caller)."""
+    (``labels``, ``label_2``, ``labelTxt``, ``annotations``...; not classes.txt), a JSON or a CSV
+    (their content checked by the caller: COCO, or a format augcli does not read)."""
     p = PurePosixPath(rel)
     ext = p.suffix.lower()
-    if ext == ".xml":
+    if ext in (".xml", ".csv"):
         return True
     if ext == ".txt":
         return p.name != "classes.txt" and any(part.lower().startswith(("label", "annotation"))
