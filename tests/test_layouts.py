@@ -302,6 +302,18 @@ def test_label_folders_of_formats_augcli_does_not_read_are_refused(tmp_path, ima
     assert (tmp_path / "out" / images / "000000_0.png").exists()
 
 
+def test_dota_labeltxt_beside_yolo_obb_labels_is_counted_and_the_labels_read(tmp_path):
+    root = tmp_path / "dota"
+    grey(root / "images" / "P0001.png")
+    (root / "labelTxt").mkdir()
+    (root / "labelTxt" / "P0001.txt").write_text("10 10 50 10 50 40 10 40 plane 0\n")
+    (root / "labels").mkdir()
+    (root / "labels" / "P0001.txt").write_text("0 0.1 0.2 0.5 0.2 0.5 0.8 0.1 0.8\n")
+    res = run(root, tmp_path / "out", "-j", "1", "--labels", "yolo-obb", "--json")
+    assert (tmp_path / "out" / "labels" / "P0001_0.txt").exists()
+    assert "labelTxt/P0001.txt" in res.stderr and summary_of(res)["labels"]["unpaired"] == 1
+
+
 def test_txt_in_an_unknown_label_folder_is_counted_not_dropped_silently(tmp_path):
     root = tmp_path / "data"
     grey(root / "images" / "a.png")

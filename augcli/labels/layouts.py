@@ -172,7 +172,7 @@ def classify(root: str, base: str, dirs: list[str], found) -> dict[str, str]:
         return peeks[name]
 
     for img, ann, what in UNREAD_PAIRS:  # label folders of formats augcli does not read: never silently left
-        if img in d and ann in d and peek(ann)[0][".txt"]:
+        if img in d and ann in d and "labels" not in d and peek(ann)[0][".txt"]:  # (beside labels/: counted)
             found.tree.unread.append((f"{base}{ann}", what))
     if "images" in d and "labels" in d:
         counts, imgs = peek("labels")
@@ -281,7 +281,9 @@ def label_like(rel: str) -> bool:
 
 
 # (image folder, label folder beside it, what the labels are) of layouts whose label files augcli
-# does not read: a run refuses them rather than write their images without labels
+# does not read: a run refuses them rather than write their images without labels (with a labels/
+# folder beside them too, as when DOTA's labelTxt/ was converted to YOLO OBB, labels/ is read and
+# the unread files are counted)
 UNREAD_PAIRS = (("image_2", "label_2", "KITTI object labels"), ("images", "labelTxt", "DOTA oriented-box labels"))
 
 
