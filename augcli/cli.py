@@ -113,7 +113,7 @@ def expand(input_dir: str, output_dir: str, **kw: Any) -> None:
 @click.option("--no-manifest", is_flag=True, help="Do not write a manifest.")
 @click.option("--strict", is_flag=True, help="Stop at the first file that fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary line or line naming the labels found (errors and warnings still shown).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary line or lines saying which labels were found (errors and warnings still shown).")
 @click.pass_context
 def convert(ctx: click.Context, input_dir: str, output_dir: str, target: str, **kw: Any) -> None:
     """Write a copy of a dataset with its labels in another format: every image copied byte for byte

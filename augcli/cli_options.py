@@ -377,7 +377,7 @@ _RUN_OPTIONS = [
                  help="Follow symlinked images and folders whose real path is outside INPUT_DIR "
                       "[default: not when labels are carried, else yes]."),
     click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary line or line naming the labels found (errors and warnings still shown)."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress bar, summary line or lines saying which labels were found (errors and warnings still shown)."),
 ]
 
 

@@ -82,6 +82,9 @@ def test_coco128_task_folder_carries_its_labels_through_the_link(tmp_path):
     assert (out / "config.yaml").exists() and (out / "images/val2017/000000000025_0.jpg").exists()
     s = summary_of(res)["labels"]
     assert s["label_files"] == 2 and s["unlabeled"] == 2 and s["unpaired"] == 0
+    assert "images/ links to a folder outside the input folder; followed" in res.stderr
+    quiet = run(inp / "object_detection", tmp_path / "out2", "-j", "1", "-q")
+    assert quiet.output == "" and (tmp_path / "out2/labels/train2017/000000000009_0.txt").exists()
 
 
 def test_preview_of_an_image_through_the_task_link_draws_its_labels(tmp_path):

@@ -59,7 +59,7 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()
-        for rel in links:
+        for rel in links if cfg.progress else ():  # (-q: a line saying what was found, as the labels line)
             report(f"augcli: labels: {fsnames.shown(rel)}/ links to a folder outside the input folder; followed, "
                    "as the label layout pairs it with its labels (--no-follow-outside refuses)")
         cfg = replace(cfg, follow_outside=not carries, linked_folders=links)
