@@ -248,14 +248,25 @@ def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_j
         elif (what := LY.other_labels(inp / rel)) is not None:
             others.append(rel)
             kinds[what] += 1
+    # a .txt outside any labels/ folder is in a folder augcli never reads YOLO rows from (VisDrone's
+    # annotations/, a labels_yolo/): said so, rather than that no image has its name
+    image_dirs = {str(PurePosixPath(r).parent) for r in found.tree.images}  # (labelImg: .txt beside them)
+    elsewhere = [r for r in left if r.lower().endswith(".txt") and "labels" not in PurePosixPath(r).parts[:-1]
+                 and str(PurePosixPath(r).parent) not in image_dirs]
+    left = [r for r in left if r not in set(elsewhere)]
     if left:
         report(f"augcli: warning: labels: {len(left)} label file{'s' if len(left) > 1 else ''} that no image "
                f"pairs with {'are' if len(left) > 1 else 'is'} not carried: {_names(left)}")
+    if elsewhere:
+        folders = sorted({str(PurePosixPath(r).parent) + "/" for r in elsewhere})
+        report(f"augcli: warning: labels: {len(elsewhere)} .txt file{'s' if len(elsewhere) > 1 else ''} in "
+               f"{_names(folders)}, {'folders' if len(folders) > 1 else 'a folder'} augcli does not read labels "
+               f"from, {'are' if len(elsewhere) > 1 else 'is'} not carried: {_names(elsewhere)}")
     if others:
         said = ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items()))
         report(f"augcli: warning: labels: {len(others)} file{'s' if len(others) > 1 else ''} of label formats "
                f"augcli does not read ({said}) {'are' if len(others) > 1 else 'is'} not carried: {_names(others)}")
-    return len(left) + len(others)
+    return len(left) + len(elsewhere) + len(others)
 
 
 def _check_pairing(setup: "LabelSetup", found: Found, report: Callable[[str], None]) -> int:
