@@ -466,3 +466,19 @@ def test_no_follow_outside_in_a_sharded_run(tmp_path):
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["warnings"] == 2
     assert _outputs(tmp_path / "out") == ["images/alias_0.png", "images/real_0.png", "inner/deep_0.png"]
+
+
+def test_label_files_are_not_written_through_an_output_label_folder_linked_into_the_input(tmp_path):
+    src = tmp_path / "in"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    pattern(32, 24).save(src / "images" / "x.png")
+    (src / "labels" / "x.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(src / "labels", out / "labels")
+    before = snapshot(tmp_path)
+    res = augcli("expand", src, out, "--seed", "1", "-j", "1", "--on-exists", "overwrite")
+    assert res.returncode == 2, res.stderr
+    assert "label file" in res.stderr and "would land inside the input folder" in res.stderr
+    assert snapshot(tmp_path) == before
