@@ -238,22 +238,23 @@ def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_j
     """Count and name (a warning each) the label-like files no image pairs with, and the files of
     label formats augcli does not read (LabelMe, CreateML, CSV boxes): ``labels`` are the label
     files the images pair with, ``masks`` their masks (relative path without extension)."""
-    left, others, kinds = [], [], Counter()
+    left, elsewhere, others, kinds = [], [], [], Counter()
+    image_dirs: set[str] | None = None  # the folders of the sources (labelImg puts its .txt beside them)
     for rel in found.tree.label_like:
         if rel in labels or rel in used_json or str(PurePosixPath(rel).with_suffix("")) in masks:
             continue
-        low = rel.lower()
-        if not low.endswith((".json", ".csv")) or (low.endswith(".json") and LY.looks_like_coco(inp / rel)):
+        low, path = rel.lower(), PurePosixPath(rel)
+        if low.endswith(".txt") and "labels" not in path.parts[:-1]:
+            # a folder augcli never reads YOLO rows from (VisDrone's annotations/, a labels_yolo/):
+            # said so, rather than that no image has its name
+            if image_dirs is None:
+                image_dirs = {str(PurePosixPath(r).parent) for r in found.tree.images}
+            (left if str(path.parent) in image_dirs else elsewhere).append(rel)
+        elif not low.endswith((".json", ".csv")) or (low.endswith(".json") and LY.looks_like_coco(inp / rel)):
             left.append(rel)
         elif (what := LY.other_labels(inp / rel)) is not None:
             others.append(rel)
             kinds[what] += 1
-    # a .txt outside any labels/ folder is in a folder augcli never reads YOLO rows from (VisDrone's
-    # annotations/, a labels_yolo/): said so, rather than that no image has its name
-    image_dirs = {str(PurePosixPath(r).parent) for r in found.tree.images}  # (labelImg: .txt beside them)
-    elsewhere = [r for r in left if r.lower().endswith(".txt") and "labels" not in PurePosixPath(r).parts[:-1]
-                 and str(PurePosixPath(r).parent) not in image_dirs]
-    left = [r for r in left if r not in set(elsewhere)]
     if left:
         report(f"augcli: warning: labels: {len(left)} label file{'s' if len(left) > 1 else ''} that no image "
                f"pairs with {'are' if len(left) > 1 else 'is'} not carried: {_names(left)}")
