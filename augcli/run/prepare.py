@@ -28,11 +28,12 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
     ``follow_outside`` decided: a run that carries labels reads nothing outside INPUT_DIR, except the
     image folders its label layout pairs with labels (each named in one line)."""
     setup = None
+    said = one_line_reporter(report)
+    info = said if cfg.progress else lambda msg: None  # the lines saying what was found: -q drops them
     if cfg.labels is not None:
         from ..labels.detect import resolve
 
-        said = one_line_reporter(report)  # -q (no progress) drops the line saying what was found
-        setup = resolve(cfg.labels, inp, out, cfg.pipeline, said, info=said if cfg.progress else lambda msg: None)
+        setup = resolve(cfg.labels, inp, out, cfg.pipeline, said, info=info)
         if setup is not None and cfg.layout in WITH_OBJECTS:
             setup = replace(setup, objects=True)
         if setup is not None and setup.carries:  # a policy keeps to the ops labels can follow
@@ -59,9 +60,9 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
     if cfg.follow_outside is None:
         carries = setup is not None and setup.carries
         links = outside_links(inp, setup.image_links) if carries else ()
-        for rel in links if cfg.progress else ():  # (-q: a line saying what was found, as the labels line)
-            report(f"augcli: labels: {fsnames.shown(rel)}/ links to a folder outside the input folder; followed, "
-                   "as the label layout pairs it with its labels (--no-follow-outside refuses)")
+        for rel in links:
+            info(f"augcli: labels: {fsnames.shown(rel)}/ links to a folder outside the input folder; followed, "
+                 "as the label layout pairs it with its labels (--no-follow-outside refuses)")
         cfg = replace(cfg, follow_outside=not carries, linked_folders=links)
     return cfg, setup
 
