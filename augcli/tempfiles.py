@@ -25,8 +25,6 @@ import hashlib
 import os
 import itertools
 import re
-import secrets
-import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,10 +45,19 @@ class NameTooLong(OSError):
                          f"name too long: {len(name)} bytes, the file system allows {limit}")
 
 
+def host_name() -> str:
+    """This machine's name, as socket.gethostname() gives it (without importing socket at start-up)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 @functools.lru_cache(maxsize=1)
 def host_tag() -> str:
     """8 hex digits naming this machine: blake2b of its host name."""
-    return hashlib.blake2b(socket.gethostname().encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
+    return hashlib.blake2b(host_name().encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
 
 
 def name_max(folder: PathLike | int) -> int:
@@ -67,7 +74,7 @@ class _Process:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.counter = itertools.count(int.from_bytes(secrets.token_bytes(4), "little"))
+        self.counter = itertools.count(int.from_bytes(os.urandom(4), "little"))
 
     def tail(self) -> bytes:
         return b".%s.%d.%08x.tmp" % (host_tag().encode("ascii"), self.pid, next(self.counter) & 0xFFFFFFFF)

@@ -3,6 +3,9 @@ spawn key (item key, copy, stream key)); the seed sequence's hash runs in augcli
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -54,3 +57,13 @@ def test_seed_state_refuses_what_is_not_whole_words():
         _seed.seed_state("text")
     with pytest.raises(ValueError, match="non-negative"):
         rng_for(-1, 0, 0, "rotate")
+
+
+def test_numpy_random_is_loaded_only_when_a_numpy_generator_is_made():
+    # start-up: a run of plan scheme 2 rarely needs numpy.random (about 9 ms to import)
+    code = ("import sys, augcli.cli, augcli.run.orchestrate, augcli.run.work\n"
+            "print('numpy.random' in sys.modules)\n"
+            "from augcli.seeding import rng_for\n"
+            "print(rng_for(1, 2, 3, 'x').integers(0, 1 << 30) >= 0, 'numpy.random' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", "True"]

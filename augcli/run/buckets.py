@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..storage import LocalStore
+from ..tempfiles import host_name
 
 BOOKKEEPING = ".augcli"
 MARKER_VERSION = 1
@@ -125,7 +125,7 @@ def write_stats(cfg, summary, workers: int, store: Any = None, **extra: Any) -> 
     """One JSON file per run under .augcli/stats: the run's events. Best effort (None on failure)."""
     if cfg.dry_run:
         return None
-    host = socket.gethostname()
+    host = host_name()
     stats = {
         "kind": "run-stats",
         "host": host,

@@ -4,7 +4,6 @@ recent sources, the recorded steps drawn from the sizes, the canvas and its labe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, Callable
 
 from .. import compose as CP
@@ -45,12 +44,17 @@ def _as_input_error(build: Callable[[], Any]) -> Any:
         raise InputError("cannot compose: out of memory") from None
 
 
+def _folder(rel: str) -> str:
+    """The name of the folder holding ``rel`` (PurePosixPath(rel).parent.name of a listed path)."""
+    return rel.rpartition("/")[0].rpartition("/")[2]
+
+
 def class_weights(steps: list[dict[str, Any]], primary: str, canvas: tuple[int, int]) -> dict[str, float] | None:
     """Each class folder's share of the canvas (mosaic: the area each tile shows; mixup: its weight;
     cutmix: the rectangle's area), when the sources come from more than one folder."""
     shown = [primary] + [t["source"] for s in steps if s["op"] == "mosaic" for t in s["tiles"]] + \
         [s["source"] for s in steps if s["op"] in ("mixup", "cutmix")]
-    if len({PurePosixPath(src).parent.name for src in shown}) < 2:
+    if len({_folder(src) for src in shown}) < 2:
         return None  # one folder: no shares to weigh (the common case, --mix-within class)
     share = {primary: 1.0}
     total = float(canvas[0] * canvas[1])
@@ -71,7 +75,7 @@ def class_weights(steps: list[dict[str, Any]], primary: str, canvas: tuple[int, 
             share[step["source"]] = share.get(step["source"], 0.0) + a
     by_class: dict[str, float] = {}
     for src, v in share.items():
-        cls = PurePosixPath(src).parent.name
+        cls = _folder(src)
         by_class[cls] = by_class.get(cls, 0.0) + v
     if len(by_class) < 2:
         return None
