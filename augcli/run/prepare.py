@@ -133,6 +133,7 @@ class Checks:
         self.exists = exists or self._exists_locally
         self.present: dict[str, bool] = {}  # output folder -> whether it exists (a new folder holds no output)
         self.folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
+        self.label_folders: dict[Path, Path] = {}  # the same for label and mask files
         self.inp_b = os.fsencode(inp) if inp is not None else None
         self.out_b = os.fsencode(out) if out is not None else None
         self.clash: list[str] = []
@@ -170,13 +171,21 @@ class Checks:
         if self.setup is not None:
             inp = self.inp
             for path in self.setup.planned_files(job.source, [rel for _, rel in job.outputs]):
-                if inside(path.resolve(), inp):
+                if inside(self._resolved(path), inp):
                     raise UsageError(f"label file {str(path)!r} would land inside the input folder")
                 if cfg.on_exists == "error" and self.files.exists(path):
                     self.clash.append(self.files.rel(path) or (str(path.relative_to(cfg.output_dir))
                                                                 if inside(path, cfg.output_dir) else str(path)))
                 if cfg.dry_run:
                     summary.outputs.append((job.source, self._shown(path)))
+
+    def _resolved(self, path: Path) -> Path:
+        """``path`` with its folder resolved, one realpath per folder (a file there is written by a
+        rename, which replaces a link in its place rather than writing through it)."""
+        parent = self.label_folders.get(path.parent)
+        if parent is None:
+            parent = self.label_folders[path.parent] = path.parent.resolve()
+        return parent / path.name
 
     def _shown(self, path: Path) -> str:
         out = self.labels_out
