@@ -328,6 +328,23 @@ def test_txt_in_an_unknown_label_folder_is_counted_not_dropped_silently(tmp_path
     assert summary_of(res)["labels"]["unpaired"] == 1
 
 
+def test_voc_image_set_lists_are_counted_not_dropped_silently(tmp_path):
+    # the lists name the sources' ids: the outputs are in none of them, and a loader reading them
+    # (torchvision's VOCDetection) would find no output
+    root = tmp_path / "VOCdevkit" / "VOC2012"
+    grey(root / "JPEGImages" / "2007_000001.jpg")
+    (root / "Annotations").mkdir()
+    (root / "Annotations" / "2007_000001.xml").write_text(voc_xml("2007_000001.jpg"))
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    (root / "ImageSets" / "Main" / "train.txt").write_text("2007_000001\n")
+    (root / "ImageSets" / "Main" / "cat_train.txt").write_text("2007_000001  1\n")
+    res = run(tmp_path / "VOCdevkit", tmp_path / "out", "-j", "1", "--json")
+    assert "2 VOC image-set lists (ImageSets/) are not carried: they name the sources, not the outputs" in res.stderr
+    assert "VOC2012/ImageSets/Main/cat_train.txt" in res.stderr and "VOC2012/ImageSets/Main/train.txt" in res.stderr
+    assert summary_of(res)["labels"]["unpaired"] == 2
+    assert (tmp_path / "out" / "VOC2012" / "Annotations" / "2007_000001_0.xml").exists()  # the labels carried
+
+
 @pytest.mark.parametrize("name, text, what", [
     ("a.json", '{"version": "5.0.1", "shapes": [{"label": "cat", "points": [[1, 1], [9, 9]]}], "imagePath": "a.png"}',
      "LabelMe JSON"),

@@ -238,13 +238,15 @@ def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_j
     """Count and name (a warning each) the label-like files no image pairs with, and the files of
     label formats augcli does not read (LabelMe, CreateML, CSV boxes): ``labels`` are the label
     files the images pair with, ``masks`` their masks (relative path without extension)."""
-    left, elsewhere, others, kinds = [], [], [], Counter()
+    left, elsewhere, others, lists, kinds = [], [], [], [], Counter()
     image_dirs: set[str] | None = None  # the folders of the sources (labelImg puts its .txt beside them)
     for rel in found.tree.label_like:
         if rel in labels or rel in used_json or str(PurePosixPath(rel).with_suffix("")) in masks:
             continue
         low, path = rel.lower(), PurePosixPath(rel)
-        if low.endswith(".txt") and "labels" not in path.parts[:-1]:
+        if LY.image_set_list(rel):
+            lists.append(rel)
+        elif low.endswith(".txt") and "labels" not in path.parts[:-1]:
             # a folder augcli never reads YOLO rows from (VisDrone's annotations/, a labels_yolo/):
             # said so, rather than that no image has its name
             if image_dirs is None:
@@ -267,7 +269,13 @@ def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_j
         said = ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items()))
         report(f"augcli: warning: labels: {len(others)} file{'s' if len(others) > 1 else ''} of label formats "
                f"augcli does not read ({said}) {'are' if len(others) > 1 else 'is'} not carried: {_names(others)}")
-    return len(left) + len(elsewhere) + len(others)
+    if lists:
+        report(f"augcli: warning: labels: {len(lists)} VOC image-set list{'s' if len(lists) > 1 else ''} "
+               f"(ImageSets/) {'are' if len(lists) > 1 else 'is'} not carried: "
+               f"{'they name' if len(lists) > 1 else 'it names'} the sources, not the outputs, so a loader that "
+               f"reads {'them' if len(lists) > 1 else 'it'} (torchvision's VOCDetection) finds no output: "
+               f"{_names(lists)}")
+    return len(left) + len(elsewhere) + len(others) + len(lists)
 
 
 def _check_pairing(setup: "LabelSetup", found: Found, report: Callable[[str], None]) -> int:

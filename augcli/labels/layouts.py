@@ -268,16 +268,22 @@ def other_labels(path: Path) -> str | None:
 
 def label_like(rel: str) -> bool:
     """A file a user would take for labels: XML, a TXT under a folder named like a label folder
-    (``labels``, ``label_2``, ``labelTxt``, ``annotations``...; not classes.txt), a JSON or a CSV
+    (``labels``, ``label_2``, ``labelTxt``, ``annotations``...; not classes.txt) or VOC's ``ImageSets``, a JSON or a CSV
     (their content checked by the caller: COCO, or a format augcli does not read)."""
     p = PurePosixPath(rel)
     ext = p.suffix.lower()
     if ext in (".xml", ".csv"):
         return True
     if ext == ".txt":
-        return p.name != "classes.txt" and any(part.lower().startswith(("label", "annotation"))
-                                                for part in p.parts[:-1])
+        return p.name != "classes.txt" and any(part.lower().startswith(("label", "annotation")) or
+                                                part.lower() == "imagesets" for part in p.parts[:-1])
     return False
+
+
+def image_set_list(rel: str) -> bool:
+    """A VOC image-set list (``ImageSets/Main/train.txt``...): ids of the images in a split or class."""
+    p = PurePosixPath(rel)
+    return p.suffix.lower() == ".txt" and any(part.lower() == "imagesets" for part in p.parts[:-1])
 
 
 # (image folder, label folder beside it, what the labels are) of layouts whose label files augcli
