@@ -132,7 +132,7 @@ class Checks:
         self.labels_out = out if out is not None else (setup.output_dir if setup is not None else None)
         self.exists = exists or self._exists_locally
         self.present: dict[str, bool] = {}  # output folder -> whether it exists (a new folder holds no output)
-        self.folders: dict[str, bytes] = {}  # output folder -> its resolved path (one realpath per folder)
+        self.folders: dict[str, bool | bytes] = {}  # output folder -> _lands (one realpath per folder)
         self.label_folders: dict[Path, Path] = {}  # the same for label and mask files
         self.inp_b = os.fsencode(inp) if inp is not None else None
         self.out_b = os.fsencode(out) if out is not None else None
@@ -157,11 +157,11 @@ class Checks:
         summary.planned += len(job.outputs)
         for _, rel in job.outputs:
             if self.inp_b is not None:
-                target = fsnames.join(cfg.output_dir, rel)  # bytes: any name, in any locale
-                parent = rel.rpartition("/")[0]
-                if parent not in self.folders:
-                    self.folders[parent] = os.path.realpath(fsnames.join(self.out_b, parent))
-                if fsnames.inside(os.path.join(self.folders[parent], os.path.basename(target)), self.inp_b):
+                parent, _, name = rel.rpartition("/")
+                lands = self.folders.get(parent)
+                if lands is None:
+                    lands = self.folders[parent] = self._lands(parent)
+                if lands is True or (lands and fsnames.to_bytes(name) == lands):
                     raise UsageError(f"output {rel!r} would land inside the input folder; choose another "
                                      "output folder")
             if cfg.on_exists == "error" and self.exists(rel):
@@ -178,6 +178,16 @@ class Checks:
                                                                 if inside(path, cfg.output_dir) else str(path)))
                 if cfg.dry_run:
                     summary.outputs.append((job.source, self._shown(path)))
+
+    def _lands(self, parent: str) -> bool | bytes:
+        """Whether the outputs in the output folder ``parent`` land inside the input: True (all),
+        False (none), or the one name that would (the folder holding the input folder itself). A
+        file is written by a rename, which replaces a link in its place rather than writing through it."""
+        folder = os.path.realpath(fsnames.join(self.out_b, parent))
+        if fsnames.inside(folder, self.inp_b):  # type: ignore[arg-type]
+            return True
+        head, name = os.path.split(self.inp_b.rstrip(b"/"))  # type: ignore[union-attr]
+        return name if head == folder else False
 
     def _resolved(self, path: Path) -> Path:
         """``path`` with its folder resolved, one realpath per folder (a file there is written by a
