@@ -35,9 +35,16 @@ def augcli(*args, **kw) -> subprocess.CompletedProcess:
                           text=True, env=ENV, timeout=300, **kw)
 
 
+def _as_in_a_terminal() -> None:
+    # a shell starts background jobs with SIGINT ignored, and Python keeps it so: a suite run from
+    # one (`make test &`) would see Ctrl-C ignored, as such a job should
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(*args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "augcli", "expand", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True,
+                            preexec_fn=_as_in_a_terminal)
 
 
 @pytest.fixture(scope="module")
