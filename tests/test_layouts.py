@@ -328,6 +328,45 @@ def test_txt_in_an_unknown_label_folder_is_counted_not_dropped_silently(tmp_path
     assert summary_of(res)["labels"]["unpaired"] == 1
 
 
+def test_mot_and_wider_face_box_lists_are_counted_not_dropped_silently(tmp_path):
+    # box lists in .txt files outside any label folder: MOT's gt/gt.txt and det/det.txt,
+    # WIDER FACE's wider_face_split/*_bbx_gt.txt; prose and class lists beside them are not labels
+    mot = tmp_path / "mot" / "MOT17-02"
+    for i in (1, 2):
+        grey(mot / "img1" / f"{i:06d}.jpg")
+    (mot / "gt").mkdir()
+    (mot / "gt" / "gt.txt").write_text("1,1,912,484,97,109,0,7,1\n2,1,912,484,97,109,0,7,1\n")
+    (mot / "det").mkdir()
+    (mot / "det" / "det.txt").write_text("1,-1,1359.1,413.27,120.26,362.77,2.3092,-1,-1,-1\n")
+    (mot / "notes.txt").write_text("Recorded in 2017.\n1 2 3 4 are the cameras\n")
+    res = run(tmp_path / "mot", tmp_path / "out_mot", "-j", "1", "--json")
+    assert "2 files of label formats augcli does not read (MOT boxes (2)) are not carried: " \
+           "MOT17-02/det/det.txt, MOT17-02/gt/gt.txt" in res.stderr
+    assert summary_of(res)["labels"]["unpaired"] == 2
+
+    wider = tmp_path / "wider"
+    grey(wider / "WIDER_train" / "images" / "0--Parade" / "0_Parade_1.jpg")
+    (wider / "wider_face_split").mkdir()
+    (wider / "wider_face_split" / "wider_face_train_bbx_gt.txt").write_text(
+        "0--Parade/0_Parade_1.jpg\n1\n10 12 20 22 0 0 0 0 0 0 \n")
+    (wider / "wider_face_split" / "readme.txt").write_text("Attached the mappings between attribute names.\n")
+    (wider / "classes.txt").write_text("face\n")
+    res = run(wider, tmp_path / "out_wider", "-j", "1", "--json")
+    assert "1 file of label formats augcli does not read (WIDER FACE boxes (1)) is not carried: " \
+           "wider_face_split/wider_face_train_bbx_gt.txt" in res.stderr
+    assert summary_of(res)["labels"]["unpaired"] == 1
+
+
+def test_prose_and_plain_lists_beside_images_say_nothing(tmp_path):
+    root = tmp_path / "data"
+    grey(root / "cats" / "a.png")
+    (root / "README.txt").write_text("Photos of cats, 2019.\n")
+    (root / "train.txt").write_text("cats/a.png\n")
+    (root / "sizes.txt").write_text("100 50\n")  # two numbers: no box
+    res = run(root, tmp_path / "out", "-j", "1", "--json")
+    assert "warning" not in res.stderr and summary_of(res).get("labels") is None  # no labels, nothing counted
+
+
 def test_voc_image_set_lists_are_counted_not_dropped_silently(tmp_path):
     # the lists name the sources' ids: the outputs are in none of them, and a loader reading them
     # (torchvision's VOCDetection) would find no output

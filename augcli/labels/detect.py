@@ -257,6 +257,10 @@ def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_j
         elif (what := LY.other_labels(inp / rel)) is not None:
             others.append(rel)
             kinds[what] += 1
+    for rel in found.tree.other_txt:  # box lists outside label folders (MOT's gt/gt.txt, WIDER FACE's split)
+        if rel not in labels and (what := LY.other_labels(inp / rel)) is not None:
+            others.append(rel)
+            kinds[what] += 1
     if left:
         report(f"augcli: warning: labels: {len(left)} label file{'s' if len(left) > 1 else ''} that no image "
                f"pairs with {'are' if len(left) > 1 else 'is'} not carried: {_names(left)}")

@@ -55,6 +55,7 @@ class Tree:
     images: list[str] = field(default_factory=list)  # sources: images outside label and mask folders
     files: set[str] = field(default_factory=set)  # every file in a label or mask folder, and XML/TXT/JSON
     label_like: list[str] = field(default_factory=list)  # files that look like labels, in walk order
+    other_txt: list[str] = field(default_factory=list)  # the first OTHER_TXT .txt files elsewhere (read by content)
     voc_dirs: list[tuple[str, str]] = field(default_factory=list)  # (image folder, annotation folder)
     mask_dirs: list[tuple[str, str]] = field(default_factory=list)  # (image folder, mask folder)
     tasks: list[tuple[str, str]] = field(default_factory=list)  # (task folder, real path of its images link)
@@ -249,13 +250,48 @@ def looks_like_coco(path: Path) -> bool:
     return b'"images"' in head and b'"annotations"' in head
 
 
+OTHER_TXT = 2000  # .txt files outside label folders read for what they hold (a bound on the scan's reads)
+
+
+def _numbers(line: bytes) -> int:
+    """How many fields ``line`` has when every one is a number (split at commas and blanks), else 0."""
+    fields = line.replace(b",", b" ").split()
+    try:
+        for v in fields:
+            float(v)
+    except ValueError:
+        return 0
+    return len(fields)
+
+
+def _txt_rows(head: bytes, name: str) -> str | None:
+    """Box lists in a text format augcli does not read: MOT's gt.txt / det.txt (frame, id, x, y, w,
+    h, ... per line), WIDER FACE's *_bbx_gt.txt (an image path, a count, then x y w h ... rows), or
+    lines of four or more numbers."""
+    lines = [ln for ln in head.splitlines()[:4] if ln.strip()]
+    if len(lines) == 4 and not head.endswith(b"\n"):
+        lines = lines[:3]  # the last one may be cut at the head's end
+    if not lines:
+        return None
+    if len(lines) >= 3 and lines[0].strip().lower().endswith((b".jpg", b".jpeg", b".png")) and \
+            _numbers(lines[1]) == 1 and _numbers(lines[2]) >= 4:
+        return "WIDER FACE boxes"
+    counts = [_numbers(ln) for ln in lines]
+    if min(counts) >= 6 and name in ("gt.txt", "det.txt") and b"," in lines[0]:
+        return "MOT boxes"
+    return "rows of numbers" if min(counts) >= 4 else None
+
+
 def other_labels(path: Path) -> str | None:
     """The name of a label format augcli does not read that the file at ``path`` looks like, from
-    its first bytes (LabelMe or CreateML JSON, a CSV of boxes with xmin..ymax columns), else None."""
+    its first bytes (LabelMe or CreateML JSON, a CSV of boxes with xmin..ymax columns, box lists
+    in text: ``_txt_rows``), else None."""
     try:
         head = read_head(path, COCO_HEAD if path.suffix.lower() == ".json" else 4096)
     except FileRefused:
         return None
+    if path.suffix.lower() == ".txt":
+        return _txt_rows(head, path.name.lower())
     if path.suffix.lower() == ".csv":  # a header with the box columns, and a row under it
         first, _, rest = head.partition(b"\n")
         return "CSV boxes" if b"xmin" in first.lower() and b"ymax" in first.lower() and rest.strip() else None
@@ -350,6 +386,8 @@ def _files_here(found, base: str, files: list[str], role: str | None) -> None:
             tree.files.add(rel)
         if label_like(rel) or f.lower().endswith(".json"):
             tree.label_like.append(rel)
+        elif f.lower().endswith(".txt") and len(tree.other_txt) < OTHER_TXT:
+            tree.other_txt.append(rel)
         if not found.yolo and f.endswith(".txt") and f[:-4] in stems:
             found.yolo.append(f"<stem>.txt next to the images in {base or './'}")
         if not found.voc and f.endswith(".xml") and f[:-4] in stems:
