@@ -37,6 +37,7 @@ from .manifest import read_header, read_manifest  # noqa: F401 - read_manifest: 
 from .render import make_output, output_bytes
 from .run.places import check_folders
 from .labels.erase import erase_output
+from .labels.voc_lists import ListUnreadable
 from .run.work import write_labels
 from .safefiles import open_regular
 from .compose import build_image, sources_of
@@ -176,8 +177,18 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
                    f"(status {fsnames.shown(str(item.get('status')))[:40]}: {fsnames.one_line(str(item.get('error')))})")
     if run:
         _replay_run(run, inp, out, settings, on_exists, summary, report, labels, collector, places)
-    if collector is not None:  # the COCO JSONs, after the images (as expand writes them)
-        for path, payload in collector.payloads():
+    lists = labels.image_set_lists() if labels is not None else None
+    if lists is not None:  # VOC's image-set lists name the outputs there now, in the manifest's order
+        for _, item in read_records(manifest, settings, places):
+            if isinstance(item, Record) and os.path.lexists(fsnames.join(out, item.output)):
+                lists.add({"source": item.source, "output": item.output, "status": "ok"})
+    for collected in (collector, lists):  # the COCO JSONs and the lists, after the images (as expand writes them)
+        try:
+            payloads = collected.payloads() if collected is not None else []
+        except ListUnreadable as exc:
+            _fail(summary, report, exc.rel, exc.reason)
+            continue
+        for path, payload in payloads:
             try:
                 write_atomic(path, payload, overwrite=True)
             except OSError as exc:

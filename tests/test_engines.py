@@ -53,6 +53,10 @@ def voc(root: Path) -> None:
             f"<annotation><folder>VOC</folder><filename>v{i}.jpg</filename><size><width>50</width>"
             f"<height>40</height><depth>3</depth></size><object><name>cat</name><bndbox><xmin>{5 + i}</xmin>"
             f"<ymin>6</ymin><xmax>30</xmax><ymax>{20 + i}</ymax></bndbox></object></annotation>")
+    (root / "ImageSets" / "Main").mkdir(parents=True)  # lists: gathered from every bucket's records
+    (root / "ImageSets" / "Main" / "train.txt").write_text("v0\nv1\nv2\nv3\nv4\nmissing\n")
+    (root / "ImageSets" / "Main" / "val.txt").write_text("v6\nv5\n")
+    (root / "ImageSets" / "Main" / "cat_trainval.txt").write_text("".join(f"v{i} {1 - 2 * (i % 2)}\n" for i in range(7)))
 
 
 def masks(root: Path) -> None:
@@ -118,13 +122,16 @@ def test_shards_and_merge_equal_one_machine(tmp_path, kind):
     reference = one_machine(tmp_path, extra)
     assert any(k.endswith((".txt", ".xml", ".json")) or k.startswith("masks/") for k in reference) \
         or kind in ("per-class", "total")
+    if kind == "voc":  # each id becomes its outputs' ids, in the list's order; an id without an image goes
+        assert reference["ImageSets/Main/val.txt"] == b"v6_0\nv6_1\nv5_0\nv5_1\n"
+        assert reference["ImageSets/Main/cat_trainval.txt"].startswith(b"v0_0 1\nv0_1 1\nv1_0 -1\n")
     for i in range(SHARDS):
         augcli("expand", "in", "out", *FLAGS, *extra, "--shard", f"{i}/{SHARDS}", "-j", 1 + i % 2, cwd=tmp_path)
     augcli("merge", "out", "-q", cwd=tmp_path)
     assert tree_bytes(tmp_path / "out") == reference
 
 
-@pytest.mark.parametrize("kind", ["yolo-pose", "coco", "masks", "per-class"])
+@pytest.mark.parametrize("kind", ["yolo-pose", "coco", "voc", "masks", "per-class"])
 def test_dask_equals_one_machine(tmp_path, kind):
     pytest.importorskip("distributed", reason="Dask is not installed (pip install 'augcli[dask]')")
     make, extra = DATASETS[kind]

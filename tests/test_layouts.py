@@ -367,21 +367,20 @@ def test_prose_and_plain_lists_beside_images_say_nothing(tmp_path):
     assert "warning" not in res.stderr and summary_of(res).get("labels") is None  # no labels, nothing counted
 
 
-def test_voc_image_set_lists_are_counted_not_dropped_silently(tmp_path):
-    # the lists name the sources' ids: the outputs are in none of them, and a loader reading them
-    # (torchvision's VOCDetection) would find no output
-    root = tmp_path / "VOCdevkit" / "VOC2012"
-    grey(root / "JPEGImages" / "2007_000001.jpg")
-    (root / "Annotations").mkdir()
-    (root / "Annotations" / "2007_000001.xml").write_text(voc_xml("2007_000001.jpg"))
+def test_image_set_lists_a_run_cannot_rewrite_are_counted_not_dropped_silently(tmp_path):
+    # lists beside a YOLO tree name ids no VOC output has (carried lists: test_labels_voc_lists.py)
+    root = tmp_path / "data"
+    grey(root / "images" / "2007_000001.jpg")
+    (root / "labels").mkdir()
+    (root / "labels" / "2007_000001.txt").write_text("0 0.5 0.5 0.2 0.2\n")
     (root / "ImageSets" / "Main").mkdir(parents=True)
     (root / "ImageSets" / "Main" / "train.txt").write_text("2007_000001\n")
     (root / "ImageSets" / "Main" / "cat_train.txt").write_text("2007_000001  1\n")
-    res = run(tmp_path / "VOCdevkit", tmp_path / "out", "-j", "1", "--json")
+    res = run(root, tmp_path / "out", "-j", "1", "--json")
     assert "2 VOC image-set lists (ImageSets/) are not carried: they name the sources, not the outputs" in res.stderr
-    assert "VOC2012/ImageSets/Main/cat_train.txt" in res.stderr and "VOC2012/ImageSets/Main/train.txt" in res.stderr
+    assert "ImageSets/Main/cat_train.txt" in res.stderr and "ImageSets/Main/train.txt" in res.stderr
     assert summary_of(res)["labels"]["unpaired"] == 2
-    assert (tmp_path / "out" / "VOC2012" / "Annotations" / "2007_000001_0.xml").exists()  # the labels carried
+    assert (tmp_path / "out" / "labels" / "2007_000001_0.txt").exists()  # the labels carried
 
 
 @pytest.mark.parametrize("name, text, what", [

@@ -15,6 +15,7 @@ from ..safepaths import read_inside, within
 from . import coco as C
 from . import convert_plan as CV
 from . import layouts as LY
+from . import voc_lists as VL
 from . import yolo as Y
 from .dataset_yaml import brief, names_key, read_yaml
 from .setup import LabelOptions, LabelSetup
@@ -67,10 +68,12 @@ def scan(root: Path, report: Callable[[str], None] = lambda msg: None, output_di
 
 
 def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: Any,
-            report: Callable[[str], None], info: Callable[[str], None] | None = None) -> "LabelSetup | None":
+            report: Callable[[str], None], info: Callable[[str], None] | None = None,
+            lists: bool = True) -> "LabelSetup | None":
     """Detect (``auto``) or take the format, check it against the pipeline, and say in one line
     what was found (through ``info``, default ``report``: ``-q`` drops it; warnings and notes go to
-    ``report``). Returns None when there are no labels: the run is then exactly as without."""
+    ``report``). ``lists``: VOC's image-set lists can be carried (an output tree holds them).
+    Returns None when there are no labels: the run is then exactly as without."""
     info = info or report
     if options.format == "none" and options.masks is None:
         return None
@@ -188,7 +191,10 @@ def resolve(options: LabelOptions, input_dir: Path, output_dir: Path, pipeline: 
                        coco_files=tuple(coco_files) if fmt == "coco" else (),
                        coco=C.build_index(inp, coco_files, report, parsed_json) if fmt == "coco" else None,
                        label_dirs=tuple(found.tree.voc_dirs) if fmt == "voc" else (), mask_dirs=mask_dirs,
-                       image_links=tuple(found.tree.image_links))
+                       image_links=tuple(found.tree.image_links),
+                       image_sets=VL.carried((r for r in found.tree.label_like if LY.image_set_list(r)),
+                                             found.tree.images, (i for i, _ in found.tree.voc_dirs))
+                       if fmt == "voc" and lists and not options.output else ())
     if options.format != "none":  # (--masks alone: nothing was scanned)
         setup = replace(setup, unpaired=_check_pairing(setup, found, report))
     return CV.attach(setup, found, report, info) if options.output and fmt else setup
@@ -233,15 +239,16 @@ def _names(items: list[str]) -> str:
     return ", ".join(items[:SHOW_NAMES]) + more
 
 
-def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used_json: tuple[str, ...],
+def _unpaired(found: Found, inp: Path, labels: set[str], masks: set[str], used: tuple[str, ...],
               report: Callable[[str], None]) -> int:
     """Count and name (a warning each) the label-like files no image pairs with, and the files of
     label formats augcli does not read (LabelMe, CreateML, CSV boxes): ``labels`` are the label
-    files the images pair with, ``masks`` their masks (relative path without extension)."""
+    files the images pair with, ``masks`` their masks (relative path without extension), ``used``
+    the files the run reads otherwise (COCO JSONs, VOC image-set lists)."""
     left, elsewhere, others, lists, kinds = [], [], [], [], Counter()
     image_dirs: set[str] | None = None  # the folders of the sources (labelImg puts its .txt beside them)
     for rel in found.tree.label_like:
-        if rel in labels or rel in used_json or str(PurePosixPath(rel).with_suffix("")) in masks:
+        if rel in labels or rel in used or str(PurePosixPath(rel).with_suffix("")) in masks:
             continue
         low, path = rel.lower(), PurePosixPath(rel)
         if LY.image_set_list(rel):
@@ -311,4 +318,4 @@ def _check_pairing(setup: "LabelSetup", found: Found, report: Callable[[str], No
                              "layout (see the README's table of dataset layouts) or pass --labels auto or none")
         report(f"augcli: warning: labels: {fmt}: {len(missing)} of {len(images)} images have no label "
                f"file and are written without labels: {_names(missing)}")
-    return _unpaired(found, setup.input_dir, labels, masks, setup.coco_files, report)
+    return _unpaired(found, setup.input_dir, labels, masks, setup.coco_files + setup.image_sets, report)

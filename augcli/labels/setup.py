@@ -18,12 +18,13 @@ from .. import geometry as G
 from ..choices import ERASE_MODES, LABEL_FORMATS, LABEL_FRAMES
 from ..errors import InputError
 from ..safefiles import FileRefused, read_limited
-from ..safepaths import within
+from ..safepaths import unsafe_part, within
 from . import coco as C
 from . import convert_plan as CV
 from . import masks as MK
 from . import model as L
 from . import voc as V
+from . import voc_lists as VL
 from . import yolo as Y
 from .dataset_yaml import rewrite_yaml
 from .errors import LabelError
@@ -102,6 +103,7 @@ class LabelSetup:
     store: Any = None
     remote_masks: frozenset = frozenset()  # the input's keys that may be masks (the mirror's)
     output_url: str | None = None  # an object-store output: output_dir is a local stand-in for it
+    image_sets: tuple[str, ...] = ()  # VOC image-set lists carried to the output (augcli.labels.voc_lists)
 
     @property
     def carries(self) -> bool:
@@ -118,7 +120,8 @@ class LabelSetup:
                 "flip_idx": list(self.flip_idx) if self.flip_idx else None, "yamls": list(self.yamls),
                 "mask_layout": self.mask_layout, "excluded": list(self.excluded), "coco_files": list(self.coco_files),
                 **({"label_dirs": [list(p) for p in self.label_dirs]} if self.label_dirs else {}),
-                **({"mask_dirs": [list(p) for p in self.mask_dirs]} if self.mask_dirs else {})}
+                **({"mask_dirs": [list(p) for p in self.mask_dirs]} if self.mask_dirs else {}),
+                **({"image_sets": list(self.image_sets)} if self.image_sets else {})}
 
     @classmethod
     def from_description(cls, d: dict[str, Any], input_dir: Path, output_dir: Path) -> "LabelSetup":
@@ -132,7 +135,9 @@ class LabelSetup:
                    tuple(d["yamls"]), d["mask_layout"], tuple(d["excluded"]), inp,
                    Path(output_dir).resolve(), coco_files, coco,
                    tuple(tuple(p) for p in d.get("label_dirs") or ()),  # type: ignore[misc]
-                   tuple(tuple(p) for p in d.get("mask_dirs") or ()))  # type: ignore[misc]
+                   tuple(tuple(p) for p in d.get("mask_dirs") or ()),  # type: ignore[misc]
+                   image_sets=tuple(r for r in d.get("image_sets") or ()  # a name from a file: kept inside
+                                    if isinstance(r, str) and unsafe_part(r) is None and VL.root_of(r) is not None))
 
     @property
     def params(self) -> L.Params:
@@ -217,10 +222,16 @@ class LabelSetup:
         return files
 
     def final_paths(self) -> list[Path]:
-        """Files written once at the end of the run (the COCO JSONs)."""
+        """Files written once at the end of the run (the COCO JSONs, VOC's image-set lists)."""
         if self.convert is not None:
             return self.convert.final_paths(self.output_dir)
-        return [self.output_dir / rel for rel in self.coco_files]
+        return [self.output_dir / rel for rel in (*self.coco_files, *self.image_sets)]
+
+    def image_set_lists(self) -> "VL.ImageSets | None":
+        """The collector of VOC's image-set lists, when the run carries some."""
+        if not self.image_sets or self.convert is not None:
+            return None
+        return VL.ImageSets(self.image_sets, self.input_dir, self.output_dir, [i for i, _ in self.label_dirs])
 
     def collector(self) -> "C.Collector | None":
         if self.convert is not None:

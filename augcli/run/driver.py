@@ -25,7 +25,7 @@ from ..labels.loss import add as add_counts
 from .buckets import Layout, digest, sources_digest, write_stats
 from .discover import SourceJob
 from .executors import BucketOutcome, BucketWork, ExecutorError, make_executor
-from .merge import merge, write_coco
+from .merge import merge, write_coco, write_image_sets
 from .places import OutFiles, Placement
 from .prepare import Checks
 from .report import Progress, Summary, failure_line, warning_line
@@ -170,12 +170,17 @@ class BucketedRecords:
                 len(self.layout.done_buckets()) >= self.cfg.buckets
         return self.all_done
 
-    def write_coco(self, say: Callable[[str], None]) -> None:
+    def write_collected(self, say: Callable[[str], None]) -> None:
         if self.setup is not None and self.setup.coco is not None:
             try:
                 write_coco(self.layout, self.setup, self.cfg.buckets, self.place.inp, self.files)  # type: ignore[arg-type]
             except UsageError as exc:
                 say(f"augcli: note: the COCO JSON was not written: {exc}")
+        if self.setup is not None and self.setup.image_sets:
+            try:
+                write_image_sets(self.layout, self.setup, self.cfg.buckets, self.place.inp, self.files)  # type: ignore[arg-type]
+            except UsageError as exc:
+                say(f"augcli: note: the VOC image-set lists were not written: {exc}")
 
     def write_index(self) -> None:
         self.sink.finish(self.cfg.buckets)  # from every bucket's part

@@ -63,7 +63,8 @@ def _check_marker(rel: str, marker: dict[str, Any]) -> None:
 def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bool = True) -> MergeResult:
     """Merge the parts of ``output`` (a folder, a URL, or an augcli.storage store) into
     ``manifest`` (default: the output's manifest.jsonl); with ``coco``, also write the COCO JSON of
-    a run that carries COCO labels (from the buckets' entries under .augcli/labels/)."""
+    a run that carries COCO labels (from the buckets' entries under .augcli/labels/) and the VOC
+    image-set lists of one that carries them (from the buckets' records)."""
     store = output if hasattr(output, "names") else open_store(output)
     layout = Layout(store)
     shown = store.shown
@@ -132,7 +133,7 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bo
         result = MergeResult(f"{shown}/manifest.jsonl", total, records,
                              _write_remote(store, "manifest.jsonl", merged))
     if coco:  # after the manifest: a COCO JSON that cannot be made does not cost the manifest
-        _coco_of(header, store, layout, total)
+        _collected_of(header, store, layout, total)
         if (_recipe_of(header).get("config") or {}).get("layout") == "hf":
             from .sinks import HfSink
 
@@ -168,13 +169,41 @@ def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path | None, files
         write_run_file(path, payload, True, inp, files)
 
 
-def _coco_of(header: str, store: Any, layout: Layout, total: int) -> bool:
-    """Write the COCO JSON of a run whose header says it carries COCO labels (local outputs: the
-    label setup is rebuilt from the recorded description and the input folder it names). Whether
-    it was written."""
+def write_image_sets(layout: Layout, setup: Any, buckets: int, inp: Path | None, files: Any = None) -> None:
+    """VOC's image-set lists from every bucket's records (its manifest part, records in source
+    order): the same bytes as a one-machine run, written once, after the images."""
+    lists = setup.image_set_lists()
+    if lists is None:
+        return
+    for b in range(buckets):
+        rel = layout.part(b)
+        marker = layout.read_marker(layout.marker(b)) or {}
+        try:
+            data = layout.store.read(rel)
+        except OSError:
+            data = None
+        if data is None or digest([data]) != marker.get("part_digest"):
+            raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
+                             "owns it again with --on-exists overwrite")
+        try:
+            for line in data.decode("utf-8").splitlines()[1:]:  # the recipe, then the records
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    lists.add(record)
+        except (ValueError, RecursionError):
+            raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
+                             "overwrite") from None
+    for path, payload in lists.payloads():
+        write_run_file(path, payload, True, inp, files)
+
+
+def _collected_of(header: str, store: Any, layout: Layout, total: int) -> bool:
+    """Write the COCO JSON, or VOC's image-set lists, of a run whose header says it carries them
+    (the label setup is rebuilt from the recorded description and the input folder it names, where
+    they are read). Whether they were written."""
     recipe = _recipe_of(header)
     labels = recipe.get("labels")
-    if not isinstance(labels, dict) or labels.get("format") != "coco":
+    if not isinstance(labels, dict) or not (labels.get("format") == "coco" or labels.get("image_sets")):
         return False
     from ..fsnames import decode_fields
     from .mirror import described_setup
@@ -182,12 +211,17 @@ def _coco_of(header: str, store: Any, layout: Layout, total: int) -> bool:
     from .sinks import TreeSink
 
     config = decode_fields(recipe.get("config") or {}, ("input_dir", "output_dir", "prefix"))
-    try:  # on object storage the input's COCO files are copied first, the output gets a stand-in folder
+    what = "the COCO JSON needs the input's annotations" if labels.get("format") == "coco" else \
+        "the VOC image-set lists need the input's lists"
+    try:  # on object storage the input's files are copied first, the output gets a stand-in folder
         setup, inp = described_setup(labels, str(config.get("input_dir")), store)
     except Exception as exc:  # the input moved, or its JSON changed since: the manifest is merged all the same
-        raise UsageError(f"the COCO JSON needs the input's annotations ({exc}); run `augcli merge` where "
-                         "INPUT_DIR is reachable as the shards saw it") from None
-    write_coco(layout, setup, total, inp, OutFiles(TreeSink(store), setup.output_dir))
+        raise UsageError(f"{what} ({exc}); run `augcli merge` where INPUT_DIR is reachable as the shards saw "
+                         "it") from None
+    files = OutFiles(TreeSink(store), setup.output_dir)
+    if setup.coco is not None:
+        write_coco(layout, setup, total, inp, files)
+    write_image_sets(layout, setup, total, inp, files)
     return True
 
 

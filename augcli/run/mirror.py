@@ -249,6 +249,9 @@ def described_setup(labels: dict, input_dir: str, outputs: Any) -> tuple[Any, Pa
         for rel in labels.get("coco_files") or ():
             if isinstance(rel, str) and unsafe_part(rel) is None:
                 mirror._copy(rel, mirror._path(rel), mirror.limits["coco"])
+        for rel in labels.get("image_sets") or ():
+            if isinstance(rel, str) and unsafe_part(rel) is None:
+                mirror._copy(rel, mirror._path(rel), mirror.limits["label"])
         local = None
     else:
         inp = local = Path(input_dir).resolve()

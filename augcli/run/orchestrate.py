@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from ..config import RunConfig
 from ..errors import FatalWriteError, UsageError
+from ..labels.voc_lists import ListUnreadable
 from ..manifest import header_line
 from ..seeding import new_root_seed
 from .discover import SourceJob, header_size, iter_jobs, listed_jobs
@@ -54,7 +55,7 @@ class Records(Protocol):
     def run(self, ctx: WorkContext, again: Callable[[], Iterable[SourceJob]], workers: int, summary: Summary,
             progress: Progress) -> None: ...
     def complete(self, summary: Summary) -> bool: ...
-    def write_coco(self, say: Callable[[str], None]) -> None: ...
+    def write_collected(self, say: Callable[[str], None]) -> None: ...
     def write_index(self) -> None: ...
     def close_manifest(self, summary: Summary, say: Callable[[str], None]) -> None: ...
     def after(self, summary: Summary, workers: int) -> None: ...
@@ -185,14 +186,18 @@ def _plan(cfg: RunConfig, seed: int, place: Placement, keys: list[str], skip_dir
 
 
 def close_run(records: Records, summary: Summary, layout: str, shown: str, say: Callable[[str], None]) -> None:
-    """After the outputs, in this order: the COCO JSON, the layout's own index (hf metadata.jsonl),
-    then the manifest; each lists exactly the outputs made. A fatal error stops the ones after it
-    (a manifest is then discarded rather than left claiming outputs)."""
+    """After the outputs, in this order: the files gathered from the records (the COCO JSON, VOC's
+    image-set lists), the layout's own index (hf metadata.jsonl), then the manifest; each lists
+    exactly the outputs made. A fatal error stops the ones after it (a manifest is then discarded
+    rather than left claiming outputs); a list that cannot be read again is a failure of its own."""
     if records.complete(summary) and not summary.fatal:
         try:
-            records.write_coco(say)
+            records.write_collected(say)
         except OSError as exc:
             summary.fatal = f"cannot write {exc.filename}: {exc.strerror or exc}"
+        except ListUnreadable as exc:
+            summary.failed.append({"source": exc.rel, "output": exc.rel, "error": exc.reason})
+            say(f"augcli: {exc}")
     if records.complete(summary) and not summary.fatal:
         try:
             records.write_index()

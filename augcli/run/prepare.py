@@ -33,7 +33,7 @@ def resolve_labels(cfg: RunConfig, inp: Path, out: Path, report: Callable[[str],
     if cfg.labels is not None:
         from ..labels.detect import resolve
 
-        setup = resolve(cfg.labels, inp, out, cfg.pipeline, said, info=info)
+        setup = resolve(cfg.labels, inp, out, cfg.pipeline, said, info=info, lists=cfg.layout != "webdataset")
         if setup is not None and cfg.layout in WITH_OBJECTS:
             setup = replace(setup, objects=True)
         if setup is not None and setup.carries:  # a policy keeps to the ops labels can follow

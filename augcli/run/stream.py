@@ -34,6 +34,7 @@ class StreamedRecords:
         self.setup: Any = None
         self.manifest: ManifestWriter | None = None
         self.collector: Any = None  # COCO: one JSON written at the end
+        self.lists: Any = None  # VOC's image-set lists, written at the end
         self.files = OutFiles()
 
     def begin(self, cfg: RunConfig, setup: Any, report: Callable[[str], None]) -> None:
@@ -51,6 +52,7 @@ class StreamedRecords:
     def prepare(self, header: str, files: OutFiles) -> None:
         cfg, self.files = self.cfg, files
         self.collector = self.setup.collector() if self.setup is not None else None
+        self.lists = self.setup.image_set_lists() if self.setup is not None else None
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(cfg.output_dir)
         self.manifest = ManifestWriter(cfg.manifest_path, header) if cfg.manifest_path else None
@@ -69,6 +71,8 @@ class StreamedRecords:
                     entry = take_objects(sink, rec)
                     if entry is not None and self.collector is not None:
                         self.collector.add({"_coco": entry})
+                    if self.lists is not None:
+                        self.lists.add(rec)
                     self._add(rec, summary)
                     failure = tally(summary, rec)
                     if failure is not None:
@@ -93,10 +97,11 @@ class StreamedRecords:
     def complete(self, summary: Summary) -> bool:
         return True  # the COCO JSON and the index list exactly the outputs made, interrupted or not
 
-    def write_coco(self, say: Callable[[str], None]) -> None:
-        if self.collector is not None:
-            for path, payload in self.collector.payloads():
-                write_run_file(path, payload, True, self.place.inp, self.files)
+    def write_collected(self, say: Callable[[str], None]) -> None:
+        for collected in (self.collector, self.lists):
+            if collected is not None:
+                for path, payload in collected.payloads():
+                    write_run_file(path, payload, True, self.place.inp, self.files)
 
     def write_index(self) -> None:
         self.place.sink.finish()
