@@ -22,6 +22,7 @@ draws, whichever scheme made a manifest.
 from __future__ import annotations
 
 import functools
+import os
 import hashlib
 import struct
 from typing import Any
@@ -46,7 +47,7 @@ def stable_key(text: str | bytes) -> int:
 
 def new_root_seed() -> int:
     """A fresh root seed from OS entropy (used when no --seed is given; it is recorded)."""
-    return int(np.random.SeedSequence().entropy % (2**63))
+    return int.from_bytes(os.urandom(8), "little") >> 1
 
 
 def _words(n: int) -> list[int]:

@@ -67,3 +67,20 @@ def test_numpy_random_is_loaded_only_when_a_numpy_generator_is_made():
             "print(rng_for(1, 2, 3, 'x').integers(0, 1 << 30) >= 0, 'numpy.random' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True", "True"]
+
+
+def test_a_local_run_without_a_seed_loads_neither_numpy_random_nor_the_bucketed_engines(tmp_path):
+    # start-up: what a plain local run imports is what it needs (shards, Dask and object storage
+    # load their modules when asked for; the root seed comes from os.urandom)
+    from PIL import Image
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (8, 6), (9, 9, 9)).save(tmp_path / "in" / "a.png")
+    code = ("import sys\nfrom augcli import cli\ntry:\n"
+            f"    cli.cli.main(args=['expand', {str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r}, '-q', '-j', '1', "
+            "'--rotate', '5'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('numpy.random', 'augcli.run.driver', 'augcli.run.merge', 'augcli.run.mirror', "
+            "'augcli.run.executors') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "out" / "a_0.png").exists()

@@ -28,8 +28,6 @@ from ..labels.voc_lists import ListUnreadable
 from ..manifest import header_line
 from ..seeding import new_root_seed
 from .discover import SourceJob, header_size, iter_jobs, listed_jobs
-from .driver import BucketedRecords
-from .mirror import remote_labels
 from .places import OutFiles, Placement, open_placement, write_run_file
 from .prepare import (Checks, check_compositions, check_require, copy_plan, partner_plan, report_listing,
                       resolve_labels, source_names)
@@ -75,6 +73,8 @@ def run_labels(cfg: RunConfig, place: Placement, keys: list[str], report: Callab
     if place.inp is not None:
         cfg, setup = resolve_labels(cfg, place.inp, place.out, report)  # type: ignore[arg-type]
     else:
+        from .mirror import remote_labels  # object storage only: a local run does not load it
+
         cfg, setup = remote_labels(cfg, place.sources, place.outputs, keys, report)
     check_require(cfg, setup)
     return cfg, setup
@@ -88,7 +88,11 @@ def expand(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
     if kernels.env_error():
         raise UsageError(kernels.env_error())
     place = open_placement(cfg)
-    records: Records = BucketedRecords(cfg, place) if bucketed(cfg) else StreamedRecords(cfg, place)
+    records: Records = StreamedRecords(cfg, place)
+    if bucketed(cfg):
+        from .driver import BucketedRecords  # shards, Dask, object storage: a local run does not load them
+
+        records = BucketedRecords(cfg, place)
     seed = cfg.seed if cfg.seed is not None else new_root_seed()
     summary = Summary(seed=seed, dry_run=cfg.dry_run)
     keys: list[str] = []
