@@ -145,54 +145,45 @@ def merge(output: Path | str | Any, manifest: Path | str | None = None, coco: bo
     return result
 
 
+def _bucket_values(layout: Layout, bucket: int, rel: str, key: str, skip: int = 0) -> list[Any]:
+    """The JSON value of each line of a done bucket's file ``rel`` (after the first ``skip``), the
+    file checked against its done marker's digest ``key`` (UsageError naming it otherwise)."""
+    marker = layout.read_marker(layout.marker(bucket)) or {}
+    try:
+        data = layout.store.read(rel)
+    except OSError:
+        data = None
+    if data is None or digest([data]) != marker.get(key):
+        raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
+                         "owns it again with --on-exists overwrite")
+    try:
+        return [json.loads(line) for line in data.decode("utf-8").splitlines()[skip:]]
+    except (ValueError, RecursionError):
+        raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
+                         "overwrite") from None
+
+
 def write_coco(layout: Layout, setup: Any, buckets: int, inp: Path | None, files: Any = None) -> None:
     """The COCO JSON(s) from every bucket's entries: the same bytes as a one-machine run (the
     collector sorts images by name), written once, after the images."""
     collector = setup.collector()
     for b in range(buckets):
-        marker = layout.read_marker(layout.marker(b)) or {}
-        rel = layout.labels_part(b)
-        try:
-            data = layout.store.read(rel)
-        except OSError:
-            data = None
-        if data is None or digest([data]) != marker.get("labels_digest"):
-            raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
-                             "owns it again with --on-exists overwrite")
-        try:
-            for line in data.decode("utf-8").splitlines():
-                collector.add({"_coco": json.loads(line)})
-        except (ValueError, RecursionError):
-            raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
-                             "overwrite") from None
+        for entry in _bucket_values(layout, b, layout.labels_part(b), "labels_digest"):
+            collector.add({"_coco": entry})
     for path, payload in collector.payloads():
         write_run_file(path, payload, True, inp, files)
 
 
 def write_image_sets(layout: Layout, setup: Any, buckets: int, inp: Path | None, files: Any = None) -> None:
-    """VOC's image-set lists from every bucket's records (its manifest part, records in source
-    order): the same bytes as a one-machine run, written once, after the images."""
+    """VOC's image-set lists from every bucket's records (its manifest part: the recipe, then the
+    records in source order): the same bytes as a one-machine run, written once, after the images."""
     lists = setup.image_set_lists()
     if lists is None:
         return
     for b in range(buckets):
-        rel = layout.part(b)
-        marker = layout.read_marker(layout.marker(b)) or {}
-        try:
-            data = layout.store.read(rel)
-        except OSError:
-            data = None
-        if data is None or digest([data]) != marker.get("part_digest"):
-            raise UsageError(f"{rel!r} is missing or not the one its done marker describes; run the shard that "
-                             "owns it again with --on-exists overwrite")
-        try:
-            for line in data.decode("utf-8").splitlines()[1:]:  # the recipe, then the records
-                record = json.loads(line)
-                if isinstance(record, dict):
-                    lists.add(record)
-        except (ValueError, RecursionError):
-            raise UsageError(f"{rel!r} cannot be read; run the shard that owns it again with --on-exists "
-                             "overwrite") from None
+        for record in _bucket_values(layout, b, layout.part(b), "part_digest", skip=1):
+            if isinstance(record, dict):
+                lists.add(record)
     for path, payload in lists.payloads():
         write_run_file(path, payload, True, inp, files)
 
