@@ -31,7 +31,7 @@ class FakeRecords:
     def complete(self, summary: Summary) -> bool:
         return True
 
-    def write_coco(self, say) -> None:
+    def write_collected(self, say) -> None:
         self._call("coco")
 
     def write_index(self) -> None:
@@ -56,6 +56,22 @@ def test_a_failed_coco_json_skips_the_index_and_the_manifest_sees_the_fatal_erro
     why = "cannot write OUT/coco: No space left on device"
     assert records.calls == ["coco", ("manifest", why)]  # the manifest is discarded, never claims more
     assert summary.fatal == why
+
+
+def test_an_image_set_list_that_cannot_be_read_again_is_a_failure_and_the_rest_is_written():
+    from augcli.labels.voc_lists import ListUnreadable
+
+    class Unreadable(FakeRecords):
+        def write_collected(self, say) -> None:
+            self.calls.append("lists")
+            raise ListUnreadable("VOC/ImageSets/Main/train.txt", "not a regular file")
+
+    records, summary, said = Unreadable(), Summary(), []
+    close_run(records, summary, "tree", "OUT", said.append)
+    assert records.calls == ["lists", "index", ("manifest", None)]
+    assert summary.failed == [{"source": "VOC/ImageSets/Main/train.txt", "output": "VOC/ImageSets/Main/train.txt",
+                               "error": "not a regular file"}] and summary.exit_code == 1
+    assert said == ["augcli: VOC/ImageSets/Main/train.txt: not a regular file; the image-set list is not written"]
 
 
 def test_a_failed_index_and_a_failed_manifest_are_named():
