@@ -163,7 +163,13 @@ def _coco_files(ds: SP.Dataset, assigned: dict[str, str], names: tuple[str, ...]
 
 def _voc_lists(ds: SP.Dataset, assigned: dict[str, str], names: tuple[str, ...],
                report: Callable[[str], None]) -> dict[str, bytes]:
-    """ImageSets/Main/<split>.txt beside each VOC image folder, listing image ids (stems)."""
+    """ImageSets/Main/<split>.txt beside each VOC image folder, listing image ids (stems). The
+    input's own lists are the splits being replaced: said, not copied."""
+    given = getattr(ds.setup, "image_sets", ())
+    if given:
+        report(f"augcli: note: split: the input's {len(given)} VOC image-set list{'s' if len(given) > 1 else ''} "
+               f"({', '.join(given[:3])}{' ...' if len(given) > 3 else ''}) {'are' if len(given) > 1 else 'is'} "
+               f"replaced by ImageSets/Main/<split>.txt of the new splits")
     roots: dict[str, dict[str, list[str]]] = {}
     for rel, name in sorted(assigned.items()):
         folder = PurePosixPath(rel).parent

@@ -110,3 +110,12 @@ def test_a_list_replaced_by_a_fifo_during_the_run_is_a_failure_not_a_hang(tmp_pa
     os.mkfifo(target)
     with pytest.raises(VL.ListUnreadable, match="val.txt: not a regular file"):
         lists.payloads()
+
+
+def test_split_says_the_input_lists_are_replaced_by_its_own(tmp_path):
+    inp = voc(tmp_path / "in")
+    res = augcli("split", inp, tmp_path / "sp", "--ratios", "0.7,0.3", "-j", "1", "--hash-distance", "0")
+    assert "the input's 4 VOC image-set lists" in res.stderr and "are replaced by ImageSets/Main/<split>.txt" in res.stderr
+    made = lists_of(tmp_path / "sp")
+    assert sorted(made) == ["ImageSets/Main/train.txt", "ImageSets/Main/val.txt"]
+    assert sorted("".join(made.values()).split()) == ["2007_000000", "2007_000001", "2007_000002"]
