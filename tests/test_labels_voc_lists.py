@@ -40,7 +40,7 @@ def voc(top: Path, broken: bool = False) -> Path:
     (sets / "Main").mkdir(parents=True)
     (sets / "Segmentation").mkdir()
     (sets / "Main" / "train.txt").write_text("2007_000000\n2007_000001\n2008_999999\n")  # an id with no image
-    (sets / "Main" / "val.txt").write_text("2007_000002\r\n")
+    (sets / "Main" / "val.txt").write_bytes(b"\xef\xbb\xbf2007_000002\r\n")  # saved by Notepad: a BOM, CRLF
     (sets / "Main" / "cat_train.txt").write_text("2007_000000 -1\n\n2007_000001  1\n2007_000002  0\n")
     (sets / "Segmentation" / "train.txt").write_text("2007_000001\n")
     return top

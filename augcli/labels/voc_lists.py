@@ -89,7 +89,9 @@ class ImageSets:
                 raise ListUnreadable(rel, str(exc)) from None
             root = root_of(rel)
             lines = []
-            for line in data.decode("utf-8", "surrogateescape").splitlines():
+            text = data.decode("utf-8", "surrogateescape")
+            text = text[1:] if text.startswith("\ufeff") else text  # a list saved with a byte-order mark
+            for line in text.splitlines():
                 fields = line.split(None, 1)
                 if not fields:
                     continue
