@@ -71,7 +71,8 @@ def test_numpy_random_is_loaded_only_when_a_numpy_generator_is_made():
 
 def test_a_local_run_without_a_seed_loads_neither_numpy_random_nor_the_bucketed_engines(tmp_path):
     # start-up: what a plain local run imports is what it needs (shards, Dask and object storage
-    # load their modules when asked for; the root seed comes from os.urandom)
+    # load their modules when asked for, webdataset its tar writer, --erase-dropped and --copy-paste
+    # Pillow's drawing; the root seed comes from os.urandom)
     from PIL import Image
 
     (tmp_path / "in").mkdir()
@@ -80,7 +81,7 @@ def test_a_local_run_without_a_seed_loads_neither_numpy_random_nor_the_bucketed_
             f"    cli.cli.main(args=['expand', {str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r}, '-q', '-j', '1', "
             "'--rotate', '5'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('numpy.random', 'augcli.run.driver', 'augcli.run.merge', 'augcli.run.mirror', "
-            "'augcli.run.executors') if m in sys.modules))\n")
+            "'augcli.run.executors', 'tarfile', 'PIL.ImageDraw') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "out" / "a_0.png").exists()

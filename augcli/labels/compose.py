@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from .. import compose as CP
 from . import coco as C
@@ -187,6 +187,8 @@ def paste_mask(sl: SourceLabels, obj: Mapping[str, Any], canvas: tuple[int, int]
     o = objs[obj["index"]]
     m = np.asarray(obj["matrix"], float)
     if o.polygons:
+        from PIL import ImageDraw  # --copy-paste only: other runs do not load it (and its fonts)
+
         f = m if sl.pre is None else m @ sl.pre
         cover = Image.new("L", canvas, 0)
         draw = ImageDraw.Draw(cover)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from .. import geometry as G
 from . import model as L
@@ -65,6 +65,8 @@ def dropped_regions(source_labels: Any, matrix: np.ndarray, out_size: G.Size,
 def region_mask(regions: Sequence[np.ndarray], size: G.Size, window: WI.Window | None = None) -> np.ndarray | None:
     """A boolean (h, w) array of the pixels the regions touch (one pixel wider all round) within
     ``window`` (a letterbox's bands are padding, never painted), or None when they touch none."""
+    from PIL import ImageDraw, ImageFilter  # --erase-dropped only: a run without it does not load them
+
     w, h = size
     canvas = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(canvas)
@@ -97,6 +99,8 @@ def paint(image: Image.Image, regions: Sequence[np.ndarray], mode: str, cval: fl
     if mask is None:
         return image
     if mode == "blur":
+        from PIL import ImageFilter
+
         try:
             source = image.filter(ImageFilter.GaussianBlur(max(2.0, min(image.size) / 10.0)))
         except ValueError:  # modes Pillow cannot blur (32-bit): the mean instead

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..manifest import record_line
 from ..storage import LocalStore, RemoteStore
+
+if TYPE_CHECKING:
+    import tarfile
 
 STAGE = ".augcli/wds/stage"
 DEFAULT_SHARD_SIZE = 1000
@@ -58,6 +60,8 @@ def class_folders(rels: list[str]) -> list[str] | None:
 
 
 def _member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+    import tarfile
+
     info = tarfile.TarInfo(name)
     info.size = len(payload)
     info.mtime = 0
@@ -165,6 +169,8 @@ class WebDatasetSink:
                 self.store.remove(f"{STAGE}/{rel}")  # (a staged file already gone is no error)
             return
         def pack(fh: Any) -> None:
+            import tarfile  # --layout webdataset only: a tree run does not load it
+
             # one sample's image in memory at a time: a local shard streams into its temporary file
             with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for rel in members:
