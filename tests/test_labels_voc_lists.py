@@ -119,3 +119,13 @@ def test_split_says_the_input_lists_are_replaced_by_its_own(tmp_path):
     made = lists_of(tmp_path / "sp")
     assert sorted(made) == ["ImageSets/Main/train.txt", "ImageSets/Main/val.txt"]
     assert sorted("".join(made.values()).split()) == ["2007_000000", "2007_000001", "2007_000002"]
+
+
+def test_tiles_are_listed_under_their_image_id(tmp_path):
+    inp = voc(tmp_path / "in")
+    augcli("tile", inp, tmp_path / "out", "--size", "24", "-j", "1")
+    out = tmp_path / "out" / ROOT
+    ids = (out / "ImageSets" / "Main" / "val.txt").read_text().split()
+    assert ids and all(i.startswith("2007_000002_x") for i in ids)
+    assert sorted(ids) == sorted(p.stem for p in (out / "JPEGImages").glob("2007_000002_*.jpg"))
+    assert all((out / "Annotations" / f"{i}.xml").is_file() for i in ids)
