@@ -129,3 +129,18 @@ def test_tiles_are_listed_under_their_image_id(tmp_path):
     assert ids and all(i.startswith("2007_000002_x") for i in ids)
     assert sorted(ids) == sorted(p.stem for p in (out / "JPEGImages").glob("2007_000002_*.jpg"))
     assert all((out / "Annotations" / f"{i}.xml").is_file() for i in ids)
+
+
+def test_a_list_replaced_before_the_merge_is_named_by_augcli_merge(tmp_path):
+    import os
+
+    inp = voc(tmp_path / "in")
+    for i in range(2):
+        augcli("expand", inp, tmp_path / "out", "-n", "1", "--seed", "3", "-j", "1", "--buckets", "4",
+               "--shard", f"{i}/2", "-q")
+    assert lists_of(tmp_path / "out")["ImageSets/Main/val.txt"] == "2007_000002_0\n"  # the last shard wrote them
+    target = inp / ROOT / "ImageSets" / "Main" / "val.txt"
+    target.unlink()
+    os.mkfifo(target)
+    res = augcli("merge", tmp_path / "out", expect=2)
+    assert "ImageSets/Main/val.txt: not a regular file; the image-set list is not written" in res.stderr

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..imageio import temp_path
+from ..labels.voc_lists import ListUnreadable
 from ..manifest import merged_lines, part_records, recipe_differences
 from ..storage import open_store
 from .buckets import BOOKKEEPING, Layout, bucket_name, digest
@@ -212,7 +213,10 @@ def _collected_of(header: str, store: Any, layout: Layout, total: int) -> bool:
     files = OutFiles(TreeSink(store), setup.output_dir)
     if setup.coco is not None:
         write_coco(layout, setup, total, inp, files)
-    write_image_sets(layout, setup, total, inp, files)
+    try:
+        write_image_sets(layout, setup, total, inp, files)
+    except ListUnreadable as exc:  # replaced since the shards ran: the merge says so (exit 2), as for a part
+        raise UsageError(str(exc)) from None
     return True
 
 
