@@ -163,10 +163,19 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
         except OSError as exc:
             _fail(summary, report, os.fsdecode(path), f"cannot write: {exc.strerror or exc}")
     collector = labels.collector() if labels is not None else None
+    lists = labels.image_set_lists() if labels is not None else None
+
+    def remake(run: list[Record]) -> None:
+        _replay_run(run, inp, out, settings, on_exists, summary, report, labels, collector, places)
+        if lists is not None:  # VOC's image-set lists name the outputs there now, in the manifest's order
+            for rec in run:
+                if os.path.lexists(fsnames.join(out, rec.output)):
+                    lists.add({"source": rec.source, "output": rec.output, "status": "ok"})
+
     run: list[Record] = []
     for number, item in read_records(manifest, settings, places):
         if isinstance(item, Record) and run and (item.source != run[0].source or len(run) >= RUN_LENGTH):
-            _replay_run(run, inp, out, settings, on_exists, summary, report, labels, collector, places)
+            remake(run)
             run = []
         if isinstance(item, Record):
             run.append(item)
@@ -176,12 +185,7 @@ def replay(manifest: Path, input_dir: Path | None = None, output_dir: Path | Non
             report(f"augcli: note: {fsnames.shown(str(item.get('source')))}: not replayed "
                    f"(status {fsnames.shown(str(item.get('status')))[:40]}: {fsnames.one_line(str(item.get('error')))})")
     if run:
-        _replay_run(run, inp, out, settings, on_exists, summary, report, labels, collector, places)
-    lists = labels.image_set_lists() if labels is not None else None
-    if lists is not None:  # VOC's image-set lists name the outputs there now, in the manifest's order
-        for _, item in read_records(manifest, settings, places):
-            if isinstance(item, Record) and os.path.lexists(fsnames.join(out, item.output)):
-                lists.add({"source": item.source, "output": item.output, "status": "ok"})
+        remake(run)
     for collected in (collector, lists):  # the COCO JSONs and the lists, after the images (as expand writes them)
         try:
             payloads = collected.payloads() if collected is not None else []
