@@ -22,8 +22,8 @@ draws, whichever scheme made a manifest.
 from __future__ import annotations
 
 import functools
-import os
 import hashlib
+import os
 import struct
 from typing import Any
 
@@ -88,6 +88,7 @@ def _generator(state: np.ndarray) -> np.random.Generator:
     """``Generator(PCG64)`` started from known state words."""
     random = _random()
     return random.Generator(random.PCG64(_State(state)))
+
 
 _STREAM_WORDS: dict[str, list[int]] = {}
 

@@ -311,8 +311,8 @@ def label_like(rel: str) -> bool:
     if ext in (".xml", ".csv"):
         return True
     if ext == ".txt":
-        return p.name != "classes.txt" and any(part.lower().startswith(("label", "annotation")) or
-                                                part.lower() == "imagesets" for part in p.parts[:-1])
+        return p.name != "classes.txt" and (image_set_list(rel) or any(
+            part.lower().startswith(("label", "annotation")) for part in p.parts[:-1]))
     return False
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..run.discover import stem_suffix
 from ..safefiles import FileRefused, read_limited
 from .errors import LabelError
 
@@ -47,10 +48,10 @@ def carried(lists: Iterable[str], sources: Iterable[str], label_dirs: Iterable[s
 
 
 def _key(rel: str) -> tuple[str, str]:
-    """(root, id) of an image ``<root>/<image folder>/<id>.<ext>``."""
+    """(root, id) of an image ``<root>/<image folder>/<id>.<ext>``: the id is the stem, as output
+    names are made from (and as split lists them)."""
     folder, _, name = rel.rpartition("/")
-    stem = name.rpartition(".")[0] or name
-    return folder.rpartition("/")[0], stem
+    return folder.rpartition("/")[0], stem_suffix(name)[0]
 
 
 class ListUnreadable(LabelError):

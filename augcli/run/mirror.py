@@ -246,12 +246,10 @@ def described_setup(labels: dict, input_dir: str, outputs: Any) -> tuple[Any, Pa
         inp = base / "in" / _name(sources, "input")
         inp.mkdir(parents=True)
         mirror = Mirror(sources, inp, None, lambda msg: None)
-        for rel in labels.get("coco_files") or ():
-            if isinstance(rel, str) and unsafe_part(rel) is None:
-                mirror._copy(rel, mirror._path(rel), mirror.limits["coco"])
-        for rel in labels.get("image_sets") or ():
-            if isinstance(rel, str) and unsafe_part(rel) is None:
-                mirror._copy(rel, mirror._path(rel), mirror.limits["label"])
+        for key, limit in (("coco_files", "coco"), ("image_sets", "label")):
+            for rel in labels.get(key) or ():
+                if isinstance(rel, str) and unsafe_part(rel) is None:
+                    mirror._copy(rel, mirror._path(rel), mirror.limits[limit])
         local = None
     else:
         inp = local = Path(input_dir).resolve()
