@@ -137,6 +137,16 @@ def is_affine(matrix: np.ndarray) -> bool:
     return abs(a) < 1e-12 and abs(b) < 1e-12 and abs(c - 1.0) < 1e-12
 
 
+def record_rows(matrix: np.ndarray) -> list[list[float]]:
+    """``as_list`` of a 3x3 matrix with 2 rows when it is affine (``is_affine``), else 3: how a
+    record keeps it."""
+    flat = matrix.ravel().tolist() if isinstance(matrix, np.ndarray) else [v for row in matrix for v in row]
+    flat = [float(v) for v in flat]
+    a, b, c = flat[6:9]
+    affine = abs(a) < 1e-12 and abs(b) < 1e-12 and abs(c - 1.0) < 1e-12
+    return [flat[0:3], flat[3:6]] if affine else [flat[0:3], flat[3:6], flat[6:9]]
+
+
 def as_list(matrix: np.ndarray, rows: int = 2) -> list[list[float]]:
     """JSON-ready rows of a matrix (2x3 for affine maps, 3x3 for projective ones)."""
     head = matrix[:rows]

@@ -57,6 +57,11 @@ class Pipeline:
             raise ValueError(f"plan scheme must be one of {', '.join(map(str, PLAN_SCHEMES))}, "
                              f"not {self.plan_scheme!r}")
         object.__setattr__(self, "ops", tuple(sorted(self.ops, key=lambda op: ORDER[op.name])))
+        # looked up per step of every output: by name, and the names each stage of a render acts on
+        object.__setattr__(self, "_by_name", {op.name: op for op in self.ops})
+        object.__setattr__(self, "_displacing", frozenset(op.name for op in self.ops if op.displaces))
+        object.__setattr__(self, "_pixel_stage", frozenset(op.name for op in self.ops
+                                                            if op.pixel_stage and not op.displaces))
         if any(op.displaces for op in self.ops) and any(op.name == "letterbox" for op in self.ops):
             raise ValueError("--letterbox (or --resize-mode fit|fill) cannot be combined with --elastic, "
                              "--grid-distort or --lens yet")
@@ -89,6 +94,8 @@ class Pipeline:
         def sample(op: Op, rng: Any, size: G.Size, matrix: Any) -> dict[str, Any]:
             if objects is None or not getattr(op, "uses_objects", False):
                 return op.sample(rng, size)
+            if callable(matrix):
+                matrix = matrix()
             on_canvas = G.boxes_forward(matrix, objects) if matrix is not None else list(objects)
             return op.sample(rng, size, objects=on_canvas)  # type: ignore[call-arg]
 
@@ -108,7 +115,8 @@ class Pipeline:
             rng = rng_for(op.name)
             applied = rng.random() < op.p
             if applied:
-                params = sample(op, rng, size, None if rows is None else G.rows_matrix(rows))
+                # the matrix so far, made only for an op that reads the objects on its canvas
+                params = sample(op, rng, size, None if rows is None else (lambda r=rows: G.rows_matrix(r)))
                 step = {"op": op.name, "applied": True}
                 step.update(params)
                 if op.geometric:
@@ -140,10 +148,10 @@ class Pipeline:
     # -- applying -------------------------------------------------------------------------------
 
     def _op(self, name: str) -> Op:
-        for op in self.ops:
-            if op.name == name:
-                return op
-        raise KeyError(f"the plan names op {name!r}, which this pipeline does not have")
+        op = self._by_name.get(name)
+        if op is None:
+            raise KeyError(f"the plan names op {name!r}, which this pipeline does not have")
+        return op
 
     def geometry(self, plan: Sequence[Step], size: G.Size) -> tuple[np.ndarray, G.Size]:
         """The complete output -> input mapping of a plan's geometric steps and the output size."""
@@ -174,6 +182,8 @@ class Pipeline:
     def window(self, plan: Sequence[Step]) -> tuple[int, int, int, int] | None:
         """The output pixels (x0, y0, x1, y1) a plan's image fills when a letterbox pads it, else
         None. Outside them the output is padding: labels and masks are cut there too."""
+        if "letterbox" not in self._by_name:
+            return None
         for step in plan:
             if step["op"] == "letterbox" and step["applied"]:
                 return self._op("letterbox").window(_params(step))  # type: ignore[attr-defined]
@@ -181,6 +191,8 @@ class Pipeline:
     def distortion(self, plan: Sequence[Step], size: G.Size) -> D.Nodes | None:
         """The node grid of a plan's distortion steps on the affine output's canvas ``size`` (the
         plan's geometry size), or None when no distortion op is applied."""
+        if not self._displacing:
+            return None
         return D.nodes_for([(op, _params(step)) for step in plan
                             if step["applied"] and (op := self._op(step["op"])).displaces], size)
 
@@ -198,7 +210,8 @@ class Pipeline:
         reads neither its pixels nor the image again), which lets a large source be packed in its
         own memory (``warping.Warper``)."""
         # a distorted copy reads the image itself, so it is not given up to the warper
-        distorts = any(step["applied"] and self._op(step["op"]).displaces for plan in plans for step in plan)
+        distorts = bool(self._displacing) and any(step["applied"] and step["op"] in self._displacing
+                                                  for plan in plans for step in plan)
         warper = W.Warper(image, fill_mode=self.warp.fill_mode, cval=self.warp.cval,
                           interpolation=self.warp.interpolation, consume=consume and not distorts)
         warper.reserve(geometries if geometries is not None else [self.geometry(p, image.size) for p in plans])
@@ -222,8 +235,8 @@ class Pipeline:
             # ``owned``: nothing but this render holds ``out``, so a value map may write over it
             # (Op.into) instead of making a new image
             for step in plan:
-                op = self._op(step["op"])
-                if step["applied"] and op.pixel_stage and not op.displaces:  # a policy: its matrix is in the warp
+                if step["applied"] and step["op"] in self._pixel_stage:  # a policy: its matrix is in the warp
+                    op = self._op(step["op"])
                     made = op.into(out, _params(step)) if owned else op.after_warp(out, _params(step))
                     owned = op.fresh and (owned or made is not out)
                     out = made

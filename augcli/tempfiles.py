@@ -75,9 +75,10 @@ class _Process:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.counter = itertools.count(int.from_bytes(os.urandom(4), "little"))
+        self.head = b".%s.%d." % (host_tag().encode("ascii"), self.pid)
 
     def tail(self) -> bytes:
-        return b".%s.%d.%08x.tmp" % (host_tag().encode("ascii"), self.pid, next(self.counter) & 0xFFFFFFFF)
+        return self.head + b"%08x.tmp" % (next(self.counter) & 0xFFFFFFFF)
 
 
 _PROCESS = _Process()
@@ -233,7 +234,11 @@ def write_atomic(path: PathLike, data: bytes | Callable[[BinaryIO], None], *, ov
     (perhaps created by a concurrent run) is left alone and False is returned. A name longer than the
     file system allows raises NameTooLong (an OSError with errno ENAMETOOLONG)."""
     parent, name = os.path.split(os.fsencode(path))
-    parent = parent or b"."
+    return write_atomic_in(parent or b".", name, data, overwrite=overwrite)
+
+
+def write_atomic_in(parent: bytes, name: bytes, data: bytes | Callable[[BinaryIO], None], *, overwrite: bool) -> bool:
+    """``write_atomic`` of the file ``name`` in the folder ``parent`` (both bytes)."""
     if not _DIR_FD:  # no *at() calls on this system: plain paths
         os.makedirs(parent, exist_ok=True)
         return _write_in(None, parent, name, data, overwrite)
@@ -263,12 +268,9 @@ def _write_in(folder: _Folder | None, parent: bytes, name: bytes, data: bytes | 
     limit = folder.limit if folder is not None else name_max(parent)
     if len(name) > limit:
         raise NameTooLong(name, limit)
-    if folder is None:
-        target, at = os.path.join(parent, name), {}
-        pair: dict = {}
-    else:
-        target, at = name, {"dir_fd": folder.fd}
-        pair = {"src_dir_fd": folder.fd, "dst_dir_fd": folder.fd}
+    # names relative to the folder's descriptor, or (without one) paths; dir_fd=None is "no folder"
+    dfd = folder.fd if folder is not None else None
+    target = name if folder is not None else os.path.join(parent, name)
     # The open is inside the try: a Ctrl-C delivered as os.open returns (the interpreter checks
     # for signals there) must still remove the temporary. A name that exists is not ours to remove.
     tmp = None
@@ -279,7 +281,7 @@ def _write_in(folder: _Folder | None, parent: bytes, name: bytes, data: bytes | 
                 name_tried = os.path.join(parent, name_tried)
             tmp = name_tried
             try:
-                fd = os.open(name_tried, _TMP_FLAGS, 0o666, **at)
+                fd = os.open(name_tried, _TMP_FLAGS, 0o666, dir_fd=dfd)
             except FileExistsError:  # left by an earlier process that had our PID, or another writer's
                 tmp = None
                 if attempt + 1 == _NAME_TRIES:
@@ -297,7 +299,7 @@ def _write_in(folder: _Folder | None, parent: bytes, name: bytes, data: bytes | 
             finally:
                 os.close(fd)
         if overwrite:
-            os.replace(tmp, target, **pair)
+            os.replace(tmp, target, src_dir_fd=dfd, dst_dir_fd=dfd)
             tmp = None
             return True
         if folder is not None and folder.noreplace is not False:
@@ -307,22 +309,22 @@ def _write_in(folder: _Folder | None, parent: bytes, name: bytes, data: bytes | 
                     tmp = None
                 return moved
         try:
-            os.link(tmp, target, **pair)  # atomic create-if-absent
+            os.link(tmp, target, src_dir_fd=dfd, dst_dir_fd=dfd)  # atomic create-if-absent
         except FileExistsError:
             return False
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                 raise
-            if _lexists(target, at):  # file system without hard links: best effort
+            if _lexists(target, dfd):  # file system without hard links: best effort
                 return False
-            os.replace(tmp, target, **pair)
+            os.replace(tmp, target, src_dir_fd=dfd, dst_dir_fd=dfd)
             tmp = None
             return True
         return True
     finally:
         if tmp is not None:
             try:
-                os.unlink(tmp, **at)
+                os.unlink(tmp, dir_fd=dfd)
             except FileNotFoundError:
                 pass
 
@@ -380,9 +382,9 @@ def same_bytes(path: bytes | os.PathLike, data: bytes) -> bool:
         return False
 
 
-def _lexists(name: bytes, at: dict) -> bool:
+def _lexists(name: bytes, dfd: int | None) -> bool:
     try:
-        os.stat(name, follow_symlinks=False, **at)
+        os.stat(name, follow_symlinks=False, dir_fd=dfd)
     except OSError:
         return False
     return True

@@ -7,7 +7,7 @@ source. Exact pixel copies (flips, quarter turns, integer moves) skip resampling
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -121,18 +121,30 @@ def _pil_data(matrix: np.ndarray, ox: float, oy: float) -> tuple[float, ...]:
 
 def _is_permutation(matrix: np.ndarray, in_size: geometry.Size, out_size: geometry.Size) -> bool:
     """True if the map sends every output pixel centre exactly onto an input pixel centre."""
-    m = matrix
-    if m[2, 0] != 0.0 or m[2, 1] != 0.0 or m[2, 2] != 1.0:
+    return _permutes(_flat(matrix), in_size, out_size)
+
+
+def _flat(matrix: Any) -> list[float]:
+    """The 9 entries of a 3x3 matrix, row by row, as Python floats."""
+    if isinstance(matrix, np.ndarray):
+        return matrix.astype(float, copy=False).ravel().tolist()
+    return [float(v) for row in matrix for v in row]
+
+
+def _permutes(m: Sequence[float], in_size: geometry.Size, out_size: geometry.Size) -> bool:
+    """``_is_permutation`` of the flat entries ``m``."""
+    a, b, tx, c, d, ty, g, h, i = m
+    if g != 0.0 or h != 0.0 or i != 1.0:
         return False
-    a, b, tx, c, d, ty = (float(v) for v in m[:2].ravel())
     if not ((b == 0.0 and c == 0.0 and abs(a) == 1.0 and abs(d) == 1.0)
             or (a == 0.0 and d == 0.0 and abs(b) == 1.0 and abs(c) == 1.0)):
         return False
     if tx != round(tx) or ty != round(ty):
         return False
-    corners = geometry.apply_points(matrix, [(0, 0), (out_size[0] - 1, out_size[1] - 1)])
-    return bool(np.all(corners >= 0) and np.all(corners[:, 0] <= in_size[0] - 1)
-                and np.all(corners[:, 1] <= in_size[1] - 1))
+    # where the first and the last output pixel centres land (exact: integers and signs only)
+    x, y = out_size[0] - 1, out_size[1] - 1
+    u, v = a * x + b * y + tx, c * x + d * y + ty
+    return min(tx, u) >= 0 and min(ty, v) >= 0 and max(tx, u) <= in_size[0] - 1 and max(ty, v) <= in_size[1] - 1
 
 
 
@@ -207,6 +219,7 @@ class Warper:
         self._shared: tuple[Image.Image, tuple[int, int, int, int]] | None = None
         self._consume = consume
         self._packed = False  # self._bytes is packed RGB in the image's own memory
+        self._kernel: kernels.WarpSource | None = None  # self._bytes, checked once for the kernel
         # augcli's kernel does the warp; bicubic and 32-bit I / F images stay on Pillow's resampler
         self._native_warp = interpolation in KERNEL_INTERPOLATIONS and image.mode in _NATIVE
 
@@ -253,32 +266,32 @@ class Warper:
 
     def warp(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
         """The source resampled onto ``size`` through ``matrix``."""
-        matrix = np.asarray(matrix, dtype=float)
-        if self._exact(matrix, size) and not self._packed:
+        flat = _flat(matrix)
+        if not self._packed and _permutes(flat, self.image.size, size):
             # identity, flips, quarter turns, integer moves: an exact copy of pixels, no resampling
-            return _permute(self.image, matrix, size)
+            return _permute(self.image, np.asarray(matrix, dtype=float), size)
         if self._native_warp:
-            return self._native(matrix, size)
-        return self._pillow(matrix, size)
+            return self._native(flat, size)
+        return self._pillow(np.asarray(matrix, dtype=float), size)
 
-    def _native(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
+    def _native(self, flat: list[float], size: geometry.Size) -> Image.Image:
         """The warp in augcli's own kernel: every fill mode per tap, nothing extended, rounded.
         L, RGB and I;16 are read from and written into Pillow's own memory (no copy)."""
         work, bpp, wide = _NATIVE[self.image.mode]
-        if self._bytes is None:
-            self._bytes = _native_source(self.image, work)
-        cval = _native_cval(work, self.cval)
+        if self._kernel is None:
+            if self._bytes is None:
+                self._bytes = _native_source(self.image, work)
+            self._kernel = kernels.WarpSource(self._bytes, self.image.size, bpp, fill=self.fill_mode,
+                                              interpolation=self.interpolation, cval=_native_cval(work, self.cval),
+                                              wide=wide, src_bpp=3 if self._packed else None)
         if self.image.mode in ("L", "RGB", "I;16"):
             out = Image.new(self.image.mode, size, None)  # not cleared: the kernel writes every byte
             target = kernels.pixels(out, writable=True)
             if target is not None:
-                kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
-                             interpolation=self.interpolation, cval=cval, wide=wide, out=target,
-                             src_bpp=3 if self._packed else None)
+                self._kernel.into(target, size, flat)
                 return out
-        buf = kernels.warp(self._bytes, self.image.size, bpp, matrix, size, fill=self.fill_mode,
-                           interpolation=self.interpolation, cval=cval, wide=wide,
-                           src_bpp=3 if self._packed else None)
+        buf = bytearray(size[0] * size[1] * bpp)
+        self._kernel.into(buf, size, flat)
         out = Image.frombytes(work, size, buf)
         return out.convert(self.image.mode) if out.mode != self.image.mode else out
 

@@ -147,6 +147,31 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
     return out
 
 
+class WarpSource:
+    """One source checked once for many ``warp`` calls into packed outputs (the copies of a source):
+    each ``into`` then checks only what differs per output, the matrix and the output's size (the
+    kernel checks every buffer's extent itself)."""
+
+    __slots__ = ("src", "w", "h", "bpp", "sbpp", "wide", "fill", "interpolation", "cval")
+
+    def __init__(self, src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, *, fill: str,
+                 interpolation: str, cval: bytes, wide: bool = False, src_bpp: int | None = None) -> None:
+        self.w, self.h, _, _, self.sbpp = _checked_layout("warp", src, size, bpp, size, cval, wide, src_bpp)
+        self.src, self.bpp, self.wide, self.cval = src, bpp, int(wide), bytes(cval)
+        self.fill, self.interpolation = FILLS[fill], INTERPOLATIONS[interpolation]
+
+    def into(self, out: bytearray | memoryview, out_size: tuple[int, int], matrix: Sequence[float]) -> None:
+        """Warp into ``out`` (packed rows of ``out_size``) through the 9 numbers of a 3x3 ``matrix``,
+        row by row (as ``warp``)."""
+        ow, oh = int(out_size[0]), int(out_size[1])
+        m = tuple(matrix)
+        # a sum of finite numbers is finite unless it overflows; any NaN or infinity makes it NaN or infinite
+        if len(m) != 9 or not math.isfinite(sum(m)) and not all(math.isfinite(v) for v in m):
+            raise ValueError(f"warp: the matrix must be 9 finite numbers, got {matrix!r}")
+        _warp.warp(self.src, self.w, self.h, self.w * self.sbpp, self.bpp, self.wide, out, ow, oh, ow * self.bpp, m,
+                   self.fill, self.interpolation, self.cval, self.sbpp)
+
+
 def remap(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, grid: bytes,
           grid_size: tuple[int, int], shift: int, out_size: tuple[int, int], *, fill: str, interpolation: str,
           cval: bytes, wide: bool = False, out: bytearray | memoryview | None = None,

@@ -26,10 +26,9 @@ import re
 from typing import Any, Callable, Protocol
 
 from .. import fsnames
-from ..imageio import write_atomic
 from ..safepaths import check_output_rel
 from ..storage import LocalStore, RemoteStore
-from ..tempfiles import same_bytes
+from ..tempfiles import same_bytes, write_atomic_in
 
 Data = Any  # bytes, or (local tree only) a function that writes them into an open file
 
@@ -79,7 +78,9 @@ class TreeSink:
         """Write one output whole, or not at all; False if it exists and ``overwrite`` is not set."""
         check_output_rel(rel)  # whatever the name was made from, it stays under the output folder
         if self._root is not None:
-            return write_atomic(fsnames.join(self._root, rel), data, overwrite=overwrite)
+            folder, _, name = rel.rpartition("/")
+            parent = os.path.join(self._root, fsnames.to_bytes(folder)) if folder else self._root
+            return write_atomic_in(parent, fsnames.to_bytes(name), data, overwrite=overwrite)
         return self.store.write(rel, data, overwrite=overwrite)
 
     def same_bytes(self, rel: str, data: bytes) -> bool:

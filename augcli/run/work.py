@@ -5,6 +5,7 @@ input: problems become records."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -233,7 +234,8 @@ def _make_outputs(ctx: WorkContext, job: SourceJob, image, size, todo: set, reco
                                                   window=cfg.pipeline.window(steps), nodes=nodes_of(i))[1]
             continue
         try:
-            check_output_rel(out)  # before its label files, which are named after it
+            if out_labels is not None:
+                check_output_rel(out)  # before its label files, which are named after it (the sink checks it too)
             # (at most RENDER_AHEAD_BYTES of outputs alive, or one larger output: each is gone after its turn)
             if k is None:
                 made_image = image
@@ -344,6 +346,9 @@ def write_labels(files: Sequence[tuple[Path, bytes]], overwrite: bool, out: OutF
     return None
 
 
+_item_key = functools.lru_cache(maxsize=64)(stable_key)  # a source's outputs come one after another
+
+
 def make_record(source, output, copy, ctx: WorkContext, *, status="ok", error=None, size=None,
             out_size=None, steps=(), matrix=None) -> dict[str, Any]:
     rec: dict[str, Any] = {
@@ -353,10 +358,10 @@ def make_record(source, output, copy, ctx: WorkContext, *, status="ok", error=No
         "status": status,
         "error": error,
         "seed": ctx.root_seed,
-        "item_key": stable_key(source),
+        "item_key": _item_key(source),
         "size": list(size) if size else None,
         "output_size": list(out_size) if out_size else None,
         "ops": list(steps),
-        "matrix": G.as_list(matrix, 2 if G.is_affine(matrix) else 3) if matrix is not None else None,
+        "matrix": G.record_rows(matrix) if matrix is not None else None,
     }
     return rec
