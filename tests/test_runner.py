@@ -538,3 +538,36 @@ def test_large_rgb_sources_are_packed_in_place_and_give_the_same_files(tmp_path,
     packed.clear()  # exact warps (flips) read the image itself
     expand(src, tmp_path / "flip", "-n", 2, "-j", 1, "--hflip", "--seed", 1)
     assert packed == [False, False]
+
+
+@pytest.mark.parametrize("extra, plans", [
+    (["--no-manifest"], False),  # nothing reads them: records go to the parent without them
+    ([], True),  # the manifest records them
+    (["--no-manifest", "--layout", "hf"], True),  # the layout's index may describe outputs from them
+])
+def test_records_carry_plans_only_where_something_reads_them(tmp_path, monkeypatch, extra, plans):
+    from augcli.run import pool
+
+    src = tmp_path / "in" / "cats"
+    src.mkdir(parents=True)
+    for i in range(3):
+        pattern(40, 30, seed=i).save(src / f"c{i}.png")
+    sent: list[dict] = []
+    real = pool.process_source_safely
+
+    def spy(ctx, job):
+        records = real(ctx, job)
+        sent.extend(records)
+        return records
+
+    monkeypatch.setattr(pool, "process_source_safely", spy)
+    out = tmp_path / "out"
+    expand(tmp_path / "in", out, "-n", "2", "-j", "1", "--seed", "4", *GEOMETRY, *extra)
+    assert len(sent) == 6 and all(r["status"] == "ok" for r in sent)
+    assert all(("ops" in r and "matrix" in r and "item_key" in r) == plans for r in sent)
+    # the outputs are the same bytes either way
+    again = tmp_path / "again"
+    monkeypatch.setattr(pool, "process_source_safely", real)
+    expand(tmp_path / "in", again, "-n", "2", "-j", "1", "--seed", "4", *GEOMETRY)
+    made = {k: v for k, v in tree_bytes(out).items() if k.endswith(".png")}
+    assert made and made == {k: v for k, v in tree_bytes(again).items() if k.endswith(".png")}

@@ -37,6 +37,9 @@ class BucketedRecords:
     notes_early = True  # the copy plan's notes come with the recipe, before the resume checks
     shared = True  # other shards write the same run files (the dataset YAML)
 
+    def reads_plans(self) -> bool:
+        return True  # every bucket's manifest part records them, for the merge
+
     def __init__(self, cfg: RunConfig, place: Placement) -> None:
         if cfg.seed is None and cfg.shard is not None and cfg.shard.count > 1:
             raise UsageError("a sharded run needs --seed: every shard must draw from the same seed")

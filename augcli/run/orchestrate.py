@@ -45,6 +45,8 @@ class Records(Protocol):
     scope: str  # how a clash names the run (" of shard I/N")
     exists: Callable[[str], bool] | None  # whether an output exists (None: Checks looks locally)
 
+    def reads_plans(self) -> bool: ...  # whether each output's plan (ops, matrix) is read from its record
+
     def begin(self, cfg: RunConfig, setup: Any, report: Callable[[str], None]) -> None: ...
     def listed(self, job: SourceJob, checks: Checks) -> None: ...
     def resume(self, header: str, checks: Checks, report: Callable[[str], None]) -> bool: ...
@@ -146,7 +148,8 @@ def expand(cfg: RunConfig, report: Callable[[str], None]) -> Summary:
 
     # schedule and record
     workers = min(cfg.effective_workers, max(1, summary.discovered))
-    ctx = WorkContext(cfg, seed, setup, sources=place.sources if place.sources.remote else None, sink=place.sink)
+    ctx = WorkContext(cfg, seed, setup, sources=place.sources if place.sources.remote else None, sink=place.sink,
+                      plans=records.reads_plans())
     progress = Progress(summary.discovered, cfg.progress, report)
     try:
         records.run(ctx, again, workers, summary, progress)

@@ -208,7 +208,10 @@ def pool_context():
 # earlier one) per chunk in flight: a source much larger than the others does not idle the other
 # workers while its results are awaited (records are small; only sources are bounded more tightly)
 WINDOW_PER_WORKER = 3
-MOST_PER_CHUNK = 16  # sources in one chunk of small files (more would leave one worker a longer tail)
+# sources in one chunk of small files: each chunk costs the parent's threads about a millisecond of
+# CPU (the futures, the pipes, the wakeups), a cost the workers share on a 2-core machine; more would
+# leave one worker a longer tail
+MOST_PER_CHUNK = 48
 HELD_PER_WINDOW = 4
 
 

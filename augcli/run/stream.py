@@ -19,7 +19,7 @@ from .places import OutFiles, Placement, write_run_file
 from .pool import engine_results
 from .prepare import Checks
 from .report import Progress, Summary, failure_line, tally, warning_line
-from .sinks import take_objects
+from .sinks import TreeSink, take_objects
 from .work import WorkContext
 
 
@@ -39,6 +39,10 @@ class StreamedRecords:
 
     def begin(self, cfg: RunConfig, setup: Any, report: Callable[[str], None]) -> None:
         self.cfg, self.setup = cfg, setup
+
+    def reads_plans(self) -> bool:
+        """Only the manifest, the labels' tally and a layout that writes records read the plans."""
+        return self.cfg.manifest_path is not None or self.setup is not None or type(self.place.sink) is not TreeSink
 
     def listed(self, job: SourceJob, checks: Checks) -> None:
         checks.job(job)  # every source is this run's: checked as it is listed, not kept

@@ -53,6 +53,9 @@ class WorkContext:
     labels: Any = None  # augcli.labels.setup.LabelSetup, when the run carries labels
     sources: Any = None  # an augcli.storage store for object storage; None: the local input folder
     sink: Any = None  # augcli.run.sinks.Sink, where every output goes; None: the local output tree
+    # whether records carry each output's plan (ops, matrix, item key): False only when nothing reads
+    # them (no manifest, no labels, the plain tree), so they are neither made nor sent to the parent
+    plans: bool = True
 
     def __post_init__(self) -> None:
         if self.sink is None:
@@ -358,10 +361,11 @@ def make_record(source, output, copy, ctx: WorkContext, *, status="ok", error=No
         "status": status,
         "error": error,
         "seed": ctx.root_seed,
-        "item_key": _item_key(source),
         "size": list(size) if size else None,
         "output_size": list(out_size) if out_size else None,
-        "ops": list(steps),
-        "matrix": G.record_rows(matrix) if matrix is not None else None,
     }
+    if ctx.plans:
+        rec["item_key"] = _item_key(source)
+        rec["ops"] = list(steps)
+        rec["matrix"] = G.record_rows(matrix) if matrix is not None else None
     return rec
