@@ -41,6 +41,7 @@ SYSTEMS = {  # name -> script in bench/systems/
     "albumentationsx": "albumentationsx.py",
     "augcli_scalar": "augcli_scalar.py",
     "augcli_baseline": "augcli_baseline.py",
+    "lean": "lean.py",  # a reference, not a peer: the least a run with augcli's promises does
 }
 JOBS = {  # name -> (input selection, copies, quality)
     "J1": ("all", 4, 90),

@@ -21,7 +21,12 @@ IGNORED_NAMES = frozenset({"Thumbs.db", "thumbs.db", "desktop.ini", "Desktop.ini
 
 
 def is_candidate(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    """Whether ``name`` has an image extension (``os.path.splitext``'s, in any case)."""
+    dot = name.rfind(".")
+    if dot <= 0 or "/" in name:
+        return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    # splitext ignores the leading dots of a name: "..png" has no extension
+    return name[dot:].lower() in IMAGE_EXTENSIONS and name.lstrip(".").find(".") >= 0
 
 
 def is_visible(name: str) -> bool:
@@ -129,6 +134,7 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
         parsed.append((rel, fmt, ext, folder, stem, suffix, group))
     prefix = f"{fsnames.canonical(cfg.prefix)}_" if cfg.prefix else ""
     jobs = []
+    tails: dict[tuple[str, int], list[tuple[int, str]]] = {}  # (extension, copies) -> each copy's name ending
     for rel, fmt, ext, folder, stem, suffix, group in parsed:
         if groups[group] > 1:
             stem = f"{stem}_{suffix[1:].lower()}"
@@ -140,7 +146,10 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
         if cfg.include_originals:
             outs.append((None, f"{base}{ext}" if cfg.keep_names else f"{base}_orig{ext}"))
         copies = cfg.copies if counts is None else counts[rel]
-        outs.extend((k, f"{base}_{k:0{width}d}{ext}") for k in range(copies))
+        ends = tails.get((ext, copies))
+        if ends is None:
+            ends = tails[(ext, copies)] = [(k, f"_{k:0{width}d}{ext}") for k in range(copies)]
+        outs += [(k, base + end) for k, end in ends]
         if partners is not None:
             picks = tuple(partners.draw(rel, k) if k is not None else None for k, _ in outs)
             jobs.append(SourceJob(rel, tuple(outs), fmt, compose=picks if any(picks) else (),
@@ -153,6 +162,10 @@ def plan_outputs(sources: Sequence[str], cfg: RunConfig, plan: CopyPlan | None =
 def split_name(rel: str) -> tuple[str, str]:
     """``(folder, name)`` of a relative POSIX path as ``PurePosixPath`` gives them (``str(p.parent)``,
     ``p.name``): the folder of a top-level name is ``"."``."""
+    if rel and "//" not in rel and rel[0] != "/" and rel[-1] != "/" and "." not in (rel[0], rel[-1]) \
+            and "/." not in rel and "./" not in rel:
+        folder, _, name = rel.rpartition("/")  # a canonical name (the walk's): no empty or "." segment
+        return folder or ".", name
     parts = [p for p in rel.split("/") if p and p != "."]
     if not parts:
         return ".", ""
