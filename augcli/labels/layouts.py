@@ -371,15 +371,16 @@ def walk(root: Path, output_dir: Path | None, found) -> None:
 
 def _files_here(found, base: str, files: list[str], role: str | None) -> None:
     tree = found.tree
-    stems = {os.path.splitext(f)[0] for f in files if is_candidate(f)}
-    for f in files:
+    images = [is_candidate(f) for f in files]
+    stems = {f[:f.rfind(".")] for f, image in zip(files, images) if image}  # an image's name has a dot
+    for f, image in zip(files, images):
         rel = f"{base}{f}"
         if role is not None:
             tree.files.add(rel)
-            if (role == "masks" and is_candidate(f)) or label_like(rel) or f.lower().endswith(".json"):
+            if (role == "masks" and image) or label_like(rel) or f.lower().endswith(".json"):
                 tree.label_like.append(rel)
             continue
-        if is_candidate(f):
+        if image:
             tree.images.append(rel)
             continue
         if f.lower().endswith((".txt", ".xml", ".json")):
