@@ -59,6 +59,8 @@ class Pipeline:
         object.__setattr__(self, "ops", tuple(sorted(self.ops, key=lambda op: ORDER[op.name])))
         # looked up per step of every output: by name, and the names each stage of a render acts on
         object.__setattr__(self, "_by_name", {op.name: op for op in self.ops})
+        object.__setattr__(self, "_draws", tuple((op, op.name, op.p, op.geometric, getattr(op, "uses_objects", False))
+                                                 for op in self.ops))
         object.__setattr__(self, "_displacing", frozenset(op.name for op in self.ops if op.displaces))
         object.__setattr__(self, "_pixel_stage", frozenset(op.name for op in self.ops
                                                             if op.pixel_stage and not op.displaces))
@@ -111,20 +113,19 @@ class Pipeline:
                     m = m @ m_op
             return steps, (m, size)
         rows = None
-        for op in self.ops:
-            rng = rng_for(op.name)
-            applied = rng.random() < op.p
-            if applied:
-                # the matrix so far, made only for an op that reads the objects on its canvas
-                params = sample(op, rng, size, None if rows is None else (lambda r=rows: G.rows_matrix(r)))
-                step = {"op": op.name, "applied": True}
-                step.update(params)
-                if op.geometric:
+        for op, name, p, geometric, reads in self._draws:
+            rng = rng_for(name)
+            if rng.random() < p:
+                if objects is None or not reads:
+                    params = op.sample(rng, size)
+                else:  # the matrix so far, made only for an op that reads the objects on its canvas
+                    params = sample(op, rng, size, None if rows is None else (lambda r=rows: G.rows_matrix(r)))
+                steps.append({"op": name, "applied": True, **params})
+                if geometric:
                     m_op, size = G.op_rows(op, params, size)
                     rows = m_op if rows is None else G.compose_rows(rows, m_op)
             else:
-                step = {"op": op.name, "applied": False}
-            steps.append(step)
+                steps.append({"op": name, "applied": False})
         return steps, (G.rows_matrix(rows or G.IDENTITY_ROWS), size)
 
     def check(self, plan: Any, size: G.Size) -> None:
