@@ -22,13 +22,14 @@ try:
     from PIL import Image
 
     from augcli import kernels
-    from augcli.imageio import contiguous_images
     from augcli.kernels import _warp
 except ImportError as e:
     skip(f"augcli or Pillow not importable ({e})")
 
 
-contiguous_images()  # one block of memory per image, so the kernel reads and writes Pillow's own
+# one block of memory per image, so the kernel reads and writes Pillow's own (as augcli.imageio
+# does; imported here without it, since it loads numpy, which this reference does without)
+Image.core.set_block_size(1 << 30)
 
 
 def work(task):
