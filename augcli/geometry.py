@@ -11,6 +11,7 @@ A's input is ``A_matrix @ B_matrix``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -133,18 +134,26 @@ def boxes_forward(matrix: np.ndarray, boxes) -> list[tuple[float, float, float, 
 
 def is_affine(matrix: np.ndarray) -> bool:
     m = matrix[2]
-    a, b, c = m.tolist() if isinstance(m, np.ndarray) else m  # Python floats: the same tests, faster
+    return _affine_row(*(m.tolist() if isinstance(m, np.ndarray) else m))  # Python floats: the same tests, faster
+
+
+def _affine_row(a: float, b: float, c: float) -> bool:
+    """Whether (a, b, c) is the last row (0, 0, 1) of an affine map, to 1e-12."""
     return abs(a) < 1e-12 and abs(b) < 1e-12 and abs(c - 1.0) < 1e-12
+
+
+def flat(matrix: Any) -> list[float]:
+    """The 9 entries of a 3x3 matrix (an array or rows), row by row, as Python floats."""
+    if isinstance(matrix, np.ndarray):
+        return matrix.astype(float, copy=False).ravel().tolist()
+    return [float(v) for row in matrix for v in row]
 
 
 def record_rows(matrix: np.ndarray) -> list[list[float]]:
     """``as_list`` of a 3x3 matrix with 2 rows when it is affine (``is_affine``), else 3: how a
     record keeps it."""
-    flat = matrix.ravel().tolist() if isinstance(matrix, np.ndarray) else [v for row in matrix for v in row]
-    flat = [float(v) for v in flat]
-    a, b, c = flat[6:9]
-    affine = abs(a) < 1e-12 and abs(b) < 1e-12 and abs(c - 1.0) < 1e-12
-    return [flat[0:3], flat[3:6]] if affine else [flat[0:3], flat[3:6], flat[6:9]]
+    m = flat(matrix)
+    return [m[0:3], m[3:6]] if _affine_row(*m[6:9]) else [m[0:3], m[3:6], m[6:9]]
 
 
 def as_list(matrix: np.ndarray, rows: int = 2) -> list[list[float]]:

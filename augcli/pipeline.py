@@ -96,8 +96,6 @@ class Pipeline:
         def sample(op: Op, rng: Any, size: G.Size, matrix: Any) -> dict[str, Any]:
             if objects is None or not getattr(op, "uses_objects", False):
                 return op.sample(rng, size)
-            if callable(matrix):
-                matrix = matrix()
             on_canvas = G.boxes_forward(matrix, objects) if matrix is not None else list(objects)
             return op.sample(rng, size, objects=on_canvas)  # type: ignore[call-arg]
 
@@ -119,7 +117,7 @@ class Pipeline:
                 if objects is None or not reads:
                     params = op.sample(rng, size)
                 else:  # the matrix so far, made only for an op that reads the objects on its canvas
-                    params = sample(op, rng, size, None if rows is None else (lambda r=rows: G.rows_matrix(r)))
+                    params = sample(op, rng, size, None if rows is None else G.rows_matrix(rows))
                 steps.append({"op": name, "applied": True, **params})
                 if geometric:
                     m_op, size = G.op_rows(op, params, size)

@@ -7,7 +7,7 @@ source. Exact pixel copies (flips, quarter turns, integer moves) skip resampling
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -121,14 +121,7 @@ def _pil_data(matrix: np.ndarray, ox: float, oy: float) -> tuple[float, ...]:
 
 def _is_permutation(matrix: np.ndarray, in_size: geometry.Size, out_size: geometry.Size) -> bool:
     """True if the map sends every output pixel centre exactly onto an input pixel centre."""
-    return _permutes(_flat(matrix), in_size, out_size)
-
-
-def _flat(matrix: Any) -> list[float]:
-    """The 9 entries of a 3x3 matrix, row by row, as Python floats."""
-    if isinstance(matrix, np.ndarray):
-        return matrix.astype(float, copy=False).ravel().tolist()
-    return [float(v) for row in matrix for v in row]
+    return _permutes(geometry.flat(matrix), in_size, out_size)
 
 
 def _permutes(m: Sequence[float], in_size: geometry.Size, out_size: geometry.Size) -> bool:
@@ -266,7 +259,7 @@ class Warper:
 
     def warp(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:
         """The source resampled onto ``size`` through ``matrix``."""
-        flat = _flat(matrix)
+        flat = geometry.flat(matrix)
         if not self._packed and _permutes(flat, self.image.size, size):
             # identity, flips, quarter turns, integer moves: an exact copy of pixels, no resampling
             return _permute(self.image, np.asarray(matrix, dtype=float), size)
@@ -290,9 +283,7 @@ class Warper:
             if target is not None:
                 self._kernel.into(target, size, flat)
                 return out
-        buf = bytearray(size[0] * size[1] * bpp)
-        self._kernel.into(buf, size, flat)
-        out = Image.frombytes(work, size, buf)
+        out = Image.frombytes(work, size, self._kernel.into(None, size, flat))
         return out.convert(self.image.mode) if out.mode != self.image.mode else out
 
     def _pillow(self, matrix: np.ndarray, size: geometry.Size) -> Image.Image:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from array import array
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import _pixel, _warp
 
@@ -133,11 +133,7 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
     same output as from that RGBX source). Its buffer may be longer than ``3 w h`` bytes: with at
     least 2 bytes to spare the SIMD paths run (they read 4 or 8 bytes per pixel), else the scalar one."""
     w, h, ow, oh, sbpp = _checked_layout("warp", src, size, bpp, out_size, cval, wide, src_bpp)
-    m = [float(v) for row in matrix for v in row]
-    if len(m) == 6:
-        m += [0.0, 0.0, 1.0]
-    if len(m) != 9 or not all(math.isfinite(v) for v in m):
-        raise ValueError(f"warp: the matrix must be 3x3 (or 2x3) finite numbers, got {matrix!r}")
+    m = _finite_matrix([float(v) for row in matrix for v in row], matrix)
     if out_stride is None:
         out, out_stride = _output("warp", out, out_size, bpp), ow * bpp
     elif out is None or out_stride < ow * bpp or memoryview(out).nbytes < (oh - 1) * out_stride + ow * bpp:
@@ -145,6 +141,16 @@ def warp(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, m
     _warp.warp(src, w, h, w * sbpp, bpp, int(wide), out, ow, oh, out_stride, tuple(m), FILLS[fill],
                INTERPOLATIONS[interpolation], bytes(cval), sbpp)
     return out
+
+
+def _finite_matrix(m: list[float], given: Any) -> tuple[float, ...]:
+    """The 9 entries of a 3x3 matrix (a 2x3 one gets the row 0, 0, 1), all finite, else ValueError."""
+    if len(m) == 6:
+        m = m + [0.0, 0.0, 1.0]
+    # a sum of finite numbers is finite unless it overflows; any NaN or infinity makes it NaN or infinite
+    if len(m) != 9 or not math.isfinite(sum(m)) and not all(math.isfinite(v) for v in m):
+        raise ValueError(f"warp: the matrix must be 3x3 (or 2x3) finite numbers, got {given!r}")
+    return tuple(m)
 
 
 class WarpSource:
@@ -160,16 +166,16 @@ class WarpSource:
         self.src, self.bpp, self.wide, self.cval = src, bpp, int(wide), bytes(cval)
         self.fill, self.interpolation = FILLS[fill], INTERPOLATIONS[interpolation]
 
-    def into(self, out: bytearray | memoryview, out_size: tuple[int, int], matrix: Sequence[float]) -> None:
-        """Warp into ``out`` (packed rows of ``out_size``) through the 9 numbers of a 3x3 ``matrix``,
-        row by row (as ``warp``)."""
+    def into(self, out: bytearray | memoryview | None, out_size: tuple[int, int],
+             matrix: Sequence[float]) -> bytearray | memoryview:
+        """Warp into ``out`` (packed rows of ``out_size``; None: a new buffer) through the 9 numbers
+        of a 3x3 ``matrix``, row by row (as ``warp``). Returns the buffer."""
         ow, oh = int(out_size[0]), int(out_size[1])
-        m = tuple(matrix)
-        # a sum of finite numbers is finite unless it overflows; any NaN or infinity makes it NaN or infinite
-        if len(m) != 9 or not math.isfinite(sum(m)) and not all(math.isfinite(v) for v in m):
-            raise ValueError(f"warp: the matrix must be 9 finite numbers, got {matrix!r}")
+        m = _finite_matrix(list(matrix), matrix)
+        out = _output("warp", out, out_size, self.bpp)
         _warp.warp(self.src, self.w, self.h, self.w * self.sbpp, self.bpp, self.wide, out, ow, oh, ow * self.bpp, m,
                    self.fill, self.interpolation, self.cval, self.sbpp)
+        return out
 
 
 def remap(src: bytes | bytearray | memoryview, size: tuple[int, int], bpp: int, grid: bytes,
