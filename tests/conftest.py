@@ -57,6 +57,14 @@ def dataset(tmp_path: Path) -> Path:
     return root
 
 
+def voc_xml(filename: str, box=(21, 11, 60, 40), size=(100, 50), name: str = "raccoon") -> str:
+    """A one-object Pascal VOC annotation, as labelImg writes them (folder and absolute path included)."""
+    return (f"<annotation><folder>images</folder><filename>{filename}</filename><path>/Users/x/{filename}</path>"
+            f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
+            f"<object><name>{name}</name><bndbox><xmin>{box[0]}</xmin><ymin>{box[1]}</ymin>"
+            f"<xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox></object></annotation>")
+
+
 def tree_bytes(root: Path, bookkeeping: bool = False) -> dict[str, bytes]:
     """Every file under root (relative path -> bytes), without the hidden bookkeeping folder
     (.augcli/: run stats, bucket parts and markers) unless asked for."""

@@ -18,7 +18,7 @@ from PIL import Image
 
 from augcli.labels.loss import add as add_counts
 
-from .conftest import pattern, tree_bytes
+from .conftest import pattern, tree_bytes, voc_xml
 
 ENV = None  # inherit (PYTHONPATH points at the worktree)
 SHARDS = 3
@@ -50,9 +50,7 @@ def voc(root: Path) -> None:
     for i in range(7):
         pattern(50, 40, seed=i).save(root / "JPEGImages" / f"v{i}.jpg", quality=90)
         (root / "Annotations" / f"v{i}.xml").write_text(
-            f"<annotation><folder>VOC</folder><filename>v{i}.jpg</filename><size><width>50</width>"
-            f"<height>40</height><depth>3</depth></size><object><name>cat</name><bndbox><xmin>{5 + i}</xmin>"
-            f"<ymin>6</ymin><xmax>30</xmax><ymax>{20 + i}</ymax></bndbox></object></annotation>")
+            voc_xml(f"v{i}.jpg", box=(5 + i, 6, 30, 20 + i), size=(50, 40), name="cat"))
     (root / "ImageSets" / "Main").mkdir(parents=True)  # lists: gathered from every bucket's records
     (root / "ImageSets" / "Main" / "train.txt").write_text("v0\nv1\nv2\nv3\nv4\nmissing\n")
     (root / "ImageSets" / "Main" / "val.txt").write_text("v6\nv5\n")

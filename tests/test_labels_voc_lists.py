@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import pattern, tree_bytes
+from .conftest import pattern, tree_bytes, voc_xml
 
 ROOT = "VOCdevkit/VOC2012"
 
@@ -31,9 +31,7 @@ def voc(top: Path, broken: bool = False) -> Path:
     for i in range(3):
         pattern(48, 36, seed=i).save(root / "JPEGImages" / f"2007_00000{i}.jpg", quality=90)
         (root / "Annotations" / f"2007_00000{i}.xml").write_text(
-            f"<annotation><filename>2007_00000{i}.jpg</filename><size><width>48</width><height>36</height>"
-            f"<depth>3</depth></size><object><name>cat</name><bndbox><xmin>4</xmin><ymin>5</ymin>"
-            f"<xmax>30</xmax><ymax>25</ymax></bndbox></object></annotation>")
+            voc_xml(f"2007_00000{i}.jpg", box=(4, 5, 30, 25), size=(48, 36), name="cat"))
     if broken:
         (root / "JPEGImages" / "2007_000002.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     sets = root / "ImageSets"

@@ -16,6 +16,8 @@ from PIL import Image
 from augcli.cli import cli
 from augcli.labels.draw import COLOURS
 
+from .conftest import voc_xml
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
 
 GREY = (128, 128, 128)
@@ -34,13 +36,6 @@ def summary_of(res) -> dict:
 def grey(path: Path, size=(100, 50)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, GREY).save(path)
-
-
-def voc_xml(filename: str, box=(21, 11, 60, 40), size=(100, 50)) -> str:
-    return (f"<annotation><folder>images</folder><filename>{filename}</filename><path>/Users/x/{filename}</path>"
-            f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
-            f"<object><name>raccoon</name><bndbox><xmin>{box[0]}</xmin><ymin>{box[1]}</ymin>"
-            f"<xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox></object></annotation>")
 
 
 def red_pixels(sheet: Path) -> int:
